@@ -1,0 +1,41 @@
+"""What the CLI touches of its environment, as one object the tests can replace."""
+
+from __future__ import annotations
+
+import enum
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import TextIO
+
+
+class ExitCode(enum.IntEnum):
+    """Process exit codes of every netdiag command."""
+
+    OK = 0
+    INPUT = 1  # the input was unusable (bad file, bad argument): fix the input
+    FAILURE = 2  # something failed while running (a node, the lab): see the message
+    PRIVILEGE = 3  # needs root
+    PARTIAL = 4  # the run finished but some nodes failed; results of the others are kept
+    INTERRUPTED = 130
+
+
+@dataclass
+class Env:
+    """stdout/stderr and whether stdout is a terminal."""
+
+    stdout: TextIO
+    stderr: TextIO
+    stdout_isatty: bool = False
+    environ: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_process(cls) -> Env:
+        return cls(sys.stdout, sys.stderr, sys.stdout.isatty(), dict(os.environ))
+
+    def error(self, message: str) -> None:
+        """One line on stderr, prefixed so the user knows who speaks."""
+        print(f"netdiag: error: {message}", file=self.stderr)
+
+    def warn(self, message: str) -> None:
+        print(f"netdiag: warning: {message}", file=self.stderr)
