@@ -1,0 +1,403 @@
+"""Load and validate inventory files (``inventory/*.yaml``): which nodes exist, how to reach them.
+
+The format is a contract with the lab writer (see ``inventory/lab.yaml`` and the commented
+examples next to it). Errors name the file, the line and the field, what was expected and what
+was found, e.g. ``inventory/lab.yaml:12: nodes[1].port: expected an integer 1-65535, got 'abc'``.
+Line numbers come from PyYAML's node marks: we compose the node tree and validate it ourselves
+instead of loading plain dicts, which also lets us reject duplicate keys PyYAML would silently keep.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import yaml
+
+from netdiag.errors import InputError, InventoryError
+
+__all__ = [
+    "Inventory",
+    "NodeSpec",
+    "PodSpec",
+    "YamlReader",
+    "load_inventory",
+    "parse_inventory",
+]
+
+HostKeyPolicy = Literal["strict", "accept-new"]
+NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")
+POD_NAME_RE = re.compile(r"^[A-Za-z0-9._-]+/[A-Za-z0-9._-]+$")
+# Keys allowed on a node and in `defaults` (everything but name/host/labels/devices may default).
+NODE_KEYS = (
+    "name",
+    "host",
+    "user",
+    "port",
+    "identity_file",
+    "agent",
+    "known_hosts",
+    "host_key_policy",
+    "sudo",
+    "capture_dir",
+    "tcpdump",
+    "connect_timeout",
+    "labels",
+    "jump",
+    "devices",
+)
+DEFAULT_KEYS = tuple(k for k in NODE_KEYS if k not in ("name", "host"))
+POD_KEYS = ("name", "node", "ips", "fip", "netns", "host_iface", "iface", "mac")
+TOP_KEYS = ("version", "defaults", "nodes", "pods")
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One SSH-reachable node; ``user``/``port`` None: from ~/.ssh/config, else ssh's default."""
+
+    name: str
+    host: str
+    user: str | None = None
+    port: int | None = None
+    identity_file: Path | None = None
+    agent: bool = False
+    known_hosts: Path | None = None
+    host_key_policy: HostKeyPolicy = "strict"
+    sudo: bool = False
+    capture_dir: str = "/tmp"
+    tcpdump: str = "tcpdump"
+    connect_timeout: float = 10.0
+    labels: Mapping[str, str] = field(default_factory=dict)
+    # Another node of the inventory (resolved) or an ``[user@]host[:port]`` string.
+    jump: NodeSpec | str | None = None
+    devices: Mapping[str, str] = field(default_factory=dict)
+
+    def public(self) -> dict[str, object]:
+        """What may go into a manifest: everything but credentials' locations stays out."""
+        jump = self.jump.name if isinstance(self.jump, NodeSpec) else self.jump
+        return {
+            "name": self.name,
+            "host": self.host,
+            "user": self.user,
+            "port": self.port,
+            "sudo": self.sudo,
+            "capture_dir": self.capture_dir,
+            "tcpdump": self.tcpdump,
+            "labels": dict(self.labels),
+            "jump": jump,
+            "devices": dict(self.devices),
+        }
+
+
+@dataclass(frozen=True)
+class PodSpec:
+    """A pod whose network namespace and host-side veth live on one node."""
+
+    name: str
+    node: str
+    ips: tuple[str, ...] = ()
+    fip: str | None = None
+    netns: str | None = None
+    host_iface: str | None = None
+    iface: str = "eth0"
+    mac: str | None = None
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """All nodes and pods of one inventory file, in file order."""
+
+    path: Path
+    nodes: tuple[NodeSpec, ...]
+    pods: tuple[PodSpec, ...] = ()
+
+    def node(self, name: str) -> NodeSpec:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise KeyError(name)
+
+    def pod(self, name: str) -> PodSpec:
+        for pod in self.pods:
+            if pod.name == name:
+                return pod
+        raise KeyError(name)
+
+
+def load_inventory(path: str | Path) -> Inventory:
+    """Read and validate an inventory file; raises InventoryError with file:line: field."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InventoryError(
+            f"{path}: cannot read the inventory ({exc.strerror}); check the path"
+        ) from exc
+    return parse_inventory(text, path)
+
+
+def parse_inventory(text: str, path: Path) -> Inventory:
+    """Validate inventory YAML ``text``; ``path`` names it in errors and anchors relative paths."""
+    r = YamlReader(path, InventoryError)
+    top = r.mapping(r.compose(text), "", TOP_KEYS, required=("version", "nodes"))
+    version = r.integer(top["version"], "version", 1, 1)
+    del version  # only version 1 exists; the check above rejects others
+    base = path.parent
+    defaults: dict[str, object] = {}
+    if "defaults" in top:
+        dmap = r.mapping(top["defaults"], "defaults", DEFAULT_KEYS)
+        defaults = {k: _node_value(r, k, v, f"defaults.{k}", base) for k, v in dmap.items()}
+    raw_nodes: list[tuple[dict[str, object], yaml.Node, str]] = []
+    seen: set[str] = set()
+    for i, item in enumerate(r.sequence(top["nodes"], "nodes", min_len=1)):
+        where = f"nodes[{i}]"
+        nmap = r.mapping(item, where, NODE_KEYS, required=("name", "host"))
+        values = dict(defaults)
+        values.update({k: _node_value(r, k, v, f"{where}.{k}", base) for k, v in nmap.items()})
+        name = str(values["name"])
+        if name in seen:
+            raise r.error(nmap["name"], f"{where}.name", f"duplicate node name {name!r}")
+        seen.add(name)
+        raw_nodes.append((values, nmap.get("jump", item), where))
+    nodes = _build_nodes(r, raw_nodes)
+    pods: list[PodSpec] = []
+    if "pods" in top:
+        for i, item in enumerate(r.sequence(top["pods"], "pods")):
+            pods.append(_pod(r, item, f"pods[{i}]", seen, {p.name for p in pods}))
+    return Inventory(path=path, nodes=tuple(nodes), pods=tuple(pods))
+
+
+def _node_value(r: YamlReader, key: str, node: yaml.Node, where: str, base: Path) -> object:
+    """Validate one node/defaults key and convert it to its NodeSpec type."""
+    if key == "name":
+        return r.string(node, where, NAME_RE, "a name of letters, digits, '.', '_' or '-'")
+    if key in ("host", "user", "capture_dir", "tcpdump", "jump"):
+        return r.string(node, where)
+    if key == "port":
+        return r.integer(node, where, 1, 65535)
+    if key in ("identity_file", "known_hosts"):
+        return _path(r.string(node, where), base)
+    if key in ("agent", "sudo"):
+        return r.boolean(node, where)
+    if key == "host_key_policy":
+        return r.choice(node, where, ("strict", "accept-new"))
+    if key == "connect_timeout":
+        return r.number(node, where, 0.1, 3600)
+    if key == "labels":
+        return r.str_map(node, where)
+    if key == "devices":
+        return r.str_map(node, where, key_re=NAME_RE, value_re=NAME_RE)
+    raise AssertionError(key)  # pragma: no cover - NODE_KEYS and this function agree
+
+
+def _path(text: str, base: Path) -> Path:
+    """``~`` expanded; relative paths are relative to the inventory file, not to the cwd."""
+    p = Path(text).expanduser()
+    return p if p.is_absolute() else (base / p).resolve()
+
+
+def _build_nodes(
+    r: YamlReader, raw: list[tuple[dict[str, object], yaml.Node, str]]
+) -> list[NodeSpec]:
+    """Second pass: a ``jump`` naming another node becomes that NodeSpec (no cycles allowed)."""
+    by_name = {str(v["name"]): (v, mark, where) for v, mark, where in raw}
+    built: dict[str, NodeSpec] = {}
+
+    def build(name: str, chain: tuple[str, ...]) -> NodeSpec:
+        if name in built:
+            return built[name]
+        values, mark, where = by_name[name]
+        jump = values.get("jump")
+        if isinstance(jump, str) and jump in by_name:
+            if jump in chain or jump == name:
+                loop = " -> ".join((*chain, name, jump))
+                raise r.error(mark, f"{where}.jump", f"jump hosts form a loop ({loop})")
+            values = {**values, "jump": build(jump, (*chain, name))}
+        built[name] = NodeSpec(**values)  # type: ignore[arg-type]
+        return built[name]
+
+    return [build(str(v["name"]), ()) for v, _, _ in raw]
+
+
+def _pod(r: YamlReader, item: yaml.Node, where: str, nodes: set[str], pods: set[str]) -> PodSpec:
+    pmap = r.mapping(item, where, POD_KEYS, required=("name", "node"))
+    name = r.string(pmap["name"], f"{where}.name", POD_NAME_RE, "namespace/name")
+    if name in pods:
+        raise r.error(pmap["name"], f"{where}.name", f"duplicate pod name {name!r}")
+    node = r.string(pmap["node"], f"{where}.node")
+    if node not in nodes:
+        known = ", ".join(sorted(nodes))
+        raise r.error(pmap["node"], f"{where}.node", f"unknown node {node!r}; nodes are: {known}")
+    ips = tuple(r.str_list(pmap["ips"], f"{where}.ips")) if "ips" in pmap else ()
+
+    def opt(key: str, pattern: re.Pattern[str] | None = None, what: str = "") -> str | None:
+        return r.string(pmap[key], f"{where}.{key}", pattern, what) if key in pmap else None
+
+    netns = opt("netns")
+    host_iface = opt("host_iface", NAME_RE, "an interface name")
+    return PodSpec(
+        name=name,
+        node=node,
+        ips=ips,
+        fip=opt("fip"),
+        netns=netns,
+        host_iface=host_iface,
+        iface=opt("iface", NAME_RE, "an interface name") or "eth0",
+        mac=opt("mac"),
+    )
+
+
+class YamlReader:
+    """Validating walk over a composed YAML tree; every error carries ``file:line: field``.
+
+    Shared with ``netdiag.plan`` so both file formats report mistakes the same way.
+    """
+
+    def __init__(self, path: Path, error_cls: type[InputError]) -> None:
+        self.path = path
+        self.error_cls = error_cls
+        self._loader = yaml.SafeLoader("")
+
+    def error(self, node: yaml.Node | None, where: str, message: str) -> InputError:
+        line = f":{node.start_mark.line + 1}" if node is not None else ""
+        field_ = f" {where}:" if where else ""
+        return self.error_cls(f"{self.path}{line}:{field_} {message}")
+
+    def expected(self, node: yaml.Node, where: str, what: str) -> InputError:
+        return self.error(node, where, f"expected {what}, got {self._show(node)}")
+
+    def compose(self, text: str) -> yaml.Node:
+        try:
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark
+            line = f":{mark.line + 1}" if mark is not None else ""
+            raise self.error_cls(
+                f"{self.path}{line}: not valid YAML ({exc.problem}); fix the syntax"
+            ) from exc
+        except yaml.YAMLError as exc:
+            raise self.error_cls(f"{self.path}: not valid YAML ({exc}); fix the syntax") from exc
+        if node is None:
+            raise self.error_cls(f"{self.path}: the file is empty; see inventory/*.yaml examples")
+        return node
+
+    def value(self, node: yaml.Node) -> object:
+        return self._loader.construct_object(node, deep=True)
+
+    def _show(self, node: yaml.Node) -> str:
+        if isinstance(node, yaml.MappingNode):
+            return "a mapping"
+        if isinstance(node, yaml.SequenceNode):
+            return "a list"
+        return repr(self.value(node))
+
+    def mapping(
+        self,
+        node: yaml.Node,
+        where: str,
+        known: tuple[str, ...],
+        required: tuple[str, ...] = (),
+    ) -> dict[str, yaml.Node]:
+        """A mapping with only ``known`` keys (unknown ones listed in the error), no duplicates."""
+        if not isinstance(node, yaml.MappingNode):
+            raise self.expected(node, where, "a mapping")
+        out: dict[str, yaml.Node] = {}
+        prefix = f"{where}." if where else ""
+        for key_node, value_node in node.value:
+            key = self.value(key_node)
+            if not isinstance(key, str) or key not in known:
+                raise self.error(
+                    key_node, f"{prefix}{key}", f"unknown key; known keys: {', '.join(known)}"
+                )
+            if key in out:
+                raise self.error(key_node, f"{prefix}{key}", "duplicate key")
+            out[key] = value_node
+        for key in required:
+            if key not in out:
+                raise self.error(node, f"{prefix}{key}", "missing (required)")
+        return out
+
+    def sequence(self, node: yaml.Node, where: str, min_len: int = 0) -> list[yaml.Node]:
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.expected(node, where, "a list")
+        if len(node.value) < min_len:
+            raise self.error(node, where, f"expected at least {min_len} item(s), got none")
+        return list(node.value)
+
+    def scalar(self, node: yaml.Node, where: str, what: str) -> object:
+        if not isinstance(node, yaml.ScalarNode):
+            raise self.expected(node, where, what)
+        return self.value(node)
+
+    def string(
+        self,
+        node: yaml.Node,
+        where: str,
+        pattern: re.Pattern[str] | None = None,
+        what: str = "a string",
+    ) -> str:
+        value = self.scalar(node, where, what)
+        if not isinstance(value, str) or not value or (pattern and not pattern.match(value)):
+            raise self.expected(node, where, what)
+        return value
+
+    def integer(self, node: yaml.Node, where: str, lo: int, hi: int) -> int:
+        what = f"an integer {lo}-{hi}" if lo != hi else f"{lo}"
+        value = self.scalar(node, where, what)
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise self.expected(node, where, what)
+        return value
+
+    def number(self, node: yaml.Node, where: str, lo: float, hi: float) -> float:
+        what = f"a number {lo:g}-{hi:g}"
+        value = self.scalar(node, where, what)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
+            raise self.expected(node, where, what)
+        return float(value)
+
+    def boolean(self, node: yaml.Node, where: str) -> bool:
+        value = self.scalar(node, where, "true or false")
+        if not isinstance(value, bool):
+            raise self.expected(node, where, "true or false")
+        return value
+
+    def choice(self, node: yaml.Node, where: str, choices: tuple[str, ...]) -> str:
+        what = "one of " + ", ".join(choices)
+        value = self.scalar(node, where, what)
+        if value not in choices:
+            raise self.expected(node, where, what)
+        return str(value)
+
+    def str_list(self, node: yaml.Node, where: str) -> list[str]:
+        if isinstance(node, yaml.ScalarNode):
+            return [self.string(node, where)]
+        return [self.string(n, f"{where}[{i}]") for i, n in enumerate(self.sequence(node, where))]
+
+    def str_map(
+        self,
+        node: yaml.Node,
+        where: str,
+        key_re: re.Pattern[str] | None = None,
+        value_re: re.Pattern[str] | None = None,
+    ) -> dict[str, str]:
+        """A free-form ``str -> str`` mapping (labels, devices); numbers are taken as text."""
+        if not isinstance(node, yaml.MappingNode):
+            raise self.expected(node, where, "a mapping of names to values")
+        out: dict[str, str] = {}
+        for key_node, value_node in node.value:
+            key = self.scalar(key_node, where, "a name")
+            sub = f"{where}.{key}"
+            value = self.scalar(value_node, sub, "a string")
+            if isinstance(value, bool) or value is None or isinstance(value, list | dict):
+                raise self.expected(value_node, sub, "a string")
+            if str(key) in out:
+                raise self.error(key_node, sub, "duplicate key")
+            if key_re and not key_re.match(str(key)):
+                raise self.expected(key_node, sub, "a name of letters, digits, '.', '_' or '-'")
+            if value_re and not value_re.match(str(value)):
+                raise self.expected(value_node, sub, "an interface name")
+            out[str(key)] = str(value)
+        return out

@@ -1,0 +1,180 @@
+"""The one interface every backend implements: run, start, get, put on one node.
+
+Commands are argv lists. SSH backends join them with ``shlex.join`` for the remote shell, so an
+interface name, a BPF filter or a path arrives verbatim and never as shell syntax. Long-running
+processes are started as ``sh -c 'echo $$; exec "$@"' sh ARGV...``: the first stdout line is the
+remote PID, which we signal with ``kill -INT PID`` over a second channel because SSH "signal"
+requests are unreliable (CAPTURE_RULES 3). Backends supply a few primitives (``_spawn`` returning
+a :class:`Channel`, ``_get``, ``_put``); output pumping, timeouts and checks live in ``process.py``.
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
+
+from netdiag.errors import CommandError
+from netdiag.transport.process import Channel, RemoteProcess
+
+if TYPE_CHECKING:
+    from netdiag.inventory import NodeSpec
+
+__all__ = ["CommandResult", "LineCallback", "Transport", "jump_node", "wrap_argv"]
+
+# Called with ("stdout" | "stderr", line without its newline) for every line of a started process.
+LineCallback = Callable[[str, str], None]
+PID_WRAPPER = ("sh", "-c", 'echo $$; exec "$@"', "sh")
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """A finished command. Output is text (UTF-8, bad bytes replaced); files move by get()."""
+
+    host: str
+    argv: tuple[str, ...]
+    exit_status: int
+    stdout: str
+    stderr: str
+    duration: float
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_status == 0
+
+
+def wrap_argv(argv: Sequence[str], *, netns: str | None, sudo: bool) -> list[str]:
+    """``[sudo -n] [ip netns exec NS | nsenter --net=PATH] argv``: privileges, then namespace."""
+    if not argv:
+        raise ValueError("empty command")
+    out: list[str] = ["sudo", "-n"] if sudo else []
+    if netns:
+        out += (
+            ["nsenter", f"--net={netns}"]
+            if netns.startswith("/")
+            else ["ip", "netns", "exec", netns]
+        )
+    return out + list(argv)
+
+
+def jump_node(node: NodeSpec) -> NodeSpec | None:
+    """The jump host as a NodeSpec; an ``[user@]host[:port]`` string inherits the node's keys.
+
+    Converting strings here means the jump's host key is checked with the same known_hosts and
+    policy as the node's, in both backends (asyncssh would otherwise apply its own defaults).
+    """
+    from dataclasses import replace
+
+    jump = node.jump
+    if jump is None or not isinstance(jump, str):
+        return jump
+    user, _, hostport = jump.rpartition("@")
+    host, port = hostport, None
+    if hostport.count(":") == 1:
+        host, _, port_text = hostport.partition(":")
+        port = int(port_text) if port_text.isdigit() else None
+    return replace(
+        node, name=f"{node.name}-jump", host=host, user=user or node.user, port=port, jump=None
+    )
+
+
+class Transport(abc.ABC):
+    """A connection to one node. Use as ``async with open_transport(node) as t: ...``."""
+
+    kind = "abstract"
+
+    def __init__(self, node: NodeSpec) -> None:
+        self.node = node
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @abc.abstractmethod
+    async def connect(self) -> None:
+        """Open the connection; raises ConnectError, AuthError or HostKeyError."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Close the connection; safe to call twice and after a failed connect."""
+
+    @abc.abstractmethod
+    async def _spawn(self, argv: Sequence[str]) -> Channel:
+        """Start ``argv`` (already wrapped) and return its byte streams."""
+
+    @abc.abstractmethod
+    async def get(self, remote: str, local: str | Path) -> None:
+        """Copy a remote file to ``local`` byte for byte."""
+
+    @abc.abstractmethod
+    async def put(self, local: str | Path, remote: str) -> None:
+        """Copy ``local`` to a remote path byte for byte."""
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float | None = 60.0,
+        check: bool = True,
+        input: str | bytes | None = None,
+        netns: str | None = None,
+        sudo: bool | None = None,
+    ) -> CommandResult:
+        """Run to completion. On timeout the remote process is killed and CommandTimeout raised.
+
+        ``sudo`` None means the node's setting. ``check`` raises CommandError on a non-zero exit.
+        """
+        started = time.monotonic()
+        proc = await self.start(argv, netns=netns, sudo=sudo, input=input)
+        status = await proc.wait(timeout=timeout, kill_on_timeout=True)
+        result = CommandResult(
+            host=self.name,
+            argv=tuple(argv),
+            exit_status=status,
+            stdout=proc.stdout_text(),
+            stderr=proc.stderr_text(),
+            duration=time.monotonic() - started,
+        )
+        if check and status != 0:
+            detail = result.stderr.strip().splitlines()[-1:] or ["no error output"]
+            raise CommandError(
+                f"{self.name}: `{' '.join(argv)}` exited with status {status}: {detail[0]}",
+                exit_status=status,
+                stderr=result.stderr,
+            )
+        return result
+
+    async def start(
+        self,
+        argv: Sequence[str],
+        *,
+        netns: str | None = None,
+        sudo: bool | None = None,
+        input: str | bytes | None = None,
+        on_line: LineCallback | None = None,
+    ) -> RemoteProcess:
+        """Start a long-running process; its output is read continuously (CAPTURE_RULES 11)."""
+        use_sudo = self.node.sudo if sudo is None else sudo
+        full = [*PID_WRAPPER, *wrap_argv(argv, netns=netns, sudo=False)]
+        if use_sudo:
+            full = ["sudo", "-n", *full]
+        channel = await self._spawn(full)
+        proc = RemoteProcess(self, tuple(argv), channel, sudo=use_sudo, on_line=on_line)
+        await proc.begin(input)
+        return proc

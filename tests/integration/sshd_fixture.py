@@ -1,0 +1,146 @@
+"""A real OpenSSH sshd on 127.0.0.1 for the transport contract tests (never a mocked protocol).
+
+Keys are generated with ssh-keygen into a temporary directory; sshd runs in the foreground (-D)
+as our child, so teardown kills exactly that process and removes the directory. Like asyncssh's
+own tests/server.py, but with OpenSSH, because that is what the nodes run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+SSHD = "/usr/sbin/sshd"
+PRIVSEP_DIR = Path("/run/sshd")  # sshd refuses to start without its privilege separation dir
+
+
+@dataclass(frozen=True)
+class SshdServer:
+    """Where the server listens and the files a client needs."""
+
+    port: int
+    dir: Path
+    client_key: Path  # authorized
+    other_key: Path  # valid key, not authorized
+    known_hosts: Path  # holds the server's host key
+    empty_known_hosts: Path  # exists, trusts nothing
+    pid: int
+
+
+def sshd_available() -> str | None:
+    """None when the tests can run, else the reason to skip."""
+    if os.geteuid() != 0:
+        return "needs root (sshd logs in as root)"
+    if not Path(SSHD).exists() or shutil.which("ssh-keygen") is None:
+        return "needs openssh-server and ssh-keygen"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def closed_port() -> int:
+    """A port nobody listens on (bound then released; the kernel will refuse connections)."""
+    return free_port()
+
+
+def _keygen(path: Path) -> None:
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "netdiag-test", "-f", str(path)],
+        check=True,
+        capture_output=True,
+    )
+
+
+@contextlib.contextmanager
+def running_sshd() -> Iterator[SshdServer]:
+    """Start sshd on a free loopback port; stop it and remove every file on exit."""
+    made_privsep = not PRIVSEP_DIR.exists()
+    if made_privsep:
+        PRIVSEP_DIR.mkdir(mode=0o755)
+    tmp = Path(tempfile.mkdtemp(prefix="netdiag-sshd-"))
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        for name in ("host_key", "client_key", "other_key"):
+            _keygen(tmp / name)
+        (tmp / "authorized_keys").write_text((tmp / "client_key.pub").read_text())
+        port = free_port()
+        host_pub = (tmp / "host_key.pub").read_text().split()
+        (tmp / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_pub[0]} {host_pub[1]}\n")
+        (tmp / "empty_known_hosts").write_text("")
+        config = tmp / "sshd_config"
+        config.write_text(
+            "\n".join(
+                [
+                    f"Port {port}",
+                    "ListenAddress 127.0.0.1",
+                    f"HostKey {tmp / 'host_key'}",
+                    f"PidFile {tmp / 'sshd.pid'}",
+                    f"AuthorizedKeysFile {tmp / 'authorized_keys'}",
+                    "StrictModes no",
+                    "UsePAM no",
+                    "PermitRootLogin prohibit-password",
+                    "PasswordAuthentication no",
+                    "KbdInteractiveAuthentication no",
+                    "Subsystem sftp internal-sftp",
+                    "MaxSessions 64",
+                    "MaxStartups 100:30:200",
+                    "LogLevel ERROR",
+                    "",
+                ]
+            )
+        )
+        proc = subprocess.Popen(
+            [SSHD, "-D", "-e", "-f", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        _wait_listening(port, proc)
+        yield SshdServer(
+            port=port,
+            dir=tmp,
+            client_key=tmp / "client_key",
+            other_key=tmp / "other_key",
+            known_hosts=tmp / "known_hosts",
+            empty_known_hosts=tmp / "empty_known_hosts",
+            pid=proc.pid,
+        )
+    finally:
+        if proc is not None:
+            proc.terminate()  # sshd's listener; per-session children exit with their clients
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if proc.stderr is not None:
+                proc.stderr.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+        if made_privsep:
+            with contextlib.suppress(OSError):
+                PRIVSEP_DIR.rmdir()
+
+
+def _wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode() if proc.stderr else ""
+            raise RuntimeError(f"sshd exited at start: {err.strip()}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError("sshd did not listen within 10 s")

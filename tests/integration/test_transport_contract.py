@@ -1,0 +1,184 @@
+"""One contract, every real backend: asyncssh, paramiko and local, against a real OpenSSH sshd.
+
+The SSH-only cases (host keys, auth, closed port) run for the SSH backends; everything a caller
+relies on (exit status, quoting, timeouts, streaming, signalling by PID, binary-exact files)
+runs for all three.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from sshd_fixture import SshdServer, closed_port, running_sshd, sshd_available
+
+from netdiag.errors import AuthError, CommandError, CommandTimeout, ConnectError, HostKeyError
+from netdiag.inventory import NodeSpec
+from netdiag.transport import Transport, open_transport
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(sshd_available() is not None, reason=str(sshd_available())),
+]
+BACKENDS = ["asyncssh", "paramiko", "local"]
+SSH_BACKENDS = ["asyncssh", "paramiko"]
+HOSTILE = [
+    "; rm -rf /tmp/netdiag-should-not-exist",
+    'it\'s "quoted" `x`',
+    "line1\nline2",
+    "$(touch /tmp/netdiag-pwned) ${HOME} *",
+    "-n",
+    "",
+]
+# Prints a numbered line every 20 ms until SIGINT, then reports like tcpdump does on exit.
+TICKER = (
+    "import sys, time\n"
+    "try:\n"
+    "    i = 0\n"
+    "    while True:\n"
+    "        print(f'tick {i}', file=sys.stderr, flush=True); i += 1; time.sleep(0.02)\n"
+    "except KeyboardInterrupt:\n"
+    "    print(f'{i} ticks, stopped by SIGINT', file=sys.stderr)\n"
+)
+
+
+@pytest.fixture(scope="module")
+def sshd() -> Iterator[SshdServer]:
+    with running_sshd() as server:
+        yield server
+
+
+def ssh_node(server: SshdServer, **changes: object) -> NodeSpec:
+    node = NodeSpec(
+        name="loopback",
+        host="127.0.0.1",
+        user="root",
+        port=server.port,
+        identity_file=server.client_key,
+        known_hosts=server.known_hosts,
+        connect_timeout=5,
+    )
+    return replace(node, **changes)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=BACKENDS)
+async def transport(request: pytest.FixtureRequest, sshd: SshdServer) -> AsyncIterator[Transport]:
+    async with open_transport(ssh_node(sshd), request.param) as t:
+        yield t
+
+
+async def test_run_reports_status_stdout_and_stderr(transport: Transport) -> None:
+    res = await transport.run(
+        ["sh", "-c", "echo out; echo err >&2; exit 7"], check=False, timeout=10
+    )
+    assert (res.exit_status, res.stdout, res.stderr) == (7, "out\n", "err\n")
+    assert res.duration > 0
+    with pytest.raises(CommandError, match="status 7: err") as info:
+        await transport.run(["sh", "-c", "echo err >&2; exit 7"], timeout=10)
+    assert info.value.exit_status == 7
+
+
+async def test_run_feeds_stdin(transport: Transport) -> None:
+    res = await transport.run(["cat"], input=b"\x00binary\xffdata\n", timeout=10)
+    assert res.stdout == "\x00binary\ufffddata\n"  # text out; undecodable bytes replaced
+
+
+@pytest.mark.parametrize("arg", HOSTILE)
+async def test_hostile_arguments_arrive_verbatim(transport: Transport, arg: str) -> None:
+    res = await transport.run(["printf", "[%s]", arg], timeout=10)
+    assert res.stdout == f"[{arg}]"
+    assert not Path("/tmp/netdiag-pwned").exists()
+
+
+async def test_timeout_raises_and_kills_the_remote_process(transport: Transport) -> None:
+    marker = f"netdiag-timeout-{os.getpid()}-{transport.kind}"
+    with pytest.raises(CommandTimeout):
+        await transport.run(["sh", "-c", f"sleep 30; : {marker}"], timeout=0.5)
+    await asyncio.sleep(0.3)
+    left = await transport.run(["pgrep", "-f", f"sleep 30; : {marker}"], check=False, timeout=10)
+    assert left.stdout == "", "the timed-out process must not survive"
+    orphans = await transport.run(["pgrep", "-x", "-P", "1", "sleep"], check=False, timeout=10)
+    assert orphans.stdout == "", "nor its child"
+
+
+async def test_start_streams_lines_and_sigint_by_pid_stops_it(transport: Transport) -> None:
+    lines: list[str] = []
+    proc = await transport.start(
+        ["python3", "-u", "-c", TICKER], on_line=lambda s, x: lines.append(x)
+    )
+    assert proc.pid is not None
+    assert proc.pid > 1
+    await proc.expect(r"^tick 5$", timeout=10)
+    assert lines[:3] == ["tick 0", "tick 1", "tick 2"]  # streamed while it runs
+    ps = await transport.run(["ps", "-o", "args=", "-p", str(proc.pid)], timeout=10)
+    assert "python3" in ps.stdout  # the PID is the program's, not a wrapper's
+    assert await proc.signal("INT")
+    assert await proc.wait(timeout=10) == 0
+    assert proc.lines()[-1].endswith("stopped by SIGINT")
+    gone = await transport.run(["kill", "-0", str(proc.pid)], check=False, timeout=10)
+    assert gone.exit_status != 0
+
+
+async def test_get_put_round_trip_is_binary_exact(transport: Transport, tmp_path: Path) -> None:
+    blob = bytes(range(256)) * 4096 + b"\r\n\x00tail"
+    src = tmp_path / "src.pcap"
+    src.write_bytes(blob)
+    remote = (await transport.run(["mktemp", "-d"], timeout=10)).stdout.strip()
+    try:
+        await transport.put(src, f"{remote}/x.pcap")
+        await transport.get(f"{remote}/x.pcap", tmp_path / "back.pcap")
+        assert (tmp_path / "back.pcap").read_bytes() == blob
+        with pytest.raises(CommandError):
+            await transport.get(f"{remote}/missing.pcap", tmp_path / "m.pcap")
+    finally:
+        await transport.run(["rm", "-rf", remote], timeout=10)
+
+
+async def test_netns_runs_inside_the_namespace(transport: Transport) -> None:
+    ns = f"netdiag-ct-{os.getpid()}-{transport.kind}"
+    await transport.run(["ip", "netns", "add", ns], timeout=10)
+    try:
+        res = await transport.run(["ip", "-o", "link"], netns=ns, timeout=10)
+        assert [line.split(":")[1].strip() for line in res.stdout.splitlines()] == ["lo"]
+    finally:
+        await transport.run(["ip", "netns", "del", ns], timeout=10)
+
+
+@pytest.mark.parametrize("kind", SSH_BACKENDS)
+async def test_unknown_host_key_is_rejected_by_default(sshd: SshdServer, kind: str) -> None:
+    with pytest.raises(HostKeyError, match="ssh-keyscan"):
+        async with open_transport(ssh_node(sshd, known_hosts=sshd.empty_known_hosts), kind):
+            pass
+
+
+@pytest.mark.parametrize("kind", SSH_BACKENDS)
+async def test_accept_new_trusts_once_and_records(
+    sshd: SshdServer, kind: str, tmp_path: Path
+) -> None:
+    kh = tmp_path / "known_hosts"
+    node = ssh_node(sshd, known_hosts=kh, host_key_policy="accept-new")
+    async with open_transport(node, kind) as t:
+        assert (await t.run(["true"], timeout=10)).ok
+    assert kh.read_text().startswith(f"[127.0.0.1]:{sshd.port} ssh-ed25519 ")
+    kh.write_text(f"[127.0.0.1]:{sshd.port} {(sshd.dir / 'client_key.pub').read_text()}")
+    with pytest.raises(HostKeyError):  # a changed key is never accepted
+        async with open_transport(node, kind):
+            pass
+
+
+@pytest.mark.parametrize("kind", SSH_BACKENDS)
+async def test_wrong_key_is_an_auth_error(sshd: SshdServer, kind: str) -> None:
+    with pytest.raises(AuthError, match="identity_file"):
+        async with open_transport(ssh_node(sshd, identity_file=sshd.other_key), kind):
+            pass
+
+
+@pytest.mark.parametrize("kind", SSH_BACKENDS)
+async def test_closed_port_is_a_connect_error(sshd: SshdServer, kind: str) -> None:
+    with pytest.raises(ConnectError, match="loopback: cannot reach"):
+        async with open_transport(ssh_node(sshd, port=closed_port()), kind):
+            pass
