@@ -1,0 +1,120 @@
+"""``netdiag lab up|down|status``: the network-namespace lab (root only); see netdiag.lab."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+from dataclasses import asdict
+from typing import Any
+
+from netdiag.cli._env import Env, ExitCode
+from netdiag.errors import InputError
+
+_OFFSET_RE = re.compile(r"^([A-Za-z0-9._-]+)=([+-]?\d+(?:\.\d+)?)(ns|us|ms|s)$")
+_UNIT_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``lab`` command with its ``up``, ``down`` and ``status`` actions."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "lab",
+        help="build / remove / show the network-namespace lab (root only)",
+        description="A kube-ovn-like cluster in network namespaces: an external client, two "
+        "nodes with sshd, pods, a FIP with iptables DNAT/SNAT and a VXLAN overlay.",
+    )
+    actions = parser.add_subparsers(dest="lab_action", metavar="ACTION", required=True)
+    up = actions.add_parser("up", help="build the lab (a running lab is reported, not rebuilt)")
+    down = actions.add_parser("down", help="remove everything the lab made, even half-built")
+    status = actions.add_parser("status", help="nodes, pods, addresses and sshd state")
+    for sub in (up, down, status):
+        sub.add_argument("--name", default="netdiag", help="lab name, the prefix of all it makes")
+    up.add_argument(
+        "--mgmt-net",
+        default="10.250.0.0/24",
+        metavar="CIDR",
+        help="host<->node SSH network (default 10.250.0.0/24)",
+    )
+    up.add_argument(
+        "--inventory",
+        metavar="PATH",
+        help="also write the inventory here (default: inventory/lab.yaml if ./inventory exists)",
+    )
+    up.add_argument(
+        "--clock-offset",
+        action="append",
+        default=[],
+        metavar="NODE=OFFSET",
+        help="simulated clock offset of a node, e.g. kube-ovn-worker=+3ms (repeatable)",
+    )
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
+    parser.set_defaults(func=run)
+
+
+def parse_offset(text: str) -> tuple[str, int]:
+    """``NODE=+3ms`` -> (NODE, 3000000)."""
+    m = _OFFSET_RE.match(text.strip())
+    if not m:
+        raise InputError(
+            f"--clock-offset {text!r} is not NODE=OFFSET with a unit; use e.g. "
+            "kube-ovn-worker=+3ms (units ns, us, ms, s)"
+        )
+    return m.group(1), round(float(m.group(2)) * _UNIT_NS[m.group(3)])
+
+
+def run(args: argparse.Namespace, env: Env) -> int:
+    """Dispatch to the lab API and print its result."""
+    from netdiag import lab
+    from netdiag.lab.status import format_status
+
+    if args.lab_action == "up":
+        spec = lab.default_spec(lab.topology.validate_name(args.name), args.mgmt_net).validate()
+        if args.clock_offset:
+            spec = spec.with_clock_offsets(dict(parse_offset(t) for t in args.clock_offset))
+        extra: tuple[str, ...] = ()
+        if args.inventory:
+            extra = (args.inventory,)
+        elif os.path.isdir("inventory"):
+            # The committed inventory/lab.yaml is the default lab's; other names get their own.
+            stem = "lab" if args.name == lab.DEFAULT_NAME else f"lab-{args.name}"
+            extra = (os.path.join("inventory", f"{stem}.yaml"),)
+        state = lab.up(spec=spec, inventory_paths=extra)
+        if state.already_running:
+            print(
+                f"lab {state.name} is already running (built earlier); `netdiag lab down` "
+                "to rebuild it",
+                file=env.stdout,
+            )
+        else:
+            print(f"lab {state.name} is up ({state.build_seconds:.2f} s)", file=env.stdout)
+        for path in (state.inventory_path, *extra):
+            print(f"inventory: {path}", file=env.stdout)
+        print(format_status(lab.status(state.name)), file=env.stdout)
+        return ExitCode.OK
+    if args.lab_action == "down":
+        report = lab.down(args.name)
+        if report.found_anything:
+            print(
+                f"lab {report.name} removed: {report.namespaces} namespaces, "
+                f"{report.processes} processes, {report.host_links} host link(s), state dir",
+                file=env.stdout,
+            )
+        else:
+            print(f"lab {report.name} was not running; nothing to remove", file=env.stdout)
+        return ExitCode.OK
+    st = lab.status(args.name)
+    if args.json:
+        data = {
+            "name": st.name,
+            "running": st.running,
+            "exists": st.exists,
+            "state": st.state.to_json() if st.state else None,
+            "nodes": [asdict(n) for n in st.nodes],
+            "stray_netns": list(st.stray_netns),
+            "missing_netns": list(st.missing_netns),
+        }
+        print(json.dumps(data, indent=1), file=env.stdout)
+    else:
+        print(format_status(st), file=env.stdout)
+    return ExitCode.OK if st.running else ExitCode.FAILURE

@@ -1,0 +1,287 @@
+"""The lab's topology as plain data, and the default one that mirrors seed 001 (SCENARIOS.md S1/S2).
+
+Nothing here touches the system: the spec is validated and every name, address and MAC the lab
+will create can be computed from it (the unit tests read them, the builder applies them).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from netdiag.errors import InputError
+
+__all__ = [
+    "DEFAULT_NAME",
+    "STATE_ROOT",
+    "LabSpec",
+    "NodeSpec",
+    "PodSpec",
+    "default_spec",
+    "validate_name",
+]
+
+DEFAULT_NAME = "netdiag"
+STATE_ROOT = "/run/netdiag-lab"
+# `<name>-mgmt` is the one interface the lab adds to the host; Linux caps names at 15 bytes.
+_NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,9}$")
+
+Role = Literal["node", "external"]
+
+
+def validate_name(name: str) -> str:
+    """A lab name is the prefix of everything the lab creates, so it must be short and dash-free."""
+    if not _NAME_RE.match(name):
+        raise InputError(
+            f"lab name {name!r} is invalid: use 1-10 lowercase letters/digits starting with a "
+            "letter (it prefixes namespace and interface names), e.g. --name netdiag"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class PodSpec:
+    """A pod: its own network namespace behind a veth whose host side sits on a node's bridge."""
+
+    name: str  # namespace/name as kubectl shows it
+    node: str
+    ip: str
+    mac: str
+    host_iface: str  # kube-ovn names the host side `<12 hex>_h`
+    netns: str  # the name the node sees under /run/netns (`ip netns exec <netns>`)
+    fip: str | None = None
+    iface: str = "eth0"
+    ifindex: int | None = None  # seed: eth0@if23 -> pod eth0 is 22, host veth 23
+    host_ifindex: int | None = None
+    mtu: int = 1400
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """A node (or the external client): one namespace with sshd on the management network."""
+
+    name: str
+    role: Role
+    mgmt_ip: str
+    uplink: str  # eth1 on nodes, eth0 on the client
+    uplink_ip: str
+    uplink_mac: str
+    uplink_ifindex: int | None = None
+    extra_uplink_ips: tuple[str, ...] = ()  # FIPs this node answers ARP for (/32)
+    bridge_mac: str | None = None  # pod-facing bridge owns the logical router MAC
+    join_ip: str | None = None  # ovn0
+    join_mac: str | None = None
+    clock_offset_ns: int = 0  # simulated; see netdiag.lab's docstring
+
+    @property
+    def is_node(self) -> bool:
+        return self.role == "node"
+
+
+@dataclass(frozen=True)
+class LabSpec:
+    """Everything needed to build one lab; names derive from ``name`` so a sweep by prefix works."""
+
+    name: str = DEFAULT_NAME
+    mgmt_net: str = "10.250.0.0/24"
+    ext_prefixlen: int = 16  # 172.19.0.0/16 as in the seed's kind network
+    pod_subnet: str = "192.168.0.0/24"
+    join_prefixlen: int = 16  # 100.64.0.0/16
+    pod_vni: int = 1  # vxlan0 carries the pod subnet between nodes (L2, like a logical switch)
+    join_vni: int = 100  # ovn0 is itself a point-to-point VXLAN device (no OVS internal ports)
+    vxlan_port: int = 4789
+    bridge: str = "br-pods"
+    tunnel: str = "vxlan0"
+    join: str = "ovn0"
+    mgmt_iface: str = "mgmt0"
+    nodes: tuple[NodeSpec, ...] = ()
+    pods: tuple[PodSpec, ...] = ()
+    state_root: str = STATE_ROOT
+
+    # -- names -----------------------------------------------------------------------------
+    @property
+    def prefix(self) -> str:
+        """Every namespace of this lab starts with this; `down` sweeps by it alone."""
+        return f"{self.name}-"
+
+    @property
+    def state_dir(self) -> str:
+        return f"{self.state_root}/{self.name}"
+
+    @property
+    def switch_netns(self) -> str:
+        """The namespace holding the external and management bridges (the 'top-of-rack')."""
+        return f"{self.name}-sw"
+
+    @property
+    def host_iface(self) -> str:
+        return f"{self.name}-mgmt"
+
+    def node_netns(self, node: str) -> str:
+        return f"{self.name}-{node}"
+
+    def pod_netns(self, pod: PodSpec) -> str:
+        return f"{self.name}-pod-{pod.netns}"
+
+    @property
+    def host_mgmt_ip(self) -> str:
+        return str(next(ipaddress.ip_network(self.mgmt_net).hosts()))
+
+    @property
+    def mgmt_prefixlen(self) -> int:
+        return ipaddress.ip_network(self.mgmt_net).prefixlen
+
+    @property
+    def pod_gateway(self) -> str:
+        return str(next(ipaddress.ip_network(self.pod_subnet).hosts()))
+
+    @property
+    def pod_prefixlen(self) -> int:
+        return ipaddress.ip_network(self.pod_subnet).prefixlen
+
+    def node(self, name: str) -> NodeSpec:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise InputError(f"lab has no node {name!r}; nodes: {', '.join(self.node_names)}")
+
+    @property
+    def node_names(self) -> tuple[str, ...]:
+        return tuple(n.name for n in self.nodes)
+
+    def pods_on(self, node: str) -> tuple[PodSpec, ...]:
+        return tuple(p for p in self.pods if p.node == node)
+
+    def all_netns(self) -> tuple[str, ...]:
+        """Every namespace the lab creates, switch first (its bridges must exist before ports)."""
+        return (
+            self.switch_netns,
+            *(self.node_netns(n.name) for n in self.nodes),
+            *(self.pod_netns(p) for p in self.pods),
+        )
+
+    def with_clock_offsets(self, offsets: dict[str, int]) -> LabSpec:
+        """A copy with simulated clock offsets (ns) for the named nodes."""
+        unknown = sorted(set(offsets) - set(self.node_names))
+        if unknown:
+            raise InputError(
+                f"clock offset for unknown node(s) {', '.join(unknown)}; "
+                f"nodes are: {', '.join(self.node_names)}"
+            )
+        nodes = tuple(
+            replace(n, clock_offset_ns=offsets.get(n.name, n.clock_offset_ns)) for n in self.nodes
+        )
+        return replace(self, nodes=nodes)
+
+    def validate(self) -> LabSpec:
+        """Check what the kernel would reject later with a less helpful message."""
+        validate_name(self.name)
+        mgmt = _mgmt_network(self.mgmt_net)
+        root = self.state_root.rstrip("/")
+        if not root.startswith("/") or root == "/tmp" or root.startswith("/tmp/"):
+            raise InputError(
+                f"lab state root {self.state_root!r} must be an absolute path outside /tmp "
+                "(each node gets a private /tmp); use the default /run/netdiag-lab"
+            )
+        seen: set[str] = set()
+        for node in self.nodes:
+            if node.name in seen:
+                raise InputError(f"lab node name {node.name!r} is used twice")
+            seen.add(node.name)
+            if ipaddress.ip_address(node.mgmt_ip) not in mgmt:
+                raise InputError(f"node {node.name}: mgmt address {node.mgmt_ip} not in {mgmt}")
+        for pod in self.pods:
+            if pod.node not in seen or not self.node(pod.node).is_node:
+                raise InputError(f"pod {pod.name}: node {pod.node!r} is not a lab node")
+            if len(pod.host_iface) > 15:
+                raise InputError(f"pod {pod.name}: interface name {pod.host_iface!r} > 15 chars")
+        return self
+
+
+@dataclass(frozen=True)
+class _Defaults:
+    """Addresses and MACs from seed 001 (kind cluster with kube-ovn, `k ko nbctl show`)."""
+
+    client_mac: str = "02:42:57:db:a9:c6"  # source MAC of the client's echo requests on eth1
+    router_ext_mac: str = "00:00:00:21:44:fd"  # vpc-75989-external: FIP replies leave with it
+    router_pod_mac: str = "00:00:00:91:cc:aa"  # vpc-75989-overlay-subnet: routed towards pods
+    worker_ext_mac: str = "00:00:00:02:6a:fb"  # node-ext-gw port of kube-ovn-worker
+    cp_join_mac: str = "00:00:00:a6:eb:bb"  # node-kube-ovn-control-plane 100.64.0.2
+    worker_join_mac: str = "00:00:00:93:93:4a"  # node-kube-ovn-worker 100.64.0.3
+
+
+def default_spec(name: str = DEFAULT_NAME, mgmt_net: str = "10.250.0.0/24") -> LabSpec:
+    """The S1/S2 lab: client 172.19.0.1, FIP 172.19.0.11 -> pod 192.168.0.6 on node 1, pod on 2."""
+    d = _Defaults()
+    base = int(_mgmt_network(mgmt_net).network_address)
+
+    def mgmt(host: int) -> str:
+        return str(ipaddress.IPv4Address(base + host))
+
+    nodes = (
+        NodeSpec("client", "external", mgmt(10), "eth0", "172.19.0.1", d.client_mac),
+        NodeSpec(
+            "kube-ovn-control-plane",
+            "node",
+            mgmt(11),
+            "eth1",
+            "172.19.0.6",
+            d.router_ext_mac,
+            uplink_ifindex=81,
+            extra_uplink_ips=("172.19.0.11",),
+            bridge_mac=d.router_pod_mac,
+            join_ip="100.64.0.2",
+            join_mac=d.cp_join_mac,
+        ),
+        NodeSpec(
+            "kube-ovn-worker",
+            "node",
+            mgmt(12),
+            "eth1",
+            "172.19.0.7",
+            d.worker_ext_mac,
+            bridge_mac=d.router_pod_mac,  # a distributed router has one MAC on every chassis
+            join_ip="100.64.0.3",
+            join_mac=d.worker_join_mac,
+        ),
+    )
+    pods = (
+        PodSpec(
+            "default/fip-busybox01",
+            "kube-ovn-control-plane",
+            "192.168.0.6",
+            "00:00:00:de:cb:07",
+            "dd2b931fc304_h",
+            "fip-busybox01",
+            fip="172.19.0.11",
+            ifindex=22,
+            host_ifindex=23,
+        ),
+        PodSpec(
+            "default/fip-busybox02",
+            "kube-ovn-worker",
+            "192.168.0.7",
+            "00:00:00:a2:70:8d",
+            "6f1e0c3a9b57_h",
+            "fip-busybox02",
+        ),
+    )
+    spec = LabSpec(name=name, mgmt_net=mgmt_net, nodes=nodes, pods=pods)
+    return spec.validate()
+
+
+def _mgmt_network(text: str) -> ipaddress.IPv4Network:
+    """The management network, refused early if the lab's fixed host numbers cannot fit in it."""
+    try:
+        net = ipaddress.ip_network(text)
+    except ValueError as exc:
+        raise InputError(
+            f"management network {text!r} is not a CIDR network; use e.g. 10.250.0.0/24"
+        ) from exc
+    if not isinstance(net, ipaddress.IPv4Network) or net.prefixlen > 27:
+        raise InputError(
+            f"management network {text} must be IPv4 and /27 or larger (nodes use .10-.12)"
+        )
+    return net

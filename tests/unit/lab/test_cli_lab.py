@@ -1,0 +1,50 @@
+"""`netdiag lab` argument handling that needs no root: offsets, names, the privilege message."""
+
+from __future__ import annotations
+
+import argparse
+import io
+
+import pytest
+
+from netdiag.cli import lab as lab_cli
+from netdiag.cli._env import Env
+from netdiag.errors import InputError, PrivilegeError
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="netdiag")
+    lab_cli.register(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(argv)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("kube-ovn-worker=+3ms", ("kube-ovn-worker", 3_000_000)),
+        ("client=-1.5us", ("client", -1500)),
+        ("n=2s", ("n", 2_000_000_000)),
+    ],
+)
+def test_clock_offsets_parse_with_units(text: str, expected: tuple[str, int]) -> None:
+    assert lab_cli.parse_offset(text) == expected
+
+
+@pytest.mark.parametrize("text", ["kube-ovn-worker=3", "=3ms", "worker:3ms", "w=3 hours"])
+def test_bad_clock_offsets_say_how_to_write_them(text: str) -> None:
+    with pytest.raises(InputError, match="NODE=OFFSET"):
+        lab_cli.parse_offset(text)
+
+
+@pytest.mark.parametrize("action", ["up", "down", "status"])
+def test_non_root_gets_a_privilege_error(action: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    env = Env(io.StringIO(), io.StringIO())
+    with pytest.raises(PrivilegeError, match="needs root"):
+        lab_cli.run(_parse(["lab", action]), env)
+
+
+def test_bad_name_is_an_input_error_before_anything_runs() -> None:
+    env = Env(io.StringIO(), io.StringIO())
+    with pytest.raises(InputError, match="lab name"):
+        lab_cli.run(_parse(["lab", "up", "--name", "Bad-Name"]), env)
