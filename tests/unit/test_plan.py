@@ -1,0 +1,263 @@
+"""Probe plans: validation errors with file:line: field, and pure resolution against inventories."""
+
+# ruff: noqa: E501  (tables of YAML snippets and the messages they must produce read best unwrapped)
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from netdiag.errors import PlanError
+from netdiag.inventory import load_inventory, parse_inventory
+from netdiag.plan import CapturePoint, Plan, expand_globs, load_plan, parse_plan, resolve
+
+ROOT = Path(__file__).resolve().parents[2]
+INVENTORY = parse_inventory(
+    textwrap.dedent(
+        """\
+        version: 1
+        nodes:
+          - name: client
+            host: 10.250.0.10
+            labels: {role: external}
+            devices: {uplink: eth0}
+          - name: kube-ovn-control-plane
+            host: 10.250.0.11
+            labels: {role: node}
+            devices: {uplink: eth1, join: ovn0, tunnel: vxlan0}
+          - name: kube-ovn-worker
+            host: 10.250.0.12
+            labels: {role: node}
+            devices: {uplink: eth1, join: ovn0, tunnel: vxlan0}
+        pods:
+          - name: default/fip-busybox01
+            node: kube-ovn-control-plane
+            ips: [192.168.0.6]
+            netns: fip-busybox01
+            host_iface: dd2b931fc304_h
+          - name: default/fip-busybox02
+            node: kube-ovn-worker
+            netns: fip-busybox02
+            host_iface: 6f1e0c3a9b57_h
+          - {name: default/no-netns, node: kube-ovn-worker}
+        """
+    ),
+    Path("/inv/lab.yaml"),
+)
+
+
+def plan(body: str) -> str:
+    return "version: 1\nname: t\n" + textwrap.dedent(body)
+
+
+def parsed(body: str) -> Plan:
+    return parse_plan(plan(body), Path("/p/t.yaml"))
+
+
+def error_of(body: str, *, resolve_too: bool = False) -> str:
+    def attempt() -> None:
+        p = parse_plan(plan(body), Path("/p/t.yaml"))
+        if resolve_too:
+            resolve(p, INVENTORY)
+
+    with pytest.raises(PlanError) as info:
+        attempt()
+    return str(info.value)
+
+
+def test_fip_ingress_plan_resolves_to_the_s1_capture_points() -> None:
+    p = load_plan(ROOT / "probes" / "fip-ingress.yaml")
+    r = resolve(p, INVENTORY)
+    assert set(r.points) == {
+        CapturePoint("client", "eth0"),
+        CapturePoint("kube-ovn-control-plane", "eth1"),
+        CapturePoint("kube-ovn-control-plane", "dd2b931fc304_h", pod="default/fip-busybox01"),
+        CapturePoint("kube-ovn-worker", "eth1"),
+    }
+    (probe,) = r.probes
+    assert probe.node == "client"
+    assert probe.netns is None
+    assert probe.argv == (
+        "ping", "-n", "-c", "3", "-i", "0.2", "-W", "3", "-p", "6e6574646961", "172.19.0.11",
+    )  # fmt: skip
+    assert r.filter.startswith("icmp or arp or udp port 4789")
+    assert p.linger == 2
+    assert p.capture.snaplen == 512
+
+
+def test_pod_sources_and_inside_points_use_the_pod_namespace() -> None:
+    r = resolve(load_plan(ROOT / "probes" / "pod-egress-snat.yaml"), INVENTORY)
+    inside = [pt for pt in r.points if pt.netns]
+    assert inside == [
+        CapturePoint("kube-ovn-control-plane", "eth0", "fip-busybox01", "default/fip-busybox01")
+    ]
+    assert inside[0].name == "kube-ovn-control-plane__default_fip-busybox01__eth0"
+    assert {(p.kind, p.node, p.netns) for p in r.probes} == {
+        ("ping", "kube-ovn-control-plane", "fip-busybox01"),
+        ("traceroute", "kube-ovn-control-plane", "fip-busybox01"),
+    }
+    assert "udp portrange 33434-33534" in r.filter
+
+
+def test_label_selector_and_roles_skip_nodes_without_the_role() -> None:
+    r = resolve(load_plan(ROOT / "probes" / "cross-node-overlay.yaml"), INVENTORY)
+    nodes = {pt.node for pt in r.points}
+    assert nodes == {"kube-ovn-control-plane", "kube-ovn-worker"}
+    assert CapturePoint("kube-ovn-worker", "vxlan0") in r.points
+    assert (
+        CapturePoint("kube-ovn-worker", "6f1e0c3a9b57_h", pod="default/fip-busybox02") in r.points
+    )
+    assert r.probes[0].argv[-1] == "192.168.0.7"
+    p = parsed("capture: {interfaces: [tunnel, eth7]}\n")
+    points = resolve(p, INVENTORY).points
+    assert CapturePoint("client", "eth7") in points
+    assert not any(pt.node == "client" and pt.iface == "vxlan0" for pt in points)
+
+
+def test_tcp_probe_passes_target_and_port_as_arguments() -> None:
+    p = parsed(
+        "capture: {interfaces: [any]}\nprobes:\n  - tcp: {from: client, target: 10.0.0.5, port: 80}\n"
+    )
+    r = resolve(p, INVENTORY)
+    (probe,) = r.probes
+    assert probe.argv == (
+        "timeout",
+        "3",
+        "bash",
+        "-c",
+        'exec 3<>"/dev/tcp/$0/$1"',
+        "10.0.0.5",
+        "80",
+    )
+    assert r.points == tuple(CapturePoint(n.name, "any") for n in INVENTORY.nodes)
+    assert "tcp" in r.filter.split(" or ")
+
+
+def test_explicit_filter_wins_and_no_probes_means_no_filter() -> None:
+    p = parsed("capture: {interfaces: [uplink], filter: 'host 1.2.3.4'}\n")
+    assert resolve(p, INVENTORY).filter == "host 1.2.3.4"
+    assert resolve(parsed("capture: {interfaces: [uplink]}\n"), INVENTORY).filter == ""
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            "capture: {interfaces: [eth0], snaplen: 10}\n",
+            ":3: capture.snaplen: expected an integer 64-262144, got 10",
+        ),
+        (
+            "capture: {interfaces: [eth0], colour: red}\n",
+            "capture.colour: unknown key; known keys: nodes, interfaces",
+        ),
+        ("capture: {interfaces: []}\n", "capture.interfaces: expected at least 1 item"),
+        (
+            "capture: {interfaces: ['eth0; reboot']}\n",
+            "capture.interfaces[0]: expected an interface, got 'eth0; reboot'",
+        ),
+        (
+            "capture: {interfaces: [{pod: a/b, outside: true}]}\n",
+            "capture.interfaces[0].outside: unknown key",
+        ),
+        (
+            "capture: {interfaces: [eth0]}\nprobes: [{ping: {from: client, target: '-f'}}]\n",
+            "probes[0].ping.target: expected an IP address or host name, got '-f'",
+        ),
+        (
+            "capture: {interfaces: [eth0]}\nprobes: [{ping: {from: client, target: x, pattern: zz}}]\n",
+            "pattern: expected 1-16 hex bytes, got 'zz'",
+        ),
+        (
+            "capture: {interfaces: [eth0]}\nprobes: [{tcp: {from: client, target: x}}]\n",
+            "probes[0].tcp.port: missing (required)",
+        ),
+        (
+            "capture: {interfaces: [eth0]}\nprobes: [{ping: {from: c, target: x}, tcp: {}}]\n",
+            "probes[0]: expected exactly one of ping, traceroute, tcp",
+        ),
+        (
+            "capture: {interfaces: [eth0]}\nprobes: [{ping: {from: c, target: x, port: 1}}]\n",
+            "probes[0].ping.port: unknown key",
+        ),
+        (
+            "capture: {interfaces: [eth0]}\nprobes:\n  - ping: {name: a, from: c, target: x}\n  - ping: {name: a, from: c, target: y}\n",
+            ":6: probes[1].ping.name: duplicate probe name 'a'",
+        ),
+        ("capture: {interfaces: [eth0]}\nlinger: -1\n", "linger: expected a number 0-600, got -1"),
+    ],
+)
+def test_plan_field_errors(body: str, expected: str) -> None:
+    msg = error_of(body)
+    assert msg.startswith("/p/t.yaml:")
+    assert expected in msg
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            "capture: {nodes: [nod*], interfaces: [eth0]}\n",
+            "'nod*' matches no node of /inv/lab.yaml (nodes: client, kube-ovn-control-plane",
+        ),
+        ("capture: {nodes: [role=db], interfaces: [eth0]}\n", "'role=db' matches no node"),
+        (
+            "capture: {interfaces: [{pod: default/nope}]}\n",
+            ":3: capture.interfaces[0]: unknown pod 'default/nope'; /inv/lab.yaml lists: default/fip-busybox01",
+        ),
+        (
+            "capture: {interfaces: [{pod: default/no-netns, inside: true}]}\n",
+            "pod default/no-netns has no netns",
+        ),
+        (
+            "capture: {interfaces: [{pod: default/no-netns}]}\n",
+            "has no host_iface in /inv/lab.yaml",
+        ),
+        (
+            "capture: {nodes: [client], interfaces: [tunnel]}\n",
+            "device role 'tunnel' is not defined on any selected node (client)",
+        ),
+        (
+            "capture: {interfaces: [eth0]}\nprobes: [{ping: {from: ghost, target: x}}]\n",
+            "probes[0].ping.from: unknown node 'ghost'; nodes are: client",
+        ),
+        (
+            "capture: {interfaces: [eth0]}\nprobes: [{ping: {from: {pod: default/no-netns}, target: x}}]\n",
+            "has no netns in /inv/lab.yaml; add netns:",
+        ),
+    ],
+)
+def test_resolution_errors_name_the_plan_line_and_the_inventory(body: str, expected: str) -> None:
+    assert expected in error_of(body, resolve_too=True)
+
+
+def test_expand_globs_uses_the_links_seen_at_capture_time() -> None:
+    p = parsed("capture: {nodes: [role=node], interfaces: ['*_h', eth1]}\n")
+    points = resolve(p, INVENTORY).points
+    links = {
+        ("kube-ovn-control-plane", None): ["lo", "eth1", "dd2b931fc304_h", "aa_h"],
+        ("kube-ovn-worker", None): ["lo", "eth1"],
+    }
+    out, warnings = expand_globs(points, links)
+    assert out == [
+        CapturePoint("kube-ovn-control-plane", "dd2b931fc304_h"),
+        CapturePoint("kube-ovn-control-plane", "aa_h"),
+        CapturePoint("kube-ovn-control-plane", "eth1"),
+        CapturePoint("kube-ovn-worker", "eth1"),
+    ]
+    assert warnings == ["kube-ovn-worker: no interface matches '*_h'"]
+
+
+@pytest.mark.parametrize("cni", ["kube-ovn", "openshift-sdn", "flannel", "calico"])
+def test_shipped_examples_resolve_against_their_inventories(cni: str) -> None:
+    inv = load_inventory(ROOT / "inventory" / "examples" / f"{cni}.yaml")
+    r = resolve(load_plan(ROOT / "probes" / f"example-{cni}.yaml"), inv)
+    assert r.points
+    assert r.probes
+    assert r.filter
+
+
+def test_load_plan_reports_unreadable_file(tmp_path: Path) -> None:
+    with pytest.raises(PlanError, match="cannot read the plan"):
+        load_plan(tmp_path / "none.yaml")
