@@ -268,3 +268,17 @@ def make_plan(n: int, seed: int = 1) -> Plan:
         outer_ttl=np.where(vx, 64, 0).astype(np.uint8),
         outer_sport=np.where(vx, fa["vx_port"][flow, d], 0).astype(np.uint16),
     )
+
+
+def expected_digest(p: Plan, k: int) -> dict[str, int]:
+    """Column sums a correct reader gives over the first ``k`` packets (see _contenders)."""
+    cols: dict[str, NDArray[Any]] = {
+        "sport": p.sport, "dport": p.dport, "ttl": p.ttl, "ip_id": p.ip_id,
+        "ip_len": p.ip_len(), "tcp_seq": p.tcp_seq, "tcp_ack": p.tcp_ack,
+        "tcp_flags": p.tcp_flags, "icmp_seq": p.icmp_seq, "payload_len": p.payload_len,
+        "vlan": p.vlan, "vni": p.vni, "outer_ip_id": p.outer_ip_id,
+    }  # fmt: skip
+    out = {name: int(v[:k].astype(np.int64).sum()) for name, v in cols.items()}
+    out["vxlan"] = int(p.vxlan[:k].sum())
+    out["packets"] = min(k, len(p))
+    return out

@@ -12,10 +12,13 @@ sending host with checksum offload looks like, and what readers must not rely on
 
 from __future__ import annotations
 
+import json
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
-from _gen import ICMP, ICMP6, SYN, TCP, U8, U64, UDP, Plan
+from _gen import ICMP, ICMP6, SYN, TCP, U8, U64, UDP, Plan, expected_digest, make_plan
 from numpy.typing import NDArray
 
 POOL_BYTES = 64 << 20
@@ -180,3 +183,27 @@ def write_pcap(path: Path, p: Plan, seed: int = 1) -> int:
     buf = encode(p, seed)
     buf.tofile(path)
     return len(buf)
+
+
+def main(argv: list[str]) -> int:
+    """``_wire.py PATH PACKETS SEED [LIMIT...]``: write the capture unless PATH already holds it.
+
+    Run by ingest.py in its own process, so the benchmark's parent stays small: Linux charges a
+    parent's peak RSS to a child's ``ru_maxrss`` at exec time. Prints the file size, the time
+    taken and the expected column sums over each LIMIT first packets (0 = all) as JSON.
+    """
+    path, n, seed = Path(argv[0]), int(argv[1]), int(argv[2])
+    start = time.perf_counter()
+    p = make_plan(n, seed)
+    size = 24 + 16 * n + int(p.frame_len().sum())
+    reused = path.exists() and path.stat().st_size == size
+    if not reused:
+        write_pcap(path, p, seed)
+    digests = {k: expected_digest(p, int(k) or n) for k in argv[3:]}
+    elapsed = None if reused else time.perf_counter() - start
+    print(json.dumps({"file_bytes": size, "generate_s": elapsed, "digests": digests}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

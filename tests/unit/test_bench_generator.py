@@ -33,6 +33,13 @@ def gen() -> Iterator[tuple[Any, Any]]:
         yield mods[0], mods[1]
 
 
+@pytest.fixture(scope="module")
+def contenders() -> Iterator[Any]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.syspath_prepend(str(BENCH))
+        yield importlib.import_module("_contenders")
+
+
 def _ip_text(hi: int, lo: int, version: int) -> str:
     import ipaddress
 
@@ -155,3 +162,18 @@ def test_same_seed_gives_the_same_bytes(gen: tuple[Any, Any]) -> None:
 def test_empty_plan_is_refused(gen: tuple[Any, Any]) -> None:
     with pytest.raises(ValueError, match="at least 1"):
         gen[0].make_plan(0)
+
+
+def test_ground_truth_check_accepts_a_correct_reader_and_catches_a_wrong_one(
+    gen: tuple[Any, Any], contenders: Any, tmp_path: Path
+) -> None:
+    """The benchmark's "fields ok" verdict: dpkt's table agrees with the plan's column sums."""
+    plan_mod, wire = gen
+    p = plan_mod.make_plan(2000, seed=9)
+    path = tmp_path / "gen.pcap"
+    wire.write_pcap(path, p, seed=9)
+    result = contenders.run("dpkt", str(path), 1500, 0)
+    assert result["packets"] == 1500
+    assert result["columns"] == 40
+    assert result["digest"] == plan_mod.expected_digest(p, 1500)
+    assert result["digest"] != plan_mod.expected_digest(p, 1499)
