@@ -1,0 +1,59 @@
+"""``netdiag report INPUT --html PATH [--json PATH]``: the self-contained incident report."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from netdiag.cli._env import Env, ExitCode
+from netdiag.errors import InputError
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``report`` command."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "report",
+        help="write the HTML incident report (and/or the analysis JSON) of a run",
+        description="Write one self-contained HTML file (no network access, strict CSP) with the "
+        "verdict, translations, every flow's path, anomalies and capture stats.",
+    )
+    parser.add_argument(
+        "input", nargs="+", type=Path, help="run directory, analysis.json, or pcap files"
+    )
+    parser.add_argument(
+        "--html",
+        type=Path,
+        metavar="PATH",
+        help="HTML report to write (default: DIR/report.html for a run directory)",
+    )
+    parser.add_argument("--json", type=Path, metavar="PATH", help="analysis JSON to write")
+    parser.set_defaults(func=run)
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write ({exc.strerror}); choose a writable path") from exc
+
+
+def run(args: argparse.Namespace, env: Env) -> int:
+    """Open the input once, write the requested files, print where they are."""
+    from netdiag.report.bundle import open_input
+    from netdiag.report.html import render_html
+
+    html_path: Path | None = args.html
+    if html_path is None and args.json is None:
+        if len(args.input) == 1 and args.input[0].is_dir():
+            html_path = args.input[0] / "report.html"
+        else:
+            raise InputError("nothing to write; give --html PATH and/or --json PATH")
+    view = open_input(args.input)
+    if html_path is not None:
+        _write(html_path, render_html(view))
+        print(f"wrote {html_path}", file=env.stdout)
+    if args.json is not None:
+        _write(args.json, view.analysis_json())
+        print(f"wrote {args.json}", file=env.stdout)
+    return ExitCode.OK

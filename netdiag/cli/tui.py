@@ -1,0 +1,40 @@
+"""``netdiag tui INPUT``: the terminal UI over a run (the app itself lives in netdiag.tui)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from netdiag.cli._env import Env, ExitCode
+from netdiag.errors import InputError
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``tui`` command."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "tui",
+        help="browse a run in the terminal: flows, hop-by-hop paths, translations, anomalies",
+        description="Open a run directory, an analysis.json or pcap files in a terminal UI.",
+    )
+    parser.add_argument(
+        "input", nargs="+", type=Path, help="run directory, analysis.json, or pcap files"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, env: Env) -> int:
+    """Check the input exists, then hand the terminal to the app until the user quits."""
+    from netdiag.tui.app import make_app
+
+    for path in args.input:
+        if not path.exists():
+            raise InputError(f"{path}: no such file or directory; check the path")
+    if not env.stdout_isatty:
+        raise InputError("netdiag tui needs a terminal; use `netdiag report` for a file")
+    app = make_app(args.input)
+    app.run()
+    if app.load_error is not None:
+        env.error(app.load_error)
+        return ExitCode.INPUT
+    return ExitCode.OK

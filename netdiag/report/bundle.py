@@ -1,0 +1,141 @@
+"""Open what the user points a view at: a run bundle, an analysis file, or plain pcaps.
+
+Every view (tui, report, export) starts here, so they all accept the same inputs and give the
+same error for a bad one. When no analysis exists yet, the correlation stage is called once here,
+never inside a widget.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from netdiag.errors import AnalysisInputError
+from netdiag.report.document import Analysis, parse_analysis
+from netdiag.report.loader import Progress, load_analysis
+from netdiag.report.manifest import Manifest, load_manifest
+
+_PCAP_SUFFIXES = (".pcap", ".pcapng", ".cap")
+
+
+@dataclass(frozen=True)
+class RunView:
+    """Everything the views show: the analysis, the manifest (if any), and where pcaps are."""
+
+    analysis: Analysis
+    manifest: Manifest | None = None
+    root: Path | None = None
+    pcaps: dict[str, Path] = field(default_factory=dict)
+    source: str = ""
+    #: Where the analysis document came from (a file), or the document itself (fresh analysis),
+    #: so ``report --json`` writes exactly what was analysed.
+    document_path: Path | None = None
+    document: Mapping[str, Any] | None = None
+
+    def analysis_json(self) -> str:
+        """The analysis document as JSON text."""
+        if self.document_path is not None:
+            return self.document_path.read_text(encoding="utf-8")
+        return json.dumps(self.document, indent=1) + "\n"
+
+    def pcap_of(self, point: str) -> Path | None:
+        """The capture file of ``point`` (``node/iface``), if it is on disk."""
+        path = self.pcaps.get(point)
+        return path if path is not None and path.is_file() else None
+
+
+def _pcaps_of(root: Path, manifest: Manifest | None, analysis: Analysis) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    if manifest is not None:
+        for cap in manifest.captures:
+            if cap.file:
+                found[cap.point] = root / cap.file
+    for point in analysis.points:
+        if point.name not in found:
+            stem = f"{point.node}__{point.iface}"
+            for suffix in _PCAP_SUFFIXES:
+                if (root / "pcaps" / f"{stem}{suffix}").is_file():
+                    found[point.name] = root / "pcaps" / f"{stem}{suffix}"
+                    break
+    return found
+
+
+def run_analysis(paths: Sequence[Path]) -> tuple[Analysis, Mapping[str, Any]]:
+    """Call the correlation stage on pcaps or a bundle without ``analysis.json``.
+
+    The one place the views depend on ``netdiag.correlate``: its ``analyze(paths)`` returns the
+    analysis document (a mapping, or an object with ``to_json()``).
+    """
+    try:
+        from netdiag import correlate
+    except ImportError as exc:  # pragma: no cover - the package always ships correlate
+        raise AnalysisInputError(f"cannot analyse {paths[0]}: {exc}") from exc
+    analyze = getattr(correlate, "analyze", None)
+    if analyze is None:
+        raise AnalysisInputError(
+            f"{paths[0]}: no analysis.json and this netdiag cannot analyse pcaps yet; "
+            "run `netdiag analyze` first and give the analysis file"
+        )
+    result: Any = analyze(list(paths))
+    if hasattr(result, "to_json"):
+        result = result.to_json()
+    if isinstance(result, str):
+        result = json.loads(result)
+    if not isinstance(result, Mapping):
+        raise AnalysisInputError(f"{paths[0]}: the analysis stage returned no document")
+    return parse_analysis(result, str(paths[0])), result
+
+
+def open_input(paths: Sequence[Path], progress: Progress | None = None) -> RunView:
+    """A bundle dir, an analysis/manifest JSON file, or pcap files -> :class:`RunView`."""
+    if not paths:
+        raise AnalysisInputError("no input given; pass a run directory, analysis.json or pcaps")
+    for path in paths:
+        if not path.exists():
+            raise AnalysisInputError(f"{path}: no such file or directory; check the path")
+    first = paths[0]
+    if len(paths) == 1 and first.is_dir():
+        return _open_dir(first, progress)
+    if len(paths) == 1 and first.suffix == ".json":
+        if first.name == "manifest.json":
+            return _open_dir(first.parent, progress)
+        analysis = load_analysis(first, progress)
+        root = first.parent
+        manifest = (
+            load_manifest(root / "manifest.json") if (root / "manifest.json").is_file() else None
+        )
+        pcaps = _pcaps_of(root, manifest, analysis)
+        return RunView(analysis, manifest, root, pcaps, str(first), document_path=first)
+    bad = [p for p in paths if p.is_dir() or p.suffix not in _PCAP_SUFFIXES]
+    if bad:
+        raise AnalysisInputError(
+            f"{bad[0]}: not a run directory, an analysis .json or a .pcap/.pcapng file"
+        )
+    analysis, document = run_analysis(paths)
+    pcaps = {}
+    for path in paths:
+        node, _, iface = path.stem.partition("__")
+        pcaps[f"{node}/{iface}" if iface else path.stem] = path
+    source = ", ".join(str(p) for p in paths)
+    return RunView(analysis, None, first.parent, pcaps, source, document=document)
+
+
+def _open_dir(root: Path, progress: Progress | None) -> RunView:
+    manifest_path = root / "manifest.json"
+    analysis_path = root / "analysis.json"
+    if not manifest_path.is_file() and not analysis_path.is_file():
+        raise AnalysisInputError(
+            f"{root}: not a run directory (no manifest.json or analysis.json); "
+            "give the directory written by `netdiag capture --out DIR`"
+        )
+    manifest = load_manifest(manifest_path) if manifest_path.is_file() else None
+    if analysis_path.is_file():
+        analysis = load_analysis(analysis_path, progress)
+        pcaps = _pcaps_of(root, manifest, analysis)
+        return RunView(analysis, manifest, root, pcaps, str(root), document_path=analysis_path)
+    analysis, document = run_analysis([root])
+    pcaps = _pcaps_of(root, manifest, analysis)
+    return RunView(analysis, manifest, root, pcaps, str(root), document=document)

@@ -1,0 +1,179 @@
+"""Short human texts shared by every view: a change, a duration, a flow's one-line row.
+
+The TUI, the HTML report and the pcapng comments say the same thing the same way, so an engineer
+who reads one recognises it in the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from netdiag.report.document import Analysis, Change, Flow, Journey, Sighting
+
+_FIELD_NAMES = {"eth_src": "src MAC", "eth_dst": "dst MAC", "src": "src", "dst": "dst"}
+_ENCAP_KEYS = ("encap", "type", "vni", "outer_src", "outer_dst")
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return " ".join(f"{k}={v}" for k, v in value.items() if v is not None)
+    return "-" if value is None else str(value)
+
+
+def describe_change(change: Change) -> str:
+    """``DNAT 172.19.0.11 -> 192.168.0.6``, ``src MAC a -> b``, ``TTL 64 -> 63``, ``encap ...``."""
+    kind = change.kind
+    arrow = f"{_text(change.before)} -> {_text(change.after)}"
+    extra = dict(change.extra)
+    if kind in ("dnat", "snat"):
+        return f"{kind.upper()} {arrow}"
+    if kind in ("un-dnat", "un-snat"):
+        return f"un-{kind[3:].upper()} {arrow}"
+    if kind == "mac-rewrite":
+        return f"{_FIELD_NAMES.get(change.field or '', change.field or 'MAC')} {arrow}"
+    if kind == "ttl":
+        return f"TTL {arrow}"
+    if kind in ("encap", "decap"):
+        parts = [kind]
+        parts += [f"{k} {extra.pop(k)}" for k in _ENCAP_KEYS if extra.get(k) is not None]
+        if change.before is not None or change.after is not None:
+            parts.append(arrow)
+        parts += [f"{k} {_text(v)}" for k, v in extra.items()]
+        return " ".join(parts)
+    text = f"{kind} {arrow}" if change.before is not None or change.after is not None else kind
+    if change.field:
+        text = f"{kind} {change.field} {arrow}"
+    if extra:
+        text += " (" + ", ".join(f"{k}={_text(v)}" for k, v in extra.items()) + ")"
+    return text
+
+
+def format_ns(ns: int | None) -> str:
+    """A duration for humans: ``41 µs``, ``1.25 ms``, ``2.0 s``; ``-`` when unknown."""
+    if ns is None:
+        return "-"
+    sign = "-" if ns < 0 else ""
+    ns = abs(ns)
+    if ns < 1_000:
+        return f"{sign}{ns} ns"
+    if ns < 1_000_000:
+        return f"{sign}{ns / 1_000:.3g} µs"
+    if ns < 1_000_000_000:
+        return f"{sign}{ns / 1_000_000:.3g} ms"
+    return f"{sign}{ns / 1_000_000_000:.3g} s"
+
+
+def endpoint(ip: str | None, port: int | None) -> str:
+    """``ip:port`` / ``[v6]:port`` / ``ip`` as in the analysis document."""
+    if ip is None:
+        return "-"
+    if port is None:
+        return ip
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
+def corrected_ts(analysis: Analysis, sighting: Sighting) -> int:
+    """The sighting's timestamp on the reference clock (node clock minus its offset)."""
+    point = analysis.point(sighting.point)
+    return sighting.ts_ns - (point.clock_offset_ns if point is not None else 0)
+
+
+def encap_text(encap: Any) -> str:
+    """A sighting's tunnel header in one line (``vxlan vni 42 10.0.0.1 > 10.0.0.2``)."""
+    if not encap:
+        return ""
+    if isinstance(encap, Mapping):
+        kind = encap.get("kind") or encap.get("encap") or "encap"
+        vni = encap.get("vni")
+        src, dst = (
+            encap.get("outer_src") or encap.get("src"),
+            encap.get("outer_dst") or encap.get("dst"),
+        )
+        text = str(kind) + (f" vni {vni}" if vni is not None else "")
+        return text + (f" {src} > {dst}" if src or dst else "")
+    return str(encap)
+
+
+@dataclass(frozen=True, slots=True)
+class FlowRow:
+    """One line of the flows list, precomputed once so filtering and sorting stay cheap."""
+
+    id: str
+    proto: str
+    client: str
+    server: str
+    translated: str
+    reply: str
+    hops: int
+    anomalies: str
+    first_ts: int
+    haystack: str  # lower-case text the filter matches against
+
+
+def _first(journey: Journey | None) -> Sighting | None:
+    return journey.sightings[0] if journey is not None and journey.sightings else None
+
+
+def flow_row(analysis: Analysis, flow: Flow, anomaly_kinds: Mapping[str, list[str]]) -> FlowRow:
+    """The flows-list row of ``flow`` (``anomaly_kinds``: journey id -> anomaly kinds)."""
+    request = analysis.journeys.get(flow.request)
+    reply = analysis.journeys.get(flow.reply) if flow.reply else None
+    first = _first(request)
+    proto = (request.summary.split(" ", 1)[0] if request and request.summary else "?").lower()
+    translated = [
+        str(c.after)
+        for t in (request.transforms if request else ())
+        for c in t.changes
+        if c.kind == "dnat"
+    ]
+    if reply is None:
+        reply_text = "no reply"
+    elif flow.symmetric is False:
+        reply_text = "asymmetric"
+    else:
+        reply_text = "reply"
+    kinds = sorted({*anomaly_kinds.get(flow.request, ()), *anomaly_kinds.get(flow.reply or "", ())})
+    client = endpoint(first.src, first.sport) if first else "-"
+    server = endpoint(first.dst, first.dport) if first else "-"
+    addresses = {
+        endpoint(s.src, s.sport) + " " + endpoint(s.dst, s.dport) + " " + s.point
+        for j in (request, reply)
+        if j is not None
+        for s in j.sightings
+    }
+    haystack = " ".join([flow.id, proto, reply_text, *kinds, *translated, *sorted(addresses)])
+    return FlowRow(
+        id=flow.id,
+        proto=proto,
+        client=client,
+        server=server,
+        translated=", ".join(translated) or "-",
+        reply=reply_text,
+        hops=len(request.sightings) if request else 0,
+        anomalies=", ".join(kinds),
+        first_ts=corrected_ts(analysis, first) if first else 0,
+        haystack=haystack.lower(),
+    )
+
+
+def anomaly_kinds(analysis: Analysis) -> dict[str, list[str]]:
+    """Journey id -> kinds of the anomalies about it (top-level and per journey)."""
+    kinds: dict[str, list[str]] = {}
+    for anomaly in analysis.anomalies:
+        if anomaly.journey:
+            kinds.setdefault(anomaly.journey, []).append(anomaly.kind)
+    for journey in analysis.journeys.values():
+        for anomaly in journey.anomalies:
+            kinds.setdefault(journey.id, []).append(anomaly.kind)
+    return kinds
+
+
+def flow_rows(analysis: Analysis) -> list[FlowRow]:
+    """All flow rows; journeys that belong to no flow get a row of their own."""
+    kinds = anomaly_kinds(analysis)
+    flows = list(analysis.flows)
+    in_flow = {j for f in flows for j in (f.request, f.reply) if j}
+    flows += [Flow(id=jid, request=jid) for jid in analysis.journeys if jid not in in_flow]
+    return [flow_row(analysis, f, kinds) for f in flows]

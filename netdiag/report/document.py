@@ -1,0 +1,299 @@
+"""The analysis JSON ("netdiag.analysis/1") as typed, read-only values for the views.
+
+The views (TUI, HTML, pcapng export) read the document the correlation stage wrote; they never
+recompute it. Parsing here is tolerant: unknown keys are kept in ``extra`` and optional keys may be
+absent, so a newer analysis still renders. A missing required key is an AnalysisInputError that
+names the key and the record it belongs to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from netdiag.errors import AnalysisInputError
+
+SCHEMA = "netdiag.analysis/1"
+
+Extra = tuple[tuple[str, Any], ...]
+
+
+def _extra(raw: Mapping[str, Any], known: Iterable[str]) -> Extra:
+    keys = set(known)
+    return tuple((k, v) for k, v in raw.items() if k not in keys)
+
+
+def _req(raw: Mapping[str, Any], key: str, where: str) -> Any:
+    try:
+        return raw[key]
+    except (KeyError, TypeError):
+        raise AnalysisInputError(
+            f"analysis: {where} has no {key!r}; re-run `netdiag analyze` to rewrite the analysis"
+        ) from None
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One capture point (node/iface) with its counts and clock correction."""
+
+    name: str
+    node: str
+    iface: str
+    packets: int = 0
+    kernel_dropped: int | None = None
+    clock_offset_ns: int = 0
+    clock_error_ns: int | None = None
+    extra: Extra = ()
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any]) -> Point:
+        name = str(_req(raw, "name", "a point"))
+        node, _, iface = name.partition("/")
+        return cls(
+            name=name,
+            node=str(raw.get("node") or node),
+            iface=str(raw.get("iface") or iface),
+            packets=int(raw.get("packets") or 0),
+            kernel_dropped=_opt_int(raw.get("kernel_dropped")),
+            clock_offset_ns=int(raw.get("clock_offset_ns") or 0),
+            clock_error_ns=_opt_int(raw.get("clock_error_ns")),
+            extra=_extra(raw, cls.__slots__),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """One capture of a journey's packet at one point (timestamps in the point's own clock)."""
+
+    point: str
+    ts_ns: int
+    direction: str = "unknown"
+    eth_src: str | None = None
+    eth_dst: str | None = None
+    src: str | None = None
+    dst: str | None = None
+    sport: int | None = None
+    dport: int | None = None
+    ip_id: int | None = None
+    ttl: int | None = None
+    encap: Any = None
+    frame: int | None = None
+    extra: Extra = ()
+
+    @property
+    def node(self) -> str:
+        return self.point.partition("/")[0]
+
+    @property
+    def iface(self) -> str:
+        return self.point.partition("/")[2]
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any], where: str) -> Sighting:
+        return cls(
+            point=str(_req(raw, "point", where)),
+            ts_ns=int(_req(raw, "ts_ns", where)),
+            direction=str(raw.get("direction") or "unknown"),
+            eth_src=_opt_str(raw.get("eth_src")),
+            eth_dst=_opt_str(raw.get("eth_dst")),
+            src=_opt_str(raw.get("src")),
+            dst=_opt_str(raw.get("dst")),
+            sport=_opt_int(raw.get("sport")),
+            dport=_opt_int(raw.get("dport")),
+            ip_id=_opt_int(raw.get("ip_id")),
+            ttl=_opt_int(raw.get("ttl")),
+            encap=raw.get("encap"),
+            frame=_opt_int(raw.get("frame")),
+            extra=_extra(raw, cls.__slots__),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One thing that changed between two sightings (dnat, snat, mac-rewrite, ttl, encap...)."""
+
+    kind: str
+    before: Any = None
+    after: Any = None
+    field: str | None = None
+    extra: Extra = ()
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any], where: str) -> Change:
+        return cls(
+            kind=str(_req(raw, "kind", where)),
+            before=raw.get("before"),
+            after=raw.get("after"),
+            field=_opt_str(raw.get("field")),
+            extra=_extra(raw, cls.__slots__),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Transform:
+    """What happened between two consecutive sightings of one journey."""
+
+    from_point: str
+    to_point: str
+    latency_ns: int | None = None
+    changes: tuple[Change, ...] = ()
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any], where: str) -> Transform:
+        return cls(
+            from_point=str(_req(raw, "from", where)),
+            to_point=str(_req(raw, "to", where)),
+            latency_ns=_opt_int(raw.get("latency_ns")),
+            changes=tuple(Change.parse(c, f"{where} change") for c in raw.get("changes") or ()),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Anomaly:
+    """Something an on-call engineer must look at (drop, no reply, asymmetry, ICMP error...)."""
+
+    kind: str
+    journey: str | None = None
+    after_point: str | None = None
+    detail: str = ""
+    extra: Extra = ()
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any], journey: str | None = None) -> Anomaly:
+        return cls(
+            kind=str(_req(raw, "kind", "an anomaly")),
+            journey=_opt_str(raw.get("journey")) or journey,
+            after_point=_opt_str(raw.get("after_point")),
+            detail=str(raw.get("detail") or ""),
+            extra=_extra(raw, cls.__slots__),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Journey:
+    """One packet followed across capture points."""
+
+    id: str
+    summary: str = ""
+    fingerprint: str = ""
+    sightings: tuple[Sighting, ...] = ()
+    transforms: tuple[Transform, ...] = ()
+    anomalies: tuple[Anomaly, ...] = ()
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any]) -> Journey:
+        jid = str(_req(raw, "id", "a journey"))
+        where = f"journey {jid}"
+        return cls(
+            id=jid,
+            summary=str(raw.get("summary") or ""),
+            fingerprint=str(raw.get("fingerprint") or ""),
+            sightings=tuple(Sighting.parse(s, where) for s in raw.get("sightings") or ()),
+            transforms=tuple(Transform.parse(t, where) for t in raw.get("transforms") or ()),
+            anomalies=tuple(Anomaly.parse(a, jid) for a in raw.get("anomalies") or ()),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """A request journey and its reply (if one was seen)."""
+
+    id: str
+    request: str
+    reply: str | None = None
+    symmetric: bool | None = None
+    extra: Extra = ()
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any], index: int) -> Flow:
+        symmetric = raw.get("symmetric")
+        return cls(
+            id=str(raw.get("id") or f"f{index + 1}"),
+            request=str(_req(raw, "request", f"flow {index + 1}")),
+            reply=_opt_str(raw.get("reply")),
+            symmetric=None if symmetric is None else bool(symmetric),
+            extra=_extra(raw, (*cls.__slots__, "id")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Translation:
+    """Aggregated NAT: where an address (or address:port) is rewritten, and how often."""
+
+    kind: str
+    node: str
+    before: str
+    after: str
+    proto: str = ""
+    packets: int = 0
+    extra: Extra = ()
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any]) -> Translation:
+        return cls(
+            kind=str(_req(raw, "kind", "a translation")),
+            node=str(raw.get("node") or ""),
+            before=str(_req(raw, "before", "a translation")),
+            after=str(_req(raw, "after", "a translation")),
+            proto=str(raw.get("proto") or ""),
+            packets=int(raw.get("packets") or 0),
+            extra=_extra(raw, cls.__slots__),
+        )
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The whole analysis document; ``journeys`` is keyed by id, in document order."""
+
+    points: tuple[Point, ...] = ()
+    journeys: dict[str, Journey] = field(default_factory=dict)
+    flows: tuple[Flow, ...] = ()
+    translations: tuple[Translation, ...] = ()
+    anomalies: tuple[Anomaly, ...] = ()
+    extra: Extra = ()
+
+    def point(self, name: str) -> Point | None:
+        """The capture point called ``name`` (``node/iface``), if the analysis lists it."""
+        return next((p for p in self.points if p.name == name), None)
+
+    def clock_offsets(self) -> dict[str, int]:
+        """Point name -> clock offset (node clock minus reference) in ns."""
+        return {p.name: p.clock_offset_ns for p in self.points}
+
+    def flow_of(self, journey_id: str) -> Flow | None:
+        """The flow a journey belongs to (as request or reply)."""
+        return next((f for f in self.flows if journey_id in (f.request, f.reply)), None)
+
+
+def check_schema(raw: Mapping[str, Any], source: str) -> None:
+    """Refuse documents that are not a netdiag analysis (or a future major version)."""
+    schema = raw.get("schema") if isinstance(raw, Mapping) else None
+    if schema != SCHEMA:
+        raise AnalysisInputError(
+            f"{source}: schema is {schema!r}, expected {SCHEMA!r}; "
+            "give an analysis written by `netdiag analyze --json`"
+        )
+
+
+def parse_analysis(raw: Mapping[str, Any], source: str = "analysis") -> Analysis:
+    """A decoded analysis document -> :class:`Analysis` (tolerating extra keys)."""
+    check_schema(raw, source)
+    journeys = [Journey.parse(j) for j in raw.get("journeys") or ()]
+    known = {"schema", "points", "journeys", "flows", "translations", "anomalies"}
+    return Analysis(
+        points=tuple(Point.parse(p) for p in raw.get("points") or ()),
+        journeys={j.id: j for j in journeys},
+        flows=tuple(Flow.parse(f, i) for i, f in enumerate(raw.get("flows") or ())),
+        translations=tuple(Translation.parse(t) for t in raw.get("translations") or ()),
+        anomalies=tuple(Anomaly.parse(a) for a in raw.get("anomalies") or ()),
+        extra=_extra(raw, known),
+    )

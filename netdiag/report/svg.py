@@ -1,0 +1,119 @@
+"""A flow as an inline SVG path diagram: one box per sighting, the changes written on the edges.
+
+Inline SVG needs no fetch and no script, so it survives the report's strict CSP and a mail client.
+Colours come from CSS classes (report.css), never from style attributes (blocked by the CSP).
+"""
+
+from __future__ import annotations
+
+from netdiag.report.describe import corrected_ts, describe_change, format_ns
+from netdiag.report.document import Analysis, Journey, Transform
+from netdiag.report.markup import Markup, el, join
+
+BOX_W, BOX_H, GAP, ROW_H, TOP = 200, 64, 340, 150, 28
+_MAX_CHARS = 25
+_CHANGE_CLASS = {
+    "dnat": "nat",
+    "snat": "nat",
+    "un-dnat": "nat",
+    "un-snat": "nat",
+    "mac-rewrite": "mac",
+    "ttl": "ttl",
+    "encap": "encap",
+    "decap": "encap",
+}
+
+
+def _fit(text: str) -> str:
+    """Shorten text to the box width; the full text is in the box's <title> tooltip."""
+    return text if len(text) <= _MAX_CHARS else text[: _MAX_CHARS - 1] + "…"
+
+
+def _edge(x1: int, y: int, transform: Transform | None) -> list[Markup]:
+    x2 = x1 + GAP
+    parts = [
+        el("line", {"x1": x1, "y1": y, "x2": x2 - 8, "y2": y, "class": "edge"}),
+        el("polygon", {"points": f"{x2 - 9},{y - 5} {x2},{y} {x2 - 9},{y + 5}", "class": "arrow"}),
+    ]
+    if transform is None:
+        return parts
+    parts.append(
+        el(
+            "text",
+            {"x": x1 + GAP // 2, "y": y - 8, "class": "lat", "text-anchor": "middle"},
+            f"+{format_ns(transform.latency_ns)}",
+        )
+    )
+    for n, change in enumerate(transform.changes):
+        cls = "chg " + _CHANGE_CLASS.get(change.kind, "other")
+        parts.append(
+            el("text", {"x": x1 + 6, "y": y + 18 + 14 * n, "class": cls}, describe_change(change))
+        )
+    if not transform.changes:
+        parts.append(
+            el(
+                "text",
+                {"x": x1 + GAP // 2, "y": y + 18, "class": "chg none", "text-anchor": "middle"},
+                "unchanged",
+            )
+        )
+    return parts
+
+
+def _row(analysis: Analysis, journey: Journey, y0: int, t0: int, label: str) -> list[Markup]:
+    parts = [el("text", {"x": 4, "y": y0 - 8, "class": "rowlabel"}, f"{label}: {journey.summary}")]
+    arriving = {t.to_point: t for t in journey.transforms}
+    for i, s in enumerate(journey.sightings):
+        x = 4 + i * (BOX_W + GAP)
+        since = corrected_ts(analysis, s) - t0
+        detail = f"{s.src} > {s.dst}  ttl {s.ttl}  {s.eth_src} > {s.eth_dst}"
+        parts.append(
+            el(
+                "g",
+                {"class": "hop"},
+                el("title", None, f"{s.point} ({s.direction}): {detail}"),
+                el(
+                    "rect",
+                    {"x": x, "y": y0, "width": BOX_W, "height": BOX_H, "rx": 6, "class": "box"},
+                ),
+                el("text", {"x": x + 8, "y": y0 + 18, "class": "node"}, _fit(s.node)),
+                el(
+                    "text",
+                    {"x": x + 8, "y": y0 + 35, "class": "dev"},
+                    _fit(f"{s.iface} ({s.direction})"),
+                ),
+                el("text", {"x": x + 8, "y": y0 + 53, "class": "ts"}, f"t+{format_ns(since)}"),
+            )
+        )
+        if i + 1 < len(journey.sightings):
+            nxt = journey.sightings[i + 1]
+            parts += _edge(x + BOX_W, y0 + BOX_H // 2, arriving.get(nxt.point))
+    return parts
+
+
+def flow_svg(analysis: Analysis, request: Journey, reply: Journey | None) -> Markup:
+    """The diagram of one flow: the request row, then the reply row (times since the request)."""
+    rows = [(request, "request")] + ([(reply, "reply")] if reply is not None else [])
+    first = request.sightings[0] if request.sightings else None
+    t0 = corrected_ts(analysis, first) if first is not None else 0
+    parts: list[Markup] = []
+    width, height = 0, TOP
+    for n, (journey, label) in enumerate(rows):
+        parts += _row(analysis, journey, TOP + n * ROW_H, t0, label)
+        changes = max((len(t.changes) for t in journey.transforms), default=1)
+        width = max(width, 8 + len(journey.sightings) * (BOX_W + GAP) - GAP)
+        height = TOP + n * ROW_H + max(BOX_H + 8, BOX_H // 2 + 26 + 14 * changes)
+    width = max(width, 480)
+    return el(
+        "svg",
+        {
+            "xmlns": "http://www.w3.org/2000/svg",
+            "class": "flowsvg",
+            "width": width,
+            "height": height,
+            "viewBox": f"0 0 {width} {height}",
+            "role": "img",
+            "aria-label": f"path of {request.summary}",
+        },
+        join(parts),
+    )

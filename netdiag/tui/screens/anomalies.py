@@ -1,0 +1,56 @@
+"""Anomalies first: each row names its journey; enter jumps to the flow it belongs to."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from netdiag.tui.widgets.runinfo import netdiag_app, run_view
+
+
+class AnomaliesScreen(Screen[None]):
+    """All anomalies of the run (top-level and per journey)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "open", "Open flow", show=True)]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("Anomalies: enter opens the flow", classes="title")
+        yield DataTable(id="anomalies", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        analysis = run_view(self).analysis
+        table = self.query_one(DataTable)
+        table.add_columns("kind", "flow", "journey", "after point", "detail")
+        found = list(analysis.anomalies)
+        found += [a for j in analysis.journeys.values() for a in j.anomalies]
+        for n, a in enumerate(found):
+            flow = analysis.flow_of(a.journey) if a.journey else None
+            flow_id = flow.id if flow else (a.journey or "")
+            table.add_row(
+                a.kind,
+                flow_id or "-",
+                a.journey or "-",
+                a.after_point or "-",
+                a.detail,
+                key=f"{n}:{flow_id}",
+            )
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self._open(str(event.row_key.value))
+
+    def action_open(self) -> None:
+        table = self.query_one(DataTable)
+        if table.row_count:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+            self._open(str(key.value))
+
+    def _open(self, key: str) -> None:
+        flow_id = key.partition(":")[2]
+        if flow_id:
+            netdiag_app(self).action_show_flow(flow_id)

@@ -1,0 +1,77 @@
+"""The run at a glance: verdict, capture points with counts and clocks, node statuses."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from netdiag.report.describe import format_ns
+from netdiag.report.verdict import verdicts
+from netdiag.tui.widgets.runinfo import run_view
+
+_LEVEL_STYLE = {"ok": "green", "warn": "yellow", "bad": "bold red"}
+
+
+class OverviewScreen(Screen[None]):
+    """Verdict sentences on top, then one table of points and one of nodes."""
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll():
+            yield Static(id="verdict")
+            yield Static("Capture points", classes="title")
+            yield DataTable(id="points", cursor_type="row", zebra_stripes=True)
+            yield Static("Nodes", classes="title")
+            yield DataTable(id="nodes", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        view = run_view(self)
+        analysis, manifest = view.analysis, view.manifest
+        text = Text()
+        for v in verdicts(analysis, manifest):
+            text.append("● ", style=_LEVEL_STYLE.get(v.level, ""))
+            text.append(v.text + "\n")
+        text.append(
+            f"{len(analysis.journeys):,} journeys, {len(analysis.flows):,} flows, "
+            f"{len(analysis.translations):,} translations, {len(analysis.anomalies):,} anomalies",
+            style="dim",
+        )
+        self.query_one("#verdict", Static).update(text)
+        caps = {c.point: c for c in manifest.captures} if manifest else {}
+        points = self.query_one("#points", DataTable)
+        points.add_columns(
+            "point", "packets", "captured", "dropped", "kernel drops", "clock offset"
+        )
+        for p in analysis.points:
+            cap = caps.get(p.name)
+            err = "" if p.clock_error_ns is None else f" ± {format_ns(p.clock_error_ns)}"
+            dropped = cap.dropped if cap and cap.dropped is not None else None
+            points.add_row(
+                p.name,
+                f"{p.packets:,}",
+                "-" if cap is None or cap.captured is None else f"{cap.captured:,}",
+                "-"
+                if dropped is None
+                else Text(f"{dropped:,}", style="bold red" if dropped else ""),
+                "-" if p.kernel_dropped is None else f"{p.kernel_dropped:,}",
+                format_ns(p.clock_offset_ns) + err,
+            )
+        nodes = self.query_one("#nodes", DataTable)
+        nodes.add_columns("node", "status", "clock offset", "commands", "detail")
+        for node in manifest.nodes.values() if manifest else ():
+            clock = node.clock
+            offset = "-" if clock is None else format_ns(clock.offset_ns)
+            if clock is not None and clock.error_ns is not None:
+                offset += f" ± {format_ns(clock.error_ns)}"
+            style = "green" if node.status == "ok" else "bold red"
+            nodes.add_row(
+                node.name,
+                Text(node.status, style=style),
+                offset,
+                str(len(node.commands)),
+                node.detail,
+            )
