@@ -38,6 +38,7 @@ def summarize(meta: dict[str, Any], results: list[dict[str, Any]]) -> dict[str, 
                 fields_wrong=r.get("fields_wrong", []),
             )
             row["vmhwm_mib"] = r.get("vmhwm_kib", 0) / 1024  # cross-check of rss_mib
+            row["runs_parse_s"] = r.get("runs_parse_s", [secs])
             row["pps"] = k / secs if k and secs > 0 else None
             row["subset"] = bool(k) and k < n
             if row["subset"] and row["pps"]:
@@ -86,11 +87,13 @@ def render(s: dict[str, Any]) -> str:
     """The human-readable report: one line per contender, notes, then the target verdicts."""
     m = s["meta"]
     gen = "reused" if m["generate_s"] is None else f"generated in {m['generate_s']:.1f} s"
+    repeat = max((len(r.get("runs_parse_s") or [0]) for r in s["contenders"]), default=1)
     lines = [
         f"capture: {m['packets']:,} packets, {m['file_bytes'] / MIB:.1f} MiB ({gen}), "
         f"seed {m['seed']}" + (f", kept at {m['file']}" if m["file"] else ""),
         f"machine: {m['cpus']} CPUs, load average {' '.join(f'{x:.2f}' for x in m['loadavg'])}"
-        f" at start; contenders pinned to CPU {_fmt(m['pinned_cpu'], 'd', 'none')}",
+        f" at start; contenders pinned to CPU {_fmt(m['pinned_cpu'], 'd', 'none')}"
+        + (f"; best of {repeat} runs each" if repeat > 1 else ""),
         "",
         f"{'contender':<10}{'packets':>10}{'seconds':>9}{'packets/s':>12}{'s for all':>11}"
         f"{'peak RSS MiB':>14}{'vs netdiag':>12}{'import s':>10}  fields",

@@ -109,6 +109,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="CPU to pin contenders to (default: the last one; -1: no pinning)",
     )
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per contender")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="runs per contender (fresh process each): fastest time, highest peak RSS",
+    )
     ap.add_argument("--json", action="store_true", help="machine-readable output")
     args = ap.parse_args(argv)
     names = [n.strip() for n in args.contenders.split(",") if n.strip()]
@@ -125,6 +131,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if key not in DEFAULT_CONTENDERS or not value.isdigit():
             ap.error(f"--subset {spec!r}: expected NAME=N with NAME one of the contenders")
         args.subsets[key] = int(value)
+    if args.repeat < 1:
+        ap.error(f"--repeat must be at least 1, got {args.repeat}")
     if args.packets < 1:
         ap.error(f"--packets must be at least 1, got {args.packets}")
     if args.cpu is None:
@@ -170,9 +178,14 @@ def main(argv: list[str] | None = None) -> int:
             if not args.json:
                 print(f"running {name} ...", file=sys.stderr, flush=True)
             limit = _limit(name, args)
-            res = run_contender(
-                name, path, limit=limit, chunk=args.chunk_bytes, cpu=args.cpu, timeout=args.timeout
-            )
+            runs = [
+                run_contender(
+                    name, path, limit=limit, chunk=args.chunk_bytes, cpu=args.cpu,
+                    timeout=args.timeout,
+                )
+                for _ in range(args.repeat)
+            ]  # fmt: skip
+            res = _best(runs)
             if "digest" in res:
                 want = gen["digests"][str(limit)]
                 res["fields_ok"] = res["digest"] == want
@@ -189,6 +202,21 @@ def main(argv: list[str] | None = None) -> int:
         if tmpdir is not None:
             tmpdir.cleanup()
     return 0
+
+
+def _best(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Fastest successful run (a shared machine only ever slows a run down), with the highest
+    peak RSS of all runs and every run's time kept in ``runs_parse_s``."""
+    ok = [r for r in runs if "error" not in r]
+    if not ok:
+        return runs[-1]
+    fastest: dict[str, Any] = min(ok, key=lambda r: float(r.get("parse_s", 0.0)))
+    best = dict(fastest)
+    for key in ("wait4_rss_kib", "rss_kib", "vmhwm_kib", "child_rss_kib"):
+        if key in best:
+            best[key] = max(int(r.get(key, 0)) for r in ok)
+    best["runs_parse_s"] = [r.get("parse_s") for r in ok]
+    return best
 
 
 def _limit(name: str, args: argparse.Namespace) -> int:
