@@ -1,0 +1,104 @@
+"""``netdiag analyze INPUT...``: correlate captures and print (or write) what happened.
+
+INPUT is one run directory (``netdiag capture --out DIR``) or ``[POINT=]PATH`` capture files
+named as for ``netdiag packets``. ``--save`` (run directories only) stores the result next to
+the captures as ``DIR/analysis.json`` and ``DIR/packets.parquet`` for ``report`` and ``tui``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from netdiag.cli._env import Env, ExitCode
+from netdiag.errors import InputError
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``analyze`` command."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "analyze",
+        help="follow each packet across capture points: NAT, MAC/TTL rewrites, tunnels, drops",
+        description="Recognise the same packet at every capture point and say what happened "
+        "between sightings (DNAT/SNAT, MAC rewrite, TTL, encapsulation, latency), pair "
+        "requests with replies, estimate node clock offsets and list anomalies.",
+    )
+    parser.add_argument(
+        "input", nargs="+", metavar="INPUT", help="run directory, or [POINT=]PATH capture files"
+    )
+    parser.add_argument("--json", metavar="PATH|-", help="write the analysis JSON ('-': stdout)")
+    parser.add_argument(
+        "--window", type=float, default=2.0, metavar="SECONDS",
+        help="longest time one packet may take between two points (default 2)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--reference-node", metavar="NAME",
+        help="clock offsets are relative to this node (default: the node of the first input)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-journeys", type=int, default=10_000, metavar="N",
+        help="journeys written in the JSON (default 10000); counts stay complete",
+    )  # fmt: skip
+    parser.add_argument(
+        "--save", action="store_true",
+        help="run directory only: also write DIR/analysis.json and DIR/packets.parquet",
+    )  # fmt: skip
+    parser.set_defaults(func=run)
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write ({exc.strerror}); choose a writable path") from exc
+
+
+def run(args: argparse.Namespace, env: Env) -> int:
+    """Load, analyse, print the summary and/or write the JSON."""
+    from rich.console import Console
+
+    from netdiag.bundle import load_input
+    from netdiag.correlate import Options, analyze
+    from netdiag.report.json import dumps
+    from netdiag.report.text import render
+
+    if not args.window > 0:
+        raise InputError(f"--window {args.window}: must be a positive number of seconds")
+    if args.max_journeys < 0:
+        raise InputError(f"--max-journeys {args.max_journeys}: must be 0 or more")
+    data = load_input(args.input)
+    nodes = set(data.table["node"].astype(str)) | set(data.table["point"].astype(str))
+    default_ref = data.reference_node if data.reference_node in nodes else None
+    options = Options(
+        window_ns=round(args.window * 1e9),
+        reference_node=args.reference_node or default_ref,
+        clock_samples=data.clock_samples,
+        kernel_dropped=data.kernel_dropped,
+    )
+    analysis = analyze(data.table, options)
+    document = None
+    if args.json or args.save:
+        document = dumps(analysis, max_journeys=args.max_journeys)
+    if args.json == "-":
+        assert document is not None
+        env.stdout.write(document + "\n")
+    else:
+        if args.json:
+            _write(Path(args.json), document or "")
+        width = None if env.stdout_isatty else 160
+        console = Console(file=env.stdout, width=width, force_terminal=env.stdout_isatty)
+        render(analysis, console, data.warnings)
+        if args.json:
+            print(f"wrote {args.json}", file=env.stdout)
+    if args.save:
+        if data.root is None:
+            raise InputError("--save needs a run directory as INPUT (it writes into it)")
+        _write(data.root / "analysis.json", document or "")
+        try:
+            data.table.to_parquet(data.root / "packets.parquet")
+        except OSError as exc:
+            raise InputError(f"{data.root}: cannot write packets.parquet ({exc})") from exc
+        print(f"wrote {data.root / 'analysis.json'} and packets.parquet", file=sys.stderr)
+    return ExitCode.OK

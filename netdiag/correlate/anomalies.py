@@ -1,0 +1,331 @@
+"""Things worth a human's attention, each tied to a journey and a point when there is one.
+
+``s`` is the work frame in causal order with ``journey`` (final ids), ``hop``, ``ts_corr``;
+``jt`` the journey table (first/last positions in ``s``). Every finder returns a DataFrame with
+the columns of ``COLUMNS`` so the engine can concatenate them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from netdiag.correlate.fingerprint import combine, is_icmp_error
+from netdiag.correlate.flows import TCP_ACK, TCP_FIN, TCP_SYN
+from netdiag.correlate.frame import Names
+from netdiag.pcap.addr import ip_text
+
+COLUMNS = ("kind", "journey", "point", "expected_point", "detail")
+
+ICMP_TEXT = {
+    (3, 0): "net unreachable",
+    (3, 1): "host unreachable",
+    (3, 2): "protocol unreachable",
+    (3, 3): "port unreachable",
+    (3, 4): "fragmentation needed",
+    (3, 13): "administratively prohibited",
+}
+
+
+def empty() -> pd.DataFrame:
+    return pd.DataFrame(
+        {c: pd.Series(dtype="int64" if c == "journey" else "object") for c in COLUMNS}
+    )
+
+
+def _frame(
+    kind: str, journey: np.ndarray, point: list[str], expected: list[str], detail: list[str]
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "kind": kind,
+            "journey": journey.astype("int64"),
+            "point": point,
+            "expected_point": expected,
+            "detail": detail,
+        }
+    )
+
+
+def dropped(
+    s: pd.DataFrame, jt: pd.DataFrame, hops: pd.DataFrame, names: Names, point_end: np.ndarray
+) -> pd.DataFrame:
+    """A journey that ends at L while most journeys from the same first point continue to Y."""
+    if hops.empty:
+        return empty()
+    point = s["point"].to_numpy()
+    first_point = point[jt["first"].to_numpy()]
+    last_point = point[jt["last"].to_numpy()]
+    hj = hops["journey"].to_numpy()
+    trans = pd.DataFrame(
+        {"f": first_point[hj], "x": point[hops["a"].to_numpy()], "y": point[hops["b"].to_numpy()]}
+    )
+    succ = trans.groupby(["f", "x", "y"]).size().rename("n").reset_index()
+    succ = succ.sort_values("n", ascending=False).drop_duplicates(["f", "x"])
+    visits = (
+        pd.DataFrame({"f": first_point[s["journey"].to_numpy()], "x": point})
+        .groupby(["f", "x"])
+        .size()
+    )
+    succ = succ.join(visits.rename("visits"), on=["f", "x"])
+    succ = succ.loc[succ["n"] * 2 >= succ["visits"]]
+    ends = pd.DataFrame(
+        {
+            "journey": jt.index.to_numpy(),
+            "f": first_point,
+            "x": last_point,
+            "ts": s["ts_corr"].to_numpy()[jt["last"].to_numpy()],
+        }
+    )
+    hit = ends.merge(succ, on=["f", "x"])
+    hit = hit.loc[point_end[hit["y"].to_numpy()] > hit["ts"].to_numpy()]
+    if hit.empty:
+        return empty()
+    pts = [names.points[p] for p in hit["x"]]
+    exp = [names.points[p] for p in hit["y"]]
+    detail = [
+        f"last seen at {p}; {n} of {v} similar packets went on to {e}"
+        for p, e, n, v in zip(pts, exp, hit["n"], hit["visits"], strict=True)
+    ]
+    return _frame("dropped", hit["journey"].to_numpy(), pts, exp, detail)
+
+
+def no_reply(  # noqa: PLR0917
+    s: pd.DataFrame,
+    jt: pd.DataFrame,
+    flows: pd.DataFrame,
+    names: Names,
+    window_ns: int,
+    point_end: np.ndarray,
+) -> pd.DataFrame:
+    """Echo requests and SYNs with no paired reply, where the capture ran long enough to see one."""
+    first = jt["first"].to_numpy()
+    proto, itype = s["proto"].to_numpy()[first], s["icmp_type"].to_numpy()[first]
+    flags = s["tcp_flags"].to_numpy()[first]
+    asks = ((proto == 1) & (itype == 8)) | ((proto == 58) & (itype == 128))
+    asks |= (proto == 6) & ((flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
+    asks &= ~np.isin(jt.index.to_numpy(), flows["request"].to_numpy())
+    last = jt["last"].to_numpy()
+    lp = s["point"].to_numpy()[last]
+    asks &= point_end[lp] >= s["ts_corr"].to_numpy()[last] + window_ns
+    idx = np.flatnonzero(asks)
+    pts = [names.points[p] for p in lp[idx]]
+    what = np.where(proto[idx] == 6, "TCP SYN", "echo request")
+    detail = [
+        f"{w} got no reply within the window; last seen at {p}"
+        for w, p in zip(what, pts, strict=True)
+    ]
+    return _frame("no-reply", jt.index.to_numpy()[idx], pts, [""] * len(idx), detail)
+
+
+def asymmetric(
+    flows: pd.DataFrame, s: pd.DataFrame, jt: pd.DataFrame, names: Names
+) -> pd.DataFrame:
+    sel = flows.loc[~flows["symmetric"].astype(bool)]
+    detail = [
+        f"reply to {_jid(r)} came back via {lp} instead of {ep}"
+        for r, lp, ep in zip(sel["request"], sel["leave_point"], sel["enter_point"], strict=True)
+    ]
+    return _frame(
+        "asymmetric-return",
+        sel["reply"].to_numpy(),
+        list(sel["leave_point"]),
+        list(sel["enter_point"]),
+        detail,
+    )
+
+
+def _jid(j: int) -> str:
+    return f"j{int(j) + 1}"
+
+
+def icmp_errors(
+    s: pd.DataFrame, jt: pd.DataFrame, names: Names, window_ns: int, mtu: np.ndarray | None
+) -> pd.DataFrame:
+    """ICMP errors tied to the most recent packet from the error's target at the same point."""
+    first = jt["first"].to_numpy()
+    err_first = is_icmp_error(s.iloc[first])
+    if not err_first.any():
+        return empty()
+    ej = jt.index.to_numpy()[err_first]
+    is_err_row = np.isin(s["journey"].to_numpy(), ej)
+    tok_err = combine(s["point"].to_numpy(), s["dst_hi"].to_numpy(), s["dst_lo"].to_numpy())
+    tok_src = combine(s["point"].to_numpy(), s["src_hi"].to_numpy(), s["src_lo"].to_numpy())
+    cand = ~is_err_row & np.isin(tok_src, tok_err[is_err_row])
+    left = pd.DataFrame(
+        {
+            "ts": s["ts"].to_numpy()[is_err_row],
+            "tok": tok_err[is_err_row],
+            "ej": s["journey"].to_numpy()[is_err_row],
+            "hop": s["hop"].to_numpy()[is_err_row],
+        }
+    ).sort_values("ts")
+    right = pd.DataFrame(
+        {
+            "ts": s["ts"].to_numpy()[cand],
+            "tok": tok_src[cand],
+            "cause": s["journey"].to_numpy()[cand],
+        }
+    ).sort_values("ts")
+    m = (
+        pd.merge_asof(left, right, on="ts", by="tok", direction="backward", tolerance=window_ns)
+        if len(right)
+        else left.assign(cause=np.nan)
+    )
+    cause = (
+        m.dropna(subset=["cause"]).sort_values("hop").drop_duplicates("ej").set_index("ej")["cause"]
+    )
+    rows = []
+    for j, pos in zip(ej, first[err_first], strict=True):
+        t, c = int(s["icmp_type"].to_numpy()[pos]), int(s["icmp_code"].to_numpy()[pos])
+        v6 = int(s["proto"].to_numpy()[pos]) == 58
+        ttl = (t == 3) if v6 else (t == 11)
+        text = (
+            "time exceeded"
+            if ttl
+            else ("ICMPv6 error" if v6 else ICMP_TEXT.get((t, c), f"ICMP type {t} code {c}"))
+        )
+        sender = ip_text(int(s["src_hi"].to_numpy()[pos]), int(s["src_lo"].to_numpy()[pos]))
+        detail = f"{text} from {sender}"
+        if mtu is not None and not v6 and (t, c) == (3, 4):
+            detail += f", MTU {int(mtu[pos])}"
+        if (v6 and t == 2) and mtu is not None:
+            detail += f", MTU {int(mtu[pos])}"
+        detail += (
+            f", caused by {_jid(int(cause[j]))}"
+            if j in cause.index
+            else ", offending packet not captured"
+        )
+        rows.append(
+            (
+                "ttl-exceeded" if ttl else "icmp-error",
+                int(j),
+                names.points[int(s["point"].to_numpy()[pos])],
+                detail,
+            )
+        )
+    return pd.DataFrame(
+        {
+            "kind": [r[0] for r in rows],
+            "journey": np.array([r[1] for r in rows], dtype="int64"),
+            "point": [r[2] for r in rows],
+            "expected_point": "",
+            "detail": [r[3] for r in rows],
+        }
+    )
+
+
+def _v4(value: int) -> str:
+    return ip_text(0, 0xFFFF_0000_0000 | int(value))
+
+
+def arp_unanswered(table: pd.DataFrame, window_ns: int) -> pd.DataFrame:
+    """ARP requests with no reply anywhere within the window, one anomaly per (point, target)."""
+    if "arp_op" not in table.columns:
+        return empty()
+    op = table["arp_op"].to_numpy(dtype="int64", na_value=-1)
+    req, rep = op == 1, op == 2
+    if not req.any():
+        return empty()
+    spa = table["arp_spa"].to_numpy(dtype="int64", na_value=-1)
+    tpa = table["arp_tpa"].to_numpy(dtype="int64", na_value=-1)
+    ts = table["ts_ns"].to_numpy(dtype="int64")
+    req &= spa != tpa  # gratuitous ARP expects no answer
+    left = pd.DataFrame(
+        {"ts": ts[req], "tok": tpa[req] << 32 | spa[req], "i": np.flatnonzero(req)}
+    ).sort_values("ts")
+    right = pd.DataFrame(
+        {"ts": ts[rep], "tok": spa[rep] << 32 | tpa[rep], "r": np.flatnonzero(rep)}
+    ).sort_values("ts")
+    m = (
+        pd.merge_asof(left, right, on="ts", by="tok", direction="forward", tolerance=window_ns)
+        if len(right)
+        else left.assign(r=np.nan)
+    )
+    lost = m.loc[m["r"].isna(), "i"].to_numpy()
+    if len(lost) == 0:
+        return empty()
+    g = (
+        pd.DataFrame(
+            {
+                "point": table["point"].astype(str).to_numpy()[lost],
+                "tpa": tpa[lost],
+                "spa": spa[lost],
+            }
+        )
+        .groupby(["point", "tpa", "spa"])
+        .size()
+        .reset_index()
+    )
+    detail = [
+        f"{n} ARP request(s) who-has {_v4(t)} tell {_v4(sp)} got no reply"
+        for t, sp, n in zip(g["tpa"], g["spa"], g[0], strict=True)
+    ]
+    return _frame("arp-unanswered", np.full(len(g), -1), list(g["point"]), [""] * len(g), detail)
+
+
+def retransmissions(s: pd.DataFrame, jt: pd.DataFrame, names: Names) -> pd.DataFrame:
+    """TCP segments whose (point, tuple, seq, SYN/FIN, length) repeats a previous journey."""
+    first = jt["first"].to_numpy()
+    f = s.iloc[first]
+    flags = f["tcp_flags"].to_numpy()
+    tcp = (f["proto"].to_numpy() == 6) & (
+        ((flags & (TCP_SYN | TCP_FIN)) != 0) | (f["payload_len"].to_numpy() > 0)
+    )
+    if not tcp.any():
+        return empty()
+    t = f.loc[tcp]
+    tok = combine(
+        *(
+            t[c].to_numpy()
+            for c in (
+                "point",
+                "src_hi",
+                "src_lo",
+                "dst_hi",
+                "dst_lo",
+                "sport",
+                "dport",
+                "tcp_seq",
+                "payload_len",
+            )
+        ),
+        t["tcp_flags"].to_numpy() & (TCP_SYN | TCP_FIN),
+    )
+    df = pd.DataFrame(
+        {
+            "tok": tok,
+            "journey": jt.index.to_numpy()[tcp],
+            "point": t["point"].to_numpy(),
+            "seq": t["tcp_seq"].to_numpy(),
+        }
+    )
+    orig = df.drop_duplicates("tok").set_index("tok")["journey"]
+    dup = df.loc[df.duplicated("tok")]
+    pts = [names.points[p] for p in dup["point"]]
+    detail = [
+        f"retransmission of {_jid(orig[k])} (seq {q})"
+        for k, q in zip(dup["tok"], dup["seq"], strict=True)
+    ]
+    return _frame("tcp-retransmission", dup["journey"].to_numpy(), pts, [""] * len(dup), detail)
+
+
+def kernel_drops(kernel_dropped: Mapping[str, int]) -> pd.DataFrame:
+    bad = {p: n for p, n in kernel_dropped.items() if n > 0}
+    detail = [
+        f"tcpdump reported {n} packet(s) dropped by the kernel: the capture is incomplete"
+        for n in bad.values()
+    ]
+    return _frame("kernel-drops", np.full(len(bad), -1), list(bad), [""] * len(bad), detail)
+
+
+def ambiguous(jt: pd.DataFrame, s: pd.DataFrame, names: Names) -> pd.DataFrame:
+    sel = jt.loc[jt["ambiguous"].to_numpy()]
+    pts = [names.points[p] for p in s["point"].to_numpy()[sel["first"].to_numpy()]]
+    detail = [
+        "the same fingerprint appeared more than once at one point within the window; "
+        "sightings were split in time order"
+    ] * len(sel)
+    return _frame("ambiguous", sel.index.to_numpy(), pts, [""] * len(sel), detail)

@@ -1,0 +1,234 @@
+"""``analyze(table, options) -> Analysis``: the whole correlation, pure and vectorized.
+
+Steps (DESIGN.md "Correlation"): fingerprint -> coarse clocks -> group into journeys -> pair
+flows -> refine clocks from causal pairs -> order -> transforms -> translations -> anomalies.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from netdiag.correlate import anomalies as an
+from netdiag.correlate.causality import flow_samples, journey_samples, learn_owners
+from netdiag.correlate.clocks import (
+    bounds_to_edges,
+    bundle_edges,
+    coarse_offsets,
+    merge_edges,
+    solve,
+)
+from netdiag.correlate.fingerprint import base_confidence, fingerprint, payload_cut
+from netdiag.correlate.flows import pair
+from netdiag.correlate.frame import Names, point_names, work_frame
+from netdiag.correlate.journeys import causal_order, group, hop_index
+from netdiag.correlate.model import Analysis, Options
+from netdiag.correlate.transforms import compute_hops, relabel_reverse_nat, translations
+from netdiag.errors import AnalysisInputError
+
+
+def _reference(names: Names, table: pd.DataFrame, wanted: str | None) -> int:
+    if wanted is not None:
+        if wanted in names.domains:
+            return names.domains.index(wanted)
+        known = ", ".join(names.domains) or "none"
+        raise AnalysisInputError(
+            f"reference node {wanted!r} is not among the captured nodes ({known}); "
+            "pass one of them to --reference-node"
+        )
+    first = str(table["point"].iloc[0])
+    return int(names.point_domain[names.points.index(first)])
+
+
+def _clocks(  # noqa: PLR0917 - one call site, the steps' intermediate values
+    w: pd.DataFrame,
+    journey: np.ndarray,
+    count: int,
+    flows: pd.DataFrame,
+    names: Names,
+    ref: int,
+    coarse: np.ndarray,
+    options: Options,
+) -> pd.DataFrame:
+    owners = learn_owners(w, names, options.node_addresses)
+    samples = pd.concat(
+        [journey_samples(w, journey, count, owners), flow_samples(w, journey, flows)],
+        ignore_index=True,
+    )
+    edges = merge_edges(
+        bounds_to_edges(samples), bundle_edges(options.clock_samples, names.domains, ref)
+    )
+    best = solve(edges, len(names.domains), ref)
+    rows: list[tuple[str, int, int | None, str, int]] = []
+    for d, name in enumerate(names.domains):
+        if d in best:
+            off, err, source, n = best[d]
+            rows.append((name, off, err, source, n))
+        else:
+            # No causal pair in both directions: keep the coarse median, error unknown.
+            rows.append((name, int(coarse[d]), None, "coarse" if coarse[d] else "none", 0))
+    return pd.DataFrame(rows, columns=["node", "offset_ns", "error_ns", "source", "samples"])
+
+
+def _journey_table(s: pd.DataFrame, conf: np.ndarray, ambiguous: np.ndarray) -> pd.DataFrame:
+    j = s["journey"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, j[1:] != j[:-1]]) if len(j) else np.zeros(0, "int64")
+    last = np.r_[starts[1:], len(j)] - 1
+    return pd.DataFrame(
+        {
+            "first": starts,
+            "last": last,
+            "sightings": last - starts + 1,
+            "key": s["key"].to_numpy()[starts],
+            "first_ts_ns": s["ts_corr"].to_numpy()[starts],
+            "confidence": np.minimum.reduceat(conf, starts)
+            * np.where(ambiguous[j[starts]], 0.5, 1.0)
+            if len(j)
+            else np.zeros(0),
+            "ambiguous": ambiguous[j[starts]],
+        },
+        index=pd.RangeIndex(len(starts), name="journey"),
+    )
+
+
+def analyze(table: pd.DataFrame, options: Options | None = None) -> Analysis:
+    """Correlate every capture point of ``table``; raises AnalysisInputError on unusable input."""
+    options = options or Options()
+    if table.empty:
+        raise AnalysisInputError("no packets to analyse; check the capture files are not empty")
+    names = point_names(table)
+    w = work_frame(table, names)
+    notes: list[str] = []
+    cut = payload_cut(w)
+    use_payload = not bool(cut.any())
+    if not use_payload:
+        cut_points = sorted({names.points[p] for p in w["point"].to_numpy()[cut]})
+        notes.append(
+            "snaplen cut payloads at " + ", ".join(cut_points) + ": payload hashes were left out "
+            "of fingerprints and confidences lowered; capture with -s 0 for exact matching"
+        )
+    w["key"] = fingerprint(w, use_payload=use_payload)
+    conf = base_confidence(w, use_payload=use_payload)
+    ref = _reference(names, table, options.reference_node)
+    ndom = len(names.domains)
+    pre = np.zeros(ndom, dtype="int64")
+    base = options.clock_samples.get(names.domains[ref])
+    for d, name in enumerate(names.domains):
+        sample = options.clock_samples.get(name)
+        if sample is not None:
+            pre[d] = sample.offset_ns - (base.offset_ns if base else 0)
+    dom, ts = w["dom"].to_numpy(), w["ts"].to_numpy()
+    strong = (w["ip_version"].to_numpy() == 4) & (w["ip_id"].to_numpy() > 0)
+    coarse, margin = coarse_offsets(
+        dom, w["key"].to_numpy(), ts - pre[dom], strong, ndom=ndom, ref=ref
+    )
+    coarse = coarse + pre
+    window = options.window_ns + min(margin, options.window_ns)
+    g = group(w["key"].to_numpy(), ts - coarse[dom], w["point"].to_numpy(), window)
+    flows = pair(w, g.journey, window)
+    clocks = _clocks(w, g.journey, g.count, flows, names, ref, coarse, options)
+    offsets = clocks["offset_ns"].to_numpy(dtype="int64")
+    w["ts_corr"] = ts - offsets[dom]
+    w["journey"] = g.journey
+    order = causal_order(g.journey, w["ttl"].to_numpy(), w["ts_corr"].to_numpy())
+    s = w.iloc[order].reset_index(drop=True)
+    s["hop"] = hop_index(s["journey"].to_numpy())
+    jt = _journey_table(s, conf[order], g.ambiguous)
+    # Final ids: by first (corrected) sighting time, so j1 is the earliest packet.
+    rank = np.empty(len(jt), dtype="int64")
+    rank[np.argsort(jt["first_ts_ns"].to_numpy(), kind="stable")] = np.arange(len(jt))
+    old_ids = s["journey"].to_numpy()
+    s["journey"] = rank[old_ids]
+    jt = jt.set_axis(pd.RangeIndex(len(jt), name="journey")).iloc[np.argsort(rank)]
+    jt.index = pd.RangeIndex(len(jt), name="journey")
+    flows = flows.assign(
+        request=rank[flows["request"].to_numpy()], reply=rank[flows["reply"].to_numpy()]
+    )
+    hops = compute_hops(s)
+    hops = relabel_reverse_nat(s, hops)
+    flows = _describe_flows(flows, s, jt, hops, names)
+    point_end = _point_end(s, len(names.points))
+    found = [
+        an.dropped(s, jt, hops, names, point_end),
+        an.no_reply(s, jt, flows, names, window, point_end),
+        an.asymmetric(flows, s, jt, names),
+        an.icmp_errors(s, jt, names, window, _mtu(table, s)),
+        an.arp_unanswered(table, window),
+        an.retransmissions(s, jt, names),
+        an.kernel_drops(options.kernel_dropped),
+        an.ambiguous(jt, s, names),
+    ]
+    anomalies = pd.concat([f for f in found if not f.empty] or [an.empty()], ignore_index=True)
+    return Analysis(
+        points=_points(table, names, clocks, options),
+        sightings=s,
+        journeys=jt,
+        hops=hops,
+        flows=flows,
+        translations=translations(s, hops, names),
+        anomalies=anomalies,
+        clocks=clocks,
+        table=table,
+        reference_node=names.domains[ref],
+        window_ns=window,
+        notes=tuple(notes),
+    )
+
+
+def _point_end(s: pd.DataFrame, npoints: int) -> np.ndarray:
+    """Last corrected timestamp seen at each point (to tell 'dropped' from 'capture stopped')."""
+    end = np.full(npoints, np.iinfo("int64").min, dtype="int64")
+    if len(s):
+        np.maximum.at(end, s["point"].to_numpy(), s["ts_corr"].to_numpy())
+    return end
+
+
+def _mtu(table: pd.DataFrame, s: pd.DataFrame) -> np.ndarray | None:
+    """Next-hop MTU of frag-needed errors, when the reader provides an ``icmp_mtu`` column."""
+    if "icmp_mtu" not in table.columns:
+        return None
+    return np.asarray(table["icmp_mtu"].to_numpy(dtype="int64", na_value=0)[s["row"].to_numpy()])
+
+
+def _describe_flows(
+    flows: pd.DataFrame, s: pd.DataFrame, jt: pd.DataFrame, hops: pd.DataFrame, names: Names
+) -> pd.DataFrame:
+    """symmetric, enter/leave points and the node where the reply was un-NATed."""
+    point = s["point"].to_numpy()
+    first, last = jt["first"].to_numpy(), jt["last"].to_numpy()
+    j = s["journey"].to_numpy()
+    sig = pd.Series(np.asarray(point, dtype="int64") + 1).pow(3).groupby(j).sum()
+    count = pd.Series(point).groupby(j).nunique()
+    req, rep = flows["request"].to_numpy(), flows["reply"].to_numpy()
+    symmetric = (sig.reindex(req).to_numpy() == sig.reindex(rep).to_numpy()) & (
+        count.reindex(req).to_numpy() == count.reindex(rep).to_numpy()
+    )
+    unnat = hops.loc[(hops["src_kind"] == 2) | (hops["dst_kind"] == 2)] if len(hops) else hops
+    where = unnat.drop_duplicates("journey").set_index("journey")["b"]
+    at = where.reindex(rep).to_numpy()
+    return flows.assign(
+        symmetric=symmetric,
+        enter_point=[names.points[p] for p in point[first[req]]],
+        leave_point=[names.points[p] for p in point[last[rep]]],
+        reverse_nat_point=["" if np.isnan(x) else names.points[int(point[int(x)])] for x in at],
+    )
+
+
+def _points(
+    table: pd.DataFrame, names: Names, clocks: pd.DataFrame, options: Options
+) -> pd.DataFrame:
+    counts = table["point"].astype(str).value_counts()
+    by_dom = clocks.set_index("node")
+    rows = []
+    for i, p in enumerate(names.points):
+        c = by_dom.iloc[int(names.point_domain[i])]
+        rows.append(
+            (p, names.point_node[i], names.point_iface[i], int(counts.get(p, 0)),
+             int(options.kernel_dropped.get(p, 0)), int(c["offset_ns"]),
+             None if pd.isna(c["error_ns"]) else int(c["error_ns"]), str(c["source"]))
+        )  # fmt: skip
+    return pd.DataFrame(
+        rows,
+        columns=["point", "node", "iface", "packets", "kernel_dropped", "clock_offset_ns",
+                 "clock_error_ns", "clock_source"],
+    )  # fmt: skip

@@ -1,0 +1,98 @@
+"""One 64-bit key per IP sighting from the fields that survive NAT and encapsulation.
+
+Kept: IP version, protocol, IPv4 ID, total length, fragment offset + MF, TCP seq/ack/flags,
+ICMP type/code/seq, L4 payload length and payload hash. Left out on purpose: addresses, ports
+and the ICMP echo id (NAT rewrites them), TTL (routing decrements it), the L4 checksum (wrong
+on the sending host with checksum offload, DESIGN.md "Performance facts"), and the payload of
+ICMP errors (it quotes the offending header, which conntrack un-NATs along with the packet).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+_C1 = np.uint64(0xBF58476D1CE4E5B9)
+_C2 = np.uint64(0x94D049BB133111EB)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
+
+#: ICMP (v4) and ICMPv6 types whose payload quotes another packet.
+ICMP4_ERRORS = (3, 4, 5, 11, 12)
+ICMP6_ERRORS = (1, 2, 3, 4)
+
+
+def mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finalizer over a uint64 array (wrapping arithmetic, no warnings)."""
+    x = (x ^ (x >> _S30)) * _C1
+    x = (x ^ (x >> _S27)) * _C2
+    return np.asarray(x ^ (x >> _S31), dtype="uint64")
+
+
+def combine(*columns: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Order-sensitive 64-bit hash of several integer columns, row by row."""
+    n = len(columns[0]) if columns else 0
+    h = np.full(n, np.uint64(seed) ^ _GOLDEN, dtype="uint64")
+    with np.errstate(over="ignore"):
+        for col in columns:
+            h = mix(h ^ (col.astype("uint64", copy=False) + _GOLDEN))
+    return h
+
+
+def is_icmp_error(w: pd.DataFrame) -> np.ndarray:
+    """Rows that are ICMP / ICMPv6 errors (their payload quotes the offending packet)."""
+    t = w["icmp_type"].to_numpy()
+    proto = w["proto"].to_numpy()
+    v4 = (proto == 1) & np.isin(t, ICMP4_ERRORS)
+    v6 = (proto == 58) & np.isin(t, ICMP6_ERRORS)
+    return np.asarray(v4 | v6)
+
+
+def payload_cut(w: pd.DataFrame) -> np.ndarray:
+    """Rows whose payload hash covers fewer bytes than a full capture would (snaplen cut)."""
+    plen = w["payload_len"].to_numpy()
+    hashed = w["payload_hashed"].to_numpy()
+    return np.asarray((plen > 0) & (hashed >= 0) & (hashed < np.minimum(plen, 64)))
+
+
+def fingerprint(w: pd.DataFrame, *, use_payload: bool) -> np.ndarray:
+    """The key column; ``use_payload=False`` is the weaker key used when snaplen cut payloads."""
+    payload = w["payload_hash"].to_numpy()
+    if not use_payload:
+        payload = np.zeros(len(w), dtype="uint64")
+    else:
+        payload = np.where(is_icmp_error(w), np.uint64(0), payload)
+    return combine(
+        w["ip_version"].to_numpy(),
+        w["proto"].to_numpy(),
+        w["ip_id"].to_numpy(),
+        w["ip_len"].to_numpy(),
+        w["frag_offset"].to_numpy(),
+        w["mf"].to_numpy(),
+        w["tcp_seq"].to_numpy(),
+        w["tcp_ack"].to_numpy(),
+        w["tcp_flags"].to_numpy(),
+        w["icmp_type"].to_numpy(),
+        w["icmp_code"].to_numpy(),
+        w["icmp_seq"].to_numpy(),
+        w["payload_len"].to_numpy(),
+        payload,
+    )
+
+
+def base_confidence(w: pd.DataFrame, *, use_payload: bool) -> np.ndarray:
+    """How unique a key is expected to be, per row, before looking for collisions.
+
+    1.0 for an IPv4 ID with a payload or TCP sequence numbers behind it; lower when the ID is
+    absent or 0 (IPv6, Linux's DF SYN-ACKs) and nothing else varies, or when payload hashes had
+    to be dropped because a capture point cut them.
+    """
+    conf = np.ones(len(w), dtype="float64")
+    no_id = (w["ip_version"].to_numpy() == 6) | (w["ip_id"].to_numpy() <= 0)
+    no_payload = w["payload_len"].to_numpy() <= 0
+    not_tcp = w["proto"].to_numpy() != 6
+    conf[no_id & no_payload & not_tcp] = 0.5
+    conf[no_id & ~(no_payload & not_tcp)] = 0.8
+    if not use_payload:
+        conf *= 0.8
+    return conf

@@ -1,0 +1,81 @@
+"""Group sightings into journeys (one packet's path) and order each journey.
+
+Grouping: sort by (key, corrected time); a new group starts where the key changes or the gap to
+the previous sighting of the same key exceeds the window. A group that holds the same key twice
+at one capture point is not one packet (IP ID wrap, Linux's ID-0 SYN-ACKs, an IPv6 segment
+retransmitted, a duplicate at ``-i any``): it is split by occurrence at each point (first with
+first, second with second) and every part is flagged ambiguous with a lower confidence.
+
+Order: TTL never increases along a path, so higher TTL first; within a TTL tier, clock-corrected
+time. Because the clock estimate lies inside the bounds that causal pairs impose (see
+clocks.py), corrected time respects the order of every pair that fed the estimate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """Journey id per work-frame row and per-journey flags (ids are dense, 0..n-1)."""
+
+    journey: np.ndarray
+    ambiguous: np.ndarray  # per journey
+    count: int
+
+
+def _runs(sorted_values: np.ndarray) -> np.ndarray:
+    """Boolean array: True where a run of equal values starts."""
+    start = np.ones(len(sorted_values), dtype=bool)
+    if len(sorted_values) > 1:
+        start[1:] = sorted_values[1:] != sorted_values[:-1]
+    return start
+
+
+def group(key: np.ndarray, ts: np.ndarray, point: np.ndarray, window_ns: int) -> Grouping:
+    """Journey ids for rows with the given key / corrected time / point code."""
+    n = len(key)
+    if n == 0:
+        return Grouping(np.zeros(0, dtype="int64"), np.zeros(0, dtype=bool), 0)
+    order = np.lexsort((ts, key))
+    k, t = key[order], ts[order]
+    new = _runs(k)
+    new[1:] |= (t[1:] - t[:-1]) > window_ns
+    grp = np.cumsum(new) - 1
+    npoints = int(point.max()) + 1
+    combo = grp * npoints + point[order]
+    s = np.argsort(combo, kind="stable")
+    run = _runs(combo[s])
+    idx = np.arange(n)
+    rank_s = idx - np.maximum.accumulate(np.where(run, idx, 0))
+    rank = np.empty(n, dtype="int64")
+    rank[s] = rank_s
+    group_starts = np.flatnonzero(new)
+    group_max = np.maximum.reduceat(rank, group_starts)
+    amb_group = group_max > 0
+    width = int(rank.max()) + 1
+    codes, uniques = pd.factorize(grp * width + rank)
+    journey = np.empty(n, dtype="int64")
+    journey[order] = codes
+    ambiguous = amb_group[uniques // width]
+    return Grouping(journey, np.asarray(ambiguous, dtype=bool), len(uniques))
+
+
+def causal_order(journey: np.ndarray, ttl: np.ndarray, ts_corr: np.ndarray) -> np.ndarray:
+    """Row order: by journey, TTL descending, then corrected time (stable)."""
+    by_time = np.argsort(ts_corr, kind="stable")
+    tier = 255 - np.clip(ttl, 0, 255).astype("int64")
+    composite = journey * 256 + tier
+    return by_time[np.argsort(composite[by_time], kind="stable")]
+
+
+def hop_index(journey_sorted: np.ndarray) -> np.ndarray:
+    """0-based position of each row within its journey, for rows already sorted by journey."""
+    n = len(journey_sorted)
+    idx = np.arange(n)
+    start = _runs(journey_sorted)
+    return idx - np.maximum.accumulate(np.where(start, idx, 0))

@@ -1,0 +1,171 @@
+"""The analysis as JSON (schema ``netdiag.analysis/1``, DESIGN.md "Analysis JSON").
+
+Key names follow DESIGN.md exactly; extra keys are additions. Large runs write at most
+``max_journeys`` journeys (those with anomalies and flows first) and say so under
+``truncated``; points, flows, translations and anomalies are always complete.
+Timestamps: ``ts_ns`` as recorded by the capture, ``ts_corrected_ns`` on the reference clock.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from typing import Any
+
+import numpy as np
+
+from netdiag import __version__
+from netdiag.correlate import Analysis
+from netdiag.correlate import describe as d
+
+SCHEMA = "netdiag.analysis/1"
+DEFAULT_MAX_JOURNEYS = 10_000
+
+
+def jid(j: int) -> str:
+    """Journey ids in the JSON: ``j1`` is the journey with the earliest first sighting."""
+    return f"j{int(j) + 1}"
+
+
+def _none(v: Any) -> Any:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    return v
+
+
+def select_journeys(a: Analysis, limit: int) -> np.ndarray:
+    """Journey ids to write: anomalous ones, then those in flows, then the rest, by time."""
+    n = len(a.journeys)
+    if n <= limit:
+        return np.arange(n)
+    priority = np.full(n, 2, dtype="int8")
+    priority[a.flows["request"].to_numpy()] = 1
+    priority[a.flows["reply"].to_numpy()] = 1
+    anom = a.anomalies["journey"].to_numpy()
+    priority[anom[anom >= 0]] = 0
+    order = np.lexsort((np.arange(n), priority))
+    return np.sort(order[:limit])
+
+
+def journey_dict(a: Analysis, j: int, anomalies: list[dict[str, Any]]) -> dict[str, Any]:
+    row = a.journeys.iloc[j]
+    pairs = d.journey_rows(a.sightings, int(row["first"]), int(row["last"]))
+    points = tuple(a.points["point"])
+    rows = [r for _, r in pairs]
+    transforms = []
+    for (pos, x), (_, y) in itertools.pairwise(pairs):
+        transforms.append(
+            {
+                "from": points[int(x["point"])],
+                "to": points[int(y["point"])],
+                "latency_ns": int(y["ts_corr"]) - int(x["ts_corr"]),
+                "changes": d.changes(d.hop_at(a.hops, pos), x, y),
+            }
+        )
+    return {
+        "id": jid(j),
+        "fingerprint": f"{int(row['key']):016x}",
+        "summary": d.summary(rows[0]),
+        "confidence": round(float(row["confidence"]), 3),
+        "ambiguous": bool(row["ambiguous"]),
+        "sightings": [d.sighting(r, points) for r in rows],
+        "transforms": transforms,
+        "anomalies": anomalies,
+    }
+
+
+def anomaly_dicts(a: Analysis) -> list[dict[str, Any]]:
+    out = []
+    for r in d.records(a.anomalies):
+        item: dict[str, Any] = {
+            "kind": r["kind"],
+            "journey": jid(r["journey"]) if r["journey"] >= 0 else None,
+            "point": r["point"] or None,
+            "detail": r["detail"],
+        }
+        if r["kind"] == "dropped":
+            item["after_point"] = r["point"]
+        if r["expected_point"]:
+            item["expected_point"] = r["expected_point"]
+        out.append(item)
+    return out
+
+
+def to_dict(a: Analysis, *, max_journeys: int = DEFAULT_MAX_JOURNEYS) -> dict[str, Any]:
+    """The whole JSON document as plain Python values."""
+    anomalies = anomaly_dicts(a)
+    per_journey: dict[str, list[dict[str, Any]]] = {}
+    for item in anomalies:
+        if item["journey"] is not None:
+            per_journey.setdefault(item["journey"], []).append(item)
+    chosen = select_journeys(a, max_journeys)
+    total = len(a.journeys)
+    return {
+        "schema": SCHEMA,
+        "generator": f"netdiag {__version__}",
+        "reference_node": a.reference_node,
+        "window_ns": int(a.window_ns),
+        "notes": list(a.notes),
+        "points": [
+            {
+                "name": p["point"],
+                "node": p["node"],
+                "iface": p["iface"],
+                "packets": int(p["packets"]),
+                "kernel_dropped": int(p["kernel_dropped"]),
+                "clock_offset_ns": int(p["clock_offset_ns"]),
+                "clock_error_ns": _none(p["clock_error_ns"]),
+                "clock_source": p["clock_source"],
+            }
+            for p in d.records(a.points)
+        ],
+        "clocks": [
+            {
+                "node": c["node"],
+                "offset_ns": int(c["offset_ns"]),
+                "error_ns": _none(c["error_ns"]),
+                "source": c["source"],
+                "samples": int(c["samples"]),
+            }
+            for c in d.records(a.clocks)
+        ],
+        "journeys": [journey_dict(a, int(j), per_journey.get(jid(j), [])) for j in chosen],
+        "journeys_total": total,
+        "truncated": None
+        if len(chosen) == total
+        else {
+            "journeys_written": len(chosen),
+            "journeys_total": total,
+            "note": f"only {len(chosen)} of {total} journeys written (--max-journeys); "
+            "flows, translations and anomalies are complete",
+        },
+        "flows": [
+            {
+                "request": jid(f["request"]),
+                "reply": jid(f["reply"]),
+                "symmetric": bool(f["symmetric"]),
+                "kind": f["kind"],
+                "enter_point": f["enter_point"],
+                "leave_point": f["leave_point"],
+                "reverse_nat_point": f["reverse_nat_point"] or None,
+            }
+            for f in d.records(a.flows)
+        ],
+        "translations": [
+            {
+                "kind": t["kind"],
+                "node": t["node"],
+                "proto": t["proto"],
+                "before": t["before"],
+                "after": t["after"],
+                "packets": int(t["packets"]),
+            }
+            for t in d.records(a.translations)
+        ],
+        "anomalies": anomalies,
+    }
+
+
+def dumps(a: Analysis, *, max_journeys: int = DEFAULT_MAX_JOURNEYS) -> str:
+    return json.dumps(to_dict(a, max_journeys=max_journeys), indent=1)

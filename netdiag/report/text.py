@@ -1,0 +1,171 @@
+"""The human summary of ``netdiag analyze`` (rich): points, translations, paths, anomalies.
+
+Identical paths are printed once with a packet count; a path's identity is a hash of its
+points, change flags and rewritten addresses computed over all journeys in one vectorized
+pass, so only the printed representatives are turned into text.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from netdiag.correlate import Analysis
+from netdiag.correlate import describe as d
+from netdiag.correlate.fingerprint import combine, mix
+
+MAX_PATHS = 25
+MAX_ANOMALIES = 20
+
+
+def path_signatures(a: Analysis) -> np.ndarray:
+    """One uint64 per journey: equal for journeys that took the same path with the same changes."""
+    s, h = a.sightings, a.hops
+    n = len(s)
+    flags = np.zeros(n, dtype="int64")
+    if len(h):
+        bits = (
+            h["src_kind"].to_numpy().astype("int64")
+            | h["dst_kind"].to_numpy().astype("int64") << 2
+            | h["mac_src"].to_numpy().astype("int64") << 4
+            | h["mac_dst"].to_numpy().astype("int64") << 5
+            | h["ttl"].to_numpy().astype("int64") << 6
+            | h["encap"].to_numpy().astype("int64") << 7
+            | h["decap"].to_numpy().astype("int64") << 8
+        )
+        flags[h["a"].to_numpy()] = bits
+    row = combine(
+        s["hop"].to_numpy(), s["point"].to_numpy(), flags, s["proto"].to_numpy(),
+        s["src_hi"].to_numpy(), s["src_lo"].to_numpy(), s["dst_hi"].to_numpy(),
+        s["dst_lo"].to_numpy(), s["sport"].to_numpy(), s["dport"].to_numpy(),
+        s["ttl"].to_numpy(), s["encap"].to_numpy(),
+    )  # fmt: skip
+    starts = a.journeys["first"].to_numpy()
+    if len(starts) == 0:
+        return np.zeros(0, dtype="uint64")
+    order = np.argsort(starts)
+    out = np.empty(len(starts), dtype="uint64")
+    with np.errstate(over="ignore"):
+        out[order] = mix(np.add.reduceat(row, starts[order]))
+    return out
+
+
+def path_line(a: Analysis, j: int) -> str:
+    """``p1 -> p2 [DNAT a->b, src MAC ->m, TTL 64->63] -> p3``."""
+    jr = a.journeys.iloc[j]
+    pairs = d.journey_rows(a.sightings, int(jr["first"]), int(jr["last"]))
+    points = tuple(a.points["point"])
+    parts = [points[int(pairs[0][1]["point"])]]
+    for (pos, x), (_, y) in itertools.pairwise(pairs):
+        texts = [d.change_text(c) for c in d.changes(d.hop_at(a.hops, pos), x, y)]
+        arrow = f" [{', '.join(texts)}] -> " if texts else " -> "
+        parts.append(arrow + points[int(y["point"])])
+    return "".join(parts)
+
+
+def _ns(v: object) -> str:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return "?"
+    n = int(v)  # type: ignore[call-overload]
+    if abs(n) >= 1_000_000_000:
+        return f"{n / 1e9:+.3f} s"
+    if abs(n) >= 1_000_000:
+        return f"{n / 1e6:+.3f} ms"
+    return f"{n / 1e3:+.1f} µs"
+
+
+def render(a: Analysis, console: Console, warnings: Sequence[str] = ()) -> None:
+    """Print the summary on ``console``."""
+    total = int(a.points["packets"].sum())
+    console.print(
+        f"[bold]netdiag analysis[/]: {total} packets at {len(a.points)} capture points, "
+        f"{len(a.journeys)} journeys, {len(a.flows)} request/reply flows "
+        f"(clocks relative to [bold]{a.reference_node}[/])"
+    )
+    for note in (*warnings, *a.notes):
+        console.print(f"[yellow]note:[/] {escape(note)}")
+    pts = Table(title="Capture points", title_justify="left")
+    for col in ("point", "packets", "kernel drops", "clock offset", "± error", "from"):
+        pts.add_column(col, justify="right" if col in ("packets", "kernel drops") else "left")
+    for p in d.records(a.points):
+        err = (
+            "?"
+            if p["clock_error_ns"] is None or pd.isna(p["clock_error_ns"])
+            else _ns(p["clock_error_ns"]).lstrip("+")
+        )
+        pts.add_row(
+            p["point"],
+            str(p["packets"]),
+            str(p["kernel_dropped"]),
+            _ns(p["clock_offset_ns"]),
+            err,
+            p["clock_source"],
+        )
+    console.print(pts)
+    if len(a.translations):
+        tr = Table(title="Translations (where NAT happened)", title_justify="left")
+        for col in ("kind", "node", "proto", "before", "after", "packets"):
+            tr.add_column(col, justify="right" if col == "packets" else "left")
+        for t in d.records(a.translations):
+            tr.add_row(t["kind"], t["node"], t["proto"], t["before"], t["after"], str(t["packets"]))
+        console.print(tr)
+    else:
+        console.print("No address translation seen.")
+    _flows(a, console)
+    _paths(a, console)
+    _anomalies(a, console)
+
+
+def _flows(a: Analysis, console: Console) -> None:
+    if a.flows.empty:
+        return
+    keys = ["kind", "enter_point", "leave_point", "reverse_nat_point", "symmetric"]
+    g = a.flows.groupby(keys).size().rename("n").reset_index().sort_values("n", ascending=False)
+    console.print("[bold]Flows[/] (where requests entered and replies left):")
+    for f in d.records(g):
+        kind, enter, leave, unnat, sym, n = (f[k] for k in (*keys, "n"))
+        extra = f", reply un-NATed at {unnat}" if unnat else ""
+        shape = "symmetric" if sym else "[red]asymmetric[/]"
+        console.print(f"  {n} {kind}: in at {enter}, reply out at {leave}{extra} ({shape})")
+
+
+def _paths(a: Analysis, console: Console) -> None:
+    if a.journeys.empty:
+        return
+    sig = path_signatures(a)
+    df = pd.DataFrame({"sig": sig, "j": np.arange(len(sig))})
+    groups = (
+        df.groupby("sig", sort=False)["j"]
+        .agg(["first", "size"])
+        .sort_values("size", ascending=False)
+    )
+    console.print(f"[bold]Paths[/] ({len(groups)} distinct):")
+    for g in d.records(groups.head(MAX_PATHS)):
+        first, size = int(g["first"]), int(g["size"])
+        jr = a.journeys.iloc[int(first)]
+        summary = d.summary(a.sightings.iloc[int(jr["first"])])
+        count = f"{size} packets" if size > 1 else "1 packet"
+        console.print(
+            f"  [dim]{count}[/] {summary}\n    {path_line(a, int(first))}", highlight=False
+        )
+    if len(groups) > MAX_PATHS:
+        console.print(f"  ... {len(groups) - MAX_PATHS} more paths (see --json)")
+
+
+def _anomalies(a: Analysis, console: Console) -> None:
+    if a.anomalies.empty:
+        console.print("[green]No anomalies.[/]")
+        return
+    counts = a.anomalies["kind"].value_counts()
+    console.print("[bold red]Anomalies[/]: " + ", ".join(f"{k} {n}" for k, n in counts.items()))
+    for r in d.records(a.anomalies.head(MAX_ANOMALIES)):
+        where = f"j{r['journey'] + 1} " if r["journey"] >= 0 else ""
+        console.print(f"  [red]{r['kind']}[/] {where}{escape(r['detail'])}", highlight=False)
+    if len(a.anomalies) > MAX_ANOMALIES:
+        console.print(f"  ... {len(a.anomalies) - MAX_ANOMALIES} more (see --json)")
