@@ -168,13 +168,18 @@ class Transport(abc.ABC):
         sudo: bool | None = None,
         input: str | bytes | None = None,
         on_line: LineCallback | None = None,
+        keep_stdin: bool = False,
     ) -> RemoteProcess:
-        """Start a long-running process; its output is read continuously (CAPTURE_RULES 11)."""
+        """Start a long-running process; its output is read continuously (CAPTURE_RULES 11).
+
+        ``keep_stdin`` leaves stdin open for :meth:`RemoteProcess.write` (a dialog), else it is
+        closed after ``input`` so commands reading stdin do not wait forever.
+        """
         use_sudo = self.node.sudo if sudo is None else sudo
         full = [*PID_WRAPPER, *wrap_argv(argv, netns=netns, sudo=False)]
         if use_sudo:
             full = ["sudo", "-n", *full]
         channel = await self._spawn(full)
         proc = RemoteProcess(self, tuple(argv), channel, sudo=use_sudo, on_line=on_line)
-        await proc.begin(input)
+        await proc.begin(input, keep_stdin=keep_stdin)
         return proc

@@ -67,23 +67,58 @@ class RemoteProcess:
         self._buf = {"stdout": bytearray(), "stderr": bytearray()}
         self._lines: dict[str, list[str]] = {"stdout": [], "stderr": []}
         self._partial = {"stdout": b"", "stderr": b""}
+        self._cursor = {"stdout": 0, "stderr": 0}
         self._pid_seen = False
         self._eof: set[str] = set()
         self._changed = asyncio.Condition()
         self._pumps: list[asyncio.Task[None]] = []
         self._error: TransportError | None = None
 
-    async def begin(self, data: str | bytes | None) -> None:
+    async def begin(self, data: str | bytes | None, *, keep_stdin: bool = False) -> None:
         """Start pumping, feed stdin, and read the PID line the wrapper prints first."""
         self._pumps = [
             asyncio.create_task(self._pump("stdout", self._channel.read_stdout)),
             asyncio.create_task(self._pump("stderr", self._channel.read_stderr)),
         ]
         if data is not None:
-            await self._channel.write_stdin(data.encode() if isinstance(data, str) else data)
-        await self._channel.close_stdin()
+            await self.write(data)
+        if not keep_stdin:
+            await self.close_stdin()
         async with self._changed:
             await self._changed.wait_for(lambda: self._pid_seen or "stdout" in self._eof)
+
+    async def write(self, data: str | bytes) -> None:
+        """Send to the process's stdin (started with ``keep_stdin=True``)."""
+        await self._channel.write_stdin(data.encode() if isinstance(data, str) else data)
+
+    async def close_stdin(self) -> None:
+        await self._channel.close_stdin()
+
+    async def next_line(self, *, stream: str = "stdout", timeout: float) -> str:
+        """The next line on ``stream`` not yet returned by next_line (a request/response dialog)."""
+
+        async def waiter() -> str | None:
+            async with self._changed:
+                await self._changed.wait_for(
+                    lambda: len(self._lines[stream]) > self._cursor[stream] or stream in self._eof
+                )
+                if len(self._lines[stream]) <= self._cursor[stream]:
+                    return None
+                self._cursor[stream] += 1
+                return self._lines[stream][self._cursor[stream] - 1]
+
+        try:
+            line = await asyncio.wait_for(waiter(), timeout)
+        except TimeoutError as exc:
+            raise CommandTimeout(
+                f"{self.transport.name}: `{' '.join(self.argv)}` sent no line within {timeout:g} s"
+            ) from exc
+        if line is None:
+            raise CommandError(
+                f"{self.transport.name}: `{' '.join(self.argv)}` ended: {self._tail()}",
+                stderr=self.stderr_text(),
+            )
+        return line
 
     def lines(self, stream: str = "stderr") -> list[str]:
         """Lines received so far on ``stream`` (without the PID line)."""

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 from sshd_fixture import SshdServer, closed_port, running_sshd, sshd_available
 
+from netdiag.capture.preflight import check_inventory, sample_clock
 from netdiag.errors import AuthError, CommandError, CommandTimeout, ConnectError, HostKeyError
-from netdiag.inventory import NodeSpec
+from netdiag.inventory import NodeSpec, parse_inventory
 from netdiag.transport import Transport, open_transport
 
 pytestmark = [
@@ -95,14 +96,16 @@ async def test_hostile_arguments_arrive_verbatim(transport: Transport, arg: str)
 
 
 async def test_timeout_raises_and_kills_the_remote_process(transport: Transport) -> None:
-    marker = f"netdiag-timeout-{os.getpid()}-{transport.kind}"
+    # A duration nobody else uses makes the child findable without touching others' processes.
+    nap = f"{30 + os.getpid() % 997 / 1000 + BACKENDS.index(transport.kind) / 1e5:.5f}"
+    script = f"sleep {nap}; : after"
     with pytest.raises(CommandTimeout):
-        await transport.run(["sh", "-c", f"sleep 30; : {marker}"], timeout=0.5)
+        await transport.run(["sh", "-c", script], timeout=0.5)
     await asyncio.sleep(0.3)
-    left = await transport.run(["pgrep", "-f", f"sleep 30; : {marker}"], check=False, timeout=10)
+    left = await transport.run(["pgrep", "-f", script], check=False, timeout=10)
     assert left.stdout == "", "the timed-out process must not survive"
-    orphans = await transport.run(["pgrep", "-x", "-P", "1", "sleep"], check=False, timeout=10)
-    assert orphans.stdout == "", "nor its child"
+    child = await transport.run(["pgrep", "-x", "-f", f"sleep {nap}"], check=False, timeout=10)
+    assert child.stdout == "", "nor its child"
 
 
 async def test_start_streams_lines_and_sigint_by_pid_stops_it(transport: Transport) -> None:
@@ -182,3 +185,32 @@ async def test_closed_port_is_a_connect_error(sshd: SshdServer, kind: str) -> No
     with pytest.raises(ConnectError, match="loopback: cannot reach"):
         async with open_transport(ssh_node(sshd, port=closed_port()), kind):
             pass
+
+
+async def test_clock_dialog_agrees_with_the_local_clock(transport: Transport) -> None:
+    sample = await sample_clock(transport, rounds=5)
+    # Same machine, same clock: the estimate must be 0 within its own error bound (+ scheduling).
+    assert abs(sample.offset_ns) <= sample.error_ns + 2_000_000
+    assert sample.rtt_ns < 500_000_000
+
+
+@pytest.mark.parametrize("kind", SSH_BACKENDS)
+async def test_preflight_reports_each_node(sshd: SshdServer, kind: str, tmp_path: Path) -> None:
+    text = (
+        f"version: 1\ndefaults: {{user: root, identity_file: {sshd.client_key}, "
+        f"known_hosts: {sshd.known_hosts}, connect_timeout: 5}}\nnodes:\n"
+        f"  - {{name: good, host: 127.0.0.1, port: {sshd.port}}}\n"
+        f"  - {{name: down, host: 127.0.0.1, port: {closed_port()}}}\n"
+        f"  - {{name: broken, host: 127.0.0.1, port: {sshd.port}, tcpdump: /nonexistent/tcpdump}}\n"
+    )
+    inv = parse_inventory(text, tmp_path / "inv.yaml")
+    good, down, broken = await check_inventory(inv, kind=kind, clock_rounds=3)
+    assert good.status == "ok", good.message
+    assert good.privileges == "root"
+    assert good.tcpdump is not None
+    assert "lo" in good.interfaces
+    assert good.free_bytes is not None
+    assert good.free_bytes > 0
+    assert down.status == "unreachable"
+    assert broken.status == "failed"
+    assert "tcpdump not found at '/nonexistent/tcpdump'" in broken.message

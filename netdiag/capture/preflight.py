@@ -1,0 +1,254 @@
+"""Before capturing: can we reach each node, and does it have what a capture needs?
+
+Per node: reachable, authenticated, tcpdump present (and its version), privileges (root, or
+``sudo -n`` works), interfaces (``ip -j link``), free space in capture_dir (``df -P``) and a
+clock offset estimate. A failing node gets a status and a message saying what to do; the other
+nodes are still checked (bounded concurrency, one connection per node).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+from netdiag.errors import AuthError, CommandError, HostKeyError, TransportError
+from netdiag.inventory import Inventory, NodeSpec
+from netdiag.transport import Transport, open_transport
+
+__all__ = [
+    "ClockSample",
+    "NodeCheck",
+    "check_inventory",
+    "check_node",
+    "parse_df_free",
+    "parse_ip_link",
+    "parse_tcpdump_version",
+    "sample_clock",
+]
+
+Status = Literal["ok", "warning", "failed", "unreachable", "auth", "hostkey"]
+LOW_SPACE = 200 * 1024 * 1024  # below this a default capture (100 MB cap per point) may not fit
+CMD_TIMEOUT = 20.0
+
+
+@dataclass(frozen=True)
+class ClockSample:
+    """Remote clock minus local clock, from the round trip with the smallest RTT.
+
+    The remote reading happened somewhere inside [sent, received], so taking the midpoint is
+    off by at most RTT/2: ``error_ns``.
+    """
+
+    offset_ns: int
+    rtt_ns: int
+    rounds: int
+
+    @property
+    def error_ns(self) -> int:
+        return self.rtt_ns // 2
+
+
+@dataclass(frozen=True)
+class NodeCheck:
+    node: str
+    host: str
+    status: Status
+    message: str = ""  # empty when ok; else what is wrong and what to do
+    reachable: bool = False
+    auth: bool = False
+    tcpdump: str | None = None  # version, None when missing
+    privileges: Literal["root", "sudo", "none"] | None = None
+    interfaces: tuple[str, ...] = ()
+    free_bytes: int | None = None
+    clock: ClockSample | None = None
+    problems: tuple[str, ...] = field(default=())
+
+    def to_json(self) -> dict[str, object]:
+        out = asdict(self)
+        out["interfaces"] = list(self.interfaces)
+        out["problems"] = list(self.problems)
+        if self.clock is not None:
+            out["clock"] = {**asdict(self.clock), "error_ns": self.clock.error_ns}
+        return out
+
+
+def parse_tcpdump_version(text: str) -> str | None:
+    """``tcpdump version 4.99.3`` -> ``4.99.3`` (first line of ``tcpdump --version``)."""
+    for line in text.splitlines():
+        if line.startswith("tcpdump version "):
+            return line.split()[2]
+    return None
+
+
+def parse_ip_link(text: str) -> tuple[str, ...]:
+    """Interface names from ``ip -j link`` (a JSON list of objects with ``ifname``)."""
+    data = json.loads(text)
+    return tuple(str(item["ifname"]) for item in data if "ifname" in item)
+
+
+def parse_df_free(text: str) -> int:
+    """Available bytes from ``df -P -k DIR`` (POSIX format: the 4th column, in KiB)."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return int(lines[-1].split()[3]) * 1024
+
+
+async def sample_clock(transport: Transport, rounds: int = 5) -> ClockSample:
+    """Several round trips to one ``date +%s%N`` loop; keep the one with the smallest RTT.
+
+    One remote process answers every sample: a new command per sample would put the channel
+    open and shell start (tens of ms, mostly *before* ``date`` runs) inside each round trip,
+    making it long and lopsided; here a round trip is one line each way.
+    """
+    proc = await transport.start(
+        ["sh", "-c", "while read -r _; do date +%s%N; done"], sudo=False, keep_stdin=True
+    )
+    best: tuple[int, int] | None = None
+    try:
+        for _ in range(rounds):
+            sent = time.time_ns()
+            await proc.write(b"\n")
+            line = await proc.next_line(timeout=CMD_TIMEOUT)
+            received = time.time_ns()
+            remote = int(line.strip())
+            rtt = received - sent
+            if best is None or rtt < best[1]:
+                best = (remote - (sent + received) // 2, rtt)
+    finally:
+        await proc.close_stdin()
+        try:
+            await proc.wait(timeout=CMD_TIMEOUT, kill_on_timeout=True)
+        except TransportError:
+            proc.close()
+    assert best is not None
+    return ClockSample(offset_ns=best[0], rtt_ns=best[1], rounds=rounds)
+
+
+async def check_node(transport: Transport, *, clock_rounds: int = 5) -> NodeCheck:
+    """Connect and check one node; never raises for a node-side problem."""
+    node = transport.node
+    try:
+        await transport.connect()
+    except HostKeyError as exc:
+        return NodeCheck(node.name, node.host, "hostkey", str(exc), reachable=True)
+    except AuthError as exc:
+        return NodeCheck(node.name, node.host, "auth", str(exc), reachable=True)
+    except TransportError as exc:
+        return NodeCheck(node.name, node.host, "unreachable", str(exc))
+    try:
+        return await _inspect(transport, node, clock_rounds)
+    except TransportError as exc:
+        return NodeCheck(node.name, node.host, "failed", str(exc), reachable=True, auth=True)
+    finally:
+        await transport.close()
+
+
+async def _inspect(transport: Transport, node: NodeSpec, clock_rounds: int) -> NodeCheck:
+    async def run(argv: Sequence[str], sudo: bool = False) -> tuple[int, str, str]:
+        r = await transport.run(argv, timeout=CMD_TIMEOUT, check=False, sudo=sudo)
+        return r.exit_status, r.stdout, r.stderr
+
+    # Independent checks share the connection as parallel channels.
+    results = await asyncio.gather(
+        run(["id", "-u"]),
+        run([node.tcpdump, "--version"]),
+        run(["ip", "-j", "link"]),
+        run(["df", "-P", "-k", node.capture_dir]),
+        run(["true"], sudo=True) if node.sudo else _done((1, "", "")),
+        return_exceptions=True,
+    )
+    for res in results:
+        if isinstance(res, BaseException):
+            raise res
+    uid, version, links, df, sudo_ok = (r for r in results if not isinstance(r, BaseException))
+    failed: list[str] = []
+    warned: list[str] = []
+    status, out, err = uid
+    privileges: Literal["root", "sudo", "none"] = "none"
+    if status == 0 and out.strip() == "0":
+        privileges = "root"
+    elif node.sudo and sudo_ok[0] == 0:
+        privileges = "sudo"
+    elif node.sudo:
+        failed.append(
+            "`sudo -n` needs a password: allow passwordless sudo for this user or log in as root"
+        )
+    else:
+        failed.append(
+            "not root: set sudo: true in the inventory (passwordless sudo) or log in as root"
+        )
+    status, out, err = version
+    tcpdump = parse_tcpdump_version(out + "\n" + err) if status == 0 else None
+    if tcpdump is None:
+        failed.append(
+            f"tcpdump not found at {node.tcpdump!r}: "
+            "install it or set tcpdump: PATH in the inventory"
+        )
+    status, out, err = links
+    try:
+        interfaces = parse_ip_link(out) if status == 0 else ()
+    except (ValueError, KeyError, TypeError):
+        interfaces = ()
+    if not interfaces:
+        failed.append(
+            f"`ip -j link` failed ({err.strip() or 'no output'}): install iproute2 >= 4.14"
+        )
+    status, out, err = df
+    free: int | None = None
+    try:
+        free = parse_df_free(out) if status == 0 else None
+    except (ValueError, IndexError):
+        free = None
+    if free is None:
+        failed.append(
+            f"capture_dir {node.capture_dir} is not usable ({err.strip() or 'df failed'}): "
+            "create it or set capture_dir in the inventory"
+        )
+    elif free < LOW_SPACE:
+        warned.append(f"only {free // 2**20} MiB free in {node.capture_dir}: lower max_file_mb")
+    clock: ClockSample | None = None
+    try:
+        clock = await sample_clock(transport, clock_rounds)
+    except (CommandError, ValueError) as exc:
+        warned.append(f"clock not sampled ({exc}): cross-node timing will rely on causality only")
+    problems = tuple(failed + warned)
+    final: Status = "failed" if failed else "warning" if warned else "ok"
+    return NodeCheck(
+        node=node.name,
+        host=node.host,
+        status=final,
+        message="; ".join(problems),
+        reachable=True,
+        auth=True,
+        tcpdump=tcpdump,
+        privileges=privileges,
+        interfaces=interfaces,
+        free_bytes=free,
+        clock=clock,
+        problems=problems,
+    )
+
+
+async def _done(value: tuple[int, str, str]) -> tuple[int, str, str]:
+    return value
+
+
+async def check_inventory(
+    inventory: Inventory,
+    *,
+    kind: str = "asyncssh",
+    concurrency: int = 16,
+    clock_rounds: int = 5,
+    factory: Callable[[NodeSpec, str], Transport] = open_transport,
+) -> list[NodeCheck]:
+    """Check every node, at most ``concurrency`` at a time; results in inventory order."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(node: NodeSpec) -> NodeCheck:
+        async with gate:
+            return await check_node(factory(node, kind), clock_rounds=clock_rounds)
+
+    return list(await asyncio.gather(*(one(n) for n in inventory.nodes)))

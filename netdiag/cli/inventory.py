@@ -1,0 +1,141 @@
+"""``netdiag inventory check|show FILE``: validate an inventory and test every node in it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from netdiag.cli._env import Env, ExitCode
+from netdiag.inventory import Inventory, load_inventory
+from netdiag.transport import BACKENDS
+
+STYLE = {"ok": "green", "warning": "yellow"}
+
+
+def register(subparsers: Any) -> None:
+    """Add ``inventory check`` (connects) and ``inventory show`` (validates only)."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "inventory",
+        help="validate an inventory and check that every node is ready to capture",
+        description="Inventories list nodes (how to reach them over SSH) and pods; "
+        "see inventory/examples/.",
+    )
+    actions = parser.add_subparsers(dest="inventory_action", metavar="ACTION", required=True)
+    check = actions.add_parser(
+        "check",
+        help="connect to every node: reachable, auth, tcpdump, privileges, interfaces, "
+        "free space, clock offset",
+    )
+    show = actions.add_parser("show", help="validate the file and list nodes and pods")
+    for sub in (check, show):
+        sub.add_argument("file", metavar="FILE", help="inventory YAML file")
+        sub.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    check.add_argument(
+        "--transport", default="asyncssh", choices=tuple(BACKENDS), help="SSH library to use"
+    )
+    check.add_argument(
+        "--concurrency", type=int, default=16, metavar="N", help="nodes checked at once (16)"
+    )
+    check.add_argument(
+        "--clock-rounds", type=int, default=5, metavar="N", help="clock round trips per node (5)"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, env: Env) -> int:
+    inventory = load_inventory(args.file)
+    if args.inventory_action == "show":
+        return _show(inventory, args.json, env)
+    from netdiag.capture.preflight import check_inventory
+
+    if args.concurrency < 1 or args.clock_rounds < 1:
+        env.error("--concurrency and --clock-rounds must be at least 1")
+        return ExitCode.INPUT
+    checks = asyncio.run(
+        check_inventory(
+            inventory,
+            kind=args.transport,
+            concurrency=args.concurrency,
+            clock_rounds=args.clock_rounds,
+        )
+    )
+    bad = [c for c in checks if c.status not in ("ok", "warning")]
+    if args.json:
+        doc = {"inventory": str(inventory.path), "nodes": [c.to_json() for c in checks]}
+        print(json.dumps(doc, indent=2), file=env.stdout)
+    else:
+        console = _console(env)
+        table = Table(title=f"{inventory.path}: {len(checks) - len(bad)}/{len(checks)} ready")
+        for col in ("node", "status", "auth", "tcpdump", "privileges", "interfaces", "free"):
+            table.add_column(col)
+        table.add_column("clock offset", justify="right")
+        for c in checks:
+            names = ", ".join(c.interfaces[:6]) + (" ..." if len(c.interfaces) > 6 else "")
+            clock = (
+                f"{c.clock.offset_ns / 1e6:+.3f} ms ±{c.clock.error_ns / 1e6:.3f}"
+                if c.clock
+                else "-"
+            )
+            table.add_row(
+                c.node,
+                f"[{STYLE.get(c.status, 'red')}]{c.status}[/]",
+                "yes" if c.auth else "no",
+                c.tcpdump or "-",
+                c.privileges or "-",
+                f"{len(c.interfaces)}: {names}" if c.interfaces else "-",
+                f"{c.free_bytes / 2**30:.1f} GiB" if c.free_bytes is not None else "-",
+                clock,
+            )
+        console.print(table)
+        for c in checks:
+            if c.message:
+                text = c.message.removeprefix(f"{c.node}: ")
+                console.print(f"[bold]{c.node}[/]: {text}", highlight=False, markup=True)
+    if not bad:
+        return ExitCode.OK
+    return ExitCode.PARTIAL if len(bad) < len(checks) else ExitCode.FAILURE
+
+
+def _console(env: Env) -> Console:
+    return Console(file=env.stdout, force_terminal=env.stdout_isatty, width=160, soft_wrap=True)
+
+
+def _show(inventory: Inventory, as_json: bool, env: Env) -> int:
+    if as_json:
+        doc = {
+            "inventory": str(inventory.path),
+            "nodes": [n.public() for n in inventory.nodes],
+            "pods": [
+                {"name": p.name, "node": p.node, "ips": list(p.ips), "fip": p.fip,
+                 "netns": p.netns, "host_iface": p.host_iface, "iface": p.iface}
+                for p in inventory.pods
+            ],
+        }  # fmt: skip
+        print(json.dumps(doc, indent=2), file=env.stdout)
+        return ExitCode.OK
+    table = Table(
+        title=f"{inventory.path}: {len(inventory.nodes)} nodes, {len(inventory.pods)} pods"
+    )
+    for col in ("node", "ssh", "sudo", "labels", "devices"):
+        table.add_column(col)
+    for n in inventory.nodes:
+        jump = n.public()["jump"]
+        ssh = f"{n.user + '@' if n.user else ''}{n.host}{f':{n.port}' if n.port else ''}"
+        table.add_row(
+            n.name,
+            ssh + (f" via {jump}" if jump else ""),
+            "yes" if n.sudo else "no",
+            ", ".join(f"{k}={v}" for k, v in n.labels.items()),
+            ", ".join(f"{k}={v}" for k, v in n.devices.items()),
+        )
+    console = _console(env)
+    console.print(table)
+    for p in inventory.pods:
+        where = f"{p.host_iface or '?'} on {p.node}, netns {p.netns or '?'}"
+        console.print(f"pod {p.name} {', '.join(p.ips)} ({where})", highlight=False)
+    return ExitCode.OK
