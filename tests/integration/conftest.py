@@ -3,16 +3,22 @@
 `lab` yields a `netdiag.lab.LabState`: node names (`lab.node_names`), management addresses
 (`lab.mgmt_addresses`, `lab.node(name).mgmt_ip`), the client key (`lab.key_path`), known_hosts
 (`lab.known_hosts_path`), the inventory (`lab.inventory_path`), pods (`lab.pods`) and
-`lab.ssh_argv(node)`. The session lab is named `ndtest` on 10.250.1.0/24 so it never touches a
-developer's own `netdiag` lab; it is removed at the end of the session, and leftovers of a killed
-earlier session are swept before it is built.
+`lab.ssh_argv(node)`.
+
+Several people share the test machine, so each pytest session gets its own labs, named after
+its pid (`nt<pid>`, and `nc<pid>` for the lifecycle tests) on a management network derived from
+it; they never touch a developer's own `netdiag` lab nor another running session. Labs of dead
+sessions (killed pytest) are swept before a new one is built.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -21,8 +27,30 @@ from netdiag.lab import LabState, default_spec, down, up
 from netdiag.lab.system import alive, link_exists, list_netns
 from netdiag.lab.topology import STATE_ROOT
 
-LAB_NAME = "ndtest"
-LAB_MGMT_NET = "10.250.1.0/24"
+_SESSION_LAB = re.compile(r"^n[tc](\d+)$")
+
+
+def session_lab(kind: str) -> tuple[str, str]:
+    """(name, mgmt network) of this session's lab of ``kind`` ('t': shared, 'c': lifecycle)."""
+    pid = os.getpid()
+    second = {"t": 251, "c": 252}[kind]
+    return f"n{kind}{pid}", f"10.{second}.{pid % 256}.0/24"
+
+
+def sweep_dead_sessions() -> list[str]:
+    """`down` every session lab whose pytest process is gone; returns their names."""
+    names = {ns.split("-", 1)[0] for ns in list_netns()}
+    with contextlib.suppress(OSError):
+        names |= set(os.listdir(STATE_ROOT))
+    swept = []
+    for name in sorted(names):
+        m = _SESSION_LAB.match(name)
+        if m and int(m.group(1)) != os.getpid() and not alive(int(m.group(1))):
+            down(name)
+            swept.append(name)
+    return swept
+
+
 _TOOLS = ("ip", "bridge", "unshare", "ssh", "ssh-keygen", "tcpdump", "iptables-restore")
 
 
@@ -73,18 +101,33 @@ def lab() -> Iterator[LabState]:
     reason = lab_skip_reason()
     if reason:
         pytest.skip(reason)
-    down(LAB_NAME)  # a killed earlier session may have left one behind
-    state = up(spec=default_spec(LAB_NAME, LAB_MGMT_NET))
+    sweep_dead_sessions()
+    name, mgmt = session_lab("t")
+    state = up(spec=default_spec(name, mgmt))
     try:
         yield state
     finally:
-        down(LAB_NAME)
+        down(name)
 
 
-@pytest.fixture(scope="session")
-def lab_leftover_check() -> Callable[[str], list[str]]:
-    """`lab_leftovers` as a fixture, for tests in other files; skips where no lab can run."""
+@dataclass(frozen=True)
+class LabSandbox:
+    """A lab name and network of this session that a test may build and destroy at will."""
+
+    name: str
+    mgmt_net: str
+
+    def leftovers(self) -> list[str]:
+        return lab_leftovers(self.name)
+
+
+@pytest.fixture
+def lab_sandbox() -> Iterator[LabSandbox]:
+    """For tests of up/down themselves: nothing of it exists before or after the test."""
     reason = lab_skip_reason()
     if reason:
         pytest.skip(reason)
-    return lab_leftovers
+    sandbox = LabSandbox(*session_lab("c"))
+    down(sandbox.name)
+    yield sandbox
+    down(sandbox.name)

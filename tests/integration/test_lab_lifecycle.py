@@ -10,21 +10,23 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
 
 from netdiag.cli import lab as lab_cli
 from netdiag.cli._env import Env, ExitCode
-from netdiag.lab import default_spec, down, status, up
+from netdiag.errors import LabError
+from netdiag.lab import LabState, default_spec, down, status, up
 from netdiag.lab.topology import STATE_ROOT
 
-pytestmark = pytest.mark.integration  # skipped without root by the lab_leftover_check fixture
+if TYPE_CHECKING:  # a type only: importing `conftest` at run time could pick another dir's
+    from conftest import LabSandbox
 
-NAME = "ndcycle"  # its own name and mgmt network: may run next to the session lab
-MGMT = "10.250.2.0/24"
+pytestmark = pytest.mark.integration  # the fixtures skip without root
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -36,62 +38,62 @@ def _cli(argv: list[str]) -> tuple[int, str]:
     return code, out.getvalue()
 
 
-@pytest.fixture
-def clean_lab(lab_leftover_check: Callable[[str], list[str]]) -> Callable[[str], list[str]]:
-    down(NAME)
-    yield lab_leftover_check
-    down(NAME)
-
-
 def test_up_is_fast_idempotent_and_down_leaves_nothing(
-    clean_lab: Callable[[str], list[str]], tmp_path: Path
+    lab_sandbox: LabSandbox, tmp_path: Path
 ) -> None:
+    name, mgmt = lab_sandbox.name, lab_sandbox.mgmt_net
     t0 = time.monotonic()
-    state = up(spec=default_spec(NAME, MGMT), inventory_paths=(str(tmp_path / "lab.yaml"),))
+    state = up(spec=default_spec(name, mgmt), inventory_paths=(str(tmp_path / "lab.yaml"),))
     built = time.monotonic() - t0
     assert built < 2.0, f"lab up took {built:.2f} s"
     assert not state.already_running
-    assert status(NAME).running
+    assert status(name).running
 
-    again = up(spec=default_spec(NAME, MGMT))
+    again = up(spec=default_spec(name, mgmt))
     assert again.already_running
     assert [n.sshd_pid for n in again.nodes] == [n.sshd_pid for n in state.nodes]
 
-    inv = yaml.safe_load((tmp_path / "lab.yaml").read_text(encoding="utf-8"))
+    written = (tmp_path / "lab.yaml").read_text(encoding="utf-8")
+    inv = yaml.safe_load(written)
     assert inv["defaults"]["identity_file"] == state.key_path
     assert {n["host"] for n in inv["nodes"]} == set(state.mgmt_addresses.values())
-    assert Path(state.inventory_path).read_text(encoding="utf-8") == (
-        tmp_path / "lab.yaml"
-    ).read_text(encoding="utf-8")
+    assert Path(state.inventory_path).read_text(encoding="utf-8") == written
 
-    code, text = _cli(["lab", "status", "--name", NAME])
+    code, text = _cli(["lab", "status", "--name", name])
     assert code == ExitCode.OK
     assert "running" in text
     assert "dd2b931fc304_h" in text
     assert f"pid {state.node('kube-ovn-worker').sshd_pid} ok" in text
 
     t0 = time.monotonic()
-    code, text = _cli(["lab", "down", "--name", NAME])
+    code, text = _cli(["lab", "down", "--name", name])
     took = time.monotonic() - t0
     assert code == ExitCode.OK
     assert "6 namespaces" in text
     assert took < 2.0, f"lab down took {took:.2f} s"
-    assert clean_lab(NAME) == []
-    code, text = _cli(["lab", "status", "--name", NAME])
+    assert lab_sandbox.leftovers() == []
+    code, text = _cli(["lab", "status", "--name", name])
     assert code == ExitCode.FAILURE
     assert "not running" in text
 
 
-def test_down_of_a_lab_that_is_not_there_says_so(clean_lab: Callable[[str], list[str]]) -> None:
-    code, text = _cli(["lab", "down", "--name", NAME])
+def test_down_of_a_lab_that_is_not_there_says_so(lab_sandbox: LabSandbox) -> None:
+    code, text = _cli(["lab", "down", "--name", lab_sandbox.name])
     assert code == ExitCode.OK
     assert "nothing to remove" in text
+
+
+def test_a_management_network_in_use_is_refused(lab_sandbox: LabSandbox, lab: LabState) -> None:
+    taken = f"{lab.host_mgmt_ip.rsplit('.', 1)[0]}.0/24"
+    with pytest.raises(LabError, match="overlaps host route"):
+        up(spec=default_spec(lab_sandbox.name, taken))
+    assert lab_sandbox.leftovers() == []
 
 
 # Runs `up` in a child process that dies by SIGKILL at a chosen point of the build.
 _CHILD = """
 import os, signal, sys
-from netdiag.lab import default_spec, lifecycle, render, sshd, up
+from netdiag.lab import default_spec, render, sshd, up
 
 def die(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)
@@ -105,42 +107,38 @@ up(spec=default_spec(sys.argv[1], sys.argv[2]))
 """
 
 
-def _child(point: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+def _child(sandbox: LabSandbox, point: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-c", _CHILD, NAME, MGMT, point],
-        env=env,
+        [sys.executable, "-c", _CHILD, sandbox.name, sandbox.mgmt_net, point],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
 
 
 @pytest.mark.parametrize("point", ["links", "sshd", "timer"])
-def test_down_cleans_up_after_up_was_killed(
-    point: str, clean_lab: Callable[[str], list[str]]
-) -> None:
-    child = _child(point)
+def test_down_cleans_up_after_up_was_killed(point: str, lab_sandbox: LabSandbox) -> None:
+    child = _child(lab_sandbox, point)
     if point == "timer":
         # A real kill from outside, as soon as the build has visibly started.
         deadline = time.monotonic() + 10
-        while not any(t.startswith(f"netns {NAME}-") for t in clean_lab(NAME)):
+        while not any(t.startswith("netns ") for t in lab_sandbox.leftovers()):
             assert time.monotonic() < deadline, "up never started"
             time.sleep(0.001)
         child.send_signal(signal.SIGKILL)
     assert child.wait(timeout=20) == -signal.SIGKILL
-    left = clean_lab(NAME)
-    assert left, "the killed up should have left something for down to find"
-    st = status(NAME)
+    assert lab_sandbox.leftovers(), "the killed up should have left something for down to find"
+    st = status(lab_sandbox.name)
     assert st.exists
     assert not st.running
-    report = down(NAME)
+    report = down(lab_sandbox.name)
     assert report.found_anything
-    assert clean_lab(NAME) == []
-    assert not os.path.exists(f"{STATE_ROOT}/{NAME}")
+    assert lab_sandbox.leftovers() == []
+    assert not os.path.exists(f"{STATE_ROOT}/{lab_sandbox.name}")
 
 
-def test_a_second_up_repairs_a_half_built_lab(clean_lab: Callable[[str], list[str]]) -> None:
-    assert _child("sshd").wait(timeout=20) == -signal.SIGKILL
-    state = up(spec=default_spec(NAME, MGMT))
+def test_a_second_up_repairs_a_half_built_lab(lab_sandbox: LabSandbox) -> None:
+    assert _child(lab_sandbox, "sshd").wait(timeout=20) == -signal.SIGKILL
+    state = up(spec=default_spec(lab_sandbox.name, lab_sandbox.mgmt_net))
     assert not state.already_running
-    assert status(NAME).running
+    assert status(lab_sandbox.name).running
