@@ -13,24 +13,37 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from netdiag.errors import AuthError, CommandError, HostKeyError, TransportError
 from netdiag.inventory import Inventory, NodeSpec
 from netdiag.transport import Transport, open_transport
 
 __all__ = [
+    "READY",
     "ClockSample",
     "NodeCheck",
     "check_inventory",
     "check_node",
+    "inspect_node",
     "parse_df_free",
     "parse_ip_link",
     "parse_tcpdump_version",
     "sample_clock",
 ]
 
-Status = Literal["ok", "warning", "failed", "unreachable", "auth", "hostkey"]
+# Same words as the run bundle's per-node status (manifest.json), so the orchestrator copies them.
+Status = Literal[
+    "ok",  # ready
+    "warning",  # ready, but see problems (low disk, clock not sampled)
+    "unreachable",
+    "auth-failed",
+    "hostkey-rejected",
+    "no-tcpdump",
+    "no-permission",
+    "failed",  # anything else (no ip/df, capture_dir unusable, connection lost)
+]
+READY: tuple[Status, ...] = ("ok", "warning")
 LOW_SPACE = 200 * 1024 * 1024  # below this a default capture (100 MB cap per point) may not fit
 CMD_TIMEOUT = 20.0
 
@@ -63,6 +76,8 @@ class NodeCheck:
     tcpdump: str | None = None  # version, None when missing
     privileges: Literal["root", "sudo", "none"] | None = None
     interfaces: tuple[str, ...] = ()
+    links: tuple[dict[str, Any], ...] = ()  # `ip -j link` as is: ifindex -> name (CAPTURE_RULES 9)
+    kernel: str | None = None
     free_bytes: int | None = None
     clock: ClockSample | None = None
     problems: tuple[str, ...] = field(default=())
@@ -70,6 +85,7 @@ class NodeCheck:
     def to_json(self) -> dict[str, object]:
         out = asdict(self)
         out["interfaces"] = list(self.interfaces)
+        out["links"] = list(self.links)
         out["problems"] = list(self.problems)
         if self.clock is not None:
             out["clock"] = {**asdict(self.clock), "error_ns": self.clock.error_ns}
@@ -133,17 +149,25 @@ async def check_node(transport: Transport, *, clock_rounds: int = 5) -> NodeChec
     try:
         await transport.connect()
     except HostKeyError as exc:
-        return NodeCheck(node.name, node.host, "hostkey", str(exc), reachable=True)
+        return NodeCheck(node.name, node.host, "hostkey-rejected", str(exc), reachable=True)
     except AuthError as exc:
-        return NodeCheck(node.name, node.host, "auth", str(exc), reachable=True)
+        return NodeCheck(node.name, node.host, "auth-failed", str(exc), reachable=True)
     except TransportError as exc:
         return NodeCheck(node.name, node.host, "unreachable", str(exc))
     try:
-        return await _inspect(transport, node, clock_rounds)
-    except TransportError as exc:
-        return NodeCheck(node.name, node.host, "failed", str(exc), reachable=True, auth=True)
+        return await inspect_node(transport, clock_rounds=clock_rounds)
     finally:
         await transport.close()
+
+
+async def inspect_node(transport: Transport, *, clock_rounds: int = 5) -> NodeCheck:
+    """The checks on an already connected transport, which stays open (the orchestrator goes
+    on to capture over it). A connection lost meanwhile gives status "failed"."""
+    try:
+        return await _inspect(transport, transport.node, clock_rounds)
+    except TransportError as exc:
+        node = transport.node
+        return NodeCheck(node.name, node.host, "failed", str(exc), reachable=True, auth=True)
 
 
 async def _inspect(transport: Transport, node: NodeSpec, clock_rounds: int) -> NodeCheck:
@@ -157,15 +181,19 @@ async def _inspect(transport: Transport, node: NodeSpec, clock_rounds: int) -> N
         run([node.tcpdump, "--version"]),
         run(["ip", "-j", "link"]),
         run(["df", "-P", "-k", node.capture_dir]),
+        run(["uname", "-r"]),
         run(["true"], sudo=True) if node.sudo else _done((1, "", "")),
         return_exceptions=True,
     )
     for res in results:
         if isinstance(res, BaseException):
             raise res
-    uid, version, links, df, sudo_ok = (r for r in results if not isinstance(r, BaseException))
+    uid, version, links, df, uname, sudo_ok = (
+        r for r in results if not isinstance(r, BaseException)
+    )
     failed: list[str] = []
     warned: list[str] = []
+    status_of_failure: Status = "failed"
     status, out, err = uid
     privileges: Literal["root", "sudo", "none"] = "none"
     if status == 0 and out.strip() == "0":
@@ -173,25 +201,29 @@ async def _inspect(transport: Transport, node: NodeSpec, clock_rounds: int) -> N
     elif node.sudo and sudo_ok[0] == 0:
         privileges = "sudo"
     elif node.sudo:
+        status_of_failure = "no-permission"
         failed.append(
             "`sudo -n` needs a password: allow passwordless sudo for this user or log in as root"
         )
     else:
+        status_of_failure = "no-permission"
         failed.append(
             "not root: set sudo: true in the inventory (passwordless sudo) or log in as root"
         )
     status, out, err = version
     tcpdump = parse_tcpdump_version(out + "\n" + err) if status == 0 else None
     if tcpdump is None:
+        status_of_failure = "no-tcpdump"
         failed.append(
             f"tcpdump not found at {node.tcpdump!r}: "
             "install it or set tcpdump: PATH in the inventory"
         )
     status, out, err = links
     try:
+        links_json = json.loads(out) if status == 0 else []
         interfaces = parse_ip_link(out) if status == 0 else ()
     except (ValueError, KeyError, TypeError):
-        interfaces = ()
+        links_json, interfaces = [], ()
     if not interfaces:
         failed.append(
             f"`ip -j link` failed ({err.strip() or 'no output'}): install iproute2 >= 4.14"
@@ -215,7 +247,7 @@ async def _inspect(transport: Transport, node: NodeSpec, clock_rounds: int) -> N
     except (CommandError, ValueError) as exc:
         warned.append(f"clock not sampled ({exc}): cross-node timing will rely on causality only")
     problems = tuple(failed + warned)
-    final: Status = "failed" if failed else "warning" if warned else "ok"
+    final: Status = status_of_failure if failed else "warning" if warned else "ok"
     return NodeCheck(
         node=node.name,
         host=node.host,
@@ -226,6 +258,8 @@ async def _inspect(transport: Transport, node: NodeSpec, clock_rounds: int) -> N
         tcpdump=tcpdump,
         privileges=privileges,
         interfaces=interfaces,
+        links=tuple(links_json),
+        kernel=uname[1].strip() if uname[0] == 0 else None,
         free_bytes=free,
         clock=clock,
         problems=problems,

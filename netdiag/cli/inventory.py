@@ -51,7 +51,7 @@ def run(args: argparse.Namespace, env: Env) -> int:
     inventory = load_inventory(args.file)
     if args.inventory_action == "show":
         return _show(inventory, args.json, env)
-    from netdiag.capture.preflight import check_inventory
+    from netdiag.capture.preflight import READY, check_inventory
 
     if args.concurrency < 1 or args.clock_rounds < 1:
         env.error("--concurrency and --clock-rounds must be at least 1")
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace, env: Env) -> int:
             clock_rounds=args.clock_rounds,
         )
     )
-    bad = [c for c in checks if c.status not in ("ok", "warning")]
+    bad = [c for c in checks if c.status not in READY]
     if args.json:
         doc = {"inventory": str(inventory.path), "nodes": [c.to_json() for c in checks]}
         print(json.dumps(doc, indent=2), file=env.stdout)

@@ -13,8 +13,8 @@ import importlib
 from typing import TYPE_CHECKING
 
 from netdiag.errors import InputError
-from netdiag.transport.base import CommandResult, LineCallback, Transport, wrap_argv
-from netdiag.transport.process import RemoteProcess
+from netdiag.transport.base import CommandResult, LineCallback, Transport
+from netdiag.transport.process import RemoteProcess, wrap_argv
 
 if TYPE_CHECKING:
     from netdiag.inventory import NodeSpec

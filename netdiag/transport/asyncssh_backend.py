@@ -24,8 +24,9 @@ from netdiag.errors import (
     TransportError,
 )
 from netdiag.inventory import NodeSpec
-from netdiag.transport.base import Transport, jump_node
+from netdiag.transport.base import Transport
 from netdiag.transport.hostkeys import HostKeys
+from netdiag.transport.jump import jump_node
 
 __all__ = ["AsyncsshTransport"]
 

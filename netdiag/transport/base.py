@@ -4,8 +4,8 @@ Commands are argv lists. SSH backends join them with ``shlex.join`` for the remo
 interface name, a BPF filter or a path arrives verbatim and never as shell syntax. Long-running
 processes are started as ``sh -c 'echo $$; exec "$@"' sh ARGV...``: the first stdout line is the
 remote PID, which we signal with ``kill -INT PID`` over a second channel because SSH "signal"
-requests are unreliable (CAPTURE_RULES 3). Backends supply a few primitives (``_spawn`` returning
-a :class:`Channel`, ``_get``, ``_put``); output pumping, timeouts and checks live in ``process.py``.
+requests are unreliable (CAPTURE_RULES 3). Backends supply connect/close/get/put and ``_spawn``
+(a :class:`Channel` of bytes); pumping, timeouts and signals live in ``process.py``.
 """
 
 from __future__ import annotations
@@ -19,16 +19,15 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from netdiag.errors import CommandError
-from netdiag.transport.process import Channel, RemoteProcess
+from netdiag.transport.process import PID_WRAPPER, Channel, RemoteProcess, wrap_argv
 
 if TYPE_CHECKING:
     from netdiag.inventory import NodeSpec
 
-__all__ = ["CommandResult", "LineCallback", "Transport", "jump_node", "wrap_argv"]
+__all__ = ["CommandResult", "LineCallback", "Transport", "wrap_argv"]
 
 # Called with ("stdout" | "stderr", line without its newline) for every line of a started process.
 LineCallback = Callable[[str, str], None]
-PID_WRAPPER = ("sh", "-c", 'echo $$; exec "$@"', "sh")
 
 
 @dataclass(frozen=True)
@@ -45,41 +44,6 @@ class CommandResult:
     @property
     def ok(self) -> bool:
         return self.exit_status == 0
-
-
-def wrap_argv(argv: Sequence[str], *, netns: str | None, sudo: bool) -> list[str]:
-    """``[sudo -n] [ip netns exec NS | nsenter --net=PATH] argv``: privileges, then namespace."""
-    if not argv:
-        raise ValueError("empty command")
-    out: list[str] = ["sudo", "-n"] if sudo else []
-    if netns:
-        out += (
-            ["nsenter", f"--net={netns}"]
-            if netns.startswith("/")
-            else ["ip", "netns", "exec", netns]
-        )
-    return out + list(argv)
-
-
-def jump_node(node: NodeSpec) -> NodeSpec | None:
-    """The jump host as a NodeSpec; an ``[user@]host[:port]`` string inherits the node's keys.
-
-    Converting strings here means the jump's host key is checked with the same known_hosts and
-    policy as the node's, in both backends (asyncssh would otherwise apply its own defaults).
-    """
-    from dataclasses import replace
-
-    jump = node.jump
-    if jump is None or not isinstance(jump, str):
-        return jump
-    user, _, hostport = jump.rpartition("@")
-    host, port = hostport, None
-    if hostport.count(":") == 1:
-        host, _, port_text = hostport.partition(":")
-        port = int(port_text) if port_text.isdigit() else None
-    return replace(
-        node, name=f"{node.name}-jump", host=host, user=user or node.user, port=port, jump=None
-    )
 
 
 class Transport(abc.ABC):

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from netdiag.errors import CommandError, TransportError
 from netdiag.inventory import NodeSpec
-from netdiag.transport.base import PID_WRAPPER, CommandResult, Transport
-from netdiag.transport.process import KILL_ONE, KILL_TREE
+from netdiag.transport.base import CommandResult, Transport
+from netdiag.transport.process import KILL_ONE, KILL_TREE, PID_WRAPPER
 
 __all__ = ["MockCall", "MockScript", "MockTransport"]
 

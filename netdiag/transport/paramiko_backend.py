@@ -22,8 +22,9 @@ import paramiko
 
 from netdiag.errors import AuthError, CommandError, ConnectError, HostKeyError, TransportError
 from netdiag.inventory import NodeSpec
-from netdiag.transport.base import Transport, jump_node
+from netdiag.transport.base import Transport
 from netdiag.transport.hostkeys import HostKeys
+from netdiag.transport.jump import jump_node
 
 __all__ = ["ParamikoTransport"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from netdiag.errors import CommandError, CommandTimeout, TransportError
@@ -18,11 +18,27 @@ from netdiag.errors import CommandError, CommandTimeout, TransportError
 if TYPE_CHECKING:
     from netdiag.transport.base import LineCallback, Transport
 
-__all__ = ["KILL_ONE", "KILL_TREE", "Channel", "RemoteProcess"]
+__all__ = ["KILL_ONE", "KILL_TREE", "PID_WRAPPER", "Channel", "RemoteProcess", "wrap_argv"]
 
 # Run as `sh -c SCRIPT SIG PID`: the signal and PID are arguments, never spliced into the script.
+# Prints the shell's PID, then becomes the command: that PID is the command's (CAPTURE_RULES 3).
+PID_WRAPPER = ("sh", "-c", 'echo $$; exec "$@"', "sh")
 KILL_ONE = 'kill -s "$0" "$1"'
 KILL_TREE = 'pkill --signal "$0" -P "$1" 2>/dev/null; kill -s "$0" "$1"'
+
+
+def wrap_argv(argv: Sequence[str], *, netns: str | None, sudo: bool) -> list[str]:
+    """``[sudo -n] [ip netns exec NS | nsenter --net=PATH] argv``: privileges, then namespace."""
+    if not argv:
+        raise ValueError("empty command")
+    out: list[str] = ["sudo", "-n"] if sudo else []
+    if netns:
+        out += (
+            ["nsenter", f"--net={netns}"]
+            if netns.startswith("/")
+            else ["ip", "netns", "exec", netns]
+        )
+    return out + list(argv)
 
 
 class Channel(Protocol):

@@ -50,6 +50,8 @@ def healthy(call: MockCall, *, uid: str = "0", tcpdump: bool = True) -> CommandR
         return ok(LINKS)
     if argv[0] == "df":
         return ok(DF)
+    if argv == ("uname", "-r"):
+        return ok("6.1.0-test\n")
     if argv == ("true",):
         return ok(status=0 if call.sudo else 1)
     raise AssertionError(argv)
@@ -99,10 +101,12 @@ async def test_healthy_unreachable_and_broken_nodes_are_all_reported() -> None:
     )
     assert a.free_bytes == 4194304 * 1024
     assert a.clock is not None
+    assert a.kernel == "6.1.0-test"
+    assert a.links[1] == {"ifindex": 2, "ifname": "eth1"}
     assert (by["b"].status, by["b"].reachable) == ("unreachable", False)
-    assert (by["c"].status, by["c"].reachable, by["c"].auth) == ("auth", True, False)
+    assert (by["c"].status, by["c"].reachable, by["c"].auth) == ("auth-failed", True, False)
     d = by["d"]
-    assert (d.status, d.privileges, d.tcpdump) == ("failed", "sudo", None)
+    assert (d.status, d.privileges, d.tcpdump) == ("no-tcpdump", "sudo", None)
     assert "tcpdump not found at 'tcpdump'" in d.message
     assert json.loads(json.dumps(d.to_json()))["problems"] == list(d.problems)
 
@@ -114,7 +118,7 @@ async def test_non_root_without_sudo_and_low_disk() -> None:
         return healthy(call, uid="1000")
 
     (a, _) = await check_inventory(inventory(), factory=lambda n, k: MockTransport(handler, n))
-    assert a.status == "failed"
+    assert a.status == "no-permission"
     assert a.privileges == "none"
     assert "set sudo: true" in a.message
     assert "only 1 MiB free in /tmp" in a.message

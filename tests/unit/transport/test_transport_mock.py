@@ -7,7 +7,7 @@ import pytest
 from netdiag.errors import AuthError, CommandError, CommandTimeout, InputError
 from netdiag.inventory import NodeSpec
 from netdiag.transport import CommandResult, open_transport, wrap_argv
-from netdiag.transport.base import jump_node
+from netdiag.transport.jump import jump_node
 from netdiag.transport.mock import MockCall, MockScript, MockTransport
 
 NODE = NodeSpec(name="node1", host="10.0.0.1", sudo=True)
