@@ -88,8 +88,8 @@ def run(args: argparse.Namespace, env: Env) -> int:
             )
         else:
             print(f"lab {state.name} is up ({state.build_seconds:.2f} s)", file=env.stdout)
-        for path in (state.inventory_path, *extra):
-            print(f"inventory: {path}", file=env.stdout)
+        for path in extra:
+            print(f"wrote inventory {path}", file=env.stdout)
         print(format_status(lab.status(state.name)), file=env.stdout)
         return ExitCode.OK
     if args.lab_action == "down":

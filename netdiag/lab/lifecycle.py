@@ -130,6 +130,7 @@ def up(
     with _locked(spec.state_root):
         existing = load_state(spec.state_dir)
         if existing is not None and healthy(existing):
+            _check_same_settings(spec, existing)
             _write_inventories(spec, inventory_paths)
             return replace(existing, already_running=True)
         _down_locked(spec.name, spec.state_root)  # leftovers of a half-made lab
@@ -152,6 +153,20 @@ def up(
         state = replace(state, extra_inventory_paths=inventory_paths)
         save_state(state)
         return state
+
+
+def _check_same_settings(spec: LabSpec, running: LabState) -> None:
+    """A second `up` may only report the running lab if it asked for the same lab."""
+    try:
+        with open(running.inventory_path, encoding="utf-8") as fh:
+            same = fh.read() == inventory_text(spec)
+    except OSError:
+        same = False
+    if not same:
+        raise LabError(
+            f"lab {spec.name} is already running with other settings (management network or "
+            f"clock offsets); run `netdiag lab down --name {spec.name}` first to rebuild it"
+        )
 
 
 def _make_dirs(spec: LabSpec) -> None:

@@ -52,6 +52,9 @@ def test_up_is_fast_idempotent_and_down_leaves_nothing(
     again = up(spec=default_spec(name, mgmt))
     assert again.already_running
     assert [n.sshd_pid for n in again.nodes] == [n.sshd_pid for n in state.nodes]
+    other = default_spec(name, mgmt).with_clock_offsets({"kube-ovn-worker": 5_000_000})
+    with pytest.raises(LabError, match="already running with other settings"):
+        up(spec=other)
 
     written = (tmp_path / "lab.yaml").read_text(encoding="utf-8")
     inv = yaml.safe_load(written)
