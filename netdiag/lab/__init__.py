@@ -20,7 +20,10 @@ subnet through ``vxlan0`` (static FDB; the bridge answers ARP for remote pods vi
 ``neigh_suppress``, as OVN's ARP responder does), so pod-to-pod packets cross the underlay
 encapsulated and unchanged inside. Differences from a real kube-ovn node, forced by the kernel
 here: VXLAN instead of Geneve (no ``genev_sys_6081``), ``ovn0`` is itself a VXLAN device (no OVS
-internal ports), NAT is iptables instead of OVN flows, IPv6 is disabled to keep captures quiet.
+internal ports), NAT is iptables instead of OVN flows, IPv6 is disabled to keep captures quiet,
+and node 1's eth1 itself carries the router's external MAC (so its VXLAN underlay frames do too).
+The topology is data (``LabSpec``), so an OVS (userspace datapath, Geneve) variant can be added
+as another builder later without changing the API.
 
 Each node runs ``sshd -D`` inside its namespace plus a private mount and UTS namespace: its own
 hostname, ``/run`` and ``/tmp`` (directories of the state dir bound over them), and its own pods'
@@ -30,6 +33,8 @@ Clock skew is *simulated*: all namespaces share the host's clock, so each node c
 ``clock_offset_ns`` (state, inventory label ``simulated_clock_offset_ns``). The capture side
 shifts that node's pcap timestamps by it after capture and must label the shift as simulated in
 the run manifest; the lab itself never changes a clock.
+Processes: sshd is a child of the process that ran ``up``; in one process (tests, ``demo``)
+``down`` reaps it. After a CLI ``up`` it is re-parented to init, which reaps it on real systems.
 """
 
 from __future__ import annotations

@@ -54,10 +54,18 @@ class DownReport:
 @contextlib.contextmanager
 def _locked(state_root: str) -> Iterator[None]:
     """Serialise up/down of labs on this host (flock on the state root directory)."""
-    os.makedirs(state_root, mode=0o755, exist_ok=True)
-    fd = os.open(state_root, os.O_RDONLY | os.O_DIRECTORY)
-    try:
+    while True:
+        os.makedirs(state_root, mode=0o755, exist_ok=True)
+        fd = os.open(state_root, os.O_RDONLY | os.O_DIRECTORY)
         fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(state_root))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # `down` removed the directory while we waited: lock the new one
+    try:
         yield
     finally:
         os.close(fd)

@@ -48,3 +48,15 @@ def test_bad_name_is_an_input_error_before_anything_runs() -> None:
     env = Env(io.StringIO(), io.StringIO())
     with pytest.raises(InputError, match="lab name"):
         lab_cli.run(_parse(["lab", "up", "--name", "Bad-Name"]), env)
+
+
+def test_main_prints_one_line_and_exits_with_privilege(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("netdiag.cli.packets", reason="the full CLI needs every command module")
+    from netdiag.cli import ExitCode, main
+
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["lab", "status"], Env(out, err)) == ExitCode.PRIVILEGE
+    assert err.getvalue().count("\n") == 1
+    assert "needs root" in err.getvalue()
+    assert out.getvalue() == ""
