@@ -123,18 +123,26 @@ def no_reply(  # noqa: PLR0917
 def asymmetric(
     flows: pd.DataFrame, s: pd.DataFrame, jt: pd.DataFrame, names: Names
 ) -> pd.DataFrame:
+    """Flows whose reply did not retrace the request's capture points."""
     sel = flows.loc[~flows["symmetric"].astype(bool)]
-    detail = [
-        f"reply to {_jid(r)} came back via {lp} instead of {ep}"
-        for r, lp, ep in zip(sel["request"], sel["leave_point"], sel["enter_point"], strict=True)
-    ]
-    return _frame(
-        "asymmetric-return",
-        sel["reply"].to_numpy(),
-        list(sel["leave_point"]),
-        list(sel["enter_point"]),
-        detail,
-    )
+    point = s["point"].to_numpy()
+
+    def points_of(j: int) -> set[str]:
+        first, last = int(jt["first"].iat[j]), int(jt["last"].iat[j])
+        return {names.points[p] for p in point[first : last + 1]}
+
+    detail, where, instead = [], [], []
+    for req, rep in zip(sel["request"], sel["reply"], strict=True):
+        a, b = points_of(int(req)), points_of(int(rep))
+        only_reply, only_request = sorted(b - a), sorted(a - b)
+        where.append(", ".join(only_reply))
+        instead.append(", ".join(only_request))
+        back, forth = ", ".join(only_reply) or "-", ", ".join(only_request) or "-"
+        detail.append(
+            f"reply to {_jid(req)} did not retrace the request: seen only on the way back at "
+            f"{back}; only on the way in at {forth}"
+        )
+    return _frame("asymmetric-return", sel["reply"].to_numpy(), where, instead, detail)
 
 
 def _jid(j: int) -> str:

@@ -18,7 +18,7 @@ from netdiag.correlate.clocks import (
     merge_edges,
     solve,
 )
-from netdiag.correlate.fingerprint import base_confidence, fingerprint, payload_cut
+from netdiag.correlate.fingerprint import base_confidence, combine, fingerprint, payload_cut
 from netdiag.correlate.flows import pair
 from netdiag.correlate.frame import Names, point_names, work_frame
 from netdiag.correlate.journeys import causal_order, group, hop_index
@@ -124,7 +124,9 @@ def analyze(table: pd.DataFrame, options: Options | None = None) -> Analysis:
     )
     coarse = coarse + pre
     window = options.window_ns + min(margin, options.window_ns)
-    g = group(w["key"].to_numpy(), ts - coarse[dom], w["point"].to_numpy(), window)
+    src = combine(w["src_hi"].to_numpy(), w["src_lo"].to_numpy())
+    dst = combine(w["dst_hi"].to_numpy(), w["dst_lo"].to_numpy())
+    g = group(w["key"].to_numpy(), ts - coarse[dom], w["point"].to_numpy(), window, src, dst)
     flows = pair(w, g.journey, window)
     clocks = _clocks(w, g.journey, g.count, flows, names, ref, coarse, options)
     offsets = clocks["offset_ns"].to_numpy(dtype="int64")
@@ -141,8 +143,12 @@ def analyze(table: pd.DataFrame, options: Options | None = None) -> Analysis:
     s["journey"] = rank[old_ids]
     jt = jt.set_axis(pd.RangeIndex(len(jt), name="journey")).iloc[np.argsort(rank)]
     jt.index = pd.RangeIndex(len(jt), name="journey")
-    flows = flows.assign(
-        request=rank[flows["request"].to_numpy()], reply=rank[flows["reply"].to_numpy()]
+    flows = (
+        flows.assign(
+            request=rank[flows["request"].to_numpy()], reply=rank[flows["reply"].to_numpy()]
+        )
+        .sort_values("request")
+        .reset_index(drop=True)
     )
     hops = compute_hops(s)
     hops = relabel_reverse_nat(s, hops)

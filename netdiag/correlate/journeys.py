@@ -36,8 +36,20 @@ def _runs(sorted_values: np.ndarray) -> np.ndarray:
     return start
 
 
-def group(key: np.ndarray, ts: np.ndarray, point: np.ndarray, window_ns: int) -> Grouping:
-    """Journey ids for rows with the given key / corrected time / point code."""
+def group(  # noqa: PLR0917
+    key: np.ndarray,
+    ts: np.ndarray,
+    point: np.ndarray,
+    window_ns: int,
+    src: np.ndarray,
+    dst: np.ndarray,
+) -> Grouping:
+    """Journey ids for rows with the given key / corrected time / point code.
+
+    ``src`` / ``dst`` (address keys) only break ties inside ambiguous groups: of two sightings
+    at one point, the one sharing addresses with more of the group's other sightings pairs with
+    them first (NAT rewrites one side at a time, a colliding stranger shares neither).
+    """
     n = len(key)
     if n == 0:
         return Grouping(np.zeros(0, dtype="int64"), np.zeros(0, dtype=bool), 0)
@@ -57,12 +69,34 @@ def group(key: np.ndarray, ts: np.ndarray, point: np.ndarray, window_ns: int) ->
     group_starts = np.flatnonzero(new)
     group_max = np.maximum.reduceat(rank, group_starts)
     amb_group = group_max > 0
+    if amb_group.any():
+        _rerank(rank, np.flatnonzero(amb_group[grp]), grp, point[order], src[order], dst[order], t)
     width = int(rank.max()) + 1
     codes, uniques = pd.factorize(grp * width + rank)
     journey = np.empty(n, dtype="int64")
     journey[order] = codes
     ambiguous = amb_group[uniques // width]
     return Grouping(journey, np.asarray(ambiguous, dtype=bool), len(uniques))
+
+
+def _rerank(  # noqa: PLR0917
+    rank: np.ndarray,
+    rows: np.ndarray,
+    grp: np.ndarray,
+    point: np.ndarray,
+    src: np.ndarray,
+    dst: np.ndarray,
+    ts: np.ndarray,
+) -> None:
+    """Recompute ``rank`` (in place) for the rows of ambiguous groups by address affinity."""
+    df = pd.DataFrame(
+        {"g": grp[rows], "p": point[rows], "src": src[rows], "dst": dst[rows], "t": ts[rows]}
+    )
+    affinity = df.groupby(["g", "src"])["t"].transform("size") + df.groupby(["g", "dst"])[
+        "t"
+    ].transform("size")
+    df = df.assign(aff=-affinity).sort_values(["g", "p", "aff", "t"], kind="stable")
+    rank[rows[df.index.to_numpy()]] = df.groupby(["g", "p"]).cumcount().to_numpy()
 
 
 def causal_order(journey: np.ndarray, ttl: np.ndarray, ts_corr: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from netdiag.correlate.fingerprint import is_icmp_error
 from netdiag.correlate.frame import Names
 from netdiag.pcap.addr import ip_text, ip_with_port
 
@@ -69,8 +70,9 @@ def compute_hops(s: pd.DataFrame) -> pd.DataFrame:
 
 
 def reply_direction(s: pd.DataFrame) -> np.ndarray:
-    """Rows travelling server -> client: echo replies, SYN-ACKs, and TCP/UDP from the lower
-    port to the higher one (a SYN alone always goes client -> server)."""
+    """Rows travelling server -> client: echo replies, ICMP errors (they go back to the
+    sender), SYN-ACKs, and TCP/UDP from the lower port to the higher one (a SYN alone always
+    goes client -> server)."""
     proto = s["proto"].to_numpy()
     itype = s["icmp_type"].to_numpy()
     flags = s["tcp_flags"].to_numpy()
@@ -79,7 +81,7 @@ def reply_direction(s: pd.DataFrame) -> np.ndarray:
     syn = (proto == 6) & (flags >= 0) & ((flags & 0x12) == 0x02)
     synack = (proto == 6) & (flags >= 0) & ((flags & 0x12) == 0x12)
     ports = ((proto == 6) | (proto == 17)) & (sport >= 0) & (sport < dport)
-    return np.asarray(echo_reply | synack | (ports & ~syn))
+    return np.asarray(echo_reply | is_icmp_error(s) | synack | (ports & ~syn))
 
 
 def relabel_reverse_nat(s: pd.DataFrame, hops: pd.DataFrame) -> pd.DataFrame:

@@ -62,6 +62,7 @@ class Packet:
     sport: int | None = None
     dport: int | None = None
     icmp_type: int | None = None
+    icmp_code: int = 0
     icmp_id: int | None = None
     icmp_seq: int | None = None
     tcp_seq: int = 0
@@ -141,6 +142,8 @@ class Capture:
 
 def l4(p: Packet) -> ScapyPacket:
     if p.proto == "icmp":
+        if p.icmp_type not in (0, 8):  # an error: the payload quotes the offending packet
+            return ICMP(type=p.icmp_type, code=p.icmp_code) / Raw(p.payload)
         return ICMP(type=p.icmp_type, id=p.icmp_id, seq=p.icmp_seq) / Raw(p.payload)
     if p.proto == "icmp6":
         cls = ICMPv6EchoRequest if p.icmp_type == 128 else ICMPv6EchoReply
@@ -242,7 +245,9 @@ def row(cap: Capture, s: Sighting, index: int) -> dict[str, Any]:
         flags = TCP(flags=p.tcp_flags).flags.value
         r.update(tcp_seq=p.tcp_seq, tcp_ack=p.tcp_ack, tcp_flags=int(flags))
     if p.proto in ("icmp", "icmp6"):
-        r.update(icmp_type=p.icmp_type, icmp_code=0, icmp_id=p.icmp_id, icmp_seq=p.icmp_seq)
+        r.update(
+            icmp_type=p.icmp_type, icmp_code=p.icmp_code, icmp_id=p.icmp_id, icmp_seq=p.icmp_seq
+        )
     if p.tunnel is not None:
         t = p.tunnel
         ohi, olo = ip_pack(t.outer_src)

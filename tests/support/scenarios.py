@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from tests.support.builder import Capture, Packet, Tunnel, step
+from tests.support.builder import Capture, Packet, Tunnel, l3, step
 
 T0 = 1_700_000_000_000_000_000
 CP = "kube-ovn-control-plane"
@@ -33,14 +33,24 @@ def _base(points: Mapping[str, str], skew: Mapping[str, float] | None) -> Captur
     return Capture(points=dict(points), skew_s=dict(skew or {}))
 
 
-def fip_ingress(
+def fip_ingress(  # noqa: PLR0917
     count: int = 1,
     skew: Mapping[str, float] | None = None,
     drop: Mapping[int, int] | None = None,
     arp_answered: bool = True,
+    reply_via: str | None = None,
+    collide: bool = False,
 ) -> Capture:
-    """S1 as in seed 001: 172.19.0.1 pings FIP 172.19.0.11 (DNAT to 192.168.0.6)."""
-    cap = _base({CLIENT: "ether", ETH1: "sll2", VETH: "sll2"}, skew)
+    """S1 as in seed 001: 172.19.0.1 pings FIP 172.19.0.11 (DNAT to 192.168.0.6).
+
+    ``reply_via``: the reply leaves through this point instead of ETH1 (asymmetric return);
+    ``collide``: a second client sends a packet with the same IP ID, length, seq and payload
+    at the same moment (an IP ID collision the fingerprint cannot tell apart).
+    """
+    points = {CLIENT: "ether", ETH1: "sll2", VETH: "sll2"}
+    if reply_via:
+        points[reply_via] = "sll2"
+    cap = _base(points, skew)
     drop = drop or {}
     for k in range(count):
         t0 = T0 + k * 1_000_000_000
@@ -88,11 +98,20 @@ def fip_ingress(
             [
                 step(VETH, direction="other"),
                 step(
-                    ETH1, 40, "out", src="172.19.0.11", ttl=63, eth_src=EXT_MAC, eth_dst=CLIENT_MAC
+                    reply_via or ETH1,
+                    40,
+                    "out",
+                    src="172.19.0.11",
+                    ttl=63,
+                    eth_src=EXT_MAC,
+                    eth_dst=CLIENT_MAC,
                 ),
                 step(CLIENT, 60, "in"),
             ],
         )
+        if collide:
+            other = dataclasses.replace(req, src="172.19.0.2", dst="172.19.0.12", icmp_id=99)
+            cap.send(other, t0 + 20_000, [step(ETH1, direction="other")])
     cap.arp(ETH1, T0 - 1_000_000, "request", CLIENT_MAC, "172.19.0.1", "172.19.0.11")
     if arp_answered:
         cap.arp(ETH1, T0 - 990_000, "reply", EXT_MAC, "172.19.0.11", "172.19.0.1", "out")
@@ -490,6 +509,54 @@ def ovnk8s(topology: str, skew: Mapping[str, float] | None = None) -> Capture:
             ),
             step(g1, 150, "in"),
             step(pa, 30, "in"),
+        ],
+    )
+    return cap
+
+
+def udp_port_unreachable(skew: Mapping[str, float] | None = None) -> Capture:
+    """UDP 172.19.0.1:5353 -> 172.19.0.10:53 DNAT to 192.168.0.3:53; nothing listens there, the
+    pod answers ICMP port unreachable quoting the datagram, un-DNATed on the way out."""
+    cap = _base({CLIENT: "ether", ETH1: "sll2", LB_VETH: "sll2"}, skew)
+    q = Packet(
+        "udp",
+        "172.19.0.1",
+        "172.19.0.10",
+        ip_id=777,
+        sport=5353,
+        dport=53,
+        payload=b"\x12\x34" + bytes(30),
+        eth_src=CLIENT_MAC,
+        eth_dst=EXT_MAC,
+    )
+    cap.send(
+        q,
+        T0,
+        [
+            step(CLIENT, direction="out"),
+            step(ETH1, 60, "other"),
+            step(LB_VETH, 50, "out", dst="192.168.0.3", ttl=63, eth_src=LRP_MAC),
+        ],
+    )
+    quoted = bytes(l3(dataclasses.replace(q, dst="192.168.0.3", ttl=63)))[:28]
+    err = Packet(
+        "icmp",
+        "192.168.0.3",
+        "172.19.0.1",
+        ip_id=4321,
+        icmp_type=3,
+        icmp_code=3,
+        payload=quoted,
+        eth_src="00:00:00:aa:bb:03",
+        df=False,
+    )
+    cap.send(
+        err,
+        T0 + 200_000,
+        [
+            step(LB_VETH, direction="other"),
+            step(ETH1, 45, "out", src="172.19.0.10", ttl=63, eth_src=EXT_MAC),
+            step(CLIENT, 60, "in"),
         ],
     )
     return cap

@@ -1,0 +1,101 @@
+"""Anomalies a user must be told about, each tied to its journey and point."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.support import scenarios as sc
+from tests.unit.correlate.conftest import Run
+
+
+def kinds(doc: dict[str, Any]) -> list[str]:
+    return [a["kind"] for a in doc["anomalies"]]
+
+
+def test_drop_at_a_hop_names_last_and_expected_point(run: Run) -> None:
+    doc = run(sc.fip_ingress(count=5, drop={1: 2}))
+    dropped = [a for a in doc["anomalies"] if a["kind"] == "dropped"]
+    assert len(dropped) == 1
+    assert dropped[0]["after_point"] == sc.ETH1
+    assert dropped[0]["expected_point"] == sc.VETH
+    journey = next(j for j in doc["journeys"] if j["id"] == dropped[0]["journey"])
+    assert journey["sightings"][0]["ip_id"] == 28472
+    no_reply = [a for a in doc["anomalies"] if a["kind"] == "no-reply"]
+    assert [a["journey"] for a in no_reply] == [dropped[0]["journey"]]
+    assert len(doc["flows"]) == 4
+
+
+def test_drop_on_the_underlay_between_nodes(run: Run) -> None:
+    doc = run(sc.cross_node("geneve", count=4, drop={1: 3}, skew={"node2": 1.2}))
+    dropped = [a for a in doc["anomalies"] if a["kind"] == "dropped"]
+    assert [(a["after_point"], a["expected_point"]) for a in dropped] == [
+        ("node1/eth0", "node2/eth0")
+    ]
+
+
+def test_asymmetric_return(run: Run) -> None:
+    doc = run(sc.fip_ingress(reply_via="kube-ovn-worker/eth1"))
+    assert doc["flows"][0]["symmetric"] is False
+    (anomaly,) = doc["anomalies"]
+    assert anomaly["kind"] == "asymmetric-return"
+    assert anomaly["point"] == "kube-ovn-worker/eth1"
+    assert anomaly["expected_point"] == sc.ETH1
+
+
+def test_ip_id_collision_is_split_and_flagged_not_merged(run: Run) -> None:
+    doc = run(sc.fip_ingress(collide=True))
+    req = doc["journeys"][0]
+    assert [s["src"] for s in req["sightings"]] == ["172.19.0.1"] * 3
+    assert req["ambiguous"] is True
+    assert req["confidence"] < 1
+    stranger = next(j for j in doc["journeys"] if j["sightings"][0]["src"] == "172.19.0.2")
+    assert len(stranger["sightings"]) == 1
+    assert set(kinds(doc)) == {"ambiguous"}
+
+
+def test_unanswered_arp(run: Run) -> None:
+    doc = run(sc.fip_ingress(arp_answered=False))
+    (arp,) = doc["anomalies"]
+    assert arp["kind"] == "arp-unanswered"
+    assert arp["point"] == sc.ETH1
+    assert "who-has 172.19.0.11 tell 172.19.0.1" in arp["detail"]
+    assert arp["journey"] is None
+
+
+def test_tcp_retransmission_new_ip_id_same_seq(run: Run) -> None:
+    doc = run(sc.lb_dnat(retransmit=True))
+    retrans = [a for a in doc["anomalies"] if a["kind"] == "tcp-retransmission"]
+    assert len(retrans) == 1
+    original = doc["journeys"][3]
+    assert original["sightings"][0]["ip_id"] == 4003
+    assert f"retransmission of {original['id']}" in retrans[0]["detail"]
+    again = next(j for j in doc["journeys"] if j["id"] == retrans[0]["journey"])
+    assert again["sightings"][0]["ip_id"] == 4004
+
+
+def test_icmp_port_unreachable_tied_to_the_datagram(run: Run) -> None:
+    doc = run(sc.udp_port_unreachable())
+    (err,) = [a for a in doc["anomalies"] if a["kind"] == "icmp-error"]
+    assert "port unreachable from 192.168.0.3" in err["detail"]
+    assert "caused by j1" in err["detail"]
+    assert doc["journeys"][0]["summary"] == "udp 172.19.0.1:5353 > 172.19.0.10:53 len 32"
+    error_journey = doc["journeys"][1]
+    assert error_journey["transforms"][0]["changes"][0]["kind"] == "un-dnat"
+
+
+def test_kernel_drops_reported_per_point(run: Run) -> None:
+    doc = run(sc.fip_ingress(), kernel_dropped={sc.ETH1: 12})
+    (drop,) = doc["anomalies"]
+    assert drop["kind"] == "kernel-drops"
+    assert drop["point"] == sc.ETH1
+    assert {p["name"]: p["kernel_dropped"] for p in doc["points"]}[sc.ETH1] == 12
+
+
+def test_snaplen_cut_payload_falls_back_to_weaker_key(run: Run) -> None:
+    cap = sc.fip_ingress(count=2)
+    cap.snaplen[sc.ETH1] = 60
+    doc = run(cap)
+    assert len(doc["journeys"]) == 4
+    assert all(len(j["sightings"]) == 3 for j in doc["journeys"])
+    assert all(j["confidence"] < 1 for j in doc["journeys"])
+    assert any("snaplen" in n and sc.ETH1 in n for n in doc["notes"])

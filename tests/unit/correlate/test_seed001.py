@@ -1,0 +1,75 @@
+"""Seed 001 (S1 FIP): the tool must tell exactly the story the article traces by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support import scenarios as sc
+from tests.unit.correlate.conftest import Run, changes_of, path_of
+
+CP = sc.CP
+
+
+@pytest.mark.parametrize("skew", [0.0, 2.5, -3.7])
+def test_fip_ingress_story(run: Run, skew: float) -> None:
+    doc = run(sc.fip_ingress(count=1, skew={CP: skew}))
+    req, rep = doc["journeys"]
+    assert req["summary"] == "icmp echo-request 172.19.0.1 > 172.19.0.11 seq 1"
+    assert [s["ip_id"] for s in req["sightings"]] == [28471] * 3
+    assert path_of(req) == [sc.CLIENT, sc.ETH1, sc.VETH]
+    assert changes_of(req) == [
+        [],
+        [
+            ("dnat", None, "172.19.0.11", "192.168.0.6"),
+            ("mac-rewrite", "eth_src", "02:42:57:db:a9:c6", "00:00:00:91:cc:aa"),
+            ("ttl", None, 64, 63),
+        ],
+    ]
+    assert [s["ip_id"] for s in rep["sightings"]] == [37678] * 3
+    assert path_of(rep) == [sc.VETH, sc.ETH1, sc.CLIENT]
+    assert rep["sightings"][1]["src"] == "172.19.0.11"
+    assert changes_of(rep)[0] == [
+        ("un-dnat", None, "192.168.0.6", "172.19.0.11"),
+        ("mac-rewrite", "eth_src", "00:00:00:de:cb:07", "00:00:00:21:44:fd"),
+        ("ttl", None, 64, 63),
+    ]
+    assert doc["flows"] == [
+        {"request": "j1", "reply": "j2", "symmetric": True, "kind": "icmp-echo",
+         "enter_point": sc.CLIENT, "leave_point": sc.CLIENT, "reverse_nat_point": sc.ETH1}
+    ]  # fmt: skip
+    assert doc["anomalies"] == []
+
+
+@pytest.mark.parametrize("skew", [1.5, -2.25])
+def test_clock_offset_recovered_and_latency_corrected(run: Run, skew: float) -> None:
+    doc = run(sc.fip_ingress(count=3, skew={CP: skew}))
+    point = {p["name"]: p for p in doc["points"]}[sc.ETH1]
+    assert point["clock_source"] == "packets"
+    assert abs(point["clock_offset_ns"] - round(skew * 1e9)) <= point["clock_error_ns"]
+    assert point["clock_error_ns"] <= 100_000
+    first_hop = doc["journeys"][0]["transforms"][0]
+    assert first_hop["from"] == sc.CLIENT
+    assert 0 <= first_hop["latency_ns"] <= 150_000  # true one-way delay is 60 µs
+
+
+def test_translations_aggregate_all_packets(run: Run) -> None:
+    doc = run(sc.fip_ingress(count=4))
+    assert doc["translations"] == [
+        {"kind": "dnat", "node": CP, "proto": "icmp", "before": "172.19.0.11",
+         "after": "192.168.0.6", "packets": 4},
+        {"kind": "un-dnat", "node": CP, "proto": "icmp", "before": "192.168.0.6",
+         "after": "172.19.0.11", "packets": 4},
+    ]  # fmt: skip
+
+
+def test_fip_egress_snat(run: Run) -> None:
+    doc = run(sc.fip_egress(count=2))
+    kinds = {(t["kind"], t["before"], t["after"], t["packets"]) for t in doc["translations"]}
+    assert kinds == {
+        ("snat", "192.168.0.6", "172.19.0.11", 2),
+        ("un-snat", "172.19.0.11", "192.168.0.6", 2),
+    }
+    req = doc["journeys"][0]
+    assert [s["ip_id"] for s in req["sightings"]] == [14373] * 3
+    assert doc["flows"][0]["enter_point"] == sc.VETH
+    assert doc["flows"][0]["leave_point"] == sc.VETH
