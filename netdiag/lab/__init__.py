@@ -10,6 +10,7 @@ Topology (every namespace is named ``<lab>-...``, so ``down`` finds a lab by pre
       client          mgmt0 .10, eth0 172.19.0.1 (02:42:57:db:a9:c6)       │
       kube-ovn-control-plane  mgmt0 .11, eth1 172.19.0.6 + FIP 172.19.0.11 (00:00:00:21:44:fd)
           br-pods 192.168.0.1 (router MAC 00:00:00:91:cc:aa) ─ dd2b931fc304_h ─ pod 192.168.0.6
+          br-pods ─ 3a5e1d7c9f02_h ─ pod 192.168.0.3 (load balancer 172.19.0.10:8080 -> :80)
           vxlan0 (VNI 1, pod L2 overlay over eth1)   ovn0 100.64.0.2 (VXLAN VNI 100, join)
       kube-ovn-worker  mgmt0 .12, eth1 172.19.0.7; br-pods ─ 6f1e0c3a9b57_h ─ pod 192.168.0.7
           vxlan0, ovn0 100.64.0.3
@@ -42,7 +43,14 @@ from __future__ import annotations
 from netdiag.lab.lifecycle import DownReport, down, up
 from netdiag.lab.state import LabState, NodeState, PodState
 from netdiag.lab.status import LabStatus, NodeStatus, status
-from netdiag.lab.topology import DEFAULT_NAME, LabSpec, NodeSpec, PodSpec, default_spec
+from netdiag.lab.topology import (
+    DEFAULT_NAME,
+    LabSpec,
+    NodeSpec,
+    PodSpec,
+    PortForward,
+    default_spec,
+)
 
 __all__ = [
     "DEFAULT_NAME",
@@ -55,6 +63,7 @@ __all__ = [
     "NodeStatus",
     "PodSpec",
     "PodState",
+    "PortForward",
     "default_spec",
     "down",
     "status",

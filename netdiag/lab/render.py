@@ -195,7 +195,8 @@ def bridge_batches(spec: LabSpec) -> dict[str, list[str]]:
 
 
 def iptables_rules(spec: LabSpec, node: NodeSpec) -> str:
-    """iptables-restore input for one node: FIP DNAT+SNAT for its pods, MASQUERADE the rest."""
+    """iptables-restore input for one node: FIP DNAT+SNAT for its pods, load-balancer DNAT,
+    MASQUERADE for the rest of the pod subnet."""
     lines = ["*nat", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]"]
     lines += [":OUTPUT ACCEPT [0:0]", ":POSTROUTING ACCEPT [0:0]"]
     for pod in spec.pods_on(node.name):
@@ -205,6 +206,12 @@ def iptables_rules(spec: LabSpec, node: NodeSpec) -> str:
             )
             lines.append(
                 f"-A POSTROUTING -s {pod.ip}/32 -o {node.uplink} -j SNAT --to-source {pod.fip}"
+            )
+    for fwd in spec.port_forwards:
+        if fwd.node == node.name:
+            lines.append(
+                f"-A PREROUTING -i {node.uplink} -d {fwd.vip}/32 -p {fwd.proto} "
+                f"--dport {fwd.port} -j DNAT --to-destination {fwd.pod_ip}:{fwd.pod_port}"
             )
     lines.append(f"-A POSTROUTING -s {spec.pod_subnet} -o {node.uplink} -j MASQUERADE")
     lines.append("COMMIT")

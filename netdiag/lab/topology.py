@@ -19,6 +19,7 @@ __all__ = [
     "LabSpec",
     "NodeSpec",
     "PodSpec",
+    "PortForward",
     "default_spec",
     "validate_name",
 ]
@@ -56,6 +57,18 @@ class PodSpec:
     ifindex: int | None = None  # seed: eth0@if23 -> pod eth0 is 22, host veth 23
     host_ifindex: int | None = None
     mtu: int = 1400
+
+
+@dataclass(frozen=True)
+class PortForward:
+    """A load-balancer VIP:port DNATed to a pod:port on one node (seed 001's `lr-lb-list`)."""
+
+    node: str
+    vip: str
+    port: int
+    pod_ip: str
+    pod_port: int
+    proto: Literal["tcp", "udp"] = "tcp"
 
 
 @dataclass(frozen=True)
@@ -98,6 +111,7 @@ class LabSpec:
     mgmt_iface: str = "mgmt0"
     nodes: tuple[NodeSpec, ...] = ()
     pods: tuple[PodSpec, ...] = ()
+    port_forwards: tuple[PortForward, ...] = ()
     state_root: str = STATE_ROOT
 
     # -- names -----------------------------------------------------------------------------
@@ -197,6 +211,11 @@ class LabSpec:
                 raise InputError(f"pod {pod.name}: node {pod.node!r} is not a lab node")
             if len(pod.host_iface) > 15:
                 raise InputError(f"pod {pod.name}: interface name {pod.host_iface!r} > 15 chars")
+        for fwd in self.port_forwards:
+            if not any(p.ip == fwd.pod_ip and p.node == fwd.node for p in self.pods):
+                raise InputError(
+                    f"port forward {fwd.vip}:{fwd.port}: no pod {fwd.pod_ip} on {fwd.node}"
+                )
         return self
 
 
@@ -230,7 +249,7 @@ def default_spec(name: str = DEFAULT_NAME, mgmt_net: str = "10.250.0.0/24") -> L
             "172.19.0.6",
             d.router_ext_mac,
             uplink_ifindex=81,
-            extra_uplink_ips=("172.19.0.11",),
+            extra_uplink_ips=("172.19.0.11", "172.19.0.10"),  # FIP, load-balancer VIP
             bridge_mac=d.router_pod_mac,
             join_ip="100.64.0.2",
             join_mac=d.cp_join_mac,
@@ -260,6 +279,14 @@ def default_spec(name: str = DEFAULT_NAME, mgmt_net: str = "10.250.0.0/24") -> L
             host_ifindex=23,
         ),
         PodSpec(
+            "default/lb-backend",  # behind the router load balancer 172.19.0.10:8080
+            "kube-ovn-control-plane",
+            "192.168.0.3",
+            "00:00:00:f2:0d:7b",
+            "3a5e1d7c9f02_h",
+            "lb-backend",
+        ),
+        PodSpec(
             "default/fip-busybox02",
             "kube-ovn-worker",
             "192.168.0.7",
@@ -268,7 +295,8 @@ def default_spec(name: str = DEFAULT_NAME, mgmt_net: str = "10.250.0.0/24") -> L
             "fip-busybox02",
         ),
     )
-    spec = LabSpec(name=name, mgmt_net=mgmt_net, nodes=nodes, pods=pods)
+    lb = PortForward("kube-ovn-control-plane", "172.19.0.10", 8080, "192.168.0.3", 80)
+    spec = LabSpec(name=name, mgmt_net=mgmt_net, nodes=nodes, pods=pods, port_forwards=(lb,))
     return spec.validate()
 
 

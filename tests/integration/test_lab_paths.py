@@ -123,7 +123,7 @@ def test_a_node_session_sees_its_own_pods_and_private_tmp(lab: LabState) -> None
         "echo ---; touch /tmp/netdiag-private-probe && ls /tmp",
     )
     netns, addr, tmp = out.split("---\n")
-    assert [line.split()[0] for line in netns.splitlines()] == ["fip-busybox01"]
+    assert sorted(line.split()[0] for line in netns.splitlines()) == ["fip-busybox01", "lb-backend"]
     assert "192.168.0.6/24" in addr
     assert "netdiag-private-probe" in tmp
     try:
@@ -204,3 +204,40 @@ def test_pod_to_pod_across_nodes_is_vxlan_encapsulated_on_the_underlay(
     assert (_ip(inner.data.src), _ip(inner.data.dst)) == ("192.168.0.6", "192.168.0.7")
     assert inner.data.ttl == 64, "switched across the overlay: no routed hop"
     assert inner.src == POD1_MAC
+
+
+def test_load_balancer_dnat_rewrites_address_and_port(lab: LabState, tmp_path: Path) -> None:
+    bpf = "tcp"
+    with (
+        _capture(lab, CP, "eth1", tmp_path / "eth1.pcap", bpf),
+        _capture(lab, CP, "3a5e1d7c9f02_h", tmp_path / "veth.pcap", bpf),
+    ):
+        # Nothing listens in the backend pod: its RST is the reply, un-DNATed on the way out.
+        _ssh(lab, CLIENT, "timeout 3 bash -c 'exec 3<>/dev/tcp/172.19.0.10/8080' || true")
+
+    def tcp(path: Path) -> list[tuple[str, int, str, int, int, int, int]]:
+        out = []
+        for f in _frames(path):
+            if isinstance(f.data, dpkt.ip.IP) and isinstance(f.data.data, dpkt.tcp.TCP):
+                seg = f.data.data
+                src, dst = _ip(f.data.src), _ip(f.data.dst)
+                out.append((src, seg.sport, dst, seg.dport, seg.flags, seg.seq, seg.ack))
+        return out
+
+    outside, inside = tcp(tmp_path / "eth1.pcap"), tcp(tmp_path / "veth.pcap")
+    syn_out = next(s for s in outside if s[4] & dpkt.tcp.TH_SYN)
+    syn_in = next(s for s in inside if s[4] & dpkt.tcp.TH_SYN)
+    assert syn_out[2:4] == ("172.19.0.10", 8080)
+    assert syn_in[2:4] == ("192.168.0.3", 80)
+    assert syn_in[5] == syn_out[5], "same segment (sequence number) on both sides"
+    rst_in = next(s for s in inside if s[4] & dpkt.tcp.TH_RST)
+    rst_out = next(s for s in outside if s[4] & dpkt.tcp.TH_RST)
+    assert rst_in[:2] == ("192.168.0.3", 80)
+    assert rst_out[:2] == ("172.19.0.10", 8080)
+    assert rst_out[6] == syn_out[5] + 1
+
+
+def test_traceroute_from_the_pod_shows_the_router_then_the_client(lab: LabState) -> None:
+    out = _ssh(lab, CP, "ip netns exec fip-busybox01 traceroute -n -w 1 -q 1 172.19.0.1")
+    hops = [line.split()[1] for line in out.splitlines()[1:]]
+    assert hops == ["192.168.0.1", "172.19.0.1"]

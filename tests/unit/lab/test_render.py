@@ -20,6 +20,15 @@ def test_fip_is_dnated_and_snated_only_on_the_pods_node() -> None:
     assert "-s 192.168.0.0/24 -o eth1 -j MASQUERADE" in render.iptables_rules(SPEC, WORKER)
 
 
+def test_load_balancer_vip_is_dnated_with_ports() -> None:
+    rules = render.iptables_rules(SPEC, CP)
+    lb = "-d 172.19.0.10/32 -p tcp --dport 8080 -j DNAT --to-destination 192.168.0.3:80"
+    assert lb in rules
+    assert (
+        "addr add 172.19.0.10/32 dev eth1" in render.netns_batches(SPEC)[SPEC.node_netns(CP.name)]
+    )
+
+
 def test_veths_are_created_in_place_with_the_seeds_names_and_indexes() -> None:
     lines = render.host_links_batch(SPEC)
     pod = next(line for line in lines if "dd2b931fc304_h" in line)

@@ -16,10 +16,10 @@ def test_default_lab_keeps_the_seed_addresses_and_macs() -> None:
     assert (cp.uplink, cp.uplink_mac, cp.extra_uplink_ips) == (
         "eth1",
         "00:00:00:21:44:fd",
-        ("172.19.0.11",),
+        ("172.19.0.11", "172.19.0.10"),
     )
     assert cp.bridge_mac == "00:00:00:91:cc:aa"
-    pod = spec.pods_on("kube-ovn-control-plane")[0]
+    pod = next(p for p in spec.pods if p.fip)
     assert (pod.ip, pod.mac, pod.host_iface, pod.fip) == (
         "192.168.0.6",
         "00:00:00:de:cb:07",
@@ -61,6 +61,16 @@ def test_clock_offsets_are_recorded_per_node_and_unknown_nodes_refused() -> None
     assert spec.node("kube-ovn-control-plane").clock_offset_ns == 0
     with pytest.raises(InputError, match="unknown node"):
         spec.with_clock_offsets({"node9": 1})
+
+
+def test_port_forward_to_a_missing_pod_is_refused() -> None:
+    from dataclasses import replace
+
+    from netdiag.lab.topology import PortForward
+
+    bad = PortForward("kube-ovn-worker", "172.19.0.10", 80, "192.168.0.3", 80)
+    with pytest.raises(InputError, match=r"no pod 192\.168\.0\.3 on kube-ovn-worker"):
+        replace(default_spec(), port_forwards=(bad,)).validate()
 
 
 def test_state_root_inside_tmp_is_refused() -> None:
