@@ -8,8 +8,9 @@ names the key and the record it belongs to.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from netdiag.errors import AnalysisInputError
@@ -19,9 +20,17 @@ SCHEMA = "netdiag.analysis/1"
 Extra = tuple[tuple[str, Any], ...]
 
 
-def _extra(raw: Mapping[str, Any], known: Iterable[str]) -> Extra:
-    keys = set(known)
-    return tuple((k, v) for k, v in raw.items() if k not in keys)
+_KNOWN: dict[type, frozenset[str]] = {}
+
+
+def _extra(raw: Mapping[str, Any], cls: type, *more: str) -> Extra:
+    """Keys of ``raw`` that ``cls`` does not model, kept so a newer document loses nothing."""
+    known = _KNOWN.get(cls)
+    if known is None:
+        known = _KNOWN[cls] = frozenset((*getattr(cls, "__slots__", ()), *more))
+    if raw.keys() <= known:
+        return ()  # the common case, checked in C
+    return tuple((k, v) for k, v in raw.items() if k not in known)
 
 
 def _req(raw: Mapping[str, Any], key: str, where: str) -> Any:
@@ -66,7 +75,7 @@ class Point:
             kernel_dropped=_opt_int(raw.get("kernel_dropped")),
             clock_offset_ns=int(raw.get("clock_offset_ns") or 0),
             clock_error_ns=_opt_int(raw.get("clock_error_ns")),
-            extra=_extra(raw, cls.__slots__),
+            extra=_extra(raw, cls),
         )
 
 
@@ -113,7 +122,7 @@ class Sighting:
             ttl=_opt_int(raw.get("ttl")),
             encap=raw.get("encap"),
             frame=_opt_int(raw.get("frame")),
-            extra=_extra(raw, cls.__slots__),
+            extra=_extra(raw, cls),
         )
 
 
@@ -134,7 +143,7 @@ class Change:
             before=raw.get("before"),
             after=raw.get("after"),
             field=_opt_str(raw.get("field")),
-            extra=_extra(raw, cls.__slots__),
+            extra=_extra(raw, cls),
         )
 
 
@@ -174,7 +183,7 @@ class Anomaly:
             journey=_opt_str(raw.get("journey")) or journey,
             after_point=_opt_str(raw.get("after_point")),
             detail=str(raw.get("detail") or ""),
-            extra=_extra(raw, cls.__slots__),
+            extra=_extra(raw, cls),
         )
 
 
@@ -221,7 +230,7 @@ class Flow:
             request=str(_req(raw, "request", f"flow {index + 1}")),
             reply=_opt_str(raw.get("reply")),
             symmetric=None if symmetric is None else bool(symmetric),
-            extra=_extra(raw, (*cls.__slots__, "id")),
+            extra=_extra(raw, cls, "id"),
         )
 
 
@@ -246,7 +255,7 @@ class Translation:
             after=str(_req(raw, "after", "a translation")),
             proto=str(raw.get("proto") or ""),
             packets=int(raw.get("packets") or 0),
-            extra=_extra(raw, cls.__slots__),
+            extra=_extra(raw, cls),
         )
 
 
@@ -261,17 +270,44 @@ class Analysis:
     anomalies: tuple[Anomaly, ...] = ()
     extra: Extra = ()
 
+    @cached_property
+    def _points_by_name(self) -> dict[str, Point]:
+        return {p.name: p for p in self.points}
+
+    @cached_property
+    def flow_by_journey(self) -> dict[str, str]:
+        """Journey id -> id of the flow it belongs to (as request or reply)."""
+        found: dict[str, str] = {}
+        for flow in self.flows:
+            found.setdefault(flow.request, flow.id)
+            if flow.reply:
+                found.setdefault(flow.reply, flow.id)
+        return found
+
+    @cached_property
+    def all_anomalies(self) -> tuple[Anomaly, ...]:
+        """Top-level anomalies then those attached to journeys."""
+        nested = (a for j in self.journeys.values() for a in j.anomalies)
+        return (*self.anomalies, *nested)
+
     def point(self, name: str) -> Point | None:
         """The capture point called ``name`` (``node/iface``), if the analysis lists it."""
-        return next((p for p in self.points if p.name == name), None)
+        return self._points_by_name.get(name)
 
     def clock_offsets(self) -> dict[str, int]:
         """Point name -> clock offset (node clock minus reference) in ns."""
         return {p.name: p.clock_offset_ns for p in self.points}
 
-    def flow_of(self, journey_id: str) -> Flow | None:
-        """The flow a journey belongs to (as request or reply)."""
-        return next((f for f in self.flows if journey_id in (f.request, f.reply)), None)
+    def flow(self, flow_id: str) -> Flow | None:
+        """The flow called ``flow_id``; a journey outside any flow is its own one-journey flow."""
+        found = self._flows_by_id.get(flow_id)
+        if found is None and flow_id in self.journeys:
+            return Flow(id=flow_id, request=flow_id)
+        return found
+
+    @cached_property
+    def _flows_by_id(self) -> dict[str, Flow]:
+        return {f.id: f for f in self.flows}
 
 
 def check_schema(raw: Mapping[str, Any], source: str) -> None:
@@ -295,5 +331,5 @@ def parse_analysis(raw: Mapping[str, Any], source: str = "analysis") -> Analysis
         flows=tuple(Flow.parse(f, i) for i, f in enumerate(raw.get("flows") or ())),
         translations=tuple(Translation.parse(t) for t in raw.get("translations") or ()),
         anomalies=tuple(Anomaly.parse(a) for a in raw.get("anomalies") or ()),
-        extra=_extra(raw, known),
+        extra=tuple((k, v) for k, v in raw.items() if k not in known),
     )

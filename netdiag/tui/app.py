@@ -7,6 +7,7 @@ recomputes the analysis: screens read ``app.run_view`` and the flow rows built a
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -19,6 +20,7 @@ from textual.screen import Screen
 from netdiag.errors import NetdiagError
 from netdiag.report.bundle import RunView, open_input
 from netdiag.report.describe import FlowRow, flow_rows
+from netdiag.report.verdict import Verdict, verdicts
 from netdiag.tui.messages import LoadFailed, LoadProgress, RunLoaded
 from netdiag.tui.screens.anomalies import AnomaliesScreen
 from netdiag.tui.screens.flow import FlowScreen
@@ -63,6 +65,8 @@ class NetdiagApp(App[None]):
         self.paths = list(paths)
         self.run_view: RunView | None = None
         self.flow_rows: list[FlowRow] = []
+        self.verdicts: list[Verdict] = []
+        self.t0 = 0
         self.load_error: str | None = None
         self.export_dir = export_dir
         self._preloaded = view
@@ -74,14 +78,26 @@ class NetdiagApp(App[None]):
 
     @work(thread=True, exclusive=True, group="load")
     def load(self) -> None:
-        """Open the input and build the flow rows off the UI thread."""
+        """Open the input and build the flow rows off the UI thread.
+
+        The cyclic GC is paused while a million objects are created (each full collection would
+        scan them all and hold the interpreter lock for a second, freezing the UI), then the
+        loaded run is moved out of the collector's sight with ``gc.freeze`` (it lives until exit).
+        """
+        gc.disable()
         try:
             view = self._preloaded or open_input(self.paths, self._progress)
             rows = flow_rows(view.analysis)
+            summary = verdicts(view.analysis, view.manifest)
+            # Warm the lookups the screens use, here rather than on the UI thread.
+            _ = view.analysis.flow_by_journey, view.analysis.all_anomalies
         except NetdiagError as exc:
             self.post_message(LoadFailed(str(exc)))
             return
-        self.post_message(RunLoaded(view, rows))
+        finally:
+            gc.freeze()
+            gc.enable()
+        self.post_message(RunLoaded(view, rows, summary))
 
     def _progress(self, section: str, count: int) -> None:
         self.post_message(LoadProgress(section, count))
@@ -97,6 +113,8 @@ class NetdiagApp(App[None]):
     def on_run_loaded(self, message: RunLoaded) -> None:
         self.run_view = message.view
         self.flow_rows = message.rows
+        self.verdicts = message.verdicts
+        self.t0 = min((r.first_ts for r in message.rows), default=0)
         manifest = message.view.manifest
         self.sub_title = manifest.run_id if manifest and manifest.run_id else message.view.source
         self.switch_mode("overview")

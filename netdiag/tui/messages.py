@@ -8,6 +8,7 @@ from textual.message import Message
 
 from netdiag.report.bundle import RunView
 from netdiag.report.describe import FlowRow
+from netdiag.report.verdict import Verdict
 
 
 @dataclass
@@ -16,6 +17,7 @@ class RunLoaded(Message):
 
     view: RunView
     rows: list[FlowRow]
+    verdicts: list[Verdict]
 
 
 @dataclass

@@ -11,6 +11,8 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from netdiag.tui.widgets.runinfo import netdiag_app, run_view
 
+ANOMALY_ROWS = 10_000
+
 
 class AnomaliesScreen(Screen[None]):
     """All anomalies of the run (top-level and per journey)."""
@@ -27,11 +29,9 @@ class AnomaliesScreen(Screen[None]):
         analysis = run_view(self).analysis
         table = self.query_one(DataTable)
         table.add_columns("kind", "flow", "journey", "after point", "detail")
-        found = list(analysis.anomalies)
-        found += [a for j in analysis.journeys.values() for a in j.anomalies]
-        for n, a in enumerate(found):
-            flow = analysis.flow_of(a.journey) if a.journey else None
-            flow_id = flow.id if flow else (a.journey or "")
+        flows = analysis.flow_by_journey
+        for n, a in enumerate(analysis.all_anomalies[:ANOMALY_ROWS]):
+            flow_id = flows.get(a.journey or "", a.journey or "")
             table.add_row(
                 a.kind,
                 flow_id or "-",

@@ -41,12 +41,8 @@ class FlowScreen(Screen[None]):
 
     def _journeys(self) -> list[tuple[str, Journey]]:
         analysis = run_view(self).analysis
-        flow = next((f for f in analysis.flows if f.id == self.flow_id), None)
-        ids = (
-            [("request", flow.request), ("reply", flow.reply)]
-            if flow
-            else [("packet", self.flow_id)]
-        )
+        flow = analysis.flow(self.flow_id)
+        ids = [("request", flow.request), ("reply", flow.reply)] if flow else []
         return [(role, analysis.journeys[j]) for role, j in ids if j and j in analysis.journeys]
 
     def on_mount(self) -> None:

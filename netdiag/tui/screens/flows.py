@@ -17,14 +17,14 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from netdiag.report.describe import FlowRow
+from netdiag.report.describe import FlowRow, format_ns
 from netdiag.tui.messages import FlowsFiltered
 from netdiag.tui.widgets.runinfo import netdiag_app
 
 PAGE = 500
 SORTS = ("first_ts", "id", "proto", "client", "server", "hops", "reply", "anomalies")
 _HEADERS = {
-    "first_ts": "time",
+    "first_ts": "start",
     "id": "flow",
     "proto": "proto",
     "client": "client",
@@ -34,7 +34,17 @@ _HEADERS = {
     "hops": "hops",
     "anomalies": "anomalies",
 }
-_COLUMNS = ("id", "proto", "client", "server", "translated", "reply", "hops", "anomalies")
+_COLUMNS = (
+    "first_ts",
+    "id",
+    "proto",
+    "client",
+    "server",
+    "translated",
+    "reply",
+    "hops",
+    "anomalies",
+)
 
 
 def select_rows(rows: list[FlowRow], query: str, sort: str, reverse: bool) -> list[FlowRow]:
@@ -53,9 +63,9 @@ class FlowsScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("s", "sort", "Sort"),
-        Binding("r", "reverse", "Reverse"),
+        Binding("r", "reverse", "Reverse", show=False),
         Binding("n", "page(1)", "Next page"),
-        Binding("p", "page(-1)", "Prev page"),
+        Binding("p", "page(-1)", "Prev page", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
@@ -109,10 +119,12 @@ class FlowsScreen(Screen[None]):
         table = self.query_one("#flows", DataTable)
         table.clear()
         start = self.page * PAGE
+        t0 = netdiag_app(self).t0
         for row in matches[start : start + PAGE]:
             anomalies = Text(row.anomalies, style="bold red") if row.anomalies else ""
             reply = Text(row.reply, style="green" if row.reply == "reply" else "yellow")
             table.add_row(
+                f"+{format_ns(row.first_ts - t0)}",
                 row.id,
                 row.proto,
                 row.client,

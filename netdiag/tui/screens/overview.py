@@ -9,8 +9,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from netdiag.report.describe import format_ns
-from netdiag.report.verdict import verdicts
-from netdiag.tui.widgets.runinfo import run_view
+from netdiag.tui.widgets.runinfo import netdiag_app, run_view
 
 _LEVEL_STYLE = {"ok": "green", "warn": "yellow", "bad": "bold red"}
 
@@ -32,7 +31,7 @@ class OverviewScreen(Screen[None]):
         view = run_view(self)
         analysis, manifest = view.analysis, view.manifest
         text = Text()
-        for v in verdicts(analysis, manifest):
+        for v in netdiag_app(self).verdicts:
             text.append("● ", style=_LEVEL_STYLE.get(v.level, ""))
             text.append(v.text + "\n")
         text.append(
