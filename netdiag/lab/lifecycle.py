@@ -30,6 +30,7 @@ from netdiag.lab.system import (
     overlapping_host_networks,
     pids_in_netns,
     require_root,
+    require_tools,
 )
 from netdiag.lab.topology import DEFAULT_NAME, STATE_ROOT, LabSpec, default_spec, validate_name
 
@@ -135,6 +136,7 @@ def up(
     """Build the lab (or return the running one, marked ``already_running``)."""
     require_root("netdiag lab up")
     spec = (spec or default_spec(validate_name(name))).validate()
+    require_tools()
     with _locked(spec.state_root):
         existing = load_state(spec.state_dir)
         if existing is not None and healthy(existing):

@@ -9,6 +9,7 @@ import contextlib
 import ipaddress
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -28,6 +29,7 @@ __all__ = [
     "pids_in_netns",
     "port_open",
     "require_root",
+    "require_tools",
     "run",
 ]
 
@@ -41,6 +43,25 @@ def require_root(what: str = "netdiag lab") -> None:
             f"{what} needs root (it creates network namespaces and runs sshd); "
             "run it as root, e.g. `sudo netdiag lab up`"
         )
+
+
+# Debian package of each tool the lab runs, for the error message when one is missing.
+_TOOLS = {
+    "ip": "iproute2",
+    "bridge": "iproute2",
+    "unshare": "util-linux",
+    "sysctl": "procps",
+    "iptables-restore": "iptables",
+    "ssh-keygen": "openssh-client",
+    "/usr/sbin/sshd": "openssh-server",
+}
+
+
+def require_tools() -> None:
+    """Fail before building anything if a tool the lab needs is not installed."""
+    missing = [f"{tool} ({pkg})" for tool, pkg in _TOOLS.items() if shutil.which(tool) is None]
+    if missing:
+        raise LabError(f"the lab needs {', '.join(missing)}; install them (e.g. `make deps`)")
 
 
 def run(argv: Sequence[str], *, stdin: str | None = None, what: str, hint: str = "") -> str:

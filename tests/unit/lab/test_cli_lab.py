@@ -60,3 +60,12 @@ def test_main_prints_one_line_and_exits_with_privilege(monkeypatch: pytest.Monke
     assert err.getvalue().count("\n") == 1
     assert "needs root" in err.getvalue()
     assert out.getvalue() == ""
+
+
+def test_missing_tools_are_named_with_their_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    from netdiag.errors import LabError
+    from netdiag.lab import system
+
+    monkeypatch.setattr(system.shutil, "which", lambda tool: None if tool == "bridge" else tool)
+    with pytest.raises(LabError, match=r"bridge \(iproute2\)"):
+        system.require_tools()
