@@ -39,6 +39,9 @@ def summarize(meta: dict[str, Any], results: list[dict[str, Any]]) -> dict[str, 
             )
             row["vmhwm_mib"] = r.get("vmhwm_kib", 0) / 1024  # cross-check of rss_mib
             row["runs_parse_s"] = r.get("runs_parse_s", [secs])
+            cpu = r.get("parse_cpu_s")
+            row["parse_cpu_s"] = cpu
+            row["pps_cpu"] = k / cpu if k and cpu else None
             row["pps"] = k / secs if k and secs > 0 else None
             row["subset"] = bool(k) and k < n
             if row["subset"] and row["pps"]:
@@ -53,12 +56,15 @@ def summarize(meta: dict[str, Any], results: list[dict[str, Any]]) -> dict[str, 
     for row in rows:
         if nd and nd.get("pps") and row.get("pps"):
             row["times_slower_than_netdiag"] = nd["pps"] / row["pps"]
+        if nd and nd.get("pps_cpu") and row.get("pps_cpu"):
+            row["times_slower_than_netdiag_cpu"] = nd["pps_cpu"] / row["pps_cpu"]
     targets: dict[str, Any] = {}
     if nd and nd.get("pps"):
         targets["speed"] = {
             "packets_per_s": nd["pps"],
             "target": SPEED_TARGET,
             "met": nd["pps"] >= SPEED_TARGET,
+            "packets_per_cpu_s": nd.get("pps_cpu"),
         }
         base = by_name.get("imports", {}).get("rss_mib")
         buf = nd.get("buffer_mib")
@@ -95,8 +101,9 @@ def render(s: dict[str, Any]) -> str:
         f" at start; contenders pinned to CPU {_fmt(m['pinned_cpu'], 'd', 'none')}"
         + (f"; best of {repeat} runs each" if repeat > 1 else ""),
         "",
-        f"{'contender':<10}{'packets':>10}{'seconds':>9}{'packets/s':>12}{'s for all':>11}"
-        f"{'peak RSS MiB':>14}{'vs netdiag':>12}{'import s':>10}  fields",
+        f"{'contender':<10}{'packets':>10}{'seconds':>9}{'CPU s':>7}{'packets/s':>12}"
+        f"{'s for all':>11}{'peak RSS MiB':>14}{'vs netdiag':>12}{'(CPU)':>8}{'import s':>10}"
+        "  fields",
     ]
     notes = []
     for r in s["contenders"]:
@@ -104,13 +111,16 @@ def render(s: dict[str, Any]) -> str:
             lines.append(f"{r['contender']:<10}  not measured: {r['error']}")
             continue
         ratio = r.get("times_slower_than_netdiag")
+        cpu_ratio = r.get("times_slower_than_netdiag_cpu")
         star = "*" if r.get("subset") else " "
         full = r.get("est_full_s") if r.get("subset") else (r["parse_s"] if r["packets"] else None)
         fields = {True: "ok", False: "WRONG: " + ",".join(r["fields_wrong"]), None: "-"}
         lines.append(
             f"{r['contender']:<10}{r['packets']:>10,}{_fmt(r['parse_s'] or None, '9.2f'):>9}"
+            f"{_fmt(r['parse_cpu_s'] or None, '7.2f'):>7}"
             f"{_fmt(r['pps'], ',.0f'):>12}{_fmt(full, ',.1f'):>10}{star}"
             f"{r['rss_mib']:>14.1f}{_fmt(ratio, '.1f') + ('x' if ratio else ''):>12}"
+            f"{_fmt(cpu_ratio, '.1f') + ('x' if cpu_ratio else ''):>8}"
             f"{_fmt(r['import_s'], '.2f'):>10}  {fields[r['fields_ok']]}"
         )
         if r.get("subset"):
@@ -121,10 +131,10 @@ def render(s: dict[str, Any]) -> str:
             )
     lines += ["", *notes] if notes else []
     lines += [
-        "seconds = file -> finished DataFrame, imports excluded (import s); peak RSS includes "
-        "imports and, for tshark, the tshark process.",
-        "vs netdiag = how many times more time per packet than netdiag; fields = column sums "
-        "match the generator's ground truth.",
+        "seconds = file -> finished DataFrame, imports excluded (import s); CPU s = CPU time of "
+        "the same (with tshark's); peak RSS includes imports and, for tshark, the tshark process.",
+        "vs netdiag = how many times more time per packet than netdiag (CPU: of CPU time, "
+        "steadier on a busy machine); fields = column sums match the generator's ground truth.",
     ]
     t = s["targets"]
     if "speed" in t:
@@ -132,6 +142,7 @@ def render(s: dict[str, Any]) -> str:
         lines.append(
             f"\nspeed target: >= {sp['target']:,} packets/s into the full table on one "
             f"core: {sp['packets_per_s']:,.0f} -> {'MET' if sp['met'] else 'NOT MET'}"
+            f" (per CPU-second: {_fmt(sp['packets_per_cpu_s'], ',.0f')})"
         )
     if "memory" in t:
         mem = t["memory"]
