@@ -145,3 +145,12 @@ def test_a_second_up_repairs_a_half_built_lab(lab_sandbox: LabSandbox) -> None:
     state = up(spec=default_spec(lab_sandbox.name, lab_sandbox.mgmt_net))
     assert not state.already_running
     assert status(lab_sandbox.name).running
+
+
+def test_a_failed_up_says_why_and_removes_what_it_made(
+    lab_sandbox: LabSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("netdiag.lab.render.SSHD", "/nonexistent/sshd")
+    with pytest.raises(LabError, match=r"sshd on lab node .* exited during start: .*nonexistent"):
+        up(spec=default_spec(lab_sandbox.name, lab_sandbox.mgmt_net))
+    assert lab_sandbox.leftovers() == []
