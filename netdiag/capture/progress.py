@@ -1,0 +1,97 @@
+"""What the user sees during and after a run: per-node state, packets so far, elapsed time.
+
+:class:`RunView` is a rich renderable over the live :class:`RunRecord` (``rich.live.Live``
+re-renders it a few times a second; nothing is pushed). :func:`final_tables` is the summary
+printed once the run is over: every node's status with what to do, every capture's counts.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from netdiag.capture.results import RunRecord
+
+__all__ = ["RunView", "final_tables"]
+
+_GOOD = {"ok", "listening", "ready", "probing", "lingering", "done"}
+
+
+def _style(status: str) -> str:
+    if status in _GOOD:
+        return "green"
+    if status in ("waiting", "connecting", "starting", "stopping", "fetching", "cleaning"):
+        return "cyan"
+    return "red"
+
+
+class RunView:
+    """Live table: node, state, captures listening, packets so far."""
+
+    def __init__(self, record: RunRecord) -> None:
+        self.record = record
+        self.t0 = time.monotonic()
+
+    def __rich__(self) -> RenderableType:
+        rec = self.record
+        table = Table(
+            title=f"netdiag capture {rec.run_id}  phase: {rec.phase}  "
+            f"elapsed {time.monotonic() - self.t0:5.1f} s",
+            title_justify="left",
+        )
+        for col in ("node", "state", "captures", "packets", "detail"):
+            table.add_column(col)
+        for node in rec.nodes.values():
+            caps = [c for c in rec.captures if c.node == node.name]
+            listening = sum(c.status in ("listening", "ok") for c in caps)
+            packets = sum(c.packets or 0 for c in caps)
+            known = any(c.packets is not None for c in caps)
+            table.add_row(
+                node.name,
+                Text(node.state, style=_style(node.state)),
+                f"{listening}/{len(caps)}",
+                str(packets) if known else "-",
+                Text(node.detail[:60]),
+            )
+        return table
+
+
+def final_tables(record: RunRecord) -> RenderableType:
+    """Nodes with status and what to do; captures with tcpdump's counts; probes' exits."""
+    nodes = Table(title="Nodes", title_justify="left")
+    for col in ("node", "status", "tcpdump", "clock offset", "detail"):
+        nodes.add_column(col, overflow="fold")
+    for n in record.nodes.values():
+        clock = "-"
+        if n.clock is not None:
+            clock = f"{n.clock.offset_ns / 1e6:+.3f} ms ±{n.clock.error_ns / 1e6:.3f}"
+        nodes.add_row(
+            n.name, Text(n.status, style=_style(n.status)), n.tcpdump or "-", clock, n.detail
+        )
+    caps = Table(title="Captures", title_justify="left")
+    for col in ("point", "status", "captured", "dropped", "file / detail"):
+        caps.add_column(col, overflow="fold")
+    for c in record.captures:
+        st = c.stats
+        caps.add_row(
+            c.point,
+            Text(c.status, style=_style(c.status)),
+            str(st.captured) if st else "-",
+            str(st.dropped) if st else "-",
+            c.file if c.status == "ok" else c.detail,
+        )
+    parts: list[RenderableType] = [nodes, caps]
+    if record.probes:
+        probes = Table(title="Probes", title_justify="left")
+        for col in ("probe", "node", "exit", "output"):
+            probes.add_column(col, overflow="fold")
+        for p in record.probes:
+            exit_text = "-" if p.exit_status is None else str(p.exit_status)
+            probes.add_row(p.name, p.node, exit_text, p.detail or p.output)
+        parts.append(probes)
+    for note in record.notes:
+        parts.append(Text(f"note: {note}", style="yellow"))
+    return Group(*parts)

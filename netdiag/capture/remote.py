@@ -1,0 +1,206 @@
+"""Drive one capture point through start -> listening -> stop -> fetch -> cleanup.
+
+Each step is bounded by a timeout of its own: an SSH channel on a connection whose link went
+down never answers, and a stuck step must turn into status ``lost`` for that point, not a hung
+run. Failures are recorded on the :class:`CaptureResult` (status + what to do), never raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+from netdiag.capture.results import CaptureResult
+from netdiag.capture.tcpdump import (
+    EXIT_LINE,
+    LISTENING,
+    cancel_quietly,
+    classify_failure,
+    exit_status_of,
+    parse_live_count,
+    parse_stats,
+    supervisor_argv,
+    tcpdump_argv,
+)
+from netdiag.errors import CommandError, TransportError
+from netdiag.plan import CapturePoint, CaptureSpec
+from netdiag.transport import RemoteProcess, Transport
+
+__all__ = ["RemoteCapture"]
+
+STEP_TIMEOUT = 15.0  # one SSH round trip on a healthy node is milliseconds
+
+
+class RemoteCapture:
+    """One tcpdump on one node, under the watchdog supervisor of :mod:`netdiag.capture.tcpdump`."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        point: CapturePoint,
+        result: CaptureResult,
+        *,
+        spec: CaptureSpec,
+        bpf: str,
+        run_id: str,
+        heartbeat_s: float = 15.0,
+    ) -> None:
+        self.transport = transport
+        self.point = point
+        self.result = result
+        self.capture_argv = tcpdump_argv(
+            tcpdump=transport.node.tcpdump,
+            iface=point.iface,
+            duration=spec.duration,
+            snaplen=spec.snaplen,
+            max_packets=spec.max_packets,
+            max_file_mb=spec.max_file_mb,
+            bpf=bpf,
+        )
+        self.argv = supervisor_argv(
+            capture_dir=transport.node.capture_dir,
+            run_id=run_id,
+            file_name=Path(result.file).name,
+            heartbeat_s=heartbeat_s,
+            capture=self.capture_argv,
+        )
+        self.heartbeat_s = heartbeat_s
+        self.proc: RemoteProcess | None = None
+        self._beats: asyncio.Task[None] | None = None
+
+    @property
+    def remote_file(self) -> str | None:
+        d = self.result.remote_dir
+        return f"{d}/{Path(self.result.file).name}" if d else None
+
+    @property
+    def ended(self) -> bool:
+        """tcpdump has exited (the supervisor said so) or the whole process is gone."""
+        p = self.proc
+        return p is None or not p.running or exit_status_of(p.lines("stderr")) is not None
+
+    def _on_line(self, stream: str, line: str) -> None:
+        if stream == "stderr" and line.startswith("tcpdump:") and "captured," in line:
+            count = parse_live_count(line)
+            if count is not None:
+                self.result.packets = count
+
+    async def start(self, listen_timeout: float) -> bool:
+        """Start and wait for tcpdump's "listening on"; False (status set) when it did not."""
+        r = self.result
+        try:
+            self.proc = await asyncio.wait_for(
+                self.transport.start(
+                    self.argv, netns=self.point.netns, keep_stdin=True, on_line=self._on_line
+                ),
+                STEP_TIMEOUT,
+            )
+            line = await self.proc.next_line(timeout=STEP_TIMEOUT)
+            if not line.startswith("dir /"):
+                raise CommandError(f"{self.transport.name}: unexpected output {line!r}")
+            r.remote_dir = line[4:]
+            self._beats = asyncio.create_task(self._heartbeat())
+            await self.proc.expect(LISTENING, timeout=listen_timeout)
+        except (TransportError, TimeoutError) as exc:
+            await self._record_start_failure(exc, listen_timeout)
+            return False
+        r.status = "listening"
+        return True
+
+    async def _record_start_failure(self, exc: BaseException, listen_timeout: float) -> None:
+        r = self.result
+        proc = self.proc
+        if proc is None:
+            r.status, r.detail = "lost", f"{exc}; the node stopped answering"
+            return
+        with contextlib.suppress(TransportError, TimeoutError):
+            await proc.wait(timeout=2)
+        r.stderr = proc.stderr_text()
+        status = exit_status_of(proc.lines("stderr"))
+        if status is None and proc.running:
+            r.status = "not-listening"
+            r.detail = (
+                f"tcpdump on {self.point.iface} printed no 'listening on' within "
+                f"{listen_timeout:g} s; check the node's load and the tcpdump binary"
+            )
+            await self.finish()
+            return
+        if status is None:
+            status = proc.exit_status
+        r.status, r.detail = classify_failure(r.stderr or proc.stdout_text(), status)
+        await self.finish()
+
+    async def _heartbeat(self) -> None:
+        """Keep the remote watchdog from firing; it does when these stop (netdiag died)."""
+        period = max(self.heartbeat_s / 4, 0.05)
+        proc = self.proc
+        assert proc is not None
+        while proc.running:
+            try:
+                await asyncio.wait_for(proc.write(b"."), STEP_TIMEOUT)
+            except (TransportError, OSError, TimeoutError):
+                return
+            await asyncio.sleep(period)
+
+    async def poll_count(self) -> None:
+        """Ask tcpdump for its counts (SIGUSR1): they arrive on stderr and update ``packets``."""
+        if self.proc is not None and not self.ended:
+            with contextlib.suppress(TransportError, TimeoutError):
+                await asyncio.wait_for(self.proc.signal("USR1"), STEP_TIMEOUT)
+
+    async def stop(self) -> None:
+        """SIGINT so tcpdump flushes and prints its counts; wait for the supervisor's report."""
+        proc, r = self.proc, self.result
+        if proc is None or r.status != "listening":
+            return
+        try:
+            if not self.ended:
+                await asyncio.wait_for(proc.signal("INT"), STEP_TIMEOUT)
+            await proc.expect(EXIT_LINE, timeout=STEP_TIMEOUT)
+        except (TransportError, TimeoutError) as exc:
+            r.status, r.detail = "lost", f"{exc}; the node stopped answering mid-capture"
+        lines = proc.lines("stderr")
+        r.stderr = proc.stderr_text()
+        r.stats = parse_stats(lines)
+        if r.stats is not None:
+            r.packets = r.stats.captured
+        if r.status == "listening":
+            status = exit_status_of(lines)
+            # 0: stopped by us or by -c; 124: the remote `timeout` hit the plan's duration.
+            if status in (0, 124):
+                r.status = "ok"
+                if status == 124:
+                    r.detail = "stopped by the plan's duration limit before netdiag stopped it"
+            else:
+                r.status, r.detail = classify_failure(r.stderr, status)
+
+    async def fetch(self, local: Path) -> None:
+        """Copy the capture file home (SFTP); a missing or failed copy marks the point."""
+        r = self.result
+        remote = self.remote_file
+        if remote is None or r.status in ("lost", "not-started"):
+            return
+        try:
+            await self.transport.get(remote, local)
+        except TransportError as exc:
+            if r.status == "ok":
+                r.status = "fetch-failed"
+                r.detail = f"{exc}"
+
+    async def finish(self) -> None:
+        """Close stdin: the supervisor removes its directory and exits; we wait for that."""
+        await cancel_quietly(self._beats)
+        self._beats = None
+        proc = self.proc
+        if proc is None:
+            return
+        if self.result.status == "lost":
+            proc.close()  # no answer expected; the watchdog cleans up when the node hears again
+            return
+        try:
+            await asyncio.wait_for(proc.close_stdin(), STEP_TIMEOUT)
+            await proc.wait(timeout=STEP_TIMEOUT)
+        except (TransportError, TimeoutError):
+            # The watchdog still removes everything once our heartbeats stop.
+            proc.close()

@@ -1,0 +1,218 @@
+"""What a run found, node by node, and its on-disk form: the run bundle's ``manifest.json``.
+
+These are mutable records filled in as the run advances (the progress display reads them
+live); :func:`manifest` turns them into the versioned JSON (schema ``netdiag.run/1``) that
+``analyze``, ``report`` and ``tui`` read. The manifest is rewritten after every phase, so a run
+that fails half-way still leaves one in which every node has a status.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from netdiag.capture.tcpdump import CaptureStats
+
+__all__ = [
+    "SCHEMA",
+    "CaptureResult",
+    "ClockInfo",
+    "NodeResult",
+    "ProbeResult",
+    "RunRecord",
+    "manifest",
+    "write_manifest",
+]
+
+SCHEMA = "netdiag.run/1"
+
+
+@dataclass(frozen=True)
+class ClockInfo:
+    """Node clock minus the orchestrator's clock (corrected_ts = ts_ns - offset_ns)."""
+
+    offset_ns: int
+    error_ns: int
+    rtt_ns: int
+    samples: int
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "offset_ns": self.offset_ns,
+            "error_ns": self.error_ns,
+            "rtt_ns": self.rtt_ns,
+            "samples": self.samples,
+        }
+
+
+@dataclass
+class NodeResult:
+    """One node: its final status, and ``state`` (what it is doing now) for the progress view."""
+
+    name: str
+    status: str = "pending"
+    detail: str = ""
+    state: str = "waiting"
+    commands: list[list[str]] = field(default_factory=list)
+    interfaces: list[Any] = field(default_factory=list)
+    clock: ClockInfo | None = None
+    simulated_clock_offset_ns: int = 0
+    tcpdump: str | None = None
+    kernel: str | None = None
+
+    def fail(self, status: str, detail: str) -> None:
+        """Record the first failure; later ones (often consequences) do not overwrite it."""
+        if self.status in ("pending", "ok"):
+            self.status, self.detail = status, detail
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "detail": self.detail,
+            "commands": [list(c) for c in self.commands],
+            "interfaces": self.interfaces,
+            "clock": self.clock.to_json() if self.clock else None,
+            "simulated_clock_offset_ns": self.simulated_clock_offset_ns,
+        }
+
+
+@dataclass
+class CaptureResult:
+    """One capture point. ``packets`` is the live count (SIGUSR1), ``stats`` the final one."""
+
+    node: str
+    iface: str
+    netns: str | None
+    file: str  # relative to the bundle: pcaps/<node>__<iface>.pcap
+    status: str = "pending"
+    detail: str = ""
+    stats: CaptureStats | None = None
+    stderr: str = ""
+    packets: int | None = None
+    remote_dir: str | None = None
+
+    @property
+    def point(self) -> str:
+        return f"{self.node}/{self.iface}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "point": self.point,
+            "node": self.node,
+            "iface": self.iface,
+            "netns": self.netns,
+            "file": self.file,
+            "status": self.status,
+            "detail": self.detail,
+            "stats": self.stats.to_json() if self.stats else None,
+            "stderr": self.stderr,
+        }
+
+
+@dataclass
+class ProbeResult:
+    node: str
+    name: str
+    kind: str
+    argv: list[str]
+    output: str  # relative path of the saved output
+    netns: str | None = None
+    exit_status: int | None = None
+    detail: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "node": self.node,
+            "name": self.name,
+            "kind": self.kind,
+            "netns": self.netns,
+            "argv": list(self.argv),
+            "output": self.output,
+            "exit_status": self.exit_status,
+            "detail": self.detail,
+        }
+
+
+@dataclass
+class RunRecord:
+    """Everything the manifest says; filled in by the orchestrator as the run goes."""
+
+    run_id: str
+    out: Path
+    plan: dict[str, Any]
+    inventory: dict[str, Any]
+    transport: str
+    nodes: dict[str, NodeResult]
+    captures: list[CaptureResult] = field(default_factory=list)
+    probes: list[ProbeResult] = field(default_factory=list)
+    started_ns: int = field(default_factory=time.time_ns)
+    finished_ns: int | None = None
+    phase: str = "starting"
+    interrupted: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def _tool_versions(nodes: Mapping[str, NodeResult]) -> dict[str, Any]:
+    from netdiag import __version__
+
+    return {
+        "netdiag": __version__,
+        "nodes": {n.name: {"tcpdump": n.tcpdump, "kernel": n.kernel} for n in nodes.values()},
+    }
+
+
+def manifest(record: RunRecord) -> dict[str, Any]:
+    """The manifest JSON document (see DESIGN.md "Run bundle")."""
+    return {
+        "schema": SCHEMA,
+        "run_id": record.run_id,
+        "started_ns": record.started_ns,
+        "finished_ns": record.finished_ns,
+        "phase": record.phase,
+        "interrupted": record.interrupted,
+        "transport": record.transport,
+        "plan": record.plan,
+        "inventory": record.inventory,
+        "tool_versions": _tool_versions(record.nodes),
+        "nodes": {name: n.to_json() for name, n in record.nodes.items()},
+        "captures": [c.to_json() for c in record.captures],
+        "probes": [p.to_json() for p in record.probes],
+        "notes": list(record.notes),
+    }
+
+
+def write_manifest(record: RunRecord) -> Path:
+    """Write DIR/manifest.json atomically (a reader never sees half a file)."""
+    path = record.out / "manifest.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(manifest(record), indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def plan_json(plan: Any, points: Sequence[Any], bpf: str) -> dict[str, Any]:
+    """The plan as run: its source, limits, resolved points and the filter actually used."""
+    cap = plan.capture
+    return {
+        "name": plan.name,
+        "path": str(plan.path),
+        "description": plan.description,
+        "filter": bpf,
+        "snaplen": cap.snaplen,
+        "duration": cap.duration,
+        "max_packets": cap.max_packets,
+        "max_file_mb": cap.max_file_mb,
+        "linger": plan.linger,
+        "points": [
+            {"node": p.node, "iface": p.iface, "netns": p.netns, "pod": p.pod} for p in points
+        ],
+        "probes": [
+            {"name": p.name, "kind": p.kind, "from": p.source, "target": p.target}
+            for p in plan.probes
+        ],
+    }

@@ -1,0 +1,151 @@
+"""One node's connection for a whole run: connect + preflight once, then keep it open.
+
+Preflight (:func:`netdiag.capture.preflight.check_node`) connects, checks and closes; a run
+must not pay a second handshake per node (~0.3 s of CPU each here), so it gets a
+:class:`_Borrowed` view of our transport whose ``close`` does nothing. Its verdict becomes the
+node's manifest status: ``unreachable``, ``auth-failed``, ``hostkey-failed``, ``no-tcpdump``,
+``no-permission``, ``no-capture-dir`` or ``failed``, each with what to do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from netdiag.capture.preflight import NodeCheck, check_node, sample_clock
+from netdiag.capture.results import ClockInfo, NodeResult
+from netdiag.errors import CommandError, TransportError
+from netdiag.transport import Transport
+from netdiag.transport.process import Channel
+
+__all__ = ["NodeSession", "preflight_status"]
+
+FACTS = "uname -r; ip -j link"  # kernel version, then the interface list (JSON, one line)
+
+
+class _Borrowed(Transport):
+    """Our transport as preflight sees it: connect is real, close is left to the run."""
+
+    kind = "borrowed"
+
+    def __init__(self, inner: Transport) -> None:
+        super().__init__(inner.node)
+        self.inner = inner
+
+    async def connect(self) -> None:
+        await self.inner.connect()
+
+    async def close(self) -> None:
+        return None
+
+    async def _spawn(self, argv: Sequence[str]) -> Channel:
+        return await self.inner._spawn(argv)
+
+    async def get(self, remote: str, local: str | Path) -> None:
+        await self.inner.get(remote, local)
+
+    async def put(self, local: str | Path, remote: str) -> None:
+        await self.inner.put(local, remote)
+
+
+def preflight_status(check: NodeCheck) -> str:
+    """A preflight verdict -> the manifest's node status ("ok" when a capture may start)."""
+    if check.status in ("ok", "warning"):
+        return "ok"
+    simple = {"unreachable": "unreachable", "auth": "auth-failed", "hostkey": "hostkey-failed"}
+    if check.status in simple:
+        return simple[check.status]
+    if check.tcpdump is None and check.auth:
+        return "no-tcpdump"
+    if check.privileges == "none":
+        return "no-permission"
+    if check.free_bytes is None and check.auth:
+        return "no-capture-dir"
+    return "failed"
+
+
+class NodeSession:
+    """The connection to one node plus its result record."""
+
+    def __init__(self, transport: Transport, result: NodeResult) -> None:
+        self.transport = transport
+        self.result = result
+        self.connected = False
+        self.check: NodeCheck | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.connected and self.result.status in ("pending", "ok")
+
+    async def open(self, *, clock_rounds: int, timeout: float) -> None:
+        """Connect, preflight, read kernel + interfaces; failures become the node's status."""
+        r = self.result
+        r.state = "connecting"
+        try:
+            check = await asyncio.wait_for(
+                check_node(_Borrowed(self.transport), clock_rounds=clock_rounds), timeout
+            )
+        except TimeoutError:
+            r.fail("unreachable", f"no answer within {timeout:g} s; check the node and network")
+            r.state = r.status
+            return
+        self.check = check
+        self.connected = check.auth
+        status = preflight_status(check)
+        if status != "ok":
+            r.fail(status, check.message or status)
+            r.state = r.status
+            return
+        r.tcpdump = check.tcpdump
+        if check.message:
+            r.detail = check.message  # warnings only: the capture goes ahead
+        if check.clock is not None:
+            c = check.clock
+            r.clock = ClockInfo(c.offset_ns, c.error_ns, c.rtt_ns, c.rounds)
+        try:
+            res = await asyncio.wait_for(
+                self.transport.run(["sh", "-c", FACTS], check=False, timeout=20), 25
+            )
+            lines = res.stdout.splitlines()
+            r.kernel = lines[0].strip() if lines else None
+            r.interfaces = json.loads("\n".join(lines[1:]) or "[]")
+        except (TransportError, TimeoutError, ValueError) as exc:
+            r.fail("failed", f"cannot read the node's interfaces ({exc}); install iproute2")
+            r.state = r.status
+            return
+        r.status, r.state = "ok", "ready"
+
+    def link_names(self) -> list[str]:
+        return [str(i.get("ifname")) for i in self.result.interfaces if isinstance(i, dict)]
+
+    async def netns_links(self, netns: str) -> list[Any]:
+        """``ip -j link`` inside a pod namespace (recorded: -i any there maps ifindexes)."""
+        try:
+            res = await asyncio.wait_for(
+                self.transport.run(["ip", "-j", "link"], netns=netns, check=False, timeout=20), 25
+            )
+            data = json.loads(res.stdout or "[]")
+        except (TransportError, TimeoutError, ValueError):
+            return []
+        return data if isinstance(data, list) else []
+
+    async def resample_clock(self, rounds: int) -> None:
+        """Once every capture listens: several round trips, keep the lowest-RTT sample."""
+        if not self.usable:
+            return
+        try:
+            c = await asyncio.wait_for(sample_clock(self.transport, rounds), 30)
+        except (TransportError, CommandError, TimeoutError, ValueError):
+            return
+        old = self.result.clock
+        if old is None or c.rtt_ns <= old.rtt_ns:
+            self.result.clock = ClockInfo(c.offset_ns, c.error_ns, c.rtt_ns, c.rounds)
+
+    async def close(self) -> None:
+        try:
+            await asyncio.wait_for(self.transport.close(), 10)
+        except (TransportError, TimeoutError, OSError):
+            return
