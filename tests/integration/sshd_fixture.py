@@ -51,9 +51,14 @@ def free_port() -> int:
         return port
 
 
-def closed_port() -> int:
-    """A port nobody listens on (bound then released; the kernel will refuse connections)."""
-    return free_port()
+@contextlib.contextmanager
+def refused_port() -> Iterator[int]:
+    """A port that refuses connections for as long as the block runs: bound, never listening,
+    so no other process can take it meanwhile (a merely "free" port could be)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        yield port
 
 
 def _keygen(path: Path) -> None:
@@ -76,6 +81,30 @@ def running_sshd() -> Iterator[SshdServer]:
         for name in ("host_key", "client_key", "other_key"):
             _keygen(tmp / name)
         (tmp / "authorized_keys").write_text((tmp / "client_key.pub").read_text())
+        proc, port = _start_on_free_port(tmp)
+        yield SshdServer(
+            port=port,
+            dir=tmp,
+            client_key=tmp / "client_key",
+            other_key=tmp / "other_key",
+            known_hosts=tmp / "known_hosts",
+            empty_known_hosts=tmp / "empty_known_hosts",
+            pid=proc.pid,
+        )
+    finally:
+        if proc is not None:
+            _stop(proc)
+        shutil.rmtree(tmp, ignore_errors=True)
+        if made_privsep:
+            with contextlib.suppress(OSError):
+                PRIVSEP_DIR.rmdir()
+
+
+def _start_on_free_port(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """Start sshd; retry on another port when someone took ours between probe and bind
+    (other engineers' tests and benchmarks start sshds on loopback ports too)."""
+    last = ""
+    for _ in range(5):
         port = free_port()
         host_pub = (tmp / "host_key.pub").read_text().split()
         (tmp / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_pub[0]} {host_pub[1]}\n")
@@ -107,30 +136,25 @@ def running_sshd() -> Iterator[SshdServer]:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        _wait_listening(port, proc)
-        yield SshdServer(
-            port=port,
-            dir=tmp,
-            client_key=tmp / "client_key",
-            other_key=tmp / "other_key",
-            known_hosts=tmp / "known_hosts",
-            empty_known_hosts=tmp / "empty_known_hosts",
-            pid=proc.pid,
-        )
-    finally:
-        if proc is not None:
-            proc.terminate()  # sshd's listener; per-session children exit with their clients
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            if proc.stderr is not None:
-                proc.stderr.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-        if made_privsep:
-            with contextlib.suppress(OSError):
-                PRIVSEP_DIR.rmdir()
+        try:
+            _wait_listening(port, proc)
+        except RuntimeError as exc:
+            last = str(exc)
+            _stop(proc)
+            continue
+        return proc, port
+    raise RuntimeError(f"sshd did not start: {last}")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()  # sshd's listener; per-session children exit with their clients
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    if proc.stderr is not None:
+        proc.stderr.close()
 
 
 def _wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
@@ -140,7 +164,10 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
             err = proc.stderr.read().decode() if proc.stderr else ""
             raise RuntimeError(f"sshd exited at start: {err.strip()}")
         with socket.socket() as s:
+            # Open *and* ours alive: a port taken by another sshd would answer too.
             if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
+                time.sleep(0.05)
+                if proc.poll() is None:
+                    return
         time.sleep(0.05)
     raise RuntimeError("sshd did not listen within 10 s")

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from sshd_fixture import SshdServer, closed_port, running_sshd, sshd_available
+from sshd_fixture import SshdServer, refused_port, running_sshd, sshd_available
 
 from netdiag.capture.preflight import check_inventory, sample_clock
 from netdiag.errors import AuthError, CommandError, CommandTimeout, ConnectError, HostKeyError
@@ -64,6 +64,12 @@ def ssh_node(server: SshdServer, **changes: object) -> NodeSpec:
         connect_timeout=5,
     )
     return replace(node, **changes)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def closed() -> Iterator[int]:
+    with refused_port() as port:
+        yield port
 
 
 @pytest.fixture(params=BACKENDS)
@@ -181,9 +187,9 @@ async def test_wrong_key_is_an_auth_error(sshd: SshdServer, kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", SSH_BACKENDS)
-async def test_closed_port_is_a_connect_error(sshd: SshdServer, kind: str) -> None:
+async def test_closed_port_is_a_connect_error(sshd: SshdServer, kind: str, closed: int) -> None:
     with pytest.raises(ConnectError, match="loopback: cannot reach"):
-        async with open_transport(ssh_node(sshd, port=closed_port()), kind):
+        async with open_transport(ssh_node(sshd, port=closed), kind):
             pass
 
 
@@ -195,12 +201,14 @@ async def test_clock_dialog_agrees_with_the_local_clock(transport: Transport) ->
 
 
 @pytest.mark.parametrize("kind", SSH_BACKENDS)
-async def test_preflight_reports_each_node(sshd: SshdServer, kind: str, tmp_path: Path) -> None:
+async def test_preflight_reports_each_node(
+    sshd: SshdServer, kind: str, tmp_path: Path, closed: int
+) -> None:
     text = (
         f"version: 1\ndefaults: {{user: root, identity_file: {sshd.client_key}, "
         f"known_hosts: {sshd.known_hosts}, connect_timeout: 5}}\nnodes:\n"
         f"  - {{name: good, host: 127.0.0.1, port: {sshd.port}}}\n"
-        f"  - {{name: down, host: 127.0.0.1, port: {closed_port()}}}\n"
+        f"  - {{name: down, host: 127.0.0.1, port: {closed}}}\n"
         f"  - {{name: broken, host: 127.0.0.1, port: {sshd.port}, tcpdump: /nonexistent/tcpdump}}\n"
     )
     inv = parse_inventory(text, tmp_path / "inv.yaml")
@@ -218,7 +226,9 @@ async def test_preflight_reports_each_node(sshd: SshdServer, kind: str, tmp_path
 
 @pytest.mark.parametrize("kind", SSH_BACKENDS)
 @pytest.mark.parametrize("form", ["node", "string"])
-async def test_jump_host_tunnels_to_the_node(sshd: SshdServer, kind: str, form: str) -> None:
+async def test_jump_host_tunnels_to_the_node(
+    sshd: SshdServer, kind: str, form: str, closed: int
+) -> None:
     bastion = ssh_node(sshd, name="bastion")
     jump = bastion if form == "node" else f"root@127.0.0.1:{sshd.port}"
     node = ssh_node(sshd, jump=jump)
@@ -227,7 +237,7 @@ async def test_jump_host_tunnels_to_the_node(sshd: SshdServer, kind: str, form: 
     assert res.stdout == "via jump"
     # The same node behind a dead bastion fails, naming the bastion: so the tunnel is really used
     # (a backend that ignored `jump` would connect directly and succeed).
-    dead = ssh_node(sshd, name="bastion", port=closed_port())
+    dead = ssh_node(sshd, name="bastion", port=closed)
     with pytest.raises(ConnectError, match="bastion: cannot reach"):
         async with open_transport(ssh_node(sshd, jump=dead), kind):
             pass
