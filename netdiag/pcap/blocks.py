@@ -3,6 +3,7 @@ SHB / IDB / ISB blocks and their options (pcapng spec, draft-ietf-opsawg-pcapng)
 
 from __future__ import annotations
 
+import mmap
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from netdiag.errors import CaptureFormatError
 from netdiag.pcap.info import Interface
 
+Data = bytes | memoryview | mmap.mmap
 PCAPNG_SHB = 0x0A0D0D0A
 BOM = 0x1A2B3C4D
 #: pcap magic (as read little-endian) -> (big_endian, units per second)
@@ -75,7 +77,7 @@ def parse_pcap_header(path: str, head: bytes) -> PcapHeader:
     return PcapHeader(big_endian, units, snaplen, network & 0xFFFF)
 
 
-def options(data: bytes | memoryview, pos: int, end: int, e: str) -> Iterator[tuple[int, bytes]]:
+def options(data: Data, pos: int, end: int, e: str) -> Iterator[tuple[int, bytes]]:
     """(code, value) of each option in data[pos:end]; stops at opt_endofopt or a broken one."""
     while pos + 4 <= end:
         code, olen = struct.unpack_from(e + "HH", data, pos)
@@ -101,7 +103,7 @@ class SectionHeader:
     comments: tuple[str, ...]
 
 
-def parse_shb_head(data: bytes | memoryview, pos: int) -> tuple[bool, int] | None:
+def parse_shb_head(data: Data, pos: int) -> tuple[bool, int] | None:
     """(big_endian, block length) of the SHB at ``pos``; None when fewer than 12 bytes."""
     if len(data) - pos < 12:
         return None
@@ -116,7 +118,7 @@ def parse_shb_head(data: bytes | memoryview, pos: int) -> tuple[bool, int] | Non
     return big_endian, length
 
 
-def parse_shb(data: bytes | memoryview, pos: int, big_endian: bool, length: int) -> SectionHeader:
+def parse_shb(data: Data, pos: int, big_endian: bool, length: int) -> SectionHeader:
     """A complete SHB (caller checked that ``length`` bytes are there)."""
     e = ">" if big_endian else "<"
     if length < 28 or length & 3:
@@ -142,9 +144,7 @@ def parse_shb(data: bytes | memoryview, pos: int, big_endian: bool, length: int)
     return SectionHeader(big_endian, length, major, minor, comments)
 
 
-def parse_idb(
-    data: bytes | memoryview, pos: int, length: int, big_endian: bool, section: int
-) -> Interface:
+def parse_idb(data: Data, pos: int, length: int, big_endian: bool, section: int) -> Interface:
     """An Interface Description Block: link type, snaplen, if_name, if_tsresol, if_tsoffset."""
     e = ">" if big_endian else "<"
     if length < 20:
@@ -167,7 +167,7 @@ def parse_idb(
 
 
 def parse_isb(
-    data: bytes | memoryview, pos: int, length: int, big_endian: bool
+    data: Data, pos: int, length: int, big_endian: bool
 ) -> tuple[int, int | None, int | None]:
     """An Interface Statistics Block: (interface id, isb_ifdrop, isb_osdrop)."""
     e = ">" if big_endian else "<"
@@ -183,7 +183,7 @@ def parse_isb(
     return iface_id, ifdrop, osdrop
 
 
-def epb_comments(data: bytes | memoryview, off: int, caplen: int, big_endian: bool) -> list[str]:
+def epb_comments(data: Data, off: int, caplen: int, big_endian: bool) -> list[str]:
     """Comments (opt_comment) of the EPB whose packet data starts at ``off``."""
     e = ">" if big_endian else "<"
     start = off - 28

@@ -11,19 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, cast
+from typing import BinaryIO
 
 import numpy as np
 import numpy.typing as npt
 
 from netdiag.errors import CaptureFormatError
 from netdiag.pcap import blocks, walker
-from netdiag.pcap._pywalk import MAX_BLOCK
 from netdiag.pcap.info import CaptureInfo, Interface, ReadWarning
+from netdiag.pcap.source import ALIGN, Source, Window, open_source
 
 DEFAULT_CHUNK_BYTES = 64 * 1024 * 1024
-#: zero bytes kept after the data of every chunk so fixed-width windows never run off the end
-PAD = 1024
 I64_MAX = np.iinfo(np.int64).max
 
 
@@ -31,7 +29,8 @@ I64_MAX = np.iinfo(np.int64).max
 class Batch:
     """Packets of one chunk: where their bytes are in ``data`` and their per-frame facts."""
 
-    data: npt.NDArray[np.uint8]  # the chunk, followed by at least PAD zero bytes
+    #: the window of the file the offsets point into; valid only until the next batch
+    data: npt.NDArray[np.uint8]
     file_base: int  # file offset of data[0]
     first_frame: int  # frame number (1-based) of the first record
     off: npt.NDArray[np.int64]
@@ -91,7 +90,8 @@ class CaptureFile:
     # -- reading ---------------------------------------------------------------------------
 
     def _read(self, fh: BinaryIO) -> Iterator[Batch]:
-        data, eof = _fill(fh, b"", self.chunk_bytes)
+        src = open_source(fh)
+        data, eof = src.window(0, self.chunk_bytes)
         self.info.format = blocks.sniff(self.path, bytes(data[:4]))
         pcap = self.info.format == "pcap"
         if pcap:
@@ -100,10 +100,9 @@ class CaptureFile:
             self._units = hdr.units
             self.info.interfaces.append(Interface(hdr.linktype, hdr.snaplen, tsresol=hdr.units))
         else:
-            big_endian, pos, data = self._first_section(fh, data)
+            big_endian, pos, data, eof = self._first_section(src, data, eof)
         self.info.byte_order = "big" if big_endian else "little"
         base = 0
-        eof = eof and len(data) <= self.chunk_bytes  # a long first SHB made us read on
         fmt = walker.FMT_PCAP if pcap else walker.FMT_PCAPNG
         while True:
             res = walker.walk(data, pos, fmt, big_endian)
@@ -119,7 +118,7 @@ class CaptureFile:
                     continue
                 if self.info.warnings:
                     break
-                need = 0  # the block is cut by the end of the chunk: read more
+                need = 0  # the block is cut by the end of the window: read more
             elif res.stop == walker.STOP_CORRUPT:
                 self._warn(base + pos, f"impossible record length {res.detail}; file damaged")
                 break
@@ -136,20 +135,22 @@ class CaptureFile:
             yield from self._flush(data, base, big_endian)
             if self.info.warnings:
                 return
-            want = max(self.chunk_bytes, need - (len(data) - pos) + 4096)
-            data, eof = _fill(fh, data[pos:], want)
-            base += pos
-            pos = 0
+            here = base + pos
+            base = here - here % ALIGN
+            pos = here - base
+            data, eof = src.window(base, max(self.chunk_bytes, pos + need + 4096))
         yield from self._flush(data, base, big_endian)
 
-    def _first_section(self, fh: BinaryIO, data: memoryview) -> tuple[bool, int, memoryview]:
+    def _first_section(
+        self, src: Source, data: Window, eof: bool
+    ) -> tuple[bool, int, Window, bool]:
         try:
             head = blocks.parse_shb_head(data, 0)
             if head is None:
                 raise ValueError("file shorter than a section header block")
             big_endian, length = head
-            if length > len(data) and length <= MAX_BLOCK:
-                data, _ = _fill(fh, data, length - len(data))
+            if length > len(data) and not eof and length <= walker.MAX_BLOCK:
+                data, eof = src.window(0, length + self.chunk_bytes)
             if length > len(data):
                 raise ValueError(f"section header block of {length} bytes is cut short")
             shb = blocks.parse_shb(data, 0, big_endian, length)
@@ -158,10 +159,10 @@ class CaptureFile:
                 f"{self.path}: unreadable pcapng section header ({exc}); the file is damaged"
             ) from exc
         self.info.section_comments.extend(shb.comments)
-        return big_endian, shb.length, data
+        return big_endian, shb.length, data, eof
 
     def _block(
-        self, data: memoryview, pos: int, base: int, big_endian: bool
+        self, data: Window, pos: int, base: int, big_endian: bool
     ) -> tuple[bool, int] | None:
         """Parse the SHB/IDB/ISB at ``pos``: (byte order, next position); None = need more."""
         try:
@@ -198,7 +199,7 @@ class CaptureFile:
 
     # -- turning records into a batch -------------------------------------------------------
 
-    def _flush(self, data: memoryview, base: int, big_endian: bool) -> Iterator[Batch]:
+    def _flush(self, data: Window, base: int, big_endian: bool) -> Iterator[Batch]:
         if not self._segments:
             return
         recs = np.concatenate([r for r, _ in self._segments])
@@ -224,7 +225,7 @@ class CaptureFile:
 
     def _batch(
         self,
-        data: memoryview,
+        data: Window,
         base: int,
         recs: npt.NDArray[np.void],
         gid: npt.NDArray[np.int64],
@@ -249,7 +250,7 @@ class CaptureFile:
             ts[spb] = 0
         linktype = np.array([i.linktype for i in ifaces], dtype=np.int64)[gid]
         batch = Batch(
-            data=np.frombuffer(cast(bytearray, data.obj), dtype=np.uint8),
+            data=np.frombuffer(data, dtype=np.uint8),
             file_base=base,
             first_frame=self._frames + 1,
             off=recs["off"].astype(np.int64),
@@ -270,19 +271,5 @@ class CaptureFile:
         return batch
 
 
-def _is_shb(data: memoryview, pos: int) -> bool:
+def _is_shb(data: Window, pos: int) -> bool:
     return bytes(data[pos : pos + 4]) == b"\x0a\x0d\x0d\x0a"
-
-
-def _fill(fh: BinaryIO, tail: memoryview | bytes, want: int) -> tuple[memoryview, bool]:
-    """A new buffer: ``tail`` + up to ``want`` bytes of the file + PAD zeros (not in the view).
-
-    Returns a view of the real bytes (its ``.obj`` is the padded bytearray) and whether the
-    file ended. One allocation and one read per chunk: no concatenation copies.
-    """
-    keep = len(tail)
-    buf = bytearray(keep + want + PAD)
-    buf[:keep] = tail
-    view = memoryview(buf)
-    got = fh.readinto(view[keep : keep + want])  # type: ignore[attr-defined]
-    return view[: keep + got], got < want

@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from netdiag.pcap import link, network, tunnels
 from netdiag.pcap.container import Batch
-from netdiag.pcap.gather import MAX_WINDOW, Columns, Idx, Packets
+from netdiag.pcap.gather import Columns, Idx, Packets
 from netdiag.pcap.l4 import transport
 
 MAX_TUNNEL_DEPTH: Final = 3
@@ -98,7 +98,7 @@ class _Decoder:
 def decode(batch: Batch) -> Decoded:
     """All columns of the batch that come from packet bytes (not point/node/iface/frame)."""
     n = len(batch)
-    p = Packets(batch.data, batch.off, batch.caplen, batch.wirelen, len(batch.data) - MAX_WINDOW)
+    p = Packets(batch.data, batch.off, batch.caplen, batch.wirelen)
     c = Columns(n)
     # pcapng epb_flags bits 0-1: 1 inbound, 2 outbound; link layers may refine (SLL/SLL2)
     inout = batch.epb_flags & 3

@@ -11,7 +11,6 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
-from numpy.lib.stride_tricks import sliding_window_view
 
 from netdiag.pcap.schema import COLUMNS
 
@@ -29,10 +28,18 @@ STORAGE: Final[dict[str, type[np.generic]]] = {
     "int64": np.int64,
 }
 MAX_WINDOW: Final = 512
+#: bytes of every packet copied up front: L2 + VLANs + IP + UDP + VXLAN + inner L2/L3/L4 + 64
+HEAD: Final = 192
 
 
 class Packets:
-    """The packets of one chunk: their bytes (``data``, zero-padded), start offsets, caplens."""
+    """The packets of one chunk: their bytes (``data``), start offsets, caplens.
+
+    At construction the first HEAD bytes of every packet are copied into one contiguous 2-D
+    array (one gather, the only random access into the file for most packets); later windows
+    are slices or cheap gathers of that array, and only windows reaching past HEAD bytes go
+    back to ``data``. A window running past the end of ``data`` is completed with zeros.
+    """
 
     def __init__(
         self,
@@ -40,38 +47,76 @@ class Packets:
         start: Idx,
         caplen: Idx,
         wirelen: Idx,
-        valid_len: int,
     ) -> None:
         self.data = data
         self.start = start
         self.caplen = caplen
         self.wirelen = wirelen
-        self._limit = valid_len
-        self._views: dict[int, npt.NDArray[np.uint8]] = {}
+        size = len(data)
+        self._size = size
+        self._tail_base = max(0, size - MAX_WINDOW)
+        self._tail = np.concatenate([data[self._tail_base :], np.zeros(MAX_WINDOW, np.uint8)])
+        self.head = self._gather(data, start, HEAD)
+        self._flat = self.head.reshape(-1)
 
     def __len__(self) -> int:
         return len(self.start)
 
+    def _gather(self, data: npt.NDArray[np.uint8], pos: Idx, width: int) -> Bytes2D:
+        """Rows of ``width`` bytes at absolute positions ``pos`` of the chunk."""
+        pos = np.clip(pos, 0, self._size)
+        far = pos + width > self._size
+        out = np.empty((len(pos), width), dtype=np.uint8)
+        near = ~far
+        if near.any():
+            out[near] = _rows(data, pos[near], width)
+        if far.any():
+            out[far] = _rows(self._tail, pos[far] - self._tail_base, width)
+        return out
+
     def window(self, idx: Idx, rel: Idx | int, width: int) -> Bytes2D:
         """``width`` bytes at ``start[idx] + rel`` for each packet of ``idx``.
 
-        Offsets beyond the chunk are clamped into the zero padding: the bytes are then garbage
-        or zeros, which the caller's ``has(...)`` check (field end <= caplen) rejects.
+        Bytes past the packet's caplen are garbage or zeros: the caller's ``has(...)`` check
+        (field end <= caplen) decides what is real.
         """
         assert width <= MAX_WINDOW
-        view = self._views.get(width)
-        if view is None:
-            view = sliding_window_view(self.data, width)
-            self._views[width] = view
-        pos = self.start[idx] + rel
-        np.clip(pos, 0, self._limit, out=pos)
-        out: Bytes2D = view[pos]
+        r = np.broadcast_to(np.asarray(rel, dtype=np.int64), (len(idx),))
+        if not len(idx):
+            return np.zeros((0, width), dtype=np.uint8)
+        lo, hi = int(r.min()), int(r.max())
+        if lo == hi and lo >= 0 and hi + width <= HEAD:
+            if len(idx) == len(self.start):  # every packet: a view, no copy
+                return self.head[:, lo : lo + width]
+            result: Bytes2D = self.head[idx, lo : lo + width]
+            return result
+        inside = (r >= 0) & (r + width <= HEAD)
+        if inside.all():
+            return _rows(self._flat, idx * HEAD + r, width)
+        out = np.empty((len(idx), width), dtype=np.uint8)
+        if inside.any():
+            out[inside] = _rows(self._flat, idx[inside] * HEAD + r[inside], width)
+        outside = ~inside
+        out[outside] = self._gather(self.data, self.start[idx[outside]] + r[outside], width)
         return out
 
     def has(self, idx: Idx, end: Idx | int) -> Mask:
         """True where the first ``end`` bytes of the packet were captured."""
-        result: Mask = self.caplen[idx] >= end
+        caplen = self.caplen if len(idx) == len(self.caplen) else self.caplen[idx]
+        result: Mask = caplen >= end
         return result
+
+
+def _rows(flat: npt.NDArray[np.uint8], pos: Idx, width: int) -> Bytes2D:
+    """``flat[p : p + width]`` for each p (all in range), as one 2-D array.
+
+    A strided view with a ``V<width>`` item at every byte offset turns the gather into one
+    fancy-index of fixed-size items (a memcpy each), 3-8x faster than indexing a
+    sliding_window_view."""
+    if not len(pos):
+        return np.zeros((0, width), dtype=np.uint8)
+    items = np.ndarray(shape=(len(flat) - width + 1,), dtype=f"V{width}", buffer=flat, strides=(1,))
+    return items[pos].view(np.uint8).reshape(-1, width)
 
 
 def be16(w: Bytes2D, i: int) -> npt.NDArray[np.uint32]:
@@ -122,12 +167,15 @@ class Columns:
         ok: Mask | bool = True,
     ) -> None:
         """values[idx] = values; present where ``ok``."""
-        self.values[name][idx] = values
-        self.valid[name][idx] = ok
+        where: Idx | slice = slice(None) if len(idx) == self.n else idx  # idx sorted, unique
+        self.values[name][where] = values
+        self.valid[name][where] = ok
 
     def clear(self, names: tuple[str, ...], idx: Idx) -> None:
         for name in names:
             self.valid[name][idx] = False
 
     def get(self, name: str, idx: Idx) -> tuple[npt.NDArray[np.generic], Mask]:
+        if len(idx) == self.n:
+            return self.values[name], self.valid[name]
         return self.values[name][idx], self.valid[name][idx]

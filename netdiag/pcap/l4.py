@@ -34,18 +34,20 @@ _SEED: Final = np.uint64(0x9E3779B97F4A7C15)
 _M: Final = np.uint64(0xFF51AFD7ED558CCD)
 _F1: Final = np.uint64(0xBF58476D1CE4E5B9)
 _F2: Final = np.uint64(0x94D049BB133111EB)
-_COLS = np.arange(HASH_BYTES, dtype=np.int64)
+_ALL: Final = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
 ECHO_TYPES: Final = {1: (0, 8), 58: (128, 129)}
 
 
 def payload_hash(window: npt.NDArray[np.uint8], n: npt.NDArray[np.int64]) -> npt.NDArray[np.uint64]:
     """The documented 64-bit hash of the first ``n`` bytes of each row of ``window``."""
-    w = np.where(_COLS[None, :] < n[:, None], window, 0).astype(np.uint8)
-    words = np.ascontiguousarray(w).view("<u8")
+    words = np.ascontiguousarray(window).view("<u8")
     h = _SEED ^ n.astype(np.uint64)
     with np.errstate(over="ignore"):
         for k in range(HASH_BYTES // 8):
-            h = (h ^ words[:, k]) * _M
+            # keep the first n - 8k bytes of word k (little-endian: the low bytes)
+            keep = np.clip(n - 8 * k, 0, 8).astype(np.uint64) * np.uint64(8)
+            mask = np.where(keep >= 64, _ALL, (np.uint64(1) << np.minimum(keep, 63)) - 1)
+            h = (h ^ (words[:, k] & mask)) * _M
             h ^= h >> np.uint64(32)
         h ^= h >> np.uint64(30)
         h *= _F1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from netdiag.pcap.points import PointSpec, parse_point_spec
 from netdiag.pcap.schema import COLUMNS, DIRECTIONS, ENCAPS
 
 IfMap = Mapping[int, str]
+_NO_DATA: npt.NDArray[np.uint8] = np.zeros(0, dtype=np.uint8)
 
 
 @dataclass
@@ -35,7 +37,8 @@ class _Chunk:
     """Numeric columns of one chunk plus the per-file naming, ready to become a DataFrame."""
 
     def __init__(self, batch: Batch, dec: Decoded, iface_codes: npt.NDArray[np.int32]) -> None:
-        self.batch = batch
+        # drop the file window: a kept chunk must not pin the mapped bytes (bounded memory)
+        self.batch = dataclasses.replace(batch, data=_NO_DATA)
         self.dec = dec
         self.iface_codes = iface_codes
 

@@ -15,16 +15,17 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import numpy.typing as npt
 
 from netdiag.pcap import _pywalk
 
-WalkFn = Callable[
-    [bytes | bytearray | memoryview, int, int, bool, int], tuple[bytes, int, int, int]
-]
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
+
+    WalkFn = Callable[[Buffer, int, int, bool, int], tuple[bytes, int, int, int]]
 
 RECORD_DTYPE: Final = np.dtype(
     [
@@ -41,6 +42,7 @@ RECORD_DTYPE: Final = np.dtype(
 FMT_PCAP: Final = 0
 FMT_PCAPNG: Final = 1
 STOP_END, STOP_MORE, STOP_CORRUPT, STOP_BLOCK, STOP_LIMIT = range(5)
+MAX_BLOCK: Final = _pywalk.MAX_BLOCK
 MISC_COMMENT: Final = 1
 MISC_NO_TIMESTAMP: Final = 2
 
@@ -81,7 +83,7 @@ def walk_function() -> WalkFn:
 
 
 def walk(
-    buf: bytes | bytearray | memoryview,
+    buf: Buffer,
     start: int,
     fmt: int,
     big_endian: bool,
