@@ -52,6 +52,7 @@ class RunOptions:
     clock_rounds: int = 7
     heartbeat_s: float = 15.0  # remote watchdog fires this long after netdiag went silent
     poll_s: float | None = None  # live packet counts (SIGUSR1) every poll_s; None: off
+    min_linger: float = 2.0  # CAPTURE_RULES 5: stopping sooner loses the last packets
     factory: Factory = open_transport
     run_id: str = ""  # "" -> a fresh make_run_id()
 
@@ -199,7 +200,7 @@ class _Run:
         for s in self.sessions.values():
             if s.usable:
                 s.result.state = "lingering"
-        await self._until_stop(asyncio.sleep(max(self.resolved.plan.linger, 2.0)))
+        await self._until_stop(asyncio.sleep(max(self.resolved.plan.linger, self.opts.min_linger)))
 
     async def _until_stop(self, work: Awaitable[object]) -> None:
         """Run ``work`` unless/until a stop is requested (then it is cancelled)."""
@@ -209,8 +210,8 @@ class _Run:
         stopper.cancel()
         if not task.done():
             task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+        with contextlib.suppress(asyncio.CancelledError):
+            await task  # a bug inside ``work`` still surfaces
 
     async def poll(self) -> None:
         """Live packet counts: SIGUSR1 to every running capture every ``poll_s``."""

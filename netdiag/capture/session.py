@@ -3,8 +3,7 @@
 Preflight (:func:`netdiag.capture.preflight.check_node`) connects, checks and closes; a run
 must not pay a second handshake per node (~0.3 s of CPU each here), so it gets a
 :class:`_Borrowed` view of our transport whose ``close`` does nothing. Its verdict becomes the
-node's manifest status: ``unreachable``, ``auth-failed``, ``hostkey-failed``, ``no-tcpdump``,
-``no-permission``, ``no-capture-dir`` or ``failed``, each with what to do.
+node's manifest status (``unreachable``, ``auth-failed``, ``no-tcpdump``, ...) with what to do.
 """
 
 from __future__ import annotations
@@ -22,8 +21,6 @@ from netdiag.transport import Transport
 from netdiag.transport.process import Channel
 
 __all__ = ["NodeSession", "preflight_status"]
-
-FACTS = "uname -r; ip -j link"  # kernel version, then the interface list (JSON, one line)
 
 
 class _Borrowed(Transport):
@@ -52,19 +49,12 @@ class _Borrowed(Transport):
 
 
 def preflight_status(check: NodeCheck) -> str:
-    """A preflight verdict -> the manifest's node status ("ok" when a capture may start)."""
-    if check.status in ("ok", "warning"):
-        return "ok"
-    simple = {"unreachable": "unreachable", "auth": "auth-failed", "hostkey": "hostkey-failed"}
-    if check.status in simple:
-        return simple[check.status]
-    if check.tcpdump is None and check.auth:
-        return "no-tcpdump"
-    if check.privileges == "none":
-        return "no-permission"
-    if check.free_bytes is None and check.auth:
-        return "no-capture-dir"
-    return "failed"
+    """A preflight verdict -> the manifest's node status ("ok" when a capture may start).
+
+    Preflight already speaks the manifest's words (unreachable, auth-failed, hostkey-rejected,
+    no-tcpdump, no-permission, failed); only its "warning" (ready, with a remark) becomes "ok".
+    """
+    return "ok" if check.status in ("ok", "warning") else str(check.status)
 
 
 class NodeSession:
@@ -81,7 +71,7 @@ class NodeSession:
         return self.connected and self.result.status in ("pending", "ok")
 
     async def open(self, *, clock_rounds: int, timeout: float) -> None:
-        """Connect, preflight, read kernel + interfaces; failures become the node's status."""
+        """Connect and preflight (kernel, interfaces, clock); failures become the node's status."""
         r = self.result
         r.state = "connecting"
         try:
@@ -105,17 +95,8 @@ class NodeSession:
         if check.clock is not None:
             c = check.clock
             r.clock = ClockInfo(c.offset_ns, c.error_ns, c.rtt_ns, c.rounds)
-        try:
-            res = await asyncio.wait_for(
-                self.transport.run(["sh", "-c", FACTS], check=False, timeout=20), 25
-            )
-            lines = res.stdout.splitlines()
-            r.kernel = lines[0].strip() if lines else None
-            r.interfaces = json.loads("\n".join(lines[1:]) or "[]")
-        except (TransportError, TimeoutError, ValueError) as exc:
-            r.fail("failed", f"cannot read the node's interfaces ({exc}); install iproute2")
-            r.state = r.status
-            return
+        r.kernel = check.kernel
+        r.interfaces = [dict(link) for link in check.links]
         r.status, r.state = "ok", "ready"
 
     def link_names(self) -> list[str]:

@@ -1,0 +1,185 @@
+"""Scripted nodes for orchestrator tests: MockTransports that answer like real ones would.
+
+Each node answers preflight (id, tcpdump --version, ip -j link, df, clock loop), the facts and
+sweep scripts, runs captures as the supervisor would (``dir ...``, "listening on" after
+``listen_delay``, counts + exit line on SIGINT) and plays ping. ``log`` records (time, node,
+event) so tests can check ordering; ``link_down`` makes every new channel fail, as a dead link.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import struct
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from netdiag.capture.sweep import SWEEP
+from netdiag.capture.tcpdump import SUPERVISOR
+from netdiag.errors import ConnectError, TransportError
+from netdiag.inventory import Inventory, NodeSpec, parse_inventory
+from netdiag.plan import Plan, parse_plan
+from netdiag.transport import CommandResult
+from netdiag.transport.mock import MockCall, MockScript, MockTransport
+from netdiag.transport.process import Channel
+
+LINKS = [
+    {"ifindex": 1, "ifname": "lo"},
+    {"ifindex": 2, "ifname": "eth0"},
+    {"ifindex": 3, "ifname": "eth1"},
+]
+
+
+def tiny_pcap(ts_s: int = 1_700_000_000, count: int = 2) -> bytes:
+    """A classic pcap (usec) with ``count`` 60-byte Ethernet frames one second apart."""
+    out = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+    for i in range(count):
+        out += struct.pack("<IIII", ts_s + i, 250_000, 60, 60) + bytes(60)
+    return out
+
+
+@dataclass
+class NodeBehaviour:
+    """How one fake node misbehaves (defaults: a healthy node)."""
+
+    connect_error: TransportError | None = None
+    tcpdump_missing: bool = False
+    listen_delay: float = 0.0
+    capture_stderr: Sequence[str] = ()  # a failing tcpdump: its stderr, then exit 1
+    links: list[dict[str, object]] = field(default_factory=lambda: list(LINKS))
+
+
+class FakeNode(MockTransport):
+    """One scripted node; ``link_down`` makes new channels fail like a dead connection."""
+
+    def __init__(self, node: NodeSpec, behaviour: NodeBehaviour, log: list[tuple[float, str, str]]):
+        super().__init__(self._answer, node, connect_error=behaviour.connect_error)
+        self.behaviour = behaviour
+        self.log = log
+        self.link_down = False
+        self.closed = False
+
+    def _event(self, what: str) -> None:
+        self.log.append((time.monotonic(), self.name, what))
+
+    async def _spawn(self, argv: Sequence[str]) -> Channel:
+        if self.link_down:
+            raise TransportError(f"{self.name}: connection lost")
+        return await super()._spawn(argv)
+
+    async def close(self) -> None:
+        self.closed = True
+        await super().close()
+
+    def _answer(self, call: MockCall) -> CommandResult | MockScript:
+        a = call.argv
+        b = self.behaviour
+        if a == ("id", "-u"):
+            return _ok("0\n")
+        if a[1:] == ("--version",):
+            if b.tcpdump_missing:
+                return CommandResult(self.name, a, 127, "", "sh: tcpdump: not found\n", 0)
+            return _ok("tcpdump version 4.99.3\nlibpcap version 1.10.3\n")
+        if a == ("ip", "-j", "link"):
+            return _ok(json.dumps(b.links))
+        if a[0] == "df":
+            return _ok(
+                "Filesystem 1024-blocks Used Available Capacity Mounted\nx 1 1 9999999 1% /\n"
+            )
+        if a[:2] == ("sh", "-c") and "while read" in a[2]:
+            return MockScript(stdout=[str(time.time_ns()) for _ in range(20)])
+        if a == ("uname", "-r"):
+            return _ok("6.1.0-test\n")
+        if a[:3] == ("sh", "-c", SWEEP):
+            self._event(f"sweep {a[-1] or 'dead'}")
+            return _ok("")
+        if a[:3] == ("sh", "-c", SUPERVISOR):
+            return self._capture(a)
+        if a[0] == "ping":
+            self._event("probe ping")
+            return _ok("3 packets transmitted, 3 received\n")
+        raise AssertionError(f"unexpected command {a}")
+
+    def _capture(self, argv: Sequence[str]) -> MockScript:
+        b = self.behaviour
+        run_id, fname = argv[5], argv[6]
+        iface = argv[argv.index("-i") + 1]
+        rdir = f"/tmp/netdiag-cap-{run_id}.abc{len(self.files)}"
+        self._event(f"start {iface}")
+        if b.capture_stderr:
+            return MockScript(
+                stdout=[f"dir {rdir}"],
+                stderr=[*b.capture_stderr, "netdiag: capture exit 1"],
+                exit_status=0,
+            )
+        self.files[f"{rdir}/{fname}"] = tiny_pcap()
+        loop = asyncio.get_running_loop()
+        loop.call_later(b.listen_delay, self._event, f"listening {iface}")
+        return MockScript(
+            stdout=[f"dir {rdir}"],
+            stderr=[f"tcpdump: listening on {iface}, link-type EN10MB (Ethernet)"],
+            delay=b.listen_delay,
+            until_signal=True,
+            after_signal=[
+                "2 packets captured",
+                "2 packets received by filter",
+                "0 packets dropped by kernel",
+                "netdiag: capture exit 0",
+            ],
+        )
+
+
+def _ok(stdout: str) -> CommandResult:
+    return CommandResult("fake", (), 0, stdout, "", 0.0)
+
+
+INVENTORY = """\
+version: 1
+defaults: {user: root, identity_file: /secret/keys/id_do_not_leak, known_hosts: /kh}
+nodes:
+- {name: client, host: 10.0.0.10, devices: {uplink: eth0}}
+- {name: node1, host: 10.0.0.11, devices: {uplink: eth1}}
+- {name: node2, host: 10.0.0.12, devices: {uplink: eth1},
+   labels: {simulated_clock_offset_ns: '2500000000'}}
+"""
+
+PLAN = """\
+version: 1
+name: t
+capture: {nodes: ["*"], interfaces: [uplink], duration: 30}
+probes:
+  - ping: {from: client, target: 172.19.0.11, count: 3, interval: 0.2}
+linger: 0
+"""
+
+
+def inventory(tmp: Path) -> Inventory:
+    return parse_inventory(INVENTORY, tmp / "inv.yaml")
+
+
+def plan(tmp: Path, text: str = PLAN) -> Plan:
+    return parse_plan(text, tmp / "plan.yaml")
+
+
+class Cluster:
+    """Builds a FakeNode per inventory node with the given behaviours; the orchestrator factory."""
+
+    def __init__(self, **behaviours: NodeBehaviour) -> None:
+        self.behaviours = behaviours
+        self.log: list[tuple[float, str, str]] = []
+        self.nodes: dict[str, FakeNode] = {}
+
+    def factory(self, node: NodeSpec, kind: str) -> FakeNode:
+        assert kind == "asyncssh"
+        fake = FakeNode(node, self.behaviours.get(node.name, NodeBehaviour()), self.log)
+        self.nodes[node.name] = fake
+        return fake
+
+    def events(self, prefix: str) -> list[tuple[float, str, str]]:
+        return [e for e in self.log if e[2].startswith(prefix)]
+
+
+def unreachable() -> NodeBehaviour:
+    return NodeBehaviour(connect_error=ConnectError("node: cannot reach 10.0.0.12:22 (refused)"))

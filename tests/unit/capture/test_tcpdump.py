@@ -1,0 +1,119 @@
+"""Pure parts of the capture lifecycle: argv, tcpdump's output, failure words, skew shifting."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import pytest
+
+from netdiag.capture.skew import shift_pcap, simulated_offset
+from netdiag.capture.tcpdump import (
+    FILE_PLACEHOLDER,
+    SUPERVISOR,
+    CaptureStats,
+    classify_failure,
+    exit_status_of,
+    parse_live_count,
+    parse_stats,
+    supervisor_argv,
+    tcpdump_argv,
+)
+from netdiag.errors import CaptureFormatError
+from tests.unit.capture.fake_cluster import tiny_pcap
+
+
+def argv(**kw: object) -> list[str]:
+    base: dict[str, object] = dict(
+        tcpdump="tcpdump", iface="eth1", duration=30.0, snaplen=512, max_packets=10000,
+        max_file_mb=20, bpf="icmp or arp",
+    )  # fmt: skip
+    base.update(kw)
+    return tcpdump_argv(**base)  # type: ignore[arg-type]
+
+
+def test_capture_argv_is_bounded_and_the_filter_comes_last_as_words() -> None:
+    a = argv()
+    assert a[:6] == ["timeout", "-s", "INT", "-k", "10", "30"]
+    assert a[a.index("-i") + 1] == "eth1"
+    for flag, value in (("-s", "512"), ("-c", "10000"), ("-C", "20"), ("-W", "1"), ("-Z", "root")):
+        assert a[a.index(flag, 7) + 1] == value
+    assert "-U" in a and "--immediate-mode" in a
+    assert a[a.index("-w") + 1] == FILE_PLACEHOLDER
+    assert a[a.index("--") :] == ["--", "icmp", "or", "arp"]
+
+
+def test_hostile_names_stay_single_arguments() -> None:
+    a = argv(iface="eth0;rm -rf /", bpf="")
+    assert "eth0;rm -rf /" in a and a[-1] == "--"
+    sup = supervisor_argv(
+        capture_dir="/tmp/a b", run_id="R", file_name="x.pcap", heartbeat_s=15, capture=a
+    )
+    assert sup[:4] == ["sh", "-c", SUPERVISOR, "netdiag-capture"]
+    assert sup[4:8] == ["/tmp/a b", "R", "x.pcap", "15"]
+    assert "eth0;rm" not in SUPERVISOR and "/tmp/a b" not in SUPERVISOR
+
+
+def test_final_counts_are_the_last_complete_set() -> None:
+    lines = [
+        "tcpdump: listening on eth1, link-type EN10MB (Ethernet), snapshot length 512 bytes",
+        "tcpdump: 6 packets captured, 12 packets received by filter, 0 packets dropped by kernel",
+        "8 packets captured",
+        "9 packets received by filter",
+        "1 packet dropped by kernel",
+        "netdiag: capture exit 0",
+    ]
+    assert parse_stats(lines) == CaptureStats(8, 9, 1)
+    assert parse_stats(lines[:2]) == CaptureStats(6, 12, 0)  # SIGUSR1's one-line form
+    assert parse_stats(lines[:1]) is None  # SIGKILL: no counts at all
+    assert parse_live_count(lines[1]) == 6
+    assert exit_status_of(lines) == 0
+    assert exit_status_of(lines[:5]) is None
+
+
+@pytest.mark.parametrize(
+    ("stderr", "status", "expected", "advice"),
+    [
+        ("tcpdump: eth9: No such device exists\n(SIOCGIFHWADDR: No such device)", 1,
+         "no-interface", "check the interface name"),
+        ("tcpdump: eth1: You don't have permission to capture on that device", 1,
+         "no-permission", "sudo: true"),
+        ("tcpdump: /tmp/x/a.pcap: No space left on device", 1, "disk-full", "free space"),
+        ("sh: 1: tcpdump: not found", 127, "no-tcpdump", "install tcpdump"),
+        ("tcpdump: can't parse filter expression: syntax error", 1, "bad-filter", "BPF"),
+        ("mktemp: failed to create directory via template", 70, "failed", "capture_dir"),
+        ("something odd", 3, "failed", "something odd"),
+    ],
+)  # fmt: skip
+def test_failures_are_named_with_what_to_do(
+    stderr: str, status: int, expected: str, advice: str
+) -> None:
+    got, message = classify_failure(stderr + "\nnetdiag: capture exit 1\n", status)
+    assert got == expected
+    assert advice in message
+
+
+def test_shift_moves_every_record_and_keeps_a_truncated_tail(tmp_path: Path) -> None:
+    path = tmp_path / "a.pcap"
+    path.write_bytes(tiny_pcap(count=3)[:-10])  # last record cut short, as after SIGKILL
+    assert shift_pcap(path, -300_000_000) == 3
+    data = path.read_bytes()
+    assert struct.unpack_from("<II", data, 24) == (1_699_999_999, 950_000)
+    assert struct.unpack_from("<II", data, 24 + 16 + 60) == (1_700_000_000, 950_000)
+    assert len(data) == len(tiny_pcap(count=3)) - 10
+
+
+def test_shift_refuses_what_it_cannot_rewrite(tmp_path: Path) -> None:
+    path = tmp_path / "a.pcapng"
+    path.write_bytes(b"\x0a\x0d\x0d\x0a" + bytes(40))
+    with pytest.raises(CaptureFormatError, match="not a classic pcap"):
+        shift_pcap(path, 1)
+    empty = tmp_path / "empty.pcap"
+    empty.write_bytes(b"")
+    assert shift_pcap(empty, 1) == 0
+
+
+def test_simulated_offset_comes_from_labels_only_when_numeric() -> None:
+    assert simulated_offset({"simulated_clock_offset_ns": "-2500"}) == -2500
+    assert simulated_offset({"simulated_clock_offset_ns": "soon"}) == 0
+    assert simulated_offset({}) == 0

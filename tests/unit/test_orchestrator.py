@@ -1,0 +1,197 @@
+"""The coordinated run against scripted nodes: ordering, statuses, clean-up, the manifest."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import struct
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from netdiag.capture.results import RunRecord
+from netdiag.errors import AuthError, InputError
+from netdiag.orchestrator import RunOptions, run_capture
+from netdiag.transport.process import KILL_ONE
+from tests.unit.capture.fake_cluster import (
+    Cluster,
+    NodeBehaviour,
+    inventory,
+    plan,
+    unreachable,
+)
+
+
+def options(tmp_path: Path, cluster: Cluster, **kw: Any) -> RunOptions:
+    kw.setdefault("min_linger", 0)
+    return RunOptions(out=tmp_path / "run", factory=cluster.factory, run_id="RUN1", **kw)
+
+
+async def go(tmp_path: Path, cluster: Cluster, **kw: Any) -> RunRecord:
+    return await run_capture(inventory(tmp_path), plan(tmp_path), options(tmp_path, cluster, **kw))
+
+
+def manifest(tmp_path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    return data
+
+
+def signals(cluster: Cluster, node: str) -> list[tuple[str, ...]]:
+    return [c.argv for c in cluster.nodes[node].calls if c.argv[:3] == ("sh", "-c", KILL_ONE)]
+
+
+async def test_no_probe_is_sent_before_every_capture_listens(tmp_path: Path) -> None:
+    cluster = Cluster(node2=NodeBehaviour(listen_delay=0.3))
+    record = await go(tmp_path, cluster)
+    listening = cluster.events("listening")
+    probes = cluster.events("probe")
+    assert len(listening) == 3 and len(probes) == 1
+    assert probes[0][0] >= max(t for t, _, _ in listening)
+    assert all(c.status == "ok" for c in record.captures)
+    assert [n.status for n in record.nodes.values()] == ["ok", "ok", "ok"]
+
+
+async def test_healthy_run_writes_bundle_and_cleans_every_node(tmp_path: Path) -> None:
+    cluster = Cluster()
+    await go(tmp_path, cluster)
+    m = manifest(tmp_path)
+    assert m["schema"] == "netdiag.run/1" and m["run_id"] == "RUN1" and m["phase"] == "done"
+    assert m["finished_ns"] >= m["started_ns"]
+    for cap in m["captures"]:
+        assert cap["status"] == "ok"
+        assert cap["stats"] == {"captured": 2, "received": 2, "dropped": 0}
+        assert (tmp_path / "run" / cap["file"]).stat().st_size > 24
+    assert m["nodes"]["node1"]["interfaces"][2]["ifname"] == "eth1"
+    assert m["tool_versions"]["nodes"]["node1"] == {"tcpdump": "4.99.3", "kernel": "6.1.0-test"}
+    cmd = m["nodes"]["node1"]["commands"][0]
+    assert cmd[:6] == ["timeout", "-s", "INT", "-k", "10", "30"]
+    assert cmd[cmd.index("-w") + 1].startswith("/tmp/netdiag-cap-RUN1.")
+    assert m["probes"][0]["exit_status"] == 0
+    assert (tmp_path / "run" / m["probes"][0]["output"]).read_text().count("received") == 1
+    for name, node in cluster.nodes.items():
+        assert len(signals(cluster, name)) == 1  # SIGINT by PID, once per capture
+        assert node.closed
+    # a sweep of dead runs before, and of our own run marker after
+    assert {e[1:] for e in cluster.events("sweep")} >= {
+        ("node1", "sweep dead"),
+        ("node1", "sweep RUN1"),
+    }
+
+
+async def test_secrets_never_reach_the_manifest(tmp_path: Path) -> None:
+    await go(tmp_path, Cluster())
+    text = (tmp_path / "run" / "manifest.json").read_text()
+    assert "id_do_not_leak" not in text and "/secret" not in text
+
+
+async def test_failed_nodes_get_statuses_and_the_others_results_are_kept(tmp_path: Path) -> None:
+    cluster = Cluster(
+        node1=NodeBehaviour(tcpdump_missing=True),
+        node2=unreachable(),
+    )
+    record = await go(tmp_path, cluster)
+    nodes = manifest(tmp_path)["nodes"]
+    assert nodes["node1"]["status"] == "no-tcpdump"
+    assert "install it or set tcpdump" in nodes["node1"]["detail"]
+    assert nodes["node2"]["status"] == "unreachable"
+    assert "cannot reach" in nodes["node2"]["detail"]
+    assert nodes["client"]["status"] == "ok"
+    by_point = {c.point: c.status for c in record.captures}
+    assert by_point == {
+        "client/eth0": "ok",
+        "node1/eth1": "not-started",
+        "node2/eth1": "not-started",
+    }
+    assert record.probes[0].exit_status == 0  # the probe still ran: client's capture listened
+
+
+async def test_auth_failure_is_its_own_status(tmp_path: Path) -> None:
+    cluster = Cluster(node1=NodeBehaviour(connect_error=AuthError("node1: refused our key")))
+    await go(tmp_path, cluster)
+    assert manifest(tmp_path)["nodes"]["node1"]["status"] == "auth-failed"
+
+
+async def test_missing_interface_is_reported_without_starting_tcpdump(tmp_path: Path) -> None:
+    links = [{"ifindex": 1, "ifname": "lo"}, {"ifindex": 2, "ifname": "eth0"}]
+    cluster = Cluster(node1=NodeBehaviour(links=links))
+    await go(tmp_path, cluster)
+    m = manifest(tmp_path)
+    assert m["nodes"]["node1"]["status"] == "no-interface"
+    assert "has no interface 'eth1'" in m["nodes"]["node1"]["detail"]
+    assert ("node1", "start eth1") not in [e[1:] for e in cluster.log]
+    assert ("node2", "start eth1") in [e[1:] for e in cluster.log]
+
+
+async def test_tcpdump_failure_is_classified_and_the_rest_proceeds(tmp_path: Path) -> None:
+    err = ["tcpdump: eth1: You don't have permission to capture on that device"]
+    cluster = Cluster(node1=NodeBehaviour(capture_stderr=err))
+    record = await go(tmp_path, cluster)
+    cap = next(c for c in record.captures if c.node == "node1")
+    assert cap.status == "no-permission" and "set sudo: true" in cap.detail
+    assert record.nodes["node1"].status == "no-permission"
+    assert [c.status for c in record.captures if c.node != "node1"] == ["ok", "ok"]
+
+
+async def test_connection_lost_mid_capture_marks_the_node_lost(tmp_path: Path) -> None:
+    cluster = Cluster()
+    run = asyncio.create_task(go(tmp_path, cluster, min_linger=0.5))
+    while not cluster.events("probe"):
+        await asyncio.sleep(0.01)
+    cluster.nodes["node1"].link_down = True
+    record = await run
+    assert record.nodes["node1"].status == "lost"
+    assert "stopped answering" in record.nodes["node1"].detail
+    assert {c.point: c.status for c in record.captures}["node1/eth1"] == "lost"
+    assert record.nodes["client"].status == "ok" and record.nodes["node2"].status == "ok"
+
+
+async def test_stop_request_stops_captures_fetches_and_cleans_up(tmp_path: Path) -> None:
+    cluster = Cluster()
+    stop = asyncio.Event()
+    slow = plan(tmp_path, _long_plan())  # lingers 600 s: only the stop can end it
+    run = asyncio.create_task(
+        run_capture(inventory(tmp_path), slow, options(tmp_path, cluster), stop=stop)
+    )
+    while len(cluster.events("probe")) < 1:
+        await asyncio.sleep(0.01)
+    stop.set()
+    record = await asyncio.wait_for(run, 10)
+    assert record.interrupted
+    assert manifest(tmp_path)["interrupted"] is True
+    assert all(c.status == "ok" for c in record.captures)
+    assert all(len(signals(cluster, n)) == 1 for n in cluster.nodes)
+    assert all(n.closed for n in cluster.nodes.values())
+
+
+def _long_plan() -> str:
+    return (
+        "version: 1\nname: t\ncapture: {interfaces: [uplink], duration: 300}\n"
+        "probes:\n  - ping: {from: client, target: 172.19.0.11}\nlinger: 600\n"
+    )
+
+
+async def test_simulated_clock_skew_shifts_pcaps_and_is_labelled(tmp_path: Path) -> None:
+    await go(tmp_path, Cluster())
+    m = manifest(tmp_path)
+    assert m["nodes"]["node2"]["simulated_clock_offset_ns"] == 2_500_000_000
+    assert m["nodes"]["node1"]["simulated_clock_offset_ns"] == 0
+    assert any("SIMULATED" in n and "node2" in n for n in m["notes"])
+    # the fake nodes share our clock; scheduling noise is far below the 2.5 s simulated skew
+    assert abs(m["nodes"]["node2"]["clock"]["offset_ns"] - 2_500_000_000) < 500_000_000
+    assert abs(m["nodes"]["node1"]["clock"]["offset_ns"]) < 500_000_000
+
+    def first_ts(name: str) -> tuple[int, int]:
+        data = (tmp_path / "run" / "pcaps" / name).read_bytes()
+        sec, usec = struct.unpack_from("<II", data, 24)
+        return sec, usec
+
+    assert first_ts("node1__eth1.pcap") == (1_700_000_000, 250_000)
+    assert first_ts("node2__eth1.pcap") == (1_700_000_002, 750_000)
+
+
+async def test_a_used_run_directory_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "keep.txt").write_text("mine")
+    with pytest.raises(InputError, match="not empty"):
+        await go(tmp_path, Cluster())
