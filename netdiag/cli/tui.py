@@ -28,7 +28,7 @@ def run(args: argparse.Namespace, env: Env) -> int:
     from netdiag.tui.app import make_app
 
     for path in args.input:
-        if not path.exists():
+        if not path.exists() and "=" not in str(path):  # [POINT=]PATH specs are checked later
             raise InputError(f"{path}: no such file or directory; check the path")
     if not env.stdout_isatty:
         raise InputError("netdiag tui needs a terminal; use `netdiag report` for a file")

@@ -63,30 +63,26 @@ def _pcaps_of(root: Path, manifest: Manifest | None, analysis: Analysis) -> dict
     return found
 
 
-def run_analysis(paths: Sequence[Path]) -> tuple[Analysis, Mapping[str, Any]]:
-    """Call the correlation stage on pcaps or a bundle without ``analysis.json``.
+def run_analysis(paths: Sequence[Path | str]) -> tuple[Analysis, Mapping[str, Any]]:
+    """Correlate a bundle without ``analysis.json``, or ``[POINT=]PATH`` capture files.
 
-    The one place the views depend on ``netdiag.correlate``: its ``analyze(paths)`` returns the
-    analysis document (a mapping, or an object with ``to_json()``).
+    The one place the views call the correlation stage (as ``netdiag analyze`` does), so a
+    widget never has to; the document is the same one ``analyze --json`` writes.
     """
-    try:
-        from netdiag import correlate
-    except ImportError as exc:  # pragma: no cover - the package always ships correlate
-        raise AnalysisInputError(f"cannot analyse {paths[0]}: {exc}") from exc
-    analyze = getattr(correlate, "analyze", None)
-    if analyze is None:
-        raise AnalysisInputError(
-            f"{paths[0]}: no analysis.json and this netdiag cannot analyse pcaps yet; "
-            "run `netdiag analyze` first and give the analysis file"
-        )
-    result: Any = analyze(list(paths))
-    if hasattr(result, "to_json"):
-        result = result.to_json()
-    if isinstance(result, str):
-        result = json.loads(result)
-    if not isinstance(result, Mapping):
-        raise AnalysisInputError(f"{paths[0]}: the analysis stage returned no document")
-    return parse_analysis(result, str(paths[0])), result
+    from netdiag.bundle import load_input
+    from netdiag.correlate import Options, analyze
+    from netdiag.report.json import to_dict
+
+    data = load_input([str(p) for p in paths])
+    nodes = set(data.table["node"].astype(str))
+    reference = data.reference_node if data.reference_node in nodes else None
+    options = Options(
+        reference_node=reference,
+        clock_samples=data.clock_samples,
+        kernel_dropped=data.kernel_dropped,
+    )
+    document = to_dict(analyze(data.table, options))
+    return parse_analysis(document, str(paths[0])), document
 
 
 def open_input(paths: Sequence[Path], progress: Progress | None = None) -> RunView:
@@ -94,7 +90,7 @@ def open_input(paths: Sequence[Path], progress: Progress | None = None) -> RunVi
     if not paths:
         raise AnalysisInputError("no input given; pass a run directory, analysis.json or pcaps")
     for path in paths:
-        if not path.exists():
+        if not path.exists() and "=" not in str(path):
             raise AnalysisInputError(f"{path}: no such file or directory; check the path")
     first = paths[0]
     if len(paths) == 1 and first.is_dir():
@@ -109,16 +105,18 @@ def open_input(paths: Sequence[Path], progress: Progress | None = None) -> RunVi
         )
         pcaps = _pcaps_of(root, manifest, analysis)
         return RunView(analysis, manifest, root, pcaps, str(first), document_path=first)
-    bad = [p for p in paths if p.is_dir() or p.suffix not in _PCAP_SUFFIXES]
+    from netdiag.pcap import parse_point_spec
+
+    specs = [parse_point_spec(str(p)) for p in paths]
+    bad = [
+        s.path for s in specs if Path(s.path).is_dir() or Path(s.path).suffix not in _PCAP_SUFFIXES
+    ]
     if bad:
         raise AnalysisInputError(
             f"{bad[0]}: not a run directory, an analysis .json or a .pcap/.pcapng file"
         )
     analysis, document = run_analysis(paths)
-    pcaps = {}
-    for path in paths:
-        node, _, iface = path.stem.partition("__")
-        pcaps[f"{node}/{iface}" if iface else path.stem] = path
+    pcaps = {s.point: Path(s.path) for s in specs}
     source = ", ".join(str(p) for p in paths)
     return RunView(analysis, None, first.parent, pcaps, source, document=document)
 

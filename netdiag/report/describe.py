@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from netdiag.report.document import Analysis, Change, Flow, Journey, Sighting
+from netdiag.report.document import Analysis, Change, Flow, Journey, Sighting, Transform
 
 _FIELD_NAMES = {"eth_src": "src MAC", "eth_dst": "dst MAC", "src": "src", "dst": "dst"}
 _ENCAP_KEYS = ("encap", "type", "vni", "outer_src", "outer_dst")
@@ -50,6 +50,18 @@ def describe_change(change: Change) -> str:
     return text
 
 
+def arrivals(journey: Journey) -> list[Transform | None]:
+    """Per sighting, the transform that led to it (None for the first sighting).
+
+    Transform i joins sightings i and i+1; a journey that passes one point twice (a hairpin)
+    is why this is positional and not keyed by point name.
+    """
+    if len(journey.transforms) == len(journey.sightings) - 1:
+        return [None, *journey.transforms]
+    by_point = {t.to_point: t for t in journey.transforms}
+    return [None] + [by_point.get(s.point) for s in journey.sightings[1:]]
+
+
 def format_ns(ns: int | None) -> str:
     """A duration for humans: ``41 µs``, ``1.25 ms``, ``2.0 s``; ``-`` when unknown."""
     if ns is None:
@@ -76,6 +88,8 @@ def endpoint(ip: str | None, port: int | None) -> str:
 
 def corrected_ts(analysis: Analysis, sighting: Sighting) -> int:
     """The sighting's timestamp on the reference clock (node clock minus its offset)."""
+    if sighting.ts_corrected_ns is not None:
+        return sighting.ts_corrected_ns
     point = analysis.point(sighting.point)
     return sighting.ts_ns - (point.clock_offset_ns if point is not None else 0)
 

@@ -85,6 +85,7 @@ class Sighting:
 
     point: str
     ts_ns: int
+    ts_corrected_ns: int | None = None  # on the reference clock, when the analysis says
     direction: str = "unknown"
     eth_src: str | None = None
     eth_dst: str | None = None
@@ -111,6 +112,7 @@ class Sighting:
         return cls(
             point=str(_req(raw, "point", where)),
             ts_ns=int(_req(raw, "ts_ns", where)),
+            ts_corrected_ns=_opt_int(raw.get("ts_corrected_ns")),
             direction=str(raw.get("direction") or "unknown"),
             eth_src=_opt_str(raw.get("eth_src")),
             eth_dst=_opt_str(raw.get("eth_dst")),
@@ -178,10 +180,10 @@ class Anomaly:
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any], journey: str | None = None) -> Anomaly:
-        return cls(
+        return cls(  # "point" is where a non-drop anomaly was seen; shown in the same place
             kind=str(_req(raw, "kind", "an anomaly")),
             journey=_opt_str(raw.get("journey")) or journey,
-            after_point=_opt_str(raw.get("after_point")),
+            after_point=_opt_str(raw.get("after_point") or raw.get("point")),
             detail=str(raw.get("detail") or ""),
             extra=_extra(raw, cls),
         )

@@ -17,6 +17,7 @@ from netdiag.report.assets import asset
 from netdiag.report.bundle import RunView
 from netdiag.report.describe import (
     FlowRow,
+    arrivals,
     corrected_ts,
     describe_change,
     flow_rows,
@@ -143,10 +144,10 @@ def _translations(analysis: Analysis) -> Markup:
 
 
 def _hop_table(analysis: Analysis, journey: Journey, t0: int) -> Markup:
-    arriving = {t.to_point: t for t in journey.transforms}
+    arriving = arrivals(journey)
     rows = []
     for i, s in enumerate(journey.sightings):
-        t = arriving.get(s.point) if i else None
+        t = arriving[i]
         changes = [
             el("div", {"class": "chg-" + _CHG_CLASS.get(c.kind, "other")}, describe_change(c))
             for c in (t.changes if t else ())

@@ -120,6 +120,16 @@ def load_analysis(path: Path, progress: Progress | None = None) -> Analysis:
 
     ``progress(section, count)`` is called every few thousand journeys so a UI can show progress.
     """
+    try:
+        return _load(path, progress)
+    except AnalysisInputError as exc:
+        message = str(exc)
+        if message.startswith("analysis: "):  # a record-level error: say which file
+            raise AnalysisInputError(f"{path}: {message[10:]}") from exc
+        raise
+
+
+def _load(path: Path, progress: Progress | None) -> Analysis:
     cursor = _Cursor(_read_text(path), str(path))
     raw: dict[str, Any] = {}
     journeys: dict[str, Journey] = {}

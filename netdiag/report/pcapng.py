@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
+import numpy.typing as npt
 
 from netdiag import __version__
 from netdiag.errors import AnalysisInputError
 from netdiag.report.bundle import RunView
-from netdiag.report.describe import describe_change
+from netdiag.report.describe import arrivals, describe_change
 from netdiag.report.frames import FrameTable, read_frames
 
 _OPT_COMMENT, _IF_NAME, _IF_DESCRIPTION, _IF_TSRESOL, _SHB_USERAPPL = 1, 2, 3, 9, 4
@@ -59,22 +60,23 @@ def packet_block(iface: int, ts_ns: int, wirelen: int, data: bytes, comment: str
     return _block(6, body + data + b"\0" * pad + opts)
 
 
-def hop_comments(view: RunView) -> dict[tuple[str, int], str]:
-    """(point, ts_ns) -> "journey j1 (flow f1) hop 2/3: DNAT a -> b, TTL 64 -> 63" per sighting."""
-    flow_of = {}
-    for flow in view.analysis.flows:
-        flow_of[flow.request] = flow.id
-        if flow.reply:
-            flow_of[flow.reply] = flow.id
-    comments: dict[tuple[str, int], str] = {}
+#: Sightings are matched to frames by timestamp; an analysis may carry timestamps rounded
+#: through float64 (256 ns steps at today's epoch), so the nearest frame within 1 µs is taken.
+MATCH_TOLERANCE_NS = 1_000
+
+
+def hop_comments(view: RunView) -> dict[str, list[tuple[int, str]]]:
+    """Point -> [(ts_ns, "journey j1 (flow f1) hop 3/3 out: DNAT a -> b; TTL 64 -> 63 | ...")]."""
+    flow_of = view.analysis.flow_by_journey
+    comments: dict[str, list[tuple[int, str]]] = {}
     for journey in view.analysis.journeys.values():
-        arriving = {t.to_point: t for t in journey.transforms}
         total = len(journey.sightings)
         head = f"journey {journey.id}"
         if journey.id in flow_of:
             head += f" (flow {flow_of[journey.id]})"
-        for hop, sighting in enumerate(journey.sightings, 1):
-            transform = arriving.get(sighting.point) if hop > 1 else None
+        for hop, (sighting, transform) in enumerate(
+            zip(journey.sightings, arrivals(journey), strict=True), 1
+        ):
             if transform is None:
                 change = "first sighting" if hop == 1 else "unchanged"
             else:
@@ -82,8 +84,28 @@ def hop_comments(view: RunView) -> dict[tuple[str, int], str]:
             text = f"{head} hop {hop}/{total} {sighting.direction}: {change}"
             if journey.summary:
                 text += f" | {journey.summary}"
-            comments[(sighting.point, sighting.ts_ns)] = text
+            comments.setdefault(sighting.point, []).append((sighting.ts_ns, text))
     return comments
+
+
+def match_frames(ts_ns: npt.NDArray[np.int64], sightings: list[tuple[int, str]]) -> dict[int, str]:
+    """Frame index -> comment: each sighting names the frame nearest its timestamp (vectorized)."""
+    if not sightings or not len(ts_ns):
+        return {}
+    order = np.argsort(ts_ns, kind="stable")
+    sorted_ts = ts_ns[order]
+    wanted = np.array([t for t, _ in sightings], dtype=np.int64)
+    right = np.clip(np.searchsorted(sorted_ts, wanted), 0, len(sorted_ts) - 1)
+    left = np.clip(right - 1, 0, len(sorted_ts) - 1)
+    pick = np.where(
+        np.abs(sorted_ts[left] - wanted) <= np.abs(sorted_ts[right] - wanted), left, right
+    )
+    close = np.abs(sorted_ts[pick] - wanted) <= MATCH_TOLERANCE_NS
+    return {
+        int(order[p]): text
+        for p, ok, (_, text) in zip(pick.tolist(), close.tolist(), sightings, strict=True)
+        if ok
+    }
 
 
 @dataclass(frozen=True)
@@ -124,7 +146,8 @@ def export_pcapng(view: RunView, out: Path) -> ExportStats:
     index = np.concatenate([np.arange(len(t), dtype=np.int64) for _, t in tables])
     corrected = np.concatenate([t.ts_ns - _offset(view, p) for p, t in tables])
     order = np.argsort(corrected, kind="stable")
-    comments = hop_comments(view)
+    by_point = hop_comments(view)
+    comments = [match_frames(t.ts_ns, by_point.get(p, [])) for p, t in tables]
     commented = 0
     try:
         with out.open("wb") as fh:
@@ -132,7 +155,7 @@ def export_pcapng(view: RunView, out: Path) -> ExportStats:
             for k in order.tolist():
                 point, table = tables[which[k]]
                 i = int(index[k])
-                comment = comments.get((point, int(table.ts_ns[i])), "")
+                comment = comments[which[k]].get(i, "")
                 commented += bool(comment)
                 iface = iface_ids[(point, int(table.linktype[i]))]
                 fh.write(

@@ -6,7 +6,7 @@ Colours come from CSS classes (report.css), never from style attributes (blocked
 
 from __future__ import annotations
 
-from netdiag.report.describe import corrected_ts, describe_change, format_ns
+from netdiag.report.describe import arrivals, corrected_ts, describe_change, format_ns
 from netdiag.report.document import Analysis, Journey, Transform
 from netdiag.report.markup import Markup, el, join
 
@@ -62,7 +62,7 @@ def _edge(x1: int, y: int, transform: Transform | None) -> list[Markup]:
 
 def _row(analysis: Analysis, journey: Journey, y0: int, t0: int, label: str) -> list[Markup]:
     parts = [el("text", {"x": 4, "y": y0 - 8, "class": "rowlabel"}, f"{label}: {journey.summary}")]
-    arriving = {t.to_point: t for t in journey.transforms}
+    arriving = arrivals(journey)
     for i, s in enumerate(journey.sightings):
         x = 4 + i * (BOX_W + GAP)
         since = corrected_ts(analysis, s) - t0
@@ -86,8 +86,7 @@ def _row(analysis: Analysis, journey: Journey, y0: int, t0: int, label: str) -> 
             )
         )
         if i + 1 < len(journey.sightings):
-            nxt = journey.sightings[i + 1]
-            parts += _edge(x + BOX_W, y0 + BOX_H // 2, arriving.get(nxt.point))
+            parts += _edge(x + BOX_W, y0 + BOX_H // 2, arriving[i + 1])
     return parts
 
 

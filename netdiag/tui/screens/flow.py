@@ -15,7 +15,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from netdiag.report.describe import corrected_ts, encap_text, endpoint, format_ns
+from netdiag.report.describe import arrivals, corrected_ts, encap_text, endpoint, format_ns
 from netdiag.report.document import Journey, Sighting
 from netdiag.tui.widgets.diff import changes_text
 from netdiag.tui.widgets.packet_detail import PacketDetail
@@ -70,9 +70,9 @@ class FlowScreen(Screen[None]):
         first = journeys[0][1].sightings[0] if journeys and journeys[0][1].sightings else None
         t0 = corrected_ts(analysis, first) if first else 0
         for role, journey in journeys:
-            arriving = {t.to_point: t for t in journey.transforms}
+            arriving = arrivals(journey)
             for n, s in enumerate(journey.sightings):
-                hop = arriving.get(s.point) if n else None
+                hop = arriving[n]
                 changes = changes_text(hop.changes) if hop else Text("")
                 if s.encap:
                     changes.append(

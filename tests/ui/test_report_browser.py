@@ -1,0 +1,118 @@
+"""The HTML report in a real browser (Debian chromium, driven by playwright).
+
+Checks what a colleague opening the mailed file sees: the verdict and translation text, one
+section per flow, the filter working under the strict CSP, no console error, no request leaving
+the page, and that hostile strings from nodes and packets never execute.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from netdiag.report.bundle import open_input
+from netdiag.report.html import render_html
+
+from .conftest import HOSTILE_IFACE, HOSTILE_NODE, HOSTILE_TEXT
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian chromium (make deps)"),
+]
+
+
+@dataclass
+class Page:
+    """A loaded report and everything the browser reported while loading it."""
+
+    page: Any
+    url: str
+    console: list[tuple[str, str]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as pw:
+        chromium = pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--no-first-run",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield chromium
+        chromium.close()
+
+
+def open_report(browser: Any, run: Path, out: Path) -> Page:
+    out.write_text(render_html(open_input([run])), encoding="utf-8")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    loaded = Page(page, out.as_uri())
+    page.on("console", lambda m: loaded.console.append((m.type, m.text)))
+    page.on("pageerror", lambda e: loaded.errors.append(str(e)))
+    page.on("request", lambda r: loaded.requests.append(r.url))
+    page.on("dialog", lambda d: (loaded.dialogs.append(d.message), d.dismiss()))
+    page.goto(loaded.url, wait_until="load")
+    return loaded
+
+
+def test_report_renders_the_story(browser: Any, seed_dir: Path, tmp_path: Path) -> None:
+    report = open_report(browser, seed_dir, tmp_path / "report.html")
+    page = report.page
+    summary = page.inner_text("#summary")
+    assert (
+        "FIP 172.19.0.11 is DNATed to 192.168.0.6 on kube-ovn-control-plane; "
+        "replies leave through the same node" in summary
+    )
+    translations = page.inner_text("#translations")
+    assert "172.19.0.11" in translations
+    assert "192.168.0.6" in translations
+    assert page.locator("details.flow").count() == 2
+    assert page.locator("#flow-f1 svg.flowsvg text.nat").first.text_content() == (
+        "DNAT 172.19.0.11 -> 192.168.0.6"
+    )
+    assert page.inner_text("#flow-count") == "2 of 2 flows shown"  # the script ran under CSP
+    page.fill("#flow-filter", "dropped")
+    assert page.inner_text("#flow-count") == "1 of 2 flows shown"
+    assert page.locator("#flow-f1").is_hidden()
+    page.fill("#flow-filter", "")
+    page.click("#collapse-all")
+    assert not page.eval_on_selector("#flow-f2", "e => e.open")
+    page.click("#anomalies a[href='#flow-f2']")
+    assert page.eval_on_selector("#flow-f2", "e => e.open")
+    page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+    assert (tmp_path / "report.png").stat().st_size > 10_000
+    assert report.console == []
+    assert report.errors == []
+    assert report.requests == [report.url]  # nothing but the file itself
+    page.close()
+
+
+def test_hostile_strings_do_not_execute(browser: Any, hostile_dir: Path, tmp_path: Path) -> None:
+    report = open_report(browser, hostile_dir, tmp_path / "hostile.html")
+    page = report.page
+    assert page.evaluate("() => window.__pwned") is None
+    assert report.dialogs == []
+    assert report.errors == []
+    assert report.console == []  # a blocked inline script would be reported here by the CSP
+    assert report.requests == [report.url]  # the <img src=x> never became an element
+    text = page.inner_text("body")
+    assert HOSTILE_NODE in text  # shown as text, exactly as the node calls itself
+    assert HOSTILE_IFACE.split(">")[0] in text
+    assert HOSTILE_TEXT.strip("<!-") in text
+    assert page.locator("script").count() == 2  # the data block and our own script
+    assert page.locator("img").count() == 0
+    page.close()
