@@ -145,14 +145,17 @@ def read(path: str, limit: int) -> tuple[pd.DataFrame, str, int]:
     peak = [0]
     stop = threading.Event()
     with tempfile.TemporaryFile() as errf:
-        proc = subprocess.Popen(command(path, limit), stdout=subprocess.PIPE, stderr=errf)
-        watcher = threading.Thread(target=_watch, args=(proc.pid, stop, peak), daemon=True)
-        watcher.start()
-        assert proc.stdout is not None
-        raw = pd.read_csv(proc.stdout, sep="\t", dtype=str, keep_default_na=False, na_values=[""])
-        proc.wait()
-        stop.set()
-        watcher.join()
+        with subprocess.Popen(command(path, limit), stdout=subprocess.PIPE, stderr=errf) as proc:
+            watcher = threading.Thread(target=_watch, args=(proc.pid, stop, peak), daemon=True)
+            watcher.start()
+            assert proc.stdout is not None
+            raw = pd.read_csv(
+                proc.stdout, sep="\t", dtype=str, keep_default_na=False, na_values=[""]
+            )
+            proc.stdout.close()
+            proc.wait()
+            stop.set()
+            watcher.join()
         errf.seek(0)
         err = errf.read().decode(errors="replace")
     if proc.returncode != 0:
