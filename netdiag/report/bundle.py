@@ -41,6 +41,16 @@ class RunView:
             return self.document_path.read_text(encoding="utf-8")
         return json.dumps(self.document, indent=1) + "\n"
 
+    def probe_output(self, relative: str, limit: int = 20_000) -> str:
+        """The text a probe printed (``probes/node__name.txt``), cut at ``limit`` characters."""
+        if self.root is None or not relative:
+            return "(no output recorded)"
+        try:
+            text = (self.root / relative).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return f"({relative} is missing from the run directory)"
+        return text if len(text) <= limit else text[:limit] + "\n[... cut]"
+
     def pcap_of(self, point: str) -> Path | None:
         """The capture file of ``point`` (``node/iface``), if it is on disk."""
         path = self.pcaps.get(point)

@@ -97,7 +97,8 @@ def _summary(view: RunView) -> Markup:
         else "No capture points in the analysis."
     )
     followed = (
-        f"{len(analysis.journeys)} packet journeys followed, {len(analysis.flows)} flows, "
+        f"{len(analysis.journeys)} packet journeys followed, "
+        f"{len(analysis.flows)} request/reply pairs, "
         f"{len(analysis.translations)} translations."
     )
     return el(
@@ -292,6 +293,19 @@ def _points(view: RunView) -> Markup:
     return _section("points", "Capture points", _table(head, rows, num={3, 4, 5, 6}))
 
 
+def _probes(view: RunView, node: str) -> list[Markup]:
+    """The probes run from ``node`` with their output as captured (capped for mail)."""
+    parts = []
+    for probe in view.manifest.probes if view.manifest else ():
+        if str(probe.get("node")) != node:
+            continue
+        argv = " ".join(str(a) for a in probe.get("argv") or ())
+        head = f"{probe.get('kind', 'probe')}: {argv} (exit status {probe.get('exit_status')})"
+        output = view.probe_output(str(probe.get("output") or ""))
+        parts.append(el("div", None, el("em", None, head), el("pre", None, output)))
+    return parts
+
+
 def _nodes(view: RunView) -> Markup | None:
     if view.manifest is None:
         return None
@@ -320,6 +334,7 @@ def _nodes(view: RunView) -> Markup | None:
                 el("div", None, "commands run:"),
                 el("pre", None, cmds),
                 errs,
+                _probes(view, node.name),
             )
         )
     return _section("nodes", "Nodes and commands run", parts, open_=False)

@@ -64,6 +64,8 @@ def test_report_content(seed_dir: Path) -> None:
     assert "FIP 172.19.0.11 is DNATed to 192.168.0.6 on kube-ovn-control-plane" in html
     assert "timeout 120 tcpdump -i eth1 -U" in html  # commands run
     assert "4.99.4" in html  # tool versions
+    assert "ping: ping -c 2 172.19.0.11 (exit status 1)" in html  # probes and their output
+    assert "2 packets transmitted, 1 received" in html
     assert '<a href="#flow-f2">flow f2</a>' in html  # anomaly links to its flow
     only = render_html(open_input([seed_dir]), shown_flows={"f1"})
     assert only.count('<details class="flow') == 1
