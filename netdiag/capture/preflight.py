@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -171,26 +171,19 @@ async def inspect_node(transport: Transport, *, clock_rounds: int = 5) -> NodeCh
 
 
 async def _inspect(transport: Transport, node: NodeSpec, clock_rounds: int) -> NodeCheck:
-    async def run(argv: Sequence[str], sudo: bool = False) -> tuple[int, str, str]:
-        r = await transport.run(argv, timeout=CMD_TIMEOUT, check=False, sudo=sudo)
-        return r.exit_status, r.stdout, r.stderr
-
-    # Independent checks share the connection as parallel channels.
-    results = await asyncio.gather(
-        run(["id", "-u"]),
-        run([node.tcpdump, "--version"]),
-        run(["ip", "-j", "link"]),
-        run(["df", "-P", "-k", node.capture_dir]),
-        run(["uname", "-r"]),
-        run(["true"], sudo=True) if node.sudo else _done((1, "", "")),
-        return_exceptions=True,
-    )
-    for res in results:
-        if isinstance(res, BaseException):
-            raise res
-    uid, version, links, df, uname, sudo_ok = (
-        r for r in results if not isinstance(r, BaseException)
-    )
+    # One session for all checks: each session costs the node a login shell (batch.py).
+    commands: list[list[str]] = [
+        ["id", "-u"],
+        [node.tcpdump, "--version"],
+        ["ip", "-j", "link"],
+        ["df", "-P", "-k", node.capture_dir],
+        ["uname", "-r"],
+    ]
+    if node.sudo:
+        commands.append(["sudo", "-n", "true"])
+    results = [(r.exit_status, r.stdout, r.stderr) for r in await transport.run_batch(commands)]
+    uid, version, links, df, uname = results[:5]
+    sudo_ok = results[5] if node.sudo else (1, "", "")
     failed: list[str] = []
     warned: list[str] = []
     status_of_failure: Status = "failed"
@@ -264,10 +257,6 @@ async def _inspect(transport: Transport, node: NodeSpec, clock_rounds: int) -> N
         clock=clock,
         problems=problems,
     )
-
-
-async def _done(value: tuple[int, str, str]) -> tuple[int, str, str]:
-    return value
 
 
 async def check_inventory(

@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from netdiag.errors import CommandError
@@ -62,12 +61,7 @@ class Transport(abc.ABC):
         await self.connect()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
     @abc.abstractmethod
@@ -107,14 +101,8 @@ class Transport(abc.ABC):
         started = time.monotonic()
         proc = await self.start(argv, netns=netns, sudo=sudo, input=input)
         status = await proc.wait(timeout=timeout, kill_on_timeout=True)
-        result = CommandResult(
-            host=self.name,
-            argv=tuple(argv),
-            exit_status=status,
-            stdout=proc.stdout_text(),
-            stderr=proc.stderr_text(),
-            duration=time.monotonic() - started,
-        )
+        out, err, took = proc.stdout_text(), proc.stderr_text(), time.monotonic() - started
+        result = CommandResult(self.name, tuple(argv), status, out, err, took)
         if check and status != 0:
             detail = result.stderr.strip().splitlines()[-1:] or ["no error output"]
             raise CommandError(
@@ -147,3 +135,11 @@ class Transport(abc.ABC):
         proc = RemoteProcess(self, tuple(argv), channel, sudo=use_sudo, on_line=on_line)
         await proc.begin(input, keep_stdin=keep_stdin)
         return proc
+
+    async def run_batch(
+        self, commands: Sequence[Sequence[str]], *, timeout: float = 60.0
+    ) -> list[CommandResult]:
+        """Short commands in one session, one result each (see batch.py for why)."""
+        from netdiag.transport.batch import run_batch
+
+        return await run_batch(self, commands, timeout=timeout)

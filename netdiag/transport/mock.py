@@ -160,6 +160,12 @@ class MockTransport(Transport):
         chan.begin()
         return chan
 
+    async def run_batch(
+        self, commands: Sequence[Sequence[str]], *, timeout: float = 60.0
+    ) -> list[CommandResult]:
+        """One handler call per command, so tests script commands, not batch scripts."""
+        return [await self.run(c, timeout=timeout, check=False, sudo=False) for c in commands]
+
     def _deliver(self, sig: str, pid: int) -> _MockChannel:
         target = self._procs.get(pid)
         alive = target is not None and target.status is None

@@ -241,3 +241,25 @@ async def test_jump_host_tunnels_to_the_node(
     with pytest.raises(ConnectError, match="bastion: cannot reach"):
         async with open_transport(ssh_node(sshd, jump=dead), kind):
             pass
+
+
+async def test_run_batch_keeps_each_commands_output_and_status(transport: Transport) -> None:
+    hostile = "; echo injected $(id -u) 'q'\n"
+    results = await transport.run_batch(
+        [
+            ["printf", "%s", hostile],
+            ["sh", "-c", "echo out; printf err >&2; exit 3"],
+            ["/nonexistent/tcpdump", "--version"],
+            ["printf", "no newline"],
+            ["cat"],  # stdin is /dev/null: must not hang
+        ],
+        timeout=20,
+    )
+    assert [(r.exit_status, r.stdout, r.stderr) for r in results[:2]] == [
+        (0, hostile, ""),
+        (3, "out\n", "err"),
+    ]
+    assert results[2].exit_status == 127
+    assert "not found" in results[2].stderr
+    assert results[3].stdout == "no newline"
+    assert (results[4].exit_status, results[4].stdout) == (0, "")
