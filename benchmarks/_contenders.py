@@ -6,7 +6,8 @@ in neither (the parent also reports the whole process' wall time).
 Memory: ``rss_kib`` is this process' peak RSS (ru_maxrss), imports included, ``vmhwm_kib`` the
 same read from /proc as a cross-check; ``rss_import_kib`` the peak right after the imports;
 ``child_rss_kib`` tshark's peak (sampled VmHWM, since ru_maxrss of a grandchild would include
-this process' own peak), which runs concurrently with this one.
+this process' own peak), which runs concurrently with this one; ``anon_*`` / ``file_*``: the
+anonymous and file-backed parts of RSS after the imports and at their (sampled) peaks.
 ``digest`` holds column sums the parent checks against the generator's ground truth, so a
 contender that is fast because it gets fields wrong is caught.
 """
@@ -18,6 +19,7 @@ import json
 import os
 import resource
 import sys
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +54,51 @@ def _cpu_s() -> float:
 def _vmhwm() -> int:
     with open("/proc/self/status") as f:
         return next((int(line.split()[1]) for line in f if line.startswith("VmHWM:")), 0)
+
+
+def _rss_split() -> dict[str, int]:
+    """Current anonymous and file-backed resident KiB (file-backed: libraries, mmap windows)."""
+    out = {"RssAnon": 0, "RssFile": 0}
+    with open("/proc/self/status") as f:
+        for line in f:
+            key = line.split(":", 1)[0]
+            if key in out:
+                out[key] = int(line.split()[1])
+    return out
+
+
+class RssSampler:
+    """Samples :func:`_rss_split` every 10 ms in a thread and keeps each one's maximum, to tell
+    what a peak RSS is made of (the table and copies of it, or mapped file pages)."""
+
+    def __init__(self) -> None:
+        self.start = _rss_split()
+        self.peak = dict(self.start)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.01):
+            for key, value in _rss_split().items():
+                self.peak[key] = max(self.peak[key], value)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        for key, value in _rss_split().items():
+            self.peak[key] = max(self.peak[key], value)
+
+    def result(self) -> dict[str, int]:
+        return {
+            "anon_start_kib": self.start["RssAnon"],
+            "anon_peak_kib": self.peak["RssAnon"],
+            "file_start_kib": self.start["RssFile"],
+            "file_peak_kib": self.peak["RssFile"],
+        }
 
 
 def _netdiag(path: str, chunk_bytes: int) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -103,15 +150,18 @@ def run(name: str, path: str, limit: int, chunk_bytes: int) -> dict[str, Any]:
     result["import_s"] = time.perf_counter() - start
     result["rss_import_kib"] = _maxrss(resource.RUSAGE_SELF)
     start, cpu = time.perf_counter(), _cpu_s()
-    if name == "netdiag":
-        table, extra = _netdiag(path, chunk_bytes)
-        result.update(extra)
-    elif name == "scapy":
-        table = _python_readers.to_frame(_python_readers.scapy_rows(path, limit or sys.maxsize))
-    elif name == "dpkt":
-        table = _python_readers.to_frame(_python_readers.dpkt_rows(path, limit or sys.maxsize))
-    else:
-        table, _, result["child_rss_kib"] = _tshark.read(path, limit)
+    with RssSampler() as sampler:
+        if name == "netdiag":
+            table, extra = _netdiag(path, chunk_bytes)
+            result.update(extra)
+        elif name == "scapy":
+            rows = _python_readers.scapy_rows(path, limit or sys.maxsize)
+            table = _python_readers.to_frame(rows)
+        elif name == "dpkt":
+            rows = _python_readers.dpkt_rows(path, limit or sys.maxsize)
+            table = _python_readers.to_frame(rows)
+        else:
+            table, _, result["child_rss_kib"] = _tshark.read(path, limit)
     result.setdefault("parse_s", time.perf_counter() - start)
     result.setdefault("parse_cpu_s", _cpu_s() - cpu)
     result.update(
@@ -121,6 +171,7 @@ def run(name: str, path: str, limit: int, chunk_bytes: int) -> dict[str, Any]:
         rss_kib=_maxrss(resource.RUSAGE_SELF),
         vmhwm_kib=_vmhwm(),
         digest=digest(table),
+        **sampler.result(),
     )
     return result
 

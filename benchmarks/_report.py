@@ -48,6 +48,9 @@ def summarize(meta: dict[str, Any], results: list[dict[str, Any]]) -> dict[str, 
                 row["est_full_s"] = n / row["pps"]
                 base = r.get("rss_import_kib", 0) / 1024
                 row["est_full_rss_mib"] = base + (row["rss_mib"] - base) * n / k
+            for key in ("anon_start_kib", "anon_peak_kib", "file_start_kib", "file_peak_kib"):
+                if key in r:
+                    row[key.replace("_kib", "_mib")] = r[key] / 1024
             if "buffer_bytes" in r:
                 row["buffer_mib"] = r["buffer_bytes"] / MIB
         rows.append(row)
@@ -81,6 +84,8 @@ def summarize(meta: dict[str, Any], results: list[dict[str, Any]]) -> dict[str, 
                 met=nd["rss_mib"] <= budget,
                 over_budget_mib=max(0.0, nd["rss_mib"] - budget),
             )
+        for key in ("anon_start_mib", "anon_peak_mib", "file_start_mib", "file_peak_mib"):
+            mem[key] = nd.get(key)
         targets["memory"] = mem
     return {"meta": meta, "contenders": rows, "targets": targets}
 
@@ -157,6 +162,13 @@ def render(s: dict[str, Any]) -> str:
             lines.append(
                 f"memory target: peak <= table + buffer + baseline = "
                 f"{mem['budget_mib']:.1f} MiB -> {verdict}"
+            )
+        if mem.get("anon_peak_mib") is not None:
+            lines.append(
+                f"  during the read (sampled every 10 ms): anonymous memory "
+                f"{mem['anon_start_mib']:.0f} -> peak {mem['anon_peak_mib']:.0f} MiB, "
+                f"file-backed (libraries, mapped file) {mem['file_start_mib']:.0f} -> peak "
+                f"{mem['file_peak_mib']:.0f} MiB"
             )
     elif not any(r["contender"] == "netdiag" and not r["error"] for r in s["contenders"]):
         lines.append("\nnetdiag was not measured: no targets to report.")
