@@ -10,6 +10,7 @@ Host keys: RejectPolicy unless ``accept-new`` and the host has no known_hosts en
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import shlex
 import threading
@@ -70,9 +71,13 @@ class _ThreadChannel:
         for target in (self._read_out, self._read_err):
             threading.Thread(target=target, name=f"netdiag-{name}", daemon=True).start()
 
+    def _call(self, fn: Callable[..., None], *args: Any) -> None:
+        """Hand a result to the loop from a reader thread; the loop may be gone already."""
+        with contextlib.suppress(RuntimeError):  # "Event loop is closed"
+            self._loop.call_soon_threadsafe(fn, *args)
+
     def _push(self, queue: asyncio.Queue[bytes], data: bytes) -> None:
-        if not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(queue.put_nowait, data)
+        self._call(queue.put_nowait, data)
 
     def _pump(self, recv: Callable[[int], bytes], queue: asyncio.Queue[bytes]) -> None:
         while True:
@@ -89,8 +94,7 @@ class _ThreadChannel:
         status = self._chan.recv_exit_status()  # returns at once: the channel is closed by now
         transport = self._chan.get_transport()
         lost = status == -1 and (transport is None or not transport.is_active())
-        if not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._settle, None if lost else status)
+        self._call(self._settle, None if lost else status)
 
     def _settle(self, status: int | None) -> None:
         if self._status.done():

@@ -89,6 +89,7 @@ class RemoteProcess:
         self._changed = asyncio.Condition()
         self._pumps: list[asyncio.Task[None]] = []
         self._error: TransportError | None = None
+        self._closed = False
 
     async def begin(self, data: str | bytes | None, *, keep_stdin: bool = False) -> None:
         """Start pumping, feed stdin, and read the PID line the wrapper prints first."""
@@ -203,6 +204,10 @@ class RemoteProcess:
     async def _finish(self) -> None:
         if self.exit_status is not None:
             return
+        if self._closed:
+            raise TransportError(
+                f"{self.transport.name}: `{' '.join(self.argv)}` was abandoned (channel closed)"
+            )
         await asyncio.gather(*self._pumps)
         self.exit_status = await self._channel.wait()
         if self._error is not None and self.exit_status is None:
@@ -232,6 +237,7 @@ class RemoteProcess:
 
     def close(self) -> None:
         """Stop reading and drop the channel (does not signal the remote process)."""
+        self._closed = self.exit_status is None
         for task in self._pumps:
             task.cancel()
         self._channel.abort()

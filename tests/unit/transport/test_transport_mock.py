@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from netdiag.errors import AuthError, CommandError, CommandTimeout, InputError
+from netdiag.errors import AuthError, CommandError, CommandTimeout, InputError, TransportError
 from netdiag.inventory import NodeSpec
 from netdiag.transport import CommandResult, open_transport, wrap_argv
 from netdiag.transport.jump import jump_node
@@ -148,3 +148,13 @@ def test_jump_string_inherits_the_nodes_keys() -> None:
     plain = jump_node(NodeSpec(name="n", host="h", user="u", jump="gw"))
     assert plain is not None
     assert (plain.host, plain.user, plain.port) == ("gw", "u", None)
+
+
+async def test_wait_after_a_kill_on_timeout_reports_the_abandoned_process() -> None:
+    async with MockTransport(lambda c: MockScript(until_signal=True), NODE) as t:
+        proc = await t.start(["tcpdump"])
+        with pytest.raises(CommandTimeout):
+            await proc.wait(timeout=0.05, kill_on_timeout=True)
+        # Not a CancelledError leaking out of the stopped output pumps:
+        with pytest.raises(TransportError, match="abandoned"):
+            await proc.wait(timeout=1)
