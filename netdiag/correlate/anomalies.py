@@ -55,41 +55,35 @@ def dropped(
     """A journey that ends at L while most journeys from the same first point continue to Y."""
     if hops.empty:
         return empty()
-    point = s["point"].to_numpy()
+    n = len(names.points)
+    point = s["point"].to_numpy().astype("int64")
     first_point = point[jt["first"].to_numpy()]
     last_point = point[jt["last"].to_numpy()]
     hj = hops["journey"].to_numpy()
-    trans = pd.DataFrame(
-        {"f": first_point[hj], "x": point[hops["a"].to_numpy()], "y": point[hops["b"].to_numpy()]}
-    )
-    succ = trans.groupby(["f", "x", "y"]).size().rename("n").reset_index()
-    succ = succ.sort_values("n", ascending=False).drop_duplicates(["f", "x"])
-    visits = (
-        pd.DataFrame({"f": first_point[s["journey"].to_numpy()], "x": point})
-        .groupby(["f", "x"])
-        .size()
-    )
-    succ = succ.join(visits.rename("visits"), on=["f", "x"])
-    succ = succ.loc[succ["n"] * 2 >= succ["visits"]]
-    ends = pd.DataFrame(
-        {
-            "journey": jt.index.to_numpy(),
-            "f": first_point,
-            "x": last_point,
-            "ts": s["ts_corr"].to_numpy()[jt["last"].to_numpy()],
-        }
-    )
-    hit = ends.merge(succ, on=["f", "x"])
-    hit = hit.loc[point_end[hit["y"].to_numpy()] > hit["ts"].to_numpy()]
-    if hit.empty:
+    # Counts by integer codes: (first, x, y) transitions and (first, x) visits.
+    trans = np.bincount(
+        (first_point[hj] * n + point[hops["a"].to_numpy()]) * n + point[hops["b"].to_numpy()],
+        minlength=n**3,
+    ).reshape(n, n, n)
+    visits = np.bincount(first_point[s["journey"].to_numpy()] * n + point, minlength=n * n)
+    best_next = trans.argmax(axis=2)  # (first, x) -> most common successor
+    best_count = trans.max(axis=2)
+    ok = best_count * 2 >= visits.reshape(n, n)
+    y = best_next[first_point, last_point]
+    hit = ok[first_point, last_point] & (best_count[first_point, last_point] > 0)
+    hit &= point_end[y] > s["ts_corr"].to_numpy()[jt["last"].to_numpy()]
+    idx = np.flatnonzero(hit)
+    if len(idx) == 0:
         return empty()
-    pts = [names.points[p] for p in hit["x"]]
-    exp = [names.points[p] for p in hit["y"]]
+    pts = [names.points[p] for p in last_point[idx]]
+    exp = [names.points[p] for p in y[idx]]
+    counts = best_count[first_point[idx], last_point[idx]]
+    seen = visits.reshape(n, n)[first_point[idx], last_point[idx]]
     detail = [
-        f"last seen at {p}; {n} of {v} similar packets went on to {e}"
-        for p, e, n, v in zip(pts, exp, hit["n"], hit["visits"], strict=True)
+        f"last seen at {p}; {c} of {v} similar packets went on to {e}"
+        for p, e, c, v in zip(pts, exp, counts, seen, strict=True)
     ]
-    return _frame("dropped", hit["journey"].to_numpy(), pts, exp, detail)
+    return _frame("dropped", jt.index.to_numpy()[idx], pts, exp, detail)
 
 
 def no_reply(  # noqa: PLR0917
@@ -126,9 +120,10 @@ def asymmetric(
     """Flows whose reply did not retrace the request's capture points."""
     sel = flows.loc[~flows["symmetric"].astype(bool)]
     point = s["point"].to_numpy()
+    firsts, lasts = jt["first"].to_numpy(), jt["last"].to_numpy()
 
     def points_of(j: int) -> set[str]:
-        first, last = int(jt["first"].iat[j]), int(jt["last"].iat[j])
+        first, last = int(firsts[j]), int(lasts[j])
         return {names.points[p] for p in point[first : last + 1]}
 
     detail, where, instead = [], [], []
@@ -154,7 +149,9 @@ def icmp_errors(
 ) -> pd.DataFrame:
     """ICMP errors tied to the most recent packet from the error's target at the same point."""
     first = jt["first"].to_numpy()
-    err_first = is_icmp_error(s.iloc[first])
+    err_first = is_icmp_error(
+        None, proto=s["proto"].to_numpy()[first], itype=s["icmp_type"].to_numpy()[first]
+    )
     if not err_first.any():
         return empty()
     ej = jt.index.to_numpy()[err_first]
@@ -258,7 +255,7 @@ def arp_unanswered(table: pd.DataFrame, window_ns: int) -> pd.DataFrame:
     g = (
         pd.DataFrame(
             {
-                "point": table["point"].astype(str).to_numpy()[lost],
+                "point": table["point"].iloc[lost].astype(str).to_numpy(),
                 "tpa": tpa[lost],
                 "spa": spa[lost],
             }
@@ -277,37 +274,25 @@ def arp_unanswered(table: pd.DataFrame, window_ns: int) -> pd.DataFrame:
 def retransmissions(s: pd.DataFrame, jt: pd.DataFrame, names: Names) -> pd.DataFrame:
     """TCP segments whose (point, tuple, seq, SYN/FIN, length) repeats a previous journey."""
     first = jt["first"].to_numpy()
-    f = s.iloc[first]
-    flags = f["tcp_flags"].to_numpy()
-    tcp = (f["proto"].to_numpy() == 6) & (
-        ((flags & (TCP_SYN | TCP_FIN)) != 0) | (f["payload_len"].to_numpy() > 0)
-    )
+
+    def col(name: str) -> np.ndarray:
+        return np.asarray(s[name].to_numpy()[first])
+
+    flags = col("tcp_flags")
+    tcp = (col("proto") == 6) & (((flags & (TCP_SYN | TCP_FIN)) != 0) | (col("payload_len") > 0))
     if not tcp.any():
         return empty()
-    t = f.loc[tcp]
+    fields = ("point", "src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport", "tcp_seq")
     tok = combine(
-        *(
-            t[c].to_numpy()
-            for c in (
-                "point",
-                "src_hi",
-                "src_lo",
-                "dst_hi",
-                "dst_lo",
-                "sport",
-                "dport",
-                "tcp_seq",
-                "payload_len",
-            )
-        ),
-        t["tcp_flags"].to_numpy() & (TCP_SYN | TCP_FIN),
+        *(col(c)[tcp] for c in (*fields, "payload_len")), flags[tcp] & (TCP_SYN | TCP_FIN)
     )
+    t = {"point": col("point")[tcp], "tcp_seq": col("tcp_seq")[tcp]}
     df = pd.DataFrame(
         {
             "tok": tok,
             "journey": jt.index.to_numpy()[tcp],
-            "point": t["point"].to_numpy(),
-            "seq": t["tcp_seq"].to_numpy(),
+            "point": t["point"],
+            "seq": t["tcp_seq"],
         }
     )
     orig = df.drop_duplicates("tok").set_index("tok")["journey"]

@@ -138,7 +138,10 @@ def flow_samples(w: pd.DataFrame, journey: np.ndarray, flows: pd.DataFrame) -> p
     if flows.empty:
         return _EMPTY
     f = flows.loc[_sampled(flows["request"].to_numpy(), len(flows)), ["request", "reply"]]
-    wanted = np.isin(journey, np.concatenate([f["request"].to_numpy(), f["reply"].to_numpy()]))
+    mark = np.zeros(int(journey.max()) + 1, dtype=bool)
+    mark[f["request"].to_numpy()] = True
+    mark[f["reply"].to_numpy()] = True
+    wanted = mark[journey]
     g = _per_domain(w, journey, wanted).reset_index()
     r = f.merge(g, left_on="request", right_on="journey")
     x = r.merge(g, left_on=["reply", "dom"], right_on=["journey", "dom"], suffixes=("_r", "_p"))

@@ -18,13 +18,18 @@ from netdiag.correlate.clocks import (
     merge_edges,
     solve,
 )
-from netdiag.correlate.fingerprint import base_confidence, combine, fingerprint, payload_cut
+from netdiag.correlate.fingerprint import base_confidence, combine, fingerprint, mix, payload_cut
 from netdiag.correlate.flows import pair
 from netdiag.correlate.frame import Names, point_names, work_frame
 from netdiag.correlate.journeys import causal_order, group, hop_index
 from netdiag.correlate.model import Analysis, Options
 from netdiag.correlate.transforms import compute_hops, relabel_reverse_nat, translations
 from netdiag.errors import AnalysisInputError
+
+#: Work-frame columns needed for fingerprints only, left out of the sightings frame.
+_FINGERPRINT_ONLY = frozenset(
+    {"frag_offset", "mf", "df", "payload_hash", "payload_hashed", "ip_len", "outer_ttl"}
+)
 
 
 def _reference(names: Names, table: pd.DataFrame, wanted: str | None) -> int:
@@ -68,6 +73,30 @@ def _clocks(  # noqa: PLR0917 - one call site, the steps' intermediate values
             # No causal pair in both directions: keep the coarse median, error unknown.
             rows.append((name, int(coarse[d]), None, "coarse" if coarse[d] else "none", 0))
     return pd.DataFrame(rows, columns=["node", "offset_ns", "error_ns", "source", "samples"])
+
+
+def _gather(w: pd.DataFrame, order: np.ndarray, **extra: np.ndarray) -> pd.DataFrame:
+    """The sightings frame: work-frame columns in causal order, skipping gathers of columns
+    that hold one value throughout (IPv4-only high halves, tunnel fields without tunnels)."""
+    n = len(order)
+    v4_only = bool((w["ip_version"].to_numpy() == 4).all())
+    no_tunnel = not bool((w["encap"].to_numpy() >= 0).any())
+    constant = set()
+    if v4_only:
+        constant |= {"src_hi", "dst_hi"}
+    if no_tunnel:
+        constant |= {"vni", "outer_src_hi", "outer_src_lo", "outer_dst_hi", "outer_dst_lo"}
+    cols: dict[str, np.ndarray] = {}
+    for c in w.columns:
+        if c in _FINGERPRINT_ONLY:
+            continue
+        v = w[c].to_numpy()
+        if c in constant:
+            cols[c] = np.full(n, v[0] if len(v) else 0, dtype=v.dtype)
+        else:
+            cols[c] = v[order]
+    cols.update(extra)
+    return pd.DataFrame(cols, copy=False)
 
 
 def _journey_table(s: pd.DataFrame, conf: np.ndarray, ambiguous: np.ndarray) -> pd.DataFrame:
@@ -130,19 +159,16 @@ def analyze(table: pd.DataFrame, options: Options | None = None) -> Analysis:
     flows = pair(w, g.journey, window)
     clocks = _clocks(w, g.journey, g.count, flows, names, ref, coarse, options)
     offsets = clocks["offset_ns"].to_numpy(dtype="int64")
-    w["ts_corr"] = ts - offsets[dom]
-    w["journey"] = g.journey
-    order = causal_order(g.journey, w["ttl"].to_numpy(), w["ts_corr"].to_numpy())
-    s = w.iloc[order].reset_index(drop=True)
-    s["hop"] = hop_index(s["journey"].to_numpy())
-    jt = _journey_table(s, conf[order], g.ambiguous)
-    # Final ids: by first (corrected) sighting time, so j1 is the earliest packet.
-    rank = np.empty(len(jt), dtype="int64")
-    rank[np.argsort(jt["first_ts_ns"].to_numpy(), kind="stable")] = np.arange(len(jt))
-    old_ids = s["journey"].to_numpy()
-    s["journey"] = rank[old_ids]
-    jt = jt.set_axis(pd.RangeIndex(len(jt), name="journey")).iloc[np.argsort(rank)]
-    jt.index = pd.RangeIndex(len(jt), name="journey")
+    ts_corr = ts - offsets[dom]
+    # Final ids by first corrected sighting (j1 is the earliest packet). Numbering by time also
+    # makes the causal sort walk each point's rows in time order: near-sequential gathers.
+    first_ts = np.full(g.count, np.iinfo("int64").max, dtype="int64")
+    np.minimum.at(first_ts, g.journey, ts_corr)
+    rank = np.empty(g.count, dtype="int64")
+    rank[np.argsort(first_ts, kind="stable")] = np.arange(g.count)
+    journey = rank[g.journey]
+    ambiguous = np.empty(g.count, dtype=bool)
+    ambiguous[rank] = g.ambiguous
     flows = (
         flows.assign(
             request=rank[flows["request"].to_numpy()], reply=rank[flows["reply"].to_numpy()]
@@ -150,6 +176,10 @@ def analyze(table: pd.DataFrame, options: Options | None = None) -> Analysis:
         .sort_values("request")
         .reset_index(drop=True)
     )
+    order = causal_order(journey, w["ttl"].to_numpy(), ts_corr)
+    s = _gather(w, order, ts_corr=ts_corr[order], journey=journey[order])
+    s["hop"] = hop_index(s["journey"].to_numpy())
+    jt = _journey_table(s, conf[order], ambiguous)
     hops = compute_hops(s)
     hops = relabel_reverse_nat(s, hops)
     flows = _describe_flows(flows, s, jt, hops, names)
@@ -202,28 +232,36 @@ def _describe_flows(
     """symmetric, enter/leave points and the node where the reply was un-NATed."""
     point = s["point"].to_numpy()
     first, last = jt["first"].to_numpy(), jt["last"].to_numpy()
-    j = s["journey"].to_numpy()
-    sig = pd.Series(np.asarray(point, dtype="int64") + 1).pow(3).groupby(j).sum()
-    count = pd.Series(point).groupby(j).nunique()
+    # Point-set signature per journey (a journey visits each point at most once, see journeys.py).
+    order = np.argsort(first)
+    sig = np.empty(len(first), dtype="uint64")
+    with np.errstate(over="ignore"):
+        sig[order] = np.add.reduceat(mix(point.astype("uint64") + np.uint64(1)), first[order])
+    count = jt["sightings"].to_numpy()
     req, rep = flows["request"].to_numpy(), flows["reply"].to_numpy()
-    symmetric = (sig.reindex(req).to_numpy() == sig.reindex(rep).to_numpy()) & (
-        count.reindex(req).to_numpy() == count.reindex(rep).to_numpy()
-    )
+    symmetric = (sig[req] == sig[rep]) & (count[req] == count[rep])
     unnat = hops.loc[(hops["src_kind"] == 2) | (hops["dst_kind"] == 2)] if len(hops) else hops
     where = unnat.drop_duplicates("journey").set_index("journey")["b"]
     at = where.reindex(rep).to_numpy()
+    cats = pd.Index(list(names.points))
+    unnat_point = np.where(np.isnan(at), -1, point[np.nan_to_num(at).astype("int64")])
+
+    def category(codes: np.ndarray) -> pd.Categorical[str]:
+        return pd.Categorical.from_codes(np.asarray(codes, dtype="int64"), categories=cats)
+
     return flows.assign(
         symmetric=symmetric,
-        enter_point=[names.points[p] for p in point[first[req]]],
-        leave_point=[names.points[p] for p in point[last[rep]]],
-        reverse_nat_point=["" if np.isnan(x) else names.points[int(point[int(x)])] for x in at],
+        enter_point=category(point[first[req]]),
+        leave_point=category(point[last[rep]]),
+        reverse_nat_point=category(unnat_point),
     )
 
 
 def _points(
     table: pd.DataFrame, names: Names, clocks: pd.DataFrame, options: Options
 ) -> pd.DataFrame:
-    counts = table["point"].astype(str).value_counts()
+    counts = table["point"].value_counts()
+    counts.index = counts.index.astype(str)
     by_dom = clocks.set_index("node")
     rows = []
     for i, p in enumerate(names.points):

@@ -43,23 +43,34 @@ def _roles(w: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     )
 
 
-def _tokens(w: pd.DataFrame, *, reverse: bool) -> np.ndarray:
-    proto = w["proto"].to_numpy()
+def _tokens(w: pd.DataFrame, mask: np.ndarray, *, reverse: bool) -> np.ndarray:
+    """Match tokens of the rows selected by ``mask`` (see module docstring)."""
+
+    def c(name: str) -> np.ndarray:
+        return np.asarray(w[name].to_numpy()[mask])
+
+    proto = c("proto")
     icmp = (proto == 1) | (proto == 58)
-    flags = np.maximum(w["tcp_flags"].to_numpy(), 0)
+    flags = np.maximum(c("tcp_flags"), 0)
+    src, dst = ("dst", "src") if reverse else ("src", "dst")
+    p1, p2 = c("dport" if reverse else "sport"), c("sport" if reverse else "dport")
     if reverse:
-        a_hi, a_lo, b_hi, b_lo = (w[c].to_numpy() for c in ("dst_hi", "dst_lo", "src_hi", "src_lo"))
-        p1, p2 = w["dport"].to_numpy(), w["sport"].to_numpy()
-        third = np.where(proto == 6, w["tcp_ack"].to_numpy(), 0)
+        third = np.where(proto == 6, c("tcp_ack"), 0)
     else:
-        a_hi, a_lo, b_hi, b_lo = (w[c].to_numpy() for c in ("src_hi", "src_lo", "dst_hi", "dst_lo"))
-        p1, p2 = w["sport"].to_numpy(), w["dport"].to_numpy()
-        seg = np.maximum(w["payload_len"].to_numpy(), 0)
+        seg = np.maximum(c("payload_len"), 0)
         bump = ((flags & TCP_SYN) != 0).astype("int64") + ((flags & TCP_FIN) != 0)
-        third = np.where(proto == 6, (w["tcp_seq"].to_numpy() + seg + bump) % (1 << 32), 0)
-    p1 = np.where(icmp, w["icmp_id"].to_numpy(), p1)
-    p2 = np.where(icmp, w["icmp_seq"].to_numpy(), p2)
-    return combine(w["point"].to_numpy(), proto, a_hi, a_lo, b_hi, b_lo, p1, p2, third, seed=7)
+        third = np.where(proto == 6, (c("tcp_seq") + seg + bump) % (1 << 32), 0)
+    p1 = np.where(icmp, c("icmp_id"), p1).astype("uint64") & np.uint64(0x1FFFF)
+    p2 = np.where(icmp, c("icmp_seq"), p2).astype("uint64") & np.uint64(0x1FFFF)
+    head = (
+        c("point").astype("uint64") << np.uint64(42)
+        | proto.astype("uint64") << np.uint64(34)
+        | p1 << np.uint64(17)
+        | p2
+    )
+    lo = c(f"{src}_lo") ^ (c(f"{dst}_lo") << np.uint64(1))
+    hi = c(f"{src}_hi") ^ (c(f"{dst}_hi") << np.uint64(1))
+    return combine(head, lo, hi, third.astype("uint64"), seed=7)
 
 
 def pair(w: pd.DataFrame, journey: np.ndarray, window_ns: int) -> pd.DataFrame:
@@ -67,10 +78,10 @@ def pair(w: pd.DataFrame, journey: np.ndarray, window_ns: int) -> pd.DataFrame:
     is_req, is_rep, kind = _roles(w)
     ts = w["ts"].to_numpy()
     left = pd.DataFrame(
-        {"ts": ts[is_req], "tok": _tokens(w.loc[is_req], reverse=False), "request": journey[is_req]}
+        {"ts": ts[is_req], "tok": _tokens(w, is_req, reverse=False), "request": journey[is_req]}
     ).sort_values("ts", kind="stable")
     right = pd.DataFrame(
-        {"ts": ts[is_rep], "tok": _tokens(w.loc[is_rep], reverse=True), "reply": journey[is_rep]}
+        {"ts": ts[is_rep], "tok": _tokens(w, is_rep, reverse=True), "reply": journey[is_rep]}
     ).sort_values("ts", kind="stable")
     empty = pd.DataFrame(
         {"request": [], "reply": [], "kind": [], "points": []}, dtype="int64"
@@ -83,16 +94,20 @@ def pair(w: pd.DataFrame, journey: np.ndarray, window_ns: int) -> pd.DataFrame:
     matched = matched.loc[matched["request"] != matched["reply"]]
     if matched.empty:
         return empty
-    counts = (
-        matched.groupby(["request", "reply"], sort=False)
-        .size()
-        .rename("points")
-        .reset_index()
-        .astype("int64")
-        .sort_values(["points", "request"], ascending=[False, True], kind="stable")
-    )
+    width = int(journey.max()) + 1
+    pair_key = matched["request"].to_numpy().astype("int64") * width + matched[
+        "reply"
+    ].to_numpy().astype("int64")
+    uniq, n_points = np.unique(pair_key, return_counts=True)
+    counts = pd.DataFrame(
+        {"request": uniq // width, "reply": uniq % width, "points": n_points}
+    ).sort_values(["points", "request"], ascending=[False, True], kind="stable")
     flows = counts.drop_duplicates("request").drop_duplicates("reply")
-    req_kind = pd.Series(kind, index=journey).groupby(level=0).first()
-    names = np.array(FLOW_KINDS, dtype=object)
-    flows = flows.assign(kind=names[req_kind.reindex(flows["request"]).to_numpy()])
+    kind_of = np.zeros(int(journey.max()) + 1, dtype="int8")
+    kind_of[journey] = kind  # every sighting of a journey has the same protocol and type
+    codes = kind_of[flows["request"].to_numpy()]
+    kinds = pd.Categorical.from_codes(
+        np.asarray(codes, dtype="int64"), categories=pd.Index(list(FLOW_KINDS))
+    )
+    flows = flows.assign(kind=kinds)
     return flows.sort_values("request").reset_index(drop=True)

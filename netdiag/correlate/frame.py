@@ -72,7 +72,7 @@ def _codes(series: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
     return values, tuple(str(c) for c in cat.cat.categories)
 
 
-def _numeric(series: pd.Series, dtype: str, na: int) -> np.ndarray:
+def _numeric(series: pd.Series, dtype: str, na: int | bool) -> np.ndarray:
     return series.to_numpy(dtype=dtype, na_value=na)
 
 
@@ -86,10 +86,17 @@ def _lookup(series: pd.Series, mapping: dict[str, int], default: int) -> np.ndar
 
 def point_names(table: pd.DataFrame) -> Names:
     """Point, node and clock-domain tables; a point without a node is its own clock domain."""
-    _, points = _codes(table["point"])
-    first = table.groupby(table["point"].astype(str), observed=True, sort=False).head(1)
-    node_of = dict(zip(first["point"].astype(str), first["node"].astype(str), strict=True))
-    iface_of = dict(zip(first["point"].astype(str), first["iface"].astype(str), strict=True))
+    point_codes, points = _codes(table["point"])
+    # First row of each point, found on the integer codes (no per-row strings).
+    _, first_rows = np.unique(point_codes, return_index=True)
+    present = np.unique(point_codes)
+    firsts = table.iloc[first_rows[present >= 0]] if len(first_rows) else table.iloc[:0]
+    pairs = zip(
+        present[present >= 0], firsts["node"].astype(str), firsts["iface"].astype(str), strict=True
+    )
+    node_of, iface_of = {}, {}
+    for c, node, iface in pairs:
+        node_of[points[c]], iface_of[points[c]] = node, iface
     nodes = tuple(node_of.get(p, "") for p in points)
     ifaces = tuple(iface_of.get(p, p) for p in points)
     domain_names = tuple(dict.fromkeys(n or p for n, p in zip(nodes, points, strict=True)))
@@ -109,34 +116,31 @@ def work_frame(table: pd.DataFrame, names: Names) -> pd.DataFrame:
             "build it with netdiag.pcap.read_capture"
         )
     is_ip = table["ip_version"].notna().to_numpy(dtype=bool)
-    ip = table.loc[is_ip]
-    point_codes, _ = _codes(ip["point"].astype(pd.CategoricalDtype(list(names.points))))
+    keep: slice | np.ndarray = slice(None) if is_ip.all() else is_ip
+    n = int(is_ip.sum())
+    # Column by column, masking numpy arrays: never a row take of the whole table.
+    point_codes = _codes(table["point"].astype(pd.CategoricalDtype(list(names.points))))[0][keep]
     cols: dict[str, np.ndarray] = {
         "row": np.flatnonzero(is_ip).astype("int64"),
         "point": point_codes,
-        "dom": names.point_domain[point_codes] if len(point_codes) else point_codes,
-        "ts": ip["ts_ns"].to_numpy(dtype="int64"),
+        "dom": names.point_domain[point_codes] if n else point_codes,
+        "ts": table["ts_ns"].to_numpy(dtype="int64")[keep],
     }
     for name, dtype in _SIGNED.items():
-        if name in ip.columns:
-            cols[name] = _numeric(ip[name], dtype, -1)
-        else:
-            cols[name] = np.full(len(ip), -1, dtype=dtype)
+        present = name in table.columns
+        cols[name] = _numeric(table[name], dtype, -1)[keep] if present else np.full(n, -1, dtype)
     for name in _UNSIGNED:
-        if name in ip.columns:
-            cols[name] = _numeric(ip[name], "uint64", 0)
-        else:
-            cols[name] = np.zeros(len(ip), dtype="uint64")
+        present = name in table.columns
+        cols[name] = _numeric(table[name], "uint64", 0)[keep] if present else np.zeros(n, "uint64")
     for name in ("mf", "df"):
+        present = name in table.columns
         cols[name] = (
-            ip[name].fillna(False).to_numpy(dtype=bool)
-            if name in ip.columns
-            else np.zeros(len(ip), dtype=bool)
+            _numeric(table[name], "bool", False)[keep] if present else np.zeros(n, dtype=bool)
         )
     for name, mapping, default in (("direction", DIRECTION_CODES, 4), ("encap", ENCAP_CODES, -1)):
         key = "dir" if name == "direction" else name
-        if name in ip.columns:
-            cols[key] = _lookup(ip[name], mapping, default)
+        if name in table.columns:
+            cols[key] = _lookup(table[name], mapping, default)[keep]
         else:
-            cols[key] = np.full(len(ip), default, dtype="int8")
+            cols[key] = np.full(n, default, dtype="int8")
     return pd.DataFrame(cols, copy=False)

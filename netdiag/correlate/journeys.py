@@ -71,9 +71,12 @@ def group(  # noqa: PLR0917
     amb_group = group_max > 0
     if amb_group.any():
         _rerank(rank, np.flatnonzero(amb_group[grp]), grp, point[order], src[order], dst[order], t)
-    width = int(rank.max()) + 1
-    codes, uniques = pd.factorize(grp * width + rank)
     journey = np.empty(n, dtype="int64")
+    width = int(rank.max()) + 1
+    if width == 1:  # the common case: every group is one packet
+        journey[order] = grp
+        return Grouping(journey, amb_group, len(group_starts))
+    codes, uniques = pd.factorize(grp * width + rank)
     journey[order] = codes
     ambiguous = amb_group[uniques // width]
     return Grouping(journey, np.asarray(ambiguous, dtype=bool), len(uniques))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from netdiag.correlate.fingerprint import is_icmp_error
+from netdiag.correlate.fingerprint import combine, is_icmp_error
 from netdiag.correlate.frame import Names
 from netdiag.pcap.addr import ip_text, ip_with_port
 
@@ -33,12 +33,13 @@ def compute_hops(s: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(
             {c: np.zeros(0, dtype="int64") for c in ("journey", "hop", "a", "b", "latency_ns")}
         )
-    same = np.flatnonzero(j[1:] == j[:-1])
-    a, b = same, same + 1
+    pair = j[1:] == j[:-1]
+    a = np.flatnonzero(pair)
 
     def col(name: str) -> tuple[np.ndarray, np.ndarray]:
+        # Views of consecutive rows: comparisons run on whole arrays, only results are masked.
         v = s[name].to_numpy()
-        return v[a], v[b]
+        return v[:-1], v[1:]
 
     src_hi, src_lo, dst_hi, dst_lo = (col(c) for c in ("src_hi", "src_lo", "dst_hi", "dst_lo"))
     sport, dport = col("sport"), col("dport")
@@ -56,16 +57,17 @@ def compute_hops(s: pd.DataFrame) -> pd.DataFrame:
             "journey": j[a],
             "hop": s["hop"].to_numpy()[a],
             "a": a,
-            "b": b,
-            "latency_ns": ts[b] - ts[a],
-            "src_kind": src.astype("int8"),
-            "dst_kind": dst.astype("int8"),
-            "mac_src": macs["eth_src"],
-            "mac_dst": macs["eth_dst"],
-            "ttl": (ttl[0] >= 0) & (ttl[1] >= 0) & _changed(*ttl),
-            "encap": (enc[0] < 0) & (enc[1] >= 0),
-            "decap": (enc[0] >= 0) & (enc[1] < 0),
-        }
+            "b": a + 1,
+            "latency_ns": (ts[1:] - ts[:-1])[a],
+            "src_kind": src[a].astype("int8"),
+            "dst_kind": dst[a].astype("int8"),
+            "mac_src": macs["eth_src"][a],
+            "mac_dst": macs["eth_dst"][a],
+            "ttl": ((ttl[0] >= 0) & (ttl[1] >= 0) & _changed(*ttl))[a],
+            "encap": ((enc[0] < 0) & (enc[1] >= 0))[a],
+            "decap": ((enc[0] >= 0) & (enc[1] < 0))[a],
+        },
+        copy=False,
     )
 
 
@@ -120,21 +122,23 @@ def translations(s: pd.DataFrame, hops: pd.DataFrame, names: Names) -> pd.DataFr
             continue
         a, b = sel["a"].to_numpy(), sel["b"].to_numpy()
         port = "sport" if side == "src" else "dport"
-        keys = pd.DataFrame(
-            {
-                "kind": sel[column].to_numpy(),
-                "point": s["point"].to_numpy()[b],
-                "proto": s["proto"].to_numpy()[b],
-                "ver": s["ip_version"].to_numpy()[b],
-                "b_hi": s[f"{side}_hi"].to_numpy()[a],
-                "b_lo": s[f"{side}_lo"].to_numpy()[a],
-                "b_port": s[port].to_numpy()[a],
-                "a_hi": s[f"{side}_hi"].to_numpy()[b],
-                "a_lo": s[f"{side}_lo"].to_numpy()[b],
-                "a_port": s[port].to_numpy()[b],
-            }
-        )
-        agg = keys.groupby(list(keys.columns), sort=False).size().rename("packets").reset_index()
+        fields = {
+            "kind": sel[column].to_numpy(),
+            "point": s["point"].to_numpy()[b],
+            "proto": s["proto"].to_numpy()[b],
+            "ver": s["ip_version"].to_numpy()[b],
+            "b_hi": s[f"{side}_hi"].to_numpy()[a],
+            "b_lo": s[f"{side}_lo"].to_numpy()[a],
+            "b_port": s[port].to_numpy()[a],
+            "a_hi": s[f"{side}_hi"].to_numpy()[b],
+            "a_lo": s[f"{side}_lo"].to_numpy()[b],
+            "a_port": s[port].to_numpy()[b],
+        }
+        # One hash per translation, counted; the fields are read back from one row per hash.
+        key = combine(*fields.values(), seed=3)
+        _, first, counts = np.unique(key, return_index=True, return_counts=True)
+        agg = pd.DataFrame({k: v[first] for k, v in fields.items()})
+        agg["packets"] = counts
         agg["kind"] = agg["kind"].map(kinds)
         agg["node"] = [names.point_node[p] or names.points[p] for p in agg["point"]]
         agg["proto"] = [PROTO_NAMES.get(int(p), str(int(p))) for p in agg["proto"]]

@@ -34,6 +34,10 @@ def _none(v: Any) -> Any:
     return v
 
 
+def _text_or_none(v: Any) -> str | None:
+    return v if isinstance(v, str) and v else None
+
+
 def select_journeys(a: Analysis, limit: int) -> np.ndarray:
     """Journey ids to write: anomalous ones, then those in flows, then the rest, by time."""
     n = len(a.journeys)
@@ -148,7 +152,7 @@ def to_dict(a: Analysis, *, max_journeys: int = DEFAULT_MAX_JOURNEYS) -> dict[st
                 "kind": f["kind"],
                 "enter_point": f["enter_point"],
                 "leave_point": f["leave_point"],
-                "reverse_nat_point": f["reverse_nat_point"] or None,
+                "reverse_nat_point": _text_or_none(f["reverse_nat_point"]),
             }
             for f in d.records(a.flows)
         ],

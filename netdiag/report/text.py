@@ -126,11 +126,12 @@ def _flows(a: Analysis, console: Console) -> None:
     if a.flows.empty:
         return
     keys = ["kind", "enter_point", "leave_point", "reverse_nat_point", "symmetric"]
-    g = a.flows.groupby(keys).size().rename("n").reset_index().sort_values("n", ascending=False)
+    g = a.flows.groupby(keys, dropna=False, observed=True).size().rename("n").reset_index()
+    g = g.sort_values("n", ascending=False)
     console.print("[bold]Flows[/] (where requests entered and replies left):")
     for f in d.records(g):
         kind, enter, leave, unnat, sym, n = (f[k] for k in (*keys, "n"))
-        extra = f", reply un-NATed at {unnat}" if unnat else ""
+        extra = f", reply un-NATed at {unnat}" if isinstance(unnat, str) else ""
         shape = "symmetric" if sym else "[red]asymmetric[/]"
         console.print(f"  {n} {kind}: in at {enter}, reply out at {leave}{extra} ({shape})")
 
