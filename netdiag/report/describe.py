@@ -13,7 +13,6 @@ from typing import Any
 from netdiag.report.document import Analysis, Change, Flow, Journey, Sighting, Transform
 
 _FIELD_NAMES = {"eth_src": "src MAC", "eth_dst": "dst MAC", "src": "src", "dst": "dst"}
-_ENCAP_KEYS = ("encap", "type", "vni", "outer_src", "outer_dst")
 
 
 def _text(value: Any) -> str:
@@ -36,10 +35,15 @@ def describe_change(change: Change) -> str:
     if kind == "ttl":
         return f"TTL {arrow}"
     if kind in ("encap", "decap"):
-        parts = [kind]
-        parts += [f"{k} {extra.pop(k)}" for k in _ENCAP_KEYS if extra.get(k) is not None]
-        if change.before is not None or change.after is not None:
-            parts.append(arrow)
+        # {"kind": "encap", "encap": "vxlan", "vni": 42, "outer_src": a, "outer_dst": b}
+        tunnel = extra.pop("encap", None) or extra.pop("type", None)
+        vni = extra.pop("vni", None)
+        src, dst = extra.pop("outer_src", None), extra.pop("outer_dst", None)
+        parts = (
+            [kind] + ([str(tunnel)] if tunnel else []) + ([f"vni {vni}"] if vni is not None else [])
+        )
+        if src is not None or dst is not None:
+            parts.append(f"outer {_text(src)} -> {_text(dst)}")
         parts += [f"{k} {_text(v)}" for k, v in extra.items()]
         return " ".join(parts)
     text = f"{kind} {arrow}" if change.before is not None or change.after is not None else kind
