@@ -176,3 +176,26 @@ async def test_bad_input_exits_with_the_error(tmp_path: Path) -> None:
         await settle(pilot)
     assert app.load_error is not None
     assert "expected 'netdiag.analysis/1'" in app.load_error
+
+
+async def test_real_analysis_of_a_bundle_without_analysis_json(seed_copy: Path) -> None:
+    (
+        seed_copy / "analysis.json"
+    ).unlink()  # the TUI runs the correlation engine once, in its worker
+    app = make_app([seed_copy])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        verdict = str(app.screen.query_one("#verdict", Static).render())
+        assert "FIP 172.19.0.11 is DNATed to 192.168.0.6 on kube-ovn-control-plane" in verdict
+        await pilot.press("f")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, FlowScreen)
+        hops = app.screen.query_one("#hops", DataTable)
+        assert "DNAT 172.19.0.11 → 192.168.0.6" in cell_text(hops, 2, 6)
+        await pilot.press("down", "down")
+        await settle(pilot)
+        dissection = str(app.screen.query_one("#dissection", Static).render())
+        assert "id        = 28471" in dissection
+        assert "dst       = 192.168.0.6" in dissection
