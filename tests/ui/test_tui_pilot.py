@@ -179,9 +179,8 @@ async def test_bad_input_exits_with_the_error(tmp_path: Path) -> None:
 
 
 async def test_real_analysis_of_a_bundle_without_analysis_json(seed_copy: Path) -> None:
-    (
-        seed_copy / "analysis.json"
-    ).unlink()  # the TUI runs the correlation engine once, in its worker
+    # Without analysis.json the TUI runs the correlation engine once, in its loader worker.
+    (seed_copy / "analysis.json").unlink()
     app = make_app([seed_copy])
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
