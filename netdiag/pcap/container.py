@@ -71,7 +71,9 @@ class CaptureFile:
         self.path = path
         self.chunk_bytes = max(int(chunk_bytes), 4096)
         self.info = CaptureInfo(path=path)
-        self._segments: list[tuple[npt.NDArray[np.void], int]] = []
+        # walked records not yet handed on: (records, first interface of their section,
+        # byte order of their section)
+        self._segments: list[tuple[npt.NDArray[np.void], int, bool]] = []
         self._frames = 0
         self._section_base = 0
         self._section = 0
@@ -107,7 +109,7 @@ class CaptureFile:
         while True:
             res = walker.walk(data, pos, fmt, big_endian)
             if len(res.records):
-                self._segments.append((res.records, self._section_base))
+                self._segments.append((res.records, self._section_base, big_endian))
             pos = res.stop_offset
             if res.stop == walker.STOP_LIMIT:
                 continue
@@ -132,14 +134,14 @@ class CaptureFile:
                         f"{need or 'at least 12'} bytes); the capture was cut short",
                     )
                 break
-            yield from self._flush(data, base, big_endian)
+            yield from self._flush(data, base)
             if self.info.warnings:
                 return
             here = base + pos
             base = here - here % ALIGN
             pos = here - base
             data, eof = src.window(base, max(self.chunk_bytes, pos + need + 4096))
-        yield from self._flush(data, base, big_endian)
+        yield from self._flush(data, base)
 
     def _first_section(
         self, src: Source, data: Window, eof: bool
@@ -194,16 +196,17 @@ class CaptureFile:
             return None
 
     def _warn(self, offset: int, message: str) -> None:
-        frame = self._frames + sum(len(r) for r, _ in self._segments) + 1
+        frame = self._frames + sum(len(seg[0]) for seg in self._segments) + 1
         self.info.warnings.append(ReadWarning(self.path, frame, offset, message))
 
     # -- turning records into a batch -------------------------------------------------------
 
-    def _flush(self, data: Window, base: int, big_endian: bool) -> Iterator[Batch]:
+    def _flush(self, data: Window, base: int) -> Iterator[Batch]:
         if not self._segments:
             return
-        recs = np.concatenate([r for r, _ in self._segments])
-        gid = np.concatenate([r["iface"].astype(np.int64) + sb for r, sb in self._segments])
+        recs = np.concatenate([seg[0] for seg in self._segments])
+        gid = np.concatenate([r["iface"].astype(np.int64) + sb for r, sb, _ in self._segments])
+        orders = np.concatenate([np.full(len(r), be) for r, _, be in self._segments])
         self._segments = []
         n_if = len(self.info.interfaces)
         bad = np.flatnonzero(gid >= n_if)
@@ -221,7 +224,7 @@ class CaptureFile:
             recs, gid = recs[:first], gid[:first]
         if not len(recs):
             return
-        yield self._batch(data, base, recs, gid, big_endian)
+        yield self._batch(data, base, recs, gid, orders)
 
     def _batch(
         self,
@@ -229,7 +232,7 @@ class CaptureFile:
         base: int,
         recs: npt.NDArray[np.void],
         gid: npt.NDArray[np.int64],
-        big_endian: bool,
+        big_endian: npt.NDArray[np.bool_],
     ) -> Batch:
         ifaces = self.info.interfaces
         caplen = recs["caplen"].astype(np.int64)
@@ -263,7 +266,8 @@ class CaptureFile:
         )
         commented = np.flatnonzero(recs["misc"] & walker.MISC_COMMENT)
         for i in commented.tolist():
-            texts = blocks.epb_comments(data, int(recs["off"][i]), int(caplen[i]), big_endian)
+            off, length = int(recs["off"][i]), int(recs["caplen"][i])
+            texts = blocks.epb_comments(data, off, length, bool(big_endian[i]))
             if texts:
                 self.info.packet_comments[self._frames + 1 + i] = texts
         self._frames += len(recs)

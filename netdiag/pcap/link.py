@@ -79,7 +79,8 @@ def _sll_common(
     # protocol 1 (Novell 802.3), 4 (802.2 LLC) and the other small values are not ethertypes
     l3ok = ok & (proto >= 0x0600)
     c.set("ethertype", idx[l3ok], proto[l3ok])
-    return np.where(l3ok, hdr, -1).astype(np.int64), np.where(l3ok, proto, -1).astype(np.int64)
+    etype = np.where(l3ok, proto.astype(np.int64), -1)
+    return np.where(l3ok, hdr, -1).astype(np.int64), etype
 
 
 def sll(p: Packets, c: Columns, idx: Idx, direction: npt.NDArray[np.int8]) -> L2Result:

@@ -16,6 +16,7 @@ from pandas.api.types import union_categoricals
 from netdiag.errors import CaptureFormatError
 from netdiag.pcap.container import DEFAULT_CHUNK_BYTES, Batch, CaptureFile
 from netdiag.pcap.decode import Decoded, decode
+from netdiag.pcap.gather import STORAGE
 from netdiag.pcap.info import CaptureInfo, linktype_name
 from netdiag.pcap.link import SUPPORTED
 from netdiag.pcap.points import PointSpec, parse_point_spec
@@ -23,6 +24,14 @@ from netdiag.pcap.schema import COLUMNS, DIRECTIONS, ENCAPS
 
 IfMap = Mapping[int, str]
 _NO_DATA: npt.NDArray[np.uint8] = np.zeros(0, dtype=np.uint8)
+#: storage dtype of each column for an empty table
+_EMPTY_DTYPES: dict[str, type[np.generic]] = {
+    **{name: STORAGE[dtype] for name, dtype, _ in COLUMNS if dtype in STORAGE},
+    **{"valid:" + name: np.bool_ for name, _, _ in COLUMNS},
+    "iface": np.int32,
+    "direction": np.int8,
+    "encap": np.int8,
+}
 
 
 @dataclass
@@ -102,7 +111,11 @@ def _frame(chunks: list[_Chunk], naming: _Naming) -> pd.DataFrame:
 
     def stack(get: str) -> npt.NDArray[np.generic]:
         parts = [_get(ch, get) for ch in chunks]
-        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        if len(parts) == 1:
+            return parts[0]
+        if parts:
+            return np.concatenate(parts)
+        return np.zeros(0, dtype=_EMPTY_DTYPES.get(get, np.int64))
 
     for name, dtype, _ in COLUMNS:
         if name == "point":

@@ -93,7 +93,7 @@ def _gre(p: Packets, idx: Idx, off: npt.NDArray[np.int64]) -> Inner:
     seq = (flags & 0x10) != 0
     hdr = 4 + 4 * csum.astype(np.int64) + 4 * key + 4 * seq
     ptype = be16(w, 2).astype(np.int64)
-    key_val = np.where(key, np.where(csum, be32(w, 8), be32(w, 4)), -1).astype(np.int64)
+    key_val = np.where(key, np.where(csum, be32(w, 8), be32(w, 4)).astype(np.int64), -1)
     ok = ((w[:, 1] & 7) == 0) & ((flags & 0x40) == 0) & p.has(idx, off + hdr)
     inner_off = off + hdr
     etype = np.full(len(idx), -1, np.int64)
