@@ -1,0 +1,143 @@
+"""``netdiag packets FILE...``: print the packet table of capture files.
+
+FILE is ``[POINT=]PATH`` (``node1__eth1.pcap`` is point ``node1/eth1``). Formats: ``table`` (the
+default on a terminal: a readable subset of columns), ``csv`` (the default when piped),
+``json`` (one JSON array of objects, absent values ``null``) and ``parquet`` (the numeric table,
+addresses as numbers, for pandas / DuckDB). csv and json use exactly the DISPLAY_COLUMNS names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+from pathlib import Path
+from typing import Any, TextIO
+
+import pandas as pd
+
+from netdiag.cli._env import Env, ExitCode
+from netdiag.errors import InputError
+from netdiag.pcap.schema import COLUMN_NAMES, DISPLAY_COLUMNS
+
+FORMATS = ("table", "csv", "json", "parquet")
+#: what fits a terminal: who, when, where from/to, what
+TABLE_COLUMNS = (
+    "point", "frame", "ts_ns", "direction", "eth_src", "eth_dst", "vlan", "src", "sport", "dst",
+    "dport", "proto", "ip_id", "ttl", "ip_len", "tcp_flags", "icmp_type", "encap", "vni",
+)  # fmt: skip
+#: display names that are two numeric columns in the parquet (numeric) table
+ADDRESS_PAIRS = {
+    name: (f"{name}_hi", f"{name}_lo") for name in ("src", "dst", "outer_src", "outer_dst")
+}
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``packets`` command."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "packets",
+        help="print the packet table of pcap/pcapng files",
+        description="Decode capture files (pcap or pcapng, any byte order) into one row per "
+        "frame: addresses, ports, IP id/TTL, TCP/ICMP fields, tunnels (inner packet + outer "
+        "header), payload hash.",
+    )
+    parser.add_argument(
+        "files", nargs="+", metavar="FILE",
+        help="[POINT=]PATH; without POINT the file name names it (node1__eth1.pcap: node1/eth1)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--format", choices=FORMATS,
+        help="output format (default: table on a terminal, csv otherwise)",
+    )  # fmt: skip
+    parser.add_argument("--output", "-o", metavar="PATH", help="write here instead of stdout")
+    parser.add_argument("--columns", metavar="A,B,C", help="only these columns, in this order")
+    parser.add_argument(
+        "--ifmap", action="append", default=[], metavar="NODE=ip-link.json",
+        help="interface names for LINUX_SLL2 (-i any) captures of NODE: `ip -j link` output "
+        "saved on that node (repeatable)",
+    )  # fmt: skip
+    parser.set_defaults(func=run)
+
+
+def _ifmaps(specs: list[str]) -> dict[str, dict[int, str]]:
+    from netdiag.pcap import load_ifmap
+
+    maps = {}
+    for spec in specs:
+        node, sep, path = spec.partition("=")
+        if not sep or not node or not path:
+            raise InputError(f"--ifmap {spec!r}: expected NODE=PATH (the `ip -j link` of NODE)")
+        maps[node] = load_ifmap(path)
+    return maps
+
+
+def _columns(option: str | None, valid: tuple[str, ...], default: tuple[str, ...]) -> list[str]:
+    if not option:
+        return list(default)
+    wanted = [c.strip() for c in option.split(",") if c.strip()]
+    unknown = [c for c in wanted if c not in valid]
+    if unknown or not wanted:
+        raise InputError(
+            f"--columns: unknown column(s) {', '.join(unknown) or '(none given)'}; "
+            f"valid: {', '.join(valid)}"
+        )
+    return wanted
+
+
+def run(args: argparse.Namespace, env: Env) -> int:
+    """Read every file, print warnings on stderr, write the table in the chosen format."""
+    from netdiag.pcap import parse_point_spec, read_captures
+
+    fmt = args.format or ("table" if env.stdout_isatty else "csv")
+    if fmt == "parquet" and not args.output:
+        raise InputError("--format parquet writes a binary file: add --output PATH")
+    parquet_valid = tuple(COLUMN_NAMES) + tuple(ADDRESS_PAIRS)
+    valid = parquet_valid if fmt == "parquet" else DISPLAY_COLUMNS
+    default = (
+        TABLE_COLUMNS if fmt == "table" else (COLUMN_NAMES if fmt == "parquet" else DISPLAY_COLUMNS)
+    )
+    columns = _columns(args.columns, valid, default)
+    ifmaps = _ifmaps(args.ifmap)
+    specs = [parse_point_spec(f) for f in args.files]
+    table, infos = read_captures(specs, ifmaps=ifmaps)
+    for info in infos:
+        for warning in info.warnings:
+            env.warn(str(warning))
+    if fmt == "parquet":
+        _write_parquet(table, columns, Path(args.output))
+        return ExitCode.OK
+    from netdiag.pcap.format import display_frame
+
+    shown = display_frame(table)[columns]
+    if args.output:
+        try:
+            with open(args.output, "w", encoding="utf-8", newline="") as out:
+                _write_text(shown, fmt, out)
+        except OSError as exc:
+            raise InputError(f"{args.output}: cannot write ({exc.strerror})") from exc
+    else:
+        _write_text(shown, fmt, env.stdout)
+    return ExitCode.OK
+
+
+def _write_text(shown: pd.DataFrame, fmt: str, out: TextIO) -> None:
+    if fmt == "csv":
+        shown.to_csv(out, index=False, na_rep="", lineterminator="\n")
+    elif fmt == "json":
+        buf = io.StringIO()
+        shown.to_json(buf, orient="records", lines=False)
+        out.write(buf.getvalue() + "\n")
+    elif shown.empty:
+        out.write("(no packets)\n")
+    else:
+        text = shown.astype(object).where(shown.notna(), "")
+        out.write(text.to_string(index=False) + "\n")
+
+
+def _write_parquet(table: pd.DataFrame, columns: list[str], path: Path) -> None:
+    names: list[str] = []
+    for c in columns:
+        names.extend(ADDRESS_PAIRS.get(c, (c,)))
+    try:
+        table[list(dict.fromkeys(names))].to_parquet(path, index=False)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write ({exc.strerror})") from exc
