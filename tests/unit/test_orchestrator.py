@@ -46,7 +46,8 @@ async def test_no_probe_is_sent_before_every_capture_listens(tmp_path: Path) -> 
     record = await go(tmp_path, cluster)
     listening = cluster.events("listening")
     probes = cluster.events("probe")
-    assert len(listening) == 3 and len(probes) == 1
+    assert len(listening) == 3
+    assert len(probes) == 1
     assert probes[0][0] >= max(t for t, _, _ in listening)
     assert all(c.status == "ok" for c in record.captures)
     assert [n.status for n in record.nodes.values()] == ["ok", "ok", "ok"]
@@ -56,7 +57,9 @@ async def test_healthy_run_writes_bundle_and_cleans_every_node(tmp_path: Path) -
     cluster = Cluster()
     await go(tmp_path, cluster)
     m = manifest(tmp_path)
-    assert m["schema"] == "netdiag.run/1" and m["run_id"] == "RUN1" and m["phase"] == "done"
+    assert m["schema"] == "netdiag.run/1"
+    assert m["run_id"] == "RUN1"
+    assert m["phase"] == "done"
     assert m["finished_ns"] >= m["started_ns"]
     for cap in m["captures"]:
         assert cap["status"] == "ok"
@@ -82,7 +85,8 @@ async def test_healthy_run_writes_bundle_and_cleans_every_node(tmp_path: Path) -
 async def test_secrets_never_reach_the_manifest(tmp_path: Path) -> None:
     await go(tmp_path, Cluster())
     text = (tmp_path / "run" / "manifest.json").read_text()
-    assert "id_do_not_leak" not in text and "/secret" not in text
+    assert "id_do_not_leak" not in text
+    assert "/secret" not in text
 
 
 async def test_failed_nodes_get_statuses_and_the_others_results_are_kept(tmp_path: Path) -> None:
@@ -128,7 +132,8 @@ async def test_tcpdump_failure_is_classified_and_the_rest_proceeds(tmp_path: Pat
     cluster = Cluster(node1=NodeBehaviour(capture_stderr=err))
     record = await go(tmp_path, cluster)
     cap = next(c for c in record.captures if c.node == "node1")
-    assert cap.status == "no-permission" and "set sudo: true" in cap.detail
+    assert cap.status == "no-permission"
+    assert "set sudo: true" in cap.detail
     assert record.nodes["node1"].status == "no-permission"
     assert [c.status for c in record.captures if c.node != "node1"] == ["ok", "ok"]
 
@@ -143,7 +148,8 @@ async def test_connection_lost_mid_capture_marks_the_node_lost(tmp_path: Path) -
     assert record.nodes["node1"].status == "lost"
     assert "stopped answering" in record.nodes["node1"].detail
     assert {c.point: c.status for c in record.captures}["node1/eth1"] == "lost"
-    assert record.nodes["client"].status == "ok" and record.nodes["node2"].status == "ok"
+    assert record.nodes["client"].status == "ok"
+    assert record.nodes["node2"].status == "ok"
 
 
 async def test_stop_request_stops_captures_fetches_and_cleans_up(tmp_path: Path) -> None:

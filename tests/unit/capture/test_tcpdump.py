@@ -24,10 +24,10 @@ from tests.unit.capture.fake_cluster import tiny_pcap
 
 
 def argv(**kw: object) -> list[str]:
-    base: dict[str, object] = dict(
-        tcpdump="tcpdump", iface="eth1", duration=30.0, snaplen=512, max_packets=10000,
-        max_file_mb=20, bpf="icmp or arp",
-    )  # fmt: skip
+    base: dict[str, object] = {
+        "tcpdump": "tcpdump", "iface": "eth1", "duration": 30.0, "snaplen": 512,
+        "max_packets": 10000, "max_file_mb": 20, "bpf": "icmp or arp",
+    }  # fmt: skip
     base.update(kw)
     return tcpdump_argv(**base)  # type: ignore[arg-type]
 
@@ -38,20 +38,23 @@ def test_capture_argv_is_bounded_and_the_filter_comes_last_as_words() -> None:
     assert a[a.index("-i") + 1] == "eth1"
     for flag, value in (("-s", "512"), ("-c", "10000"), ("-C", "20"), ("-W", "1"), ("-Z", "root")):
         assert a[a.index(flag, 7) + 1] == value
-    assert "-U" in a and "--immediate-mode" in a
+    assert "-U" in a
+    assert "--immediate-mode" in a
     assert a[a.index("-w") + 1] == FILE_PLACEHOLDER
     assert a[a.index("--") :] == ["--", "icmp", "or", "arp"]
 
 
 def test_hostile_names_stay_single_arguments() -> None:
     a = argv(iface="eth0;rm -rf /", bpf="")
-    assert "eth0;rm -rf /" in a and a[-1] == "--"
+    assert "eth0;rm -rf /" in a
+    assert a[-1] == "--"
     sup = supervisor_argv(
         capture_dir="/tmp/a b", run_id="R", file_name="x.pcap", heartbeat_s=15, capture=a
     )
     assert sup[:4] == ["sh", "-c", SUPERVISOR, "netdiag-capture"]
     assert sup[4:8] == ["/tmp/a b", "R", "x.pcap", "15"]
-    assert "eth0;rm" not in SUPERVISOR and "/tmp/a b" not in SUPERVISOR
+    assert "eth0;rm" not in SUPERVISOR
+    assert "/tmp/a b" not in SUPERVISOR
 
 
 def test_final_counts_are_the_last_complete_set() -> None:
