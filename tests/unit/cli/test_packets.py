@@ -173,9 +173,8 @@ def test_entry_point_runs_as_a_process(tmp_path: Path) -> None:
     import subprocess
 
     path = pcap(tmp_path / "a.pcap", FRAMES)
-    proc = subprocess.run(
-        [sys.executable, "-c", "import sys; from netdiag.cli import main; sys.exit(main())", "packets", str(path), "--columns", "frame,dst"],
-        capture_output=True, text=True, check=False, timeout=60,
-    )  # fmt: skip
+    code = "import sys; from netdiag.cli import main; sys.exit(main())"
+    argv = [sys.executable, "-c", code, "packets", str(path), "--columns", "frame,dst"]
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["frame,dst", "1,10.0.0.2", "2,172.16.0.2"]
