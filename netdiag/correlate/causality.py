@@ -21,7 +21,7 @@ from netdiag.correlate.fingerprint import combine, mix
 from netdiag.correlate.frame import Names
 from netdiag.pcap.addr import ip_pack
 
-_MAX_SAMPLED = 100_000
+_MAX_SAMPLED = 50_000
 _EMPTY = pd.DataFrame({"a": [], "b": [], "d": []}, dtype="int64")
 
 

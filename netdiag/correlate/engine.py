@@ -6,6 +6,10 @@ flows -> refine clocks from causal pairs -> order -> transforms -> translations 
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -120,8 +124,24 @@ def _journey_table(s: pd.DataFrame, conf: np.ndarray, ambiguous: np.ndarray) -> 
     )
 
 
-def analyze(table: pd.DataFrame, options: Options | None = None) -> Analysis:
-    """Correlate every capture point of ``table``; raises AnalysisInputError on unusable input."""
+def analyze(table: pd.DataFrame | Sequence[str | Path], options: Options | None = None) -> Analysis:
+    """Correlate every capture point of ``table``; raises AnalysisInputError on unusable input.
+
+    ``table`` may also be a run directory or ``[POINT=]PATH`` files: they are read with
+    :func:`netdiag.bundle.load_input` (the bundle's clock samples and drop counts are used).
+    """
+    if not isinstance(table, pd.DataFrame):
+        from netdiag.bundle import load_input
+
+        data = load_input(list(table))
+        given = options or Options()
+        options = dataclasses.replace(
+            given,
+            reference_node=given.reference_node or data.reference_node,
+            clock_samples={**data.clock_samples, **given.clock_samples},
+            kernel_dropped={**data.kernel_dropped, **given.kernel_dropped},
+        )
+        table = data.table
     options = options or Options()
     if table.empty:
         raise AnalysisInputError("no packets to analyse; check the capture files are not empty")

@@ -43,7 +43,7 @@ def _roles(w: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     )
 
 
-def _tokens(w: pd.DataFrame, mask: np.ndarray, *, reverse: bool) -> np.ndarray:
+def _tokens(w: pd.DataFrame, mask: np.ndarray, *, reverse: bool, v6: bool) -> np.ndarray:
     """Match tokens of the rows selected by ``mask`` (see module docstring)."""
 
     def c(name: str) -> np.ndarray:
@@ -69,19 +69,26 @@ def _tokens(w: pd.DataFrame, mask: np.ndarray, *, reverse: bool) -> np.ndarray:
         | p2
     )
     lo = c(f"{src}_lo") ^ (c(f"{dst}_lo") << np.uint64(1))
-    hi = c(f"{src}_hi") ^ (c(f"{dst}_hi") << np.uint64(1))
-    return combine(head, lo, hi, third.astype("uint64"), seed=7)
+    if v6:
+        hi = c(f"{src}_hi") ^ (c(f"{dst}_hi") << np.uint64(1))
+        return combine(head, lo, hi, third.astype("uint64"), seed=7)
+    return combine(head, lo, third.astype("uint64"), seed=7)  # IPv4 only: high halves are 0
 
 
 def pair(w: pd.DataFrame, journey: np.ndarray, window_ns: int) -> pd.DataFrame:
     """Flows: request, reply (journey ids), kind, points (number of points that matched)."""
     is_req, is_rep, kind = _roles(w)
+    v6 = bool((w["ip_version"].to_numpy() == 6).any())
     ts = w["ts"].to_numpy()
     left = pd.DataFrame(
-        {"ts": ts[is_req], "tok": _tokens(w, is_req, reverse=False), "request": journey[is_req]}
+        {
+            "ts": ts[is_req],
+            "tok": _tokens(w, is_req, reverse=False, v6=v6),
+            "request": journey[is_req],
+        }
     ).sort_values("ts", kind="stable")
     right = pd.DataFrame(
-        {"ts": ts[is_rep], "tok": _tokens(w, is_rep, reverse=True), "reply": journey[is_rep]}
+        {"ts": ts[is_rep], "tok": _tokens(w, is_rep, reverse=True, v6=v6), "reply": journey[is_rep]}
     ).sort_values("ts", kind="stable")
     empty = pd.DataFrame(
         {"request": [], "reply": [], "kind": [], "points": []}, dtype="int64"

@@ -85,3 +85,9 @@ class Analysis:
     reference_node: str
     window_ns: int
     notes: tuple[str, ...] = ()
+
+    def to_json(self, *, max_journeys: int = 10_000) -> str:
+        """The analysis JSON (``netdiag.analysis/1``); see :mod:`netdiag.report.json`."""
+        from netdiag.report.json import dumps
+
+        return dumps(self, max_journeys=max_journeys)
