@@ -88,7 +88,9 @@ def run(args: argparse.Namespace, env: Env) -> int:
         if args.json:
             _write(Path(args.json), document or "")
         width = None if env.stdout_isatty else 160
-        console = Console(file=env.stdout, width=width, force_terminal=env.stdout_isatty)
+        console = Console(
+            file=env.stdout, width=width, force_terminal=env.stdout_isatty, emoji=False
+        )
         render(analysis, console, data.warnings)
         if args.json:
             print(f"wrote {args.json}", file=env.stdout)

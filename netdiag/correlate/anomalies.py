@@ -17,7 +17,7 @@ from netdiag.correlate.flows import TCP_ACK, TCP_FIN, TCP_SYN
 from netdiag.correlate.frame import Names
 from netdiag.pcap.addr import ip_text
 
-COLUMNS = ("kind", "journey", "point", "expected_point", "detail")
+COLUMNS = ("kind", "journey", "point", "expected_point", "detail", "cause")
 
 ICMP_TEXT = {
     (3, 0): "net unreachable",
@@ -31,7 +31,7 @@ ICMP_TEXT = {
 
 def empty() -> pd.DataFrame:
     return pd.DataFrame(
-        {c: pd.Series(dtype="int64" if c == "journey" else "object") for c in COLUMNS}
+        {c: pd.Series(dtype="int64" if c in ("journey", "cause") else "object") for c in COLUMNS}
     )
 
 
@@ -45,6 +45,7 @@ def _frame(
             "point": point,
             "expected_point": expected,
             "detail": detail,
+            "cause": -1,
         }
     )
 
@@ -68,7 +69,9 @@ def dropped(
     visits = np.bincount(first_point[s["journey"].to_numpy()] * n + point, minlength=n * n)
     best_next = trans.argmax(axis=2)  # (first, x) -> most common successor
     best_count = trans.max(axis=2)
-    ok = best_count * 2 >= visits.reshape(n, n)
+    # A successor counts as "expected" when at least two other packets took it and they are
+    # at least half of those that reached the point.
+    ok = (best_count * 2 >= visits.reshape(n, n)) & (best_count >= 2)
     y = best_next[first_point, last_point]
     hit = ok[first_point, last_point] & (best_count[first_point, last_point] > 0)
     hit &= point_end[y] > s["ts_corr"].to_numpy()[jt["last"].to_numpy()]
@@ -209,6 +212,7 @@ def icmp_errors(
                 int(j),
                 names.points[int(s["point"].to_numpy()[pos])],
                 detail,
+                int(cause[j]) if j in cause.index else -1,
             )
         )
     return pd.DataFrame(
@@ -218,6 +222,7 @@ def icmp_errors(
             "point": [r[2] for r in rows],
             "expected_point": "",
             "detail": [r[3] for r in rows],
+            "cause": np.array([r[4] for r in rows], dtype="int64"),
         }
     )
 

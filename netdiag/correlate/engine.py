@@ -25,7 +25,7 @@ from netdiag.correlate.clocks import (
 from netdiag.correlate.fingerprint import base_confidence, combine, fingerprint, mix, payload_cut
 from netdiag.correlate.flows import pair
 from netdiag.correlate.frame import Names, point_names, work_frame
-from netdiag.correlate.journeys import causal_order, group, hop_index
+from netdiag.correlate.journeys import causal_order, flow_gap_key, group, hop_index
 from netdiag.correlate.model import Analysis, Options
 from netdiag.correlate.transforms import compute_hops, relabel_reverse_nat, translations
 from netdiag.errors import AnalysisInputError
@@ -196,7 +196,8 @@ def analyze(table: pd.DataFrame | Sequence[str | Path], options: Options | None 
         .sort_values("request")
         .reset_index(drop=True)
     )
-    order = causal_order(journey, w["ttl"].to_numpy(), ts_corr)
+    order_key = flow_gap_key(journey, w["point"].to_numpy(), ts, ts_corr, flows, g.count)
+    order = causal_order(journey, w["ttl"].to_numpy(), order_key)
     s = _gather(w, order, ts_corr=ts_corr[order], journey=journey[order])
     s["hop"] = hop_index(s["journey"].to_numpy())
     jt = _journey_table(s, conf[order], ambiguous)
@@ -215,6 +216,12 @@ def analyze(table: pd.DataFrame | Sequence[str | Path], options: Options | None 
         an.ambiguous(jt, s, names),
     ]
     anomalies = pd.concat([f for f in found if not f.empty] or [an.empty()], ignore_index=True)
+    # A packet answered by an ICMP error was dropped for a stated reason: the error says it all.
+    explained = anomalies["cause"].to_numpy()
+    stale = (anomalies["kind"] == "dropped").to_numpy() & np.isin(
+        anomalies["journey"].to_numpy(), explained[explained >= 0]
+    )
+    anomalies = anomalies.loc[~stale].reset_index(drop=True)
     return Analysis(
         points=_points(table, names, clocks, options),
         sightings=s,

@@ -84,6 +84,44 @@ def _lookup(series: pd.Series, mapping: dict[str, int], default: int) -> np.ndar
     return lut[np.where(codes >= 0, codes, len(lut) - 1)].astype("int8")
 
 
+_FF = np.uint64(0xFF00_0000_0000_0000)
+_FE80 = np.uint64(0xFE80_0000_0000_0000)
+_FFC0 = np.uint64(0xFFC0_0000_0000_0000)
+_V4 = np.uint64(0xFFFF_0000_0000)
+#: ICMPv6 router/neighbour discovery and MLD: link-local housekeeping, never forwarded.
+_ND_MLD = (130, 131, 132, 133, 134, 135, 136, 137, 143)
+
+
+def routable(table: pd.DataFrame) -> np.ndarray:
+    """Rows worth following across hops: not IPv6 link-local / multicast, not IPv4 multicast or
+    limited broadcast, not neighbour discovery or MLD (they never leave their link, and their
+    identical contents from many hosts would only make ambiguous groups)."""
+    n = len(table)
+    if "dst_hi" not in table.columns:
+        return np.ones(n, dtype=bool)
+    src_hi = table["src_hi"].to_numpy(dtype="uint64", na_value=0)
+    dst_hi = table["dst_hi"].to_numpy(dtype="uint64", na_value=0)
+    dst_lo = table["dst_lo"].to_numpy(dtype="uint64", na_value=0)
+    v4 = (dst_hi == 0) & ((dst_lo >> np.uint64(32)) == np.uint64(0xFFFF))
+    v4_dst = dst_lo & np.uint64(0xFFFF_FFFF)
+    v4_local = v4 & (
+        ((v4_dst >> np.uint64(28)) == np.uint64(0xE)) | (v4_dst == np.uint64(0xFFFF_FFFF))
+    )
+    v6_local = ~v4 & (
+        ((dst_hi & _FF) == _FF) | ((dst_hi & _FFC0) == _FE80) | ((src_hi & _FFC0) == _FE80)
+    )
+    proto = table["proto"].to_numpy(dtype="int64", na_value=-1) if "proto" in table else None
+    itype = (
+        table["icmp_type"].to_numpy(dtype="int64", na_value=-1) if "icmp_type" in table else None
+    )
+    nd = (
+        (proto == 58) & np.isin(itype, _ND_MLD)
+        if proto is not None and itype is not None
+        else False
+    )
+    return np.asarray(~(v4_local | v6_local | nd))
+
+
 def point_names(table: pd.DataFrame) -> Names:
     """Point, node and clock-domain tables; a point without a node is its own clock domain."""
     point_codes, points = _codes(table["point"])
@@ -115,7 +153,7 @@ def work_frame(table: pd.DataFrame, names: Names) -> pd.DataFrame:
             f"the packet table lacks column(s) {', '.join(missing)}; "
             "build it with netdiag.pcap.read_capture"
         )
-    is_ip = table["ip_version"].notna().to_numpy(dtype=bool)
+    is_ip = table["ip_version"].notna().to_numpy(dtype=bool) & routable(table)
     keep: slice | np.ndarray = slice(None) if is_ip.all() else is_ip
     n = int(is_ip.sum())
     # Column by column, masking numpy arrays: never a row take of the whole table.

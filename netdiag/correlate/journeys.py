@@ -102,8 +102,46 @@ def _rerank(  # noqa: PLR0917
     rank[rows[df.index.to_numpy()]] = df.groupby(["g", "p"]).cumcount().to_numpy()
 
 
+def flow_gap_key(  # noqa: PLR0917
+    journey: np.ndarray,
+    point: np.ndarray,
+    ts: np.ndarray,
+    ts_corr: np.ndarray,
+    flows: pd.DataFrame,
+    count: int,
+) -> np.ndarray:
+    """Within-tier sort key: clock-free for journeys of a request/reply pair, else ts_corr.
+
+    At every point both halves of a flow passed, ``gap = t_reply - t_request`` is measured on
+    one clock; it shrinks along the request path (the server end has the smallest gap). So a
+    request is ordered by decreasing gap and its reply by increasing gap: exact even when the
+    hop takes less time than the clock error (two ends of one veth). Journeys with a point the
+    partner lacks keep corrected time.
+    """
+    key = ts_corr.copy()
+    if flows.empty:
+        return key
+    npoints = int(point.max()) + 1
+    lookup = pd.Index(journey * npoints + point)
+    if not lookup.is_unique:  # rank splitting makes (journey, point) unique; be safe anyway
+        return key
+    for own, other, sign in (("request", "reply", -1), ("reply", "request", 1)):
+        partner = np.full(count, -1, dtype="int64")
+        partner[flows[own].to_numpy()] = flows[other].to_numpy()
+        mine = partner[journey] >= 0
+        rows = np.flatnonzero(mine)
+        pos = lookup.get_indexer(partner[journey[rows]] * npoints + point[rows])
+        found = pos >= 0
+        gap = np.where(found, (ts[pos] - ts[rows]) if own == "request" else (ts[rows] - ts[pos]), 0)
+        # Use the gap only when every sighting of the journey found its partner.
+        missing = np.bincount(journey[rows][~found], minlength=count) > 0
+        use = found & ~missing[journey[rows]]
+        key[rows[use]] = sign * gap[use]
+    return key
+
+
 def causal_order(journey: np.ndarray, ttl: np.ndarray, ts_corr: np.ndarray) -> np.ndarray:
-    """Row order: by journey, TTL descending, then corrected time (stable)."""
+    """Row order: by journey, TTL descending, then ``ts_corr`` (corrected time or gap key)."""
     by_time = np.argsort(ts_corr, kind="stable")
     tier = 255 - np.clip(ttl, 0, 255).astype("int64")
     composite = journey * 256 + tier

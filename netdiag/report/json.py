@@ -92,6 +92,8 @@ def anomaly_dicts(a: Analysis) -> list[dict[str, Any]]:
             item["after_point"] = r["point"]
         if r["expected_point"]:
             item["expected_point"] = r["expected_point"]
+        if r.get("cause", -1) >= 0:
+            item["caused_by"] = jid(r["cause"])
         out.append(item)
     return out
 

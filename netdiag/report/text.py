@@ -152,9 +152,8 @@ def _paths(a: Analysis, console: Console) -> None:
         jr = a.journeys.iloc[int(first)]
         summary = d.summary(a.sightings.iloc[int(jr["first"])])
         count = f"{size} packets" if size > 1 else "1 packet"
-        console.print(
-            f"  [dim]{count}[/] {summary}\n    {path_line(a, int(first))}", highlight=False
-        )
+        line = f"  [dim]{count}[/] {escape(summary)}\n    {escape(path_line(a, int(first)))}"
+        console.print(line, highlight=False, emoji=False)
     if len(groups) > MAX_PATHS:
         console.print(f"  ... {len(groups) - MAX_PATHS} more paths (see --json)")
 
