@@ -17,6 +17,7 @@ from textual.widgets import DataTable
 from netdiag.tui.app import make_app
 from netdiag.tui.screens.flows import PAGE, FlowsScreen
 
+from .helpers import settle
 from .synthetic import write_large_analysis
 
 MAX_STALL_S = 0.5
@@ -63,8 +64,7 @@ async def test_large_run_opens_and_scrolls_without_blocking(tmp_path: Path) -> N
             await asyncio.sleep(0.05)
         load_stall = ticker.worst
         await pilot.press("f")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(pilot)
         screen = app.screen
         assert isinstance(screen, FlowsScreen)
         table = screen.query_one("#flows", DataTable)
@@ -72,13 +72,11 @@ async def test_large_run_opens_and_scrolls_without_blocking(tmp_path: Path) -> N
         for key in ("pagedown", "pagedown", "end", "n", "n", "pagedown", "p", "home"):
             await pilot.press(key)
         await pilot.press("slash", *"dropped", "enter")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(pilot)
         assert screen.matches is not None
         assert len(screen.matches) == len([n for n in range(25_000) if n % 7 == 0])
         await pilot.press("enter")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(pilot)
         await ticker.stop()
     assert load_stall < MAX_STALL_S, f"loading blocked the UI for {load_stall:.2f} s"
     assert ticker.worst < MAX_STALL_S, f"the UI was blocked for {ticker.worst:.2f} s"

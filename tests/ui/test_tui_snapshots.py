@@ -10,20 +10,18 @@ from textual.pilot import Pilot
 
 from netdiag.tui.app import make_app
 
+from .helpers import settle
+
 SIZE = (120, 36)
 Compare = Callable[..., bool]
 
 
 def _keys(keys: Sequence[str]) -> Callable[[Pilot[None]], Any]:
     async def run_before(pilot: Pilot[None]) -> None:
-        for _ in range(3):
-            await pilot.app.workers.wait_for_complete()
-            await pilot.pause()
+        await settle(pilot)
         for key in keys:
             await pilot.press(key)
-            for _ in range(3):
-                await pilot.app.workers.wait_for_complete()
-                await pilot.pause()
+            await settle(pilot)
 
     return run_before
 
