@@ -78,6 +78,14 @@ class CaptureFile:
         self._section_base = 0
         self._section = 0
         self._units = 1_000_000
+        self._size: int | None = None
+
+    def estimate_packets(self, batch: Batch) -> int:
+        """Packets the whole file probably holds, extrapolated from the bytes read so far."""
+        if not len(batch) or self._size is None:
+            return 2 * self.info.packets + 1024
+        read_to = batch.file_base + int(batch.off[-1] + batch.caplen[-1])
+        return int(self.info.packets * (self._size / max(read_to, 1)) * 1.05) + 1024
 
     def batches(self) -> Iterator[Batch]:
         try:
@@ -93,6 +101,7 @@ class CaptureFile:
 
     def _read(self, fh: BinaryIO) -> Iterator[Batch]:
         src = open_source(fh)
+        self._size = src.size
         data, eof = src.window(0, self.chunk_bytes)
         self.info.format = blocks.sniff(self.path, bytes(data[:4]))
         pcap = self.info.format == "pcap"

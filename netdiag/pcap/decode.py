@@ -95,11 +95,12 @@ class _Decoder:
             self.network(t.idx[ip], t.offset[ip], t.etype[ip], depth + 1)
 
 
-def decode(batch: Batch) -> Decoded:
-    """All columns of the batch that come from packet bytes (not point/node/iface/frame)."""
+def decode(batch: Batch, columns: Columns | None = None) -> Decoded:
+    """All columns of the batch that come from packet bytes (not point/node/iface/frame),
+    written into ``columns`` when given (views of the output table), else fresh arrays."""
     n = len(batch)
     p = Packets(batch.data, batch.off, batch.caplen, batch.wirelen)
-    c = Columns(n)
+    c = columns if columns is not None else Columns(n)
     # pcapng epb_flags bits 0-1: 1 inbound, 2 outbound; link layers may refine (SLL/SLL2)
     inout = batch.epb_flags & 3
     direction = np.select(

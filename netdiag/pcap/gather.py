@@ -7,7 +7,7 @@ chunk. Whether a field is real is decided separately: its end must not pass the 
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +28,8 @@ STORAGE: Final[dict[str, type[np.generic]]] = {
     "int64": np.int64,
 }
 MAX_WINDOW: Final = 512
+#: columns that come from the record, not the packet bytes (never in Columns)
+FRAME_LEVEL: Final = frozenset({"frame", "ts_ns", "caplen", "wirelen"})
 #: bytes of every packet copied up front: L2 + VLANs + IP + UDP + VXLAN + inner L2/L3/L4 + 64
 HEAD: Final = 192
 
@@ -150,14 +152,22 @@ def be24(w: Bytes2D, i: int) -> npt.NDArray[np.uint32]:
 class Columns:
     """The table's columns for one chunk as numpy values + validity masks (absent = False)."""
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, storage: dict[str, npt.NDArray[Any]] | None = None) -> None:
+        """Fresh arrays, or views into ``storage`` (``name`` and ``valid:name`` of each column:
+        the table builder's output arrays, so decoding writes the table in place)."""
         self.n = n
         self.values: dict[str, npt.NDArray[np.generic]] = {}
         self.valid: dict[str, Mask] = {}
         for name, dtype, _ in COLUMNS:
-            if dtype in STORAGE:
+            if dtype not in STORAGE or name in FRAME_LEVEL:
+                continue
+            if storage is None:
                 self.values[name] = np.zeros(n, dtype=STORAGE[dtype])
                 self.valid[name] = np.zeros(n, dtype=np.bool_)
+            else:
+                self.values[name] = storage[name]
+                self.valid[name] = storage["valid:" + name]
+                self.valid[name].fill(False)
 
     def set(
         self,

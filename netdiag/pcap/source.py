@@ -13,6 +13,8 @@ Window = bytes | mmap.mmap
 
 
 class Source(Protocol):
+    size: int | None  # bytes in the file, None when unknown (a pipe)
+
     def window(self, start: int, want: int) -> tuple[Window, bool]:
         """Bytes [start, start + want) of the file (fewer at its end) and whether that is the end.
 
@@ -30,6 +32,7 @@ class MmapSource:
     def __init__(self, fh: BinaryIO, size: int) -> None:
         self._fd = fh.fileno()
         self._size = size
+        self.size: int | None = size
 
     def window(self, start: int, want: int) -> tuple[Window, bool]:
         length = min(want, self._size - start)
@@ -45,6 +48,7 @@ class ReadSource:
 
     def __init__(self, fh: BinaryIO) -> None:
         self._fh = fh
+        self.size: int | None = None
         self._start = 0  # file offset of ``_last``
         self._last = b""
 

@@ -1,0 +1,156 @@
+"""Turning decoded chunks into the packet table (schema.COLUMNS, pandas nullable dtypes).
+
+:class:`TableBuilder` copies every chunk into output arrays sized from an estimate of the file's
+packet count (``np.empty``: pages that are never written are never touched), doubling if the
+estimate was short; so a file is assembled without keeping its chunks or concatenating them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, cast
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from netdiag.pcap.container import Batch
+from netdiag.pcap.decode import Decoded
+from netdiag.pcap.gather import STORAGE
+from netdiag.pcap.info import CaptureInfo
+from netdiag.pcap.points import PointSpec
+from netdiag.pcap.schema import COLUMNS, DIRECTIONS, ENCAPS
+
+IfMap = Mapping[int, str]
+#: per-packet arrays a chunk contributes, and their dtypes
+KEYS: dict[str, type[np.generic]] = {
+    "frame": np.int64,
+    "ts_ns": np.int64,
+    "caplen": np.uint32,
+    "wirelen": np.uint32,
+    "iface": np.int32,
+    "direction": np.int8,
+    "encap": np.int8,
+    **{name: STORAGE[dtype] for name, dtype, _ in COLUMNS if dtype in STORAGE},
+    **{"valid:" + name: np.bool_ for name, dtype, _ in COLUMNS if dtype in STORAGE},
+}
+for _key in ("frame", "ts_ns", "valid:frame", "valid:ts_ns", "valid:caplen", "valid:wirelen"):
+    KEYS.pop(_key, None)
+KEYS.update(frame=np.int64, ts_ns=np.int64)
+
+
+class Naming:
+    """point / node / iface categories of one file (iface grows as interfaces appear)."""
+
+    def __init__(self, spec: PointSpec, ifmap: IfMap | None) -> None:
+        self.spec = spec
+        self.ifmap = dict(ifmap or {})
+        self.ifaces: list[str] = []
+        self._codes: dict[str, int] = {}
+
+    def code(self, name: str) -> int:
+        if name not in self._codes:
+            self._codes[name] = len(self.ifaces)
+            self.ifaces.append(name)
+        return self._codes[name]
+
+    def iface_codes(self, batch: Batch, dec: Decoded, info: CaptureInfo) -> npt.NDArray[np.int32]:
+        """pcapng: the IDB's if_name; SLL2: ifmap[ifindex]; otherwise the point's iface."""
+        per_if = np.array(
+            [self.code(i.name or self.spec.iface) for i in info.interfaces], dtype=np.int32
+        )
+        codes = per_if[batch.iface] if len(per_if) else np.zeros(len(batch), np.int32)
+        c = dec.columns
+        sll2 = c.valid["ifindex"] & (batch.linktype == 276)
+        if self.ifmap and sll2.any():
+            values, inverse = np.unique(c.values["ifindex"][sll2], return_inverse=True)
+            mapped = np.array(
+                [self.code(self.ifmap[v]) if v in self.ifmap else -1 for v in values.tolist()],
+                dtype=np.int32,
+            )
+            codes[sll2] = np.where(mapped[inverse] >= 0, mapped[inverse], codes[sll2])
+        if info.format == "pcapng":  # the pcapng interface id, unless SLL2 gave an ifindex
+            not_sll2 = batch.linktype != 276
+            c.set("ifindex", np.flatnonzero(not_sll2), batch.iface[not_sll2])
+        return codes
+
+
+def fill_frame_level(
+    rows: dict[str, npt.NDArray[Any]],
+    batch: Batch,
+    dec: Decoded,
+    iface_codes: npt.NDArray[np.int32],
+) -> None:
+    """Write the record-level columns of a chunk (frame, time, lengths, names) into ``rows``."""
+    rows["frame"][:] = np.arange(batch.first_frame, batch.first_frame + len(batch))
+    rows["ts_ns"][:] = batch.ts_ns
+    rows["caplen"][:] = batch.caplen
+    rows["wirelen"][:] = batch.wirelen
+    rows["iface"][:] = iface_codes
+    rows["direction"][:] = dec.direction
+    rows["encap"][:] = dec.encap
+
+
+class TableBuilder:
+    """Output arrays of a whole file, handed out chunk by chunk (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self._cap = 0
+        self._arrays: dict[str, npt.NDArray[Any]] = {}
+
+    def reserve(self, k: int, expected_total: int) -> dict[str, npt.NDArray[Any]]:
+        """Views of the next ``k`` rows of every array (decode writes there); then commit."""
+        if self.n + k > self._cap:
+            self._grow(max(expected_total, self.n + k, 2 * self._cap))
+        return {key: a[self.n : self.n + k] for key, a in self._arrays.items()}
+
+    def commit(self, k: int) -> None:
+        self.n += k
+
+    def _grow(self, cap: int) -> None:
+        for key, dtype in KEYS.items():
+            new = np.empty(cap, dtype=dtype)
+            if key in self._arrays:
+                new[: self.n] = self._arrays[key][: self.n]
+            self._arrays[key] = new
+        self._cap = cap
+
+    def arrays(self) -> dict[str, npt.NDArray[Any]]:
+        if not self._arrays:
+            self._grow(0)
+        return {key: a[: self.n] for key, a in self._arrays.items()}
+
+
+def to_frame(arrays: dict[str, npt.NDArray[Any]], naming: Naming) -> pd.DataFrame:
+    """One DataFrame in schema order from numpy values + validity (no per-row Python)."""
+    n = len(arrays["frame"])
+    out: dict[str, Any] = {}
+
+    def cat(codes: npt.NDArray[Any], categories: list[str]) -> pd.Categorical:
+        return pd.Categorical.from_codes(codes, categories=pd.Index(categories, dtype=object))
+
+    for name, dtype, _ in COLUMNS:
+        if name == "point":
+            out[name] = cat(np.zeros(n, np.int8), [naming.spec.point])
+        elif name == "node":
+            out[name] = cat(np.zeros(n, np.int8), [naming.spec.node])
+        elif name == "iface":
+            out[name] = cat(arrays["iface"], naming.ifaces or [naming.spec.iface])
+        elif name == "direction":
+            out[name] = cat(arrays["direction"], list(DIRECTIONS))
+        elif name == "encap":
+            out[name] = cat(arrays["encap"], list(ENCAPS))
+        elif name in ("frame", "ts_ns"):
+            out[name] = arrays[name].astype(np.int64, copy=False)
+        elif name in ("caplen", "wirelen"):
+            values = arrays[name].astype(np.uint32, copy=False)
+            out[name] = pd.arrays.IntegerArray(values, np.zeros(n, dtype=np.bool_))
+        else:
+            values = arrays[name]
+            mask = ~arrays["valid:" + name]
+            if dtype == "boolean":
+                out[name] = pd.arrays.BooleanArray(values.astype(np.bool_, copy=False), mask)
+            else:
+                out[name] = pd.arrays.IntegerArray(cast(npt.NDArray[np.integer], values), mask)
+    return pd.DataFrame(out, copy=False)
