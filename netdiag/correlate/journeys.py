@@ -122,17 +122,27 @@ def flow_gap_key(  # noqa: PLR0917
     if flows.empty:
         return key
     npoints = int(point.max()) + 1
-    lookup = pd.Index(journey * npoints + point)
-    if not lookup.is_unique:  # rank splitting makes (journey, point) unique; be safe anyway
-        return key
+    dense = count * npoints <= 64_000_000
+    if dense:  # ts by (journey, point) in a matrix: O(n), no hashing
+        at = np.full((count, npoints), np.iinfo("int64").min, dtype="int64")
+        at[journey, point] = ts
+    else:
+        lookup = pd.Index(journey * npoints + point)
+        if not lookup.is_unique:  # rank splitting makes (journey, point) unique; be safe
+            return key
     for own, other, sign in (("request", "reply", -1), ("reply", "request", 1)):
         partner = np.full(count, -1, dtype="int64")
         partner[flows[own].to_numpy()] = flows[other].to_numpy()
-        mine = partner[journey] >= 0
-        rows = np.flatnonzero(mine)
-        pos = lookup.get_indexer(partner[journey[rows]] * npoints + point[rows])
-        found = pos >= 0
-        gap = np.where(found, (ts[pos] - ts[rows]) if own == "request" else (ts[rows] - ts[pos]), 0)
+        rows = np.flatnonzero(partner[journey] >= 0)
+        mate = partner[journey[rows]]
+        if dense:
+            mate_ts = at[mate, point[rows]]
+            found = mate_ts != np.iinfo("int64").min
+        else:
+            pos = lookup.get_indexer(mate * npoints + point[rows])
+            found = pos >= 0
+            mate_ts = ts[np.maximum(pos, 0)]
+        gap = (mate_ts - ts[rows]) if own == "request" else (ts[rows] - mate_ts)
         # Use the gap only when every sighting of the journey found its partner.
         missing = np.bincount(journey[rows][~found], minlength=count) > 0
         use = found & ~missing[journey[rows]]

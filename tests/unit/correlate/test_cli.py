@@ -111,7 +111,7 @@ def test_bundle_with_manifest_uses_clock_samples_and_drops(tmp_path: Path) -> No
 
 def test_bundle_without_manifest_and_save(tmp_path: Path) -> None:
     root = _bundle(tmp_path, with_manifest=False)
-    code, out, err = run_cli("analyze", str(root), "--save")
+    code, _, err = run_cli("analyze", str(root), "--save")
     assert code == 0, err
     doc = json.loads((root / "analysis.json").read_text())
     assert len(doc["journeys"]) == 6
