@@ -64,7 +64,11 @@ def open_report(browser: Any, run: Path, out: Path) -> Page:
     page.on("console", lambda m: loaded.console.append((m.type, m.text)))
     page.on("pageerror", lambda e: loaded.errors.append(str(e)))
     page.on("request", lambda r: loaded.requests.append(r.url))
-    page.on("dialog", lambda d: (loaded.dialogs.append(d.message), d.dismiss()))
+    def on_dialog(dialog: Any) -> None:  # alert(), confirm(): an injected script ran
+        loaded.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
     page.goto(loaded.url, wait_until="load")
     return loaded
 
