@@ -69,10 +69,45 @@ def walk_frames(path: str, *, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> FrameIn
 _FIELDS = ("offset", "caplen", "wirelen", "ts_ns", "linktype", "interface")
 
 
-def read_frame(path: str, frame: int, *, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> RawFrame:
-    """Frame number ``frame`` (1-based, as in the packet table) of ``path``."""
+def _from_index(path: str, frame: int, index: FrameIndex) -> RawFrame:
+    if frame > len(index):
+        raise InputError(f"{path}: has no frame {frame} (it has {len(index)} readable frames)")
+    i = frame - 1
+    caplen = int(index.caplen[i])
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(int(index.offset[i]))
+            data = fh.read(caplen)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
+    if len(data) != caplen:
+        raise InputError(f"{path}: changed since it was indexed; index it again")
+    return RawFrame(
+        linktype=int(index.linktype[i]),
+        ts_ns=int(index.ts_ns[i]),
+        caplen=caplen,
+        wirelen=int(index.wirelen[i]),
+        data=data,
+        interface=index.interfaces[int(index.interface[i])].name,
+    )
+
+
+def read_frame(
+    path: str,
+    frame: int,
+    *,
+    index: FrameIndex | None = None,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+) -> RawFrame:
+    """Frame number ``frame`` (1-based, as in the packet table) of ``path``.
+
+    With the file's ``index`` (from :func:`walk_frames`) this is one seek and one read;
+    without, the file is walked up to the frame.
+    """
     if frame < 1:
         raise InputError(f"{path}: frame numbers start at 1, got {frame}")
+    if index is not None:
+        return _from_index(path, frame, index)
     cf = CaptureFile(str(path), chunk_bytes)
     for b in cf.batches():
         i = frame - b.first_frame

@@ -7,14 +7,16 @@ A difference is allowed only where listed in EXCEPTIONS / NOT_READ with the reas
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from pcap_oracle import Run, expected, normalise, run_tshark
+from pcap_oracle import FIELDS, TSHARK_ARGS, Run, expected, normalise, run_tshark
 
 from netdiag.errors import CaptureFormatError
 from netdiag.pcap import read_capture
@@ -93,14 +95,42 @@ DAMAGED: dict[str, tuple[int, int]] = {
 
 
 @pytest.fixture(scope="session")
-def tshark_runs() -> dict[str, Run]:
+def tshark_runs(request: pytest.FixtureRequest) -> dict[str, Run]:
+    """tshark's view of every corpus file: run once per file, in parallel; kept in pytest's
+    cache (keyed by file content, tshark version and fields) so later sessions skip it."""
     if not CORPUS.is_dir():
         pytest.skip(f"corpus directory {CORPUS} is absent (set NETDIAG_CORPUS)")
     if shutil.which("tshark") is None:
         pytest.skip("tshark is not installed (apt-get install tshark)")
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        runs = pool.map(lambda f: run_tshark(str(CORPUS / f)), FILES)
-        return dict(zip(FILES, runs, strict=True))
+    cache = getattr(request.config, "cache", None)
+    version = subprocess.run(
+        ["tshark", "--version"], capture_output=True, text=True, check=False
+    ).stdout.split("\n", 1)[0]
+
+    def key(name: str) -> str:
+        digest = hashlib.sha256((CORPUS / name).read_bytes())
+        digest.update(f"{version}|{FIELDS}|{TSHARK_ARGS}".encode())
+        return f"netdiag/tshark/{digest.hexdigest()[:40]}"
+
+    runs: dict[str, Run] = {}
+    todo = []
+    for name in FILES:
+        hit = cache.get(key(name), None) if cache is not None else None
+        if hit is None:
+            todo.append(name)
+        else:
+            runs[name] = Run(hit["rows"], hit["returncode"], hit["stderr"])
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for name, run in zip(
+            todo, pool.map(lambda f: run_tshark(str(CORPUS / f)), todo), strict=True
+        ):
+            runs[name] = run
+            if cache is not None:
+                cache.set(
+                    key(name),
+                    {"rows": run.rows, "returncode": run.returncode, "stderr": run.stderr},
+                )
+    return runs
 
 
 def _ours(value: object) -> object:

@@ -55,3 +55,12 @@ def test_not_a_capture(tmp_path: Path) -> None:
     path = write(tmp_path, "x.pcap", b"hello world, not a capture")
     with pytest.raises(CaptureFormatError, match="not a pcap or pcapng"):
         walk_frames(path)
+
+
+def test_read_frame_with_an_index_seeks_directly(tmp_path: Path) -> None:
+    path = write(tmp_path, "a.pcap", pcap_bytes(FRAMES))
+    index = walk_frames(path)
+    for n in (1, 3, 5):
+        assert read_frame(path, n, index=index) == read_frame(path, n)
+    with pytest.raises(InputError, match="has no frame 6"):
+        read_frame(path, 6, index=index)
