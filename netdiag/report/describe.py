@@ -90,6 +90,12 @@ def endpoint(ip: str | None, port: int | None) -> str:
     return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
+def node_iface(analysis: Analysis, sighting: Sighting) -> tuple[str, str]:
+    """(node, device) of a sighting, from the analysis' point list when it knows the point."""
+    point = analysis.point(sighting.point)
+    return (point.node, point.iface) if point is not None else (sighting.node, sighting.iface)
+
+
 def corrected_ts(analysis: Analysis, sighting: Sighting) -> int:
     """The sighting's timestamp on the reference clock (node clock minus its offset)."""
     if sighting.ts_corrected_ns is not None:

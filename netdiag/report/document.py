@@ -66,7 +66,7 @@ class Point:
     @classmethod
     def parse(cls, raw: Mapping[str, Any]) -> Point:
         name = str(_req(raw, "name", "a point"))
-        node, _, iface = name.partition("/")
+        node, _, iface = name.rpartition("/")
         return cls(
             name=name,
             node=str(raw.get("node") or node),
@@ -101,11 +101,12 @@ class Sighting:
 
     @property
     def node(self) -> str:
-        return self.point.partition("/")[0]
+        """The node part of ``node/iface`` (interface names never contain "/"; hostnames might)."""
+        return self.point.rpartition("/")[0]
 
     @property
     def iface(self) -> str:
-        return self.point.partition("/")[2]
+        return self.point.rpartition("/")[2]
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any], where: str) -> Sighting:

@@ -143,7 +143,7 @@ def _nodes(view: RunView) -> Markup | None:
         errs = [
             el("div", None, el("em", None, f"tcpdump on {p}:"), el("pre", None, text))
             for p, text in stderr.items()
-            if p.partition("/")[0] == node.name
+            if p.rpartition("/")[0] == node.name
         ]
         parts.append(
             el(

@@ -15,6 +15,7 @@ from netdiag.report.describe import (
     describe_change,
     flow_rows,
     format_ns,
+    node_iface,
 )
 from netdiag.report.document import Analysis, Flow, Journey
 from netdiag.report.markup import Markup, el, join
@@ -85,8 +86,7 @@ def _hop_table(analysis: Analysis, journey: Journey, t0: int) -> Markup:
         ]
         rows.append(
             (
-                s.node,
-                s.iface,
+                *node_iface(analysis, s),
                 s.direction,
                 f"+{format_ns(corrected_ts(analysis, s) - t0)}",
                 format_ns(t.latency_ns) if t else "",

@@ -96,7 +96,7 @@ def _node(name: str, raw: Mapping[str, Any]) -> NodeRun:
 
 def _capture(raw: Mapping[str, Any]) -> CaptureRun:
     point = str(raw.get("point") or f"{raw.get('node', '?')}/{raw.get('iface', '?')}")
-    node, _, iface = point.partition("/")
+    node, _, iface = point.rpartition("/")
     stats = raw.get("stats") if isinstance(raw.get("stats"), Mapping) else {}
     assert isinstance(stats, Mapping)
     return CaptureRun(

@@ -121,7 +121,7 @@ def _offset(view: RunView, point: str) -> int:
     known = view.analysis.point(point)
     if known is not None:
         return known.clock_offset_ns
-    node = point.partition("/")[0]
+    node = point.rpartition("/")[0]
     if view.manifest is not None and node in view.manifest.nodes:
         clock = view.manifest.nodes[node].clock
         return clock.offset_ns if clock is not None else 0
@@ -175,7 +175,7 @@ def export_pcapng(view: RunView, out: Path) -> ExportStats:
 def _write(fh: BinaryIO, iface_ids: dict[tuple[str, int], int], view: RunView) -> None:
     fh.write(section_header())
     for point, link in iface_ids:
-        node = point.partition("/")[0]
+        node = point.rpartition("/")[0]
         offset = _offset(view, point)
         description = f"node {node}; timestamps corrected by {-offset:+d} ns to the reference clock"
         fh.write(interface_block(point, description, link))

@@ -6,7 +6,7 @@ Colours come from CSS classes (report.css), never from style attributes (blocked
 
 from __future__ import annotations
 
-from netdiag.report.describe import arrivals, corrected_ts, describe_change, format_ns
+from netdiag.report.describe import arrivals, corrected_ts, describe_change, format_ns, node_iface
 from netdiag.report.document import Analysis, Journey, Transform
 from netdiag.report.markup import Markup, el, join
 
@@ -66,6 +66,7 @@ def _row(analysis: Analysis, journey: Journey, y0: int, t0: int, label: str) -> 
     for i, s in enumerate(journey.sightings):
         x = 4 + i * (BOX_W + GAP)
         since = corrected_ts(analysis, s) - t0
+        node, iface = node_iface(analysis, s)
         detail = f"{s.src} > {s.dst}  ttl {s.ttl}  {s.eth_src} > {s.eth_dst}"
         parts.append(
             el(
@@ -76,11 +77,11 @@ def _row(analysis: Analysis, journey: Journey, y0: int, t0: int, label: str) -> 
                     "rect",
                     {"x": x, "y": y0, "width": BOX_W, "height": BOX_H, "rx": 6, "class": "box"},
                 ),
-                el("text", {"x": x + 8, "y": y0 + 18, "class": "node"}, _fit(s.node)),
+                el("text", {"x": x + 8, "y": y0 + 18, "class": "node"}, _fit(node)),
                 el(
                     "text",
                     {"x": x + 8, "y": y0 + 35, "class": "dev"},
-                    _fit(f"{s.iface} ({s.direction})"),
+                    _fit(f"{iface} ({s.direction})"),
                 ),
                 el("text", {"x": x + 8, "y": y0 + 53, "class": "ts"}, f"t+{format_ns(since)}"),
             )

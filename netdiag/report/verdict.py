@@ -27,7 +27,7 @@ class Verdict:
 def _nat_nodes(journey: Journey, kinds: tuple[str, ...], before: str, after: str) -> list[str]:
     """Nodes where ``journey`` underwent one of ``kinds`` from ``before`` to ``after``."""
     return [
-        t.to_point.partition("/")[0]
+        t.to_point.rpartition("/")[0]
         for t in journey.transforms
         for c in t.changes
         if c.kind in kinds and str(c.before) == before and str(c.after) == after

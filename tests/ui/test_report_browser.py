@@ -64,6 +64,7 @@ def open_report(browser: Any, run: Path, out: Path) -> Page:
     page.on("console", lambda m: loaded.console.append((m.type, m.text)))
     page.on("pageerror", lambda e: loaded.errors.append(str(e)))
     page.on("request", lambda r: loaded.requests.append(r.url))
+
     def on_dialog(dialog: Any) -> None:  # alert(), confirm(): an injected script ran
         loaded.dialogs.append(dialog.message)
         dialog.dismiss()

@@ -14,6 +14,7 @@ from netdiag.tui.screens.help import HelpScreen
 from netdiag.tui.screens.overview import OverviewScreen
 from netdiag.tui.screens.translations import TranslationsScreen
 
+from .conftest import HOSTILE_IFACE, HOSTILE_NODE
 from .helpers import settle
 
 SIZE = (120, 36)
@@ -195,3 +196,22 @@ async def test_real_analysis_of_a_bundle_without_analysis_json(seed_copy: Path) 
         dissection = str(app.screen.query_one("#dissection", Static).render())
         assert "id        = 28471" in dissection
         assert "dst       = 192.168.0.6" in dissection
+
+
+async def test_hostile_names_are_shown_as_text(hostile_dir: Path) -> None:
+    # "[/]" in an interface name would crash a DataTable that parsed cells as Rich markup.
+    app = make_app([hostile_dir])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        points = app.screen.query_one("#points", DataTable)
+        names = [cell_text(points, i, 0) for i in range(points.row_count)]
+        assert f"{HOSTILE_NODE}/{HOSTILE_IFACE}" in names
+        await pilot.press("f")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        hops = app.screen.query_one("#hops", DataTable)
+        assert cell_text(hops, 2, 3) == HOSTILE_IFACE
+        await pilot.press("down", "down")
+        await settle(pilot)
+        assert "id        = 28471" in str(app.screen.query_one("#dissection", Static).render())

@@ -9,6 +9,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from netdiag.tui.widgets.cells import cells
 from netdiag.tui.widgets.runinfo import netdiag_app, run_view
 
 ANOMALY_ROWS = 10_000
@@ -33,11 +34,13 @@ class AnomaliesScreen(Screen[None]):
         for n, a in enumerate(analysis.all_anomalies[:ANOMALY_ROWS]):
             flow_id = flows.get(a.journey or "", a.journey or "")
             table.add_row(
-                a.kind,
-                flow_id or "-",
-                a.journey or "-",
-                a.after_point or "-",
-                a.detail,
+                *cells(
+                    a.kind,
+                    flow_id or "-",
+                    a.journey or "-",
+                    a.after_point or "-",
+                    a.detail,
+                ),
                 key=f"{n}:{flow_id}",
             )
 

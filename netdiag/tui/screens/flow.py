@@ -15,8 +15,16 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from netdiag.report.describe import arrivals, corrected_ts, encap_text, endpoint, format_ns
+from netdiag.report.describe import (
+    arrivals,
+    corrected_ts,
+    encap_text,
+    endpoint,
+    format_ns,
+    node_iface,
+)
 from netdiag.report.document import Journey, Sighting
+from netdiag.tui.widgets.cells import cells
 from netdiag.tui.widgets.diff import changes_text
 from netdiag.tui.widgets.packet_detail import PacketDetail
 from netdiag.tui.widgets.runinfo import run_view
@@ -83,16 +91,17 @@ class FlowScreen(Screen[None]):
                 self.sightings[key] = s
                 addresses = f"{endpoint(s.src, s.sport)} > {endpoint(s.dst, s.dport)}"
                 table.add_row(
-                    f"{role[:3]} {journey.id}" if n == 0 else "",
-                    str(n + 1),
-                    s.node,
-                    s.iface,
-                    s.direction,
-                    f"+{format_ns(corrected_ts(analysis, s) - t0)}",
-                    changes,
-                    format_ns(hop.latency_ns) if hop else "",
-                    addresses,
-                    "-" if s.ttl is None else str(s.ttl),
+                    *cells(
+                        f"{role[:3]} {journey.id}" if n == 0 else "",
+                        str(n + 1),
+                        *node_iface(analysis, s),
+                        s.direction,
+                        f"+{format_ns(corrected_ts(analysis, s) - t0)}",
+                        changes,
+                        format_ns(hop.latency_ns) if hop else "",
+                        addresses,
+                        "-" if s.ttl is None else str(s.ttl),
+                    ),
                     key=key,
                     height=max(1, len(changes.plain.splitlines())),
                 )

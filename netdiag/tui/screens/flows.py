@@ -19,6 +19,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from netdiag.report.describe import FlowRow, format_ns
 from netdiag.tui.messages import FlowsFiltered
+from netdiag.tui.widgets.cells import cells
 from netdiag.tui.widgets.runinfo import netdiag_app
 
 PAGE = 500
@@ -98,7 +99,7 @@ class FlowsScreen(Screen[None]):
     def refilter(self) -> None:
         """Start (or restart) the filter/sort worker for the current query and sort."""
         self._generation += 1
-        self.query_one("#flows-status", Static).update("filtering…")
+        self.query_one("#flows-status", Static).update(Text("filtering…"))
         self._select(self._generation, self.query_text, self.sort, self.reverse)
 
     @work(thread=True, exclusive=True, group="filter")
@@ -124,15 +125,17 @@ class FlowsScreen(Screen[None]):
             anomalies = Text(row.anomalies, style="bold red") if row.anomalies else ""
             reply = Text(row.reply, style="green" if row.reply == "reply" else "yellow")
             table.add_row(
-                f"+{format_ns(row.first_ts - t0)}",
-                row.id,
-                row.proto,
-                row.client,
-                row.server,
-                row.translated,
-                reply,
-                str(row.hops),
-                anomalies,
+                *cells(
+                    f"+{format_ns(row.first_ts - t0)}",
+                    row.id,
+                    row.proto,
+                    row.client,
+                    row.server,
+                    row.translated,
+                    reply,
+                    str(row.hops),
+                    anomalies,
+                ),
                 key=row.id,
             )
         total = len(netdiag_app(self).flow_rows)
@@ -141,9 +144,8 @@ class FlowsScreen(Screen[None]):
             shown += f" matching “{self.query_text}”"
         order = f"sorted by {_HEADERS[self.sort]}{' (reversed)' if self.reverse else ''}"
         pages = f"page {self.page + 1}/{last + 1}" if len(matches) > PAGE else ""
-        self.query_one("#flows-status", Static).update(
-            " · ".join(p for p in (shown, order, pages) if p)
-        )
+        status = " · ".join(p for p in (shown, order, pages) if p)
+        self.query_one("#flows-status", Static).update(Text(status))  # the query is user text
 
     def shown_flows(self) -> Collection[str] | None:
         """What `e` exports: the filtered flows (None when unfiltered = the whole run)."""

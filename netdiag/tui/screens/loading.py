@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer, Header, LoadingIndicator, Static
@@ -18,4 +19,6 @@ class LoadingScreen(Screen[None]):
 
     def progress(self, section: str, count: int) -> None:
         """Show how many records of ``section`` were parsed so far."""
-        self.query_one("#loading-text", Static).update(f"Opening the run… {count:,} {section}")
+        self.query_one("#loading-text", Static).update(
+            Text(f"Opening the run… {count:,} {section}")
+        )

@@ -9,6 +9,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from netdiag.report.describe import format_ns
+from netdiag.tui.widgets.cells import cells
 from netdiag.tui.widgets.runinfo import netdiag_app, run_view
 
 _LEVEL_STYLE = {"ok": "green", "warn": "yellow", "bad": "bold red"}
@@ -50,14 +51,16 @@ class OverviewScreen(Screen[None]):
             err = "" if p.clock_error_ns is None else f" ± {format_ns(p.clock_error_ns)}"
             dropped = cap.dropped if cap and cap.dropped is not None else None
             points.add_row(
-                p.name,
-                f"{p.packets:,}",
-                "-" if cap is None or cap.captured is None else f"{cap.captured:,}",
-                "-"
-                if dropped is None
-                else Text(f"{dropped:,}", style="bold red" if dropped else ""),
-                "-" if p.kernel_dropped is None else f"{p.kernel_dropped:,}",
-                format_ns(p.clock_offset_ns) + err,
+                *cells(
+                    p.name,
+                    f"{p.packets:,}",
+                    "-" if cap is None or cap.captured is None else f"{cap.captured:,}",
+                    "-"
+                    if dropped is None
+                    else Text(f"{dropped:,}", style="bold red" if dropped else ""),
+                    "-" if p.kernel_dropped is None else f"{p.kernel_dropped:,}",
+                    format_ns(p.clock_offset_ns) + err,
+                ),
             )
         nodes = self.query_one("#nodes", DataTable)
         nodes.add_columns("node", "status", "clock offset", "commands", "detail")
@@ -68,9 +71,11 @@ class OverviewScreen(Screen[None]):
                 offset += f" ± {format_ns(clock.error_ns)}"
             style = "green" if node.status == "ok" else "bold red"
             nodes.add_row(
-                node.name,
-                Text(node.status, style=style),
-                offset,
-                str(len(node.commands)),
-                node.detail,
+                *cells(
+                    node.name,
+                    Text(node.status, style=style),
+                    offset,
+                    str(len(node.commands)),
+                    node.detail,
+                ),
             )

@@ -6,6 +6,7 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from netdiag.tui.widgets.cells import cells
 from netdiag.tui.widgets.runinfo import run_view
 
 
@@ -22,4 +23,4 @@ class TranslationsScreen(Screen[None]):
         table = self.query_one(DataTable)
         table.add_columns("kind", "node", "proto", "before", "", "after", "packets")
         for t in run_view(self).analysis.translations:
-            table.add_row(t.kind, t.node, t.proto, t.before, "→", t.after, f"{t.packets:,}")
+            table.add_row(*cells(t.kind, t.node, t.proto, t.before, "→", t.after, f"{t.packets:,}"))
