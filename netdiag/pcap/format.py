@@ -3,7 +3,7 @@
 MACs become lowercase colon-hex, IP addresses their standard text form (``src``/``dst`` per
 ``ip_version``; ``outer_*`` and ARP addresses print IPv4-mapped values as IPv4); absent values
 stay missing (empty csv cell, JSON null). Numbers stay numbers. Each distinct address is
-formatted once (``np.unique`` + inverse index), so a million rows cost a few thousand
+formatted once (``pd.factorize``: codes + distinct values), so a million rows cost a few thousand
 formatting calls, not a million.
 """
 
@@ -27,13 +27,19 @@ def _present(col: pd.Series) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.boo
     return values, ~mask
 
 
+def _codes(values: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.uint64]]:
+    """(code per row, distinct values): hash-based, O(n), unlike a sort."""
+    codes, uniques = pd.factorize(values, sort=False)
+    return codes, np.asarray(uniques, dtype=np.uint64)
+
+
 def macs(col: pd.Series) -> ObjArray:
     """UInt64 MACs -> 'aa:bb:cc:dd:ee:ff' (None where absent)."""
     values, ok = _present(col)
     out = np.full(len(col), None, dtype=object)
     if ok.any():
-        uniq, inv = np.unique(values[ok], return_inverse=True)
-        out[ok] = np.array([mac_text(int(u)) for u in uniq.tolist()], dtype=object)[inv]
+        codes, uniq = _codes(values[ok])
+        out[ok] = np.array([mac_text(int(u)) for u in uniq.tolist()], dtype=object)[codes]
     return out
 
 
@@ -42,9 +48,9 @@ def ipv4s(col: pd.Series) -> ObjArray:
     values, ok = _present(col)
     out = np.full(len(col), None, dtype=object)
     if ok.any():
-        uniq, inv = np.unique(values[ok], return_inverse=True)
+        codes, uniq = _codes(values[ok])
         texts = [str(ipaddress.IPv4Address(int(u) & 0xFFFFFFFF)) for u in uniq.tolist()]
-        out[ok] = np.array(texts, dtype=object)[inv]
+        out[ok] = np.array(texts, dtype=object)[codes]
     return out
 
 
@@ -59,11 +65,19 @@ def ips(hi: pd.Series, lo: pd.Series, version: pd.Series | None = None) -> ObjAr
         v6 = has_v & (v == 6)
     out = np.full(len(hi), None, dtype=object)
     if ok.any():
-        key = np.empty(int(ok.sum()), dtype=[("v6", "u1"), ("hi", "<u8"), ("lo", "<u8")])
-        key["v6"], key["hi"], key["lo"] = v6[ok], h[ok], low[ok]
-        uniq, inv = np.unique(key, return_inverse=True)
-        texts = [ip_text(int(u["hi"]), int(u["lo"]), 6 if u["v6"] else None) for u in uniq]
-        out[ok] = np.array(texts, dtype=object)[inv]
+        # distinct (v6, hi, lo) triples: factorize each part, then the combined code
+        code_hi, uniq_hi = _codes(h[ok])
+        code_lo, uniq_lo = _codes(low[ok])
+        combined = (code_hi.astype(np.int64) * len(uniq_lo) + code_lo) * 2 + v6[ok]
+        codes, uniq = pd.factorize(combined, sort=False)
+        uniq = np.asarray(uniq, dtype=np.int64)
+        pair, is6 = np.divmod(uniq, 2)
+        his, los = np.divmod(pair, len(uniq_lo))
+        texts = [
+            ip_text(int(uniq_hi[a]), int(uniq_lo[b]), 6 if c else None)
+            for a, b, c in zip(his.tolist(), los.tolist(), is6.tolist(), strict=True)
+        ]
+        out[ok] = np.array(texts, dtype=object)[codes]
     return out
 
 

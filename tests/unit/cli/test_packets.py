@@ -178,3 +178,17 @@ def test_entry_point_runs_as_a_process(tmp_path: Path) -> None:
     proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["frame,dst", "1,10.0.0.2", "2,172.16.0.2"]
+
+
+def test_csv_quotes_odd_interface_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pcapng if_name may hold a comma or a newline: the csv must still parse."""
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "pcap"))
+    from pcap_builders import epb, idb, shb
+
+    content = shb("<") + idb("<", 1, 'eth0, "primary"\nline') + epb("<", 0, 0, FRAMES[0])
+    path = tmp_path / "odd.pcapng"
+    path.write_bytes(content)
+    code, out, _ = run(str(path), "--columns", "iface,src")
+    assert code == ExitCode.OK
+    table = pd.read_csv(io.StringIO(out), keep_default_na=False, dtype=str)
+    assert table.to_dict("records") == [{"iface": 'eth0, "primary"\nline', "src": "10.0.0.1"}]
