@@ -150,7 +150,11 @@ class NetdiagApp(App[None]):
         view = self.run_view
         assert view is not None
         name = f"netdiag-report-{number}.html"
-        html = render_html(view, shown_flows=shown)
+        try:
+            html = render_html(view, shown_flows=shown)
+        except NetdiagError as exc:
+            self.call_from_thread(self.notify, str(exc), severity="error", markup=False)
+            return
         candidates = [self.export_dir] if self.export_dir else [view.root, Path.cwd()]
         for folder in candidates:
             if folder is None:
@@ -160,7 +164,8 @@ class NetdiagApp(App[None]):
             except OSError:
                 continue
             what = "whole run" if shown is None else f"{len(shown)} flow(s)"
-            self.call_from_thread(self.notify, f"Report of the {what} written to {folder / name}")
+            message = f"Report of the {what} written to {folder / name}"
+            self.call_from_thread(self.notify, message, markup=False)  # paths may hold "["
             return
         self.call_from_thread(self.notify, "Could not write the report", severity="error")
 
