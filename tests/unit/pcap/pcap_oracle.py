@@ -22,7 +22,8 @@ FIELDS = (
     "ip.flags.mf", "ip.flags.df",
     "ipv6.src", "ipv6.dst", "ipv6.hlim", "ipv6.plen",
     "ipv6.fraghdr.offset", "ipv6.fraghdr.more", "ipv6.fraghdr.ident",
-    "tcp.srcport", "tcp.dstport", "tcp.seq_raw", "tcp.ack_raw", "tcp.flags",
+    "tcp.srcport", "tcp.dstport", "tcp.seq_raw", "tcp.ack_raw", "tcp.flags", "tcp.len",
+    "frame.packet_flags_direction",
     "udp.srcport", "udp.dstport", "icmp.type", "icmp.code", "icmp.ident", "icmp.seq",
     "icmpv6.type", "icmpv6.code", "icmpv6.echo.identifier", "icmpv6.echo.sequence_number",
     "arp.opcode", "arp.src.hw_mac", "arp.src.proto_ipv4", "arp.dst.hw_mac",
@@ -112,6 +113,9 @@ def expected(row: dict[str, list[str]]) -> dict[str, object]:
     }
     if row["frame.time_epoch"]:
         e["ts_ns"] = _ts_ns(row["frame.time_epoch"][0])
+    flags = _nth(row, "frame.packet_flags_direction", 0)
+    if flags is not None and layers[:1] != ["sll"]:
+        e["direction"] = {"0x00000001": "in", "0x00000002": "out"}.get(flags, "unknown")
     if layers[:1] == ["eth"]:
         e["eth_src"] = _nth(row, "eth.src", 0)
         e["eth_dst"] = _nth(row, "eth.dst", 0)
@@ -221,6 +225,7 @@ def _l4(row: dict[str, list[str]], layers: list[str], at: int, e: dict[str, obje
             e["tcp_ack"] = _nth(row, "tcp.ack_raw", k)
             flags = _nth(row, "tcp.flags", k)
             e["tcp_flags"] = str(int(flags, 16)) if flags else None
+            e["payload_len"] = _nth(row, "tcp.len", k)
         return
     ident, seq = (
         ("icmp.ident", "icmp.seq")

@@ -57,7 +57,7 @@ EXCEPTIONS: dict[str, tuple[frozenset[str], str]] = {
         "decodes the Geneve tunnel, so the main columns describe the inner TCP packet",
     ),
     "tcpdump/bigtcp-ipv6.pcap": (
-        frozenset({"ip_len", "sport", "dport", "tcp_seq", "tcp_ack", "tcp_flags"}),
+        frozenset({"ip_len", "sport", "dport", "tcp_seq", "tcp_ack", "tcp_flags", "payload_len"}),
         "IPv6 payload length 0 without a jumbo option (Linux BIG TCP): tshark stops at IPv6 "
         "and reports 40; netdiag takes the length from the frame and decodes the TCP header",
     ),
