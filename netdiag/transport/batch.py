@@ -17,7 +17,45 @@ from collections.abc import Sequence
 from netdiag.errors import CommandError
 from netdiag.transport.base import CommandResult, Transport
 
-__all__ = ["run_batch"]
+__all__ = ["batch_output", "batch_script", "parse_batch_script", "run_batch"]
+
+_ENTRY = re.compile(  # one command of batch_script(); quoted arguments may hold newlines
+    r"(?s)echo @(?P<t>[0-9a-f]+):(?P<i>\d+); echo @(?P=t):(?P=i) >&2; (?P<cmd>.*?) </dev/null; "
+    r"rc=\$\?; echo; echo @(?P=t):(?P=i):\$rc; echo @(?P=t):(?P=i):end >&2(?:\n|$)"
+)
+
+
+def batch_script(commands: Sequence[Sequence[str]], token: str) -> str:
+    """The ``sh -c`` script: each command quoted, bracketed by markers on both streams."""
+    lines = []
+    for i, argv in enumerate(commands):
+        if not argv:
+            raise ValueError("empty command")
+        lines.append(
+            f"echo @{token}:{i}; echo @{token}:{i} >&2; {shlex.join(argv)} </dev/null; "
+            f"rc=$?; echo; echo @{token}:{i}:$rc; echo @{token}:{i}:end >&2"
+        )
+    return "\n".join(lines)
+
+
+def parse_batch_script(script: str) -> tuple[str, list[list[str]]] | None:
+    """Token and commands of a script made by :func:`batch_script`; None for anything else.
+
+    Lets MockTransport answer a batch command by command, like the shell would.
+    """
+    matches = list(_ENTRY.finditer(script))
+    if not matches or "".join(m.group(0) for m in matches) != script:
+        return None
+    return matches[0]["t"], [shlex.split(m["cmd"]) for m in matches]
+
+
+def batch_output(token: str, results: Sequence[tuple[int, str, str]]) -> tuple[str, str]:
+    """The stdout and stderr the shell would print for a batch with these results."""
+    out, err = [], []
+    for i, (status, stdout, stderr) in enumerate(results):
+        out.append(f"@{token}:{i}\n{stdout}\n@{token}:{i}:{status}\n")
+        err.append(f"@{token}:{i}\n{stderr}@{token}:{i}:end\n")
+    return "".join(out), "".join(err)
 
 
 async def run_batch(
@@ -28,17 +66,8 @@ async def run_batch(
     stdin of each command is /dev/null. Durations are those of the whole batch.
     """
     token = secrets.token_hex(8)
-    lines = []
-    for i, argv in enumerate(commands):
-        if not argv:
-            raise ValueError("empty command")
-        lines.append(
-            f"echo @{token}:{i}; echo @{token}:{i} >&2; {shlex.join(argv)} </dev/null; "
-            f"rc=$?; echo; echo @{token}:{i}:$rc; echo @{token}:{i}:end >&2"
-        )
-    res = await transport.run(
-        ["sh", "-c", "\n".join(lines)], timeout=timeout, check=False, sudo=False
-    )
+    script = batch_script(commands, token)
+    res = await transport.run(["sh", "-c", script], timeout=timeout, check=False, sudo=False)
     out: list[CommandResult] = []
     for i, argv in enumerate(commands):
         o = re.search(rf"(?s)@{token}:{i}\n(.*?)\n@{token}:{i}:(\d+)\n", res.stdout)

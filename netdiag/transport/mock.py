@@ -17,6 +17,7 @@ from pathlib import Path
 from netdiag.errors import CommandError, TransportError
 from netdiag.inventory import NodeSpec
 from netdiag.transport.base import CommandResult, Transport
+from netdiag.transport.batch import batch_output, parse_batch_script
 from netdiag.transport.process import KILL_ONE, KILL_TREE, PID_WRAPPER
 
 __all__ = ["MockCall", "MockScript", "MockTransport"]
@@ -145,6 +146,9 @@ class MockTransport(Transport):
         if not self.connected:
             raise TransportError(f"{self.name}: not connected; call connect() first")
         call = _unwrap(argv)
+        batch = parse_batch_script(call.argv[2]) if call.argv[:2] == ("sh", "-c") else None
+        if batch is not None:  # run_batch(): the handler answers command by command
+            return self._start(self._batch(call, *batch))
         self.calls.append(call)
         if call.argv[:2] == ("sh", "-c") and call.argv[2] in (KILL_ONE, KILL_TREE):
             return self._deliver(call.argv[3], int(call.argv[4]))
@@ -155,16 +159,30 @@ class MockTransport(Transport):
                 stderr=answer.stderr.splitlines(),
                 exit_status=answer.exit_status,
             )
-        chan = _MockChannel(answer, next(_pids))
+        return self._start(answer)
+
+    def _start(self, script: MockScript) -> _MockChannel:
+        chan = _MockChannel(script, next(_pids))
         self._procs[chan.pid] = chan
         chan.begin()
         return chan
 
-    async def run_batch(
-        self, commands: Sequence[Sequence[str]], *, timeout: float = 60.0
-    ) -> list[CommandResult]:
-        """One handler call per command, so tests script commands, not batch scripts."""
-        return [await self.run(c, timeout=timeout, check=False, sudo=False) for c in commands]
+    def _batch(self, call: MockCall, token: str, commands: list[list[str]]) -> MockScript:
+        results = []
+        for argv in commands:
+            sub = MockCall(tuple(argv), call.netns, call.sudo)
+            self.calls.append(sub)
+            answer = self.handler(sub)
+            if isinstance(answer, MockScript):
+                out, err = (
+                    "".join(f"{x}\n" for x in answer.stdout),
+                    "".join(f"{x}\n" for x in answer.stderr),
+                )
+                results.append((answer.exit_status, out, err))
+            else:
+                results.append((answer.exit_status, answer.stdout, answer.stderr))
+        stdout, stderr = batch_output(token, results)
+        return MockScript(stdout=stdout.split("\n")[:-1], stderr=stderr.split("\n")[:-1])
 
     def _deliver(self, sig: str, pid: int) -> _MockChannel:
         target = self._procs.get(pid)

@@ -158,3 +158,33 @@ async def test_wait_after_a_kill_on_timeout_reports_the_abandoned_process() -> N
         # Not a CancelledError leaking out of the stopped output pumps:
         with pytest.raises(TransportError, match="abandoned"):
             await proc.wait(timeout=1)
+
+
+async def test_run_batch_through_the_mock_answers_command_by_command() -> None:
+    hostile = ["printf", "%s", "a'b\"c $(x) ; rm -rf /\nnext line"]
+
+    def handler(call: MockCall) -> CommandResult:
+        if call.argv == ("id", "-u"):
+            return result("0\n")
+        if call.argv == tuple(hostile):
+            return result(hostile[2])
+        return result(stderr="sh: 1: nope: not found\n", status=127)
+
+    async with MockTransport(handler, NODE) as t:
+        res = await t.run_batch([["id", "-u"], hostile, ["nope"]])
+    assert [c.argv for c in t.calls] == [("id", "-u"), tuple(hostile), ("nope",)]
+    assert [(r.exit_status, r.stdout, r.stderr) for r in res] == [
+        (0, "0\n", ""),
+        (0, hostile[2], ""),
+        (127, "", "sh: 1: nope: not found\n"),
+    ]
+
+
+def test_batch_script_round_trips_and_rejects_other_scripts() -> None:
+    from netdiag.transport.batch import batch_script, parse_batch_script
+
+    commands = [["ip", "-j", "link"], ["df", "-P", "-k", "/tmp/dir with space; x"]]
+    assert parse_batch_script(batch_script(commands, "00ff")) == ("00ff", commands)
+    assert parse_batch_script("while read -r _; do date +%s%N; done") is None
+    with pytest.raises(ValueError, match="empty"):
+        batch_script([[]], "00")
