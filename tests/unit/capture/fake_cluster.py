@@ -69,6 +69,12 @@ class FakeNode(MockTransport):
             raise TransportError(f"{self.name}: connection lost")
         return await super()._spawn(argv)
 
+    async def run_batch(
+        self, commands: Sequence[Sequence[str]], *, timeout: float = 60.0
+    ) -> list[CommandResult]:
+        # The batch's wire format is the transport's business: answer command by command.
+        return [await self.run(c, check=False, timeout=timeout) for c in commands]
+
     async def close(self) -> None:
         self.closed = True
         await super().close()
