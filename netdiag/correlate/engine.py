@@ -24,7 +24,7 @@ from netdiag.correlate.clocks import (
 )
 from netdiag.correlate.fingerprint import base_confidence, combine, fingerprint, mix, payload_cut
 from netdiag.correlate.flows import pair
-from netdiag.correlate.frame import Names, point_names, work_frame
+from netdiag.correlate.frame import Names, effective_points, point_names, work_frame
 from netdiag.correlate.journeys import causal_order, flow_gap_key, group, hop_index
 from netdiag.correlate.model import Analysis, Options
 from netdiag.correlate.transforms import compute_hops, relabel_reverse_nat, translations
@@ -76,7 +76,9 @@ def _clocks(  # noqa: PLR0917 - one call site, the steps' intermediate values
         else:
             # No causal pair in both directions: keep the coarse median, error unknown.
             rows.append((name, int(coarse[d]), None, "coarse" if coarse[d] else "none", 0))
-    return pd.DataFrame(rows, columns=["node", "offset_ns", "error_ns", "source", "samples"])
+    return pd.DataFrame(
+        rows, columns=["node", "offset_ns", "error_ns", "source", "samples"]
+    ).astype({"offset_ns": "int64", "error_ns": "Int64", "samples": "int64"})
 
 
 def _gather(w: pd.DataFrame, order: np.ndarray, **extra: np.ndarray) -> pd.DataFrame:
@@ -145,6 +147,7 @@ def analyze(table: pd.DataFrame | Sequence[str | Path], options: Options | None 
     options = options or Options()
     if table.empty:
         raise AnalysisInputError("no packets to analyse; check the capture files are not empty")
+    table = effective_points(table)
     names = point_names(table)
     w = work_frame(table, names)
     notes: list[str] = []

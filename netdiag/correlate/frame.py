@@ -122,6 +122,42 @@ def routable(table: pd.DataFrame) -> np.ndarray:
     return np.asarray(~(v4_local | v6_local | nd))
 
 
+def effective_points(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with ``point`` = node/iface where the reader left a node-wide name.
+
+    A ``tcpdump -i any`` capture is one file for a whole node: the reader names every frame
+    after the file (``point`` = node) and tells the devices apart in ``iface`` (SLL2 ifindex
+    through the interface map). Each device is its own capture point for correlation.
+    """
+    if "iface" not in table.columns or table.empty:
+        return table
+    point = table["point"].astype("category")
+    if all("/" in str(c) for c in point.cat.categories):
+        return table
+    iface = table["iface"].astype("category")
+    node = table["node"].astype("category")
+    pc = point.cat.codes.to_numpy().astype("int64")
+    ic = iface.cat.codes.to_numpy().astype("int64")
+    nc = node.cat.codes.to_numpy().astype("int64")
+    ni, nn = len(iface.cat.categories) + 1, len(node.cat.categories) + 1
+    codes, uniq = pd.factorize((pc * nn + nc) * ni + ic)
+    names = []
+    for u in uniq:
+        p_, rest = divmod(int(u), nn * ni)
+        n_, i_ = divmod(rest, ni)
+        pname = str(point.cat.categories[p_]) if p_ >= 0 else ""
+        iname = str(iface.cat.categories[i_]) if 0 <= i_ < ni - 1 else ""
+        nname = str(node.cat.categories[n_]) if 0 <= n_ < nn - 1 else ""
+        if "/" in pname or not iname:
+            names.append(pname)
+        else:
+            names.append(f"{nname or pname}/{iname}")
+    cats = list(dict.fromkeys(names))
+    lookup = np.array([cats.index(x) for x in names], dtype="int64")
+    fixed = pd.Categorical.from_codes(lookup[codes], categories=pd.Index(cats))
+    return table.assign(point=fixed)
+
+
 def point_names(table: pd.DataFrame) -> Names:
     """Point, node and clock-domain tables; a point without a node is its own clock domain."""
     point_codes, points = _codes(table["point"])

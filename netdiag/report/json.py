@@ -14,6 +14,7 @@ import math
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from netdiag import __version__
 from netdiag.correlate import Analysis
@@ -29,9 +30,10 @@ def jid(j: int) -> str:
 
 
 def _none(v: Any) -> Any:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
+    """Missing values (None, NaN, pd.NA) as JSON null, numbers as int."""
+    if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
         return None
-    return v
+    return int(v)
 
 
 def _text_or_none(v: Any) -> str | None:

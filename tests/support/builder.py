@@ -166,7 +166,7 @@ def l3(p: Packet) -> ScapyPacket:
     return IP(src=p.src, dst=p.dst, ttl=p.ttl, id=p.ip_id, flags="DF" if p.df else 0) / l4(p)
 
 
-def frame(s: Sighting, link: str) -> ScapyPacket:
+def frame(s: Sighting, link: str, ifindex: int = 7) -> ScapyPacket:
     p = s.packet
     inner = l3(p)
     if p.tunnel is not None:
@@ -184,7 +184,7 @@ def frame(s: Sighting, link: str) -> ScapyPacket:
         return (
             CookedLinuxV2(
                 proto=ethertype,
-                ifindex=7,
+                ifindex=ifindex,
                 pkttype=PKTTYPE[s.direction],
                 lladdrtype=1,
                 lladdrlen=6,
@@ -265,7 +265,7 @@ def row(cap: Capture, s: Sighting, index: int) -> dict[str, Any]:
     return r
 
 
-def _arp_frame(a: tuple[Any, ...], link: str) -> ScapyPacket:
+def _arp_frame(a: tuple[Any, ...], link: str, ifindex: int = 7) -> ScapyPacket:
     _, _, direction, op, sha, spa, tpa = a
     body = ARP(
         op=op,
@@ -278,7 +278,7 @@ def _arp_frame(a: tuple[Any, ...], link: str) -> ScapyPacket:
         return (
             CookedLinuxV2(
                 proto=0x0806,
-                ifindex=7,
+                ifindex=ifindex,
                 pkttype=PKTTYPE[direction],
                 lladdrtype=1,
                 lladdrlen=6,
@@ -351,3 +351,26 @@ def write_pcaps(cap: Capture, directory: Path) -> dict[str, Path]:
         writer.close()
         out[point] = path
     return out
+
+
+def write_any_pcap(cap: Capture, node: str, path: Path, ifindex: Mapping[str, int]) -> Path:
+    """What ``tcpdump -i any -w`` on ``node`` writes: one LINUX_SLL2 file for all its devices,
+    each frame tagged with its interface index (``ifindex``: iface -> index)."""
+    items = []
+    for point, entries in _ordered(cap).items():
+        if cap.node_of(point) != node:
+            continue
+        iface = point.split("/", 1)[1]
+        items.extend((ts, ifindex[iface], item) for ts, item in entries)
+    items.sort(key=lambda x: x[0])
+    writer = RawPcapWriter(str(path), linktype=DLT_LINUX_SLL2, nano=True, snaplen=262144)
+    writer.write_header(None)
+    for ts, index, item in items:
+        if isinstance(item, Sighting):
+            data = bytes(frame(item, "sll2", index))
+        else:
+            data = bytes(_arp_frame(item, "sll2", index))
+        sec, nsec = divmod(ts, 10**9)
+        writer.write_packet(data, sec=sec, usec=nsec, caplen=len(data), wirelen=len(data))
+    writer.close()
+    return path

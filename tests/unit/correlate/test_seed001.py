@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from netdiag.correlate import analyze
+from netdiag.report.json import to_dict
 from tests.support import scenarios as sc
+from tests.support.builder import write_any_pcap, write_pcaps
 from tests.unit.correlate.conftest import Run, changes_of, path_of
 
 CP = sc.CP
@@ -73,3 +78,28 @@ def test_fip_egress_snat(run: Run) -> None:
     assert [s["ip_id"] for s in req["sightings"]] == [14373] * 3
     assert doc["flows"][0]["enter_point"] == sc.VETH
     assert doc["flows"][0]["leave_point"] == sc.VETH
+
+
+def test_seed_any_capture_on_one_node(tmp_path: Path) -> None:
+    """The seed's own capture: ``tcpdump -i any`` on the node (SLL2, ifindex 81 = eth1 and
+    23 = the pod veth) plus the client's eth0 — read end to end, the same story."""
+    from netdiag.pcap import read_captures
+
+    cap = sc.fip_ingress(count=1, skew={CP: 0.75})
+    anyfile = write_any_pcap(cap, CP, tmp_path / "node.pcap", {"eth1": 81, "dd2b931fc304_h": 23})
+    client = write_pcaps(cap, tmp_path)[sc.CLIENT]
+    table, _ = read_captures(
+        [f"{sc.CLIENT}={client}", f"{CP}={anyfile}"],
+        ifmaps={CP: {81: "eth1", 23: "dd2b931fc304_h"}},
+    )
+    doc = to_dict(analyze(table))
+    req, rep = doc["journeys"]
+    assert path_of(req) == [sc.CLIENT, sc.ETH1, sc.VETH]
+    assert [s["direction"] for s in req["sightings"]] == ["unknown", "other", "out"]
+    assert changes_of(req)[1][0] == ("dnat", None, "172.19.0.11", "192.168.0.6")
+    assert rep["sightings"][1] | {"ts_ns": 0, "ts_corrected_ns": 0, "row": 0} == {
+        "point": sc.ETH1, "ts_ns": 0, "ts_corrected_ns": 0, "direction": "out",
+        "eth_src": "00:00:00:21:44:fd", "eth_dst": None, "src": "172.19.0.11",
+        "dst": "172.19.0.1", "sport": None, "dport": None, "ip_id": 37678, "ttl": 63,
+        "encap": None, "row": 0,
+    }  # fmt: skip
