@@ -238,7 +238,11 @@ class _Run:
         await asyncio.gather(*(self._close(s) for s in self.sessions.values()))
 
     async def _close(self, s: NodeSession) -> None:
-        if s.connected and s.result.status != "lost":
+        mine = [c for c in self.captures if c.point.node == s.result.name]
+        # Each session costs the node a login shell: sweep only when a supervisor did not
+        # confirm that it removed its directory (or never got far enough to say).
+        unsure = any(not c.removed for c in mine)
+        if s.connected and s.result.status != "lost" and unsure:
             s.result.state = "cleaning"
             left = await sweep(s.transport, run_id=self.opts.run_id)
             if left:

@@ -75,6 +75,12 @@ class RemoteCapture:
         return f"{d}/{Path(self.result.file).name}" if d else None
 
     @property
+    def removed(self) -> bool:
+        """The supervisor said it removed its directory (its last line, ``removed DIR``)."""
+        p, d = self.proc, self.result.remote_dir
+        return p is not None and d is not None and f"removed {d}" in p.lines("stdout")
+
+    @property
     def ended(self) -> bool:
         """tcpdump has exited (the supervisor said so) or the whole process is gone."""
         p = self.proc

@@ -16,7 +16,7 @@ from typing import Any
 
 from netdiag.cli._env import Env, ExitCode
 
-__all__ = ["execute", "register"]
+__all__ = ["execute", "print_summary", "register"]
 
 
 def register(subparsers: Any) -> None:
@@ -106,7 +106,7 @@ def execute(
         for problem in outcome.problems:
             env.warn(problem)
         if outcome.analysis is not None:
-            _summary(outcome, env)
+            print_summary(outcome, env)
             shown = outcome.html_path or outcome.json_path
             print(f"report: {shown}", file=env.stdout)
     if interrupted:
@@ -122,7 +122,8 @@ def execute(
     return ExitCode.OK
 
 
-def _summary(outcome: Any, env: Env) -> None:
+def print_summary(outcome: Any, env: Env) -> None:
+    """The analysis summary (same text as ``netdiag analyze``) on stdout."""
     from rich.console import Console
 
     from netdiag.report.text import render
