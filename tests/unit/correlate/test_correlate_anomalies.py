@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
+
+from netdiag.correlate import analyze
+from netdiag.report.json import to_dict
+from tests.support import builder
 from tests.support import scenarios as sc
 from tests.unit.correlate.conftest import Run
 
@@ -99,3 +104,32 @@ def test_snaplen_cut_payload_falls_back_to_weaker_key(run: Run) -> None:
     assert all(len(j["sightings"]) == 3 for j in doc["journeys"])
     assert all(j["confidence"] < 1 for j in doc["journeys"])
     assert any("snaplen" in n and sc.ETH1 in n for n in doc["notes"])
+
+
+def _probe_and_error(icmp_type: int, code: int) -> builder.Capture:
+    """A pod's UDP packet and the router's ICMP error about it, both seen on the pod's veth."""
+    cap = builder.Capture(points={sc.VETH: "sll2"})
+    probe = builder.Packet("udp", "192.168.0.6", "172.19.0.1", ip_id=501, ttl=1, sport=33434,
+                           dport=33435, payload=bytes(1400))  # fmt: skip
+    cap.send(probe, sc.T0, [builder.step(sc.VETH, direction="other")])
+    quoted = bytes(builder.l3(probe))[:28]
+    err = builder.Packet("icmp", "192.168.0.1", "192.168.0.6", ip_id=9, df=False,
+                         icmp_type=icmp_type, icmp_code=code, payload=quoted)  # fmt: skip
+    cap.send(err, sc.T0 + 50_000, [builder.step(sc.VETH, direction="out")])
+    return cap
+
+
+def test_ttl_exceeded_tied_to_the_probe(run: Run) -> None:
+    doc = run(_probe_and_error(11, 0))
+    (anomaly,) = doc["anomalies"]
+    assert anomaly["kind"] == "ttl-exceeded"
+    assert anomaly["caused_by"] == "j1"
+    assert "time exceeded from 192.168.0.1" in anomaly["detail"]
+
+
+def test_frag_needed_reports_the_mtu_when_the_table_has_it() -> None:
+    table = builder.table(_probe_and_error(3, 4))
+    table["icmp_mtu"] = pd.array([None, 1280], dtype="UInt16")
+    (anomaly,) = to_dict(analyze(table))["anomalies"]
+    assert anomaly["kind"] == "icmp-error"
+    assert anomaly["detail"] == "fragmentation needed from 192.168.0.1, MTU 1280, caused by j1"
