@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from netdiag.errors import AuthError, CommandError, CommandTimeout, InputError, TransportError
@@ -118,20 +122,18 @@ async def test_kill_makes_wait_return_minus_nine() -> None:
     assert proc.lines() == []
 
 
-async def test_connect_error_propagates_and_get_put_use_the_fake_disk(tmp_path: object) -> None:
+async def test_connect_error_propagates_and_get_put_use_the_fake_disk(tmp_path: Path) -> None:
     t = MockTransport(lambda c: result(), NODE, connect_error=AuthError("node1: refused"))
     with pytest.raises(AuthError):
         await t.connect()
-    from pathlib import Path
-
-    local = Path(str(tmp_path)) / "f.pcap"
+    local = tmp_path / "f.pcap"
     local.write_bytes(b"\x00\xff")
     async with MockTransport(lambda c: result(), NODE) as t2:
         await t2.put(local, "/tmp/x.pcap")
-        await t2.get("/tmp/x.pcap", Path(str(tmp_path)) / "back.pcap")
+        await t2.get("/tmp/x.pcap", tmp_path / "back.pcap")
         with pytest.raises(CommandError, match="no such file"):
             await t2.get("/nope", local)
-    assert (Path(str(tmp_path)) / "back.pcap").read_bytes() == b"\x00\xff"
+    assert (tmp_path / "back.pcap").read_bytes() == b"\x00\xff"
 
 
 def test_open_transport_rejects_unknown_backend_with_the_choices() -> None:
@@ -188,3 +190,19 @@ def test_batch_script_round_trips_and_rejects_other_scripts() -> None:
     assert parse_batch_script("while read -r _; do date +%s%N; done") is None
     with pytest.raises(ValueError, match="empty"):
         batch_script([[]], "00")
+
+
+def test_backends_are_imported_only_when_chosen() -> None:
+    code = (
+        "import sys, netdiag.transport, netdiag.plan, netdiag.capture.preflight\n"
+        "from netdiag.inventory import NodeSpec\n"
+        "loaded = {m for m in ('asyncssh', 'paramiko') if m in sys.modules}\n"
+        "assert not loaded, loaded\n"
+        "netdiag.transport.open_transport(NodeSpec(name='n', host='h'), 'paramiko')\n"
+        "assert 'paramiko' in sys.modules and 'asyncssh' not in sys.modules\n"
+    )
+    root = str(Path(__file__).resolve().parents[3])
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
