@@ -5,6 +5,7 @@ Kept out of the engine so that large analyses never build strings for rows nobod
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, cast
 
 import numpy as np
@@ -21,6 +22,10 @@ ICMP_NAMES = {
     (58, 129): "echo-reply", (1, 3): "unreachable", (1, 11): "time-exceeded",
     (58, 1): "unreachable", (58, 2): "packet-too-big", (58, 3): "time-exceeded",
 }  # fmt: skip
+
+
+#: One sighting / hop: a pandas row or the same fields as a plain dict.
+Row = pd.Series | Mapping[str, Any]
 
 
 def records(df: pd.DataFrame) -> list[dict[str, Any]]:
@@ -42,11 +47,11 @@ def _int(v: Any) -> int | None:
     return None if int(v) < 0 else int(v)
 
 
-def ip(r: pd.Series, side: str) -> str:
+def ip(r: Row, side: str) -> str:
     return ip_text(int(r[f"{side}_hi"]), int(r[f"{side}_lo"]), int(r["ip_version"]))
 
 
-def endpoint(r: pd.Series, side: str) -> str:
+def endpoint(r: Row, side: str) -> str:
     port = _int(r["sport" if side == "src" else "dport"])
     return ip_with_port(ip(r, side), port)
 
@@ -59,7 +64,7 @@ def tcp_flags(v: int) -> str:
     return "/".join(name for bit, name in TCP_FLAG_NAMES if v & bit) or "none"
 
 
-def summary(r: pd.Series) -> str:
+def summary(r: Row) -> str:
     """``icmp echo-request 172.19.0.1 > 172.19.0.11`` / ``tcp SYN 1.2.3.4:5 > 6.7.8.9:80``."""
     proto = int(r["proto"])
     name = PROTO_NAMES.get(proto, f"ip-proto-{proto}")
@@ -72,7 +77,7 @@ def summary(r: pd.Series) -> str:
     return f"{name}{detail} {endpoint(r, 'src')} > {endpoint(r, 'dst')}{size}"
 
 
-def tunnel(r: pd.Series) -> dict[str, Any] | None:
+def tunnel(r: Row) -> dict[str, Any] | None:
     """The outer header of an encapsulated sighting, or None."""
     enc = int(r["encap"])
     if enc < 0:
@@ -85,7 +90,7 @@ def tunnel(r: pd.Series) -> dict[str, Any] | None:
     }
 
 
-def sighting(r: pd.Series, points: tuple[str, ...]) -> dict[str, Any]:
+def sighting(r: Row, points: tuple[str, ...]) -> dict[str, Any]:
     encap = tunnel(r)
     return {
         "point": points[int(r["point"])],
@@ -105,7 +110,7 @@ def sighting(r: pd.Series, points: tuple[str, ...]) -> dict[str, Any]:
     }
 
 
-def changes(h: pd.Series, a: pd.Series, b: pd.Series) -> list[dict[str, Any]]:
+def changes(h: Row, a: Row, b: Row) -> list[dict[str, Any]]:
     """JSON ``changes`` of one hop (DESIGN.md "Analysis JSON")."""
     out: list[dict[str, Any]] = []
     dst_kind = {1: "dnat", 2: "un-snat"}.get(int(h["dst_kind"]))

@@ -54,10 +54,28 @@ def select_journeys(a: Analysis, limit: int) -> np.ndarray:
     return np.sort(order[:limit])
 
 
-def journey_dict(a: Analysis, j: int, anomalies: list[dict[str, Any]]) -> dict[str, Any]:
-    row = a.journeys.iloc[j]
-    pairs = d.journey_rows(a.sightings, int(row["first"]), int(row["last"]))
-    points = tuple(a.points["point"])
+class _Rows:
+    """Sightings and hops of the chosen journeys as plain dicts, fetched in one take each
+    (per-row pandas access is what made writing 10,000 journeys slow)."""
+
+    def __init__(self, a: Analysis, chosen: np.ndarray) -> None:
+        first = a.journeys["first"].to_numpy()[chosen]
+        last = a.journeys["last"].to_numpy()[chosen]
+        lengths = last - first + 1
+        starts = np.repeat(first - np.r_[0, np.cumsum(lengths)[:-1]], lengths)
+        pos = starts + np.arange(int(lengths.sum()))
+        self.rows = dict(zip(pos.tolist(), d.records(a.sightings.iloc[pos]), strict=True))
+        hop_a = a.hops["a"].to_numpy()
+        mask = np.isin(hop_a, pos)
+        self.hops = dict(zip(hop_a[mask].tolist(), d.records(a.hops.loc[mask]), strict=True))
+
+
+def journey_dict(
+    a: Analysis, j: int, anomalies: list[dict[str, Any]], cache: _Rows, points: tuple[str, ...]
+) -> dict[str, Any]:
+    jt = a.journeys
+    first, last = int(jt["first"].to_numpy()[j]), int(jt["last"].to_numpy()[j])
+    pairs = [(pos, cache.rows[pos]) for pos in range(first, last + 1)]
     rows = [r for _, r in pairs]
     transforms = []
     for (pos, x), (_, y) in itertools.pairwise(pairs):
@@ -66,15 +84,15 @@ def journey_dict(a: Analysis, j: int, anomalies: list[dict[str, Any]]) -> dict[s
                 "from": points[int(x["point"])],
                 "to": points[int(y["point"])],
                 "latency_ns": int(y["ts_corr"]) - int(x["ts_corr"]),
-                "changes": d.changes(d.hop_at(a.hops, pos), x, y),
+                "changes": d.changes(cache.hops[pos], x, y),
             }
         )
     return {
         "id": jid(j),
-        "fingerprint": f"{int(row['key']):016x}",
+        "fingerprint": f"{int(jt['key'].to_numpy()[j]):016x}",
         "summary": d.summary(rows[0]),
-        "confidence": round(float(row["confidence"]), 3),
-        "ambiguous": bool(row["ambiguous"]),
+        "confidence": round(float(jt["confidence"].to_numpy()[j]), 3),
+        "ambiguous": bool(jt["ambiguous"].to_numpy()[j]),
         "sightings": [d.sighting(r, points) for r in rows],
         "transforms": transforms,
         "anomalies": anomalies,
@@ -108,6 +126,8 @@ def to_dict(a: Analysis, *, max_journeys: int = DEFAULT_MAX_JOURNEYS) -> dict[st
         if item["journey"] is not None:
             per_journey.setdefault(item["journey"], []).append(item)
     chosen = select_journeys(a, max_journeys)
+    cache = _Rows(a, chosen)
+    points = tuple(str(p) for p in a.points["point"])
     total = len(a.journeys)
     return {
         "schema": SCHEMA,
@@ -138,7 +158,9 @@ def to_dict(a: Analysis, *, max_journeys: int = DEFAULT_MAX_JOURNEYS) -> dict[st
             }
             for c in d.records(a.clocks)
         ],
-        "journeys": [journey_dict(a, int(j), per_journey.get(jid(j), [])) for j in chosen],
+        "journeys": [
+            journey_dict(a, int(j), per_journey.get(jid(j), []), cache, points) for j in chosen
+        ],
         "journeys_total": total,
         "truncated": None
         if len(chosen) == total
@@ -176,4 +198,8 @@ def to_dict(a: Analysis, *, max_journeys: int = DEFAULT_MAX_JOURNEYS) -> dict[st
 
 
 def dumps(a: Analysis, *, max_journeys: int = DEFAULT_MAX_JOURNEYS) -> str:
-    return json.dumps(to_dict(a, max_journeys=max_journeys), indent=1)
+    """JSON text; indented for small analyses (people read those), compact for large ones."""
+    doc = to_dict(a, max_journeys=max_journeys)
+    if len(doc["journeys"]) <= 1000 and len(doc["flows"]) <= 10_000:
+        return json.dumps(doc, indent=1)
+    return json.dumps(doc, separators=(",", ":"))
