@@ -263,3 +263,19 @@ async def test_run_batch_keeps_each_commands_output_and_status(transport: Transp
     assert "not found" in results[2].stderr
     assert results[3].stdout == "no newline"
     assert (results[4].exit_status, results[4].stdout) == (0, "")
+
+
+@pytest.mark.parametrize("kind", SSH_BACKENDS)
+async def test_ssh_config_alias_is_honoured(
+    sshd: SshdServer, kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".ssh").mkdir()
+    (tmp_path / ".ssh" / "config").write_text(
+        f"Host labnode\n  HostName 127.0.0.1\n  Port {sshd.port}\n  User root\n"
+        f"  IdentityFile {sshd.client_key}\n"
+    )
+    monkeypatch.setenv("HOME", str(tmp_path))
+    # Only the alias in the inventory: address, port, user and key come from ~/.ssh/config.
+    node = NodeSpec(name="aliased", host="labnode", known_hosts=sshd.known_hosts)
+    async with open_transport(node, kind) as t:
+        assert (await t.run(["id", "-un"], timeout=10)).stdout == "root\n"
