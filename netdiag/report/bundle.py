@@ -13,8 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from netdiag.errors import AnalysisInputError
-from netdiag.report.document import Analysis, parse_analysis
+from netdiag.report.document import Analysis, Sighting, parse_analysis
 from netdiag.report.loader import Progress, load_analysis
 from netdiag.report.manifest import Manifest, load_manifest
 
@@ -34,6 +37,7 @@ class RunView:
     #: so ``report --json`` writes exactly what was analysed.
     document_path: Path | None = None
     document: Mapping[str, Any] | None = None
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def analysis_json(self) -> str:
         """The analysis document as JSON text."""
@@ -50,6 +54,37 @@ class RunView:
         except OSError:
             return f"({relative} is missing from the run directory)"
         return text if len(text) <= limit else text[:limit] + "\n[... cut]"
+
+    def frame_of(self, sighting: Sighting) -> int | None:
+        """The sighting's frame number in its capture file (1-based), when it can be known.
+
+        The analysis names a sighting's ``row`` in the packet table; ``analyze --save`` writes
+        that table as ``packets.parquet``, whose ``frame`` column gives the exact frame. Without
+        it the views fall back to matching timestamps.
+        """
+        if sighting.frame is not None:
+            return sighting.frame
+        row = dict(sighting.extra).get("row")
+        frames = self._frames_by_row()
+        if row is None or frames is None or not 0 <= int(row) < len(frames):
+            return None
+        return int(frames[int(row)])
+
+    def _frames_by_row(self) -> npt.NDArray[np.int64] | None:
+        cache = self._cache
+        if "frames" not in cache:
+            cache["frames"] = None
+            parquet = self.root / "packets.parquet" if self.root is not None else None
+            if parquet is not None and parquet.is_file():
+                import pandas as pd
+
+                try:
+                    table = pd.read_parquet(parquet, columns=["frame"])
+                    cache["frames"] = table["frame"].to_numpy(dtype=np.int64)
+                except (OSError, ValueError, KeyError):
+                    cache["frames"] = None  # an unreadable table: match by timestamp instead
+        frames: npt.NDArray[np.int64] | None = cache["frames"]
+        return frames
 
     def pcap_of(self, point: str) -> Path | None:
         """The capture file of ``point`` (``node/iface``), if it is on disk."""

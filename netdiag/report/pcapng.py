@@ -65,10 +65,13 @@ def packet_block(iface: int, ts_ns: int, wirelen: int, data: bytes, comment: str
 MATCH_TOLERANCE_NS = 1_000
 
 
-def hop_comments(view: RunView) -> dict[str, list[tuple[int, str]]]:
-    """Point -> [(ts_ns, "journey j1 (flow f1) hop 3/3 out: DNAT a -> b; TTL 64 -> 63 | ...")]."""
+Located = tuple[int, int | None, str]  # (ts_ns, frame number if known, comment)
+
+
+def hop_comments(view: RunView) -> dict[str, list[Located]]:
+    """Point -> [(ts_ns, frame, "journey j1 (flow f1) hop 3/3 out: DNAT a -> b; TTL 64 -> 63")]."""
     flow_of = view.analysis.flow_by_journey
-    comments: dict[str, list[tuple[int, str]]] = {}
+    comments: dict[str, list[Located]] = {}
     for journey in view.analysis.journeys.values():
         total = len(journey.sightings)
         head = f"journey {journey.id}"
@@ -84,14 +87,17 @@ def hop_comments(view: RunView) -> dict[str, list[tuple[int, str]]]:
             text = f"{head} hop {hop}/{total} {sighting.direction}: {change}"
             if journey.summary:
                 text += f" | {journey.summary}"
-            comments.setdefault(sighting.point, []).append((sighting.ts_ns, text))
+            located = (sighting.ts_ns, view.frame_of(sighting), text)
+            comments.setdefault(sighting.point, []).append(located)
     return comments
 
 
-def match_frames(ts_ns: npt.NDArray[np.int64], sightings: list[tuple[int, str]]) -> dict[int, str]:
-    """Frame index -> comment: each sighting names the frame nearest its timestamp (vectorized)."""
+def match_frames(ts_ns: npt.NDArray[np.int64], located: list[Located]) -> dict[int, str]:
+    """Frame index -> comment: by frame number when known, else the frame nearest in time."""
+    found = {f - 1: text for _, f, text in located if f is not None and 0 < f <= len(ts_ns)}
+    sightings = [(t, text) for t, f, text in located if f is None or not 0 < f <= len(ts_ns)]
     if not sightings or not len(ts_ns):
-        return {}
+        return found
     order = np.argsort(ts_ns, kind="stable")
     sorted_ts = ts_ns[order]
     wanted = np.array([t for t, _ in sightings], dtype=np.int64)
@@ -101,11 +107,10 @@ def match_frames(ts_ns: npt.NDArray[np.int64], sightings: list[tuple[int, str]])
         np.abs(sorted_ts[left] - wanted) <= np.abs(sorted_ts[right] - wanted), left, right
     )
     close = np.abs(sorted_ts[pick] - wanted) <= MATCH_TOLERANCE_NS
-    return {
-        int(order[p]): text
-        for p, ok, (_, text) in zip(pick.tolist(), close.tolist(), sightings, strict=True)
-        if ok
-    }
+    for p, ok, (_, text) in zip(pick.tolist(), close.tolist(), sightings, strict=True):
+        if ok:
+            found[int(order[p])] = text
+    return found
 
 
 @dataclass(frozen=True)

@@ -111,8 +111,9 @@ class FlowScreen(Screen[None]):
         key = str(event.row_key.value)
         sighting = self.sightings.get(key)
         if sighting is not None:
-            path = run_view(self).pcap_of(sighting.point)
-            self.query_one(PacketDetail).show(key, path, sighting)
+            view = run_view(self)
+            path = view.pcap_of(sighting.point)
+            self.query_one(PacketDetail).show(key, path, sighting, view.frame_of(sighting))
 
     def shown_flows(self) -> Collection[str] | None:
         """What `e` exports from here: this flow only."""

@@ -27,8 +27,8 @@ class PacketDetail(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Static("Select a sighting to dissect its frame.", id="dissection", markup=False)
 
-    def show(self, key: str, path: Path | None, sighting: Sighting) -> None:
-        """Dissect ``sighting``'s frame from ``path`` (the capture file of its point)."""
+    def show(self, key: str, path: Path | None, sighting: Sighting, frame: int | None) -> None:
+        """Dissect ``sighting``'s frame (number ``frame``, else found by time) from ``path``."""
         self.key = key
         if path is None:
             self.query_one("#dissection", Static).update(
@@ -36,12 +36,12 @@ class PacketDetail(VerticalScroll):
             )
             return
         self.query_one("#dissection", Static).update(f"Dissecting {path.name}…")
-        self.dissect(key, path, sighting)
+        self.dissect(key, path, sighting, frame)
 
     @work(thread=True, exclusive=True, group="dissect")
-    def dissect(self, key: str, path: Path, sighting: Sighting) -> None:
+    def dissect(self, key: str, path: Path, sighting: Sighting, frame: int | None) -> None:
         try:
-            text = dissect_frame(path, ts_ns=sighting.ts_ns, frame=sighting.frame)
+            text = dissect_frame(path, ts_ns=sighting.ts_ns, frame=frame)
         except NetdiagError as exc:
             text = str(exc)
         self.post_message(Dissected(key, text))

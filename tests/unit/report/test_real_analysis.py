@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 from pathlib import Path
 
@@ -45,3 +46,19 @@ def test_plain_pcaps_with_point_names(seed_dir: Path) -> None:
     }
     kinds = {t.kind for t in view.analysis.translations}
     assert "dnat" in kinds
+
+
+def test_saved_packet_table_gives_exact_frames(seed_dir: Path, tmp_path: Path) -> None:
+    from netdiag.cli import main
+    from netdiag.cli._env import Env
+
+    run = Path(shutil.copytree(seed_dir, tmp_path / "run"))
+    (run / "analysis.json").unlink()
+    assert main(["analyze", str(run), "--save"], Env(io.StringIO(), io.StringIO())) == 0
+    view = open_input([run])
+    j1 = view.analysis.journeys["j1"]
+    assert [view.frame_of(s) for s in j1.sightings] == [1, 1, 1]  # first frame of each file
+    j2 = view.analysis.journeys["j2"]
+    assert [view.frame_of(s) for s in j2.sightings] == [2, 2, 2]
+    stats = export_pcapng(view, tmp_path / "merged.pcapng")
+    assert stats.commented == stats.packets == 8
