@@ -103,10 +103,17 @@ def no_reply(  # noqa: PLR0917
     flags = s["tcp_flags"].to_numpy()[first]
     asks = ((proto == 1) & (itype == 8)) | ((proto == 58) & (itype == 128))
     asks |= (proto == 6) & ((flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
-    asks &= ~np.isin(jt.index.to_numpy(), flows["request"].to_numpy())
+    answered = np.isin(jt.index.to_numpy(), flows["request"].to_numpy())
+    asks &= ~answered
     last = jt["last"].to_numpy()
     lp = s["point"].to_numpy()[last]
-    asks &= point_end[lp] >= s["ts_corr"].to_numpy()[last] + window_ns
+    ts_last = s["ts_corr"].to_numpy()[last]
+    # Certain when the capture ran a window longer, or when a later request from the same
+    # point was answered (replies do not overtake each other by a whole ping interval).
+    fp = s["point"].to_numpy()[first]
+    later_answered = np.full(len(names.points), np.iinfo("int64").min, dtype="int64")
+    np.maximum.at(later_answered, fp[answered], s["ts_corr"].to_numpy()[first][answered])
+    asks &= (point_end[lp] >= ts_last + window_ns) | (later_answered[fp] > ts_last)
     idx = np.flatnonzero(asks)
     pts = [names.points[p] for p in lp[idx]]
     what = np.where(proto[idx] == 6, "TCP SYN", "echo request")
