@@ -1,4 +1,4 @@
-"""A large synthetic analysis document (100k journeys), written fast as text.
+"""A large synthetic analysis document (~100k journeys), written fast as text.
 
 Built from string templates rather than dicts so that making the file takes a second, not the
 test's whole budget. Every 7th request is dropped (no reply, one anomaly); the others are DNATed
@@ -32,8 +32,10 @@ def _journey(jid: str, summary: str, sightings: list[str], changes: str) -> str:
     )
 
 
-def write_large_analysis(path: Path, flows: int = 50_000, sightings_per_journey: int = 10) -> int:
-    """Write ``2 * flows`` journeys (requests and replies); returns the number of sightings."""
+def write_large_analysis(
+    path: Path, flows: int = 50_000, sightings_per_journey: int = 10
+) -> tuple[int, int]:
+    """Write the requests and replies of ``flows`` flows; returns (journeys, sightings)."""
     journeys: list[str] = []
     flow_docs: list[str] = []
     anomalies: list[str] = []
@@ -114,4 +116,4 @@ def write_large_analysis(path: Path, flows: int = 50_000, sightings_per_journey:
         + ",".join(anomalies)
         + "]}"
     )
-    return total
+    return len(journeys), total

@@ -21,6 +21,7 @@ from .helpers import settle
 from .synthetic import write_large_analysis
 
 MAX_STALL_S = 0.5
+FLOWS = 50_000
 
 
 class Ticker:
@@ -51,8 +52,9 @@ class Ticker:
 @pytest.mark.slow
 async def test_large_run_opens_and_scrolls_without_blocking(tmp_path: Path) -> None:
     path = tmp_path / "analysis.json"
-    sightings = write_large_analysis(path, flows=25_000, sightings_per_journey=5)
-    assert sightings > 200_000
+    journeys, sightings = write_large_analysis(path, flows=FLOWS, sightings_per_journey=3)
+    assert journeys > 90_000
+    assert sightings > 250_000
     app = make_app([path])
     async with app.run_test(size=(120, 36)) as pilot:
         ticker = Ticker()
@@ -68,13 +70,13 @@ async def test_large_run_opens_and_scrolls_without_blocking(tmp_path: Path) -> N
         screen = app.screen
         assert isinstance(screen, FlowsScreen)
         table = screen.query_one("#flows", DataTable)
-        assert table.row_count == PAGE  # one page, not 25,000 rows
+        assert table.row_count == PAGE  # one page, not 50,000 rows
         for key in ("pagedown", "pagedown", "end", "n", "n", "pagedown", "p", "home"):
             await pilot.press(key)
         await pilot.press("slash", *"dropped", "enter")
         await settle(pilot)
         assert screen.matches is not None
-        assert len(screen.matches) == len([n for n in range(25_000) if n % 7 == 0])
+        assert len(screen.matches) == len([n for n in range(FLOWS) if n % 7 == 0])
         await pilot.press("enter")
         await settle(pilot)
         await ticker.stop()
