@@ -9,6 +9,7 @@ trusts a host only when known_hosts has no entry for it at all, then records the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
@@ -55,11 +56,15 @@ class _SshChannel:
         return await self._read(self._proc.stderr)
 
     async def write_stdin(self, data: bytes) -> None:
-        self._proc.stdin.write(data)
-        await self._proc.stdin.drain()
+        try:
+            self._proc.stdin.write(data)
+            await self._proc.stdin.drain()
+        except (asyncssh.Error, OSError) as exc:
+            raise TransportError(f"{self._name}: connection lost while writing ({exc})") from exc
 
     async def close_stdin(self) -> None:
-        self._proc.stdin.write_eof()
+        with contextlib.suppress(asyncssh.Error, OSError):
+            self._proc.stdin.write_eof()  # fails only when the channel is already gone
 
     async def wait(self) -> int:
         try:

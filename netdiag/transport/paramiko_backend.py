@@ -116,10 +116,14 @@ class _ThreadChannel:
         return await self._err.get()
 
     async def write_stdin(self, data: bytes) -> None:
-        await _off_loop(self._chan.sendall, data)
+        try:
+            await _off_loop(self._chan.sendall, data)
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            raise TransportError(f"{self._name}: connection lost while writing ({exc})") from exc
 
     async def close_stdin(self) -> None:
-        await _off_loop(self._chan.shutdown_write)
+        with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
+            await _off_loop(self._chan.shutdown_write)  # fails only when the channel is gone
 
     async def wait(self) -> int:
         # paramiko reports -1 when the process died of a signal (it drops exit-signal).

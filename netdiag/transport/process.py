@@ -101,8 +101,20 @@ class RemoteProcess:
             await self.write(data)
         if not keep_stdin:
             await self.close_stdin()
-        async with self._changed:
-            await self._changed.wait_for(lambda: self._pid_seen or "stdout" in self._eof)
+
+        async def pid_line() -> None:
+            async with self._changed:
+                await self._changed.wait_for(lambda: self._pid_seen or "stdout" in self._eof)
+
+        limit = max(10.0, self.transport.node.connect_timeout * 3)
+        try:
+            await asyncio.wait_for(pid_line(), limit)
+        except TimeoutError as exc:
+            self.close()
+            raise CommandTimeout(
+                f"{self.transport.name}: `{' '.join(self.argv)}` did not start within "
+                f"{limit:g} s; check the node's load"
+            ) from exc
 
     async def write(self, data: str | bytes) -> None:
         """Send to the process's stdin (started with ``keep_stdin=True``)."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -17,7 +19,14 @@ import pytest
 from sshd_fixture import SshdServer, refused_port, running_sshd, sshd_available
 
 from netdiag.capture.preflight import check_inventory, sample_clock
-from netdiag.errors import AuthError, CommandError, CommandTimeout, ConnectError, HostKeyError
+from netdiag.errors import (
+    AuthError,
+    CommandError,
+    CommandTimeout,
+    ConnectError,
+    HostKeyError,
+    TransportError,
+)
 from netdiag.inventory import NodeSpec, parse_inventory
 from netdiag.transport import Transport, open_transport
 
@@ -279,3 +288,22 @@ async def test_ssh_config_alias_is_honoured(
     node = NodeSpec(name="aliased", host="labnode", known_hosts=sshd.known_hosts)
     async with open_transport(node, kind) as t:
         assert (await t.run(["id", "-un"], timeout=10)).stdout == "root\n"
+
+
+@pytest.mark.parametrize("kind", SSH_BACKENDS)
+async def test_connection_lost_mid_command_is_a_transport_error(
+    sshd: SshdServer, kind: str
+) -> None:
+    async with open_transport(ssh_node(sshd), kind) as t:
+        proc = await t.start(["sleep", "3"])  # ends on its own: nothing left behind
+        # Kill the server side of our connection (children of *our* sshd listener only).
+        sessions = subprocess.run(
+            ["pgrep", "-P", str(sshd.pid)], capture_output=True, text=True, check=False
+        ).stdout.split()
+        assert sessions
+        for pid in sessions:
+            os.kill(int(pid), signal.SIGKILL)
+        with pytest.raises(TransportError):
+            await proc.wait(timeout=10)
+        with pytest.raises(TransportError):
+            await t.run(["true"], timeout=10)
