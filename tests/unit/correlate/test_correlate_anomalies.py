@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pandas as pd
@@ -133,3 +134,16 @@ def test_frag_needed_reports_the_mtu_when_the_table_has_it() -> None:
     (anomaly,) = to_dict(analyze(table))["anomalies"]
     assert anomaly["kind"] == "icmp-error"
     assert anomaly["detail"] == "fragmentation needed from 192.168.0.1, MTU 1280, caused by j1"
+
+
+def test_duplicate_at_one_point_is_split_not_merged(run: Run) -> None:
+    """A frame seen twice at one point (as ``-i any`` can) stays out of the real journey."""
+    cap = sc.fip_ingress(count=1)
+    first_eth1 = next(s for s in cap.sightings if s.point == sc.ETH1)
+    cap.sightings.append(dataclasses.replace(first_eth1, ts_ns=first_eth1.ts_ns + 5_000))
+    doc = run(cap)
+    with_id = [j for j in doc["journeys"] if j["sightings"][0]["ip_id"] == 28471]
+    assert sorted(len(j["sightings"]) for j in with_id) == [1, 3]
+    assert all(j["ambiguous"] for j in with_id)
+    full = next(j for j in with_id if len(j["sightings"]) == 3)
+    assert [s["point"] for s in full["sightings"]] == [sc.CLIENT, sc.ETH1, sc.VETH]
