@@ -3,8 +3,8 @@
 Order matters and is the point of this module (issue 5, CAPTURE_RULES):
 
 1. connect + preflight every node concurrently (a semaphore bounds the handshakes);
-2. sweep what dead earlier runs left; start every capture and wait for *each* tcpdump's
-   "listening on" — no probe is sent before all captures that could start are listening;
+2. start every capture (its supervisor first sweeps what dead runs left) and wait for
+   *each* tcpdump's "listening on" — no probe is sent before all captures that could start are listening;
 3. sample clocks (several round trips per node, minimum RTT);
 4. run the probes, then linger (>= the plan's ``linger``) so the last packets reach the files;
 5. SIGINT every capture by PID, fetch the files concurrently, let each supervisor remove its
@@ -119,10 +119,6 @@ class _Run:
                     return
                 timeout = s.transport.node.connect_timeout * 4 + 30
                 await s.open(clock_rounds=3, timeout=timeout)
-            if s.usable:
-                swept = await sweep(s.transport)
-                if swept:
-                    self.record.notes.append(f"{s.result.name}: removed leftovers: {swept}")
 
         await asyncio.gather(*(one(s) for s in self.sessions.values()))
 
@@ -163,6 +159,7 @@ class _Run:
                 bpf=self.resolved.filter,
                 run_id=self.opts.run_id,
                 heartbeat_s=self.opts.heartbeat_s,
+                sweep=not any(c.point.node == p.node for c in self.captures),
             )
             self.captures.append(cap)
         for s in self.sessions.values():
@@ -172,6 +169,8 @@ class _Run:
         for c in self.captures:
             node = self.record.nodes[c.point.node]
             node.commands.append(_shown(c))
+            if swept := c.swept():
+                self.record.notes.append(f"{node.name}: removed leftovers of dead runs: {swept}")
             if c.result.status != "listening":
                 node.fail(c.result.status, f"{c.result.point}: {c.result.detail}")
         for r in self.record.captures:

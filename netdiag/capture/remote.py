@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from pathlib import Path
 
 from netdiag.capture.results import CaptureResult
+from netdiag.capture.sweep import SWEEP
 from netdiag.capture.tcpdump import (
     EXIT_LINE,
     LISTENING,
@@ -45,6 +47,7 @@ class RemoteCapture:
         bpf: str,
         run_id: str,
         heartbeat_s: float = 15.0,
+        sweep: bool = False,
     ) -> None:
         self.transport = transport
         self.point = point
@@ -64,15 +67,23 @@ class RemoteCapture:
             file_name=Path(result.file).name,
             heartbeat_s=heartbeat_s,
             capture=self.capture_argv,
+            sweep=SWEEP if sweep else "",
         )
         self.heartbeat_s = heartbeat_s
         self.proc: RemoteProcess | None = None
+        self.listening_at: float | None = None  # time.monotonic() of "listening on"
         self._beats: asyncio.Task[None] | None = None
 
     @property
     def remote_file(self) -> str | None:
         d = self.result.remote_dir
         return f"{d}/{Path(self.result.file).name}" if d else None
+
+    def swept(self) -> list[str]:
+        """What the supervisor's sweep of dead runs removed before this capture started."""
+        return (
+            [ln for ln in self.proc.lines("stderr") if ln.startswith("swept ")] if self.proc else []
+        )
 
     @property
     def removed(self) -> bool:
@@ -108,6 +119,7 @@ class RemoteCapture:
             r.remote_dir = line[4:]
             self._beats = asyncio.create_task(self._heartbeat())
             await self.proc.expect(LISTENING, timeout=listen_timeout)
+            self.listening_at = time.monotonic()
         except (TransportError, TimeoutError) as exc:
             await self._record_start_failure(exc, listen_timeout)
             return False

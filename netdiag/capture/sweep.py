@@ -23,6 +23,8 @@ for d in "$capdir"/netdiag-cap-*.??????; do
   [ -d "$d" ] || continue
   case $d in "$capdir/netdiag-cap-$only".*) ;; *) [ -z "$only" ] || continue ;; esac
   s=$(cat "$d/supervisor.pid" 2>/dev/null)
+  # no PID file yet: a supervisor may be between mktemp and writing it; orphan only when old
+  if [ -z "$s" ] && [ -z "$only" ] && [ -z "$(find "$d" -maxdepth 0 -mmin +1)" ]; then continue; fi
   if [ -z "$only" ] && [ -n "$s" ] && kill -0 "$s" 2>/dev/null \
      && tr '\0' ' ' <"/proc/$s/cmdline" 2>/dev/null | grep -q netdiag-capture; then
     continue

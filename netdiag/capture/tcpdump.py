@@ -3,7 +3,8 @@
 Every capture runs under a small ``sh`` supervisor (:data:`SUPERVISOR`), started with the
 transport's PID wrapper and stdin kept open:
 
-* it makes a private ``mktemp -d`` directory named after the run marker, prints ``dir PATH``,
+* it sweeps what dead runs left (first capture of a node only), then makes a private
+  ``mktemp -d`` directory named after the run marker, prints ``dir PATH``,
   and runs ``timeout -s INT -k 10 DURATION tcpdump ... -w DIR/IFACE.pcap -- FILTER`` in the
   background: ``timeout`` is the hard remote bound (tcpdump has no time limit of its own);
 * SIGINT to the supervisor is forwarded to the capture (tcpdump flushes and prints its counts),
@@ -41,8 +42,9 @@ EXIT_LINE = re.compile(r"^netdiag: capture exit (\d+)$")
 LISTENING = re.compile(r"listening on ")
 
 SUPERVISOR = r"""trap '' PIPE HUP
-capdir=$1 run=$2 fname=$3 hb=$4
-shift 4
+capdir=$1 run=$2 fname=$3 hb=$4 sweep=$5
+shift 5
+if [ -n "$sweep" ]; then sh -c "$sweep" netdiag-sweep "$capdir" "" >&2; fi
 d=$(mktemp -d "$capdir/netdiag-cap-$run.XXXXXX") || exit 70
 echo $$ >"$d/supervisor.pid"
 echo "dir $d"
@@ -133,9 +135,19 @@ def tcpdump_argv(
 
 
 def supervisor_argv(
-    *, capture_dir: str, run_id: str, file_name: str, heartbeat_s: float, capture: Sequence[str]
+    *,
+    capture_dir: str,
+    run_id: str,
+    file_name: str,
+    heartbeat_s: float,
+    capture: Sequence[str],
+    sweep: str = "",
 ) -> list[str]:
-    """``sh -c SUPERVISOR netdiag-capture CAPDIR RUN FILE HB CAPTURE...`` (see module doc)."""
+    """``sh -c SUPERVISOR netdiag-capture CAPDIR RUN FILE HB SWEEP CAPTURE...``.
+
+    ``sweep`` (a script, :data:`netdiag.capture.sweep.SWEEP`) first removes what dead runs left
+    in capture_dir, in this same session: every session costs the node a login shell.
+    """
     return [
         "sh",
         "-c",
@@ -145,6 +157,7 @@ def supervisor_argv(
         run_id,
         file_name,
         f"{heartbeat_s:g}",
+        sweep,
         *capture,
     ]
 

@@ -215,3 +215,22 @@ def test_sigkill_leaves_nothing_behind_thanks_to_the_remote_watchdog(
     m = manifest(out)  # written before the kill: every node has a status
     assert m["phase"] == "capturing"
     assert set(m["nodes"]) == set(lab.node_names)
+
+
+def test_the_next_run_sweeps_what_a_dead_run_left(lab: LabState, tmp_path: Path) -> None:
+    # A dead run's leftovers on the worker: its capture dir (supervisor long gone) and a
+    # process still carrying the dir in its command line, as an orphaned tcpdump would.
+    node = "kube-ovn-worker"
+    orphan = "/tmp/netdiag-cap-19700101T000000Z-dead00.Ab12Cd"
+    script = (
+        f"mkdir {orphan} && echo 999999 > {orphan}/supervisor.pid && : > {orphan}/x.pcap && "
+        f"(setsid sh -c 'sleep 300' {orphan} </dev/null >/dev/null 2>&1 &)"
+    )
+    subprocess.run([*lab.ssh_argv(node), script], check=True, timeout=30)
+    assert leftovers(lab, "19700101T000000Z-dead00")
+    out = tmp_path / "run"
+    code, _, stderr = capture(lab, out, "--no-analysis")
+    assert code == ExitCode.OK, stderr
+    assert wait_clean(lab, "19700101T000000Z-dead00", 5) == []
+    notes = manifest(out)["notes"]
+    assert any(n.startswith(f"{node}: removed leftovers of dead runs") for n in notes)

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from netdiag.capture.results import RunRecord
+from netdiag.capture.sweep import SWEEP
+from netdiag.capture.tcpdump import SUPERVISOR
 from netdiag.errors import AuthError, InputError
 from netdiag.orchestrator import RunOptions, run_capture
 from netdiag.transport.process import KILL_ONE
@@ -75,11 +77,10 @@ async def test_healthy_run_writes_bundle_and_cleans_every_node(tmp_path: Path) -
     for name, node in cluster.nodes.items():
         assert len(signals(cluster, name)) == 1  # SIGINT by PID, once per capture
         assert node.closed
-    # a sweep of dead runs before, and of our own run marker after
-    assert {e[1:] for e in cluster.events("sweep")} >= {
-        ("node1", "sweep dead"),
-        ("node1", "sweep RUN1"),
-    }
+    # dead runs are swept by the supervisor (same session); our own marker at the end
+    sups = [c.argv for c in cluster.nodes["node1"].calls if c.argv[2:3] == (SUPERVISOR,)]
+    assert sups[0][8] == SWEEP
+    assert ("node1", "sweep RUN1") in [e[1:] for e in cluster.events("sweep")]
 
 
 async def test_secrets_never_reach_the_manifest(tmp_path: Path) -> None:
