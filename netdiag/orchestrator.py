@@ -4,7 +4,8 @@ Order matters and is the point of this module (issue 5, CAPTURE_RULES):
 
 1. connect + preflight every node concurrently (a semaphore bounds the handshakes);
 2. start every capture (its supervisor first sweeps what dead runs left) and wait for
-   *each* tcpdump's "listening on" — no probe is sent before all captures that could start are listening;
+   *each* tcpdump's "listening on" — no probe is sent before every capture that could start
+   is listening;
 3. sample clocks (several round trips per node, minimum RTT);
 4. run the probes, then linger (>= the plan's ``linger``) so the last packets reach the files;
 5. SIGINT every capture by PID, fetch the files concurrently, let each supervisor remove its
