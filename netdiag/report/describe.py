@@ -128,7 +128,7 @@ class FlowRow:
     proto: str
     client: str
     server: str
-    translated: str
+    translated: str  # "DNAT 192.168.0.6", "SNAT 172.19.0.11", or "-"
     reply: str
     hops: int
     anomalies: str
@@ -146,11 +146,11 @@ def flow_row(analysis: Analysis, flow: Flow, anomaly_kinds: Mapping[str, list[st
     reply = analysis.journeys.get(flow.reply) if flow.reply else None
     first = _first(request)
     proto = (request.summary.split(" ", 1)[0] if request and request.summary else "?").lower()
-    translated = [
-        str(c.after)
+    translated = [  # what the request was NATed to on its way: "DNAT 192.168.0.6"
+        f"{c.kind.upper()} {c.after}"
         for t in (request.transforms if request else ())
         for c in t.changes
-        if c.kind == "dnat"
+        if c.kind in ("dnat", "snat")
     ]
     if reply is None:
         reply_text = "no reply"

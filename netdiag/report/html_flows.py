@@ -127,7 +127,7 @@ def _flow(analysis: Analysis, flow: Flow, row: FlowRow) -> Markup:
     t0 = corrected_ts(analysis, request.sightings[0]) if request.sightings else 0
     tags = [el("span", {"class": "tag"}, row.reply)]
     if row.translated != "-":
-        tags.append(el("span", {"class": "tag nat"}, f"DNAT → {row.translated}"))
+        tags.append(el("span", {"class": "tag nat"}, row.translated))
     if row.anomalies:
         tags.append(el("span", {"class": "tag bad"}, row.anomalies))
     tables = [_hop_table(analysis, j, t0) for j in (request, reply) if j is not None]

@@ -30,7 +30,7 @@ _HEADERS = {
     "proto": "proto",
     "client": "client",
     "server": "server",
-    "translated": "DNAT to",
+    "translated": "NAT",
     "reply": "reply",
     "hops": "hops",
     "anomalies": "anomalies",

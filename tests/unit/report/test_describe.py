@@ -40,7 +40,7 @@ def test_format_ns() -> None:
 def test_flow_rows_and_hairpin_arrivals(seed_doc: dict[str, Any]) -> None:
     analysis = parse_analysis(seed_doc)
     rows = {r.id: r for r in flow_rows(analysis)}
-    assert rows["f1"].translated == "192.168.0.6"
+    assert rows["f1"].translated == "DNAT 192.168.0.6"
     assert rows["f1"].reply == "reply"
     assert rows["f2"].anomalies == "dropped"
     assert "172.19.0.1 172.19.0.11" in rows["f2"].haystack
