@@ -27,7 +27,12 @@ from netdiag.correlate.flows import pair
 from netdiag.correlate.frame import Names, effective_points, point_names, work_frame
 from netdiag.correlate.journeys import causal_order, flow_gap_key, group, hop_index
 from netdiag.correlate.model import Analysis, Options
-from netdiag.correlate.transforms import compute_hops, relabel_reverse_nat, translations
+from netdiag.correlate.transforms import (
+    compute_hops,
+    relabel_reverse_nat,
+    reply_direction,
+    translations,
+)
 from netdiag.errors import AnalysisInputError
 
 #: Work-frame columns needed for fingerprints only, left out of the sightings frame.
@@ -284,6 +289,8 @@ def _describe_flows(
         enter_point=category(point[first[req]]),
         leave_point=category(point[last[rep]]),
         reverse_nat_point=category(unnat_point),
+        # Who sent the request: a client opening/asking, or a server's own data being acked.
+        from_client=~reply_direction(s.iloc[first[req]]) if len(req) else np.zeros(0, bool),
     )
 
 

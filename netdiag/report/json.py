@@ -179,6 +179,7 @@ def to_dict(a: Analysis, *, max_journeys: int = DEFAULT_MAX_JOURNEYS) -> dict[st
                 "enter_point": f["enter_point"],
                 "leave_point": f["leave_point"],
                 "reverse_nat_point": _text_or_none(f["reverse_nat_point"]),
+                "request_from": "client" if f["from_client"] else "server",
             }
             for f in d.records(a.flows)
         ],

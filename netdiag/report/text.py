@@ -126,7 +126,10 @@ def _flows(a: Analysis, console: Console) -> None:
     if a.flows.empty:
         return
     keys = ["kind", "enter_point", "leave_point", "reverse_nat_point", "symmetric"]
-    g = a.flows.groupby(keys, dropna=False, observed=True).size().rename("n").reset_index()
+    # Requests a client made; a server's data segments acked by the client are the same
+    # connections seen the other way round and would only repeat them.
+    client = a.flows.loc[a.flows["from_client"].to_numpy()]
+    g = client.groupby(keys, dropna=False, observed=True).size().rename("n").reset_index()
     g = g.sort_values("n", ascending=False)
     console.print("[bold]Flows[/] (where requests entered and replies left):")
     for f in d.records(g):

@@ -40,7 +40,8 @@ def test_fip_ingress_story(run: Run, skew: float) -> None:
     ]
     assert doc["flows"] == [
         {"request": "j1", "reply": "j2", "symmetric": True, "kind": "icmp-echo",
-         "enter_point": sc.CLIENT, "leave_point": sc.CLIENT, "reverse_nat_point": sc.ETH1}
+         "enter_point": sc.CLIENT, "leave_point": sc.CLIENT, "reverse_nat_point": sc.ETH1,
+         "request_from": "client"}
     ]  # fmt: skip
     assert doc["anomalies"] == []
 
