@@ -41,6 +41,9 @@ _FINGERPRINT_ONLY = frozenset(
 )
 
 
+_DIRECTION_COLUMNS = ["proto", "icmp_type", "tcp_flags", "sport", "dport"]
+
+
 def _reference(names: Names, table: pd.DataFrame, wanted: str | None) -> int:
     if wanted is not None:
         if wanted in names.domains:
@@ -290,7 +293,7 @@ def _describe_flows(
         leave_point=category(point[last[rep]]),
         reverse_nat_point=category(unnat_point),
         # Who sent the request: a client opening/asking, or a server's own data being acked.
-        from_client=~reply_direction(s.iloc[first[req]]) if len(req) else np.zeros(0, bool),
+        from_client=~reply_direction(s[_DIRECTION_COLUMNS].iloc[first[req]]),
     )
 
 
