@@ -270,14 +270,21 @@ def _describe_flows(
     """symmetric, enter/leave points and the node where the reply was un-NATed."""
     point = s["point"].to_numpy()
     first, last = jt["first"].to_numpy(), jt["last"].to_numpy()
-    # Point-set signature per journey (a journey visits each point at most once, see journeys.py).
-    order = np.argsort(first)
-    sig = np.empty(len(first), dtype="uint64")
-    with np.errstate(over="ignore"):
-        sig[order] = np.add.reduceat(mix(point.astype("uint64") + np.uint64(1)), first[order])
-    count = jt["sightings"].to_numpy()
     req, rep = flows["request"].to_numpy(), flows["reply"].to_numpy()
-    symmetric = (sig[req] == sig[rep]) & (count[req] == count[rep])
+    # Symmetric = the reply passed no point the request did not. Extra points on the request
+    # side (a flooded copy seen by a neighbour's NIC, a mirror port) do not make the return
+    # path different, and a reply that stops early is a drop, reported as such.
+    order = np.argsort(first)
+    if len(names.points) <= 64:
+        bits = np.left_shift(np.uint64(1), point.astype("uint64"))
+        mask = np.empty(len(first), dtype="uint64")
+        mask[order] = np.bitwise_or.reduceat(bits, first[order]) if len(first) else bits[:0]
+        symmetric = (mask[rep] & ~mask[req]) == 0
+    else:  # many points: compare point sets by signature (exact equality only)
+        sig = np.empty(len(first), dtype="uint64")
+        with np.errstate(over="ignore"):
+            sig[order] = np.add.reduceat(mix(point.astype("uint64") + np.uint64(1)), first[order])
+        symmetric = sig[req] == sig[rep]
     unnat = hops.loc[(hops["src_kind"] == 2) | (hops["dst_kind"] == 2)] if len(hops) else hops
     where = unnat.drop_duplicates("journey").set_index("journey")["b"]
     at = where.reindex(rep).to_numpy()
