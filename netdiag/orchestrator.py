@@ -166,7 +166,9 @@ class _Run:
         for s in self.sessions.values():
             if s.usable:
                 s.result.state = "starting"
-        await asyncio.gather(*(c.start(self.opts.listen_timeout) for c in self.captures))
+        wait = self.opts.listen_timeout
+        await asyncio.gather(*(c.arm(wait) for c in self.captures))
+        await asyncio.gather(*(c.go(wait) for c in self.captures))
         for c in self.captures:
             node = self.record.nodes[c.point.node]
             node.commands.append(_shown(c))

@@ -103,8 +103,12 @@ class RemoteCapture:
             if count is not None:
                 self.result.packets = count
 
-    async def start(self, listen_timeout: float) -> bool:
-        """Start and wait for tcpdump's "listening on"; False (status set) when it did not."""
+    async def arm(self, listen_timeout: float) -> bool:
+        """Open the session and let the supervisor make its directory; tcpdump waits for go().
+
+        Arming every node first, then sending every "go" at once, keeps the capture start
+        spread small: the costly part of a start (session, login shell) is already done.
+        """
         r = self.result
         try:
             self.proc = await asyncio.wait_for(
@@ -117,14 +121,32 @@ class RemoteCapture:
             if not line.startswith("dir /"):
                 raise CommandError(f"{self.transport.name}: unexpected output {line!r}")
             r.remote_dir = line[4:]
+        except (TransportError, TimeoutError) as exc:
+            await self._record_start_failure(exc, listen_timeout)
+            return False
+        r.status = "armed"
+        return True
+
+    async def go(self, listen_timeout: float) -> bool:
+        """Start tcpdump and wait for its "listening on"; False (status set) when it did not."""
+        r = self.result
+        proc = self.proc
+        if proc is None or r.status != "armed":
+            return False
+        try:
+            await asyncio.wait_for(proc.write(b"go\n"), STEP_TIMEOUT)
             self._beats = asyncio.create_task(self._heartbeat())
-            await self.proc.expect(LISTENING, timeout=listen_timeout)
+            await proc.expect(LISTENING, timeout=listen_timeout)
             self.listening_at = time.monotonic()
         except (TransportError, TimeoutError) as exc:
             await self._record_start_failure(exc, listen_timeout)
             return False
         r.status = "listening"
         return True
+
+    async def start(self, listen_timeout: float) -> bool:
+        """arm() then go(): one capture on its own."""
+        return await self.arm(listen_timeout) and await self.go(listen_timeout)
 
     async def _record_start_failure(self, exc: BaseException, listen_timeout: float) -> None:
         r = self.result

@@ -4,8 +4,9 @@ Every capture runs under a small ``sh`` supervisor (:data:`SUPERVISOR`), started
 transport's PID wrapper and stdin kept open:
 
 * it sweeps what dead runs left (first capture of a node only), then makes a private
-  ``mktemp -d`` directory named after the run marker, prints ``dir PATH``,
-  and runs ``timeout -s INT -k 10 DURATION tcpdump ... -w DIR/IFACE.pcap -- FILTER`` in the
+  ``mktemp -d`` directory named after the run marker, prints ``dir PATH``, waits for the
+  line ``go`` on stdin (EOF instead: it removes the directory and exits), then runs
+  ``timeout -s INT -k 10 DURATION tcpdump ... -w DIR/IFACE.pcap -- FILTER`` in the
   background: ``timeout`` is the hard remote bound (tcpdump has no time limit of its own);
 * SIGINT to the supervisor is forwarded to the capture (tcpdump flushes and prints its counts),
   SIGUSR1 asks tcpdump for its counts mid-run (live progress);
@@ -48,6 +49,7 @@ if [ -n "$sweep" ]; then sh -c "$sweep" netdiag-sweep "$capdir" "" >&2; fi
 d=$(mktemp -d "$capdir/netdiag-cap-$run.XXXXXX") || exit 70
 echo $$ >"$d/supervisor.pid"
 echo "dir $d"
+IFS= read -r go || { rm -rf -- "$d"; echo "removed $d"; exit 0; }
 for a; do
   shift
   if [ "$a" = @NETDIAG_FILE@ ]; then set -- "$@" "$d/$fname"; else set -- "$@" "$a"; fi
