@@ -7,6 +7,19 @@ fixed byte windows (see decode.py). Entry points:
 - :func:`parse_point_spec`, :func:`load_ifmap`: naming capture points, SLL2 interface names;
 - :func:`walk_frames`, :func:`read_frame`: raw frames without decoding (export, detail views);
 - :func:`netdiag.pcap.format.display_frame`: the text form for csv / json / terminals.
+
+Conventions worth knowing (details in the module named):
+- tunnels (VXLAN 4789/8472, Geneve 6081, GRE incl. TEB/ERSPAN/GRE-in-UDP, IP-in-IP): the main
+  columns describe the innermost packet, ``encap``/``vni``/``outer_*`` the outermost IP header;
+  ``eth_src``/``eth_dst``/``vlan`` stay the outer frame's, what the interface saw (link.py);
+- ``payload_hash``: see l4.py for which bytes and the exact function;
+- IPv4 total length 0 / IPv6 payload length 0 (TSO, BIG TCP): the length comes from the frame's
+  wire length (network.py);
+- ``frame`` counts packets from 1 like tshark, except that tshark also counts pcapng custom
+  blocks; a pcapng simple packet block has no timestamp (``ts_ns`` 0);
+- damage (a cut or impossible record) ends the read with a ``ReadWarning``, frames before it
+  kept; a file that is not a capture or has an unsupported link type raises
+  CaptureFormatError.
 """
 
 from __future__ import annotations
