@@ -33,6 +33,12 @@ def _extra(raw: Mapping[str, Any], cls: type, *more: str) -> Extra:
     return tuple((k, v) for k, v in raw.items() if k not in known)
 
 
+def split_point(name: str) -> tuple[str, str]:
+    """``node/iface`` -> (node, iface); interface names never contain "/", hostnames might."""
+    node, sep, iface = name.rpartition("/")
+    return (node, iface) if sep else (name, "")
+
+
 def _req(raw: Mapping[str, Any], key: str, where: str) -> Any:
     try:
         return raw[key]
@@ -66,7 +72,7 @@ class Point:
     @classmethod
     def parse(cls, raw: Mapping[str, Any]) -> Point:
         name = str(_req(raw, "name", "a point"))
-        node, _, iface = name.rpartition("/")
+        node, iface = split_point(name)
         return cls(
             name=name,
             node=str(raw.get("node") or node),
@@ -102,11 +108,11 @@ class Sighting:
     @property
     def node(self) -> str:
         """The node part of ``node/iface`` (interface names never contain "/"; hostnames might)."""
-        return self.point.rpartition("/")[0]
+        return split_point(self.point)[0]
 
     @property
     def iface(self) -> str:
-        return self.point.rpartition("/")[2]
+        return split_point(self.point)[1]
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any], where: str) -> Sighting:

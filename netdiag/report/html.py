@@ -16,7 +16,7 @@ from netdiag import __version__
 from netdiag.report.assets import asset
 from netdiag.report.bundle import RunView
 from netdiag.report.describe import format_ns
-from netdiag.report.document import Analysis
+from netdiag.report.document import Analysis, split_point
 from netdiag.report.html_flows import flows_section, section, table
 from netdiag.report.markup import Markup, el, esc, join, script_json
 from netdiag.report.verdict import verdicts
@@ -143,7 +143,7 @@ def _nodes(view: RunView) -> Markup | None:
         errs = [
             el("div", None, el("em", None, f"tcpdump on {p}:"), el("pre", None, text))
             for p, text in stderr.items()
-            if p.rpartition("/")[0] == node.name
+            if split_point(p)[0] == node.name
         ]
         parts.append(
             el(

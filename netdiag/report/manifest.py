@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from netdiag.errors import AnalysisInputError
+from netdiag.report.document import split_point
 
 SCHEMA = "netdiag.run/1"
 
@@ -96,7 +97,7 @@ def _node(name: str, raw: Mapping[str, Any]) -> NodeRun:
 
 def _capture(raw: Mapping[str, Any]) -> CaptureRun:
     point = str(raw.get("point") or f"{raw.get('node', '?')}/{raw.get('iface', '?')}")
-    node, _, iface = point.rpartition("/")
+    node, iface = split_point(point)
     stats = raw.get("stats") if isinstance(raw.get("stats"), Mapping) else {}
     assert isinstance(stats, Mapping)
     return CaptureRun(

@@ -20,6 +20,7 @@ from netdiag import __version__
 from netdiag.errors import AnalysisInputError
 from netdiag.report.bundle import RunView
 from netdiag.report.describe import arrivals, describe_change
+from netdiag.report.document import split_point
 from netdiag.report.frames import FrameTable, read_frames
 
 _OPT_COMMENT, _IF_NAME, _IF_DESCRIPTION, _IF_TSRESOL, _SHB_USERAPPL = 1, 2, 3, 9, 4
@@ -126,7 +127,7 @@ def _offset(view: RunView, point: str) -> int:
     known = view.analysis.point(point)
     if known is not None:
         return known.clock_offset_ns
-    node = point.rpartition("/")[0]
+    node = split_point(point)[0]
     if view.manifest is not None and node in view.manifest.nodes:
         clock = view.manifest.nodes[node].clock
         return clock.offset_ns if clock is not None else 0
@@ -180,7 +181,7 @@ def export_pcapng(view: RunView, out: Path) -> ExportStats:
 def _write(fh: BinaryIO, iface_ids: dict[tuple[str, int], int], view: RunView) -> None:
     fh.write(section_header())
     for point, link in iface_ids:
-        node = point.rpartition("/")[0]
+        node = split_point(point)[0]
         offset = _offset(view, point)
         description = f"node {node}; timestamps corrected by {-offset:+d} ns to the reference clock"
         fh.write(interface_block(point, description, link))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from netdiag.report.document import Analysis, Journey
+from netdiag.report.document import Analysis, Journey, split_point
 from netdiag.report.manifest import Manifest
 
 _REVERSE = {"dnat": ("un-dnat", "snat"), "snat": ("un-snat", "dnat")}
@@ -27,7 +27,7 @@ class Verdict:
 def _nat_nodes(journey: Journey, kinds: tuple[str, ...], before: str, after: str) -> list[str]:
     """Nodes where ``journey`` underwent one of ``kinds`` from ``before`` to ``after``."""
     return [
-        t.to_point.rpartition("/")[0]
+        split_point(t.to_point)[0]
         for t in journey.transforms
         for c in t.changes
         if c.kind in kinds and str(c.before) == before and str(c.after) == after
