@@ -10,7 +10,8 @@ checking), then, in the same process and one after the other:
    matches nothing, up to "every capture listening"; the spread of the listening moments;
 3. the same with the paramiko transport;
 4. fetch: each capture file is made ``--mb-total / N`` MB, then netdiag's fetch of all files is
-   timed against raw asyncssh SFTP gets of the same sizes on already open connections.
+   timed against raw asyncssh SFTP gets of the same sizes on already open connections (both
+   including the opening of the SFTP session).
 
 Client CPU (user+sys of this process, all threads) per node is reported for each phase. Both
 ends share this machine's CPUs, so the targets are ratios: listening <= 1.25x the floor, spread
@@ -182,8 +183,8 @@ async def fetch_compare(run: _Run, servers: Servers, mb: int) -> dict[str, float
             known_hosts=str(servers.known), agent_path=None,
         ) for p in servers.ports
     ))  # fmt: skip
+    t0 = time.monotonic()  # both sides open their SFTP session inside the timed part
     sftps = await asyncio.gather(*(c.start_sftp_client() for c in conns))
-    t0 = time.monotonic()
     await asyncio.gather(*(
         s.get(f"{c.remote_file}.raw", str(run.opts.out / f"{c.result.file}.raw"))
         for s, c in zip(sftps, run.captures, strict=True)
