@@ -27,8 +27,14 @@ def register(subparsers: Any) -> None:
         description="Start tcpdump on every capture point of the plan, send the probes once "
         "every capture listens, stop, fetch the files into a run directory and analyse it.",
     )
-    parser.add_argument("--inventory", required=True, type=Path, metavar="FILE")
-    parser.add_argument("--plan", required=True, type=Path, metavar="FILE")
+    parser.add_argument(
+        "--inventory", required=True, type=Path, metavar="FILE",
+        help="nodes and how to reach them (inventory/*.yaml)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--plan", required=True, type=Path, metavar="FILE",
+        help="where to capture and what to send (probes/*.yaml)",
+    )  # fmt: skip
     parser.add_argument(
         "--out", type=Path, metavar="DIR",
         help="run directory to create (default: ./netdiag-run-<run id>)",
