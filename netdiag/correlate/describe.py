@@ -107,6 +107,7 @@ def sighting(r: Row, points: tuple[str, ...]) -> dict[str, Any]:
         "ttl": _int(r["ttl"]),
         "encap": encap,
         "row": int(r["row"]),
+        "side_copy": bool(r.get("side", False)),
     }
 
 

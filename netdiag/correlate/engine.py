@@ -25,7 +25,13 @@ from netdiag.correlate.clocks import (
 from netdiag.correlate.fingerprint import base_confidence, combine, fingerprint, mix, payload_cut
 from netdiag.correlate.flows import pair
 from netdiag.correlate.frame import Names, effective_points, point_names, work_frame
-from netdiag.correlate.journeys import causal_order, flow_gap_key, group, hop_index
+from netdiag.correlate.journeys import (
+    causal_order,
+    flow_gap_key,
+    group,
+    hop_index,
+    side_copies,
+)
 from netdiag.correlate.model import Analysis, Options
 from netdiag.correlate.transforms import (
     compute_hops,
@@ -209,7 +215,11 @@ def analyze(table: pd.DataFrame | Sequence[str | Path], options: Options | None 
     )
     order_key = flow_gap_key(journey, w["point"].to_numpy(), ts, ts_corr, flows, g.count)
     order = causal_order(journey, w["ttl"].to_numpy(), order_key)
-    s = _gather(w, order, ts_corr=ts_corr[order], journey=journey[order])
+    side = side_copies(w, order, journey[order])
+    if side.any():  # off-path copies go to the end of their journey, out of the hop chain
+        perm = np.argsort(journey[order] * 2 + side, kind="stable")
+        order, side = order[perm], side[perm]
+    s = _gather(w, order, ts_corr=ts_corr[order], journey=journey[order], side=side)
     s["hop"] = hop_index(s["journey"].to_numpy())
     jt = _journey_table(s, conf[order], ambiguous)
     hops = compute_hops(s)

@@ -164,3 +164,25 @@ def hop_index(journey_sorted: np.ndarray) -> np.ndarray:
     idx = np.arange(n)
     start = _runs(journey_sorted)
     return idx - np.maximum.accumulate(np.where(start, idx, 0))
+
+
+def side_copies(w: pd.DataFrame, order: np.ndarray, journey: np.ndarray) -> np.ndarray:
+    """Sightings off the path, in causal order: X(node A) -> Y(node B) -> Z(node A) where Y is
+    unchanged from X. Such a Y is a copy (an L2 flood reaching a neighbour's NIC, a mirror
+    port), not a hop: the packet went on from A. Returned per row of ``order``."""
+    n = len(order)
+    side = np.zeros(n, dtype=bool)
+    if n < 3:
+        return side
+    dom = w["dom"].to_numpy()[order]
+    mid = (journey[1:-1] == journey[:-2]) & (journey[1:-1] == journey[2:])
+    mid &= (dom[1:-1] != dom[:-2]) & (dom[2:] == dom[:-2])
+    if not mid.any():
+        return side
+    rows = np.flatnonzero(mid) + 1
+    same = np.ones(len(rows), dtype=bool)
+    for c in ("src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport", "ttl", "encap"):
+        v = w[c].to_numpy()
+        same &= v[order[rows]] == v[order[rows - 1]]
+    side[rows[same]] = True
+    return side

@@ -34,6 +34,9 @@ def compute_hops(s: pd.DataFrame) -> pd.DataFrame:
             {c: np.zeros(0, dtype="int64") for c in ("journey", "hop", "a", "b", "latency_ns")}
         )
     pair = j[1:] == j[:-1]
+    if "side" in s.columns:  # off-path copies sit at the end of their journey: not hops
+        side = s["side"].to_numpy()
+        pair &= ~side[:-1] & ~side[1:]
     a = np.flatnonzero(pair)
 
     def col(name: str) -> tuple[np.ndarray, np.ndarray]:

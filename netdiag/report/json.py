@@ -79,6 +79,8 @@ def journey_dict(
     rows = [r for _, r in pairs]
     transforms = []
     for (pos, x), (_, y) in itertools.pairwise(pairs):
+        if pos not in cache.hops:  # the next row is an off-path copy, not the next hop
+            continue
         transforms.append(
             {
                 "from": points[int(x["point"])],

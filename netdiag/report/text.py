@@ -62,10 +62,16 @@ def path_line(a: Analysis, j: int) -> str:
     pairs = d.journey_rows(a.sightings, int(jr["first"]), int(jr["last"]))
     points = tuple(a.points["point"])
     parts = [points[int(pairs[0][1]["point"])]]
+    hop_a = set(a.hops["a"].to_numpy()[a.hops["journey"].to_numpy() == j].tolist())
+    copies = [points[int(r["point"])] for _, r in pairs if bool(r.get("side", False))]
     for (pos, x), (_, y) in itertools.pairwise(pairs):
+        if pos not in hop_a:
+            continue
         texts = [d.change_text(c) for c in d.changes(d.hop_at(a.hops, pos), x, y)]
         arrow = f" [{', '.join(texts)}] -> " if texts else " -> "
         parts.append(arrow + points[int(y["point"])])
+    if copies:
+        parts.append(f" (copy also seen at {', '.join(copies)})")
     return "".join(parts)
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from netdiag.correlate import analyze
+from netdiag.correlate import ClockSample, analyze
 from netdiag.report.json import to_dict
 from tests.support import scenarios as sc
 from tests.support.builder import write_any_pcap, write_pcaps
@@ -102,5 +103,28 @@ def test_seed_any_capture_on_one_node(tmp_path: Path) -> None:
         "point": sc.ETH1, "ts_ns": 0, "ts_corrected_ns": 0, "direction": "out",
         "eth_src": "00:00:00:21:44:fd", "eth_dst": None, "src": "172.19.0.11",
         "dst": "172.19.0.1", "sport": None, "dport": None, "ip_id": 37678, "ttl": 63,
-        "encap": None, "row": 0,
+        "encap": None, "row": 0, "side_copy": False,
     }  # fmt: skip
+
+
+def test_flooded_copy_on_a_neighbour_is_not_a_hop(run: Run) -> None:
+    """The external bridge floods the request to the other node's eth1 too (as in the demo
+    capture): a copy seen there is listed, but the path and the NAT stay on the FIP's node.
+    The worker only receives, so its clock comes from the run bundle's samples."""
+    cap = sc.fip_ingress(count=2)
+    worker = "kube-ovn-worker/eth1"
+    cap.points[worker] = "sll2"
+    for s in [s for s in cap.sightings if s.point == sc.ETH1 and s.packet.icmp_type == 8]:
+        cap.sightings.append(dataclasses.replace(s, point=worker, ts_ns=s.ts_ns + 15_000))
+    clocks = {"client": ClockSample(0, 1_000), "kube-ovn-worker": ClockSample(0, 1_000)}
+    doc = run(cap, clock_samples=clocks)
+    req = doc["journeys"][0]
+    assert path_of(req) == [sc.CLIENT, sc.ETH1, sc.VETH, worker]
+    assert [s["side_copy"] for s in req["sightings"]] == [False, False, False, True]
+    assert [(t["from"], t["to"]) for t in req["transforms"]] == [
+        (sc.CLIENT, sc.ETH1),
+        (sc.ETH1, sc.VETH),
+    ]
+    assert all(f["symmetric"] for f in doc["flows"])
+    assert doc["anomalies"] == []
+    assert {t["node"] for t in doc["translations"]} == {CP}
