@@ -1,6 +1,12 @@
 """Where a capture's bytes come from, one window at a time: a memory map of a regular file
 (no copy: the walker and the decoder read the page cache directly), or plain reads for pipes
-and other unmappable files. Only one window is alive at a time, so memory stays bounded."""
+and other unmappable files. Only one window is alive at a time, so memory stays bounded.
+
+Measured on a 1M-packet, 767 MB file: mmap 0.81-0.85 s CPU for the whole read, reading into
+two reused buffers (preadv) 1.06-1.21 s. The price of mmap: a file truncated by another
+process *while* it is being read (a tcpdump -W ring overwriting it) raises SIGBUS; read a
+copy of such a file, or read it through a pipe (``cat f | netdiag packets /dev/stdin``).
+"""
 
 from __future__ import annotations
 
