@@ -22,7 +22,7 @@ from netdiag.tui.messages import FlowsFiltered
 from netdiag.tui.widgets.cells import cells
 from netdiag.tui.widgets.runinfo import netdiag_app
 
-PAGE = 500
+PAGE = 200
 SORTS = ("first_ts", "id", "proto", "client", "server", "hops", "reply", "anomalies")
 _HEADERS = {
     "first_ts": "start",
