@@ -99,3 +99,21 @@ def test_ips_with_many_repeated_values() -> None:
     lo = pd.Series((0xFFFF_0000_0000 + np.arange(n) % 3).astype(np.uint64), dtype="UInt64")
     out = ips(hi, lo)
     assert set(out) == {"0.0.0.0", "0.0.0.1", "0.0.0.2"}
+
+
+def test_iter_capture_reports_info_and_empty_concat(tmp_path: Path) -> None:
+    from netdiag.pcap import CaptureInfo, concat_tables, iter_capture
+    from netdiag.pcap.schema import COLUMN_NAMES, DTYPES
+
+    frame = bytes(Ether() / IP() / UDP() / bytes(200))
+    path = write(tmp_path, "a.pcap", pcap_bytes([(i, frame) for i in range(100)]))
+    infos: list[CaptureInfo] = []
+    parts = list(iter_capture(path, chunk_bytes=4096, info=infos))
+    assert len(parts) > 3
+    assert sum(map(len, parts)) == 100
+    assert infos[0].packets == 100
+    assert infos[0].linktypes == [1]
+    empty = concat_tables([])
+    assert tuple(empty.columns) == COLUMN_NAMES
+    assert len(empty) == 0
+    assert {c: str(empty[c].dtype) for c in empty.columns} == DTYPES
