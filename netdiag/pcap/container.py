@@ -129,7 +129,12 @@ class CaptureFile:
                     continue
                 if self.info.warnings:
                     break
-                need = 0  # the block is cut by the end of the window: read more
+                # a section header cut by the end of the window: read it whole
+                head = blocks.parse_shb_head(data, pos)
+                need = head[1] if head is not None else 12
+                if need > walker.MAX_BLOCK:
+                    self._warn(base + pos, f"impossible section header length {need}")
+                    break
             elif res.stop == walker.STOP_CORRUPT:
                 self._warn(base + pos, f"impossible record length {res.detail}; file damaged")
                 break

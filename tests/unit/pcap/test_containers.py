@@ -156,3 +156,14 @@ def test_reading_from_a_pipe(tmp_path: Path) -> None:
     writer.join()
     assert len(table) == 500
     assert table["src_lo"].iloc[-1] == 0xFFFF_0A09_0807
+
+
+def test_section_header_longer_than_a_chunk(tmp_path: Path) -> None:
+    content = (
+        shb("<") + idb("<", 1) + epb("<", 0, 1, FRAME)
+        + shb(">", comment="x" * 9000) + idb(">", 1) + epb(">", 0, 2, FRAME)
+    )  # fmt: skip
+    cap = read_capture(write(tmp_path, "s.pcapng", content), chunk_bytes=4096)
+    assert len(cap.table) == 2
+    assert cap.info.warnings == []
+    assert cap.info.section_comments == ["x" * 9000]
