@@ -1,7 +1,7 @@
 """Pure-Python twin of the C walker ``_walk.c``: same arguments, same result, byte for byte.
 
-Used when the extension cannot be imported (about 50x slower) and as the reference of the
-differential hypothesis test. Keep the two in lock-step.
+Used when the extension cannot be imported (~15x slower: ~1.3 µs a record) and as the
+reference of the differential hypothesis test. Keep the two in lock-step.
 """
 
 from __future__ import annotations
