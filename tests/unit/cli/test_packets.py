@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import struct
 import sys
 from pathlib import Path
@@ -175,15 +176,16 @@ def test_entry_point_runs_as_a_process(tmp_path: Path) -> None:
     path = pcap(tmp_path / "a.pcap", FRAMES)
     code = "import sys; from netdiag.cli import main; sys.exit(main())"
     argv = [sys.executable, "-c", code, "packets", str(path), "--columns", "frame,dst"]
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
+    root = str(Path(__file__).resolve().parents[3])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60, env=env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["frame,dst", "1,10.0.0.2", "2,172.16.0.2"]
 
 
-def test_csv_quotes_odd_interface_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_csv_quotes_odd_interface_names(tmp_path: Path) -> None:
     """A pcapng if_name may hold a comma or a newline: the csv must still parse."""
-    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "pcap"))
-    from pcap_builders import epb, idb, shb
+    from tests.unit.pcap.pcap_builders import epb, idb, shb
 
     content = shb("<") + idb("<", 1, 'eth0, "primary"\nline') + epb("<", 0, 0, FRAMES[0])
     path = tmp_path / "odd.pcapng"

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from pcap_builders import epb, idb, isb, pcap_bytes, shb, spb, write
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
 from netdiag.errors import CaptureFormatError
 from netdiag.pcap import iter_capture, read_capture
 from netdiag.pcap.schema import COLUMN_NAMES, DTYPES
+from tests.unit.pcap.pcap_builders import epb, idb, isb, pcap_bytes, shb, spb, write
 
 FRAME = bytes(Ether(src="02:00:00:00:00:01") / IP(src="10.9.8.7", dst="10.0.0.1") / UDP() / b"hi")
 

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from pcap_oracle import FIELDS, TSHARK_ARGS, Run, expected, normalise, run_tshark
 
 from netdiag.errors import CaptureFormatError
 from netdiag.pcap import read_capture
 from netdiag.pcap.format import display_frame
+from tests.unit.pcap.pcap_oracle import FIELDS, TSHARK_ARGS, Run, expected, normalise, run_tshark
 
 CORPUS = Path(
     os.environ.get(

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pcap_builders import pcap_bytes, write
 from scapy.contrib.geneve import GENEVE
 from scapy.layers.inet import ICMP, IP, TCP, UDP, fragment
 from scapy.layers.inet6 import (
@@ -24,6 +23,7 @@ from scapy.layers.vxlan import VXLAN
 
 from netdiag.pcap import read_capture
 from netdiag.pcap.format import display_frame
+from tests.unit.pcap.pcap_builders import pcap_bytes, write
 
 MAC_A, MAC_B = "02:00:00:00:00:0a", "02:00:00:00:00:0b"
 PAYLOAD = bytes(range(100))

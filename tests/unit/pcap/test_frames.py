@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pcap_builders import epb, idb, pcap_bytes, shb, write
 
 from netdiag.errors import CaptureFormatError, InputError
 from netdiag.pcap import read_frame, walk_frames
+from tests.unit.pcap.pcap_builders import epb, idb, pcap_bytes, shb, write
 
 FRAMES = [(1_700_000_000_123_456_000 + i * 1000, bytes([i]) * (20 + i)) for i in range(5)]
 

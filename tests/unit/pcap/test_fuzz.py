@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pcap_builders import epb, idb, isb, pcap_bytes, shb, spb
 from scapy.contrib.geneve import GENEVE
 from scapy.layers.inet import GRE, ICMP, IP, TCP, UDP
 from scapy.layers.inet6 import IPv6, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop
@@ -19,6 +18,7 @@ from scapy.layers.vxlan import VXLAN
 from netdiag.errors import CaptureFormatError
 from netdiag.pcap import read_capture, walker
 from netdiag.pcap._pywalk import walk as py_walk
+from tests.unit.pcap.pcap_builders import epb, idb, isb, pcap_bytes, shb, spb
 
 pytestmark = pytest.mark.skipif(not walker.C_WALKER, reason="C walker not built")
 

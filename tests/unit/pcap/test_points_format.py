@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from pcap_builders import pcap_bytes, write
 from scapy.layers.inet import IP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
@@ -17,6 +16,7 @@ from netdiag.errors import InputError
 from netdiag.pcap import PointSpec, load_ifmap, parse_point_spec, read_captures
 from netdiag.pcap.format import display_frame
 from netdiag.pcap.schema import DISPLAY_COLUMNS
+from tests.unit.pcap.pcap_builders import pcap_bytes, write
 
 
 @pytest.mark.parametrize(

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from pcap_builders import pcap_bytes, write
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 
 from netdiag.pcap import read_capture, walker
+from tests.unit.pcap.pcap_builders import pcap_bytes, write
 
 
 def test_python_walker_fallback_gives_the_same_table(
