@@ -6,7 +6,10 @@ import enum
 import os
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TextIO
+
+from netdiag.errors import InputError
 
 
 class ExitCode(enum.IntEnum):
@@ -39,3 +42,11 @@ class Env:
 
     def warn(self, message: str) -> None:
         print(f"netdiag: warning: {message}", file=self.stderr)
+
+
+def write_text_file(path: Path, text: str) -> None:
+    """Write an output file the user named; a failure is their input to fix, not a traceback."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write ({exc.strerror}); choose a writable path") from exc

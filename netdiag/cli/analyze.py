@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from netdiag.cli._env import Env, ExitCode
+from netdiag.cli._env import Env, ExitCode, write_text_file
 from netdiag.errors import InputError
 
 
@@ -48,13 +48,6 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def _write(path: Path, text: str) -> None:
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot write ({exc.strerror}); choose a writable path") from exc
-
-
 def run(args: argparse.Namespace, env: Env) -> int:
     """Load, analyse, print the summary and/or write the JSON."""
     from rich.console import Console
@@ -86,7 +79,7 @@ def run(args: argparse.Namespace, env: Env) -> int:
         env.stdout.write(document + "\n")
     else:
         if args.json:
-            _write(Path(args.json), document or "")
+            write_text_file(Path(args.json), document or "")
         width = None if env.stdout_isatty else 160
         console = Console(
             file=env.stdout, width=width, force_terminal=env.stdout_isatty, emoji=False
@@ -97,7 +90,7 @@ def run(args: argparse.Namespace, env: Env) -> int:
     if args.save:
         if data.root is None:
             raise InputError("--save needs a run directory as INPUT (it writes into it)")
-        _write(data.root / "analysis.json", document or "")
+        write_text_file(data.root / "analysis.json", document or "")
         try:
             data.table.to_parquet(data.root / "packets.parquet")
         except OSError as exc:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from netdiag.cli._env import Env, ExitCode
+from netdiag.cli._env import Env, ExitCode, write_text_file
 from netdiag.errors import InputError
 
 
@@ -31,13 +31,6 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def _write(path: Path, text: str) -> None:
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot write ({exc.strerror}); choose a writable path") from exc
-
-
 def run(args: argparse.Namespace, env: Env) -> int:
     """Open the input once, write the requested files, print where they are."""
     from netdiag.report.bundle import open_input
@@ -51,9 +44,9 @@ def run(args: argparse.Namespace, env: Env) -> int:
             raise InputError("nothing to write; give --html PATH and/or --json PATH")
     view = open_input(args.input)
     if html_path is not None:
-        _write(html_path, render_html(view))
+        write_text_file(html_path, render_html(view))
         print(f"wrote {html_path}", file=env.stdout)
     if args.json is not None:
-        _write(args.json, view.analysis_json())
+        write_text_file(args.json, view.analysis_json())
         print(f"wrote {args.json}", file=env.stdout)
     return ExitCode.OK

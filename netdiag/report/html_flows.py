@@ -19,19 +19,9 @@ from netdiag.report.describe import (
 )
 from netdiag.report.document import Analysis, Flow, Journey
 from netdiag.report.markup import Markup, el, join
-from netdiag.report.svg import flow_svg
+from netdiag.report.svg import CHANGE_CLASS, flow_svg
 
 MAX_DRAWN_FLOWS = 500
-_CHG_CLASS = {
-    "dnat": "nat",
-    "snat": "nat",
-    "un-dnat": "nat",
-    "un-snat": "nat",
-    "mac-rewrite": "mac",
-    "ttl": "ttl",
-    "encap": "encap",
-    "decap": "encap",
-}
 
 
 def table(
@@ -81,7 +71,7 @@ def _hop_table(analysis: Analysis, journey: Journey, t0: int) -> Markup:
     for i, s in enumerate(journey.sightings):
         t = arriving[i]
         changes = [
-            el("div", {"class": "chg-" + _CHG_CLASS.get(c.kind, "other")}, describe_change(c))
+            el("div", {"class": "chg-" + CHANGE_CLASS.get(c.kind, "other")}, describe_change(c))
             for c in (t.changes if t else ())
         ]
         rows.append(

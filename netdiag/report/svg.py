@@ -12,7 +12,8 @@ from netdiag.report.markup import Markup, el, join
 
 BOX_W, BOX_H, GAP, ROW_H, TOP = 200, 64, 340, 150, 28
 _MAX_CHARS = 25
-_CHANGE_CLASS = {
+#: CSS class of each change kind, shared by the SVG diagrams and the hop tables.
+CHANGE_CLASS = {
     "dnat": "nat",
     "snat": "nat",
     "un-dnat": "nat",
@@ -45,7 +46,7 @@ def _edge(x1: int, y: int, transform: Transform | None) -> list[Markup]:
         )
     )
     for n, change in enumerate(transform.changes):
-        cls = "chg " + _CHANGE_CLASS.get(change.kind, "other")
+        cls = "chg " + CHANGE_CLASS.get(change.kind, "other")
         parts.append(
             el("text", {"x": x1 + 6, "y": y + 18 + 14 * n, "class": cls}, describe_change(change))
         )
