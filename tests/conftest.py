@@ -1,0 +1,13 @@
+"""Suite-wide settings.
+
+Hypothesis explores new random inputs on developers' machines (a found failure is saved in
+.hypothesis/ and replayed) but runs derandomized under CI, so a green commit stays green.
+"""
+
+import os
+
+from hypothesis import settings
+
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("dev", print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
