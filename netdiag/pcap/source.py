@@ -1,6 +1,10 @@
 """Where a capture's bytes come from, one window at a time: a memory map of a regular file
 (no copy: the walker and the decoder read the page cache directly), or plain reads for pipes
-and other unmappable files. Only one window is alive at a time, so memory stays bounded.
+and other unmappable files. Only one window is resident at a time, so memory stays bounded:
+before the next window is mapped, the previous one's pages are dropped (``MADV_DONTNEED``;
+the file's page cache keeps them, the process' RSS no longer counts them), and :meth:`release`
+drops the last one when the read ends. Measured: without this the file-backed RSS reached
+about twice ``chunk_bytes`` (issue 2).
 
 Measured on a 1M-packet, 767 MB file: mmap 0.81-0.85 s CPU for the whole read, reading into
 two reused buffers (preadv) 1.06-1.21 s. The price of mmap: a file truncated by another
@@ -24,8 +28,12 @@ class Source(Protocol):
     def window(self, start: int, want: int) -> tuple[Window, bool]:
         """Bytes [start, start + want) of the file (fewer at its end) and whether that is the end.
 
-        ``start`` must be a multiple of :data:`ALIGN`.
+        ``start`` must be a multiple of :data:`ALIGN`. The previous window is invalid from here.
         """
+        ...
+
+    def release(self) -> None:
+        """Drop the current window's memory (the read is over)."""
         ...
 
 
@@ -39,14 +47,29 @@ class MmapSource:
         self._fd = fh.fileno()
         self._size = size
         self.size: int | None = size
+        self._view: mmap.mmap | None = None
 
     def window(self, start: int, want: int) -> tuple[Window, bool]:
+        self.release()
         length = min(want, self._size - start)
         if length <= 0:
             return b"", True
         flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
         view = mmap.mmap(self._fd, length, flags=flags, prot=mmap.PROT_READ, offset=start)
+        self._view = view
         return view, start + length >= self._size
+
+    def release(self) -> None:
+        """Unmap the window, or, while numpy views of it still exist (the last batch's
+        ``data``), drop its pages from this process (they fault back in from the page cache
+        if touched again, so a stale view reads right, it just costs a page fault)."""
+        view, self._view = self._view, None
+        if view is None:
+            return
+        try:
+            view.close()
+        except BufferError:  # exported to numpy: cannot unmap, but can give the pages back
+            view.madvise(mmap.MADV_DONTNEED)
 
 
 class ReadSource:
@@ -56,6 +79,9 @@ class ReadSource:
         self._fh = fh
         self.size: int | None = None
         self._start = 0  # file offset of ``_last``
+        self._last = b""
+
+    def release(self) -> None:
         self._last = b""
 
     def window(self, start: int, want: int) -> tuple[Window, bool]:

@@ -1,12 +1,13 @@
 """Turning decoded chunks into the packet table (schema.COLUMNS, pandas nullable dtypes).
 
 :class:`TableBuilder` copies every chunk into output arrays sized from an estimate of the file's
-packet count (``np.empty``: pages that are never written are never touched), doubling if the
+packet count (anonymous maps: pages that are never written cost nothing), doubling if the
 estimate was short; so a file is assembled without keeping its chunks or concatenating them.
 """
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -110,7 +111,7 @@ class TableBuilder:
 
     def _grow(self, cap: int) -> None:
         for key, dtype in KEYS.items():
-            new = np.empty(cap, dtype=dtype)
+            new = _untouched(cap, np.dtype(dtype))
             if key in self._arrays:
                 new[: self.n] = self._arrays[key][: self.n]
             self._arrays[key] = new
@@ -122,8 +123,28 @@ class TableBuilder:
         return {key: a[: self.n] for key, a in self._arrays.items()}
 
 
+def _untouched(n: int, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
+    """``n`` zero-cost items until written: an anonymous map with transparent huge pages off.
+
+    ``np.empty`` would do, but numpy asks the kernel for huge pages on large arrays, and then
+    every array of the table, written up to row ``n``, holds up to 2 MiB it does not use:
+    measured ~34 MiB more peak RSS over the table's ~100 arrays on a 1M-packet read.
+    """
+    nbytes = n * dtype.itemsize
+    if nbytes < mmap.PAGESIZE:
+        return np.empty(n, dtype=dtype)
+    mem = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    if hasattr(mmap, "MADV_NOHUGEPAGE"):
+        mem.madvise(mmap.MADV_NOHUGEPAGE)
+    return np.frombuffer(mem, dtype=dtype)
+
+
 def to_frame(arrays: dict[str, npt.NDArray[Any]], naming: Naming) -> pd.DataFrame:
-    """One DataFrame in schema order from numpy values + validity (no per-row Python)."""
+    """One DataFrame in schema order from numpy values + validity (no per-row Python).
+
+    Consumes ``arrays``: the DataFrame shares their memory and the ``valid:`` arrays are
+    inverted in place into its missing-masks.
+    """
     n = len(arrays["frame"])
     out: dict[str, Any] = {}
 
@@ -148,7 +169,9 @@ def to_frame(arrays: dict[str, npt.NDArray[Any]], naming: Naming) -> pd.DataFram
             out[name] = pd.arrays.IntegerArray(values, np.zeros(n, dtype=np.bool_))
         else:
             values = arrays[name]
-            mask = ~arrays["valid:" + name]
+            # the validity array becomes the missing-mask in place: a copy would cost one byte
+            # per row and column (~50 MB for 1M packets) at the moment memory peaks
+            mask = np.logical_not(arrays["valid:" + name], out=arrays["valid:" + name])
             if dtype == "boolean":
                 out[name] = pd.arrays.BooleanArray(values.astype(np.bool_, copy=False), mask)
             else:
