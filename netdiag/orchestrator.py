@@ -5,8 +5,10 @@ Order matters and is the point of this module (issue 5, CAPTURE_RULES):
 1. connect + preflight every node concurrently (a semaphore bounds the handshakes);
 2. start every capture (its supervisor first sweeps what dead runs left) and wait for
    *each* tcpdump's "listening on" — no probe is sent before every capture that could start
-   is listening;
-3. sample clocks (several round trips per node, minimum RTT);
+   is listening. Every SSH session costs a node a login shell, so where it can (no sudo, a
+   host-namespace point, no glob) a node's preflight checks and clock samples run in the
+   session of its first capture's supervisor, which arms only once the verdict is in;
+3. sample clocks (several round trips per node, minimum RTT) where preflight got none;
 4. run the probes, then linger (>= the plan's ``linger``) so the last packets reach the files;
 5. SIGINT every capture by PID, fetch the files concurrently, let each supervisor remove its
    directory, sweep our own run marker as a last check, close the connections;
@@ -22,17 +24,18 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from netdiag.capture.preflight import NodeCheck, assess, preflight_commands
 from netdiag.capture.probes import probe_result, run_probe
 from netdiag.capture.remote import RemoteCapture
 from netdiag.capture.results import CaptureResult, NodeResult, RunRecord, plan_json, write_manifest
 from netdiag.capture.session import NodeSession
 from netdiag.capture.skew import shift_pcap, simulated_offset
 from netdiag.capture.sweep import sweep
-from netdiag.errors import InputError
+from netdiag.errors import InputError, TransportError
 from netdiag.inventory import Inventory, NodeSpec
 from netdiag.plan import CapturePoint, Plan, ResolvedPlan, expand_globs, resolve
 from netdiag.transport import Transport, open_transport
@@ -104,6 +107,7 @@ class _Run:
         for n in nodes:
             self.record.nodes[n.name].simulated_clock_offset_ns = simulated_offset(n.labels)
         self.captures: list[RemoteCapture] = []
+        self.hosted = {n.name for n in nodes if _preflight_in_capture(n, resolved.points)}
 
     def save(self, phase: str) -> None:
         self.record.phase = phase
@@ -119,7 +123,10 @@ class _Run:
                     s.result.fail("not-started", "the run was interrupted before connecting")
                     return
                 timeout = s.transport.node.connect_timeout * 4 + 30
-                await s.open(clock_rounds=3, timeout=timeout)
+                if s.result.name in self.hosted:
+                    await s.connect(timeout=timeout)
+                else:
+                    await s.open(clock_rounds=self.opts.clock_rounds, timeout=timeout)
 
         await asyncio.gather(*(one(s) for s in self.sessions.values()))
 
@@ -138,6 +145,10 @@ class _Run:
 
     async def start_all(self) -> None:
         points = await self._points()
+        hosts: dict[str, CapturePoint] = {}  # node -> the point whose session hosts preflight
+        for p in points:
+            if p.node in self.hosted and p.netns is None:
+                hosts.setdefault(p.node, p)
         for p in points:
             s = self.sessions[p.node]
             res = CaptureResult(p.node, p.iface, p.netns, f"pcaps/{p.name}.pcap")
@@ -145,12 +156,9 @@ class _Run:
             if not s.usable:
                 res.status, res.detail = "not-started", f"node {s.result.status}"
                 continue
-            if p.netns is None and p.iface != "any" and p.iface not in s.link_names():
-                res.status = "no-interface"
-                res.detail = (
-                    f"{p.node} has no interface {p.iface!r} (it has: "
-                    f"{', '.join(s.link_names())}); fix the plan or the inventory's devices"
-                )
+            first = not any(c.point.node == p.node for c in self.captures)
+            host = hosts.get(p.node) is p
+            if p.node not in self.hosted and self._no_interface(p, res):
                 continue
             cap = RemoteCapture(
                 s.transport,
@@ -160,17 +168,21 @@ class _Run:
                 bpf=self.resolved.filter,
                 run_id=self.opts.run_id,
                 heartbeat_s=self.opts.heartbeat_s,
-                sweep=not any(c.point.node == p.node for c in self.captures),
+                sweep=first,
+                preflight=preflight_commands(s.transport.node) if host else (),
+                clock_rounds=self.opts.clock_rounds,
             )
             self.captures.append(cap)
         for s in self.sessions.values():
             if s.usable:
                 s.result.state = "starting"
         wait = self.opts.listen_timeout
-        await asyncio.gather(*(c.arm(wait) for c in self.captures))
+        await asyncio.gather(*(self._arm_node(name) for name in self.sessions))
         await asyncio.gather(*(c.go(wait) for c in self.captures))
         for c in self.captures:
             node = self.record.nodes[c.point.node]
+            if c.released:  # never armed (node unfit, or no such interface): nothing ran
+                continue
             node.commands.append(_shown(c))
             if swept := c.swept():
                 self.record.notes.append(f"{node.name}: removed leftovers of dead runs: {swept}")
@@ -182,6 +194,39 @@ class _Run:
         for s in self.sessions.values():
             if s.connected:
                 s.result.state = "listening" if s.usable else s.result.status
+
+    def _no_interface(self, p: CapturePoint, res: CaptureResult) -> bool:
+        """A host-namespace interface the node does not have: status, and no capture."""
+        names = self.sessions[p.node].link_names()
+        if p.netns is not None or p.iface == "any" or p.iface in names:
+            return False
+        res.status = "no-interface"
+        res.detail = (
+            f"{p.node} has no interface {p.iface!r} (it has: "
+            f"{', '.join(names)}); fix the plan or the inventory's devices"
+        )
+        return True
+
+    async def _arm_node(self, name: str) -> None:
+        """Arm a node's captures; a preflight host first reads the checks, then decides."""
+        caps = [c for c in self.captures if c.point.node == name]
+        wait = self.opts.listen_timeout
+        host = next((c for c in caps if c.checks), None)
+        if host is not None:
+            s = self.sessions[name]
+            try:
+                results, clock, why = await host.preflight()
+                s.apply(assess(s.transport.node, results, clock, why))
+            except (TransportError, TimeoutError) as exc:
+                s.apply(_lost_check(s.transport.node, exc))
+            unfit = not s.usable
+            for c in caps:
+                if unfit:
+                    c.result.status, c.result.detail = "not-started", f"node {s.result.status}"
+                if unfit or self._no_interface(c.point, c.result):
+                    await c.release()  # the host's supervisor exits; the others never started
+            caps = [c for c in caps if not c.released]
+        await asyncio.gather(*(c.arm(wait) for c in caps))
 
     async def probe_all(self) -> None:
         await asyncio.gather(
@@ -243,7 +288,7 @@ class _Run:
         mine = [c for c in self.captures if c.point.node == s.result.name]
         # Each session costs the node a login shell: sweep only when a supervisor did not
         # confirm that it removed its directory (or never got far enough to say).
-        unsure = any(not c.removed for c in mine)
+        unsure = any(not (c.removed or c.released) for c in mine)
         if s.connected and s.result.status != "lost" and unsure:
             s.result.state = "cleaning"
             left = await sweep(s.transport, run_id=self.opts.run_id)
@@ -280,6 +325,29 @@ class _Run:
                 n.status = "interrupted" if self.record.interrupted else "failed"
             n.state = n.status
         self.record.finished_ns = time.time_ns()
+
+
+def _preflight_in_capture(node: NodeSpec, points: Sequence[CapturePoint]) -> bool:
+    """Can the node's preflight ride in its first capture's session?
+
+    Not under sudo (the checks must see the login user, and ``sudo -n`` may be what fails),
+    not with globs (their interfaces are needed before any capture exists), and only when a
+    point sits in the node's own namespace (``ip -j link`` there is the node's).
+    """
+    mine = [p for p in points if p.node == node.name]
+    return not node.sudo and not any(p.glob for p in mine) and any(p.netns is None for p in mine)
+
+
+def _lost_check(node: NodeSpec, exc: BaseException) -> NodeCheck:
+    """The preflight session failed: the node answered the handshake, then not this."""
+    return NodeCheck(
+        node.name,
+        node.host,
+        "failed",
+        f"preflight in the capture session failed ({exc}); check the node's load and shell",
+        reachable=True,
+        auth=True,
+    )
 
 
 def _shown(c: RemoteCapture) -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -23,12 +23,16 @@ __all__ = [
     "READY",
     "ClockSample",
     "NodeCheck",
+    "assess",
+    "best_sample",
     "check_inventory",
     "check_node",
+    "connect_node",
     "inspect_node",
     "parse_df_free",
     "parse_ip_link",
     "parse_tcpdump_version",
+    "preflight_commands",
     "sample_clock",
 ]
 
@@ -122,29 +126,25 @@ async def sample_clock(transport: Transport, rounds: int = 5) -> ClockSample:
     proc = await transport.start(
         ["sh", "-c", "while read -r _; do date +%s%N; done"], sudo=False, keep_stdin=True
     )
-    best: tuple[int, int] | None = None
+    samples: list[tuple[int, int, int]] = []
     try:
         for _ in range(rounds):
             sent = time.time_ns()
             await proc.write(b"\n")
             line = await proc.next_line(timeout=CMD_TIMEOUT)
             received = time.time_ns()
-            remote = int(line.strip())
-            rtt = received - sent
-            if best is None or rtt < best[1]:
-                best = (remote - (sent + received) // 2, rtt)
+            samples.append((sent, int(line.strip()), received))
     finally:
         await proc.close_stdin()
         try:
             await proc.wait(timeout=CMD_TIMEOUT, kill_on_timeout=True)
         except TransportError:
             proc.close()
-    assert best is not None
-    return ClockSample(offset_ns=best[0], rtt_ns=best[1], rounds=rounds)
+    return best_sample(samples)
 
 
-async def check_node(transport: Transport, *, clock_rounds: int = 5) -> NodeCheck:
-    """Connect and check one node; never raises for a node-side problem."""
+async def connect_node(transport: Transport) -> NodeCheck | None:
+    """Connect; None when that worked, else the failed check (unreachable, auth, host key)."""
     node = transport.node
     try:
         await transport.connect()
@@ -154,6 +154,14 @@ async def check_node(transport: Transport, *, clock_rounds: int = 5) -> NodeChec
         return NodeCheck(node.name, node.host, "auth-failed", str(exc), reachable=True)
     except TransportError as exc:
         return NodeCheck(node.name, node.host, "unreachable", str(exc))
+    return None
+
+
+async def check_node(transport: Transport, *, clock_rounds: int = 5) -> NodeCheck:
+    """Connect and check one node; never raises for a node-side problem."""
+    failed = await connect_node(transport)
+    if failed is not None:
+        return failed
     try:
         return await inspect_node(transport, clock_rounds=clock_rounds)
     finally:
@@ -170,8 +178,8 @@ async def inspect_node(transport: Transport, *, clock_rounds: int = 5) -> NodeCh
         return NodeCheck(node.name, node.host, "failed", str(exc), reachable=True, auth=True)
 
 
-async def _inspect(transport: Transport, node: NodeSpec, clock_rounds: int) -> NodeCheck:
-    # One session for all checks: each session costs the node a login shell (batch.py).
+def preflight_commands(node: NodeSpec) -> list[list[str]]:
+    """The checks, in the order :func:`assess` reads their results."""
     commands: list[list[str]] = [
         ["id", "-u"],
         [node.tcpdump, "--version"],
@@ -181,7 +189,35 @@ async def _inspect(transport: Transport, node: NodeSpec, clock_rounds: int) -> N
     ]
     if node.sudo:
         commands.append(["sudo", "-n", "true"])
+    return commands
+
+
+def best_sample(rounds: Sequence[tuple[int, int, int]]) -> ClockSample:
+    """(sent, remote, received) round trips -> the one with the smallest RTT (Cristian)."""
+    sent, remote, received = min(rounds, key=lambda r: r[2] - r[0])
+    return ClockSample(remote - (sent + received) // 2, received - sent, len(rounds))
+
+
+async def _inspect(transport: Transport, node: NodeSpec, clock_rounds: int) -> NodeCheck:
+    # One session for all checks: each session costs the node a login shell (batch.py).
+    commands = preflight_commands(node)
     results = [(r.exit_status, r.stdout, r.stderr) for r in await transport.run_batch(commands)]
+    clock: ClockSample | None = None
+    clock_error = ""
+    try:
+        clock = await sample_clock(transport, clock_rounds)
+    except (CommandError, ValueError) as exc:
+        clock_error = str(exc)
+    return assess(node, results, clock, clock_error)
+
+
+def assess(
+    node: NodeSpec,
+    results: Sequence[tuple[int, str, str]],
+    clock: ClockSample | None,
+    clock_error: str = "",
+) -> NodeCheck:
+    """The verdict from the results of :func:`preflight_commands` (exit, stdout, stderr each)."""
     uid, version, links, df, uname = results[:5]
     sudo_ok = results[5] if node.sudo else (1, "", "")
     failed: list[str] = []
@@ -234,11 +270,11 @@ async def _inspect(transport: Transport, node: NodeSpec, clock_rounds: int) -> N
         )
     elif free < LOW_SPACE:
         warned.append(f"only {free // 2**20} MiB free in {node.capture_dir}: lower max_file_mb")
-    clock: ClockSample | None = None
-    try:
-        clock = await sample_clock(transport, clock_rounds)
-    except (CommandError, ValueError) as exc:
-        warned.append(f"clock not sampled ({exc}): cross-node timing will rely on causality only")
+    if clock is None:
+        warned.append(
+            f"clock not sampled ({clock_error or 'no answer'}): "
+            "cross-node timing will rely on causality only"
+        )
     problems = tuple(failed + warned)
     final: Status = status_of_failure if failed else "warning" if warned else "ok"
     return NodeCheck(

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
+import secrets
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
+from netdiag.capture.preflight import ClockSample, best_sample
 from netdiag.capture.results import CaptureResult
 from netdiag.capture.sweep import SWEEP
 from netdiag.capture.tcpdump import (
@@ -28,6 +32,7 @@ from netdiag.capture.tcpdump import (
 from netdiag.errors import CommandError, TransportError
 from netdiag.plan import CapturePoint, CaptureSpec
 from netdiag.transport import RemoteProcess, Transport
+from netdiag.transport.batch import batch_script
 
 __all__ = ["RemoteCapture"]
 
@@ -48,8 +53,11 @@ class RemoteCapture:
         run_id: str,
         heartbeat_s: float = 15.0,
         sweep: bool = False,
+        preflight: Sequence[Sequence[str]] = (),
+        clock_rounds: int = 0,
     ) -> None:
         self.transport = transport
+        self._token = secrets.token_hex(8)
         self.point = point
         self.result = result
         self.capture_argv = tcpdump_argv(
@@ -68,7 +76,13 @@ class RemoteCapture:
             heartbeat_s=heartbeat_s,
             capture=self.capture_argv,
             sweep=SWEEP if sweep else "",
+            preflight=batch_script(preflight, self._token) if preflight else "",
+            clock_rounds=clock_rounds if preflight else 0,
         )
+        self.checks = len(preflight)
+        self.released = False  # a preflight host let go before arming: nothing was made
+        self._skip_err = 0  # stderr lines that were the preflight's, not the capture's
+        self.clock_rounds = clock_rounds if preflight else 0
         self.heartbeat_s = heartbeat_s
         self.proc: RemoteProcess | None = None
         self.listening_at: float | None = None  # time.monotonic() of "listening on"
@@ -81,9 +95,7 @@ class RemoteCapture:
 
     def swept(self) -> list[str]:
         """What the supervisor's sweep of dead runs removed before this capture started."""
-        return (
-            [ln for ln in self.proc.lines("stderr") if ln.startswith("swept ")] if self.proc else []
-        )
+        return [ln for ln in self._err_lines() if ln.startswith("swept ")]
 
     @property
     def removed(self) -> bool:
@@ -95,13 +107,69 @@ class RemoteCapture:
     def ended(self) -> bool:
         """tcpdump has exited (the supervisor said so) or the whole process is gone."""
         p = self.proc
-        return p is None or not p.running or exit_status_of(p.lines("stderr")) is not None
+        return p is None or not p.running or exit_status_of(self._err_lines()) is not None
+
+    def _err_lines(self) -> list[str]:
+        return self.proc.lines("stderr")[self._skip_err :] if self.proc else []
+
+    def _err_text(self) -> str:
+        return "".join(f"{ln}\n" for ln in self._err_lines())
 
     def _on_line(self, stream: str, line: str) -> None:
         if stream == "stderr" and line.startswith("tcpdump:") and "captured," in line:
             count = parse_live_count(line)
             if count is not None:
                 self.result.packets = count
+
+    async def _open(self) -> RemoteProcess:
+        if self.proc is None:
+            self.proc = await asyncio.wait_for(
+                self.transport.start(
+                    self.argv, netns=self.point.netns, keep_stdin=True, on_line=self._on_line
+                ),
+                STEP_TIMEOUT,
+            )
+        return self.proc
+
+    async def preflight(self) -> tuple[list[tuple[int, str, str]], ClockSample | None, str]:
+        """Open the session and read the node's checks and clock samples (a preflight host).
+
+        Returns (exit, stdout, stderr) per check, the lowest-RTT clock sample (or None and why).
+        The supervisor then waits for :meth:`arm` (or :meth:`release` when the node is unfit).
+        Raises TransportError / TimeoutError when the session fails.
+        """
+        proc = await self._open()
+        last = self.checks - 1
+        out: list[str] = []
+        while not (out and re.fullmatch(rf"@{self._token}:{last}:\d+", out[-1])):
+            out.append(await proc.next_line(timeout=STEP_TIMEOUT))
+        end = await proc.expect(rf"^@{self._token}:{last}:end$", timeout=STEP_TIMEOUT)
+        self._skip_err = proc.lines("stderr").index(end) + 1  # the capture's lines follow
+        results = _batch_results(
+            self._token, self.checks, "\n".join(out) + "\n", proc.stderr_text()
+        )
+        samples: list[tuple[int, int, int]] = []
+        why = ""
+        for _ in range(self.clock_rounds):
+            sent = time.time_ns()
+            await proc.write(b"\n")
+            line = await proc.next_line(timeout=STEP_TIMEOUT)
+            received = time.time_ns()
+            try:
+                samples.append((sent, int(line.strip()), received))
+            except ValueError:
+                why = f"`date +%s%N` answered {line.strip()[:40]!r}"
+        return results, best_sample(samples) if samples else None, why
+
+    async def release(self) -> None:
+        """A preflight host on an unfit node: EOF, the supervisor exits having made nothing."""
+        if self.proc is not None:
+            with contextlib.suppress(TransportError, TimeoutError):
+                await asyncio.wait_for(self.proc.close_stdin(), STEP_TIMEOUT)
+                await self.proc.wait(timeout=STEP_TIMEOUT)
+            self.proc.close()
+            self.proc = None
+        self.released = True
 
     async def arm(self, listen_timeout: float) -> bool:
         """Open the session and let the supervisor make its directory; tcpdump waits for go().
@@ -111,13 +179,10 @@ class RemoteCapture:
         """
         r = self.result
         try:
-            self.proc = await asyncio.wait_for(
-                self.transport.start(
-                    self.argv, netns=self.point.netns, keep_stdin=True, on_line=self._on_line
-                ),
-                STEP_TIMEOUT,
-            )
-            line = await self.proc.next_line(timeout=STEP_TIMEOUT)
+            proc = await self._open()
+            if self.checks:  # a preflight host: its checks were read, now let it go on
+                await asyncio.wait_for(proc.write(b"arm\n"), STEP_TIMEOUT)
+            line = await proc.next_line(timeout=STEP_TIMEOUT)
             if not line.startswith("dir /"):
                 raise CommandError(f"{self.transport.name}: unexpected output {line!r}")
             r.remote_dir = line[4:]
@@ -156,8 +221,8 @@ class RemoteCapture:
             return
         with contextlib.suppress(TransportError, TimeoutError):
             await proc.wait(timeout=2)
-        r.stderr = proc.stderr_text()
-        status = exit_status_of(proc.lines("stderr"))
+        r.stderr = self._err_text()
+        status = exit_status_of(self._err_lines())
         if status is None and proc.running:
             r.status = "not-listening"
             r.detail = (
@@ -200,8 +265,8 @@ class RemoteCapture:
             await proc.expect(EXIT_LINE, timeout=STEP_TIMEOUT)
         except (TransportError, TimeoutError) as exc:
             r.status, r.detail = "lost", f"{exc}; the node stopped answering mid-capture"
-        lines = proc.lines("stderr")
-        r.stderr = proc.stderr_text()
+        lines = self._err_lines()
+        r.stderr = self._err_text()
         r.stats = parse_stats(lines)
         if r.stats is not None:
             r.packets = r.stats.captured
@@ -244,3 +309,15 @@ class RemoteCapture:
         except (TransportError, TimeoutError):
             # The watchdog still removes everything once our heartbeats stop.
             proc.close()
+
+
+def _batch_results(token: str, n: int, stdout: str, stderr: str) -> list[tuple[int, str, str]]:
+    """Each check's (exit, stdout, stderr) from the marker-delimited batch output (batch.py)."""
+    out: list[tuple[int, str, str]] = []
+    for i in range(n):
+        o = re.search(rf"(?s)@{token}:{i}\n(.*?)\n@{token}:{i}:(\d+)\n", stdout)
+        e = re.search(rf"(?s)@{token}:{i}\n(.*?)@{token}:{i}:end\n", stderr)
+        if o is None or e is None:
+            raise CommandError(f"preflight check {i} printed no result; check the node's shell")
+        out.append((int(o.group(2)), o.group(1), e.group(1)))
+    return out

@@ -1,5 +1,8 @@
 """One node's connection for a whole run: connect + preflight once, then keep it open.
 
+A node whose preflight runs inside its first capture's session (the orchestrator decides)
+only connects here; :meth:`NodeSession.apply` takes that preflight's verdict later.
+
 Preflight (:func:`netdiag.capture.preflight.check_node`) connects, checks and closes; a run
 must not pay a second handshake per node (~0.3 s of CPU each here), so it gets a
 :class:`_Borrowed` view of our transport whose ``close`` does nothing. Its verdict becomes the
@@ -14,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from netdiag.capture.preflight import NodeCheck, check_node, sample_clock
+from netdiag.capture.preflight import NodeCheck, check_node, connect_node, sample_clock
 from netdiag.capture.results import ClockInfo, NodeResult
 from netdiag.errors import CommandError, TransportError
 from netdiag.transport import Transport
@@ -72,16 +75,37 @@ class NodeSession:
 
     async def open(self, *, clock_rounds: int, timeout: float) -> None:
         """Connect and preflight (kernel, interfaces, clock); failures become the node's status."""
-        r = self.result
-        r.state = "connecting"
+        self.result.state = "connecting"
         try:
             check = await asyncio.wait_for(
                 check_node(_Borrowed(self.transport), clock_rounds=clock_rounds), timeout
             )
         except TimeoutError:
-            r.fail("unreachable", f"no answer within {timeout:g} s; check the node and network")
-            r.state = r.status
+            self._no_answer(timeout)
             return
+        self.apply(check)
+
+    async def connect(self, *, timeout: float) -> None:
+        """Only connect: the preflight runs later in the session of the node's first capture."""
+        self.result.state = "connecting"
+        try:
+            failed = await asyncio.wait_for(connect_node(self.transport), timeout)
+        except TimeoutError:
+            self._no_answer(timeout)
+            return
+        if failed is not None:
+            self.apply(failed)
+        else:
+            self.connected = True
+
+    def _no_answer(self, timeout: float) -> None:
+        r = self.result
+        r.fail("unreachable", f"no answer within {timeout:g} s; check the node and network")
+        r.state = r.status
+
+    def apply(self, check: NodeCheck) -> None:
+        """A preflight verdict becomes the node's status and facts (interfaces, clock, ...)."""
+        r = self.result
         self.check = check
         self.connected = check.auth
         status = preflight_status(check)
@@ -114,8 +138,11 @@ class NodeSession:
         return data if isinstance(data, list) else []
 
     async def resample_clock(self, rounds: int) -> None:
-        """Once every capture listens: several round trips, keep the lowest-RTT sample."""
-        if not self.usable:
+        """Sample the clock if preflight could not (several round trips, lowest RTT kept).
+
+        A node that already has samples is left alone: a new session costs it a login shell.
+        """
+        if not self.usable or self.result.clock is not None:
             return
         try:
             c = await asyncio.wait_for(sample_clock(self.transport, rounds), 30)

@@ -17,16 +17,19 @@ from netdiag.transport import Transport
 
 __all__ = ["SWEEP", "sweep"]
 
-# $1 capture_dir, $2 run id or "" (all dead runs). Prints one line per removed directory.
-SWEEP = r"""capdir=$1 only=$2
+# $1 capture_dir, $2 run id or "" (all dead runs), $3 the sweeping run's own id (its dirs are
+# alive by definition: skipped without a look). Prints one line per removed directory.
+# Per directory only builtins and one grep: a node may hold many live directories.
+SWEEP = r"""capdir=$1 only=$2 mine=$3
 for d in "$capdir"/netdiag-cap-*.??????; do
   [ -d "$d" ] || continue
   case $d in "$capdir/netdiag-cap-$only".*) ;; *) [ -z "$only" ] || continue ;; esac
-  s=$(cat "$d/supervisor.pid" 2>/dev/null)
+  if [ -n "$mine" ]; then case $d in "$capdir/netdiag-cap-$mine".*) continue ;; esac; fi
+  s=; read -r s 2>/dev/null <"$d/supervisor.pid"
   # no PID file yet: a supervisor may be between mktemp and writing it; orphan only when old
   if [ -z "$s" ] && [ -z "$only" ] && [ -z "$(find "$d" -maxdepth 0 -mmin +1)" ]; then continue; fi
   if [ -z "$only" ] && [ -n "$s" ] && kill -0 "$s" 2>/dev/null \
-     && tr '\0' ' ' <"/proc/$s/cmdline" 2>/dev/null | grep -q netdiag-capture; then
+     && grep -qa netdiag-capture "/proc/$s/cmdline" 2>/dev/null; then
     continue
   fi
   pids=$(pgrep -f -- "$d" | grep -v "^$$\$")
@@ -51,7 +54,7 @@ async def sweep(transport: Transport, *, run_id: str = "", timeout: float = 20.0
     try:
         res = await asyncio.wait_for(
             transport.run(
-                ["sh", "-c", SWEEP, "netdiag-sweep", node.capture_dir, run_id],
+                ["sh", "-c", SWEEP, "netdiag-sweep", node.capture_dir, run_id, ""],
                 check=False,
                 timeout=timeout,
             ),

@@ -3,6 +3,10 @@
 Every capture runs under a small ``sh`` supervisor (:data:`SUPERVISOR`), started with the
 transport's PID wrapper and stdin kept open:
 
+* with a preflight script (the node's first capture, :mod:`netdiag.capture.preflight`), it
+  first runs those checks, answers ``rounds`` clock samples (one ``date`` per stdin line),
+  and waits for the line ``arm`` (EOF: the node is not fit, it exits having made nothing):
+  preflight, clock and capture share one session, and every session costs a login shell;
 * it sweeps what dead runs left (first capture of a node only), then makes a private
   ``mktemp -d`` directory named after the run marker, prints ``dir PATH``, waits for the
   line ``go`` on stdin (EOF instead: it removes the directory and exits), then runs
@@ -43,9 +47,15 @@ EXIT_LINE = re.compile(r"^netdiag: capture exit (\d+)$")
 LISTENING = re.compile(r"listening on ")
 
 SUPERVISOR = r"""trap '' PIPE HUP
-capdir=$1 run=$2 fname=$3 hb=$4 sweep=$5
-shift 5
-if [ -n "$sweep" ]; then sh -c "$sweep" netdiag-sweep "$capdir" "" >&2; fi
+capdir=$1 run=$2 fname=$3 hb=$4 sweep=$5 pre=$6 rounds=$7
+shift 7
+if [ -n "$pre" ]; then
+  sh -c "$pre" </dev/null
+  n=$rounds
+  while [ "$n" -gt 0 ] && IFS= read -r _; do date +%s%N; n=$((n-1)); done
+  IFS= read -r arm || exit 0
+fi
+if [ -n "$sweep" ]; then sh -c "$sweep" netdiag-sweep "$capdir" "" "$run" >&2; fi
 d=$(mktemp -d "$capdir/netdiag-cap-$run.XXXXXX") || exit 70
 echo $$ >"$d/supervisor.pid"
 echo "dir $d"
@@ -144,11 +154,14 @@ def supervisor_argv(
     heartbeat_s: float,
     capture: Sequence[str],
     sweep: str = "",
+    preflight: str = "",
+    clock_rounds: int = 0,
 ) -> list[str]:
-    """``sh -c SUPERVISOR netdiag-capture CAPDIR RUN FILE HB SWEEP CAPTURE...``.
+    """``sh -c SUPERVISOR netdiag-capture CAPDIR RUN FILE HB SWEEP PRE ROUNDS CAPTURE...``.
 
     ``sweep`` (a script, :data:`netdiag.capture.sweep.SWEEP`) first removes what dead runs left
-    in capture_dir, in this same session: every session costs the node a login shell.
+    in capture_dir, and ``preflight`` (a batch script) checks the node first, in this same
+    session: every session costs the node a login shell.
     """
     return [
         "sh",
@@ -160,6 +173,8 @@ def supervisor_argv(
         file_name,
         f"{heartbeat_s:g}",
         sweep,
+        preflight,
+        str(clock_rounds),
         *capture,
     ]
 

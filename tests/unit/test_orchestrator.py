@@ -202,3 +202,41 @@ async def test_a_used_run_directory_is_refused(tmp_path: Path) -> None:
     (tmp_path / "run" / "keep.txt").write_text("mine")
     with pytest.raises(InputError, match="not empty"):
         await go(tmp_path, Cluster())
+
+
+def sessions_before(cluster: Cluster, node: str, event: str) -> int:
+    """SSH sessions (each a login shell on a real node) ``node`` opened before ``event``."""
+    mine = [e for e in cluster.log if e[1] == node]
+    until = next(i for i, e in enumerate(mine) if e[2].startswith(event))
+    return sum(1 for e in mine[:until] if e[2] == "session")
+
+
+async def test_preflight_clock_and_capture_share_one_session_per_node(tmp_path: Path) -> None:
+    cluster = Cluster()
+    record = await go(tmp_path, cluster, clock_rounds=5)
+    for name in ("client", "node1", "node2"):
+        assert sessions_before(cluster, name, "listening") == 1
+        node = record.nodes[name]
+        assert node.status == "ok"
+        assert node.tcpdump == "4.99.3"
+        assert node.kernel == "6.1.0-test"
+        assert node.clock is not None
+        assert node.clock.samples == 5
+        # no separate clock loop, before or after the captures started
+        assert not [c for c in cluster.nodes[name].calls if "while read" in " ".join(c.argv)]
+
+
+async def test_a_sudo_node_is_preflighted_on_its_own_first(tmp_path: Path) -> None:
+    # Under sudo the checks must see the login user and `sudo -n` itself is checked, so the
+    # preflight keeps its own sessions there (checks, clock); the other nodes still use one.
+    inv = inventory(tmp_path)
+    nodes = [n if n.name != "node1" else type(n)(**{**vars(n), "sudo": True}) for n in inv.nodes]
+    inv = type(inv)(**{**vars(inv), "nodes": nodes})
+    cluster = Cluster()
+    record = await run_capture(inv, plan(tmp_path), options(tmp_path, cluster))
+    assert record.nodes["node1"].status == "ok"
+    assert sessions_before(cluster, "node1", "listening") == 3
+    assert sessions_before(cluster, "client", "listening") == 1
+    sudo_calls = [c for c in cluster.nodes["node1"].calls if c.argv == ("sudo", "-n", "true")]
+    assert len(sudo_calls) == 1
+    assert all(c.status == "ok" for c in record.captures)

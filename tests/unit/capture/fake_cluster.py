@@ -1,9 +1,10 @@
 """Scripted nodes for orchestrator tests: MockTransports that answer like real ones would.
 
-Each node answers preflight (id, tcpdump --version, ip -j link, df, clock loop), the facts and
-sweep scripts, runs captures as the supervisor would (``dir ...``, "listening on" after
-``listen_delay``, counts + exit line on SIGINT) and plays ping. ``log`` records (time, node,
-event) so tests can check ordering; ``link_down`` makes every new channel fail, as a dead link.
+Each node answers preflight (id, tcpdump --version, ip -j link, df, clock loop) on its own or
+inside the capture supervisor that hosts it, the sweep script, runs captures as the supervisor
+would (``dir ...``, "listening on" after ``listen_delay``, counts + exit line on SIGINT) and
+plays ping. ``log`` records (time, node, event; a "session" per channel) so tests can check
+ordering; ``link_down`` makes every new channel fail, as a dead link.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from netdiag.errors import ConnectError, TransportError
 from netdiag.inventory import Inventory, NodeSpec, parse_inventory
 from netdiag.plan import Plan, parse_plan
 from netdiag.transport import CommandResult
-from netdiag.transport.mock import MockCall, MockScript, MockTransport
+from netdiag.transport.batch import batch_output, parse_batch_script
+from netdiag.transport.mock import MockCall, MockScript, MockTransport, _MockChannel
 from netdiag.transport.process import Channel
 
 LINKS = [
@@ -60,6 +62,7 @@ class FakeNode(MockTransport):
         self.log = log
         self.link_down = False
         self.closed = False
+        self._preflight_err: list[str] = []
 
     def _event(self, what: str) -> None:
         self.log.append((time.monotonic(), self.name, what))
@@ -67,7 +70,14 @@ class FakeNode(MockTransport):
     async def _spawn(self, argv: Sequence[str]) -> Channel:
         if self.link_down:
             raise TransportError(f"{self.name}: connection lost")
-        return await super()._spawn(argv)
+        chan = await super()._spawn(argv)  # no await inside: _answer just ran for this channel
+        self._event("session")  # each costs a real node a login shell: tests count them
+        if self._preflight_err and isinstance(chan, _MockChannel):
+            # A supervisor hosting preflight prints the checks' stderr before anything else.
+            for line in self._preflight_err:
+                chan.err.put_nowait(f"{line}\n".encode())
+        self._preflight_err = []
+        return chan
 
     async def run_batch(
         self, commands: Sequence[Sequence[str]], *, timeout: float = 60.0
@@ -96,10 +106,12 @@ class FakeNode(MockTransport):
             )
         if a[:2] == ("sh", "-c") and "while read" in a[2]:
             return MockScript(stdout=[str(time.time_ns()) for _ in range(20)])
+        if a == ("sudo", "-n", "true"):
+            return _ok("")
         if a == ("uname", "-r"):
             return _ok("6.1.0-test\n")
         if a[:3] == ("sh", "-c", SWEEP):
-            self._event(f"sweep {a[-1] or 'dead'}")
+            self._event(f"sweep {a[5] or 'dead'}")
             return _ok("")
         if a[:3] == ("sh", "-c", SUPERVISOR):
             return self._capture(a)
@@ -108,15 +120,34 @@ class FakeNode(MockTransport):
             return _ok("3 packets transmitted, 3 received\n")
         raise AssertionError(f"unexpected command {a}")
 
+    def _preflight(self, script: str, rounds: int) -> list[str]:
+        """stdout of the supervisor's preflight part (its stderr goes to _preflight_err)."""
+        batch = parse_batch_script(script)
+        assert batch is not None, "the supervisor's preflight is a batch script"
+        token, commands = batch
+        results = []
+        for argv in commands:
+            self.calls.append(MockCall(tuple(argv)))
+            answer = self._answer(MockCall(tuple(argv)))
+            assert isinstance(answer, CommandResult)
+            results.append((answer.exit_status, answer.stdout, answer.stderr))
+        out, err = batch_output(token, results)
+        self._preflight_err = err.split("\n")[:-1]
+        self._event("preflight")
+        return out.split("\n")[:-1] + [str(time.time_ns()) for _ in range(rounds)]
+
     def _capture(self, argv: Sequence[str]) -> MockScript:
         b = self.behaviour
         run_id, fname = argv[5], argv[6]
+        pre = self._preflight(argv[9], int(argv[10])) if argv[9] else []
         iface = argv[argv.index("-i") + 1]
+        if pre and (b.tcpdump_missing or iface not in [str(x["ifname"]) for x in b.links]):
+            return MockScript(stdout=pre)  # released: EOF instead of "arm", nothing made
         rdir = f"/tmp/netdiag-cap-{run_id}.abc{len(self.files)}"
         self._event(f"start {iface}")
         if b.capture_stderr:
             return MockScript(
-                stdout=[f"dir {rdir}"],
+                stdout=[*pre, f"dir {rdir}"],
                 stderr=[*b.capture_stderr, "netdiag: capture exit 1"],
                 exit_status=0,
             )
@@ -124,7 +155,7 @@ class FakeNode(MockTransport):
         loop = asyncio.get_running_loop()
         loop.call_later(b.listen_delay, self._event, f"listening {iface}")
         return MockScript(
-            stdout=[f"dir {rdir}"],
+            stdout=[*pre, f"dir {rdir}"],
             stderr=[f"tcpdump: listening on {iface}, link-type EN10MB (Ethernet)"],
             delay=b.listen_delay,
             until_signal=True,
