@@ -1,0 +1,14 @@
+"""Read a recorded command output, minus the ``# source:`` / ``# command:`` header lines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+HERE = Path(__file__).parent / "fixtures"
+
+
+def fixture(name: str) -> str:
+    lines = (HERE / name).read_text(encoding="utf-8").splitlines(keepends=True)
+    while lines and lines[0].startswith(("# source:", "# command:")):
+        lines.pop(0)
+    return "".join(lines)
