@@ -24,7 +24,9 @@ MAIN: Final = (
     "ethertype", "ip_version", "src_hi", "src_lo", "dst_hi", "dst_lo", "ip_id", "ttl", "proto",
     "ip_len", "frag_offset", "mf", "df", "sport", "dport", "tcp_seq", "tcp_ack", "tcp_flags",
     "icmp_type", "icmp_code", "icmp_id", "icmp_seq", "payload_len", "payload_hash",
-    "payload_hashed", "arp_op", "arp_sha", "arp_spa", "arp_tha", "arp_tpa",
+    "payload_hashed", "arp_op", "arp_sha", "arp_spa", "arp_tha", "arp_tpa", "icmp_mtu",
+    "quoted_src_hi", "quoted_src_lo", "quoted_dst_hi", "quoted_dst_lo", "quoted_proto",
+    "quoted_ip_id", "quoted_sport", "quoted_dport",
 )  # fmt: skip
 OUTER: Final = (
     ("src_hi", "outer_src_hi"),

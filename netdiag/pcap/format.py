@@ -90,7 +90,7 @@ def display_frame(table: pd.DataFrame) -> pd.DataFrame:
             out[name] = macs(t[name])
         elif name in ("arp_spa", "arp_tpa"):
             out[name] = ipv4s(t[name])
-        elif name in ("src", "dst"):
+        elif name in ("src", "dst", "quoted_src", "quoted_dst"):  # ICMPv6 quotes IPv6
             out[name] = ips(t[name + "_hi"], t[name + "_lo"], t["ip_version"])
         elif name in ("outer_src", "outer_dst"):
             out[name] = ips(t[name + "_hi"], t[name + "_lo"])

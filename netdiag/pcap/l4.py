@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from netdiag.pcap.gather import Columns, Packets, be16, be32
+from netdiag.pcap.icmp import errors as icmp_errors
 from netdiag.pcap.network import L4Start
 
 HASH_BYTES: Final = 64
@@ -90,6 +91,7 @@ def transport(p: Packets, c: Columns, s: L4Start) -> npt.NDArray[np.int64]:
         c.set("icmp_id", ic[echo], be16(wi, 4)[echo])
         c.set("icmp_seq", ic[echo], be16(wi, 6)[echo])
         payload[icmp] = np.where(full, l4[icmp] + 8, -1)
+        icmp_errors(p, c, ic, l4[icmp], s.ip_end[icmp], icmp_proto=icmp_proto)
     other = s.has_l4 & ~np.isin(proto, (6, 17, icmp_proto))
     payload[other] = l4[other]
     known = payload >= 0

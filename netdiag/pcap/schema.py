@@ -13,6 +13,7 @@ in the display/export form produced by :func:`netdiag.pcap.format.display_frame`
 
 When a frame is a tunnel (VXLAN, Geneve, GRE, IP-in-IP), the main columns describe the **inner**
 packet and ``encap``, ``vni``, ``outer_*`` the outermost IP header that carried it.
+An ICMP/ICMPv6 error's ``quoted_*`` columns describe the packet it quotes (pcap/icmp.py).
 """
 
 from __future__ import annotations
@@ -73,6 +74,15 @@ COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
     ("outer_ip_id", "UInt32", "outer IPv4 identification"),
     ("outer_ttl", "UInt8", "outer TTL / hop limit"),
     ("geneve_ovn", "UInt32", "raw 4 data bytes of the OVN Geneve option (class 0x0102 type 0x80)"),
+    ("icmp_mtu", "UInt32", "next-hop MTU: ICMP frag-needed (3/4, 16 bits), ICMPv6 packet-too-big"),
+    ("quoted_src_hi", "UInt64", "ICMP/ICMPv6 error: quoted packet's source, high 64 bits"),
+    ("quoted_src_lo", "UInt64", "quoted packet's source, low 64 bits (IPv4-mapped for ICMPv4)"),
+    ("quoted_dst_hi", "UInt64", "quoted packet's destination, high 64 bits"),
+    ("quoted_dst_lo", "UInt64", "quoted packet's destination, low 64 bits"),
+    ("quoted_proto", "UInt8", "quoted packet's protocol (after an IPv6 fragment header)"),
+    ("quoted_ip_id", "UInt32", "quoted IPv4 identification / IPv6 fragment identification"),
+    ("quoted_sport", "UInt16", "quoted TCP/UDP/SCTP/DCCP source port (first fragment only)"),
+    ("quoted_dport", "UInt16", "quoted TCP/UDP/SCTP/DCCP destination port"),
 )
 
 COLUMN_NAMES: Final[tuple[str, ...]] = tuple(name for name, _, _ in COLUMNS)
@@ -85,7 +95,8 @@ DISPLAY_COLUMNS: Final[tuple[str, ...]] = (
     "ttl", "proto", "ip_len", "frag_offset", "mf", "df", "sport", "dport", "tcp_seq", "tcp_ack",
     "tcp_flags", "icmp_type", "icmp_code", "icmp_id", "icmp_seq", "payload_len", "payload_hash",
     "payload_hashed", "arp_op", "arp_sha", "arp_spa", "arp_tha", "arp_tpa", "encap", "vni",
-    "outer_src", "outer_dst", "outer_ip_id", "outer_ttl", "geneve_ovn",
+    "outer_src", "outer_dst", "outer_ip_id", "outer_ttl", "geneve_ovn", "icmp_mtu", "quoted_src",
+    "quoted_dst", "quoted_proto", "quoted_ip_id", "quoted_sport", "quoted_dport",
 )  # fmt: skip
 
 #: ``in``: received, addressed to this host or broadcast/multicast (SLL pkttype 0-2, pcapng

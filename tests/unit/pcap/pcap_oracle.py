@@ -27,8 +27,11 @@ FIELDS = (
     "udp.srcport", "udp.dstport", "icmp.type", "icmp.code", "icmp.ident", "icmp.seq",
     "icmpv6.type", "icmpv6.code", "icmpv6.echo.identifier", "icmpv6.echo.sequence_number",
     "arp.opcode", "arp.src.hw_mac", "arp.src.proto_ipv4", "arp.dst.hw_mac",
-    "arp.dst.proto_ipv4", "vxlan.vni", "geneve.vni", "gre.key",
+    "arp.dst.proto_ipv4", "vxlan.vni", "geneve.vni", "gre.key", "icmp.mtu", "icmpv6.mtu",
+    "ipv6.nxt", "sctp.srcport", "sctp.dstport", "dccp.srcport", "dccp.dstport",
 )  # fmt: skip
+#: ICMP / ICMPv6 error types (their message quotes the offending packet)
+ERRORS = {"icmp": ("3", "4", "5", "11", "12"), "icmpv6": ("1", "2", "3", "4")}
 TSHARK_ARGS = (
     "-o", "ip.defragment:FALSE", "-o", "ipv6.defragment:FALSE",
     "-d", "udp.port==8472,vxlan", "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=|",
@@ -238,6 +241,38 @@ def _l4(row: dict[str, list[str]], layers: list[str], at: int, e: dict[str, obje
     echo = itype in ECHO[name]
     e["icmp_id"] = _nth(row, ident, k) if echo else None
     e["icmp_seq"] = _nth(row, seq, k) if echo else None
+    e["icmp_mtu"] = _nth(row, f"{name}.mtu", k)
+    if itype in ERRORS[name]:
+        _quoted(row, layers, at + 1, e)
+
+
+def _quoted(row: dict[str, list[str]], layers: list[str], at: int, e: dict[str, object]) -> None:
+    """The packet an ICMP error quotes: the IP layer right after the ICMP layer (occurrences
+    counted by layer, so a tunnelled error or an error quoting a tunnel still lines up)."""
+    name = layers[at] if at < len(layers) else ""
+    if name not in ("ip", "ipv6"):
+        return  # tshark found no quoted IP header (cut short): netdiag must have none either
+    k = layers[:at].count(name)
+    e["quoted_src"] = _nth(row, f"{name}.src", k)
+    e["quoted_dst"] = _nth(row, f"{name}.dst", k)
+    nxt = at + 1
+    if name == "ip":
+        ip_id = _nth(row, "ip.id", k)
+        e["quoted_ip_id"] = str(int(ip_id, 16)) if ip_id else None
+        e["quoted_proto"] = _nth(row, "ip.proto", k)
+    else:
+        ext = []
+        while nxt < len(layers) and layers[nxt].startswith("ipv6."):
+            ext.append(layers[nxt])
+            nxt += 1
+        if not ext:
+            e["quoted_proto"] = _nth(row, "ipv6.nxt", k)
+            e["quoted_ip_id"] = None
+    l4 = layers[nxt] if nxt < len(layers) else ""
+    if l4 in ("tcp", "udp", "sctp", "dccp"):
+        k4 = layers[:nxt].count(l4)
+        e["quoted_sport"] = _nth(row, f"{l4}.srcport", k4)
+        e["quoted_dport"] = _nth(row, f"{l4}.dstport", k4)
 
 
 def normalise(value: object) -> str | None:
