@@ -19,7 +19,18 @@ __all__ = ["Env", "ExitCode", "build_parser", "main"]
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, one sub-parser per command module."""
-    from netdiag.cli import analyze, capture, demo, export, inventory, lab, packets, report, tui
+    from netdiag.cli import (
+        analyze,
+        capture,
+        demo,
+        discover,
+        export,
+        inventory,
+        lab,
+        packets,
+        report,
+        tui,
+    )
 
     parser = argparse.ArgumentParser(
         prog="netdiag",
@@ -27,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"netdiag {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (packets, analyze, capture, demo, lab, inventory, report, tui, export):
+    for module in (packets, analyze, capture, demo, lab, inventory, discover, report, tui, export):
         module.register(sub)
     return parser
 

@@ -1,0 +1,141 @@
+"""Discovery on live nodes through the transports: the generic strategy (iproute2 only).
+
+Per node, two batches in one SSH session each (``Transport.run_batch``): first the host's links,
+routes, named namespaces and ``ip route get`` for every target IP; then ``ip -n NS -j -d addr``
+for every named namespace. Everything else is the pure matching of ``match`` and ``roles``.
+Every command run is listed in the result, so a user can rerun it by hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+from collections.abc import Sequence
+from dataclasses import replace
+
+from netdiag.discover.iproute import (
+    parse_ip_json_links,
+    parse_netns_ids,
+    parse_route_get,
+    parse_route_json,
+)
+from netdiag.discover.match import attach_host_peers, find_pod, host_iface_from_route, pod_netns
+from netdiag.discover.model import Discovery, PathDevice, PodNetns
+from netdiag.discover.roles import path_devices
+from netdiag.discover.targets import Target
+from netdiag.errors import NetdiagError
+from netdiag.inventory import Inventory, NodeSpec
+from netdiag.transport import CommandResult, Transport, open_transport
+
+__all__ = ["NodeView", "discover", "inspect_node", "resolve"]
+
+HOST_COMMANDS: tuple[tuple[str, ...], ...] = (
+    ("ip", "-j", "-d", "addr"),
+    ("ip", "-j", "route"),
+    ("ip", "-j", "netns", "list-id"),
+)
+
+
+class NodeView:
+    """What one node showed: host links and routes, pod namespaces, route lookups, commands."""
+
+    def __init__(self, node: NodeSpec, results: Sequence[CommandResult], ips: Sequence[str]):
+        self.node = node
+        by_argv = {r.argv: r for r in results}
+        self.commands = tuple(f"{node.name}: {shlex.join(r.argv)}" for r in results)
+        self.links = parse_ip_json_links(_out(by_argv, HOST_COMMANDS[0]))
+        self.routes = parse_route_json(_out(by_argv, HOST_COMMANDS[1]))
+        self.route_get = {
+            ip: parse_route_get(by_argv[_route_get(ip)].stdout)
+            for ip in ips
+            if by_argv.get(_route_get(ip)) and by_argv[_route_get(ip)].ok
+        }
+        names = parse_netns_ids(_out(by_argv, HOST_COMMANDS[2]))
+        spaces = []
+        for nsid, name in sorted(names.items()):
+            res = by_argv.get(_ns_addr(name))
+            if res is not None and res.ok:
+                ns = pod_netns(name, nsid, parse_ip_json_links(res.stdout))
+                spaces.append(attach_host_peers(ns, self.links))
+        self.namespaces: tuple[PodNetns, ...] = tuple(spaces)
+        self.path: tuple[PathDevice, ...] = path_devices(self.links, self.routes, node.devices)
+
+
+def _out(by_argv: dict[tuple[str, ...], CommandResult], argv: tuple[str, ...]) -> str:
+    res = by_argv.get(argv)
+    if res is None or not res.ok:
+        why = (res.stderr.strip() if res else "") or "not run"
+        raise NetdiagError(f"`{shlex.join(argv)}` failed: {why}; is iproute2 (ip -j) installed?")
+    return res.stdout
+
+
+def _route_get(ip: str) -> tuple[str, ...]:
+    return ("ip", "-j", "route", "get", ip)
+
+
+def _ns_addr(name: str) -> tuple[str, ...]:
+    return ("ip", "-n", name, "-j", "-d", "addr")
+
+
+async def inspect_node(transport: Transport, ips: Sequence[str], timeout: float = 30.0) -> NodeView:
+    """Run the two batches on a connected node and parse them."""
+    first = [*HOST_COMMANDS, *(_route_get(ip) for ip in ips)]
+    results = await transport.run_batch(first, timeout=timeout)
+    names = parse_netns_ids(results[2].stdout) if results[2].ok else {}
+    if names:
+        results += await transport.run_batch([_ns_addr(n) for n in names.values()], timeout=timeout)
+    return NodeView(transport.node, results, ips)
+
+
+def resolve(target: Target, view: NodeView) -> Discovery | None:
+    """The target's answer from one node's view; None when the target is not on that node."""
+    base = Discovery(target.text, view.node.name, path=view.path, commands=view.commands)
+    if target.kind == "node":
+        return base
+    for ip in target.ips:
+        hit = find_pod(ip, view.namespaces)
+        if hit is not None:
+            ns, iface = hit
+            notes = () if iface.host_iface else (f"no host-side peer of {iface.name} found",)
+            return replace(base, ip=ip, host_iface=iface.host_iface, netns=ns, notes=notes)
+        host = host_iface_from_route(view.route_get.get(ip), view.links)
+        if host is not None:
+            note = "pod namespace has no name on the node (ip netns); host device from the route"
+            return replace(base, ip=ip, host_iface=host, notes=(note,))
+    return None
+
+
+async def discover(
+    inventory: Inventory, targets: Sequence[Target], *, kind: str = "asyncssh"
+) -> list[Discovery]:
+    """Ask every node any target may be on (all at once), then answer each target in order."""
+    wanted: dict[str, list[str]] = {}
+    for t in targets:
+        for n in t.nodes:
+            wanted.setdefault(n, []).extend(ip for ip in t.ips if ip not in wanted.get(n, []))
+
+    async def one(name: str) -> NodeView | str:
+        try:
+            async with open_transport(inventory.node(name), kind) as tr:
+                return await inspect_node(tr, wanted[name])
+        except NetdiagError as exc:
+            return str(exc) if str(exc).startswith(name) else f"{name}: {exc}"
+
+    views = dict(zip(wanted, await asyncio.gather(*(one(n) for n in wanted)), strict=True))
+    out = []
+    for t in targets:
+        found, errors = None, []
+        for n in t.nodes:
+            view = views[n]
+            if isinstance(view, str):
+                errors.append(view)
+                continue
+            found = found or resolve(t, view)
+        if found is None:
+            where = ", ".join(t.nodes)
+            why = tuple(errors) or (
+                f"{', '.join(t.ips)} is not on {where} (no namespace holds it)",
+            )
+            found = Discovery(target=t.text, node=None, ip=(t.ips or (None,))[0], notes=why)
+        out.append(found)
+    return out
