@@ -44,10 +44,21 @@ def register(subparsers: Any) -> None:
     check.add_argument(
         "--clock-rounds", type=int, default=5, metavar="N", help="clock round trips per node (5)"
     )
+    kube = actions.add_parser(
+        "from-kubectl",
+        help="print an inventory of the cluster kubectl reaches (nodes, pods, CNI guess)",
+    )
+    kube.add_argument("--context", metavar="C", help="kubeconfig context (default: current)")
+    kube.add_argument("--selector", "-l", metavar="S", help="only pods with these labels")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, env: Env) -> int:
+    if args.inventory_action == "from-kubectl":
+        from netdiag.discover.kubectl import from_kubectl
+
+        env.stdout.write(from_kubectl(args.context, args.selector))
+        return ExitCode.OK
     inventory = load_inventory(args.file)
     if args.inventory_action == "show":
         return _show(inventory, args.json, env)
