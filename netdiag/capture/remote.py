@@ -139,15 +139,14 @@ class RemoteCapture:
         Raises TransportError / TimeoutError when the session fails.
         """
         proc = await self._open()
-        last = self.checks - 1
+        last = f"@{self._token}:{self.checks - 1}:"
         out: list[str] = []
-        while not (out and re.fullmatch(rf"@{self._token}:{last}:\d+", out[-1])):
+        while not (out and out[-1].startswith(last) and out[-1][len(last) :].isdigit()):
             out.append(await proc.next_line(timeout=STEP_TIMEOUT))
-        end = await proc.expect(rf"^@{self._token}:{last}:end$", timeout=STEP_TIMEOUT)
+        end = await proc.expect(re.escape(f"{last}end") + "$", timeout=STEP_TIMEOUT)
         self._skip_err = proc.lines("stderr").index(end) + 1  # the capture's lines follow
-        results = _batch_results(
-            self._token, self.checks, "\n".join(out) + "\n", proc.stderr_text()
-        )
+        err = proc.lines("stderr")[: self._skip_err]
+        results = _batch_results(self._token, self.checks, out, err)
         samples: list[tuple[int, int, int]] = []
         why = ""
         for _ in range(self.clock_rounds):
@@ -311,13 +310,36 @@ class RemoteCapture:
             proc.close()
 
 
-def _batch_results(token: str, n: int, stdout: str, stderr: str) -> list[tuple[int, str, str]]:
-    """Each check's (exit, stdout, stderr) from the marker-delimited batch output (batch.py)."""
-    out: list[tuple[int, str, str]] = []
-    for i in range(n):
-        o = re.search(rf"(?s)@{token}:{i}\n(.*?)\n@{token}:{i}:(\d+)\n", stdout)
-        e = re.search(rf"(?s)@{token}:{i}\n(.*?)@{token}:{i}:end\n", stderr)
-        if o is None or e is None:
-            raise CommandError(f"preflight check {i} printed no result; check the node's shell")
-        out.append((int(o.group(2)), o.group(1), e.group(1)))
-    return out
+def _batch_results(
+    token: str, n: int, out: Sequence[str], err: Sequence[str]
+) -> list[tuple[int, str, str]]:
+    """Each check's (exit, stdout, stderr) from the marker-delimited batch lines (batch.py).
+
+    Plain string work, not batch.py's regexes: those are compiled anew for every token, and
+    with one token per node that was most of the client's CPU per node here.
+    """
+    outs: dict[int, tuple[int, str]] = {}
+    body: list[str] = []
+    for line in out:
+        head, _, rest = line.rpartition(":")
+        if not line.startswith(f"@{token}:"):
+            body.append(line)
+        elif head.count(":") == 1 and rest.isdigit():  # @token:i:rc ends command i
+            outs[int(head.split(":")[1])] = (int(rest), "\n".join(body))
+        else:  # @token:i starts it (whatever a login shell printed before is not ours)
+            body = []
+    errs: dict[int, str] = {}
+    text = ""
+    for line in err:
+        for i in range(n):
+            if line.endswith(f"@{token}:{i}:end"):
+                errs[i] = text + line[: -len(f"@{token}:{i}:end")]
+                text = ""
+                break
+        else:
+            text = "" if line == f"@{token}:{len(errs)}" else text + line + "\n"
+    if len(outs) != n or len(errs) != n:
+        raise CommandError(
+            "the preflight checks printed no complete result; check the node's shell"
+        )
+    return [(outs[i][0], outs[i][1], errs[i]) for i in range(n)]
