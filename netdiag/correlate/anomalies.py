@@ -154,10 +154,74 @@ def _jid(j: int) -> str:
     return f"j{int(j) + 1}"
 
 
-def icmp_errors(
-    s: pd.DataFrame, jt: pd.DataFrame, names: Names, window_ns: int, mtu: np.ndarray | None
+#: the reader's columns describing the packet an ICMP error quotes (pcap/icmp.py)
+QUOTED = ("quoted_src_hi", "quoted_src_lo", "quoted_dst_hi", "quoted_dst_lo", "quoted_proto",
+          "quoted_ip_id", "quoted_sport", "quoted_dport")  # fmt: skip
+_MATCHED = ("src_hi", "src_lo", "dst_hi", "dst_lo", "proto", "ip_id", "sport", "dport")
+
+
+def quoted_fields(table: pd.DataFrame, s: pd.DataFrame) -> dict[str, np.ndarray] | None:
+    """The quoted_* columns for the rows of ``s`` (absent: -1, addresses 0 and absent from
+    ``quoted_src_lo``'s mask), or None when the table predates them."""
+    if any(c not in table.columns for c in QUOTED):
+        return None
+    rows = s["row"].to_numpy()
+    out = {}
+    for c in QUOTED:
+        addr = "_src_" in c or "_dst_" in c
+        values = table[c].to_numpy(dtype="uint64" if addr else "int64", na_value=0 if addr else -1)
+        out[c] = values[rows]
+    out["present"] = table["quoted_dst_lo"].notna().to_numpy()[rows]
+    return out
+
+
+def _exact_causes(
+    s: pd.DataFrame, is_err_row: np.ndarray, quoted: dict[str, np.ndarray], window_ns: int
+) -> tuple[pd.Series, np.ndarray]:
+    """Error journey -> the journey of the packet it quotes: the same addresses, protocol, IP
+    id and ports (ports only when quoted), the latest such sighting before the error within
+    the window at any point. Also: which error rows carried a quoted packet at all."""
+    err = is_err_row & quoted["present"]
+    ports = quoted["quoted_sport"] >= 0
+    col = {name: s[name].to_numpy() for name in _MATCHED}
+    base = [col[n] for n in _MATCHED[:6]]
+    ports_of, tok_no_ports = (col["sport"], col["dport"]), combine(*base, seed=2)
+    cand = ~is_err_row
+    tok_q = np.where(
+        ports,
+        combine(*(quoted[q] for q in QUOTED), seed=1),
+        combine(*(quoted[q] for q in QUOTED[:6]), seed=2),
+    )
+    right = pd.DataFrame(
+        {
+            "ts": np.concatenate([s["ts_corr"].to_numpy()[cand]] * 2),
+            "tok": np.concatenate([combine(*base, *ports_of, seed=1)[cand], tok_no_ports[cand]]),
+            "cause": np.concatenate([s["journey"].to_numpy()[cand]] * 2),
+        }
+    ).sort_values("ts")
+    left = pd.DataFrame(
+        {
+            "ts": s["ts_corr"].to_numpy()[err],
+            "tok": tok_q[err],
+            "ej": s["journey"].to_numpy()[err],
+            "hop": s["hop"].to_numpy()[err],
+        }
+    ).sort_values("ts")
+    m = pd.merge_asof(left, right, on="ts", by="tok", direction="backward", tolerance=window_ns)
+    found = m.dropna(subset=["cause"]).sort_values("hop").drop_duplicates("ej")
+    return found.set_index("ej")["cause"], np.unique(s["journey"].to_numpy()[err])
+
+
+def icmp_errors(  # noqa: PLR0917 - the engine's call
+    s: pd.DataFrame,
+    jt: pd.DataFrame,
+    names: Names,
+    window_ns: int,
+    mtu: np.ndarray | None,
+    quoted: dict[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
-    """ICMP errors tied to the most recent packet from the error's target at the same point."""
+    """ICMP errors tied to the packet they quote (``quoted``: :func:`quoted_fields`); an error
+    without quoted fields, to the most recent packet from the error's target at its point."""
     first = jt["first"].to_numpy()
     err_first = is_icmp_error(
         None, proto=s["proto"].to_numpy()[first], itype=s["icmp_type"].to_numpy()[first]
@@ -166,6 +230,12 @@ def icmp_errors(
         return empty()
     ej = jt.index.to_numpy()[err_first]
     is_err_row = np.isin(s["journey"].to_numpy(), ej)
+    exact, exact_ej = (
+        _exact_causes(s, is_err_row, quoted, window_ns)
+        if quoted is not None
+        else (pd.Series(dtype="int64"), np.zeros(0, "int64"))
+    )
+    is_err_row &= ~np.isin(s["journey"].to_numpy(), exact_ej)  # the heuristic: the rest
     tok_err = combine(s["point"].to_numpy(), s["dst_hi"].to_numpy(), s["dst_lo"].to_numpy())
     tok_src = combine(s["point"].to_numpy(), s["src_hi"].to_numpy(), s["src_lo"].to_numpy())
     cand = ~is_err_row & np.isin(tok_src, tok_err[is_err_row])
@@ -192,6 +262,7 @@ def icmp_errors(
     cause = (
         m.dropna(subset=["cause"]).sort_values("hop").drop_duplicates("ej").set_index("ej")["cause"]
     )
+    cause = pd.concat([exact, cause]) if len(exact) else cause
     rows = []
     for j, pos in zip(ej, first[err_first], strict=True):
         t, c = int(s["icmp_type"].to_numpy()[pos]), int(s["icmp_code"].to_numpy()[pos])
