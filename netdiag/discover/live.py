@@ -13,6 +13,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import replace
 
+from netdiag.discover.cni import fdb_port, neigh_mac
 from netdiag.discover.iproute import (
     parse_ip_json_links,
     parse_netns_ids,
@@ -29,6 +30,7 @@ from netdiag.transport import CommandResult, Transport, open_transport
 
 __all__ = ["NodeView", "discover", "inspect_node", "resolve"]
 
+Argv = tuple[str, ...]
 HOST_COMMANDS: tuple[tuple[str, ...], ...] = (
     ("ip", "-j", "-d", "addr"),
     ("ip", "-j", "route"),
@@ -58,7 +60,26 @@ class NodeView:
                 ns = pod_netns(name, nsid, parse_ip_json_links(res.stdout))
                 spaces.append(attach_host_peers(ns, self.links))
         self.namespaces: tuple[PodNetns, ...] = tuple(spaces)
+        # flannel-style fallback: a pod behind a Linux bridge, its namespace unnamed on the node
+        self.bridge_port: dict[str, str] = {}
+        for ip, (bridge, neigh, fdb) in self.bridge_lookups(ips).items():
+            n, f = by_argv.get(neigh), by_argv.get(fdb)
+            mac = neigh_mac(n.stdout, ip) if n is not None and n.ok else None
+            port = fdb_port(f.stdout, mac, bridge) if mac and f is not None and f.ok else None
+            if port is not None:
+                self.bridge_port[ip] = port
         self.path: tuple[PathDevice, ...] = path_devices(self.links, self.routes, node.devices)
+
+    def bridge_lookups(self, ips: Sequence[str]) -> dict[str, tuple[str, Argv, Argv]]:
+        """IPs no named namespace holds whose route leads to a bridge: the neigh/fdb commands."""
+        kinds = {link.name: link.kind for link in self.links}
+        out: dict[str, tuple[str, Argv, Argv]] = {}
+        for ip in ips:
+            dev = (r := self.route_get.get(ip)) and r.dev
+            if dev and kinds.get(dev) == "bridge" and find_pod(ip, self.namespaces) is None:
+                neigh = ("ip", "-j", "neigh", "show", "to", ip, "dev", dev)
+                out[ip] = (dev, neigh, ("bridge", "-j", "fdb", "show", "br", dev))
+        return out
 
 
 def _out(by_argv: dict[tuple[str, ...], CommandResult], argv: tuple[str, ...]) -> str:
@@ -84,6 +105,12 @@ async def inspect_node(transport: Transport, ips: Sequence[str], timeout: float 
     names = parse_netns_ids(results[2].stdout) if results[2].ok else {}
     if names:
         results += await transport.run_batch([_ns_addr(n) for n in names.values()], timeout=timeout)
+    view = NodeView(transport.node, results, ips)
+    lookups = view.bridge_lookups(ips)
+    if not lookups:
+        return view
+    more = [argv for _, neigh, fdb in lookups.values() for argv in (neigh, fdb)]
+    results += await transport.run_batch(more, timeout=timeout)
     return NodeView(transport.node, results, ips)
 
 
@@ -102,6 +129,10 @@ def resolve(target: Target, view: NodeView) -> Discovery | None:
         if host is not None:
             note = "pod namespace has no name on the node (ip netns); host device from the route"
             return replace(base, ip=ip, host_iface=host, notes=(note,))
+        port = view.bridge_port.get(ip)
+        if port is not None:
+            note = "pod namespace has no name on the node; port from the bridge's fdb"
+            return replace(base, ip=ip, host_iface=port, strategy="bridge-fdb", notes=(note,))
     return None
 
 

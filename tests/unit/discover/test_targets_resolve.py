@@ -79,3 +79,27 @@ def test_failed_host_command_is_a_clear_error() -> None:
     bad = CommandResult("n", HOST_COMMANDS[0], 1, "", 'Option "-j" is unknown', 0.1)
     with pytest.raises(NetdiagError, match=r"ip -j -d addr` failed: Option \"-j\" is unknown"):
         NodeView(INV.node("kube-ovn-worker"), [bad], [])
+
+
+def test_unnamed_netns_behind_a_bridge_is_found_through_neigh_and_fdb() -> None:
+    def res(argv: tuple[str, ...], name: str) -> CommandResult:
+        return CommandResult("kube-ovn-control-plane", argv, 0, fixture(name), "", 0.1)
+
+    first = [
+        res(HOST_COMMANDS[0], "lab_cp_addr.txt"),
+        res(HOST_COMMANDS[1], "lab_cp_route.txt"),
+        CommandResult("n", HOST_COMMANDS[2], 0, "[]", "", 0.1),  # containerd-style: no names
+        res(("ip", "-j", "route", "get", "192.168.0.6"), "lab_cp_route_get.txt"),
+    ]
+    node = INV.node("kube-ovn-control-plane")
+    view = NodeView(node, first, ["192.168.0.6"])
+    (lookup,) = view.bridge_lookups(["192.168.0.6"]).values()
+    bridge, neigh, fdb = lookup
+    assert (bridge, fdb) == ("br-pods", ("bridge", "-j", "fdb", "show", "br", "br-pods"))
+    # the recorded `ip -j neigh` is the whole table, a superset of `show to IP dev br-pods`
+    view = NodeView(
+        node, [*first, res(neigh, "lab_cp_neigh.txt"), res(fdb, "lab_cp_fdb.txt")], ["192.168.0.6"]
+    )
+    found = resolve(parse_target("192.168.0.6", INV), view)
+    assert found is not None
+    assert (found.host_iface, found.strategy, found.netns) == ("dd2b931fc304_h", "bridge-fdb", None)
