@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from netdiag.discover.cni import fdb_port, neigh_mac
@@ -22,6 +22,7 @@ from netdiag.discover.iproute import (
 )
 from netdiag.discover.match import attach_host_peers, find_pod, host_iface_from_route, pod_netns
 from netdiag.discover.model import Discovery, PathDevice, PodNetns
+from netdiag.discover.ovs import iface_ids, parse_vsctl_find, pod_ports
 from netdiag.discover.roles import path_devices
 from netdiag.discover.targets import Target
 from netdiag.errors import NetdiagError
@@ -31,6 +32,7 @@ from netdiag.transport import CommandResult, Transport, open_transport
 __all__ = ["NodeView", "discover", "inspect_node", "resolve"]
 
 Argv = tuple[str, ...]
+OVS_FIND = ("ovs-vsctl", "--format=json", "--columns=name,ofport,external_ids", "find", "Interface")
 HOST_COMMANDS: tuple[tuple[str, ...], ...] = (
     ("ip", "-j", "-d", "addr"),
     ("ip", "-j", "route"),
@@ -69,6 +71,21 @@ class NodeView:
             if port is not None:
                 self.bridge_port[ip] = port
         self.path: tuple[PathDevice, ...] = path_devices(self.links, self.routes, node.devices)
+        # OVS fallback (kube-ovn / ovn-kubernetes): the pod's port by its external_ids iface-id
+        self.ovs_port: dict[str, str] = {}  # namespace/name -> OVS interface
+        for r in results:
+            if r.argv[: len(OVS_FIND)] == OVS_FIND and r.ok and r.stdout.startswith("{"):
+                for pp in pod_ports(parse_vsctl_find(r.stdout)):
+                    if pp.namespace and pp.pod and pp.iface:
+                        self.ovs_port.setdefault(f"{pp.namespace}/{pp.pod}", pp.iface)
+
+    def explains(self, ip: str) -> bool:
+        """Whether a namespace, a veth route or the bridge fdb already place ``ip``."""
+        return (
+            find_pod(ip, self.namespaces) is not None
+            or host_iface_from_route(self.route_get.get(ip), self.links) is not None
+            or ip in self.bridge_port
+        )
 
     def bridge_lookups(self, ips: Sequence[str]) -> dict[str, tuple[str, Argv, Argv]]:
         """IPs no named namespace holds whose route leads to a bridge: the neigh/fdb commands."""
@@ -79,6 +96,21 @@ class NodeView:
             if dev and kinds.get(dev) == "bridge" and find_pod(ip, self.namespaces) is None:
                 neigh = ("ip", "-j", "neigh", "show", "to", ip, "dev", dev)
                 out[ip] = (dev, neigh, ("bridge", "-j", "fdb", "show", "br", dev))
+        return out
+
+    def ovs_lookups(self, pods: Sequence[str]) -> dict[str, tuple[Argv, Argv]]:
+        """Pods with an IP no namespace, route or fdb explained: ``ovs-vsctl find`` by iface-id
+        (kube-ovn's and ovn-kubernetes' conventions), only on nodes that show an OVS br-int."""
+        if not any(link.name == "br-int" for link in self.links):
+            return {}
+        out: dict[str, tuple[Argv, Argv]] = {}
+        for pod in pods:
+            ns, _, name = pod.partition("/")
+            ko, ok8s = iface_ids(ns, name)
+            out[pod] = (
+                (*OVS_FIND, f"external_ids:iface-id={ko}"),
+                (*OVS_FIND, f"external_ids:iface-id={ok8s}"),
+            )
         return out
 
 
@@ -98,8 +130,13 @@ def _ns_addr(name: str) -> tuple[str, ...]:
     return ("ip", "-n", name, "-j", "-d", "addr")
 
 
-async def inspect_node(transport: Transport, ips: Sequence[str], timeout: float = 30.0) -> NodeView:
-    """Run the two batches on a connected node and parse them."""
+async def inspect_node(
+    transport: Transport,
+    ips: Sequence[str],
+    pods: Mapping[str, Sequence[str]] | None = None,
+    timeout: float = 30.0,
+) -> NodeView:
+    """Run the batches on a connected node and parse them; later batches only when needed."""
     first = [*HOST_COMMANDS, *(_route_get(ip) for ip in ips)]
     results = await transport.run_batch(first, timeout=timeout)
     names = parse_netns_ids(results[2].stdout) if results[2].ok else {}
@@ -107,9 +144,11 @@ async def inspect_node(transport: Transport, ips: Sequence[str], timeout: float 
         results += await transport.run_batch([_ns_addr(n) for n in names.values()], timeout=timeout)
     view = NodeView(transport.node, results, ips)
     lookups = view.bridge_lookups(ips)
-    if not lookups:
-        return view
     more = [argv for _, neigh, fdb in lookups.values() for argv in (neigh, fdb)]
+    missing = [p for p, pips in (pods or {}).items() if not any(view.explains(i) for i in pips)]
+    more += [argv for pair in view.ovs_lookups(missing).values() for argv in pair]
+    if not more:
+        return view
     results += await transport.run_batch(more, timeout=timeout)
     return NodeView(transport.node, results, ips)
 
@@ -133,6 +172,11 @@ def resolve(target: Target, view: NodeView) -> Discovery | None:
         if port is not None:
             note = "pod namespace has no name on the node; port from the bridge's fdb"
             return replace(base, ip=ip, host_iface=port, strategy="bridge-fdb", notes=(note,))
+    if target.pod and target.pod in view.ovs_port:
+        note = "pod namespace has no name on the node; OVS port from external_ids:iface-id"
+        port = view.ovs_port[target.pod]
+        first = target.ips[0] if target.ips else None
+        return replace(base, ip=first, host_iface=port, strategy="ovs", notes=(note,))
     return None
 
 
@@ -141,14 +185,17 @@ async def discover(
 ) -> list[Discovery]:
     """Ask every node any target may be on (all at once), then answer each target in order."""
     wanted: dict[str, list[str]] = {}
+    pods: dict[str, dict[str, Sequence[str]]] = {}
     for t in targets:
         for n in t.nodes:
             wanted.setdefault(n, []).extend(ip for ip in t.ips if ip not in wanted.get(n, []))
+            if t.pod:
+                pods.setdefault(n, {})[t.pod] = t.ips
 
     async def one(name: str) -> NodeView | str:
         try:
             async with open_transport(inventory.node(name), kind) as tr:
-                return await inspect_node(tr, wanted[name])
+                return await inspect_node(tr, wanted[name], pods.get(name))
         except NetdiagError as exc:
             return str(exc) if str(exc).startswith(name) else f"{name}: {exc}"
 

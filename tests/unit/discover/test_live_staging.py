@@ -1,0 +1,91 @@
+"""inspect_node's staged batches against a scripted node (MockTransport): OVS fallback."""
+
+from __future__ import annotations
+
+import json
+
+from netdiag.discover.live import OVS_FIND, inspect_node, resolve
+from netdiag.discover.targets import Target
+from netdiag.inventory import NodeSpec
+from netdiag.transport import CommandResult
+from netdiag.transport.mock import MockCall, MockTransport
+from tests.unit.discover.discover_fixtures import fixture
+
+NODE = NodeSpec(name="kube-ovn-control-plane", host="node.invalid")
+# A kube-ovn node as `ip -j -d addr` shows it, cut to the devices that matter here: the pod's
+# veth is an OVS port (master ovs-system) and containerd left its netns without an `ip netns` name.
+HOST = [
+    {"ifindex": 2, "ifname": "eth0", "flags": ["UP"], "addr_info": [
+        {"family": "inet", "local": "172.18.0.3", "prefixlen": 16, "scope": "global"}]},
+    {"ifindex": 4, "ifname": "ovs-system", "flags": ["BROADCAST"],
+     "linkinfo": {"info_kind": "openvswitch"}},
+    {"ifindex": 5, "ifname": "br-int", "flags": ["BROADCAST"],
+     "linkinfo": {"info_kind": "openvswitch"}},
+    {"ifindex": 6, "ifname": "genev_sys_6081", "flags": ["UP"],
+     "linkinfo": {"info_kind": "geneve"}},
+    {"ifindex": 7, "ifname": "ovn0", "flags": ["UP"], "addr_info": [
+        {"family": "inet", "local": "100.64.0.2", "prefixlen": 16, "scope": "global"}]},
+    {"ifindex": 23, "ifname": "dd2b931fc304_h", "flags": ["UP"], "master": "ovs-system",
+     "link_index": 22, "link_netnsid": 4, "linkinfo": {"info_kind": "veth"}},
+]  # fmt: skip
+ROUTES = [
+    {"dst": "default", "gateway": "172.18.0.1", "dev": "eth0"},
+    {"dst": "192.168.0.0/24", "gateway": "100.64.0.1", "dev": "ovn0"},
+]
+
+
+def handler(call: MockCall) -> CommandResult:
+    argv = call.argv
+    out = {
+        ("ip", "-j", "-d", "addr"): json.dumps(HOST),
+        ("ip", "-j", "route"): json.dumps(ROUTES),
+        ("ip", "-j", "netns", "list-id"): "[]",
+        ("ip", "-j", "route", "get", "192.168.0.6"): json.dumps(
+            [ROUTES[1] | {"dst": "192.168.0.6"}]
+        ),
+        (*OVS_FIND, "external_ids:iface-id=fip-busybox01.default"): fixture(
+            "kubeovn_vsctl_find.txt"
+        ),
+        (
+            *OVS_FIND,
+            "external_ids:iface-id=default_fip-busybox01",
+        ): '{"data":[],"headings":["name"]}',
+    }
+    if argv in out:
+        return CommandResult(NODE.name, argv, 0, out[argv], "", 0.01)
+    return CommandResult(NODE.name, argv, 1, "", f"unexpected {argv}", 0.01)
+
+
+async def test_pod_found_through_ovs_external_ids_when_netns_is_unnamed() -> None:
+    target = Target(
+        "pod:default/fip-busybox01", "pod", (NODE.name,), ("192.168.0.6",), "default/fip-busybox01"
+    )
+    async with MockTransport(handler, NODE) as t:
+        view = await inspect_node(t, ["192.168.0.6"], {"default/fip-busybox01": ("192.168.0.6",)})
+    found = resolve(target, view)
+    assert found is not None
+    assert (found.host_iface, found.strategy) == ("dd2b931fc304_h", "ovs")
+    roles = {(d.role, d.name) for d in found.path}
+    assert roles == {
+        ("uplink", "eth0"),
+        ("br-int", "br-int"),
+        ("tunnel", "genev_sys_6081"),
+        ("join", "ovn0"),
+    }
+    assert any("iface-id=fip-busybox01.default" in c for c in found.commands)
+
+
+async def test_no_ovs_queries_without_br_int() -> None:
+    seen: list[tuple[str, ...]] = []
+
+    def no_ovs(call: MockCall) -> CommandResult:
+        seen.append(call.argv)
+        if call.argv == ("ip", "-j", "-d", "addr"):
+            return CommandResult(NODE.name, call.argv, 0, json.dumps(HOST[:1]), "", 0.0)
+        return handler(call)
+
+    async with MockTransport(no_ovs, NODE) as t:
+        view = await inspect_node(t, ["192.168.0.6"], {"default/fip-busybox01": ("192.168.0.6",)})
+    assert ("ip", "-j", "-d", "addr") in seen
+    assert view.ovs_port == {}
+    assert not any("ovs-vsctl" in " ".join(a) for a in seen)
