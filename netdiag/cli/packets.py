@@ -28,7 +28,8 @@ TABLE_COLUMNS = (
 )  # fmt: skip
 #: display names that are two numeric columns in the parquet (numeric) table
 ADDRESS_PAIRS = {
-    name: (f"{name}_hi", f"{name}_lo") for name in ("src", "dst", "outer_src", "outer_dst")
+    name: (f"{name}_hi", f"{name}_lo")
+    for name in ("src", "dst", "outer_src", "outer_dst", "quoted_src", "quoted_dst")
 }
 
 
