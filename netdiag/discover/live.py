@@ -45,7 +45,7 @@ class NodeView:
 
     def __init__(self, node: NodeSpec, results: Sequence[CommandResult], ips: Sequence[str]):
         self.node = node
-        by_argv = {r.argv: r for r in results}
+        by_argv = {_unsudo(r.argv): r for r in results}
         self.commands = tuple(f"{node.name}: {shlex.join(r.argv)}" for r in results)
         self.links = parse_ip_json_links(_out(by_argv, HOST_COMMANDS[0]))
         self.routes = parse_route_json(_out(by_argv, HOST_COMMANDS[1]))
@@ -122,6 +122,13 @@ def _out(by_argv: dict[tuple[str, ...], CommandResult], argv: tuple[str, ...]) -
     return res.stdout
 
 
+SUDO: Argv = ("sudo", "-n")
+
+
+def _unsudo(argv: Argv) -> Argv:
+    return argv[2:] if argv[:2] == SUDO else argv
+
+
 def _route_get(ip: str) -> tuple[str, ...]:
     return ("ip", "-j", "route", "get", ip)
 
@@ -141,7 +148,10 @@ async def inspect_node(
     results = await transport.run_batch(first, timeout=timeout)
     names = parse_netns_ids(results[2].stdout) if results[2].ok else {}
     if names:
-        results += await transport.run_batch([_ns_addr(n) for n in names.values()], timeout=timeout)
+        # entering a namespace (setns) needs root: use the node's sudo setting for these
+        pre = SUDO if transport.node.sudo else ()
+        ns_cmds = [(*pre, *_ns_addr(n)) for n in names.values()]
+        results += await transport.run_batch(ns_cmds, timeout=timeout)
     view = NodeView(transport.node, results, ips)
     lookups = view.bridge_lookups(ips)
     more = [argv for _, neigh, fdb in lookups.values() for argv in (neigh, fdb)]

@@ -89,3 +89,27 @@ async def test_no_ovs_queries_without_br_int() -> None:
     assert ("ip", "-j", "-d", "addr") in seen
     assert view.ovs_port == {}
     assert not any("ovs-vsctl" in " ".join(a) for a in seen)
+
+
+async def test_namespace_reads_use_sudo_on_sudo_nodes() -> None:
+    node = NodeSpec(name="kube-ovn-control-plane", host="node.invalid", sudo=True)
+    recorded = {
+        ("ip", "-j", "-d", "addr"): "lab_cp_addr.txt",
+        ("ip", "-j", "route"): "lab_cp_route.txt",
+        ("ip", "-j", "netns", "list-id"): "lab_cp_netns_ids.txt",
+        ("ip", "-j", "route", "get", "192.168.0.6"): "lab_cp_route_get.txt",
+        ("sudo", "-n", "ip", "-n", "fip-busybox01", "-j", "-d", "addr"): "lab_pod_fip01_addr.txt",
+        ("sudo", "-n", "ip", "-n", "lb-backend", "-j", "-d", "addr"): "lab_pod_lb_addr.txt",
+    }
+
+    def lab(call: MockCall) -> CommandResult:
+        name = recorded.get(call.argv)
+        if name is None:  # e.g. `ip -n` without sudo: a non-root user cannot setns
+            return CommandResult(node.name, call.argv, 1, "", "Operation not permitted", 0.0)
+        return CommandResult(node.name, call.argv, 0, fixture(name), "", 0.0)
+
+    async with MockTransport(lab, node) as t:
+        view = await inspect_node(t, ["192.168.0.6"])
+    found = resolve(Target("192.168.0.6", "ip", (node.name,), ("192.168.0.6",)), view)
+    assert found is not None
+    assert (found.host_iface, found.strategy) == ("dd2b931fc304_h", "generic")
