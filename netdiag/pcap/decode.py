@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from netdiag.pcap import link, network, tunnels
 from netdiag.pcap.container import Batch
-from netdiag.pcap.gather import Columns, Idx, Packets
+from netdiag.pcap.gather import Columns, Idx, Packets, one_of
 from netdiag.pcap.l4 import transport
 
 MAX_TUNNEL_DEPTH: Final = 3
@@ -55,7 +55,7 @@ class _Decoder:
     def network(
         self, idx: Idx, l3: npt.NDArray[np.int64], etype: npt.NDArray[np.int64], depth: int
     ) -> None:
-        arp = np.isin(etype, ARP_TYPES)
+        arp = one_of(etype, ARP_TYPES)
         if arp.any():
             network.arp(self.p, self.c, idx[arp], l3[arp])
         for value, fn in ((link.ETH_IPV4, network.ipv4), (link.ETH_IPV6, network.ipv6)):

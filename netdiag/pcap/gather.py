@@ -7,6 +7,7 @@ chunk. Whether a field is real is decided separately: its end must not pass the 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Final
 
 import numpy as np
@@ -189,3 +190,12 @@ class Columns:
         if len(idx) == self.n:
             return self.values[name], self.valid[name]
         return self.values[name][idx], self.valid[name][idx]
+
+
+def one_of(a: npt.NDArray[Any], values: Iterable[int]) -> Mask:
+    """``np.isin(a, values)`` for a handful of values: equality tests, no sort (measured ~4x
+    faster on a chunk; isin was ~6% of a read)."""
+    out = np.zeros(a.shape, dtype=np.bool_)
+    for v in values:
+        out |= a == v
+    return out

@@ -17,7 +17,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from netdiag.pcap.gather import Columns, Idx, Packets, be16, be32, be64
+from netdiag.pcap.gather import Columns, Idx, Packets, be16, be32, be64, one_of
 
 #: error types per ICMP protocol number: v4 unreachable, source quench, redirect, time
 #: exceeded, parameter problem; v6 unreachable, packet too big, time exceeded, parameter problem
@@ -48,7 +48,7 @@ def errors(
         c.set("icmp_mtu", idx[mtu], be32(head, 4)[mtu])
     # IPv4: the 20-byte header whole; IPv6: each field where its bytes are (as tshark does)
     need = l4 + (28 if icmp_proto == 1 else 16)
-    err = np.isin(itype, ERROR_TYPES[icmp_proto]) & (limit >= need)
+    err = one_of(itype, ERROR_TYPES[icmp_proto]) & (limit >= need)
     if err.any():
         quoted = _quoted_v4 if icmp_proto == 1 else _quoted_v6
         quoted(p, c, idx[err], l4[err] + 8, limit[err])
@@ -75,7 +75,7 @@ def _quoted_v4(p: Packets, c: Columns, idx: Idx, q: Idx, limit: Idx) -> None:
     c.set("quoted_ip_id", i, be16(w, 4))
     first = (be16(w, 6) & 0x1FFF) == 0
     at = q[ok] + ihl[ok]
-    _ports(p, c, i, at, first & np.isin(w[:, 9], PORTS) & (limit[ok] >= at + 4))
+    _ports(p, c, i, at, first & one_of(w[:, 9], PORTS) & (limit[ok] >= at + 4))
 
 
 def _quoted_v6(p: Packets, c: Columns, idx: Idx, q: Idx, limit: Idx) -> None:
@@ -99,4 +99,4 @@ def _quoted_v6(p: Packets, c: Columns, idx: Idx, q: Idx, limit: Idx) -> None:
         at[frag] += 8
     known = (nh != 44) | frag
     c.set("quoted_proto", i[known], nh[known])  # the header's own byte 6: captured (>= q + 8)
-    _ports(p, c, i, at, known & first & np.isin(nh, PORTS) & (limit >= at + 4))
+    _ports(p, c, i, at, known & first & one_of(nh, PORTS) & (limit >= at + 4))

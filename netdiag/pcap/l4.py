@@ -26,7 +26,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from netdiag.pcap.gather import Columns, Packets, be16, be32
+from netdiag.pcap.gather import Columns, Packets, be16, be32, one_of
 from netdiag.pcap.icmp import errors as icmp_errors
 from netdiag.pcap.network import L4Start
 
@@ -87,12 +87,12 @@ def transport(p: Packets, c: Columns, s: L4Start) -> npt.NDArray[np.int64]:
         c.set("icmp_type", ic, itype)
         c.set("icmp_code", ic, wi[:, 1])
         full = p.has(ic, l4[icmp] + 8)
-        echo = full & np.isin(itype, ECHO_TYPES[icmp_proto])
+        echo = full & one_of(itype, ECHO_TYPES[icmp_proto])
         c.set("icmp_id", ic[echo], be16(wi, 4)[echo])
         c.set("icmp_seq", ic[echo], be16(wi, 6)[echo])
         payload[icmp] = np.where(full, l4[icmp] + 8, -1)
         icmp_errors(p, c, ic, l4[icmp], s.ip_end[icmp], icmp_proto=icmp_proto)
-    other = s.has_l4 & ~np.isin(proto, (6, 17, icmp_proto))
+    other = s.has_l4 & ~one_of(proto, (6, 17, icmp_proto))
     payload[other] = l4[other]
     known = payload >= 0
     plen = np.maximum(s.ip_end - payload, 0)

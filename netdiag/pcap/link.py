@@ -11,7 +11,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from netdiag.pcap.gather import Columns, Idx, Packets, be16, be32, be48
+from netdiag.pcap.gather import Columns, Idx, Packets, be16, be32, be48, one_of
 from netdiag.pcap.schema import DIRECTIONS
 
 ETH_IPV4: Final = 0x0800
@@ -45,13 +45,13 @@ def ethernet(
     c.set("eth_src", idx[macs], be48(w, 6)[macs])
     etype = be16(w, 12).astype(np.int64)
     l3 = np.full(len(idx), 14, dtype=np.int64)
-    outer_tag = np.isin(etype, VLAN_TPIDS) & p.has(idx, np.asarray(rel) + 18)
+    outer_tag = one_of(etype, VLAN_TPIDS) & p.has(idx, np.asarray(rel) + 18)
     if outer_tag.any():
         tag = outer_tag & set_macs
         c.set("vlan", idx[tag], (be16(w, 14) & 0xFFF)[tag])
         etype = np.where(outer_tag, be16(w, 16), etype)
         l3 = np.where(outer_tag, 18, l3)
-        inner_tag = outer_tag & np.isin(etype, VLAN_TPIDS) & p.has(idx, np.asarray(rel) + 22)
+        inner_tag = outer_tag & one_of(etype, VLAN_TPIDS) & p.has(idx, np.asarray(rel) + 22)
         tag = inner_tag & set_macs
         c.set("vlan_inner", idx[tag], (be16(w, 18) & 0xFFF)[tag])
         etype = np.where(inner_tag, be16(w, 20), etype)
@@ -126,7 +126,7 @@ def null(p: Packets, c: Columns, idx: Idx, big_endian_only: bool) -> L2Result:
     if not big_endian_only:
         swapped = np.ascontiguousarray(w).view("<u4")[:, 0].astype(np.int64)
         fam = np.where(fam > 0xFFFF, swapped, fam)
-    etype = np.select([fam == 2, np.isin(fam, (10, 24, 28, 30))], [ETH_IPV4, ETH_IPV6], -1).astype(
+    etype = np.select([fam == 2, one_of(fam, (10, 24, 28, 30))], [ETH_IPV4, ETH_IPV6], -1).astype(
         np.int64
     )
     ok = p.has(idx, 5) & (etype > 0)

@@ -14,7 +14,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from netdiag.pcap.gather import Columns, Idx, Packets, be16, be32, be48, be64
+from netdiag.pcap.gather import Columns, Idx, Packets, be16, be32, be48, be64, one_of
 
 V4_MAPPED: Final = np.uint64(0xFFFF_0000_0000)
 #: IPv6 extension headers walked to find the transport protocol (RFC 8200 section 4):
@@ -108,7 +108,7 @@ def ipv6(p: Packets, c: Columns, idx: Idx, l3: npt.NDArray[np.int64]) -> L4Start
     pos = l3 + 40
     has_l4 = has(40)
     jumbo_set = plen != 0
-    active = np.isin(nh, IPV6_EXT) & has_l4
+    active = one_of(nh, IPV6_EXT) & has_l4
     for _ in range(MAX_EXT_HEADERS):
         a = np.flatnonzero(active)
         if not len(a):
@@ -136,7 +136,7 @@ def ipv6(p: Packets, c: Columns, idx: Idx, l3: npt.NDArray[np.int64]) -> L4Start
         nh[a] = np.where(captured, e[:, 0], nh[a])
         pos[a] = np.where(captured, pos[a] + hdr_len, pos[a])
         has_l4[a[~captured]] = False
-        active[a] = captured & np.isin(nh[a], IPV6_EXT) & ~(frag & ~has_l4[a])
+        active[a] = captured & one_of(nh[a], IPV6_EXT) & ~(frag & ~has_l4[a])
     has_l4 &= ~active  # chain longer than we follow
     total = np.where(jumbo_set, total, p.wirelen[idx] - l3)
     c.set("proto", idx, nh, has(7))

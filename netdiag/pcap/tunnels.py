@@ -14,7 +14,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from netdiag.pcap.gather import Columns, Idx, Packets, be16, be24, be32
+from netdiag.pcap.gather import Columns, Idx, Packets, be16, be24, be32, one_of
 from netdiag.pcap.link import ETH_IPV4, ETH_IPV6
 from netdiag.pcap.network import L4Start
 from netdiag.pcap.schema import ENCAPS
@@ -97,7 +97,7 @@ def _gre(p: Packets, idx: Idx, off: npt.NDArray[np.int64]) -> Inner:
     ok = ((w[:, 1] & 7) == 0) & ((flags & 0x40) == 0) & p.has(idx, off + hdr)
     inner_off = off + hdr
     etype = np.full(len(idx), -1, np.int64)
-    ip = np.isin(ptype, (ETH_IPV4, ETH_IPV6))
+    ip = one_of(ptype, (ETH_IPV4, ETH_IPV6))
     etype[ip] = ptype[ip]
     etype[ptype == TEB] = ETH
     e2 = ptype == ERSPAN_2  # type II has the S bit and an 8-byte header; type I has neither
@@ -119,7 +119,7 @@ def find(p: Packets, c: Columns, s: L4Start, payload: npt.NDArray[np.int64]) -> 
     dport, has_port = c.get("dport", idx)
     udp = s.has_l4 & (s.proto == 17) & has_port & (payload >= 0)
     dport = dport.astype(np.int64)
-    vx = udp & np.isin(dport, VXLAN_PORTS) & p.has(idx, payload + 8)
+    vx = udp & one_of(dport, VXLAN_PORTS) & p.has(idx, payload + 8)
     if vx.any():
         w = p.window(idx[vx], payload[vx], 8)
         parts.append(_inner(idx[vx], VXLAN, payload[vx] + 8, ETH, be24(w, 4)))
@@ -130,7 +130,7 @@ def find(p: Packets, c: Columns, s: L4Start, payload: npt.NDArray[np.int64]) -> 
         optlen = (w[:, 0] & 0x3F).astype(np.int64) * 4
         ptype = be16(w, 2).astype(np.int64)
         etype = np.where(ptype == TEB, ETH, ptype)
-        ok = ((w[:, 0] >> 6) == 0) & np.isin(etype, (ETH, ETH_IPV4, ETH_IPV6))
+        ok = ((w[:, 0] >> 6) == 0) & one_of(etype, (ETH, ETH_IPV4, ETH_IPV6))
         _geneve_ovn(p, c, gi[ok], start[ok] + 8, start[ok] + 8 + optlen[ok])
         parts.append(_inner(gi[ok], GENEVE, (start + 8 + optlen)[ok], etype[ok], be24(w, 4)[ok]))
     gu = udp & (dport == GRE_UDP_PORT)
