@@ -155,7 +155,9 @@ class Columns:
 
     def __init__(self, n: int, storage: dict[str, npt.NDArray[Any]] | None = None) -> None:
         """Fresh arrays, or views into ``storage`` (``name`` and ``valid:name`` of each column:
-        the table builder's output arrays, so decoding writes the table in place)."""
+        the table builder's output arrays, so decoding writes the table in place). Storage
+        rows must never have been written: their validity is taken as already all False
+        (TableBuilder's arrays start zeroed and hand each row out once)."""
         self.n = n
         self.values: dict[str, npt.NDArray[np.generic]] = {}
         self.valid: dict[str, Mask] = {}
@@ -168,7 +170,6 @@ class Columns:
             else:
                 self.values[name] = storage[name]
                 self.valid[name] = storage["valid:" + name]
-                self.valid[name].fill(False)
 
     def set(
         self,

@@ -101,7 +101,8 @@ class TableBuilder:
         self._arrays: dict[str, npt.NDArray[Any]] = {}
 
     def reserve(self, k: int, expected_total: int) -> dict[str, npt.NDArray[Any]]:
-        """Views of the next ``k`` rows of every array (decode writes there); then commit."""
+        """Views of the next ``k`` rows of every array, never written before and zeroed
+        (decode writes there, see gather.Columns); then commit."""
         if self.n + k > self._cap:
             self._grow(max(expected_total, self.n + k, 2 * self._cap))
         return {key: a[self.n : self.n + k] for key, a in self._arrays.items()}
@@ -124,7 +125,8 @@ class TableBuilder:
 
 
 def _untouched(n: int, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
-    """``n`` zero-cost items until written: an anonymous map with transparent huge pages off.
+    """``n`` zeroed items that cost nothing until written: an anonymous map (zero-filled by the
+    kernel, so no validity mask needs clearing) with transparent huge pages off.
 
     ``np.empty`` would do, but numpy asks the kernel for huge pages on large arrays, and then
     every array of the table, written up to row ``n``, holds up to 2 MiB it does not use:
@@ -132,7 +134,7 @@ def _untouched(n: int, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
     """
     nbytes = n * dtype.itemsize
     if nbytes < mmap.PAGESIZE:
-        return np.empty(n, dtype=dtype)
+        return np.zeros(n, dtype=dtype)
     mem = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     if hasattr(mmap, "MADV_NOHUGEPAGE"):
         mem.madvise(mmap.MADV_NOHUGEPAGE)
