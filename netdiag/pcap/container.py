@@ -21,10 +21,10 @@ from netdiag.pcap import blocks, walker
 from netdiag.pcap.info import CaptureInfo, Interface, ReadWarning
 from netdiag.pcap.source import ALIGN, Source, Window, open_source
 
-#: Measured (benchmarks/ingest.py, 1M packets, 61 columns, one core, best of 3): 8 MiB 1.02M
-#: packets/s, 16 MiB 1.06M, 32 MiB 1.08M, 64 MiB slower (its decode temporaries leave the CPU
-#: caches); peak RSS vs table + chunk + import baseline: 16 MiB 359 of 412 MiB, 32 MiB 405 of
-#: 428, 64 MiB 462 of 460 (benchmarks/README.md).
+#: Measured (benchmarks/ingest.py, 1M packets, 61 columns, one core, best of 3, quiet machine):
+#: 8 MiB 1.12M packets/s, 16 MiB 1.13M, 32 MiB 1.16M, 64 MiB 1.01M (its decode temporaries
+#: leave the CPU caches); peak RSS vs table + chunk + import baseline: 16 MiB 352 of 412 MiB,
+#: 32 MiB 402 of 429, 64 MiB 459 of 460 (benchmarks/README.md).
 DEFAULT_CHUNK_BYTES = 16 * 1024 * 1024
 I64_MAX = np.iinfo(np.int64).max
 
