@@ -230,7 +230,7 @@ def analyze(table: pd.DataFrame | Sequence[str | Path], options: Options | None 
         an.dropped(s, jt, hops, names, point_end),
         an.no_reply(s, jt, flows, names, window, point_end),
         an.asymmetric(flows, s, jt, names),
-        an.icmp_errors(s, jt, names, window, _mtu(table, s)),
+        an.icmp_errors(s, jt, names, window, _mtu(table, s), quoted=an.quoted_fields(table, s)),
         an.arp_unanswered(table, window),
         an.retransmissions(s, jt, names),
         an.kernel_drops(options.kernel_dropped),

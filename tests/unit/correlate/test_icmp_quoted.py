@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -52,18 +51,6 @@ def table(tmp_path: Path) -> pd.DataFrame:
     return tab
 
 
-def _wire_quoted(monkeypatch: pytest.MonkeyPatch, table: pd.DataFrame) -> None:
-    """Hand icmp_errors the quoted fields, as the engine does once it passes
-    ``quoted=anomalies.quoted_fields(table, s)``."""
-    real = anomalies.icmp_errors
-
-    def call(*args: Any, quoted: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
-        s = args[0]
-        return real(*args, quoted=quoted or anomalies.quoted_fields(table, s))
-
-    monkeypatch.setattr(anomalies, "icmp_errors", call)
-
-
 def _probe_journey(doc: dict[str, Any], ip_id: int) -> str:
     return next(j["id"] for j in doc["journeys"] if j["sightings"][0]["ip_id"] == ip_id)
 
@@ -79,10 +66,7 @@ def test_the_reader_gives_the_quoted_packet(table: pd.DataFrame) -> None:
     assert err["icmp_mtu"] is not pd.NA
 
 
-def test_error_is_tied_to_the_quoted_probe(
-    monkeypatch: pytest.MonkeyPatch, table: pd.DataFrame
-) -> None:
-    _wire_quoted(monkeypatch, table)
+def test_error_is_tied_to_the_quoted_probe(table: pd.DataFrame) -> None:
     doc = to_dict(analyze(table))
     error = _error(doc)
     assert error["caused_by"] == _probe_journey(doc, 501)
@@ -90,13 +74,10 @@ def test_error_is_tied_to_the_quoted_probe(
     assert "fragmentation needed from 192.168.0.1" in error["detail"]
 
 
-def test_quoted_packet_never_seen_is_not_guessed(
-    monkeypatch: pytest.MonkeyPatch, table: pd.DataFrame
-) -> None:
+def test_quoted_packet_never_seen_is_not_guessed(table: pd.DataFrame) -> None:
     """With quoted fields the heuristic is not used: no matching sighting, no cause."""
     probe_501 = table["ip_id"].eq(501).fillna(False).to_numpy() & table["icmp_type"].isna()
     table = table[~probe_501].reset_index(drop=True)
-    _wire_quoted(monkeypatch, table)
     error = _error(to_dict(analyze(table)))
     assert "caused_by" not in error
     assert "offending packet not captured" in error["detail"]
