@@ -24,10 +24,11 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from netdiag.capture.locate import Unplaced, locate
 from netdiag.capture.preflight import NodeCheck, assess, preflight_commands
 from netdiag.capture.probes import probe_result, run_probe
 from netdiag.capture.remote import RemoteCapture
@@ -81,6 +82,8 @@ def _prepare_out(out: Path) -> None:
 
 def _involved(resolved: ResolvedPlan, inventory: Inventory) -> list[NodeSpec]:
     names = {p.node for p in resolved.points} | {p.node for p in resolved.probes}
+    if "" in names:  # a pod only discovery can place: every node may hold it
+        return list(inventory.nodes)
     return [n for n in inventory.nodes if n.name in names]
 
 
@@ -91,6 +94,9 @@ class _Run:
         self, inventory: Inventory, resolved: ResolvedPlan, opts: RunOptions, stop: asyncio.Event
     ) -> None:
         self.opts, self.resolved, self.stop = opts, resolved, stop
+        self.inventory = inventory
+        self.placed: Mapping[CapturePoint, tuple[str, ...]] = {}  # discovery commands per point
+        self.unplaced: tuple[Unplaced, ...] = ()
         nodes = _involved(resolved, inventory)
         self.record = RunRecord(
             run_id=opts.run_id,
@@ -131,20 +137,30 @@ class _Run:
         await asyncio.gather(*(one(s) for s in self.sessions.values()))
 
     async def _points(self) -> list[CapturePoint]:
+        points: Sequence[CapturePoint] = self.resolved.points
+        if any(p.unresolved for p in points):  # roles and pods: discovery, once per node
+            open_ = {n: s.transport for n, s in self.sessions.items() if s.usable}
+            got = await locate(points, open_, self.inventory)
+            points, self.placed, self.unplaced = got.points, got.commands, got.unplaced
+            self.record.plan["points"] = plan_json(self.resolved.plan, points, "")["points"]
         links: dict[tuple[str, str | None], list[str]] = {}
         for s in self.sessions.values():
             links[(s.result.name, None)] = s.link_names()
-        for p in self.resolved.points:
+        for p in points:
             s = self.sessions[p.node]
             if p.glob and p.netns and s.usable:
                 found = await s.netns_links(p.netns)
                 links[(p.node, p.netns)] = [str(i.get("ifname")) for i in found]
-        points, warnings = expand_globs(self.resolved.points, links)
+        expanded, warnings = expand_globs(points, links)
         self.record.notes.extend(warnings)
-        return points
+        return expanded
 
     async def start_all(self) -> None:
         points = await self._points()
+        for u in self.unplaced:  # a status of its own; the node and the run go on
+            res = CaptureResult(u.node, u.label, None, "", "no-device", u.detail)
+            res.resolved_from, res.role, res.discovery = "discovery", u.role, list(u.commands)
+            self.record.captures.append(res)
         hosts: dict[str, CapturePoint] = {}  # node -> the point whose session hosts preflight
         for p in points:
             if p.node in self.hosted and p.netns is None:
@@ -152,6 +168,8 @@ class _Run:
         for p in points:
             s = self.sessions[p.node]
             res = CaptureResult(p.node, p.iface, p.netns, f"pcaps/{p.name}.pcap")
+            res.resolved_from, res.role, res.pod = p.via, p.role, p.pod
+            res.discovery = list(self.placed.get(p, ()))
             self.record.captures.append(res)
             if not s.usable:
                 res.status, res.detail = "not-started", f"node {s.result.status}"
@@ -331,11 +349,13 @@ def _preflight_in_capture(node: NodeSpec, points: Sequence[CapturePoint]) -> boo
     """Can the node's preflight ride in its first capture's session?
 
     Not under sudo (the checks must see the login user, and ``sudo -n`` may be what fails),
-    not with globs (their interfaces are needed before any capture exists), and only when a
+    not with globs or roles (their interfaces are needed before any capture exists), only when a
     point sits in the node's own namespace (``ip -j link`` there is the node's).
     """
     mine = [p for p in points if p.node == node.name]
-    return not node.sudo and not any(p.glob for p in mine) and any(p.netns is None for p in mine)
+    if node.sudo or any(p.glob or p.unresolved for p in mine):  # a role may resolve to nothing
+        return False
+    return any(p.netns is None for p in mine)
 
 
 def _lost_check(node: NodeSpec, exc: BaseException) -> NodeCheck:

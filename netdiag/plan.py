@@ -55,6 +55,9 @@ PROBE_KEYS: dict[str, tuple[str, ...]] = {
 TARGET_RE = re.compile(r"^[A-Za-z0-9_.:][A-Za-z0-9_.:-]*$")  # never starts with '-': no options
 HEX_RE = re.compile(r"^(?:[0-9a-fA-F]{2}){1,16}$")  # ping -p takes up to 16 bytes
 GLOB_CHARS = set("*?[")
+# Discovery's path-device roles (netdiag.discover.roles); any other word is an interface name.
+ROLES = ("uplink", "join", "br-int", "tunnel", "tun0", "bridge")
+IFACE_RE = re.compile(r"^[A-Za-z0-9._*?\[\]@:-]+$")
 DEFAULT_PATTERN = "6e6574646961"  # "netdia": marks our ICMP payloads in every capture
 # Tunnels must pass the filter or encapsulated probes vanish on the underlay (SCENARIOS.md):
 # VXLAN 4789, flannel 8472, Geneve 6081, IP-in-IP (proto 4), GRE (proto 47); ARP for the FIP story.
@@ -72,10 +75,11 @@ ALWAYS_FILTER = (
 class IfaceSelector:
     """One ``capture.interfaces`` item; ``at`` is ``file:line: field`` for error messages."""
 
-    kind: Literal["word", "glob", "any", "pod"]
+    kind: Literal["word", "glob", "any", "pod", "role"]
     value: str
     inside: bool = False
     at: str = field(default="", compare=False)
+    nodes: tuple[str, ...] = ()  # kind "role": the item's own node selector
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,13 @@ class CapturePoint:
     netns: str | None = None
     pod: str | None = None
     glob: bool = False
+    role: str | None = None  # a discovery role still to resolve (iface "" until then)
+    via: str = field(default="inventory", compare=False)  # inventory | discovery | name
+
+    @property
+    def unresolved(self) -> bool:
+        """Resolved at run time by discovery (:mod:`netdiag.capture.locate`); node "" = any."""
+        return not self.iface
 
     @property
     def name(self) -> str:
@@ -184,13 +195,16 @@ def _capture(r: YamlReader, node: yaml.Node) -> CaptureSpec:
     ifaces: list[IfaceSelector] = []
     for i, item in enumerate(r.sequence(m["interfaces"], "capture.interfaces", min_len=1)):
         where = f"capture.interfaces[{i}]"
+        if isinstance(item, yaml.MappingNode) and _has_key(item, "devices"):
+            ifaces += _roles(r, item, where)
+            continue
         if isinstance(item, yaml.MappingNode):
             pm = r.mapping(item, where, ("pod", "inside"), required=("pod",))
             pod = r.string(pm["pod"], f"{where}.pod")
             inside = r.boolean(pm["inside"], f"{where}.inside") if "inside" in pm else False
             ifaces.append(IfaceSelector("pod", pod, inside, _at(r, item, where)))
             continue
-        word = r.string(item, where, re.compile(r"^[A-Za-z0-9._*?\[\]@:-]+$"), "an interface")
+        word = r.string(item, where, IFACE_RE, "an interface")
         kind: Literal["word", "glob", "any"] = (
             "any" if word == "any" else "glob" if GLOB_CHARS & set(word) else "word"
         )
@@ -208,6 +222,26 @@ def _capture(r: YamlReader, node: yaml.Node) -> CaptureSpec:
         max_packets=opt_int("max_packets", 1, 1_000_000_000, 100_000),
         max_file_mb=opt_int("max_file_mb", 1, 100_000, 100),
     )
+
+
+def _has_key(node: yaml.MappingNode, key: str) -> bool:
+    return any(isinstance(k, yaml.ScalarNode) and k.value == key for k, _ in node.value)
+
+
+def _roles(r: YamlReader, item: yaml.Node, where: str) -> list[IfaceSelector]:
+    """``{node: SELECTOR, devices: [ROLE or NAME...]}``: roles resolved by discovery at run time."""
+    m = r.mapping(item, where, ("node", "devices"), required=("devices",))
+    nodes = (r.string(m["node"], f"{where}.node"),) if "node" in m else ("*",)
+    out = []
+    what = f"a device role ({', '.join(ROLES)}) or an interface name"
+    for j, dev in enumerate(r.sequence(m["devices"], f"{where}.devices", min_len=1)):
+        name = r.string(dev, f"{where}.devices[{j}]", IFACE_RE, what)
+        at = _at(r, dev, f"{where}.devices[{j}]")
+        kind: Literal["role", "glob", "word"] = (
+            "role" if name in ROLES else "glob" if GLOB_CHARS & set(name) else "word"
+        )
+        out.append(IfaceSelector(kind, name, False, at, nodes))
+    return out
 
 
 def _probe(r: YamlReader, item: yaml.Node, where: str, names: set[str]) -> Probe:
@@ -255,18 +289,15 @@ def resolve(plan: Plan, inventory: Inventory) -> ResolvedPlan:
     points: list[CapturePoint] = []
     for sel in plan.capture.interfaces:
         if sel.kind == "pod":
-            pod = _pod(plan, inventory, sel.value, sel.at)
-            if sel.inside:
-                if not pod.netns:
-                    raise PlanError(f"{sel.at}: pod {pod.name} has no netns in {inventory.path}")
-                points.append(CapturePoint(pod.node, pod.iface, pod.netns, pod.name))
-            elif not pod.host_iface:
-                raise PlanError(
-                    f"{sel.at}: pod {pod.name} has no host_iface in {inventory.path}; "
-                    "add it there or capture inside the pod with inside: true"
-                )
-            else:
-                points.append(CapturePoint(pod.node, pod.host_iface, None, pod.name))
+            points.append(_pod_point(plan, inventory, sel))
+            continue
+        if sel.nodes:  # a {node:, devices:} item: roles by discovery, names as given
+            for node in _select_nodes(plan, inventory, sel.nodes):
+                if sel.kind == "role":
+                    points.append(CapturePoint(node.name, "", role=sel.value, via="discovery"))
+                else:
+                    glob = sel.kind == "glob"
+                    points.append(CapturePoint(node.name, sel.value, glob=glob, via="name"))
             continue
         found = 0
         for node in selected:
@@ -275,7 +306,8 @@ def resolve(plan: Plan, inventory: Inventory) -> ResolvedPlan:
             elif sel.kind == "word" and sel.value in all_roles:
                 continue  # a role this node does not have (the client has no tunnel)
             else:
-                points.append(CapturePoint(node.name, sel.value, glob=sel.kind == "glob"))
+                glob = sel.kind == "glob"
+                points.append(CapturePoint(node.name, sel.value, glob=glob, via="name"))
             found += 1
         if not found:
             names = ", ".join(n.name for n in selected)
@@ -288,9 +320,32 @@ def resolve(plan: Plan, inventory: Inventory) -> ResolvedPlan:
     return ResolvedPlan(plan, unique, probes, plan.capture.filter or derive_filter(plan.probes))
 
 
-def _select_nodes(plan: Plan, inventory: Inventory) -> list[NodeSpec]:
+def _pod_point(plan: Plan, inventory: Inventory, sel: IfaceSelector) -> CapturePoint:
+    """The inventory's answer when it has one; else a point for discovery to place at run time
+    (on the pod's node when the inventory knows it, else on any node: ``node`` "")."""
+    known = [p for p in inventory.pods if sel.value in (p.name, *p.ips)]
+    pod = known[0] if known else None
+    if sel.inside:
+        if pod is None:
+            raise PlanError(
+                f"{sel.at}: pod {sel.value!r} is not in {inventory.path}; inside: true needs "
+                "its netns there (or capture its host side without inside:)"
+            )
+        if not pod.netns:
+            raise PlanError(f"{sel.at}: pod {pod.name} has no netns in {inventory.path}")
+        return CapturePoint(pod.node, pod.iface, pod.netns, pod.name)
+    if pod is not None and pod.host_iface:
+        return CapturePoint(pod.node, pod.host_iface, None, pod.name)
+    if pod is not None:
+        return CapturePoint(pod.node, "", None, pod.name, via="discovery")
+    return CapturePoint("", "", None, sel.value, via="discovery")
+
+
+def _select_nodes(
+    plan: Plan, inventory: Inventory, selectors: Sequence[str] = ()
+) -> list[NodeSpec]:
     chosen: dict[str, NodeSpec] = {}
-    for sel in plan.capture.nodes:
+    for sel in selectors or plan.capture.nodes:
         if "=" in sel:
             key, _, value = sel.partition("=")
             hits = [n for n in inventory.nodes if n.labels.get(key) == value]

@@ -95,6 +95,10 @@ class CaptureResult:
     stderr: str = ""
     packets: int | None = None
     remote_dir: str | None = None
+    resolved_from: str = "inventory"  # inventory | discovery | name (issue 7)
+    role: str | None = None
+    pod: str | None = None
+    discovery: list[str] = field(default_factory=list)  # the commands that placed it
 
     @property
     def point(self) -> str:
@@ -111,6 +115,10 @@ class CaptureResult:
             "detail": self.detail,
             "stats": self.stats.to_json() if self.stats else None,
             "stderr": self.stderr,
+            "resolved_from": self.resolved_from,
+            "role": self.role,
+            "pod": self.pod,
+            "discovery": list(self.discovery),
         }
 
 
@@ -209,7 +217,15 @@ def plan_json(plan: Any, points: Sequence[Any], bpf: str) -> dict[str, Any]:
         "max_file_mb": cap.max_file_mb,
         "linger": plan.linger,
         "points": [
-            {"node": p.node, "iface": p.iface, "netns": p.netns, "pod": p.pod} for p in points
+            {
+                "node": p.node,
+                "iface": p.iface,
+                "netns": p.netns,
+                "pod": p.pod,
+                "role": p.role,
+                "resolved_from": p.via,
+            }
+            for p in points
         ],
         "probes": [
             {"name": p.name, "kind": p.kind, "from": p.source, "target": p.target}

@@ -203,16 +203,12 @@ def test_plan_field_errors(body: str, expected: str) -> None:
         ),
         ("capture: {nodes: [role=db], interfaces: [eth0]}\n", "'role=db' matches no node"),
         (
-            "capture: {interfaces: [{pod: default/nope}]}\n",
-            ":3: capture.interfaces[0]: unknown pod 'default/nope'; /inv/lab.yaml lists: default/fip-busybox01",
+            "capture: {interfaces: [{pod: default/nope, inside: true}]}\n",
+            ":3: capture.interfaces[0]: pod 'default/nope' is not in /inv/lab.yaml; inside: true needs its netns there",
         ),
         (
             "capture: {interfaces: [{pod: default/no-netns, inside: true}]}\n",
             "pod default/no-netns has no netns",
-        ),
-        (
-            "capture: {interfaces: [{pod: default/no-netns}]}\n",
-            "has no host_iface in /inv/lab.yaml",
         ),
         (
             "capture: {nodes: [client], interfaces: [tunnel]}\n",
@@ -261,3 +257,64 @@ def test_shipped_examples_resolve_against_their_inventories(cni: str) -> None:
 def test_load_plan_reports_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(PlanError, match="cannot read the plan"):
         load_plan(tmp_path / "none.yaml")
+
+
+def test_role_items_and_unknown_pods_become_points_for_run_time_discovery() -> None:
+    p = parsed(
+        """\
+        capture:
+          interfaces:
+            - pod: default/fip-busybox01
+            - pod: default/unlisted
+            - pod: 10.16.0.9
+            - pod: default/no-netns
+            - {node: "kube-ovn-*", devices: [uplink, ovn0, tunnel]}
+        """
+    )
+    points = resolve(p, INVENTORY).points
+    assert points[0] == CapturePoint(
+        "kube-ovn-control-plane", "dd2b931fc304_h", pod="default/fip-busybox01"
+    )
+    assert points[0].via == "inventory"
+    assert not points[0].unresolved
+    pending = [(x.node, x.pod, x.role, x.via) for x in points if x.unresolved]
+    assert pending == [
+        ("", "default/unlisted", None, "discovery"),
+        ("", "10.16.0.9", None, "discovery"),
+        ("kube-ovn-worker", "default/no-netns", None, "discovery"),  # the inventory names its node
+        ("kube-ovn-control-plane", None, "uplink", "discovery"),
+        ("kube-ovn-worker", None, "uplink", "discovery"),
+        ("kube-ovn-control-plane", None, "tunnel", "discovery"),
+        ("kube-ovn-worker", None, "tunnel", "discovery"),
+    ]
+    named = [(x.node, x.iface, x.via) for x in points if x.iface == "ovn0"]
+    assert named == [
+        ("kube-ovn-control-plane", "ovn0", "name"),
+        ("kube-ovn-worker", "ovn0", "name"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            "capture: {interfaces: [{node: '*', devices: [uplink, 'bad name']}]}\n",
+            "/p/t.yaml:3: capture.interfaces[0].devices[1]: expected a device role (uplink, join, br-int, tunnel, tun0, bridge) or an interface name",
+        ),
+        (
+            "capture: {interfaces: [{node: '*', devices: []}]}\n",
+            "/p/t.yaml:3: capture.interfaces[0].devices",
+        ),
+        (
+            "capture: {interfaces: [{node: '*', devices: [uplink], pod: x/y}]}\n",
+            "/p/t.yaml:3: capture.interfaces[0]",
+        ),
+    ],
+)
+def test_role_item_errors_name_the_line_and_the_valid_roles(body: str, expected: str) -> None:
+    assert expected in error_of(body)
+
+
+def test_role_item_node_selector_must_match() -> None:
+    msg = error_of("capture: {interfaces: [{node: 'db-*', devices: [uplink]}]}\n", resolve_too=True)
+    assert "'db-*' matches no node of /inv/lab.yaml" in msg

@@ -1,0 +1,87 @@
+"""Run-time resolution of role and pod capture points on scripted nodes (MockTransport)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from netdiag.capture.locate import locate
+from netdiag.inventory import parse_inventory
+from netdiag.plan import CapturePoint
+from netdiag.transport import CommandResult
+from netdiag.transport.mock import MockCall, MockTransport
+from tests.unit.discover.discover_fixtures import HERE, fixture
+
+CP, WORKER = "kube-ovn-control-plane", "kube-ovn-worker"
+INVENTORY = parse_inventory(
+    textwrap.dedent(
+        f"""\
+        version: 1
+        nodes:
+          - {{name: {CP}, host: 10.250.0.11}}
+          - {{name: {WORKER}, host: 10.250.0.12, devices: {{tunnel: genev_sys_6081}}}}
+        """
+    ),
+    Path("/inv/no-pods.yaml"),
+)
+# The lab's control plane as recorded over SSH: each fixture's "# command:" line is its argv.
+RECORDED = {
+    tuple((HERE / name).read_text().splitlines()[1].removeprefix("# command: ").split()): name
+    for name in ("lab_cp_addr.txt", "lab_cp_route.txt", "lab_cp_netns_ids.txt",
+                 "lab_pod_fip01_addr.txt", "lab_pod_lb_addr.txt")
+}  # fmt: skip
+
+
+def control_plane(call: MockCall) -> CommandResult:
+    if call.argv in RECORDED:
+        return CommandResult(CP, call.argv, 0, fixture(RECORDED[call.argv]), "", 0.01)
+    return CommandResult(CP, call.argv, 1, "", "Error: no route", 0.01)
+
+
+def broken_worker(call: MockCall) -> CommandResult:
+    return CommandResult(WORKER, call.argv, 127, "", "sh: ip: not found", 0.01)
+
+
+async def test_pod_by_name_and_roles_resolve_from_one_discovery_per_node() -> None:
+    points = [
+        CapturePoint("", "", pod="default/fip-busybox01", via="discovery"),
+        CapturePoint(CP, "", role="uplink", via="discovery"),
+        CapturePoint(CP, "", role="tun0", via="discovery"),
+        CapturePoint(CP, "eth0", via="name"),
+    ]
+    async with (
+        MockTransport(control_plane, INVENTORY.node(CP)) as cp,
+        MockTransport(broken_worker, INVENTORY.node(WORKER)) as wk,
+    ):
+        got = await locate(points, {CP: cp, WORKER: wk}, INVENTORY)
+        host_reads = [c for c in cp.calls if c.argv == ("ip", "-j", "-d", "addr")]
+    pod, uplink, named = got.points
+    assert (pod.node, pod.iface, pod.via) == (CP, "dd2b931fc304_h", "discovery")
+    assert (uplink.iface, uplink.role, uplink.via) == ("eth1", "uplink", "discovery")
+    assert (named.iface, named.via) == ("eth0", "name")
+    assert f"{CP}: ip -j -d addr" in got.commands[pod]
+    assert len(host_reads) == 1  # pod and roles share the node's batches
+    (tun0,) = got.unplaced
+    assert tun0.label == "<tun0>"
+    assert tun0.detail.startswith(f"no tun0 device found on node {CP}; discovered: uplink=eth1")
+
+
+async def test_roles_fall_back_to_the_inventory_and_unknown_pods_say_why() -> None:
+    points = [
+        CapturePoint(WORKER, "", role="tunnel", via="discovery"),
+        CapturePoint(WORKER, "", role="uplink", via="discovery"),
+        CapturePoint("", "", pod="default/ghost", via="discovery"),
+    ]
+    async with (
+        MockTransport(control_plane, INVENTORY.node(CP)) as cp,
+        MockTransport(broken_worker, INVENTORY.node(WORKER)) as wk,
+    ):
+        got = await locate(points, {CP: cp, WORKER: wk}, INVENTORY)
+    (tunnel,) = got.points
+    assert (tunnel.node, tunnel.iface, tunnel.via) == (WORKER, "genev_sys_6081", "inventory")
+    uplink, ghost = got.unplaced
+    assert uplink.detail.startswith(f"no uplink device found on node {WORKER}; {WORKER}: discovery")
+    assert "sh: ip: not found" in uplink.detail
+    assert ghost.label == "<pod default/ghost>"
+    assert "pod default/ghost not found" in ghost.detail
+    assert "add it under pods: in /inv/no-pods.yaml" in ghost.detail
