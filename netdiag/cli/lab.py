@@ -29,7 +29,18 @@ def register(subparsers: Any) -> None:
     down = actions.add_parser("down", help="remove everything the lab made, even half-built")
     status = actions.add_parser("status", help="nodes, pods, addresses and sshd state")
     for sub in (up, down, status):
-        sub.add_argument("--name", default="netdiag", help="lab name, the prefix of all it makes")
+        sub.add_argument(
+            "--name",
+            default=None,
+            help="lab name, the prefix of all it makes (default netdiag; ndovs for ovs-geneve)",
+        )
+    up.add_argument(
+        "--topology",
+        choices=("default", "ovs-geneve"),
+        default="default",
+        help="default: the kube-ovn-like lab; ovs-geneve: two nodes with Open vSwitch "
+        "(userspace datapath), br-int pod ports and a Geneve tunnel (no sshd)",
+    )
     up.add_argument(
         "--mgmt-net",
         default="10.250.0.0/24",
@@ -68,6 +79,11 @@ def run(args: argparse.Namespace, env: Env) -> int:
     from netdiag import lab
     from netdiag.lab.status import format_status
 
+    if args.name is None:
+        ovs = args.lab_action == "up" and args.topology == "ovs-geneve"
+        args.name = lab.lifecycle.OVS_DEFAULT_NAME if ovs else lab.DEFAULT_NAME
+    if args.lab_action == "up" and args.topology == "ovs-geneve":
+        return _up_ovs(args, env)
     if args.lab_action == "up":
         spec = lab.default_spec(lab.topology.validate_name(args.name), args.mgmt_net).validate()
         if args.clock_offset:
@@ -118,3 +134,30 @@ def run(args: argparse.Namespace, env: Env) -> int:
     else:
         print(format_status(st), file=env.stdout)
     return ExitCode.OK if st.running else ExitCode.FAILURE
+
+
+def _up_ovs(args: argparse.Namespace, env: Env) -> int:
+    """Build the ovs-geneve topology and say where everything is."""
+    from netdiag.lab.lifecycle import up_ovs
+
+    if args.clock_offset or args.inventory:
+        raise InputError(
+            "--clock-offset and --inventory apply to the default topology only; "
+            "drop them with --topology ovs-geneve"
+        )
+    ovs_lab, seconds = up_ovs(args.name)
+    print(f"lab {ovs_lab.name} (ovs-geneve) is up ({seconds:.2f} s)", file=env.stdout)
+    for node in ovs_lab.nodes:
+        print(
+            f"  node {node.name}: netns {ovs_lab.node_netns(node.name)}, underlay "
+            f"{ovs_lab.underlay} {node.underlay_ip}, OVS dir {ovs_lab.ovs_dir(node.name)}",
+            file=env.stdout,
+        )
+    for pod in ovs_lab.pods:
+        print(
+            f"  pod {pod.namespace}/{pod.pod} {pod.ip} on {pod.node}: netns "
+            f"{ovs_lab.pod_netns(pod)}, br-int port {pod.host_iface} iface-id {pod.iface_id}",
+            file=env.stdout,
+        )
+    print(f"remove it with `netdiag lab down --name {ovs_lab.name}`", file=env.stdout)
+    return ExitCode.OK

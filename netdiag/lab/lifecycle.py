@@ -19,6 +19,8 @@ from dataclasses import dataclass, replace
 from netdiag.errors import LabError
 from netdiag.lab import render, sshd
 from netdiag.lab.inventory import inventory_text, key_path, known_hosts_path
+from netdiag.lab.ovs import OvsLab, ovs_spec, stray_ovs_pids
+from netdiag.lab.ovs import build as ovs_build
 from netdiag.lab.state import LabState, NodeState, PodState, load_state, save_state
 from netdiag.lab.system import (
     alive,
@@ -34,7 +36,9 @@ from netdiag.lab.system import (
 )
 from netdiag.lab.topology import DEFAULT_NAME, STATE_ROOT, LabSpec, default_spec, validate_name
 
-__all__ = ["DownReport", "down", "up"]
+__all__ = ["OVS_DEFAULT_NAME", "DownReport", "down", "up", "up_ovs"]
+
+OVS_DEFAULT_NAME = "ndovs"
 
 
 @dataclass(frozen=True)
@@ -259,6 +263,7 @@ def _down_locked(name: str, state_root: str) -> DownReport:
         pids |= {
             n.sshd_pid for n in state.nodes if n.sshd_pid and _is_lab_sshd(n.sshd_pid, state_dir)
         }
+    pids |= set(stray_ovs_pids(state_dir))  # ovs-geneve lab daemons, even outside a netns
     listeners = {n.sshd_pid for n in state.nodes} if state else set()
     # Sessions first, so a still-living sshd reaps them; then the listeners, which we reap.
     left = kill_and_wait(pids - listeners) + kill_and_wait(pids & listeners)
@@ -290,3 +295,25 @@ def _is_lab_sshd(pid: int, state_dir: str) -> bool:
             return state_dir.encode() in fh.read()
     except OSError:
         return False
+
+
+def up_ovs(name: str = OVS_DEFAULT_NAME, *, state_root: str = STATE_ROOT) -> tuple[OvsLab, float]:
+    """Build the ``ovs-geneve`` topology (see netdiag.lab.ovs); returns it and its build seconds.
+
+    A lab of that name that exists is refused (run ``down``); a half-made one's leftovers are
+    swept first, and a failed build is removed again before the error propagates.
+    """
+    require_root("netdiag lab up")
+    lab = ovs_spec(validate_name(name), state_root)
+    with _locked(state_root):
+        if any(ns.startswith(f"{name}-") for ns in list_netns()):
+            raise LabError(
+                f"lab {name} already exists; `netdiag lab down --name {name}` to rebuild it"
+            )
+        _down_locked(name, state_root)
+        try:
+            seconds = ovs_build(lab)
+        except BaseException:
+            _down_locked(name, state_root)
+            raise
+    return lab, seconds
