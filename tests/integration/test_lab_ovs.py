@@ -22,6 +22,7 @@ import pytest
 
 from netdiag.cli import Env, main
 from netdiag.discover.ovs import parse_vsctl_find, parse_vsctl_show, pod_ports
+from netdiag.errors import LabError
 from netdiag.lab.lifecycle import down, up_ovs
 from netdiag.lab.ovs import OvsLab, missing_tools, stray_ovs_pids
 from netdiag.lab.system import list_netns
@@ -193,6 +194,37 @@ def test_down_removes_every_trace() -> None:
     report = down(name)
     assert report.namespaces == 4
     assert report.state_dir_removed
+    _assert_gone(name, lab.state_dir)
+
+
+def _assert_gone(name: str, state_dir: str) -> None:
     assert not [ns for ns in list_netns() if ns.startswith(f"{name}-")]
-    assert not stray_ovs_pids(lab.state_dir)
-    assert not os.path.exists(f"{STATE_ROOT}/{name}")
+    assert not stray_ovs_pids(state_dir)
+    assert not os.path.exists(state_dir)
+
+
+def test_a_build_failing_after_the_daemons_started_leaves_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    name = "ndovsf"
+
+    def broken(lab: OvsLab, node: object) -> None:
+        assert len(stray_ovs_pids(lab.state_dir)) == 4  # both nodes' daemons are running
+        raise LabError("simulated failure while adding bridges")
+
+    monkeypatch.setattr("netdiag.lab.ovs._bridges", broken)
+    with pytest.raises(LabError, match="simulated"):
+        up_ovs(name)
+    _assert_gone(name, f"{STATE_ROOT}/{name}")
+
+
+def test_down_kills_daemons_whose_namespace_was_already_deleted() -> None:
+    """A half-removed lab: the netns names are gone, the daemons and files are not."""
+    name = "ndovsn"
+    lab, _ = up_ovs(name)
+    for ns in lab.netns():
+        subprocess.run(["ip", "netns", "del", ns], check=True)
+    assert len(stray_ovs_pids(lab.state_dir)) == 4
+    report = down(name)
+    assert report.processes == 4
+    _assert_gone(name, lab.state_dir)
