@@ -112,7 +112,11 @@ async def locate(
             else:
                 out.append(found[0])
                 commands[found[0]] = found[1]
-    return Located(tuple(dict.fromkeys(out)), commands, tuple(unplaced))
+    # One tcpdump per interface: a role and a name (or a pod) may land on the same device.
+    unique: dict[tuple[str, str, str | None], CapturePoint] = {}
+    for p in out:
+        unique.setdefault((p.node, p.iface, p.netns), p)
+    return Located(tuple(unique.values()), commands, tuple(unplaced))
 
 
 def _role(

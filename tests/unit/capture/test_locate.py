@@ -48,6 +48,7 @@ async def test_pod_by_name_and_roles_resolve_from_one_discovery_per_node() -> No
         CapturePoint(CP, "", role="uplink", via="discovery"),
         CapturePoint(CP, "", role="tun0", via="discovery"),
         CapturePoint(CP, "eth0", via="name"),
+        CapturePoint(CP, "eth1", via="name"),  # the uplink again: one capture, not two
     ]
     async with (
         MockTransport(control_plane, INVENTORY.node(CP)) as cp,
