@@ -240,3 +240,43 @@ async def test_a_sudo_node_is_preflighted_on_its_own_first(tmp_path: Path) -> No
     sudo_calls = [c for c in cluster.nodes["node1"].calls if c.argv == ("sudo", "-n", "true")]
     assert len(sudo_calls) == 1
     assert all(c.status == "ok" for c in record.captures)
+
+
+ROLE_PLAN = """\
+version: 1
+name: t
+capture:
+  interfaces: [{node: "node*", devices: [uplink, tun0]}, {node: client, devices: [eth0]}]
+  duration: 30
+probes:
+  - ping: {from: client, target: 172.19.0.11, count: 3, interval: 0.2}
+linger: 0
+"""
+
+
+async def test_roles_are_discovered_and_a_missing_one_is_a_status_not_a_failure(
+    tmp_path: Path,
+) -> None:
+    cluster = Cluster(node2=NodeBehaviour(default_dev="eth0"))
+    opts = options(tmp_path, cluster)
+    await run_capture(inventory(tmp_path), plan(tmp_path, ROLE_PLAN), opts)
+    m = manifest(tmp_path)
+    caps = {c["point"]: c for c in m["captures"]}
+    assert {p: (c["status"], c["resolved_from"], c["role"]) for p, c in caps.items()} == {
+        "node1/<tun0>": ("no-device", "discovery", "tun0"),
+        "node2/<tun0>": ("no-device", "discovery", "tun0"),
+        "node1/eth1": ("ok", "discovery", "uplink"),
+        "node2/eth0": ("ok", "discovery", "uplink"),  # discovery wins over the inventory's eth1
+        "client/eth0": ("ok", "name", None),
+    }
+    assert caps["node1/<tun0>"]["detail"].startswith(
+        "no tun0 device found on node node1; discovered: uplink=eth1"
+    )
+    assert "node1: ip -j route" in caps["node1/eth1"]["discovery"]
+    assert {n: v["status"] for n, v in m["nodes"].items()} == dict.fromkeys(
+        ["client", "node1", "node2"], "ok"
+    )
+    assert m["probes"][0]["exit_status"] == 0
+    assert ("node2", "eth0", "discovery") in [
+        (p["node"], p["iface"], p["resolved_from"]) for p in m["plan"]["points"]
+    ]

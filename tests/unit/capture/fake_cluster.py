@@ -51,6 +51,7 @@ class NodeBehaviour:
     listen_delay: float = 0.0
     capture_stderr: Sequence[str] = ()  # a failing tcpdump: its stderr, then exit 1
     links: list[dict[str, object]] = field(default_factory=lambda: list(LINKS))
+    default_dev: str = "eth1"  # discovery's uplink: the device of the default route
 
 
 class FakeNode(MockTransport):
@@ -98,8 +99,14 @@ class FakeNode(MockTransport):
             if b.tcpdump_missing:
                 return CommandResult(self.name, a, 127, "", "sh: tcpdump: not found\n", 0)
             return _ok("tcpdump version 4.99.3\nlibpcap version 1.10.3\n")
-        if a == ("ip", "-j", "link"):
+        if a in (("ip", "-j", "link"), ("ip", "-j", "-d", "addr")):
             return _ok(json.dumps(b.links))
+        if a == ("ip", "-j", "route"):  # discovery (capture points by role)
+            return _ok(
+                json.dumps([{"dst": "default", "gateway": "10.9.0.1", "dev": b.default_dev}])
+            )
+        if a == ("ip", "-j", "netns", "list-id"):
+            return _ok("[]")
         if a[0] == "df":
             return _ok(
                 "Filesystem 1024-blocks Used Available Capacity Mounted\nx 1 1 9999999 1% /\n"
