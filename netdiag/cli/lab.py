@@ -119,6 +119,8 @@ def run(args: argparse.Namespace, env: Env) -> int:
         else:
             print(f"lab {report.name} was not running; nothing to remove", file=env.stdout)
         return ExitCode.OK
+    if os.path.isdir(f"{lab.topology.STATE_ROOT}/{args.name}/ovs"):
+        return _status_ovs(args, env)
     st = lab.status(args.name)
     if args.json:
         data = {
@@ -161,3 +163,28 @@ def _up_ovs(args: argparse.Namespace, env: Env) -> int:
         )
     print(f"remove it with `netdiag lab down --name {ovs_lab.name}`", file=env.stdout)
     return ExitCode.OK
+
+
+def _status_ovs(args: argparse.Namespace, env: Env) -> int:
+    """An ovs-geneve lab has no state file: report its namespaces and OVS daemons instead."""
+    from netdiag.lab.ovs import ovs_spec, stray_ovs_pids
+    from netdiag.lab.system import list_netns
+    from netdiag.lab.topology import STATE_ROOT
+
+    ovs_lab = ovs_spec(args.name, STATE_ROOT)
+    present = set(list_netns())
+    missing = [ns for ns in ovs_lab.netns() if ns not in present]
+    daemons = len(stray_ovs_pids(ovs_lab.state_dir))
+    running = not missing and daemons == 2 * len(ovs_lab.nodes)
+    if args.json:
+        data = {"name": ovs_lab.name, "topology": "ovs-geneve", "running": running,
+                "missing_netns": missing, "ovs_daemons": daemons}  # fmt: skip
+        print(json.dumps(data, indent=1), file=env.stdout)
+    else:
+        word = "running" if running else "broken (run `netdiag lab down` and `up` again)"
+        print(
+            f"lab {ovs_lab.name} (ovs-geneve): {word}; {daemons} OVS daemons, "
+            f"missing namespaces: {', '.join(missing) or 'none'}",
+            file=env.stdout,
+        )
+    return ExitCode.OK if running else ExitCode.FAILURE

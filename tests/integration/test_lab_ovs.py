@@ -228,3 +228,9 @@ def test_down_kills_daemons_whose_namespace_was_already_deleted() -> None:
     report = down(name)
     assert report.processes == 4
     _assert_gone(name, lab.state_dir)
+
+
+def test_status_reports_the_ovs_lab(ovs_lab: OvsLab) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["lab", "status", "--name", ovs_lab.name], env=Env(out, err)) == 0, err.getvalue()
+    assert "(ovs-geneve): running; 4 OVS daemons" in out.getvalue()
