@@ -28,7 +28,7 @@ INVENTORY = parse_inventory(
 RECORDED = {
     tuple((HERE / name).read_text().splitlines()[1].removeprefix("# command: ").split()): name
     for name in ("lab_cp_addr.txt", "lab_cp_route.txt", "lab_cp_netns_ids.txt",
-                 "lab_pod_fip01_addr.txt", "lab_pod_lb_addr.txt")
+                 "lab_pod_fip01_addr.txt", "lab_pod_lb_addr.txt", "lab_cp_route_get.txt")
 }  # fmt: skip
 
 
@@ -86,3 +86,18 @@ async def test_roles_fall_back_to_the_inventory_and_unknown_pods_say_why() -> No
     assert ghost.label == "<pod default/ghost>"
     assert "pod default/ghost not found" in ghost.detail
     assert "add it under pods: in /inv/no-pods.yaml" in ghost.detail
+
+
+async def test_pod_by_ip_is_searched_on_every_connected_node() -> None:
+    points = [CapturePoint("", "", pod="192.168.0.6", via="discovery")]
+    async with (
+        MockTransport(control_plane, INVENTORY.node(CP)) as cp,
+        MockTransport(broken_worker, INVENTORY.node(WORKER)) as wk,
+    ):
+        got = await locate(points, {CP: cp, WORKER: wk}, INVENTORY)
+        asked = [c.argv for c in cp.calls if c.argv[:4] == ("ip", "-j", "route", "get")]
+    ((point, commands),) = got.commands.items()
+    assert (point.node, point.iface, point.pod) == (CP, "dd2b931fc304_h", "192.168.0.6")
+    assert asked == [("ip", "-j", "route", "get", "192.168.0.6")]
+    assert f"{CP}: ip -n fip-busybox01 -j -d addr" in commands
+    assert got.unplaced == ()
