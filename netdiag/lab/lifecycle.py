@@ -254,16 +254,16 @@ def _down_locked(name: str, state_root: str) -> DownReport:
     prefix = f"{name}-"
     state_dir = f"{state_root}/{name}"
     state = load_state(state_dir)
+    ovs_daemons = set(stray_ovs_pids(state_dir))  # ovs-geneve lab, even outside its netns
     namespaces = sorted(
         {ns for ns in list_netns() if ns.startswith(prefix)}
         | ({ns for ns in state.netns if ns in list_netns()} if state else set())
     )
-    pids = set(pids_in_netns(netns_ids(namespaces)))
+    pids = set(pids_in_netns(netns_ids(namespaces))) | ovs_daemons
     if state is not None:
         pids |= {
             n.sshd_pid for n in state.nodes if n.sshd_pid and _is_lab_sshd(n.sshd_pid, state_dir)
         }
-    pids |= set(stray_ovs_pids(state_dir))  # ovs-geneve lab daemons, even outside a netns
     listeners = {n.sshd_pid for n in state.nodes} if state else set()
     # Sessions first, so a still-living sshd reaps them; then the listeners, which we reap.
     left = kill_and_wait(pids - listeners) + kill_and_wait(pids & listeners)
@@ -282,10 +282,35 @@ def _down_locked(name: str, state_root: str) -> DownReport:
         shutil.rmtree(state_dir)
     with contextlib.suppress(OSError):
         os.rmdir(state_root)  # only if no other lab lives there
+    swept = _sweep_late(prefix, host_iface)
+    return DownReport(name, len(namespaces) + swept, len(pids), links, removed)
+
+
+def _sweep_late(prefix: str, host_iface: str, passes: int = 10) -> int:
+    """Remove namespaces/links that appeared while `down` ran; returns how many namespaces.
+
+    After a SIGKILLed `up`, its `ip -batch` child lives on and may still be adding namespaces
+    and the host link after the first sweep listed them.
+    """
+    removed = 0
+    for _ in range(passes):
+        still = [ns for ns in list_netns() if ns.startswith(prefix)]
+        link = link_exists(host_iface)
+        if not still and not link:
+            return removed
+        time.sleep(0.05)
+        kill_and_wait(pids_in_netns(netns_ids(still)))
+        lines = [f"netns del {ns}" for ns in still] + ([f"link del {host_iface}"] if link else [])
+        with contextlib.suppress(LabError):  # the batch may race the same late creator
+            ip_batch(lines, force=True)
+        removed += len(still)
     still = [ns for ns in list_netns() if ns.startswith(prefix)]
     if still or link_exists(host_iface):
-        raise LabError(f"lab {name}: could not remove {', '.join(still) or host_iface}")
-    return DownReport(name, len(namespaces), len(pids), links, removed)
+        raise LabError(
+            f"lab {prefix[:-1]}: could not remove {', '.join(still) or host_iface}; "
+            "check `ip netns` and retry `netdiag lab down`"
+        )
+    return removed
 
 
 def _is_lab_sshd(pid: int, state_dir: str) -> bool:
