@@ -21,19 +21,29 @@ def _text(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
+def change_label(change: Change) -> str | None:
+    """The name a before -> after change goes by in every view (``DNAT``, ``un-SNAT``,
+    ``src MAC``, ``TTL``); None for kinds that are not a single before -> after value."""
+    kind = change.kind
+    if kind in ("dnat", "snat"):
+        return kind.upper()
+    if kind in ("un-dnat", "un-snat"):
+        return f"un-{kind[3:].upper()}"
+    if kind == "mac-rewrite":
+        return _FIELD_NAMES.get(change.field or "", change.field or "MAC")
+    if kind == "ttl":
+        return "TTL"
+    return None
+
+
 def describe_change(change: Change) -> str:
     """``DNAT 172.19.0.11 -> 192.168.0.6``, ``src MAC a -> b``, ``TTL 64 -> 63``, ``encap ...``."""
     kind = change.kind
     arrow = f"{_text(change.before)} -> {_text(change.after)}"
     extra = dict(change.extra)
-    if kind in ("dnat", "snat"):
-        return f"{kind.upper()} {arrow}"
-    if kind in ("un-dnat", "un-snat"):
-        return f"un-{kind[3:].upper()} {arrow}"
-    if kind == "mac-rewrite":
-        return f"{_FIELD_NAMES.get(change.field or '', change.field or 'MAC')} {arrow}"
-    if kind == "ttl":
-        return f"TTL {arrow}"
+    label = change_label(change)
+    if label is not None:
+        return f"{label} {arrow}"
     if kind in ("encap", "decap"):
         # {"kind": "encap", "encap": "vxlan", "vni": 42, "outer_src": a, "outer_dst": b}
         tunnel = extra.pop("encap", None) or extra.pop("type", None)

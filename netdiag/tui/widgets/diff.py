@@ -6,11 +6,9 @@ from collections.abc import Sequence
 
 from rich.text import Text
 
-from netdiag.report.describe import describe_change
+from netdiag.report.describe import change_label, describe_change
 from netdiag.report.document import Change
 
-_LABELS = {"dnat": "DNAT", "snat": "SNAT", "un-dnat": "un-DNAT", "un-snat": "un-SNAT", "ttl": "TTL"}
-_MAC_FIELDS = {"eth_src": "src MAC", "eth_dst": "dst MAC"}
 _STYLES = {
     "dnat": "bold magenta",
     "snat": "bold magenta",
@@ -25,10 +23,7 @@ def change_text(change: Change) -> Text:
     """``DNAT 172.19.0.11 → 192.168.0.6`` with before in red and after in green."""
     if change.kind in ("encap", "decap") or (change.before is None and change.after is None):
         return Text(describe_change(change), style=_STYLES.get(change.kind, "yellow"))
-    label = _LABELS.get(change.kind)
-    if change.kind == "mac-rewrite":
-        label = _MAC_FIELDS.get(change.field or "", change.field or "MAC")
-    text = Text(f"{label or change.kind} ", style=_STYLES.get(change.kind, "bold"))
+    text = Text(f"{change_label(change) or change.kind} ", style=_STYLES.get(change.kind, "bold"))
     text.append(str(change.before), style="red")
     text.append(" → ")
     text.append(str(change.after), style="green")
