@@ -12,12 +12,12 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from netdiag.correlate.model import ClockSample
 from netdiag.errors import AnalysisInputError, InputError
+from netdiag.pcap.points import ifmap_from_links
 
 PCAP_SUFFIXES = (".pcap", ".pcapng", ".cap")
 
@@ -43,16 +43,6 @@ class _Plan:
     warnings: list[str] = field(default_factory=list)
 
 
-def _ifmap(interfaces: Any) -> dict[int, str]:
-    """``ip -j link`` JSON list -> {ifindex: ifname}."""
-    out: dict[int, str] = {}
-    if isinstance(interfaces, list):
-        for item in interfaces:
-            if isinstance(item, dict) and isinstance(item.get("ifindex"), int):
-                out[item["ifindex"]] = str(item.get("ifname", ""))
-    return out
-
-
 def _read_manifest(root: Path, plan: _Plan) -> bool:
     path = root / "manifest.json"
     if not path.is_file():
@@ -68,7 +58,7 @@ def _read_manifest(root: Path, plan: _Plan) -> bool:
     for node, info in (manifest.get("nodes") or {}).items():
         if not isinstance(info, dict):
             continue
-        plan.ifmaps[node] = _ifmap(info.get("interfaces"))
+        plan.ifmaps[node] = ifmap_from_links(info.get("interfaces"))
         clock = info.get("clock")
         if isinstance(clock, dict) and isinstance(clock.get("offset_ns"), int):
             plan.clocks[node] = ClockSample(

@@ -48,6 +48,16 @@ def parse_point_spec(spec: str) -> PointSpec:
     return PointSpec(point=point, node=node, iface=iface, path=path)
 
 
+def ifmap_from_links(links: object) -> dict[int, str]:
+    """``ip -j link`` JSON (already parsed) -> {ifindex: ifname}; anything else -> {}."""
+    result: dict[int, str] = {}
+    if isinstance(links, list):
+        for entry in links:
+            if isinstance(entry, dict) and isinstance(entry.get("ifindex"), int):
+                result[entry["ifindex"]] = str(entry.get("ifname", ""))
+    return result
+
+
 def load_ifmap(path: str | Path) -> dict[int, str]:
     """ifindex -> ifname from the JSON of ``ip -j link`` (recorded on the node at capture time:
     a LINUX_SLL2 capture holds only the capturing namespace's interface indexes)."""
@@ -61,10 +71,7 @@ def load_ifmap(path: str | Path) -> dict[int, str]:
         ) from exc
     if not isinstance(data, list):
         raise InputError(f"{path}: expected the JSON list printed by `ip -j link`")
-    result: dict[int, str] = {}
-    for entry in data:
-        if isinstance(entry, dict) and isinstance(entry.get("ifindex"), int):
-            result[entry["ifindex"]] = str(entry.get("ifname", ""))
+    result = ifmap_from_links(data)
     if not result:
         raise InputError(f"{path}: no interfaces in it; give the output of `ip -j link`")
     return result
