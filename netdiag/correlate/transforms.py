@@ -12,6 +12,9 @@ request's NAT and are labelled ``un-dnat`` / ``un-snat`` (see ``model.CHANGE_KIN
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -107,6 +110,13 @@ def addr_text(s: pd.DataFrame, pos: np.ndarray, side: str) -> list[str]:
     lo = s[f"{side}_lo"].to_numpy()[pos]
     port = s["sport" if side == "src" else "dport"].to_numpy()[pos]
     ver = s["ip_version"].to_numpy()[pos]
+    return _texts(hi, lo, port, ver)
+
+
+def _texts(
+    hi: Iterable[Any], lo: Iterable[Any], port: Iterable[Any], ver: Iterable[Any]
+) -> list[str]:
+    """``ip`` / ``ip:port`` / ``[v6]:port`` per row; a negative port means none."""
     return [
         ip_with_port(ip_text(int(h), int(low), int(v)), int(p) if p >= 0 else None)
         for h, low, p, v in zip(hi, lo, port, ver, strict=True)
@@ -145,18 +155,8 @@ def translations(s: pd.DataFrame, hops: pd.DataFrame, names: Names) -> pd.DataFr
         agg["kind"] = agg["kind"].map(kinds)
         agg["node"] = [names.point_node[p] or names.points[p] for p in agg["point"]]
         agg["proto"] = [PROTO_NAMES.get(int(p), str(int(p))) for p in agg["proto"]]
-        agg["before"] = [
-            ip_with_port(ip_text(int(h), int(lo), int(v)), int(pt) if pt >= 0 else None)
-            for h, lo, pt, v in zip(
-                agg["b_hi"], agg["b_lo"], agg["b_port"], agg["ver"], strict=True
-            )
-        ]
-        agg["after"] = [
-            ip_with_port(ip_text(int(h), int(lo), int(v)), int(pt) if pt >= 0 else None)
-            for h, lo, pt, v in zip(
-                agg["a_hi"], agg["a_lo"], agg["a_port"], agg["ver"], strict=True
-            )
-        ]
+        agg["before"] = _texts(agg["b_hi"], agg["b_lo"], agg["b_port"], agg["ver"])
+        agg["after"] = _texts(agg["a_hi"], agg["a_lo"], agg["a_port"], agg["ver"])
         frames.append(agg[["kind", "node", "proto", "before", "after", "packets"]])
     if not frames:
         return pd.DataFrame(
