@@ -39,6 +39,15 @@ __all__ = ["RemoteCapture"]
 STEP_TIMEOUT = 15.0  # one SSH round trip on a healthy node is milliseconds
 
 
+def _why(exc: BaseException) -> str:
+    """The exception's text; a bare timeout (empty str()) says how long we waited."""
+    if str(exc):
+        return str(exc)
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {STEP_TIMEOUT:g} s"
+    return type(exc).__name__
+
+
 class RemoteCapture:
     """One tcpdump on one node, under the watchdog supervisor of :mod:`netdiag.capture.tcpdump`."""
 
@@ -216,7 +225,7 @@ class RemoteCapture:
         r = self.result
         proc = self.proc
         if proc is None:
-            r.status, r.detail = "lost", f"{exc}; the node stopped answering"
+            r.status, r.detail = "lost", f"{_why(exc)}; the node stopped answering"
             return
         with contextlib.suppress(TransportError, TimeoutError):
             await proc.wait(timeout=2)
@@ -263,7 +272,7 @@ class RemoteCapture:
                 await asyncio.wait_for(proc.signal("INT"), STEP_TIMEOUT)
             await proc.expect(EXIT_LINE, timeout=STEP_TIMEOUT)
         except (TransportError, TimeoutError) as exc:
-            r.status, r.detail = "lost", f"{exc}; the node stopped answering mid-capture"
+            r.status, r.detail = "lost", f"{_why(exc)}; the node stopped answering mid-capture"
         lines = self._err_lines()
         r.stderr = self._err_text()
         r.stats = parse_stats(lines)

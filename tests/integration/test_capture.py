@@ -160,6 +160,7 @@ def test_mgmt_link_down_mid_capture_marks_the_node_lost_and_its_watchdog_cleans_
     assert left == []
     assert record.nodes["kube-ovn-worker"].status == "lost"
     assert "stopped answering" in record.nodes["kube-ovn-worker"].detail
+    assert ": ;" not in record.nodes["kube-ovn-worker"].detail, "the reason is named"
     assert record.nodes["client"].status == "ok"
     assert record.nodes["kube-ovn-control-plane"].status == "ok"
 
