@@ -25,7 +25,7 @@ import contextlib
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from netdiag.capture.locate import Unplaced, locate
@@ -38,7 +38,7 @@ from netdiag.capture.skew import shift_pcap, simulated_offset
 from netdiag.capture.sweep import sweep
 from netdiag.errors import InputError, TransportError
 from netdiag.inventory import Inventory, NodeSpec
-from netdiag.plan import CapturePoint, Plan, ResolvedPlan, expand_globs, resolve
+from netdiag.plan import CapturePoint, Plan, ResolvedPlan, ResolvedProbe, expand_globs, resolve
 from netdiag.transport import Transport, open_transport
 
 __all__ = ["RunOptions", "make_run_id", "run_capture"]
@@ -63,6 +63,15 @@ class RunOptions:
 
     def __post_init__(self) -> None:
         self.run_id = self.run_id or make_run_id()
+
+
+def _placed_probe(
+    probe: ResolvedProbe, where: CapturePoint | Unplaced
+) -> tuple[ResolvedProbe, str | None]:
+    """A pod probe moved into the namespace discovery found, or the reason it was not."""
+    if isinstance(where, Unplaced):
+        return probe, where.detail
+    return replace(probe, node=where.node, netns=where.netns), None
 
 
 def make_run_id() -> str:
@@ -113,6 +122,8 @@ class _Run:
         for n in nodes:
             self.record.nodes[n.name].simulated_clock_offset_ns = simulated_offset(n.labels)
         self.captures: list[RemoteCapture] = []
+        # each probe as it will run, or why it cannot (a pod discovery did not find)
+        self.probes: list[tuple[ResolvedProbe, str | None]] = [(p, None) for p in resolved.probes]
         self.hosted = {n.name for n in nodes if _preflight_in_capture(n, resolved.points)}
 
     def save(self, phase: str) -> None:
@@ -138,10 +149,29 @@ class _Run:
 
     async def _points(self) -> list[CapturePoint]:
         points: Sequence[CapturePoint] = self.resolved.points
-        if any(p.unresolved for p in points):  # roles and pods: discovery, once per node
+        # pods a probe runs in without a netns in the inventory: placed like `inside` points
+        asks = {
+            pr: CapturePoint(pr.node, "", None, pr.pod, via="discovery", inside=True)
+            for pr in self.resolved.probes
+            if pr.unresolved
+        }
+        if any(p.unresolved for p in points) or asks:  # roles and pods: discovery, once per node
             open_ = {n: s.transport for n, s in self.sessions.items() if s.usable}
-            got = await locate(points, open_, self.inventory)
-            points, self.placed, self.unplaced = got.points, got.commands, got.unplaced
+            got = await locate([*points, *asks.values()], open_, self.inventory)
+            answers = [got.by_input[p] for p in points]
+            # one tcpdump per interface: a role and a name (or a pod) may land on the same one
+            unique: dict[tuple[str, str, str | None], CapturePoint] = {}
+            for a in answers:
+                if isinstance(a, CapturePoint):
+                    unique.setdefault((a.node, a.iface, a.netns), a)
+            points = list(unique.values())
+            self.unplaced = tuple(a for a in answers if isinstance(a, Unplaced))
+            self.placed = got.commands
+            self.probes = [_placed_probe(pr, got.by_input[pt]) for pr, pt in asks.items()] + [
+                (pr, None) for pr in self.resolved.probes if not pr.unresolved
+            ]
+            order = {pr.name: i for i, pr in enumerate(self.resolved.probes)}
+            self.probes.sort(key=lambda item: order[item[0].name])
             self.record.plan["points"] = plan_json(self.resolved.plan, points, "")["points"]
         links: dict[tuple[str, str | None], list[str]] = {}
         for s in self.sessions.values():
@@ -251,9 +281,12 @@ class _Run:
             *(s.resample_clock(self.opts.clock_rounds) for s in self.sessions.values())
         )
         jobs = []
-        for probe in self.resolved.probes:
+        for probe, why in self.probes:
             res = probe_result(probe)
             self.record.probes.append(res)
+            if why is not None:
+                res.detail = f"not run: {why}"
+                continue
             s = self.sessions[probe.node]
             if not s.connected:
                 res.detail = f"not run: node {s.result.status}"

@@ -19,7 +19,7 @@ from typing import Literal
 import yaml
 
 from netdiag.errors import PlanError
-from netdiag.inventory import NAME_RE, Inventory, NodeSpec, PodSpec, YamlReader
+from netdiag.inventory import NAME_RE, Inventory, NodeSpec, YamlReader
 
 __all__ = [
     "CapturePoint",
@@ -129,6 +129,7 @@ class CapturePoint:
     glob: bool = False
     role: str | None = None  # a discovery role still to resolve (iface "" until then)
     via: str = field(default="inventory", compare=False)  # inventory | discovery | name
+    inside: bool = False  # a pod point: its own interface in its namespace, not the host side
 
     @property
     def unresolved(self) -> bool:
@@ -150,6 +151,12 @@ class ResolvedProbe:
     netns: str | None
     argv: tuple[str, ...]
     timeout: float  # for the whole command, generous: the probe's own limits come first
+    pod: str | None = None  # run inside this pod; node/netns found by discovery when unresolved
+
+    @property
+    def unresolved(self) -> bool:
+        """A pod probe whose namespace the inventory does not give: placed at run time."""
+        return self.pod is not None and self.netns is None
 
 
 @dataclass(frozen=True)
@@ -326,14 +333,11 @@ def _pod_point(plan: Plan, inventory: Inventory, sel: IfaceSelector) -> CaptureP
     known = [p for p in inventory.pods if sel.value in (p.name, *p.ips)]
     pod = known[0] if known else None
     if sel.inside:
-        if pod is None:
-            raise PlanError(
-                f"{sel.at}: pod {sel.value!r} is not in {inventory.path}; inside: true needs "
-                "its netns there (or capture its host side without inside:)"
-            )
-        if not pod.netns:
-            raise PlanError(f"{sel.at}: pod {pod.name} has no netns in {inventory.path}")
-        return CapturePoint(pod.node, pod.iface, pod.netns, pod.name)
+        if pod is not None and pod.netns:
+            return CapturePoint(pod.node, pod.iface, pod.netns, pod.name, inside=True)
+        # discovery finds the namespace (named, or by PID) and the interface holding the IP
+        node, name = (pod.node, pod.name) if pod is not None else ("", sel.value)
+        return CapturePoint(node, "", None, name, via="discovery", inside=True)
     if pod is not None and pod.host_iface:
         return CapturePoint(pod.node, pod.host_iface, None, pod.name)
     if pod is not None:
@@ -361,24 +365,16 @@ def _select_nodes(
     return [n for n in inventory.nodes if n.name in chosen]
 
 
-def _pod(plan: Plan, inventory: Inventory, name: str, at: str) -> PodSpec:
-    try:
-        return inventory.pod(name)
-    except KeyError:
-        known = ", ".join(p.name for p in inventory.pods) or "none"
-        raise PlanError(f"{at}: unknown pod {name!r}; {inventory.path} lists: {known}") from None
-
-
 def _resolve_probe(plan: Plan, inventory: Inventory, probe: Probe) -> ResolvedProbe:
     """The command line for one probe, run on a node or inside a pod's namespace."""
+    pod_name = None
     if probe.source.startswith("pod:"):
-        pod = _pod(plan, inventory, probe.source[4:], probe.at)
-        if not pod.netns:
-            raise PlanError(
-                f"{probe.at}.from: pod {pod.name} has no netns in {inventory.path}; "
-                "add netns: to run probes inside it"
-            )
-        node, netns = pod.node, pod.netns
+        pod_name = probe.source[4:]
+        pods = [p for p in inventory.pods if pod_name in (p.name, *p.ips)]
+        # without a netns in the inventory, discovery places it at run time (any node if "")
+        node = pods[0].node if pods else ""
+        netns = pods[0].netns if pods and pods[0].netns else None
+        pod_name = pods[0].name if pods else pod_name
     else:
         try:
             node, netns = inventory.node(probe.source).name, None
@@ -411,7 +407,7 @@ def _resolve_probe(plan: Plan, inventory: Inventory, probe: Probe) -> ResolvedPr
             str(probe.port),
         ]
         budget = probe.timeout + 5
-    return ResolvedProbe(probe.name, probe.kind, node, netns, tuple(argv), budget)
+    return ResolvedProbe(probe.name, probe.kind, node, netns, tuple(argv), budget, pod_name)
 
 
 def derive_filter(probes: Sequence[Probe]) -> str:

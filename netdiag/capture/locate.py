@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 
 from netdiag.discover.live import NodeView, inspect_node
 from netdiag.discover.live import resolve as place
+from netdiag.discover.model import Discovery, PodNetns
 from netdiag.discover.targets import Target
 from netdiag.errors import NetdiagError
 from netdiag.inventory import Inventory
@@ -45,6 +46,7 @@ class Located:
     points: tuple[CapturePoint, ...]
     commands: Mapping[CapturePoint, tuple[str, ...]]
     unplaced: tuple[Unplaced, ...]
+    by_input: Mapping[CapturePoint, CapturePoint | Unplaced]  # each asked point's answer
 
 
 def _ip(text: str) -> str | None:
@@ -95,28 +97,25 @@ async def locate(
     out: list[CapturePoint] = []
     commands: dict[CapturePoint, tuple[str, ...]] = {}
     unplaced: list[Unplaced] = []
+    by_input: dict[CapturePoint, CapturePoint | Unplaced] = {}
     for p in points:
         if not p.unresolved:
             out.append(p)
-        elif p.role is not None:
-            got = _role(p, views.get(p.node), inventory)
-            if isinstance(got, Unplaced):
-                unplaced.append(got)
-            else:
-                out.append(got[0])
-                commands[got[0]] = got[1]
+            by_input[p] = p
+            continue
+        got = _role(p, views.get(p.node), inventory) if p.role else _pod(p, views, inventory)
+        if isinstance(got, Unplaced):
+            unplaced.append(got)
+            by_input[p] = got
         else:
-            found = _pod(p, views, inventory)
-            if isinstance(found, Unplaced):
-                unplaced.append(found)
-            else:
-                out.append(found[0])
-                commands[found[0]] = found[1]
+            out.append(got[0])
+            commands[got[0]] = got[1]
+            by_input[p] = got[0]
     # One tcpdump per interface: a role and a name (or a pod) may land on the same device.
     unique: dict[tuple[str, str, str | None], CapturePoint] = {}
     for p in out:
         unique.setdefault((p.node, p.iface, p.netns), p)
-    return Located(tuple(unique.values()), commands, tuple(unplaced))
+    return Located(tuple(unique.values()), commands, tuple(unplaced), by_input)
 
 
 def _role(
@@ -156,6 +155,14 @@ def _pod(
             continue
         target = Target(p.pod, "pod" if name else "ip", (node,), ips, name)
         found = place(target, view)
+        if p.inside:
+            inner = _inside(found, name, view)
+            if inner is not None:
+                point = replace(p, node=node, iface=inner[1], netns=inner[0], via="discovery")
+                return point, view.commands
+            if found is not None:
+                errors.append(f"{node}: only its host side {found.host_iface} (no namespace)")
+            continue
         iface = found.host_iface if found is not None else _by_netns_name(name, view)
         if iface:
             return replace(p, node=node, iface=iface, via="discovery"), view.commands
@@ -166,14 +173,33 @@ def _pod(
     return Unplaced(p.node or "*", f"<pod {p.pod}>", detail, None, commands)
 
 
-def _by_netns_name(pod: str | None, view: NodeView) -> str | None:
-    """A pod known only by name: a named namespace called after it (``NAME`` or ``NS_NAME``,
-    as test labs and some runtimes name them) and the host peer of its first veth."""
+def _inside(found: Discovery | None, pod: str | None, view: NodeView) -> tuple[str, str] | None:
+    """(namespace, interface) of the pod itself: named, or ``/proc/PID/ns/net`` (unnamed)."""
+    if found is not None and found.netns is not None and found.ip is not None:
+        iface = found.netns.holding(found.ip)
+        if iface is not None:
+            return found.netns.name, iface.name
+    space = _netns_by_name(pod, view)
+    if space is not None and space.interfaces:
+        return space.name, sorted(space.interfaces, key=lambda i: i.name != "eth0")[0].name
+    return None
+
+
+def _netns_by_name(pod: str | None, view: NodeView) -> PodNetns | None:
+    """A named namespace called after the pod (``NAME`` or ``NS_NAME``, as test labs and some
+    runtimes name them)."""
     if pod is None:
         return None
     ns, _, short = pod.partition("/")
-    for space in view.namespaces:
-        if space.name in (short, f"{ns}_{short}", f"{ns}-{short}"):
-            ifaces = sorted(space.interfaces, key=lambda i: i.name != "eth0")  # primary first
-            return next((i.host_iface for i in ifaces if i.host_iface), None)
-    return None
+    names = (short, f"{ns}_{short}", f"{ns}-{short}")
+    return next((space for space in view.namespaces if space.name in names), None)
+
+
+def _by_netns_name(pod: str | None, view: NodeView) -> str | None:
+    """A pod known only by name: a named namespace called after it (``NAME`` or ``NS_NAME``,
+    as test labs and some runtimes name them) and the host peer of its first veth."""
+    space = _netns_by_name(pod, view)
+    if space is None:
+        return None
+    ifaces = sorted(space.interfaces, key=lambda i: i.name != "eth0")  # primary first
+    return next((i.host_iface for i in ifaces if i.host_iface), None)

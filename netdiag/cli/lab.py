@@ -38,14 +38,15 @@ def register(subparsers: Any) -> None:
         "--topology",
         choices=("default", "ovs-geneve"),
         default="default",
-        help="default: the kube-ovn-like lab; ovs-geneve: two nodes with Open vSwitch "
-        "(userspace datapath), br-int pod ports and a Geneve tunnel (no sshd)",
+        help="default: the kube-ovn-like lab (Linux bridge, VXLAN); ovs-geneve: the same "
+        "client and FIP with two Open vSwitch nodes (userspace datapath, br-int, ovn0, Geneve) "
+        "whose pods' namespaces are unnamed",
     )
     up.add_argument(
         "--mgmt-net",
-        default="10.250.0.0/24",
+        default=None,
         metavar="CIDR",
-        help="host<->node SSH network (default 10.250.0.0/24)",
+        help="host<->node SSH network (default 10.250.0.0/24; 10.249.0.0/24 for ovs-geneve)",
     )
     up.add_argument(
         "--inventory",
@@ -79,21 +80,24 @@ def run(args: argparse.Namespace, env: Env) -> int:
     from netdiag import lab
     from netdiag.lab.status import format_status
 
+    ovs = args.lab_action == "up" and args.topology == "ovs-geneve"
     if args.name is None:
-        ovs = args.lab_action == "up" and args.topology == "ovs-geneve"
-        args.name = lab.lifecycle.OVS_DEFAULT_NAME if ovs else lab.DEFAULT_NAME
-    if args.lab_action == "up" and args.topology == "ovs-geneve":
-        return _up_ovs(args, env)
+        args.name = lab.topology.OVS_DEFAULT_NAME if ovs else lab.DEFAULT_NAME
     if args.lab_action == "up":
-        spec = lab.default_spec(lab.topology.validate_name(args.name), args.mgmt_net).validate()
+        name = lab.topology.validate_name(args.name)
+        if ovs:
+            spec = lab.topology.ovs_spec(name, args.mgmt_net or "10.249.0.0/24")
+        else:
+            spec = lab.default_spec(name, args.mgmt_net or "10.250.0.0/24")
         if args.clock_offset:
             spec = spec.with_clock_offsets(dict(parse_offset(t) for t in args.clock_offset))
         extra: tuple[str, ...] = ()
         if args.inventory:
             extra = (args.inventory,)
         elif os.path.isdir("inventory"):
-            # The committed inventory/lab.yaml is the default lab's; other names get their own.
-            stem = "lab" if args.name == lab.DEFAULT_NAME else f"lab-{args.name}"
+            # The committed inventory/lab.yaml is the default lab's; other labs get their own.
+            default = args.name == lab.DEFAULT_NAME and not ovs
+            stem = "lab" if default else f"lab-{args.name}"
             extra = (os.path.join("inventory", f"{stem}.yaml"),)
         state = lab.up(spec=spec, inventory_paths=extra)
         if state.already_running:
@@ -119,8 +123,6 @@ def run(args: argparse.Namespace, env: Env) -> int:
         else:
             print(f"lab {report.name} was not running; nothing to remove", file=env.stdout)
         return ExitCode.OK
-    if os.path.isdir(f"{lab.topology.STATE_ROOT}/{args.name}/ovs"):
-        return _status_ovs(args, env)
     st = lab.status(args.name)
     if args.json:
         data = {
@@ -136,55 +138,3 @@ def run(args: argparse.Namespace, env: Env) -> int:
     else:
         print(format_status(st), file=env.stdout)
     return ExitCode.OK if st.running else ExitCode.FAILURE
-
-
-def _up_ovs(args: argparse.Namespace, env: Env) -> int:
-    """Build the ovs-geneve topology and say where everything is."""
-    from netdiag.lab.lifecycle import up_ovs
-
-    if args.clock_offset or args.inventory:
-        raise InputError(
-            "--clock-offset and --inventory apply to the default topology only; "
-            "drop them with --topology ovs-geneve"
-        )
-    ovs_lab, seconds = up_ovs(args.name)
-    print(f"lab {ovs_lab.name} (ovs-geneve) is up ({seconds:.2f} s)", file=env.stdout)
-    for node in ovs_lab.nodes:
-        print(
-            f"  node {node.name}: netns {ovs_lab.node_netns(node.name)}, underlay "
-            f"{ovs_lab.underlay} {node.underlay_ip}, OVS dir {ovs_lab.ovs_dir(node.name)}",
-            file=env.stdout,
-        )
-    for pod in ovs_lab.pods:
-        print(
-            f"  pod {pod.namespace}/{pod.pod} {pod.ip} on {pod.node}: netns "
-            f"{ovs_lab.pod_netns(pod)}, br-int port {pod.host_iface} iface-id {pod.iface_id}",
-            file=env.stdout,
-        )
-    print(f"remove it with `netdiag lab down --name {ovs_lab.name}`", file=env.stdout)
-    return ExitCode.OK
-
-
-def _status_ovs(args: argparse.Namespace, env: Env) -> int:
-    """An ovs-geneve lab has no state file: report its namespaces and OVS daemons instead."""
-    from netdiag.lab.ovs import ovs_spec, stray_ovs_pids
-    from netdiag.lab.system import list_netns
-    from netdiag.lab.topology import STATE_ROOT
-
-    ovs_lab = ovs_spec(args.name, STATE_ROOT)
-    present = set(list_netns())
-    missing = [ns for ns in ovs_lab.netns() if ns not in present]
-    daemons = len(stray_ovs_pids(ovs_lab.state_dir))
-    running = not missing and daemons == 2 * len(ovs_lab.nodes)
-    if args.json:
-        data = {"name": ovs_lab.name, "topology": "ovs-geneve", "running": running,
-                "missing_netns": missing, "ovs_daemons": daemons}  # fmt: skip
-        print(json.dumps(data, indent=1), file=env.stdout)
-    else:
-        word = "running" if running else "broken (run `netdiag lab down` and `up` again)"
-        print(
-            f"lab {ovs_lab.name} (ovs-geneve): {word}; {daemons} OVS daemons, "
-            f"missing namespaces: {', '.join(missing) or 'none'}",
-            file=env.stdout,
-        )
-    return ExitCode.OK if running else ExitCode.FAILURE

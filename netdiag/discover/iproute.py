@@ -19,6 +19,7 @@ __all__ = [
     "parse_ip_addr_text",
     "parse_ip_json_links",
     "parse_ip_route_text",
+    "parse_lsns_net",
     "parse_netns_ids",
     "parse_route_get",
     "parse_route_json",
@@ -224,4 +225,31 @@ def parse_netns_ids(text: str) -> dict[int, str]:
         return out
     for m in re.finditer(r"(?m)^(\S+) \(id: (\d+)\)", text):
         out[int(m.group(2))] = m.group(1)
+    return out
+
+
+def parse_lsns_net(text: str) -> dict[int, int]:
+    """``lsns -J -t net -o NS,PID,NETNSID``: nsid (as the caller's namespace numbers it) -> the
+    lowest PID inside. The way into namespaces no ``ip netns`` name leads to (docker-style
+    runtimes): the host veth's ``link_netnsid`` picks the row, ``nsenter -t PID -n`` enters it.
+    util-linux prints the id as a string or a number; "unassigned" rows are not peers of ours.
+    """
+    try:
+        doc = json.loads(text)
+        rows = doc["namespaces"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise InputError(
+            "lsns output is not `lsns -J -t net -o NS,PID,NETNSID` JSON; util-linux >= 2.29 "
+            "is needed for the NETNSID column"
+        ) from exc
+    out: dict[int, int] = {}
+    for row in rows if isinstance(rows, list) else []:
+        if not isinstance(row, dict):
+            continue
+        nsid, pid = row.get("netnsid"), _int(row.get("pid"))
+        if isinstance(nsid, str) and nsid.isdigit():
+            nsid = int(nsid)
+        if _int(nsid) is not None and pid is not None and pid > 0:
+            assert isinstance(nsid, int)
+            out.setdefault(nsid, pid)
     return out

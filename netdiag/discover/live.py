@@ -16,12 +16,13 @@ from dataclasses import replace
 from netdiag.discover.cni import fdb_port, neigh_mac
 from netdiag.discover.iproute import (
     parse_ip_json_links,
+    parse_lsns_net,
     parse_netns_ids,
     parse_route_get,
     parse_route_json,
 )
 from netdiag.discover.match import attach_host_peers, find_pod, host_iface_from_route, pod_netns
-from netdiag.discover.model import Discovery, PathDevice, PodNetns
+from netdiag.discover.model import Discovery, Link, PathDevice, PodNetns
 from netdiag.discover.ovs import iface_ids, parse_vsctl_find, pod_ports
 from netdiag.discover.roles import path_devices
 from netdiag.discover.targets import Target
@@ -38,6 +39,8 @@ HOST_COMMANDS: tuple[tuple[str, ...], ...] = (
     ("ip", "-j", "route"),
     ("ip", "-j", "netns", "list-id"),
 )
+# Namespaces without an `ip netns` name (docker-style runtimes): nsid -> a PID inside them.
+LSNS: Argv = ("lsns", "-J", "-t", "net", "-o", "NS,PID,NETNSID")
 
 
 class NodeView:
@@ -60,6 +63,16 @@ class NodeView:
             res = by_argv.get(_ns_addr(name))
             if res is not None and res.ok:
                 ns = pod_netns(name, nsid, parse_ip_json_links(res.stdout))
+                spaces.append(attach_host_peers(ns, self.links))
+        lsns = by_argv.get(LSNS)
+        self.pids: dict[int, int] = {}  # unnamed peer namespaces: nsid -> PID inside
+        if lsns is not None and lsns.ok:
+            peers = unnamed_peers(self.links, names)
+            self.pids = {i: p for i, p in parse_lsns_net(lsns.stdout).items() if i in peers}
+        for nsid, pid in sorted(self.pids.items()):
+            res = by_argv.get(_pid_addr(pid))
+            if res is not None and res.ok:
+                ns = pod_netns(pid_netns(pid), nsid, parse_ip_json_links(res.stdout))
                 spaces.append(attach_host_peers(ns, self.links))
         self.namespaces: tuple[PodNetns, ...] = tuple(spaces)
         # flannel-style fallback: a pod behind a Linux bridge, its namespace unnamed on the node
@@ -137,6 +150,27 @@ def _ns_addr(name: str) -> tuple[str, ...]:
     return ("ip", "-n", name, "-j", "-d", "addr")
 
 
+def _pid_addr(pid: int) -> tuple[str, ...]:
+    return ("nsenter", "-t", str(pid), "-n", "ip", "-j", "-d", "addr")
+
+
+def pid_netns(pid: int) -> str:
+    """How an unnamed namespace is named in results and capture points: the path that
+    ``nsenter --net=`` (the transports' netns support) enters, valid while the pod runs."""
+    return f"/proc/{pid}/ns/net"
+
+
+def unnamed_peers(links: Sequence[Link], names: Mapping[int, str]) -> set[int]:
+    """nsids of namespaces a host veth leads to that ``ip netns`` has no name for."""
+    return {
+        link.link_netnsid
+        for link in links
+        if link.link_netnsid is not None
+        and link.kind in (None, "veth")
+        and link.link_netnsid not in names
+    }
+
+
 async def inspect_node(
     transport: Transport,
     ips: Sequence[str],
@@ -147,12 +181,20 @@ async def inspect_node(
     first = [*HOST_COMMANDS, *(_route_get(ip) for ip in ips)]
     results = await transport.run_batch(first, timeout=timeout)
     names = parse_netns_ids(results[2].stdout) if results[2].ok else {}
-    if names:
-        # entering a namespace (setns) needs root: use the node's sudo setting for these
-        pre = SUDO if transport.node.sudo else ()
-        ns_cmds = [(*pre, *_ns_addr(n)) for n in names.values()]
-        results += await transport.run_batch(ns_cmds, timeout=timeout)
+    # entering a namespace (setns) and seeing every process (lsns) need root: the node's sudo
+    pre: Argv = SUDO if transport.node.sudo else ()
+    second = [(*pre, *_ns_addr(n)) for n in names.values()]
+    links = parse_ip_json_links(results[0].stdout) if results[0].ok else ()
+    if ips and unnamed_peers(links, names):
+        second.append((*pre, *LSNS))
+    if second:
+        results += await transport.run_batch(second, timeout=timeout)
     view = NodeView(transport.node, results, ips)
+    if view.pids and not all(find_pod(ip, view.namespaces) for ip in ips):
+        results += await transport.run_batch(
+            [(*pre, *_pid_addr(pid)) for pid in view.pids.values()], timeout=timeout
+        )
+        view = NodeView(transport.node, results, ips)
     lookups = view.bridge_lookups(ips)
     more = [argv for _, neigh, fdb in lookups.values() for argv in (neigh, fdb)]
     missing = [p for p, pips in (pods or {}).items() if not any(view.explains(i) for i in pips)]
@@ -172,7 +214,12 @@ def resolve(target: Target, view: NodeView) -> Discovery | None:
         hit = find_pod(ip, view.namespaces)
         if hit is not None:
             ns, iface = hit
-            notes = () if iface.host_iface else (f"no host-side peer of {iface.name} found",)
+            notes: tuple[str, ...] = ()
+            if not iface.host_iface:
+                notes += (f"no host-side peer of {iface.name} found",)
+            if ns.name.startswith("/proc/"):
+                pid = ns.name.split("/")[2]
+                notes += (f"namespace has no name on the node; entered by PID {pid} (lsns)",)
             return replace(base, ip=ip, host_iface=iface.host_iface, netns=ns, notes=notes)
         host = host_iface_from_route(view.route_get.get(ip), view.links)
         if host is not None:

@@ -23,8 +23,9 @@ encapsulated and unchanged inside. Differences from a real kube-ovn node, forced
 here: VXLAN instead of Geneve (no ``genev_sys_6081``), ``ovn0`` is itself a VXLAN device (no OVS
 internal ports), NAT is iptables instead of OVN flows, IPv6 is disabled to keep captures quiet,
 and node 1's eth1 itself carries the router's external MAC (so its VXLAN underlay frames do too).
-The topology is data (``LabSpec``), so an OVS (userspace datapath, Geneve) variant can be added
-as another builder later without changing the API.
+The topology is data (``LabSpec``): ``topology.ovs_spec`` is the same lab on Open vSwitch's
+userspace datapath with Geneve and unnamed pod namespaces (``dataplane="ovs"``, see
+``netdiag.lab.ovs``), built by the same ``up``/``down``.
 
 Each node runs ``sshd -D`` inside its namespace plus a private mount and UTS namespace: its own
 hostname, ``/run`` and ``/tmp`` (directories of the state dir bound over them), and its own pods'

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from netdiag.lab.topology import LabSpec, NodeSpec
+from netdiag.lab.topology import LabSpec, NodeSpec, PodSpec
 
 __all__ = ["inventory_dict", "inventory_text", "key_path", "known_hosts_path"]
 
@@ -48,6 +48,8 @@ _Dumper.add_representer(
 def _devices(spec: LabSpec, node: NodeSpec) -> dict[str, str]:
     if not node.is_node:
         return {"uplink": node.uplink, "mgmt": spec.mgmt_iface}
+    if spec.dataplane == "ovs":  # no tunnel device: OVS userspace tunnels (netdiag.lab.ovs)
+        return {"uplink": node.uplink, "join": "ovn0", "bridge": "br-int", "mgmt": spec.mgmt_iface}
     return {
         "uplink": node.uplink,
         "join": spec.join,
@@ -61,9 +63,23 @@ def _labels(spec: LabSpec, node: NodeSpec) -> dict[str, str]:
     labels = {"role": node.role, "lab": spec.name}
     if node.is_node:
         labels["cni"] = "kube-ovn"
+        if spec.dataplane == "ovs":
+            labels["dataplane"] = "ovs-netdev"
     # Simulated skew: every namespace shares the host clock (see netdiag.lab).
     labels["simulated_clock_offset_ns"] = str(node.clock_offset_ns)
     return labels
+
+
+def _pod(pod: PodSpec) -> dict[str, Any]:
+    """A named pod with all the lab knows; an unnamed one only as `inventory from-kubectl`
+    would list it (name, node, IPs), so discovery must find its device and namespace."""
+    out: dict[str, Any] = {"name": pod.name, "node": pod.node, "ips": _FlowList([pod.ip])}
+    if pod.fip:
+        out["fip"] = pod.fip
+    if pod.named:
+        out |= {"netns": pod.netns, "host_iface": pod.host_iface, "iface": pod.iface}
+        out["mac"] = pod.mac
+    return out
 
 
 def inventory_dict(spec: LabSpec) -> dict[str, Any]:
@@ -91,19 +107,7 @@ def inventory_dict(spec: LabSpec) -> dict[str, Any]:
             }
             for node in spec.nodes
         ],
-        "pods": [
-            {
-                "name": pod.name,
-                "node": pod.node,
-                "ips": _FlowList([pod.ip]),
-                **({"fip": pod.fip} if pod.fip else {}),
-                "netns": pod.netns,
-                "host_iface": pod.host_iface,
-                "iface": pod.iface,
-                "mac": pod.mac,
-            }
-            for pod in spec.pods
-        ],
+        "pods": [_pod(pod) for pod in spec.pods],
     }
 
 

@@ -17,10 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from netdiag.errors import LabError
-from netdiag.lab import render, sshd
+from netdiag.lab import ovs, render, sshd
 from netdiag.lab.inventory import inventory_text, key_path, known_hosts_path
-from netdiag.lab.ovs import OvsLab, ovs_spec, stray_ovs_pids
-from netdiag.lab.ovs import build as ovs_build
 from netdiag.lab.state import LabState, NodeState, PodState, load_state, save_state
 from netdiag.lab.system import (
     alive,
@@ -28,6 +26,7 @@ from netdiag.lab.system import (
     kill_and_wait,
     link_exists,
     list_netns,
+    marked_pids,
     netns_ids,
     overlapping_host_networks,
     pids_in_netns,
@@ -36,9 +35,7 @@ from netdiag.lab.system import (
 )
 from netdiag.lab.topology import DEFAULT_NAME, STATE_ROOT, LabSpec, default_spec, validate_name
 
-__all__ = ["OVS_DEFAULT_NAME", "DownReport", "down", "up", "up_ovs"]
-
-OVS_DEFAULT_NAME = "ndovs"
+__all__ = ["DownReport", "down", "up"]
 
 
 @dataclass(frozen=True)
@@ -141,6 +138,8 @@ def up(
     require_root("netdiag lab up")
     spec = (spec or default_spec(validate_name(name))).validate()
     require_tools()
+    if spec.dataplane == "ovs":
+        ovs.require_ovs()
     with _locked(spec.state_root):
         existing = load_state(spec.state_dir)
         if existing is not None and healthy(existing):
@@ -193,7 +192,11 @@ def _make_dirs(spec: LabSpec) -> None:
         os.chmod(f"{p.run}/sshd", 0o755)  # sshd's privilege-separation dir: root, not writable
         os.makedirs(p.tmp)
         os.chmod(p.tmp, 0o1777)
+        if spec.dataplane == "ovs":
+            os.makedirs(f"{p.run}/openvswitch", mode=0o755)  # the node's /run/openvswitch
         for pod in spec.pods_on(node.name):
+            if not pod.named:
+                continue
             with open(f"{p.run}/netns/{pod.netns}", "w", encoding="ascii"):
                 pass  # mount point for the pod's namespace in the node's view
 
@@ -201,6 +204,14 @@ def _make_dirs(spec: LabSpec) -> None:
 def _build(spec: LabSpec) -> dict[str, int]:
     """The build proper; returns sshd pid per node."""
     keys = sshd.start_keygen(spec)  # runs while the namespaces are made
+    try:
+        return _build_with(spec, keys)
+    except BaseException:
+        keys.abandon()
+        raise
+
+
+def _build_with(spec: LabSpec, keys: sshd.KeyJob) -> dict[str, int]:
     ip_batch(render.host_netns_batch(spec))
     procs: list[tuple[str, subprocess.Popen[str], str]] = []
     for ns in spec.all_netns():
@@ -223,6 +234,8 @@ def _build(spec: LabSpec) -> dict[str, int]:
         ip_batch(lines, netns=ns)
     for ns, lines in render.bridge_batches(spec).items():
         ip_batch(lines, netns=ns, tool="bridge")
+    if spec.dataplane == "ovs":
+        ovs.build_dataplane(spec)
     keys.wait()
     sshd.write_ssh_files(spec)
     pids = {node.name: sshd.start_sshd(spec, node) for node in spec.nodes}
@@ -254,7 +267,8 @@ def _down_locked(name: str, state_root: str) -> DownReport:
     prefix = f"{name}-"
     state_dir = f"{state_root}/{name}"
     state = load_state(state_dir)
-    ovs_daemons = set(stray_ovs_pids(state_dir))  # ovs-geneve lab, even outside its netns
+    # ovs-geneve lab: OVS daemons and pod holders, even after their netns lost its name
+    ovs_daemons = set(ovs.stray_ovs_pids(state_dir)) | set(marked_pids(state_dir))
     namespaces = sorted(
         {ns for ns in list_netns() if ns.startswith(prefix)}
         | ({ns for ns in state.netns if ns in list_netns()} if state else set())
@@ -320,25 +334,3 @@ def _is_lab_sshd(pid: int, state_dir: str) -> bool:
             return state_dir.encode() in fh.read()
     except OSError:
         return False
-
-
-def up_ovs(name: str = OVS_DEFAULT_NAME, *, state_root: str = STATE_ROOT) -> tuple[OvsLab, float]:
-    """Build the ``ovs-geneve`` topology (see netdiag.lab.ovs); returns it and its build seconds.
-
-    A lab of that name that exists is refused (run ``down``); a half-made one's leftovers are
-    swept first, and a failed build is removed again before the error propagates.
-    """
-    require_root("netdiag lab up")
-    lab = ovs_spec(validate_name(name), state_root)
-    with _locked(state_root):
-        if any(ns.startswith(f"{name}-") for ns in list_netns()):
-            raise LabError(
-                f"lab {name} already exists; `netdiag lab down --name {name}` to rebuild it"
-            )
-        _down_locked(name, state_root)
-        try:
-            seconds = ovs_build(lab)
-        except BaseException:
-            _down_locked(name, state_root)
-            raise
-    return lab, seconds

@@ -1,32 +1,41 @@
-"""The ``ovs-geneve`` lab topology: Open vSwitch (userspace datapath) and a Geneve tunnel.
+"""The OVS dataplane of the ``ovs-geneve`` lab: Open vSwitch (userspace datapath) and Geneve.
 
-Two node namespaces, each running its *own* ``ovsdb-server`` and ``ovs-vswitchd`` (started with
-``ip netns exec``, so they live in the node's network namespace) with every run/db/log file in
-``<state_root>/<lab>/ovs/<node>/``; a system Open vSwitch instance (Debian's
-``openvswitch-switch`` service) is never used, contacted or disturbed — every ``ovs-vsctl`` gets
-``--db=unix:<that dir>/db.sock`` and every ``ovs-appctl`` ``-t <that dir>/ovs-vswitchd.ctl``.
+The lab around it is the ordinary one (``LabSpec`` with ``dataplane="ovs"``, see
+``topology.ovs_spec``): namespaces, the switch, the client, sshd and the inventory are built by
+``lifecycle`` exactly as for the default lab. This module adds what differs on each node:
 
-Per node (kube-ovn's shape where it matters to netdiag)::
+    pod ns: eth0 192.168.0.6/24 ── veth ── <12 hex>_h  port of br-int
+        (external_ids iface-id=<pod>.<namespace>, pod_name, pod_namespace, ip: kube-ovn's keys)
+    br-int (datapath_type=netdev): pod ports, ``ovn0`` (internal port, the pods' gateway
+        192.168.0.1 with the logical router's MAC), ``ovn-<peer>`` type=geneve remote_ip=<peer>
+    br-phy (datapath_type=netdev): port eth1 (the uplink veth to the switch), internal port
+        br-phy with the node's MAC, underlay IP 172.19.0.6/16 and FIP 172.19.0.11/32
+    Open_vSwitch external_ids: system-id (the OVN chassis name), hostname, ovn-encap-type/-ip
 
-    pod ns <lab>-<pod>: eth0 192.168.0.6/24 ── veth ── <12 hex>_h  port of br-int
-    br-int (datapath_type=netdev): pod ports with external_ids:iface-id=<pod>.<namespace>,
-        ovn-<peer>: type=geneve, options:remote_ip=<other node's underlay IP>, key=<VNI>
-    br-phy (datapath_type=netdev): port eth1 (the underlay veth), internal port br-phy
-        carrying the node's underlay IP 172.19.0.6/16 (.7 on the other node)
+Each node runs its *own* ``ovsdb-server`` and ``ovs-vswitchd`` (started with ``ip netns exec``
+so they live in the node's network namespace) with every file in the node's private ``/run``
+source, ``<state>/nodes/<node>/run/openvswitch``: inside an SSH session on the node that is
+``/run/openvswitch``, so plain ``ovs-vsctl``/``ovs-appctl``/``ovs-ofctl`` work there unchanged.
+A system Open vSwitch (Debian's ``openvswitch-switch`` service) is never used or disturbed.
 
-Why ``br-phy``: the netdev datapath sends tunnel packets itself (OVS "userspace tunnelling"):
-it resolves the remote IP with its own route table and ARP, and only out of an OVS bridge
-whose internal port holds the local tunnel IP. So the underlay veth ``eth1`` is an OVS port
-(read and written with AF_PACKET) and the IP sits on ``br-phy`` (a tap device in the netdev
-datapath, so ``/dev/net/tun`` is needed); ``ovs/route/add`` pins the underlay route to it and
-``tnl/neigh/set`` gives it the peer's MAC, so the first packet does not wait for OVS's own ARP.
-``key`` is a fixed VNI here; OVN uses ``key=flow`` and sets the tunnel id per logical switch.
+Why ``br-phy``: the netdev datapath sends tunnel packets itself (OVS "userspace tunnelling"),
+only out of a bridge whose internal port holds the local tunnel IP, so the IP moves from eth1
+to br-phy; ``ovs/route/add`` pins the underlay route to it and ``tnl/neigh/set`` gives it the
+peer's MAC, so the first packet does not wait for OVS's own ARP. ``key`` is a fixed VNI here;
+OVN uses ``key=flow`` and sets the tunnel id per logical switch.
 
-What differs from a real kube-ovn node: no kernel OVS datapath and no ``genev_sys_6081``
-device, so the tunnel can only be captured on the underlay (``eth1``), encapsulated; no OVN
-(br-int runs the NORMAL action, pods share one L2 subnet); no ovn0/join network, NAT or sshd.
-``netdiag lab down`` removes it like the default lab (namespaces by prefix, their processes,
-the state dir) and also kills OVS daemons whose command line names the state dir.
+The node kernel plays the logical router: ``ovn0`` is the pods' gateway (on a real kube-ovn node
+ovn0 is the join-network port and OVN's router is the gateway), iptables does the FIP
+DNAT/SNAT and pod-subnet MASQUERADE out of br-phy. Every node's ovn0 has the same IP and MAC
+(a distributed router's port does too), so two OpenFlow rules on br-int keep each node's
+gateway local: frames from the tunnel with the router MAC as source, and ARP for the gateway IP
+arriving from the tunnel, are dropped; all else is the NORMAL (learning switch) action.
+
+Pods' namespaces are *unnamed* from the node's view (not under its ``/run/netns``, as with
+docker-style runtimes); each holds a pause-like ``sleep infinity``, so the only way in is a PID:
+``lsns``/``nsenter``. What differs from a real kube-ovn node: no kernel OVS datapath, hence no
+``genev_sys_6081`` device (the tunnel is visible encapsulated on eth1 only), no OVN
+controller/flows, no join network.
 """
 
 from __future__ import annotations
@@ -35,101 +44,27 @@ import os
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass
+import uuid
 
 from netdiag.errors import LabError
-from netdiag.lab.system import ip_batch, list_netns, run
+from netdiag.lab import render, sshd
+from netdiag.lab.system import LAB_MARK, alive, ip_batch, netns_ids, pids_in_netns, run
+from netdiag.lab.topology import LabSpec, NodeSpec
 
 __all__ = [
     "OVS_TOOLS",
-    "OvsLab",
-    "OvsNode",
-    "OvsPod",
-    "build",
+    "build_dataplane",
+    "chassis_id",
     "missing_tools",
-    "ovs_spec",
+    "ovs_dir",
+    "require_ovs",
     "stray_ovs_pids",
+    "tunnel_port",
 ]
 
-OVS_TOOLS = ("ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-appctl")
+OVS_TOOLS = ("ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-appctl", "ovs-ofctl")
 _SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
-
-
-@dataclass(frozen=True)
-class OvsPod:
-    """A pod behind a br-int port whose iface-id is kube-ovn's ``<pod>.<namespace>``."""
-
-    namespace: str
-    pod: str
-    node: str
-    ip: str
-    host_iface: str  # kube-ovn style `<12 hex>_h`
-
-    @property
-    def iface_id(self) -> str:
-        return f"{self.pod}.{self.namespace}"
-
-
-@dataclass(frozen=True)
-class OvsNode:
-    """A node: its namespace holds the OVS daemons, br-int, br-phy and the underlay eth1."""
-
-    name: str
-    underlay_ip: str
-
-
-@dataclass(frozen=True)
-class OvsLab:
-    """The whole OVS lab; every namespace starts with ``<name>-`` so ``down`` sweeps it."""
-
-    name: str
-    state_root: str
-    nodes: tuple[OvsNode, OvsNode]
-    pods: tuple[OvsPod, ...]
-    vni: int = 7
-    underlay_prefixlen: int = 16
-    pod_prefixlen: int = 24
-    pod_mtu: int = 1400
-    underlay: str = "eth1"
-
-    @property
-    def state_dir(self) -> str:
-        return f"{self.state_root}/{self.name}"
-
-    def node_netns(self, node: str) -> str:
-        return f"{self.name}-{node}"
-
-    def pod_netns(self, pod: OvsPod) -> str:
-        return f"{self.name}-{pod.pod}"
-
-    def ovs_dir(self, node: str) -> str:
-        return f"{self.state_dir}/ovs/{node}"
-
-    def vsctl(self, node: str, *args: str) -> list[str]:
-        """An ``ovs-vsctl`` argv bound to this node's private database."""
-        return ["ovs-vsctl", f"--db=unix:{self.ovs_dir(node)}/db.sock", "--timeout=10", *args]
-
-    def appctl(self, node: str, *args: str) -> list[str]:
-        return ["ovs-appctl", "-t", f"{self.ovs_dir(node)}/ovs-vswitchd.ctl", *args]
-
-    def tunnel_port(self, node: str) -> str:
-        peer = next(n for n in self.nodes if n.name != node)
-        return f"ovn-{peer.name}"[:15]
-
-    def netns(self) -> tuple[str, ...]:
-        return tuple(self.node_netns(n.name) for n in self.nodes) + tuple(
-            self.pod_netns(p) for p in self.pods
-        )
-
-
-def ovs_spec(name: str, state_root: str) -> OvsLab:
-    """Two nodes (kube-ovn-like names, seed-like underlay IPs), one pod on each."""
-    nodes = (OvsNode("ovs-node1", "172.19.0.6"), OvsNode("ovs-node2", "172.19.0.7"))
-    pods = (
-        OvsPod("default", "pod-a", "ovs-node1", "192.168.0.6", "a1b2c3d4e5f6_h"),
-        OvsPod("default", "pod-b", "ovs-node2", "192.168.0.7", "0f1e2d3c4b5a_h"),
-    )
-    return OvsLab(name, state_root, nodes, pods)
+JOIN = "ovn0"
 
 
 def missing_tools() -> list[str]:
@@ -140,56 +75,80 @@ def missing_tools() -> list[str]:
     return out
 
 
-def _env(lab: OvsLab, node: str) -> dict[str, str]:
+def ovs_dir(spec: LabSpec, node: str) -> str:
+    """The node's ``/run/openvswitch`` as the host sees it."""
+    return f"{render.node_paths(spec, node).run}/openvswitch"
+
+
+def chassis_id(spec: LabSpec, node: str) -> str:
+    """The node's OVS ``system-id`` (OVN's chassis name): stable per lab and node name."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"netdiag-lab:{spec.name}:{node}"))
+
+
+def tunnel_port(node: str) -> str:
+    """The br-int Geneve port towards ``node`` (ovn-controller names them ``ovn-<chassis>``)."""
+    return f"ovn-{node}"[:15]
+
+
+def _env(spec: LabSpec, node: str) -> dict[str, str]:
     """Point every default OVS path at the node's private dir (never /var/run/openvswitch)."""
-    d = lab.ovs_dir(node)
+    d = ovs_dir(spec, node)
     env = dict(os.environ)
     env.update(OVS_RUNDIR=d, OVS_LOGDIR=d, OVS_DBDIR=d, OVS_SYSCONFDIR=d)
+    env[LAB_MARK] = spec.state_dir  # `down` finds the daemons by it (system.marked_pids)
     return env
 
 
-def _in(lab: OvsLab, node: str, argv: list[str], what: str) -> str:
-    full = ["ip", "netns", "exec", lab.node_netns(node), *argv]
+def _in(spec: LabSpec, node: str, argv: list[str], what: str, stdin: str | None = None) -> str:
+    full = ["ip", "netns", "exec", spec.node_netns(node), *argv]
     proc = subprocess.run(
-        full, env=_env(lab, node), capture_output=True, text=True, timeout=20, check=False
+        full,
+        input=stdin,
+        env=_env(spec, node),
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
     )
     if proc.returncode != 0:
         err = " ".join(proc.stderr.split()) or f"exit status {proc.returncode}"
         raise LabError(
-            f"ovs lab {lab.name}, {node}: {what} failed: {err}; run `netdiag lab "
-            f"down --name {lab.name}` and retry"
+            f"lab {spec.name}, {node}: {what} failed: {err}; run `netdiag lab "
+            f"down --name {spec.name}` and retry"
         )
     return proc.stdout
 
 
-def _start_daemons(lab: OvsLab, node: str) -> None:
-    d = lab.ovs_dir(node)
-    os.makedirs(d, mode=0o700, exist_ok=True)
+def _vsctl(spec: LabSpec, node: str, *args: str) -> list[str]:
+    return ["ovs-vsctl", f"--db=unix:{ovs_dir(spec, node)}/db.sock", "--timeout=10", *args]
+
+
+def _start_daemons(spec: LabSpec, node: str) -> None:
+    d = ovs_dir(spec, node)
     run(["ovsdb-tool", "create", f"{d}/conf.db", _SCHEMA], what="ovsdb-tool create")
     common = ["--detach", "--no-chdir", "--no-self-confinement"]
+    # Explicit paths on the command line: `down` finds stray daemons by the state dir in them.
     _in(
-        lab,
+        spec,
         node,
         [
             "ovsdb-server",
             f"{d}/conf.db",
             f"--remote=punix:{d}/db.sock",
             f"--pidfile={d}/ovsdb-server.pid",
-            f"--unixctl={d}/ovsdb-server.ctl",
             f"--log-file={d}/ovsdb-server.log",
             *common,
         ],
         "ovsdb-server",
     )
-    _in(lab, node, lab.vsctl(node, "--no-wait", "init"), "ovs-vsctl init")
+    _in(spec, node, _vsctl(spec, node, "--no-wait", "init"), "ovs-vsctl init")
     _in(
-        lab,
+        spec,
         node,
         [
             "ovs-vswitchd",
             f"unix:{d}/db.sock",
             f"--pidfile={d}/ovs-vswitchd.pid",
-            f"--unixctl={d}/ovs-vswitchd.ctl",
             f"--log-file={d}/ovs-vswitchd.log",
             *common,
         ],
@@ -197,103 +156,125 @@ def _start_daemons(lab: OvsLab, node: str) -> None:
     )
 
 
-def _links(lab: OvsLab) -> None:
-    """Namespaces and veths; each veth is born with both ends in place (nothing on the host)."""
-    n1, n2 = (lab.node_netns(n.name) for n in lab.nodes)
-    ip_batch([f"netns add {ns}" for ns in lab.netns()])
-    for ns in lab.netns():  # IPv6 off before the links exist: no ND/MLD noise in captures
-        run(
-            ["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
-             "net.ipv6.conf.default.disable_ipv6=1"],
-            what=f"disable IPv6 in {ns}",
-        )  # fmt: skip
-    lines = []
-    lines.append(
-        f"link add {lab.underlay} netns {n1} type veth peer name {lab.underlay} netns {n2}"
-    )
-    for p in lab.pods:
-        lines.append(
-            f"link add {p.host_iface} netns {lab.node_netns(p.node)} mtu {lab.pod_mtu} "
-            f"type veth peer name eth0 netns {lab.pod_netns(p)} mtu {lab.pod_mtu}"
-        )
-    ip_batch(lines)
-    for n in lab.nodes:
-        ns = lab.node_netns(n.name)
-        up = [f"link set {p.host_iface} up" for p in lab.pods if p.node == n.name]
-        ip_batch(["link set lo up", f"link set {lab.underlay} up", *up], netns=ns)
-    for p in lab.pods:
-        ip_batch(
-            ["link set lo up", f"addr add {p.ip}/{lab.pod_prefixlen} dev eth0", "link set eth0 up"],
-            netns=lab.pod_netns(p),
-        )
+def _ovs_nodes(spec: LabSpec) -> tuple[NodeSpec, ...]:
+    return tuple(n for n in spec.nodes if n.is_node)
 
 
-def _bridges(lab: OvsLab, node: OvsNode) -> None:
+def _bridges(spec: LabSpec, node: NodeSpec) -> None:
     n = node.name
-    peer = next(o for o in lab.nodes if o.name != n)
-    v = lab.vsctl
     args = [
-        "add-br", "br-int", "--", "set", "bridge", "br-int", "datapath_type=netdev",
+        "set", "open_vswitch", ".", f"external_ids:system-id={chassis_id(spec, n)}",
+        f"external_ids:hostname={n}", "external_ids:ovn-encap-type=geneve",
+        f"external_ids:ovn-encap-ip={node.uplink_ip}",
+        "--", "add-br", "br-int", "--", "set", "bridge", "br-int", "datapath_type=netdev",
         "--", "add-br", "br-phy", "--", "set", "bridge", "br-phy", "datapath_type=netdev",
-        "--", "add-port", "br-phy", lab.underlay,
-        "--", "add-port", "br-int", lab.tunnel_port(n), "--", "set", "interface",
-        lab.tunnel_port(n), "type=geneve", f"options:remote_ip={peer.underlay_ip}",
-        f"options:key={lab.vni}",
+        f"other-config:hwaddr=\"{node.uplink_mac}\"",
+        "--", "add-port", "br-phy", node.uplink,
+        "--", "add-port", "br-int", JOIN, "--", "set", "interface", JOIN, "type=internal",
+        f"mac=\"{node.bridge_mac}\"",
     ]  # fmt: skip
-    for p in lab.pods:
-        if p.node == n:
-            args += ["--", "add-port", "br-int", p.host_iface, "--", "set", "interface",
-                     p.host_iface, f"external_ids:iface-id={p.iface_id}",
-                     f"external_ids:ip={p.ip}"]  # fmt: skip
-    _in(lab, n, v(n, *args), "ovs-vsctl add-br")
-    ns = lab.node_netns(n)
+    for peer in _ovs_nodes(spec):
+        if peer.name != n:
+            port = tunnel_port(peer.name)
+            args += ["--", "add-port", "br-int", port, "--", "set", "interface", port,
+                     "type=geneve", f"options:remote_ip={peer.uplink_ip}",
+                     f"options:key={spec.pod_vni}"]  # fmt: skip
+    for p in spec.pods_on(n):
+        ns, _, pod = p.name.partition("/")
+        args += ["--", "add-port", "br-int", p.host_iface, "--", "set", "interface",
+                 p.host_iface, f"external_ids:iface-id={pod}.{ns}", f"external_ids:ip={p.ip}",
+                 f"external_ids:pod_name={pod}", f"external_ids:pod_namespace={ns}"]  # fmt: skip
+    _in(spec, n, _vsctl(spec, n, *args), "ovs-vsctl add-br")
     ip_batch(
-        [f"addr add {node.underlay_ip}/{lab.underlay_prefixlen} dev br-phy", "link set br-phy up"],
-        netns=ns,
+        [
+            f"addr add {node.uplink_ip}/{spec.ext_prefixlen} dev br-phy",
+            *(f"addr add {ip}/32 dev br-phy" for ip in node.extra_uplink_ips),
+            "link set br-phy up",
+            f"addr add {spec.pod_gateway}/{spec.pod_prefixlen} dev {JOIN}",
+            f"link set {JOIN} up",
+        ],
+        netns=spec.node_netns(n),
     )
-    net = f"{node.underlay_ip.rsplit('.', 2)[0]}.0.0/{lab.underlay_prefixlen}"
-    _in(lab, n, lab.appctl(n, "ovs/route/add", net, "br-phy"), "ovs/route/add")
+    net = f"{node.uplink_ip.rsplit('.', 2)[0]}.0.0/{spec.ext_prefixlen}"
+    _in(spec, n, ["ovs-appctl", "-t", "ovs-vswitchd", "ovs/route/add", net, "br-phy"], "route")
+    tunnels = [tunnel_port(p.name) for p in _ovs_nodes(spec) if p.name != n]
+    flows = [f"priority=100,in_port={t},dl_src={node.bridge_mac},actions=drop" for t in tunnels] + [
+        f"priority=100,arp,in_port={t},arp_tpa={spec.pod_gateway},actions=drop" for t in tunnels
+    ]
+    if flows:
+        argv = ["ovs-ofctl", "add-flows", "br-int", "-"]
+        _in(spec, n, argv, "ovs-ofctl add-flows", stdin="\n".join(flows) + "\n")
 
 
-def build(lab: OvsLab) -> float:
-    """Build the lab; returns the seconds it took. Refuses if any ``<name>-`` namespace exists."""
+def _seed_tunnel_neighbours(spec: LabSpec) -> None:
+    """Tell each vswitchd the peers' br-phy MACs (``tnl/neigh/set``).
+
+    Otherwise the first tunnelled packet waits about a second while the userspace datapath
+    resolves the remote IP by ARP itself, which shows up as a 1 s first ping in captures.
+    """
+    for node in _ovs_nodes(spec):
+        for peer in _ovs_nodes(spec):
+            if peer.name != node.name:
+                argv = ["ovs-appctl", "-t", "ovs-vswitchd", "tnl/neigh/set", "br-phy"]
+                _in(spec, node.name, [*argv, peer.uplink_ip, peer.uplink_mac], "tnl/neigh/set")
+
+
+def _start_holders(spec: LabSpec, timeout: float = 5.0) -> None:
+    """A pause-like process in every unnamed pod namespace: what ``lsns`` finds it by.
+
+    Returns only once each holder is inside its namespace: `down` finds lab processes by
+    namespace, and a holder still on its way in (``ip netns exec`` has not done setns yet)
+    would be missed and then live on in a namespace nobody can name.
+    """
+    waiting: dict[int, tuple[str, set[tuple[int, int]]]] = {}
+    for pod in spec.pods:
+        if not pod.named:
+            ns = spec.pod_netns(pod)
+            argv = ["ip", "netns", "exec", ns, "sleep", "infinity"]
+            pid = sshd.track(
+                subprocess.Popen(
+                    argv,
+                    env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), LAB_MARK: spec.state_dir},
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            )
+            waiting[pid] = (ns, netns_ids([ns]))
+    deadline = time.monotonic() + timeout
+    while waiting:
+        for pid, (ns, ids) in list(waiting.items()):
+            if pid in pids_in_netns(ids):
+                del waiting[pid]
+            elif not alive(pid):
+                raise LabError(f"lab {spec.name}: the holder process of {ns} exited at start")
+        if waiting and time.monotonic() > deadline:
+            raise LabError(
+                f"lab {spec.name}: holder processes not in their namespaces after {timeout:.0f} s"
+            )
+        time.sleep(0.002)
+
+
+def require_ovs() -> None:
+    """Refuse before building anything when Open vSwitch is not installed."""
     if missing := missing_tools():
         raise LabError(
             f"the ovs-geneve lab needs {', '.join(missing)}; install "
             "openvswitch-switch (e.g. `make deps`)"
         )
-    if taken := [ns for ns in list_netns() if ns.startswith(f"{lab.name}-")]:
-        raise LabError(
-            f"lab {lab.name} already exists ({taken[0]}); run `netdiag lab down "
-            f"--name {lab.name}` first"
-        )
-    t0 = time.monotonic()
-    os.makedirs(lab.state_dir, mode=0o755, exist_ok=True)
-    _links(lab)
-    for n in lab.nodes:
-        _start_daemons(lab, n.name)
-    for n in lab.nodes:
-        _bridges(lab, n)
-    _seed_tunnel_neighbours(lab)
-    return time.monotonic() - t0
 
 
-def _seed_tunnel_neighbours(lab: OvsLab) -> None:
-    """Tell each vswitchd the peer's br-phy MAC (``tnl/neigh/set``).
-
-    Otherwise the first tunnelled packet waits about a second while the userspace datapath
-    resolves the remote IP by ARP itself, which shows up as a 1 s first ping in captures.
-    """
-    macs = {
-        n.name: _in(
-            lab, n.name, ["cat", "/sys/class/net/br-phy/address"], "read br-phy MAC"
-        ).strip()
-        for n in lab.nodes
-    }
-    for n in lab.nodes:
-        peer = next(o for o in lab.nodes if o.name != n.name)
-        argv = lab.appctl(n.name, "tnl/neigh/set", "br-phy", peer.underlay_ip, macs[peer.name])
-        _in(lab, n.name, argv, "tnl/neigh/set")
+def build_dataplane(spec: LabSpec) -> None:
+    """OVS daemons, bridges, addresses, flows on every node; holders in unnamed pod netns."""
+    require_ovs()
+    nodes = _ovs_nodes(spec)
+    for n in nodes:
+        _start_daemons(spec, n.name)
+    for n in nodes:
+        _bridges(spec, n)
+    _seed_tunnel_neighbours(spec)
+    _start_holders(spec)
 
 
 def stray_ovs_pids(state_dir: str) -> list[int]:

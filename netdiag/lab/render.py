@@ -80,9 +80,11 @@ def host_links_batch(spec: LabSpec) -> list[str]:
     lines: list[str] = []
     for node, ext_port, mg_port in _switch_ports(spec):
         ns = spec.node_netns(node.name)
+        # On an OVS node the uplink is a bridge port; br-phy carries the node's MAC and IP.
+        mac = "" if spec.l3_uplink(node) != node.uplink else f" address {node.uplink_mac}"
         lines.append(
-            f"link add {node.uplink}{_index(node.uplink_ifindex)} netns {ns} "
-            f"address {node.uplink_mac} type veth peer name {ext_port} netns {sw}"
+            f"link add {node.uplink}{_index(node.uplink_ifindex)} netns {ns}{mac} "
+            f"type veth peer name {ext_port} netns {sw}"
         )
         lines.append(
             f"link add {spec.mgmt_iface} netns {ns} type veth peer name {mg_port} netns {sw}"
@@ -136,6 +138,11 @@ def _node_lines(spec: LabSpec, node: NodeSpec) -> list[str]:
         "link set lo up",
         f"addr add {node.mgmt_ip}/{spec.mgmt_prefixlen} dev {spec.mgmt_iface}",
         f"link set {spec.mgmt_iface} up",
+    ]
+    if spec.l3_uplink(node) != node.uplink:  # OVS: addresses go on br-phy once it exists
+        # arp off: see iptables_rules; the kernel must not answer ARP on OVS's ports
+        return [*lines, *(f"link set {port} arp off up" for port in _ovs_ports(spec, node))]
+    lines += [
         f"addr add {node.uplink_ip}/{spec.ext_prefixlen} dev {node.uplink}",
         *(f"addr add {ip}/32 dev {node.uplink}" for ip in node.extra_uplink_ips),
         f"link set {node.uplink} up",
@@ -170,11 +177,16 @@ def _node_lines(spec: LabSpec, node: NodeSpec) -> list[str]:
     return lines
 
 
+def _ovs_ports(spec: LabSpec, node: NodeSpec) -> list[str]:
+    """The node's devices that are OVS bridge ports (uplink, pods' host veths)."""
+    return [node.uplink, *(p.host_iface for p in spec.pods_on(node.name))]
+
+
 def bridge_batches(spec: LabSpec) -> dict[str, list[str]]:
     """Per node, `bridge -batch` lines: where remote pods' MACs live, and who floods join ARP."""
     out: dict[str, list[str]] = {}
     for node in spec.nodes:
-        if not node.is_node:
+        if not node.is_node or spec.dataplane != "kernel":
             continue
         lines = [f"link set dev {spec.tunnel} neigh_suppress on"]
         for peer in spec.nodes:
@@ -197,24 +209,29 @@ def bridge_batches(spec: LabSpec) -> dict[str, list[str]]:
 def iptables_rules(spec: LabSpec, node: NodeSpec) -> str:
     """iptables-restore input for one node: FIP DNAT+SNAT for its pods, load-balancer DNAT,
     MASQUERADE for the rest of the pod subnet."""
+    up = spec.l3_uplink(node)
     lines = ["*nat", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]"]
     lines += [":OUTPUT ACCEPT [0:0]", ":POSTROUTING ACCEPT [0:0]"]
     for pod in spec.pods_on(node.name):
         if pod.fip:
-            lines.append(
-                f"-A PREROUTING -i {node.uplink} -d {pod.fip}/32 -j DNAT --to-destination {pod.ip}"
-            )
-            lines.append(
-                f"-A POSTROUTING -s {pod.ip}/32 -o {node.uplink} -j SNAT --to-source {pod.fip}"
-            )
+            lines.append(f"-A PREROUTING -i {up} -d {pod.fip}/32 -j DNAT --to-destination {pod.ip}")
+            lines.append(f"-A POSTROUTING -s {pod.ip}/32 -o {up} -j SNAT --to-source {pod.fip}")
     for fwd in spec.port_forwards:
         if fwd.node == node.name:
             lines.append(
-                f"-A PREROUTING -i {node.uplink} -d {fwd.vip}/32 -p {fwd.proto} "
+                f"-A PREROUTING -i {up} -d {fwd.vip}/32 -p {fwd.proto} "
                 f"--dport {fwd.port} -j DNAT --to-destination {fwd.pod_ip}:{fwd.pod_port}"
             )
-    lines.append(f"-A POSTROUTING -s {spec.pod_subnet} -o {node.uplink} -j MASQUERADE")
+    lines.append(f"-A POSTROUTING -s {spec.pod_subnet} -o {up} -j MASQUERADE")
     lines.append("COMMIT")
+    if up != node.uplink:
+        # The netdev datapath reads its ports with AF_PACKET, so the kernel also receives what
+        # arrives on them and would answer the FIP itself (weak host model) before OVS hands the
+        # packet to br-phy. Dropping IP in raw PREROUTING (after AF_PACKET taps: OVS and tcpdump
+        # still see everything) makes them pure switch ports, as with the kernel datapath.
+        lines += ["*raw", ":PREROUTING ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]"]
+        lines += [f"-A PREROUTING -i {port} -j DROP" for port in _ovs_ports(spec, node)]
+        lines.append("COMMIT")
     return "\n".join(lines) + "\n"
 
 
@@ -259,6 +276,8 @@ def launch_script(spec: LabSpec, node: NodeSpec) -> str:
     if spec.state_dir.startswith("/run/"):  # else it stays visible anyway
         lines.append(f"mount --bind {q(spec.state_dir)} {q(run_mirror(spec, node.name))}")
     for pod in spec.pods_on(node.name):
+        if not pod.named:
+            continue
         ns_file = f"{p.run}/netns/{pod.netns}"
         lines.append(f"mount --bind /run/netns/{q(spec.pod_netns(pod))} {q(ns_file)}")
     lines += [

@@ -18,11 +18,25 @@ from netdiag.lab.inventory import key_path, known_hosts_path
 from netdiag.lab.system import alive, port_open
 from netdiag.lab.topology import LabSpec, NodeSpec
 
-__all__ = ["KeyJob", "reap_children", "start_keygen", "start_sshd", "wait_ready", "write_ssh_files"]
+__all__ = [
+    "KeyJob",
+    "reap_children",
+    "start_keygen",
+    "start_sshd",
+    "track",
+    "wait_ready",
+    "write_ssh_files",
+]
 
 # sshd processes started by this Python process, kept so `down` can reap them (and so no
 # Popen is garbage-collected while running, which would warn).
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def track(proc: subprocess.Popen[bytes]) -> int:
+    """Keep a lab child (sshd, a pod's holder) so `down` in this process can reap it."""
+    _CHILDREN[proc.pid] = proc
+    return proc.pid
 
 
 @dataclass
@@ -30,6 +44,15 @@ class KeyJob:
     """ssh-keygen runs started in parallel with the namespace build."""
 
     procs: list[tuple[str, subprocess.Popen[bytes]]]
+
+    def abandon(self) -> None:
+        """The build failed before the keys were needed: stop and reap ssh-keygen, close pipes."""
+        for _, proc in self.procs:
+            if proc.returncode is not None:  # already waited for (wait() got that far)
+                continue
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
 
     def wait(self) -> None:
         for path, proc in self.procs:
@@ -98,8 +121,7 @@ def start_sshd(spec: LabSpec, node: NodeSpec) -> int:
         proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
         )
-    _CHILDREN[proc.pid] = proc
-    return proc.pid
+    return track(proc)
 
 
 def _failure(spec: LabSpec, node: NodeSpec) -> str:

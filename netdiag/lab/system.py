@@ -24,6 +24,7 @@ __all__ = [
     "kill_and_wait",
     "link_exists",
     "list_netns",
+    "marked_pids",
     "netns_ids",
     "overlapping_host_networks",
     "pids_in_netns",
@@ -34,6 +35,9 @@ __all__ = [
 ]
 
 NETNS_DIR = "/run/netns"
+# Set in the environment of every long-lived process a lab starts besides sshd (OVS daemons, the
+# pods' holders): `down` finds them by it even after their namespace lost its name.
+LAB_MARK = "NETDIAG_LAB_STATE"
 
 
 def require_root(what: str = "netdiag lab") -> None:
@@ -144,6 +148,19 @@ def kill_and_wait(pids: Iterable[int], timeout: float = 2.0) -> list[int]:
         if pending:
             time.sleep(0.005)
     return pending
+
+
+def marked_pids(state_dir: str) -> list[int]:
+    """Processes whose environment carries ``NETDIAG_LAB_STATE=<state_dir>``."""
+    needle = f"{LAB_MARK}={state_dir}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        with contextlib.suppress(OSError), open(f"/proc/{entry}/environ", "rb") as fh:
+            if needle in fh.read().split(b"\0"):
+                found.append(int(entry))
+    return found
 
 
 def link_exists(name: str) -> bool:

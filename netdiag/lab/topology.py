@@ -15,12 +15,14 @@ from netdiag.errors import InputError
 
 __all__ = [
     "DEFAULT_NAME",
+    "OVS_DEFAULT_NAME",
     "STATE_ROOT",
     "LabSpec",
     "NodeSpec",
     "PodSpec",
     "PortForward",
     "default_spec",
+    "ovs_spec",
     "validate_name",
 ]
 
@@ -30,6 +32,8 @@ STATE_ROOT = "/run/netdiag-lab"
 _NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,9}$")
 
 Role = Literal["node", "external"]
+Dataplane = Literal["kernel", "ovs"]
+OVS_DEFAULT_NAME = "ndovs"
 
 
 def validate_name(name: str) -> str:
@@ -57,6 +61,9 @@ class PodSpec:
     ifindex: int | None = None  # seed: eth0@if23 -> pod eth0 is 22, host veth 23
     host_ifindex: int | None = None
     mtu: int = 1400
+    # False: the node does not see the namespace under /run/netns (docker-style runtimes); only
+    # a process inside it (the lab starts a pause-like holder) leads there: `nsenter -t PID -n`.
+    named: bool = True
 
 
 @dataclass(frozen=True)
@@ -109,6 +116,9 @@ class LabSpec:
     tunnel: str = "vxlan0"
     join: str = "ovn0"
     mgmt_iface: str = "mgmt0"
+    # "kernel": Linux bridge + VXLAN + iptables (S1/S2); "ovs": Open vSwitch userspace datapath
+    # with br-int, Geneve and an ovn0 internal port (see netdiag.lab.ovs)
+    dataplane: Dataplane = "kernel"
     nodes: tuple[NodeSpec, ...] = ()
     pods: tuple[PodSpec, ...] = ()
     port_forwards: tuple[PortForward, ...] = ()
@@ -138,6 +148,11 @@ class LabSpec:
 
     def pod_netns(self, pod: PodSpec) -> str:
         return f"{self.name}-pod-{pod.netns}"
+
+    def l3_uplink(self, node: NodeSpec) -> str:
+        """The device holding the node's underlay IP: the uplink itself, or OVS's ``br-phy``
+        (the userspace datapath sends tunnel packets only out of a bridge's internal port)."""
+        return "br-phy" if self.dataplane == "ovs" and node.is_node else node.uplink
 
     @property
     def host_mgmt_ip(self) -> str:
@@ -297,6 +312,74 @@ def default_spec(name: str = DEFAULT_NAME, mgmt_net: str = "10.250.0.0/24") -> L
     )
     lb = PortForward("kube-ovn-control-plane", "172.19.0.10", 8080, "192.168.0.3", 80)
     spec = LabSpec(name=name, mgmt_net=mgmt_net, nodes=nodes, pods=pods, port_forwards=(lb,))
+    return spec.validate()
+
+
+def ovs_spec(name: str = OVS_DEFAULT_NAME, mgmt_net: str = "10.249.0.0/24") -> LabSpec:
+    """The ``ovs-geneve`` lab: the S1 client and FIP, two OVS nodes, one pod on each.
+
+    Its own management network (so it runs beside the default lab), seed-like underlay IPs,
+    kube-ovn-style host devices, and pod namespaces the nodes cannot see by name.
+    """
+    d = _Defaults()
+    base = int(_mgmt_network(mgmt_net).network_address)
+
+    def mgmt(host: int) -> str:
+        return str(ipaddress.IPv4Address(base + host))
+
+    nodes = (
+        NodeSpec("client", "external", mgmt(10), "eth0", "172.19.0.1", d.client_mac),
+        NodeSpec(
+            "ovs-node1",
+            "node",
+            mgmt(11),
+            "eth1",
+            "172.19.0.6",
+            d.router_ext_mac,
+            extra_uplink_ips=("172.19.0.11",),
+            bridge_mac=d.router_pod_mac,
+        ),
+        NodeSpec(
+            "ovs-node2",
+            "node",
+            mgmt(12),
+            "eth1",
+            "172.19.0.7",
+            d.worker_ext_mac,
+            bridge_mac=d.router_pod_mac,
+        ),
+    )
+    pods = (
+        PodSpec(
+            "default/pod-a",
+            "ovs-node1",
+            "192.168.0.6",
+            "00:00:00:de:cb:07",
+            "a1b2c3d4e5f6_h",
+            "pod-a",
+            fip="172.19.0.11",
+            named=False,
+        ),
+        PodSpec(
+            "default/pod-b",
+            "ovs-node2",
+            "192.168.0.7",
+            "00:00:00:a2:70:8d",
+            "0f1e2d3c4b5a_h",
+            "pod-b",
+            named=False,
+        ),
+    )
+    spec = LabSpec(
+        name=name,
+        mgmt_net=mgmt_net,
+        pod_vni=7,
+        tunnel="genev",  # no device: OVS's userspace tunnel ports are ovn-<peer> on br-int
+        bridge="br-int",
+        dataplane="ovs",
+        nodes=nodes,
+        pods=pods,
+    )
     return spec.validate()
 
 

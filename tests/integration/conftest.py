@@ -27,13 +27,13 @@ from netdiag.lab import LabState, default_spec, down, up
 from netdiag.lab.system import alive, link_exists, list_netns
 from netdiag.lab.topology import STATE_ROOT
 
-_SESSION_LAB = re.compile(r"^n[tc](\d+)$")
+_SESSION_LAB = re.compile(r"^n[tco](\d+)$")
 
 
 def session_lab(kind: str) -> tuple[str, str]:
     """(name, mgmt network) of this session's lab of ``kind`` ('t': shared, 'c': lifecycle)."""
     pid = os.getpid()
-    second = {"t": 251, "c": 252}[kind]
+    second = {"t": 251, "c": 252, "o": 253}[kind]
     return f"n{kind}{pid}", f"10.{second}.{pid % 256}.0/24"
 
 
@@ -83,7 +83,11 @@ def lab_leftovers(name: str, state_root: str = STATE_ROOT) -> list[str]:
                     cmdline = fh.read()
             except OSError:
                 continue
-            if marker in cmdline and alive(int(entry)):
+            environ = b""
+            with contextlib.suppress(OSError), open(f"/proc/{entry}/environ", "rb") as fh:
+                environ = fh.read()
+            marked = f"NETDIAG_LAB_STATE={state_dir}".encode() in environ.split(b"\0")
+            if (marker in cmdline or marked) and alive(int(entry)):
                 shown = cmdline.replace(b"\0", b" ").decode(errors="replace")[:80]
                 traces.append(f"process {entry}: {shown}")
     with open("/proc/self/mountinfo", encoding="utf-8") as fh:

@@ -1,19 +1,18 @@
-"""The ovs-geneve lab live: OVS (userspace datapath) discovery data and Geneve decapsulation.
+"""The ovs-geneve lab live, end to end over SSH: OVS discovery, unnamed pod namespaces entered by
+PID, a plan naming pods (not veths) captured with `netdiag capture`, and its story.
 
-Builds the topology, reads the live OVS databases with the parsers `netdiag discover` uses, pings
-pod to pod across nodes while tcpdump runs on both pods' eth0 and on node 1's underlay, and
-checks that `netdiag analyze` turns every echo request into one journey pod-a -> underlay
-(Geneve, VNI, outer endpoints) -> pod-b. Then `down` must leave nothing behind.
+The lab's inventory lists pods only by name, node and IP, as `inventory from-kubectl` would; the
+nodes cannot see the pods' namespaces by name. So every device and namespace below is found by
+discovery over the nodes' sshd, exactly as on a cluster. `down` must then leave nothing behind.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
-import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,16 +20,20 @@ from typing import Any
 import pytest
 
 from netdiag.cli import Env, main
-from netdiag.discover.ovs import parse_vsctl_find, parse_vsctl_show, pod_ports
+from netdiag.discover.ovs import parse_vsctl_find, pod_ports
 from netdiag.errors import LabError
-from netdiag.lab.lifecycle import down, up_ovs
-from netdiag.lab.ovs import OvsLab, missing_tools, stray_ovs_pids
+from netdiag.inventory import load_inventory
+from netdiag.lab import LabState, down, up
+from netdiag.lab.ovs import chassis_id, missing_tools, stray_ovs_pids
 from netdiag.lab.system import list_netns
-from netdiag.lab.topology import STATE_ROOT
+from netdiag.lab.topology import ovs_spec
+from netdiag.transport import open_transport
+from tests.integration.conftest import LabSandbox, lab_leftovers, lab_skip_reason, session_lab
+
+REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="the OVS lab needs root (namespaces)"),
     pytest.mark.skipif(
         bool(missing_tools()),
         reason=f"Open vSwitch is not installed ({', '.join(missing_tools())}); "
@@ -38,199 +41,211 @@ pytestmark = [
     ),
 ]
 
-NAME = "ndovst"
-PINGS = 4
-
 
 @pytest.fixture(scope="module")
-def ovs_lab() -> Iterator[OvsLab]:
-    lab, seconds = up_ovs(NAME)
-    print(f"ovs lab built in {seconds:.2f} s")
+def ovs_lab() -> Iterator[LabState]:
+    reason = lab_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    name, mgmt = session_lab("o")
+    down(name)
+    state = up(spec=ovs_spec(name, mgmt))
+    print(f"ovs lab built in {state.build_seconds:.2f} s")
     try:
-        yield lab
+        yield state
     finally:
-        t0 = time.monotonic()
-        down(NAME)
-        print(f"ovs lab removed in {time.monotonic() - t0:.2f} s")
+        down(name)
+        assert lab_leftovers(name) == []
 
 
-def _in(lab: OvsLab, netns: str, *argv: str) -> str:
-    proc = subprocess.run(
-        ["ip", "netns", "exec", netns, *argv],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=20,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
+def _run(argv: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(argv, env=Env(out, err))
+    return code, out.getvalue(), err.getvalue()
 
 
-def test_ovs_discovery_reads_the_live_databases(ovs_lab: OvsLab) -> None:
-    for node in ovs_lab.nodes:
-        ns = ovs_lab.node_netns(node.name)
-        rows = parse_vsctl_find(
-            _in(ovs_lab, ns, *ovs_lab.vsctl(node.name, "--format=json", "list", "Interface"))
+async def _on_node(state: LabState, node: str, *commands: tuple[str, ...]) -> list[str]:
+    inventory = load_inventory(Path(state.inventory_path))
+    async with open_transport(inventory.node(node), "asyncssh") as tr:
+        results = await tr.run_batch(list(commands), timeout=20)
+    assert all(r.ok for r in results), [r.stderr for r in results]
+    return [r.stdout for r in results]
+
+
+def test_a_node_shows_ovs_as_a_real_one_does_over_ssh(ovs_lab: LabState) -> None:
+    """Plain ovs-vsctl in an SSH session reaches the node's own OVS; no pod netns has a name."""
+    spec = ovs_spec(ovs_lab.name)
+    find, system_id, names = asyncio.run(
+        _on_node(
+            ovs_lab,
+            "ovs-node1",
+            (
+                "ovs-vsctl",
+                "--format=json",
+                "--columns=name,ofport,external_ids",
+                "list",
+                "Interface",
+            ),
+            ("ovs-vsctl", "get", "Open_vSwitch", ".", "external_ids:system-id"),
+            ("ip", "netns", "list"),
         )
-        ports = {p.iface: p for p in pod_ports(rows)}
-        mine = [p for p in ovs_lab.pods if p.node == node.name]
-        assert set(ports) == {p.host_iface for p in mine}
-        for pod in mine:
-            found = ports[pod.host_iface]
-            assert (found.namespace, found.pod, found.iface_id) == (
-                pod.namespace,
-                pod.pod,
-                pod.iface_id,
-            )
-            assert found.ofport is not None
-            assert found.ips == (pod.ip,)
-        bridges = {
-            b.name: b for b in parse_vsctl_show(_in(ovs_lab, ns, *ovs_lab.vsctl(node.name, "show")))
-        }
-        assert {"br-int", "br-phy"} <= set(bridges)
-        tunnel = ovs_lab.tunnel_port(node.name)
-        peer = next(n for n in ovs_lab.nodes if n.name != node.name)
-        text = repr(bridges["br-int"])
-        assert tunnel in text
-        assert "geneve" in text
-        assert peer.underlay_ip in text
+    )
+    ports = {p.iface: p for p in pod_ports(parse_vsctl_find(find))}
+    assert set(ports) == {"a1b2c3d4e5f6_h"}
+    pod = ports["a1b2c3d4e5f6_h"]
+    assert (pod.namespace, pod.pod, pod.iface_id, pod.ips) == (
+        "default",
+        "pod-a",
+        "pod-a.default",
+        ("192.168.0.6",),
+    )
+    assert system_id.strip().strip('"') == chassis_id(spec, "ovs-node1")
+    assert names.strip() == ""
 
 
-def _tcpdump(netns: str, iface: str, out: Path, *bpf: str) -> subprocess.Popen[str]:
-    argv = [
-        "ip",
-        "netns",
-        "exec",
-        netns,
-        "tcpdump",
-        "--immediate-mode",
-        "-U",
-        "-n",
-        "-i",
-        iface,
-        "-w",
-        str(out),
-        *bpf,
-    ]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    assert proc.stderr is not None
-    line = proc.stderr.readline()
-    assert "listening on" in line, line
-    return proc
+def test_discover_finds_unnamed_pods_by_pid_over_ssh(ovs_lab: LabState) -> None:
+    code, stdout, err = _run(
+        ["discover", "--inventory", ovs_lab.inventory_path, "192.168.0.6", "pod:default/pod-b",
+         "--json"]
+    )  # fmt: skip
+    assert code == 0, err
+    by_ip, by_name = json.loads(stdout)["targets"]
+    assert (by_ip["node"], by_ip["host_iface"]) == ("ovs-node1", "a1b2c3d4e5f6_h")
+    assert (by_name["node"], by_name["host_iface"]) == ("ovs-node2", "0f1e2d3c4b5a_h")
+    for found, mac in ((by_ip, "00:00:00:de:cb:07"), (by_name, "00:00:00:a2:70:8d")):
+        ns = found["netns"]
+        assert ns["name"].startswith("/proc/")
+        assert ns["name"].endswith("/ns/net")
+        eth0 = next(i for i in ns["interfaces"] if i["name"] == "eth0")
+        assert eth0["mac"] == mac
+        assert any("entered by PID" in n for n in found["notes"])
+        assert any(c.endswith("lsns -J -t net -o NS,PID,NETNSID") for c in found["commands"])
+        roles = {(d["role"], d["name"]) for d in found["path"]}
+        assert {("join", "ovn0"), ("br-int", "br-int")} <= roles
 
 
-def _capture(lab: OvsLab, workdir: Path) -> dict[str, Path]:
-    a, b = lab.pods
-    node1 = lab.nodes[0].name
-    files = {
-        f"{a.pod}/eth0": (lab.pod_netns(a), "eth0", workdir / "pod-a.pcap", ("icmp",)),
-        f"{node1}/eth1": (lab.node_netns(node1), "eth1", workdir / "underlay.pcap", ("udp",)),
-        f"{b.pod}/eth0": (lab.pod_netns(b), "eth0", workdir / "pod-b.pcap", ("icmp",)),
-    }
-    procs = [_tcpdump(ns, iface, path, *bpf) for ns, iface, path, bpf in files.values()]
-    try:
-        out = _in(lab, lab.pod_netns(a), "ping", "-c", str(PINGS), "-i", "0.2", "-W", "2", b.ip)
-        assert f"{PINGS} received" in out, out
-        time.sleep(0.3)
-    finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGINT)
-        for proc in procs:
-            proc.communicate(timeout=10)
-    return {point: spec[2] for point, spec in files.items()}
+def test_a_plan_naming_pods_yields_the_fip_dnat_and_geneve_story(
+    ovs_lab: LabState, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    code, stdout, err = _run(
+        ["capture", "--inventory", ovs_lab.inventory_path,
+         "--plan", str(REPO / "probes" / "ovs-geneve.yaml"), "--out", str(run)]
+    )  # fmt: skip
+    assert code == 0, err + stdout
+    manifest: dict[str, Any] = json.loads((run / "manifest.json").read_text())
+    placed = {c["point"]: c["resolved_from"] for c in manifest["captures"]}
+    assert placed["ovs-node1/a1b2c3d4e5f6_h"] == "discovery"
+    assert placed["ovs-node2/0f1e2d3c4b5a_h"] == "discovery"
+    from_pod = next(p for p in manifest["probes"] if p["netns"])
+    assert from_pod["node"] == "ovs-node1"
+    assert from_pod["netns"].startswith("/proc/")
+    assert all(p["exit_status"] == 0 for p in manifest["probes"]), manifest["probes"]
 
+    doc: dict[str, Any] = json.loads((run / "analysis.json").read_text())
+    nat = {(t["kind"], t["node"], t["before"], t["after"]) for t in doc["translations"]}
+    assert ("dnat", "ovs-node1", "172.19.0.11", "192.168.0.6") in nat
+    assert ("un-dnat", "ovs-node1", "192.168.0.6", "172.19.0.11") in nat
 
-def test_geneve_pings_become_journeys(ovs_lab: OvsLab, tmp_path: Path) -> None:
-    files = _capture(ovs_lab, tmp_path)
-    under = subprocess.run(
-        ["tcpdump", "-n", "-r", str(files[f"{ovs_lab.nodes[0].name}/eth1"]), "udp port 6081"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert under.count("Geneve") >= 2 * PINGS, under
+    def requests(dst: str) -> list[dict[str, Any]]:
+        return [
+            j
+            for j in doc["journeys"]
+            if j["summary"].startswith("icmp echo-req") and dst in j["summary"]
+        ]
 
-    out = tmp_path / "analysis.json"
-    stdout, stderr = io.StringIO(), io.StringIO()
-    specs = [f"{point}={path}" for point, path in files.items()]
-    assert main(["analyze", *specs, "--json", str(out)], env=Env(stdout, stderr)) == 0, stderr
-    doc: dict[str, Any] = json.loads(out.read_text())
-
-    a, b = ovs_lab.pods
-    n1, n2 = ovs_lab.nodes
-    underlay = f"{n1.name}/eth1"
-    requests = [j for j in doc["journeys"] if j["summary"].startswith("icmp echo-req")]
-    assert len(requests) == PINGS, [j["summary"] for j in doc["journeys"]]
-    for journey in requests:
-        assert [s["point"] for s in journey["sightings"]] == [
-            f"{a.pod}/eth0",
-            underlay,
-            f"{b.pod}/eth0",
+    fip = requests("> 172.19.0.11")
+    assert len(fip) == 3
+    for journey in fip:
+        points = [s["point"] for s in journey["sightings"]]
+        assert points == ["client/eth0", "ovs-node1/eth1", "ovs-node1/a1b2c3d4e5f6_h"]
+        changes = {c["kind"] for hop in journey["transforms"] for c in hop["changes"]}
+        assert {"dnat", "ttl"} <= changes
+    geneve = requests("> 192.168.0.7")
+    assert len(geneve) == 3
+    for journey in geneve:
+        points = [s["point"] for s in journey["sightings"]]
+        assert points == [
+            "ovs-node1/a1b2c3d4e5f6_h",
+            "ovs-node1/eth1",
+            "ovs-node2/eth1",
+            "ovs-node2/0f1e2d3c4b5a_h",
         ]
         changes = [c for hop in journey["transforms"] for c in hop["changes"]]
-        for hop in journey["transforms"]:  # no warm-up: the tunnel neighbour is seeded by `up`
-            assert 0 <= hop["latency_ns"] < 50_000_000, hop
         enc = [c for c in changes if c["kind"] == "encap"]
-        dec = [c for c in changes if c["kind"] == "decap"]
-        assert len(enc) == 1, changes
-        assert len(dec) == 1, changes
-        for c in (enc[0], dec[0]):
-            assert c["encap"] == "geneve"
-            assert c["vni"] == ovs_lab.vni
-            assert (c["outer_src"], c["outer_dst"]) == (n1.underlay_ip, n2.underlay_ip)
-    replies = [j for j in doc["journeys"] if j["summary"].startswith("icmp echo-rep")]
-    assert len(replies) == PINGS
-    assert doc["flows"]
-    assert all(flow["symmetric"] for flow in doc["flows"])
+        assert len(enc) == 1
+        assert (enc[0]["encap"], enc[0]["vni"]) == ("geneve", 7)
+        assert (enc[0]["outer_src"], enc[0]["outer_dst"]) == ("172.19.0.6", "172.19.0.7")
+        assert not any(c["kind"] in ("dnat", "snat") for c in changes)
 
 
-def test_down_removes_every_trace() -> None:
-    """Build a second time and tear down in the middle of nothing: no netns, daemon or file."""
-    name = "ndovsd"
-    lab, seconds = up_ovs(name)
-    assert seconds < 10
-    pids = stray_ovs_pids(lab.state_dir)
-    assert len(pids) == 4
-    report = down(name)
-    assert report.namespaces == 4
+def test_down_removes_every_trace(lab_sandbox: LabSandbox) -> None:
+    state = up(spec=ovs_spec(lab_sandbox.name, lab_sandbox.mgmt_net))
+    assert len(stray_ovs_pids(state.state_dir)) == 4
+    report = down(lab_sandbox.name)
+    assert report.namespaces == 6
     assert report.state_dir_removed
-    _assert_gone(name, lab.state_dir)
-
-
-def _assert_gone(name: str, state_dir: str) -> None:
-    assert not [ns for ns in list_netns() if ns.startswith(f"{name}-")]
-    assert not stray_ovs_pids(state_dir)
-    assert not os.path.exists(state_dir)
+    assert lab_sandbox.leftovers() == []
 
 
 def test_a_build_failing_after_the_daemons_started_leaves_nothing(
-    monkeypatch: pytest.MonkeyPatch,
+    lab_sandbox: LabSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    name = "ndovsf"
+    spec = ovs_spec(lab_sandbox.name, lab_sandbox.mgmt_net)
 
-    def broken(lab: OvsLab, node: object) -> None:
-        assert len(stray_ovs_pids(lab.state_dir)) == 4  # both nodes' daemons are running
+    def broken(spec_: object, node: object) -> None:
+        assert len(stray_ovs_pids(spec.state_dir)) == 4  # both nodes' daemons are running
         raise LabError("simulated failure while adding bridges")
 
     monkeypatch.setattr("netdiag.lab.ovs._bridges", broken)
     with pytest.raises(LabError, match="simulated"):
-        up_ovs(name)
-    _assert_gone(name, f"{STATE_ROOT}/{name}")
+        up(spec=spec)
+    assert lab_sandbox.leftovers() == []
 
 
-def test_down_kills_daemons_whose_namespace_was_already_deleted() -> None:
+def test_down_kills_daemons_whose_namespace_was_already_deleted(lab_sandbox: LabSandbox) -> None:
     """A half-removed lab: the netns names are gone, the daemons and files are not."""
-    name = "ndovsn"
-    lab, _ = up_ovs(name)
-    for ns in lab.netns():
-        subprocess.run(["ip", "netns", "del", ns], check=True)
-    assert len(stray_ovs_pids(lab.state_dir)) == 4
-    report = down(name)
-    assert report.processes == 4
-    _assert_gone(name, lab.state_dir)
+    state = up(spec=ovs_spec(lab_sandbox.name, lab_sandbox.mgmt_net))
+    for ns in list_netns():
+        if ns.startswith(f"{lab_sandbox.name}-"):
+            subprocess.run(["ip", "netns", "del", ns], check=True)
+    assert len(stray_ovs_pids(state.state_dir)) == 4
+    report = down(lab_sandbox.name)
+    assert report.processes >= 4
+    assert lab_sandbox.leftovers() == []
+    assert not os.path.exists(state.state_dir)
 
 
-def test_status_reports_the_ovs_lab(ovs_lab: OvsLab) -> None:
-    out, err = io.StringIO(), io.StringIO()
-    assert main(["lab", "status", "--name", ovs_lab.name], env=Env(out, err)) == 0, err.getvalue()
-    assert "(ovs-geneve): running; 4 OVS daemons" in out.getvalue()
+def test_status_reports_the_ovs_lab(ovs_lab: LabState) -> None:
+    code, out, err = _run(["lab", "status", "--name", ovs_lab.name])
+    assert code == 0, err
+    assert "ovs-node1" in out
+    assert "a1b2c3d4e5f6_h" in out
+
+
+def _holders_of_nameless_namespaces() -> list[int]:
+    """`sleep infinity` processes whose network namespace no `ip netns` name leads to."""
+    named = {os.stat(f"/run/netns/{ns}").st_ino for ns in list_netns()}
+    out = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                if fh.read() != b"sleep\0infinity\0":
+                    continue
+            if os.stat(f"/proc/{entry}/ns/net").st_ino not in named:
+                out.append(int(entry))
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def test_down_right_after_up_leaves_no_holder_in_a_nameless_namespace(
+    lab_sandbox: LabSandbox,
+) -> None:
+    """`up` returns only once the pods' holders sit in their namespaces, so `down` finds them."""
+    before = set(_holders_of_nameless_namespaces())
+    for _ in range(3):
+        up(spec=ovs_spec(lab_sandbox.name, lab_sandbox.mgmt_net))
+        down(lab_sandbox.name)
+    assert set(_holders_of_nameless_namespaces()) - before == set()
+    assert lab_sandbox.leftovers() == []

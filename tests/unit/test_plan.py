@@ -91,7 +91,9 @@ def test_pod_sources_and_inside_points_use_the_pod_namespace() -> None:
     r = resolve(load_plan(ROOT / "probes" / "pod-egress-snat.yaml"), INVENTORY)
     inside = [pt for pt in r.points if pt.netns]
     assert inside == [
-        CapturePoint("kube-ovn-control-plane", "eth0", "fip-busybox01", "default/fip-busybox01")
+        CapturePoint(
+            "kube-ovn-control-plane", "eth0", "fip-busybox01", "default/fip-busybox01", inside=True
+        )
     ]
     assert inside[0].name == "kube-ovn-control-plane__default_fip-busybox01__eth0"
     assert {(p.kind, p.node, p.netns) for p in r.probes} == {
@@ -99,6 +101,35 @@ def test_pod_sources_and_inside_points_use_the_pod_namespace() -> None:
         ("traceroute", "kube-ovn-control-plane", "fip-busybox01"),
     }
     assert "udp portrange 33434-33534" in r.filter
+
+
+def test_pods_without_a_netns_in_the_inventory_are_left_to_discovery() -> None:
+    """inside: and probe sources for pods the inventory cannot enter: placed at run time."""
+    body = (
+        "capture: {interfaces: [{pod: default/no-netns, inside: true}, "
+        "{pod: default/ghost, inside: true}]}\n"
+        "probes: [{ping: {from: {pod: default/no-netns}, target: 192.168.0.7}},"
+        " {ping: {from: {pod: 10.9.9.9}, target: 192.168.0.7}}]\n"
+    )
+    r = resolve(parsed(body), INVENTORY)
+    known, ghost = r.points
+    assert (known.node, known.iface, known.netns, known.inside) == (
+        INVENTORY.pod("default/no-netns").node,
+        "",
+        None,
+        True,
+    )
+    assert known.unresolved
+    assert known.via == "discovery"
+    assert (ghost.node, ghost.pod, ghost.unresolved) == ("", "default/ghost", True)
+    by_pod, by_ip = r.probes
+    assert by_pod.unresolved
+    assert by_pod.pod == "default/no-netns"
+    assert by_pod.node == INVENTORY.pod("default/no-netns").node
+    assert (by_ip.node, by_ip.pod, by_ip.netns, by_ip.unresolved) == ("", "10.9.9.9", None, True)
+    assert by_ip.argv[-1] == "192.168.0.7"
+    inside = resolve(load_plan(ROOT / "probes" / "pod-egress-snat.yaml"), INVENTORY).probes
+    assert not any(p.unresolved for p in inside)  # the inventory gives the netns
 
 
 def test_label_selector_and_roles_skip_nodes_without_the_role() -> None:
@@ -203,24 +234,12 @@ def test_plan_field_errors(body: str, expected: str) -> None:
         ),
         ("capture: {nodes: [role=db], interfaces: [eth0]}\n", "'role=db' matches no node"),
         (
-            "capture: {interfaces: [{pod: default/nope, inside: true}]}\n",
-            ":3: capture.interfaces[0]: pod 'default/nope' is not in /inv/lab.yaml; inside: true needs its netns there",
-        ),
-        (
-            "capture: {interfaces: [{pod: default/no-netns, inside: true}]}\n",
-            "pod default/no-netns has no netns",
-        ),
-        (
             "capture: {nodes: [client], interfaces: [tunnel]}\n",
             "device role 'tunnel' is not defined on any selected node (client)",
         ),
         (
             "capture: {interfaces: [eth0]}\nprobes: [{ping: {from: ghost, target: x}}]\n",
             "probes[0].ping.from: unknown node 'ghost'; nodes are: client",
-        ),
-        (
-            "capture: {interfaces: [eth0]}\nprobes: [{ping: {from: {pod: default/no-netns}, target: x}}]\n",
-            "has no netns in /inv/lab.yaml; add netns:",
         ),
     ],
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from netdiag.capture.locate import locate
+from netdiag.capture.locate import Unplaced, locate
 from netdiag.inventory import parse_inventory
 from netdiag.plan import CapturePoint
 from netdiag.transport import CommandResult
@@ -101,3 +101,54 @@ async def test_pod_by_ip_is_searched_on_every_connected_node() -> None:
     assert asked == [("ip", "-j", "route", "get", "192.168.0.6")]
     assert f"{CP}: ip -n fip-busybox01 -j -d addr" in commands
     assert got.unplaced == ()
+
+
+async def test_inside_points_get_the_pods_namespace_and_interface_named_or_by_pid() -> None:
+    """``inside`` (a capture in the pod, or a probe's source): the namespace itself, named on
+    the control plane, ``/proc/PID/ns/net`` on the OVS node whose pods have no names."""
+    ovs = "ovs-node1"
+    inventory = parse_inventory(
+        textwrap.dedent(
+            f"""\
+            version: 1
+            nodes:
+              - {{name: {CP}, host: 10.250.0.11}}
+              - {{name: {ovs}, host: 10.249.0.11}}
+            pods:
+              - {{name: default/pod-a, node: {ovs}, ips: [192.168.0.6]}}
+            """
+        ),
+        Path("/inv/two.yaml"),
+    )
+    recorded = {
+        tuple((HERE / n).read_text().splitlines()[1].removeprefix("# command: ").split()): n
+        for n in ("ovs_lab_addr.txt", "ovs_lab_route.txt", "ovs_lab_netns_ids.txt",
+                  "ovs_lab_route_get.txt", "ovs_lab_lsns.txt", "ovs_lab_pod_addr.txt")
+    }  # fmt: skip
+
+    def ovs_node(call: MockCall) -> CommandResult:
+        name = recorded.get(call.argv)
+        if name is None:
+            return CommandResult(ovs, call.argv, 1, "", "not recorded", 0.01)
+        return CommandResult(ovs, call.argv, 0, fixture(name), "", 0.01)
+
+    pid = next(a[2] for a in recorded if a[0] == "nsenter")
+    by_pid = CapturePoint(ovs, "", pod="default/pod-a", via="discovery", inside=True)
+    named = CapturePoint("", "", pod="default/fip-busybox01", via="discovery", inside=True)
+    ghost = CapturePoint("", "", pod="default/ghost", via="discovery", inside=True)
+    async with (
+        MockTransport(control_plane, inventory.node(CP)) as cp,
+        MockTransport(ovs_node, inventory.node(ovs)) as on,
+    ):
+        got = await locate([by_pid, named, ghost], {CP: cp, ovs: on}, inventory)
+    a = got.by_input[by_pid]
+    assert isinstance(a, CapturePoint)
+    assert (a.node, a.iface, a.netns, a.inside) == (ovs, "eth0", f"/proc/{pid}/ns/net", True)
+    assert a.name == f"{ovs}__default_pod-a__eth0"
+    b = got.by_input[named]
+    assert isinstance(b, CapturePoint)
+    assert (b.node, b.iface, b.netns) == (CP, "eth0", "fip-busybox01")
+    g = got.by_input[ghost]
+    assert isinstance(g, Unplaced)
+    assert "pod default/ghost not found" in g.detail
+    assert got.points == (a, b)

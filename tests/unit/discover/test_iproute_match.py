@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from netdiag.discover.iproute import (
@@ -9,6 +11,7 @@ from netdiag.discover.iproute import (
     parse_ip_addr_text,
     parse_ip_json_links,
     parse_ip_route_text,
+    parse_lsns_net,
     parse_netns_ids,
     parse_route_get,
     parse_route_json,
@@ -146,3 +149,22 @@ def test_netns_text_and_bad_json() -> None:
     }
     with pytest.raises(InputError, match="not JSON"):
         parse_ip_json_links("Usage: ip address")
+
+
+def test_lsns_maps_each_assigned_nsid_to_a_pid_whatever_util_linux_prints() -> None:
+    recorded = parse_lsns_net(fixture("ovs_lab_lsns.txt"))
+    assert list(recorded) == [1]  # only the pod's namespace has an id in the node's view
+    text = json.dumps(
+        {
+            "namespaces": [
+                {"ns": 1, "pid": 10, "netnsid": 3},  # older util-linux: a number
+                {"ns": 2, "pid": 11, "netnsid": "3"},  # same nsid again: the first PID wins
+                {"ns": 3, "pid": 12, "netnsid": "unassigned"},
+                {"ns": 4, "pid": None, "netnsid": "5"},
+                "junk",
+            ]
+        }
+    )
+    assert parse_lsns_net(text) == {3: 10}
+    with pytest.raises(InputError, match=r"util-linux >= 2\.29"):
+        parse_lsns_net("NS TYPE NPROCS PID USER COMMAND")

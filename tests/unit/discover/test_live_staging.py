@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from netdiag.discover.live import OVS_FIND, inspect_node, resolve
 from netdiag.discover.targets import Target
 from netdiag.inventory import NodeSpec
 from netdiag.transport import CommandResult
 from netdiag.transport.mock import MockCall, MockTransport
-from tests.unit.discover.discover_fixtures import fixture
+from tests.unit.discover.discover_fixtures import HERE, fixture
 
 NODE = NodeSpec(name="kube-ovn-control-plane", host="node.invalid")
 # A kube-ovn node as `ip -j -d addr` shows it, cut to the devices that matter here: the pod's
@@ -113,3 +114,77 @@ async def test_namespace_reads_use_sudo_on_sudo_nodes() -> None:
     found = resolve(Target("192.168.0.6", "ip", (node.name,), ("192.168.0.6",)), view)
     assert found is not None
     assert (found.host_iface, found.strategy) == ("dd2b931fc304_h", "generic")
+
+
+# The ovs-geneve lab's node 1 as recorded over SSH: its pod namespace has no `ip netns` name;
+# each fixture's "# command:" line is its argv.
+OVS_NODE = NodeSpec(name="ovs-node1", host="node.invalid")
+OVS_RECORDED = {
+    tuple((HERE / name).read_text().splitlines()[1].removeprefix("# command: ").split()): name
+    for name in ("ovs_lab_addr.txt", "ovs_lab_route.txt", "ovs_lab_netns_ids.txt",
+                 "ovs_lab_route_get.txt", "ovs_lab_lsns.txt", "ovs_lab_pod_addr.txt")
+}  # fmt: skip
+
+
+def _ovs_node(
+    seen: list[tuple[str, ...]], lsns_ok: bool = True
+) -> Callable[[MockCall], CommandResult]:
+    def run(call: MockCall) -> CommandResult:
+        seen.append(call.argv)
+        name = OVS_RECORDED.get(call.argv)
+        if name is None or (not lsns_ok and call.argv[0] == "lsns"):
+            return CommandResult(OVS_NODE.name, call.argv, 1, "", "not recorded", 0.0)
+        return CommandResult(OVS_NODE.name, call.argv, 0, fixture(name), "", 0.0)
+
+    return run
+
+
+async def test_unnamed_pod_namespace_is_entered_by_the_pid_lsns_gives_for_the_veths_nsid() -> None:
+    seen: list[tuple[str, ...]] = []
+    async with MockTransport(_ovs_node(seen), OVS_NODE) as t:
+        view = await inspect_node(t, ["192.168.0.6"])
+    pid = next(a[2] for a in OVS_RECORDED if a[0] == "nsenter")
+    assert view.pids == {1: int(pid)}  # nsid 1 is a1b2c3d4e5f6_h's link_netnsid
+    found = resolve(Target("192.168.0.6", "ip", (OVS_NODE.name,), ("192.168.0.6",)), view)
+    assert found is not None
+    assert found.host_iface == "a1b2c3d4e5f6_h"
+    assert found.netns is not None
+    assert found.netns.name == f"/proc/{pid}/ns/net"
+    eth0 = found.netns.holding("192.168.0.6")
+    assert eth0 is not None
+    assert (eth0.name, eth0.mac) == ("eth0", "00:00:00:de:cb:07")
+    assert any(f"entered by PID {pid}" in n for n in found.notes)
+    assert ("lsns", "-J", "-t", "net", "-o", "NS,PID,NETNSID") in seen
+    # route get -> ovn0 (not a veth): the namespace, not the route, placed it; no OVS query
+    assert not any(a[0] == "ovs-vsctl" for a in seen)
+
+
+async def test_without_lsns_the_pod_falls_back_to_ovs_and_nothing_is_entered() -> None:
+    seen: list[tuple[str, ...]] = []
+    async with MockTransport(_ovs_node(seen, lsns_ok=False), OVS_NODE) as t:
+        view = await inspect_node(t, ["192.168.0.6"], {"default/pod-a": ("192.168.0.6",)})
+    assert view.pids == {}
+    assert not any(a[0] == "nsenter" for a in seen)
+    target = Target("pod:default/pod-a", "pod", (OVS_NODE.name,), ("192.168.0.6",), "default/pod-a")
+    assert resolve(target, view) is None  # the recorded node has no OVS answer scripted here
+    assert any(a[:2] == ("ovs-vsctl", "--format=json") for a in seen)
+
+
+async def test_no_lsns_when_every_veth_peer_has_a_name() -> None:
+    seen: list[tuple[str, ...]] = []
+    named = [
+        {"ifindex": 23, "ifname": "dd2b931fc304_h", "flags": ["UP"], "link_index": 22,
+         "link_netnsid": 4, "linkinfo": {"info_kind": "veth"}},
+    ]  # fmt: skip
+
+    def node(call: MockCall) -> CommandResult:
+        seen.append(call.argv)
+        out = {
+            ("ip", "-j", "-d", "addr"): json.dumps(named),
+            ("ip", "-j", "netns", "list-id"): '[{"nsid":4,"name":"cni-1"}]',
+        }.get(call.argv, "[]")
+        return CommandResult(NODE.name, call.argv, 0, out, "", 0.0)
+
+    async with MockTransport(node, NODE) as t:
+        await inspect_node(t, ["192.168.0.6"])
+    assert not any(a[0] in ("lsns", "nsenter") for a in seen)

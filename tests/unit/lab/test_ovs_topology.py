@@ -1,18 +1,20 @@
-"""The ovs-geneve topology as data, and its CLI options, without root or OVS."""
+"""The ovs-geneve topology as data (a LabSpec with dataplane "ovs"), without root or OVS."""
 
 from __future__ import annotations
 
 import argparse
-import io
+from pathlib import Path
 
 import pytest
 
 from netdiag.cli import lab as lab_cli
-from netdiag.cli._env import Env
-from netdiag.discover.ovs import iface_ids
-from netdiag.errors import InputError, LabError
-from netdiag.lab import ovs
-from netdiag.lab.topology import STATE_ROOT
+from netdiag.errors import LabError
+from netdiag.inventory import load_inventory
+from netdiag.lab import ovs, render
+from netdiag.lab.inventory import inventory_dict, inventory_text
+from netdiag.lab.topology import OVS_DEFAULT_NAME, STATE_ROOT, default_spec, ovs_spec
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -21,60 +23,111 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def test_every_namespace_carries_the_lab_prefix_so_down_sweeps_it() -> None:
-    lab = ovs.ovs_spec("ndovs", STATE_ROOT)
-    assert len(lab.netns()) == len(set(lab.netns())) == 4
-    assert all(ns.startswith("ndovs-") for ns in lab.netns())
-    assert lab.state_dir == f"{STATE_ROOT}/ndovs"
+def test_every_namespace_carries_the_lab_prefix_and_differs_from_the_default_lab() -> None:
+    spec = ovs_spec()
+    assert spec.name == OVS_DEFAULT_NAME
+    assert all(ns.startswith("ndovs-") for ns in spec.all_netns())
+    assert len(spec.all_netns()) == len(set(spec.all_netns())) == 6  # sw, 3 nodes, 2 pods
+    # its own management network, so both labs can run at once
+    assert spec.mgmt_net != default_spec().mgmt_net
+    assert spec.host_iface != default_spec().host_iface
 
 
-def test_pod_ports_carry_kube_ovn_iface_ids_that_discovery_recognises() -> None:
-    lab = ovs.ovs_spec("ndovs", STATE_ROOT)
-    assert {p.node for p in lab.pods} == {n.name for n in lab.nodes}
-    for pod in lab.pods:
-        assert pod.iface_id == iface_ids(pod.namespace, pod.pod)[0]
-        assert len(pod.host_iface) == 14
-        assert pod.host_iface.endswith("_h")
+def test_ovs_nodes_put_the_underlay_ip_and_nat_on_br_phy_not_on_the_bridge_port() -> None:
+    spec = ovs_spec()
+    node1 = spec.node("ovs-node1")
+    lines = render.netns_batches(spec)[spec.node_netns("ovs-node1")]
+    # OVS ports: the kernel must neither answer ARP nor take IP on them (OVS reads them with
+    # AF_PACKET, the stack would see the FIP packets too and answer them itself)
+    assert "link set eth1 arp off up" in lines
+    assert "link set a1b2c3d4e5f6_h arp off up" in lines
+    assert not any(node1.uplink_ip in line for line in lines)  # added on br-phy by ovs.py
+    assert not any("vxlan" in line or "br-pods" in line for line in lines)
+    rules = render.iptables_rules(spec, node1)
+    assert "-A PREROUTING -i br-phy -d 172.19.0.11/32 -j DNAT --to-destination 192.168.0.6" in rules
+    assert "-o br-phy -j MASQUERADE" in rules
+    raw = rules[rules.index("*raw") :]
+    assert "-A PREROUTING -i eth1 -j DROP" in raw
+    assert "-A PREROUTING -i a1b2c3d4e5f6_h -j DROP" in raw
+    assert "*raw" not in render.iptables_rules(default_spec(), default_spec().nodes[1])
+    assert render.bridge_batches(spec) == {}
+    # the client is an ordinary host: its uplink keeps the seed's MAC and address
+    client = render.netns_batches(spec)[spec.node_netns("client")]
+    assert "addr add 172.19.0.1/16 dev eth0" in client
+    links = render.host_links_batch(spec)
+    assert any("netns ndovs-client address 02:42:57:db:a9:c6" in line for line in links)
+    assert not any("netns ndovs-ovs-node1 address" in line for line in links)
 
 
-def test_tunnels_point_at_the_other_node_and_fit_interface_names() -> None:
-    lab = ovs.ovs_spec("ndovs", STATE_ROOT)
-    a, b = lab.nodes
-    assert lab.tunnel_port(a.name) == f"ovn-{b.name}"
-    assert lab.tunnel_port(b.name) == f"ovn-{a.name}"
-    assert all(len(lab.tunnel_port(n.name)) <= 15 for n in lab.nodes)
-    assert a.underlay_ip != b.underlay_ip
+def test_unnamed_pods_are_not_mounted_into_the_nodes_view() -> None:
+    spec = ovs_spec()
+    script = render.launch_script(spec, spec.node("ovs-node1"))
+    assert "/run/netns/ndovs-pod-pod-a" not in script
+    assert all(not p.named for p in spec.pods)
+    named = render.launch_script(default_spec(), default_spec().node("kube-ovn-control-plane"))
+    assert "/run/netns/netdiag-pod-fip-busybox01" in named
 
 
-def test_ovs_commands_use_the_private_database_and_socket_paths_fit() -> None:
-    lab = ovs.ovs_spec("abcdefghij", STATE_ROOT)  # longest name
-    for node in lab.nodes:
-        d = lab.ovs_dir(node.name)
-        assert d.startswith(lab.state_dir)
-        assert f"--db=unix:{d}/db.sock" in lab.vsctl(node.name, "show")
-        assert lab.appctl(node.name, "version")[:3] == ["ovs-appctl", "-t", f"{d}/ovs-vswitchd.ctl"]
-        assert len(f"{d}/ovs-vswitchd.ctl") < 108  # sun_path
+def test_inventory_lists_pods_as_kubectl_would_so_discovery_must_place_them(
+    tmp_path: Path,
+) -> None:
+    spec = ovs_spec()
+    data = inventory_dict(spec)
+    pods = {p["name"]: p for p in data["pods"]}
+    assert set(pods["default/pod-a"]) == {"name", "node", "ips", "fip"}
+    assert "netns" not in pods["default/pod-b"]
+    node = next(n for n in data["nodes"] if n["name"] == "ovs-node1")
+    assert node["devices"] == {
+        "uplink": "eth1",
+        "join": "ovn0",
+        "bridge": "br-int",
+        "mgmt": "mgmt0",
+    }
+    assert node["labels"]["dataplane"] == "ovs-netdev"
+    path = tmp_path / "inv.yaml"
+    path.write_text(inventory_text(spec), encoding="utf-8")
+    inv = load_inventory(path)
+    assert inv.pod("default/pod-a").host_iface is None
+
+
+def test_committed_ovs_inventory_is_what_lab_up_writes() -> None:
+    committed = (REPO / "inventory" / "lab-ndovs.yaml").read_text(encoding="utf-8")
+    assert committed == inventory_text(ovs_spec()), (
+        "inventory/lab-ndovs.yaml is stale: regenerate it with inventory_text(ovs_spec())"
+    )
+
+
+def test_chassis_ids_are_stable_per_node_and_distinct() -> None:
+    spec = ovs_spec()
+    ids = {ovs.chassis_id(spec, n.name) for n in spec.nodes}
+    assert len(ids) == 3
+    assert ovs.chassis_id(spec, "ovs-node1") == ovs.chassis_id(ovs_spec(), "ovs-node1")
+    assert ovs.chassis_id(ovs_spec("other"), "ovs-node1") != ovs.chassis_id(spec, "ovs-node1")
+
+
+def test_ovs_files_live_in_the_nodes_private_run_and_socket_paths_fit() -> None:
+    spec = ovs_spec("abcdefghij")  # longest name
+    for node in spec.nodes:
+        d = ovs.ovs_dir(spec, node.name)
+        assert d == f"{STATE_ROOT}/abcdefghij/nodes/{node.name}/run/openvswitch"
+        assert len(f"{d}/ovs-vswitchd.4194304.ctl") < 108  # sun_path, largest pid
+    assert ovs.tunnel_port("ovs-node2") == "ovn-ovs-node2"
+    assert len(ovs.tunnel_port("a-very-long-node-name")) == 15
 
 
 def test_missing_ovs_binaries_are_named_with_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("shutil.which", lambda tool: None if tool == "ovs-vswitchd" else tool)
     assert "ovs-vswitchd" in ovs.missing_tools()
     with pytest.raises(LabError, match=r"ovs-vswitchd.*openvswitch-switch"):
-        ovs.build(ovs.ovs_spec("ndovs", STATE_ROOT))
+        ovs.require_ovs()
 
 
 def test_stray_pids_only_match_ovs_daemons_naming_the_state_dir() -> None:
     assert ovs.stray_ovs_pids("/run/netdiag-lab/no-such-lab-here") == []
 
 
-@pytest.mark.parametrize("extra", [["--clock-offset", "n=1ms"], ["--inventory", "x.yaml"]])
-def test_default_only_options_are_refused_with_ovs_geneve(extra: list[str]) -> None:
-    env = Env(io.StringIO(), io.StringIO())
-    with pytest.raises(InputError, match="default topology only"):
-        lab_cli.run(_parse(["lab", "up", "--topology", "ovs-geneve", *extra]), env)
-
-
-def test_ovs_geneve_has_its_own_default_name() -> None:
+def test_ovs_geneve_has_its_own_default_name_and_network() -> None:
     args = _parse(["lab", "up", "--topology", "ovs-geneve"])
     assert args.name is None
+    assert args.mgmt_net is None  # run() picks 10.249.0.0/24 for ovs-geneve
     assert _parse(["lab", "up"]).topology == "default"
