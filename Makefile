@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEB_PACKAGES := tcpdump tshark openssh-server openssh-client iptables iproute2 iputils-ping \
 	traceroute chromium python3-venv python3-dev gcc libc6-dev procps psmisc util-linux kmod \
-	openvswitch-switch
+	openvswitch-switch ovn-central
 PYTEST_ARGS ?=
 
 .PHONY: demo test deps venv lint typecheck unit integration bench clean

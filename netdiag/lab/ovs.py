@@ -31,11 +31,18 @@ DNAT/SNAT and pod-subnet MASQUERADE out of br-phy. Every node's ovn0 has the sam
 gateway local: frames from the tunnel with the router MAC as source, and ARP for the gateway IP
 arriving from the tunnel, are dropped; all else is the NORMAL (learning switch) action.
 
+The first node also runs OVN's northbound and southbound databases (``/run/ovn``, where
+``ovn-nbctl``/``ovn-sbctl`` look by default, as in kube-ovn's ovn-central) holding the cluster
+router ``ovn-cluster`` with the gateway port ``ovn-cluster-external`` and its gateway chassis
+(each node's ``system-id``, first node highest priority), the FIP's ``dnat_and_snat`` and one SB
+Chassis per node: what ``discover`` reads to name the gateway node. There is no ovn-northd or
+ovn-controller: the databases describe the lab, they do not program it.
+
 Pods' namespaces are *unnamed* from the node's view (not under its ``/run/netns``, as with
 docker-style runtimes); each holds a pause-like ``sleep infinity``, so the only way in is a PID:
 ``lsns``/``nsenter``. What differs from a real kube-ovn node: no kernel OVS datapath, hence no
 ``genev_sys_6081`` device (the tunnel is visible encapsulated on eth1 only), no OVN
-controller/flows, no join network.
+northd/controller/flows, no join network.
 """
 
 from __future__ import annotations
@@ -56,22 +63,35 @@ __all__ = [
     "build_dataplane",
     "chassis_id",
     "missing_tools",
+    "ovn_dir",
     "ovs_dir",
     "require_ovs",
     "stray_ovs_pids",
     "tunnel_port",
 ]
 
-OVS_TOOLS = ("ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-appctl", "ovs-ofctl")
+OVS_TOOLS = (
+    "ovsdb-tool",
+    "ovsdb-server",
+    "ovs-vswitchd",
+    "ovs-vsctl",
+    "ovs-appctl",
+    "ovs-ofctl",
+    "ovn-nbctl",
+    "ovn-sbctl",
+)
 _SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
+_OVN_SCHEMAS = {"nb": "/usr/share/ovn/ovn-nb.ovsschema", "sb": "/usr/share/ovn/ovn-sb.ovsschema"}
+ROUTER = "ovn-cluster"
+GATEWAY_PORT = "ovn-cluster-external"
+GATEWAY_PORT_IP = "172.19.0.4/16"  # seed 001: vpc-75989-external
 JOIN = "ovn0"
 
 
 def missing_tools() -> list[str]:
     """The OVS binaries (Debian package openvswitch-switch) not installed here."""
     out = [t for t in OVS_TOOLS if shutil.which(t) is None]
-    if not os.path.exists(_SCHEMA):
-        out.append(_SCHEMA)
+    out += [p for p in (_SCHEMA, *_OVN_SCHEMAS.values()) if not os.path.exists(p)]
     return out
 
 
@@ -261,7 +281,7 @@ def require_ovs() -> None:
     if missing := missing_tools():
         raise LabError(
             f"the ovs-geneve lab needs {', '.join(missing)}; install "
-            "openvswitch-switch (e.g. `make deps`)"
+            "openvswitch-switch and ovn-central (e.g. `make deps`)"
         )
 
 
@@ -274,7 +294,67 @@ def build_dataplane(spec: LabSpec) -> None:
     for n in nodes:
         _bridges(spec, n)
     _seed_tunnel_neighbours(spec)
+    _ovn_central(spec, nodes[0])
     _start_holders(spec)
+
+
+def ovn_dir(spec: LabSpec, node: str) -> str:
+    """The node's ``/run/ovn`` as the host sees it (where ovn-nbctl/sbctl look by default)."""
+    return f"{render.node_paths(spec, node).run}/ovn"
+
+
+def _ovn_central(spec: LabSpec, central: NodeSpec) -> None:
+    """OVN's northbound and southbound databases on the first node, as in kube-ovn's
+    ovn-central, holding what `discover` asks: the cluster router, its gateway port with
+    gateway chassis (every node, first node highest priority), the FIP NAT, the pod switch,
+    and one SB Chassis per node. No northd or ovn-controller: nothing programs br-int from it.
+    """
+    n = central.name
+    d = ovn_dir(spec, n)
+    os.makedirs(d, mode=0o755, exist_ok=True)
+    for db, schema in _OVN_SCHEMAS.items():
+        run(["ovsdb-tool", "create", f"{d}/ovn{db}_db.db", schema], what=f"ovsdb-tool create {db}")
+        _in(
+            spec,
+            n,
+            [
+                "ovsdb-server",
+                f"{d}/ovn{db}_db.db",
+                f"--remote=punix:{d}/ovn{db}_db.sock",
+                f"--pidfile={d}/ovn{db}_db.pid",
+                f"--unixctl={d}/ovn{db}_db.ctl",
+                f"--log-file={d}/ovsdb-server-{db}.log",
+                "--detach",
+                "--no-chdir",
+                "--no-self-confinement",
+            ],
+            f"ovsdb-server ({db})",
+        )
+    nodes = _ovs_nodes(spec)
+    nb = ["ovn-nbctl", f"--db=unix:{d}/ovnnb_db.sock", "--timeout=10"]
+    args = ["lr-add", ROUTER,
+            "--", "lrp-add", ROUTER, GATEWAY_PORT, central.uplink_mac, GATEWAY_PORT_IP,
+            "--", "lrp-add", ROUTER, f"{ROUTER}-ovn-default", str(central.bridge_mac),
+            f"{spec.pod_gateway}/{spec.pod_prefixlen}",
+            "--", "ls-add", "ovn-default"]  # fmt: skip
+    for prio, node in zip(range(len(nodes), 0, -1), nodes, strict=True):
+        args += ["--", "lrp-set-gateway-chassis", GATEWAY_PORT, chassis_id(spec, node.name),
+                 str(prio)]  # fmt: skip
+    for pod in spec.pods:
+        ns, _, name = pod.name.partition("/")
+        port = f"{name}.{ns}"
+        args += ["--", "lsp-add", "ovn-default", port,
+                 "--", "lsp-set-addresses", port, f"{pod.mac} {pod.ip}"]  # fmt: skip
+        if pod.fip:
+            args += ["--", "lr-nat-add", ROUTER, "dnat_and_snat", pod.fip, pod.ip]
+    _in(spec, n, [*nb, *args], "ovn-nbctl (logical topology)")
+    sb = ["ovn-sbctl", f"--db=unix:{d}/ovnsb_db.sock", "--timeout=10"]
+    args = []
+    for node in nodes:
+        cid = chassis_id(spec, node.name)
+        args += ["--", "chassis-add", cid, "geneve", node.uplink_ip,
+                 "--", "set", "chassis", cid, f"hostname={node.name}"]  # fmt: skip
+    _in(spec, n, [*sb, *args[1:]], "ovn-sbctl chassis-add")
 
 
 def stray_ovs_pids(state_dir: str) -> list[int]:

@@ -181,7 +181,7 @@ def test_a_plan_naming_pods_yields_the_fip_dnat_and_geneve_story(
 
 def test_down_removes_every_trace(lab_sandbox: LabSandbox) -> None:
     state = up(spec=ovs_spec(lab_sandbox.name, lab_sandbox.mgmt_net))
-    assert len(stray_ovs_pids(state.state_dir)) == 4
+    assert len(stray_ovs_pids(state.state_dir)) == 6  # 2 per node + OVN NB and SB
     report = down(lab_sandbox.name)
     assert report.namespaces == 6
     assert report.state_dir_removed
@@ -194,7 +194,7 @@ def test_a_build_failing_after_the_daemons_started_leaves_nothing(
     spec = ovs_spec(lab_sandbox.name, lab_sandbox.mgmt_net)
 
     def broken(spec_: object, node: object) -> None:
-        assert len(stray_ovs_pids(spec.state_dir)) == 4  # both nodes' daemons are running
+        assert len(stray_ovs_pids(spec.state_dir)) == 4  # both nodes' OVS daemons are running
         raise LabError("simulated failure while adding bridges")
 
     monkeypatch.setattr("netdiag.lab.ovs._bridges", broken)
@@ -209,9 +209,9 @@ def test_down_kills_daemons_whose_namespace_was_already_deleted(lab_sandbox: Lab
     for ns in list_netns():
         if ns.startswith(f"{lab_sandbox.name}-"):
             subprocess.run(["ip", "netns", "del", ns], check=True)
-    assert len(stray_ovs_pids(state.state_dir)) == 4
+    assert len(stray_ovs_pids(state.state_dir)) == 6  # 2 per node + OVN NB and SB
     report = down(lab_sandbox.name)
-    assert report.processes >= 4
+    assert report.processes >= 6
     assert lab_sandbox.leftovers() == []
     assert not os.path.exists(state.state_dir)
 
