@@ -23,8 +23,14 @@ from netdiag.discover.iproute import (
 )
 from netdiag.discover.match import attach_host_peers, find_pod, host_iface_from_route, pod_netns
 from netdiag.discover.model import Discovery, Link, PathDevice, PodNetns
-from netdiag.discover.ovs import iface_ids, parse_vsctl_find, pod_ports
-from netdiag.discover.roles import path_devices
+from netdiag.discover.ovs import (
+    OvsBridge,
+    iface_ids,
+    parse_vsctl_find,
+    parse_vsctl_show,
+    pod_ports,
+)
+from netdiag.discover.roles import ovs_uplink, path_devices
 from netdiag.discover.targets import Target
 from netdiag.errors import NetdiagError
 from netdiag.inventory import Inventory, NodeSpec
@@ -39,6 +45,11 @@ HOST_COMMANDS: tuple[tuple[str, ...], ...] = (
     ("ip", "-j", "route"),
     ("ip", "-j", "netns", "list-id"),
 )
+# On nodes with br-int: bridges and ports (the uplink under br-ex/br-phy), and the node's OVN
+# identity (external_ids system-id = its chassis name, ovn-encap-ip = its tunnel endpoint).
+OVS_SHOW: Argv = ("ovs-vsctl", "--timeout=5", "show")
+OVS_IDS: Argv = ("ovs-vsctl", "--timeout=5", "--format=json", "--columns=external_ids", "list",
+                 "Open_vSwitch")  # fmt: skip
 # Namespaces without an `ip netns` name (docker-style runtimes): nsid -> a PID inside them.
 LSNS: Argv = ("lsns", "-J", "-t", "net", "-o", "NS,PID,NETNSID")
 
@@ -83,7 +94,18 @@ class NodeView:
             port = fdb_port(f.stdout, mac, bridge) if mac and f is not None and f.ok else None
             if port is not None:
                 self.bridge_port[ip] = port
-        self.path: tuple[PathDevice, ...] = path_devices(self.links, self.routes, node.devices)
+        self.bridges: tuple[OvsBridge, ...] = ()
+        self.ovs_ids: dict[str, str] = {}  # Open_vSwitch external_ids: system-id, ovn-encap-ip
+        show, ids = by_argv.get(OVS_SHOW), by_argv.get(OVS_IDS)
+        if show is not None and show.ok:
+            self.bridges = parse_vsctl_show(show.stdout)
+        if ids is not None and ids.ok and ids.stdout.startswith("{"):
+            rows = parse_vsctl_find(ids.stdout)
+            ext = rows[0].get("external_ids") if rows else None
+            if isinstance(ext, Mapping):
+                self.ovs_ids = {str(k): str(v) for k, v in ext.items()}
+        up = ovs_uplink(self.links, self.routes, self.bridges, self.ovs_ids.get("ovn-encap-ip"))
+        self.path: tuple[PathDevice, ...] = path_devices(self.links, self.routes, node.devices, up)
         # OVS fallback (kube-ovn / ovn-kubernetes): the pod's port by its external_ids iface-id
         self.ovs_port: dict[str, str] = {}  # namespace/name -> OVS interface
         for r in results:
@@ -187,6 +209,8 @@ async def inspect_node(
     links = parse_ip_json_links(results[0].stdout) if results[0].ok else ()
     if ips and unnamed_peers(links, names):
         second.append((*pre, *LSNS))
+    if any(link.name == "br-int" for link in links):
+        second += [(*pre, *OVS_SHOW), (*pre, *OVS_IDS)]
     if second:
         results += await transport.run_batch(second, timeout=timeout)
     view = NodeView(transport.node, results, ips)

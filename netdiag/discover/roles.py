@@ -12,8 +12,9 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from netdiag.discover.iproute import lookup_route
 from netdiag.discover.model import Link, PathDevice, Route
+from netdiag.discover.ovs import OvsBridge
 
-__all__ = ["TUNNEL_KINDS", "TUNNEL_NAMES", "path_devices"]
+__all__ = ["TUNNEL_KINDS", "TUNNEL_NAMES", "ovs_uplink", "path_devices"]
 
 TUNNEL_KINDS = ("vxlan", "geneve", "ipip", "gre", "gretap", "ip6tnl", "sit")
 # Devices whose kind `ip -d` may not show (OVS-owned vports) or whose name says it all.
@@ -56,10 +57,44 @@ def _uplink(links: Sequence[Link], routes: Sequence[Route]) -> tuple[Link, str] 
     return None
 
 
+def ovs_uplink(
+    links: Sequence[Link],
+    routes: Sequence[Route],
+    bridges: Sequence[OvsBridge],
+    encap_ip: str | None = None,
+) -> PathDevice | None:
+    """The physical port under an OVS bridge that holds the node's address.
+
+    On OVN nodes the underlay IP often sits on an OVS bridge's internal port (ovn-kubernetes'
+    ``br-ex``, a userspace datapath's ``br-phy``): the route leads to the bridge, yet traffic
+    OVS forwards by itself (tunnels, shared-gateway egress) only crosses the bridge's physical
+    port. The address is the tunnel endpoint (``external_ids:ovn-encap-ip``) when OVN set one,
+    else the default route's device.
+    """
+    by_bridge = {b.name: b for b in bridges}
+    holder = next((link.name for link in links if encap_ip and encap_ip in link.ips), None)
+    why = f"holds the tunnel endpoint {encap_ip}"
+    if holder is None:
+        default = next((r for r in routes if r.dst in ("default", "0.0.0.0/0") and r.dev), None)
+        holder, why = (default.dev, "holds the default route") if default else (None, "")
+    bridge = by_bridge.get(holder or "")
+    if bridge is None:
+        return None
+    names = {link.name for link in links}
+    for port in bridge.ports:
+        if port.type == "" and port.name != bridge.name and port.name in names:
+            return PathDevice("uplink", port.name, f"port of OVS bridge {bridge.name}, which {why}")
+    return None
+
+
 def path_devices(
-    links: Sequence[Link], routes: Sequence[Route], hints: Mapping[str, str] | None = None
+    links: Sequence[Link],
+    routes: Sequence[Route],
+    hints: Mapping[str, str] | None = None,
+    ovs_up: PathDevice | None = None,
 ) -> tuple[PathDevice, ...]:
-    """Path devices in capture order (uplink first); ``hints`` are the inventory's ``devices``.
+    """Path devices in capture order (uplink first); ``hints`` are the inventory's ``devices``,
+    ``ovs_up`` what :func:`ovs_uplink` found (it beats the route, which stops at the bridge).
 
     A hint fills a role discovery could not find (e.g. no default route and no tunnel), it never
     overrides what the node itself shows.
@@ -67,7 +102,9 @@ def path_devices(
     out: list[PathDevice] = []
     names = {link.name for link in links}
     up = _uplink(links, routes)
-    if up:
+    if ovs_up is not None:
+        out.append(ovs_up)
+    elif up:
         out.append(PathDevice("uplink", up[0].name, up[1]))
     for link in links:
         if link.name in JOIN_NAMES:

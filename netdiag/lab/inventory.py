@@ -49,7 +49,7 @@ def _devices(spec: LabSpec, node: NodeSpec) -> dict[str, str]:
     if not node.is_node:
         return {"uplink": node.uplink, "mgmt": spec.mgmt_iface}
     if spec.dataplane == "ovs":  # no tunnel device: OVS userspace tunnels (netdiag.lab.ovs)
-        return {"uplink": node.uplink, "join": "ovn0", "bridge": "br-int", "mgmt": spec.mgmt_iface}
+        return {"uplink": node.uplink, "join": "ovn0", "mgmt": spec.mgmt_iface}
     return {
         "uplink": node.uplink,
         "join": spec.join,

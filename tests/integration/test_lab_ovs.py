@@ -121,7 +121,9 @@ def test_discover_finds_unnamed_pods_by_pid_over_ssh(ovs_lab: LabState) -> None:
         assert any("entered by PID" in n for n in found["notes"])
         assert any(c.endswith("lsns -J -t net -o NS,PID,NETNSID") for c in found["commands"])
         roles = {(d["role"], d["name"]) for d in found["path"]}
-        assert {("join", "ovn0"), ("br-int", "br-int")} <= roles
+        assert {("join", "ovn0"), ("br-int", "br-int"), ("uplink", "eth1")} <= roles
+        uplink = next(d for d in found["path"] if d["role"] == "uplink")
+        assert uplink["why"].startswith("port of OVS bridge br-phy")  # found, not the inventory
 
 
 def test_a_plan_naming_pods_yields_the_fip_dnat_and_geneve_story(

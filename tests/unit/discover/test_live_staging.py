@@ -122,7 +122,8 @@ OVS_NODE = NodeSpec(name="ovs-node1", host="node.invalid")
 OVS_RECORDED = {
     tuple((HERE / name).read_text().splitlines()[1].removeprefix("# command: ").split()): name
     for name in ("ovs_lab_addr.txt", "ovs_lab_route.txt", "ovs_lab_netns_ids.txt",
-                 "ovs_lab_route_get.txt", "ovs_lab_lsns.txt", "ovs_lab_pod_addr.txt")
+                 "ovs_lab_route_get.txt", "ovs_lab_lsns.txt", "ovs_lab_pod_addr.txt",
+                 "ovs_lab_vsctl_show.txt", "ovs_lab_ovs_ids.txt")
 }  # fmt: skip
 
 
@@ -155,8 +156,18 @@ async def test_unnamed_pod_namespace_is_entered_by_the_pid_lsns_gives_for_the_ve
     assert (eth0.name, eth0.mac) == ("eth0", "00:00:00:de:cb:07")
     assert any(f"entered by PID {pid}" in n for n in found.notes)
     assert ("lsns", "-J", "-t", "net", "-o", "NS,PID,NETNSID") in seen
-    # route get -> ovn0 (not a veth): the namespace, not the route, placed it; no OVS query
-    assert not any(a[0] == "ovs-vsctl" for a in seen)
+    # route get -> ovn0 (not a veth): the namespace, not the route, placed it; no OVS port query
+    assert not any(a[0] == "ovs-vsctl" and "Interface" in a for a in seen)
+    # no default route, the underlay IP on br-phy: the uplink is br-phy's port, found via OVN's
+    # tunnel endpoint; the node's chassis name comes along for the gateway lookup
+    uplink = next(d for d in found.path if d.role == "uplink")
+    assert (uplink.name, uplink.why) == (
+        "eth1",
+        "port of OVS bridge br-phy, which holds the tunnel endpoint 172.19.0.6",
+    )
+    assert (
+        view.ovs_ids["system-id"] == fixture("ovs_lab_ovs_ids.txt").split('"system-id","')[1][:36]
+    )
 
 
 async def test_without_lsns_the_pod_falls_back_to_ovs_and_nothing_is_entered() -> None:

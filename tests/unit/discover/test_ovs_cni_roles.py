@@ -142,3 +142,36 @@ def test_guess_cni_from_daemonsets() -> None:
     assert guess_cni(["calico-node"]) == "calico"
     assert guess_cni(["ovnkube-node", "ovnkube-db"]) == "ovn-kubernetes"
     assert guess_cni(["kube-proxy"]) is None
+
+
+def test_uplink_under_an_ovs_bridge_holding_the_default_route() -> None:
+    """ovn-kubernetes shared gateway: the node IP and default route on br-ex, eth0 its port."""
+    from netdiag.discover.model import Link, Route
+    from netdiag.discover.ovs import OvsBridge, OvsPort
+    from netdiag.discover.roles import ovs_uplink, path_devices
+
+    links = (
+        Link(2, "eth0", kind=None, master="ovs-system"),
+        Link(3, "br-ex", kind="openvswitch", addrs=("10.0.0.5/24",)),
+        Link(4, "br-int", kind="openvswitch"),
+    )
+    routes = (Route("default", dev="br-ex", gateway="10.0.0.1"),)
+    bridges = (
+        OvsBridge(
+            "br-ex",
+            (
+                OvsPort("patch-br-ex_n1-to-br-int", "patch"),
+                OvsPort("br-ex", "internal"),
+                OvsPort("eth0"),
+            ),
+        ),
+        OvsBridge("br-int", (OvsPort("br-int", "internal"),)),
+    )
+    up = ovs_uplink(links, routes, bridges)
+    assert up is not None
+    assert (up.name, up.why) == ("eth0", "port of OVS bridge br-ex, which holds the default route")
+    path = path_devices(links, routes, None, up)
+    assert [d.name for d in path if d.role == "uplink"] == ["eth0"]  # not br-ex
+    # an encap IP on a plain NIC, or no OVS bridge behind the route: nothing to add
+    assert ovs_uplink(links, (Route("default", dev="eth9"),), bridges) is None
+    assert ovs_uplink(links, routes, ()) is None

@@ -77,12 +77,7 @@ def test_inventory_lists_pods_as_kubectl_would_so_discovery_must_place_them(
     assert set(pods["default/pod-a"]) == {"name", "node", "ips", "fip"}
     assert "netns" not in pods["default/pod-b"]
     node = next(n for n in data["nodes"] if n["name"] == "ovs-node1")
-    assert node["devices"] == {
-        "uplink": "eth1",
-        "join": "ovn0",
-        "bridge": "br-int",
-        "mgmt": "mgmt0",
-    }
+    assert node["devices"] == {"uplink": "eth1", "join": "ovn0", "mgmt": "mgmt0"}
     assert node["labels"]["dataplane"] == "ovs-netdev"
     path = tmp_path / "inv.yaml"
     path.write_text(inventory_text(spec), encoding="utf-8")
