@@ -18,6 +18,7 @@ from netdiag.report.bundle import RunView
 from netdiag.report.describe import format_ns
 from netdiag.report.document import Analysis, split_point
 from netdiag.report.html_flows import flows_section, section, table
+from netdiag.report.manifest import CaptureRun
 from netdiag.report.markup import Markup, el, esc, join, script_json
 from netdiag.report.verdict import verdicts
 
@@ -104,6 +105,7 @@ def _points(view: RunView) -> Markup:
                 "-" if cap is None or cap.dropped is None else cap.dropped,
                 "-" if p.kernel_dropped is None else p.kernel_dropped,
                 f"{format_ns(p.clock_offset_ns)}{err}",
+                _found_by(cap),
             )
         )
     head = (
@@ -115,8 +117,18 @@ def _points(view: RunView) -> Markup:
         "dropped (tcpdump)",
         "kernel dropped",
         "clock offset",
+        "found by",
     )
     return section("points", "Capture points", table(head, rows, num={3, 4, 5, 6}))
+
+
+def _found_by(cap: CaptureRun | None) -> Markup | str:
+    """How the point was chosen; discovery's commands on hover, so the reader can rerun them."""
+    if cap is None:
+        return "-"
+    if not cap.discovery:
+        return cap.found_by
+    return el("span", {"title": "\n".join(cap.discovery)}, cap.found_by)
 
 
 def _probes(view: RunView, node: str) -> list[Markup]:

@@ -53,6 +53,18 @@ class CaptureRun:
     dropped: int | None = None
     netns: str | None = None
     stderr: str = ""
+    resolved_from: str = ""  # inventory | discovery | name ("" in older manifests)
+    pod: str | None = None
+    role: str | None = None
+    discovery: tuple[str, ...] = ()  # the commands that placed it
+
+    @property
+    def found_by(self) -> str:
+        """How the point was chosen, for people: "discovery: pod default/x", "inventory: uplink"."""
+        what = f"pod {self.pod}" if self.pod else self.role or ""
+        if not self.resolved_from:
+            return "-"
+        return f"{self.resolved_from}: {what}" if what else self.resolved_from
 
 
 @dataclass(frozen=True)
@@ -111,6 +123,10 @@ def _capture(raw: Mapping[str, Any]) -> CaptureRun:
         dropped=_int(stats.get("dropped")),
         netns=None if raw.get("netns") is None else str(raw["netns"]),
         stderr=str(raw.get("stderr") or ""),
+        resolved_from=str(raw.get("resolved_from") or ""),
+        pod=None if raw.get("pod") is None else str(raw["pod"]),
+        role=None if raw.get("role") is None else str(raw["role"]),
+        discovery=tuple(str(c) for c in raw.get("discovery") or ()),
     )
 
 

@@ -79,3 +79,28 @@ def test_hostile_strings_are_escaped_everywhere(tmp_path: Path) -> None:
     assert "window.__pwned" in html  # present, but only as escaped text
     for bad in ("<script>window", 'onerror="', "</script><script>"):
         assert bad not in html
+
+
+def test_points_say_how_they_were_found_with_discoverys_commands_on_hover(
+    tmp_path: Path,
+) -> None:
+    """A manifest from a plan naming a pod and a role: the report tells the reader which point
+    discovery placed (and with which commands) and which the inventory named."""
+    doc, man = make_seed001.analysis(), make_seed001.manifest()
+    veth, uplink = man["captures"][2], man["captures"][1]
+    veth |= {
+        "resolved_from": "discovery",
+        "pod": "default/fip-busybox01",
+        "discovery": ["kube-ovn-control-plane: ip -j -d addr", "kube-ovn-control-plane: lsns <x>"],
+    }
+    uplink |= {"resolved_from": "inventory", "role": "uplink", "discovery": []}
+    html = render_html(open_input([make_seed001.build(tmp_path / "run", doc, man)]))
+    table = html[html.index("found by</th>") : html.index('id="nodes"')]
+    cells = re.findall(r"<tr><td>([^<]+)</td>.*?<td>((?:(?!<td>).)*?)</td></tr>", table, re.S)
+    rows = dict(cells)
+    hover = "kube-ovn-control-plane: ip -j -d addr\nkube-ovn-control-plane: lsns &lt;x&gt;"
+    assert (
+        rows[veth["point"]] == f'<span title="{hover}">discovery: pod default/fip-busybox01</span>'
+    )
+    assert rows[uplink["point"]] == "inventory: uplink"
+    assert rows["client/eth0"] == "-"  # an older manifest: not recorded
