@@ -51,9 +51,19 @@ def run(args: argparse.Namespace, env: Env) -> int:
     return ExitCode.PARTIAL if found else ExitCode.FAILURE
 
 
+def _gateway(r: Discovery) -> list[str]:
+    gw = r.gateway
+    if gw is None:
+        return []
+    if not gw.chassis:
+        return [f"  gateway    router {gw.router}: {gw.why}"]
+    where = ", ".join(f"{c.node or c.name}{' (active)' if c.active else ''}" for c in gw.chassis)
+    return [f"  gateway    {gw.port} of router {gw.router} on {where}", f"  {'':<10} {gw.why}"]
+
+
 def _text(r: Discovery) -> str:
     if r.node is None:
-        return f"{r.target}: not found: {'; '.join(r.notes)}"
+        return "\n".join([f"{r.target}: not found: {'; '.join(r.notes)}", *_gateway(r)])
     head = f"{r.target}: on node {r.node}"
     lines = [head + (f" behind {r.host_iface}" if r.host_iface else "")]
     if r.netns is not None:
@@ -63,6 +73,7 @@ def _text(r: Discovery) -> str:
             lines.append(f"  pod iface  {i.name} {' '.join(i.ips) or '-'} {i.mac or ''}{peer}")
     for d in r.path:
         lines.append(f"  {d.role:<10} {d.name}  ({d.why})")
+    lines += _gateway(r)
     lines.extend(f"  note       {n}" for n in r.notes)
     lines.extend(f"  ran        {c}" for c in r.commands)
     return "\n".join(lines)

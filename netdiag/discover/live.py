@@ -15,6 +15,7 @@ from dataclasses import replace
 
 from netdiag.discover.cni import fdb_port, neigh_mac
 from netdiag.discover.iproute import (
+    lookup_route,
     parse_ip_json_links,
     parse_lsns_net,
     parse_netns_ids,
@@ -23,6 +24,7 @@ from netdiag.discover.iproute import (
 )
 from netdiag.discover.match import attach_host_peers, find_pod, host_iface_from_route, pod_netns
 from netdiag.discover.model import Discovery, Link, PathDevice, PodNetns
+from netdiag.discover.ovn_live import OVN_DB, OVS_IDS, OvnView, ovs_ids, with_gateways
 from netdiag.discover.ovs import (
     OvsBridge,
     iface_ids,
@@ -48,8 +50,6 @@ HOST_COMMANDS: tuple[tuple[str, ...], ...] = (
 # On nodes with br-int: bridges and ports (the uplink under br-ex/br-phy), and the node's OVN
 # identity (external_ids system-id = its chassis name, ovn-encap-ip = its tunnel endpoint).
 OVS_SHOW: Argv = ("ovs-vsctl", "--timeout=5", "show")
-OVS_IDS: Argv = ("ovs-vsctl", "--timeout=5", "--format=json", "--columns=external_ids", "list",
-                 "Open_vSwitch")  # fmt: skip
 # Namespaces without an `ip netns` name (docker-style runtimes): nsid -> a PID inside them.
 LSNS: Argv = ("lsns", "-J", "-t", "net", "-o", "NS,PID,NETNSID")
 
@@ -99,11 +99,9 @@ class NodeView:
         show, ids = by_argv.get(OVS_SHOW), by_argv.get(OVS_IDS)
         if show is not None and show.ok:
             self.bridges = parse_vsctl_show(show.stdout)
-        if ids is not None and ids.ok and ids.stdout.startswith("{"):
-            rows = parse_vsctl_find(ids.stdout)
-            ext = rows[0].get("external_ids") if rows else None
-            if isinstance(ext, Mapping):
-                self.ovs_ids = {str(k): str(v) for k, v in ext.items()}
+        if ids is not None and ids.ok:
+            self.ovs_ids = ovs_ids(ids.stdout)
+        self.ovn = OvnView.of(by_argv)
         up = ovs_uplink(self.links, self.routes, self.bridges, self.ovs_ids.get("ovn-encap-ip"))
         self.path: tuple[PathDevice, ...] = path_devices(self.links, self.routes, node.devices, up)
         # OVS fallback (kube-ovn / ovn-kubernetes): the pod's port by its external_ids iface-id
@@ -118,9 +116,19 @@ class NodeView:
         """Whether a namespace, a veth route or the bridge fdb already place ``ip``."""
         return (
             find_pod(ip, self.namespaces) is not None
-            or host_iface_from_route(self.route_get.get(ip), self.links) is not None
+            or self.pod_route_dev(ip) is not None
             or ip in self.bridge_port
         )
+
+    def pod_route_dev(self, ip: str) -> str | None:
+        """The host veth of a per-pod route (calico's ``IP dev caliX scope link``). Only a host
+        route counts: an on-link subnet route out of a veth (a kind node's or a lab client's
+        eth0) says nothing about pods, and would claim every address of that subnet."""
+        best = lookup_route(self.routes, ip)
+        dst = best.dst if best is not None else "default"
+        if dst == "default" or ("/" in dst and not dst.endswith(("/32", "/128"))):
+            return None
+        return host_iface_from_route(self.route_get.get(ip), self.links)
 
     def bridge_lookups(self, ips: Sequence[str]) -> dict[str, tuple[str, Argv, Argv]]:
         """IPs no named namespace holds whose route leads to a bridge: the neigh/fdb commands."""
@@ -210,7 +218,7 @@ async def inspect_node(
     if ips and unnamed_peers(links, names):
         second.append((*pre, *LSNS))
     if any(link.name == "br-int" for link in links):
-        second += [(*pre, *OVS_SHOW), (*pre, *OVS_IDS)]
+        second += [(*pre, *a) for a in (OVS_SHOW, OVS_IDS, *OVN_DB)]
     if second:
         results += await transport.run_batch(second, timeout=timeout)
     view = NodeView(transport.node, results, ips)
@@ -245,7 +253,7 @@ def resolve(target: Target, view: NodeView) -> Discovery | None:
                 pid = ns.name.split("/")[2]
                 notes += (f"namespace has no name on the node; entered by PID {pid} (lsns)",)
             return replace(base, ip=ip, host_iface=iface.host_iface, netns=ns, notes=notes)
-        host = host_iface_from_route(view.route_get.get(ip), view.links)
+        host = view.pod_route_dev(ip)
         if host is not None:
             note = "pod namespace has no name on the node (ip netns); host device from the route"
             return replace(base, ip=ip, host_iface=host, notes=(note,))
@@ -297,4 +305,4 @@ async def discover(
             )
             found = Discovery(target=t.text, node=None, ip=(t.ips or (None,))[0], notes=why)
         out.append(found)
-    return out
+    return await with_gateways(inventory, views, targets, out, kind)

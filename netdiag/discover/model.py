@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from netdiag.discover.gateway import Gateway
+
 __all__ = ["Discovery", "Link", "PathDevice", "PodInterface", "PodNetns", "Route"]
 
 
@@ -91,6 +93,7 @@ class Discovery:
     strategy: str = "generic"
     commands: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
+    gateway: Gateway | None = None  # OVN: the router and chassis that NAT this IP
 
     def to_json(self) -> dict[str, object]:
         ns = self.netns
@@ -120,4 +123,5 @@ class Discovery:
             "strategy": self.strategy,
             "commands": list(self.commands),
             "notes": list(self.notes),
+            "gateway": None if self.gateway is None else self.gateway.to_json(),
         }

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from netdiag.cli import Env, main
+from netdiag.cli._env import ExitCode
 from netdiag.discover.ovs import parse_vsctl_find, pod_ports
 from netdiag.errors import LabError
 from netdiag.inventory import load_inventory
@@ -124,6 +125,32 @@ def test_discover_finds_unnamed_pods_by_pid_over_ssh(ovs_lab: LabState) -> None:
         assert {("join", "ovn0"), ("br-int", "br-int"), ("uplink", "eth1")} <= roles
         uplink = next(d for d in found["path"] if d["role"] == "uplink")
         assert uplink["why"].startswith("port of OVS bridge br-phy")  # found, not the inventory
+
+
+def test_discover_names_the_ovn_gateway_chassis_of_a_fip_and_of_a_pod(ovs_lab: LabState) -> None:
+    """The lab's first node holds OVN's databases; pod-b's node does not reach them, so the
+    gateway comes from asking the other nodes. Chassis names are the nodes' system-ids."""
+    spec = ovs_spec(ovs_lab.name)
+    code, stdout, err = _run(
+        ["discover", "--inventory", ovs_lab.inventory_path, "172.19.0.11", "pod:default/pod-b",
+         "--json"]
+    )  # fmt: skip
+    assert code == ExitCode.PARTIAL, err  # the FIP is no pod: found as a gateway, not a node
+    fip, pod = json.loads(stdout)["targets"]
+    assert fip["node"] is None
+    assert fip["host_iface"] is None  # not "behind" the client's eth0 that routes the /16
+    expected = [
+        {"name": chassis_id(spec, "ovs-node1"), "rank": 0, "priority": 2, "node": "ovs-node1",
+         "active": True},
+        {"name": chassis_id(spec, "ovs-node2"), "rank": 1, "priority": 1, "node": "ovs-node2",
+         "active": False},
+    ]  # fmt: skip
+    for found in (fip, pod):
+        gw = found["gateway"]
+        assert (gw["router"], gw["port"]) == ("ovn-cluster", "ovn-cluster-external")
+        assert gw["chassis"] == expected
+    assert fip["gateway"]["nat"]["logical_ip"] == "192.168.0.6"
+    assert pod["node"] == "ovs-node2"
 
 
 def test_a_plan_naming_pods_yields_the_fip_dnat_and_geneve_story(

@@ -199,3 +199,41 @@ async def test_no_lsns_when_every_veth_peer_has_a_name() -> None:
     async with MockTransport(node, NODE) as t:
         await inspect_node(t, ["192.168.0.6"])
     assert not any(a[0] in ("lsns", "nsenter") for a in seen)
+
+
+async def test_an_on_link_subnet_route_out_of_a_veth_is_not_a_pod_but_a_host_route_is() -> None:
+    """A lab client's (or kind node's) eth0 is a veth: routing 172.19.0.11 out of it on the /16
+    must not make 172.19.0.11 a pod behind eth0; calico's per-pod /32 route does."""
+    links = [
+        {"ifindex": 2, "ifname": "eth0", "flags": ["UP"], "link_index": 9, "link_netnsid": 0,
+         "linkinfo": {"info_kind": "veth"}, "addr_info": [
+             {"family": "inet", "local": "172.19.0.1", "prefixlen": 16}]},
+        {"ifindex": 5, "ifname": "cali0a1b2c3d4e5", "flags": ["UP"], "link_index": 4,
+         "link_netnsid": 1, "linkinfo": {"info_kind": "veth"}},
+    ]  # fmt: skip
+    routes = [
+        {"dst": "172.19.0.0/16", "dev": "eth0", "scope": "link"},
+        {"dst": "10.244.1.5", "dev": "cali0a1b2c3d4e5", "scope": "link"},
+    ]
+
+    def node(call: MockCall) -> CommandResult:
+        out = {
+            ("ip", "-j", "-d", "addr"): json.dumps(links),
+            ("ip", "-j", "route"): json.dumps(routes),
+            ("ip", "-j", "netns", "list-id"): "[]",
+            ("ip", "-j", "route", "get", "172.19.0.11"): '[{"dst":"172.19.0.11","dev":"eth0"}]',
+            ("ip", "-j", "route", "get", "10.244.1.5"): (
+                '[{"dst":"10.244.1.5","dev":"cali0a1b2c3d4e5"}]'
+            ),
+        }.get(call.argv)
+        if out is None:
+            return CommandResult(NODE.name, call.argv, 1, "", "not scripted", 0.0)
+        return CommandResult(NODE.name, call.argv, 0, out, "", 0.0)
+
+    async with MockTransport(node, NODE) as t:
+        view = await inspect_node(t, ["172.19.0.11", "10.244.1.5"])
+    fip = Target("172.19.0.11", "ip", (NODE.name,), ("172.19.0.11",))
+    assert resolve(fip, view) is None
+    pod = resolve(Target("10.244.1.5", "ip", (NODE.name,), ("10.244.1.5",)), view)
+    assert pod is not None
+    assert pod.host_iface == "cali0a1b2c3d4e5"
