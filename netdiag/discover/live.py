@@ -206,8 +206,13 @@ async def inspect_node(
     ips: Sequence[str],
     pods: Mapping[str, Sequence[str]] | None = None,
     timeout: float = 30.0,
+    *,
+    ovn: bool = False,
 ) -> NodeView:
-    """Run the batches on a connected node and parse them; later batches only when needed."""
+    """Run the batches on a connected node and parse them; later batches only when needed.
+
+    ``ovn``: also ask OVN's databases (``netdiag discover``; not while a capture is arming,
+    where an unreachable remote database could cost its ``--timeout``)."""
     first = [*HOST_COMMANDS, *(_route_get(ip) for ip in ips)]
     results = await transport.run_batch(first, timeout=timeout)
     names = parse_netns_ids(results[2].stdout) if results[2].ok else {}
@@ -218,7 +223,7 @@ async def inspect_node(
     if ips and unnamed_peers(links, names):
         second.append((*pre, *LSNS))
     if any(link.name == "br-int" for link in links):
-        second += [(*pre, *a) for a in (OVS_SHOW, OVS_IDS, *OVN_DB)]
+        second += [(*pre, *a) for a in (OVS_SHOW, OVS_IDS, *(OVN_DB if ovn else ()))]
     if second:
         results += await transport.run_batch(second, timeout=timeout)
     view = NodeView(transport.node, results, ips)
@@ -284,7 +289,7 @@ async def discover(
     async def one(name: str) -> NodeView | str:
         try:
             async with open_transport(inventory.node(name), kind) as tr:
-                return await inspect_node(tr, wanted[name], pods.get(name))
+                return await inspect_node(tr, wanted[name], pods.get(name), ovn=True)
         except NetdiagError as exc:
             return str(exc) if str(exc).startswith(name) else f"{name}: {exc}"
 

@@ -58,7 +58,7 @@ def node1(with_db: bool) -> MockTransport:
 
 async def _view(with_db: bool) -> NodeView:
     async with node1(with_db) as t:
-        view = await inspect_node(t, ["192.168.0.6", "172.19.0.11"])
+        view = await inspect_node(t, ["192.168.0.6", "172.19.0.11"], ovn=True)
         assert any(c.argv == NB_SHOW for c in t.calls)  # asked because the node has br-int
     return view
 
@@ -113,6 +113,15 @@ async def test_other_nodes_are_asked_when_no_asked_node_reaches_the_database(
     assert sorted(asked) == ["client", "ovs-node2"]  # never node 1 again
     assert out.gateway is not None
     assert out.gateway.active_node == "ovs-node1"
+
+
+async def test_capture_time_discovery_does_not_ask_the_ovn_databases() -> None:
+    async with node1(with_db=True) as t:
+        view = await inspect_node(t, ["192.168.0.6"])
+        asked = [c.argv for c in t.calls]
+    assert not any(a[0].startswith("ovn-") for a in asked)
+    assert view.ovn.topology is None
+    assert view.ovs_ids  # the node's own OVS identity and bridges are still read (uplink)
 
 
 async def test_nodes_without_ovs_are_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
