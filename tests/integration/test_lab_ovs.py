@@ -278,3 +278,41 @@ def test_down_right_after_up_leaves_no_holder_in_a_nameless_namespace(
         down(lab_sandbox.name)
     assert set(_holders_of_nameless_namespaces()) - before == set()
     assert lab_sandbox.leftovers() == []
+
+
+def test_capture_inside_an_unnamed_pod_namespace_and_probe_from_a_pod_by_ip(
+    ovs_lab: LabState, tmp_path: Path
+) -> None:
+    """`inside: true` and `from: {pod: IP}` for pods the inventory gives no netns: both enter
+    the namespace discovery found by PID (nsenter --net=/proc/PID/ns/net)."""
+    plan = tmp_path / "inside.yaml"
+    plan.write_text(
+        "version: 1\nname: inside\ndescription: inside an unnamed pod netns\n"
+        "capture:\n  interfaces:\n    - {pod: default/pod-a, inside: true}\n"
+        "    - {pod: default/pod-b}\n  duration: 20\n"
+        "probes:\n  - ping: {from: {pod: 192.168.0.6}, target: 192.168.0.7, count: 2}\n"
+        "linger: 1\n"
+    )
+    run = tmp_path / "run"
+    code, stdout, err = _run(
+        ["capture", "--inventory", ovs_lab.inventory_path, "--plan", str(plan), "--out", str(run)]
+    )
+    assert code == 0, err + stdout
+    manifest: dict[str, Any] = json.loads((run / "manifest.json").read_text())
+    inside = next(c for c in manifest["captures"] if c["netns"])
+    assert inside["node"] == "ovs-node1"
+    assert inside["iface"] == "eth0"
+    assert inside["netns"].startswith("/proc/")
+    assert inside["status"] == "ok"
+    (probe,) = manifest["probes"]
+    assert (probe["node"], probe["netns"], probe["exit_status"]) == (
+        "ovs-node1",
+        inside["netns"],
+        0,
+    )
+    doc: dict[str, Any] = json.loads((run / "analysis.json").read_text())
+    requests = [j for j in doc["journeys"] if j["summary"].startswith("icmp echo-req")]
+    assert len(requests) == 2
+    for journey in requests:
+        points = [s["point"] for s in journey["sightings"]]
+        assert points == ["ovs-node1/eth0", "ovs-node2/0f1e2d3c4b5a_h"]
