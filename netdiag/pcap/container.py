@@ -165,6 +165,13 @@ class CaptureFile:
             base = here - here % ALIGN
             pos = here - base
             data, eof = src.window(base, max(self.chunk_bytes, pos + need + 4096))
+            if pos > len(data):  # shorter than what was already read: truncated under us
+                self._warn(
+                    here,
+                    f"the file shrank to {base + len(data)} bytes while being read (a capture "
+                    "still being written or rotated?); kept the packets before this offset",
+                )
+                return
         yield from self._flush(data, base)
 
     def _first_section(

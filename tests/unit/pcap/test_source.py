@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import errno
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from netdiag.pcap.source import ALIGN, MmapSource, open_source
+from netdiag.pcap import source
+from netdiag.pcap.source import ALIGN, MmapSource, ReadSource, open_source
+from tests.unit.pcap.pcap_builders import pcap_bytes
 
 
 def _file(tmp_path: Path) -> Path:
@@ -41,3 +46,63 @@ def test_window_still_viewed_by_numpy_reads_right_after_release(tmp_path: Path) 
         assert view[:4].tolist() == [0, 1, 2, 3]
         assert int(view[ALIGN - 1]) == 255
         del view
+
+
+def test_a_file_another_process_writes_is_read_not_mapped(tmp_path: Path) -> None:
+    """A running tcpdump's file may be truncated under us: no memory map (SIGBUS), plain reads."""
+    path = _file(tmp_path)
+    writer = subprocess.Popen(["sh", "-c", 'exec 3>>"$0"; echo ready; exec sleep 30', str(path)],
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert writer.stdout is not None
+        assert writer.stdout.readline().strip() == "ready"
+        with open(path, "rb") as fh:
+            assert isinstance(open_source(fh), ReadSource)
+    finally:
+        writer.kill()
+        writer.communicate()
+    with open(path, "rb") as fh:  # the writer is gone: mapped again, whatever the mtime
+        assert isinstance(open_source(fh), MmapSource)
+
+
+def test_without_a_lease_answer_recent_files_count_as_live(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(fd: int, cmd: int, arg: int = 0) -> int:
+        raise OSError(errno.EACCES, "not the owner")
+
+    monkeypatch.setattr(source.fcntl, "fcntl", refused)
+    assert source.being_written(0, mtime=1000.0, now=1000.0 + source.LIVE_SECONDS - 1)
+    assert not source.being_written(0, mtime=1000.0, now=1000.0 + source.LIVE_SECONDS + 1)
+
+
+TRUNCATE_WHILE_READING = """
+import os, sys
+from netdiag.pcap import iter_capture
+path = sys.argv[1]
+writer = os.open(path, os.O_WRONLY)  # like tcpdump -W, still holding the file
+rows = 0
+for i, table in enumerate(iter_capture(path, point="n/eth0", chunk_bytes=1 << 16)):
+    rows += len(table)
+    if i == 0:
+        os.ftruncate(writer, 4096)  # the ring wraps: the file shrinks under the reader
+print(rows)
+"""
+
+
+def test_a_file_truncated_while_read_ends_short_instead_of_killing_the_process(
+    tmp_path: Path,
+) -> None:
+    frame = bytes(14) + bytes(986)
+    path = tmp_path / "ring.pcap"
+    path.write_bytes(pcap_bytes([(i * 1000, frame) for i in range(2000)]))  # ~2 MB
+    proc = subprocess.run(
+        [sys.executable, "-c", TRUNCATE_WHILE_READING, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=Path(__file__).resolve().parents[3],
+    )
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-500:])  # -7 would be SIGBUS
+    assert 0 < int(proc.stdout) < 2000
