@@ -45,7 +45,8 @@ def run(args: argparse.Namespace, env: Env) -> int:
     else:
         for r in results:
             print(_text(r), file=env.stdout)
-    found = sum(r.node is not None for r in results)
+    # a FIP is no pod, but naming the gateway that NATs it answers the question
+    found = sum(r.node is not None or r.gateway is not None for r in results)
     if found == len(results):
         return ExitCode.OK
     return ExitCode.PARTIAL if found else ExitCode.FAILURE
@@ -62,8 +63,10 @@ def _gateway(r: Discovery) -> list[str]:
 
 
 def _text(r: Discovery) -> str:
+    if r.node is None and r.gateway is not None:
+        return "\n".join([f"{r.target}: not a pod; OVN NATs it", *_gateway(r)])
     if r.node is None:
-        return "\n".join([f"{r.target}: not found: {'; '.join(r.notes)}", *_gateway(r)])
+        return f"{r.target}: not found: {'; '.join(r.notes)}"
     head = f"{r.target}: on node {r.node}"
     lines = [head + (f" behind {r.host_iface}" if r.host_iface else "")]
     if r.netns is not None:

@@ -135,7 +135,7 @@ def test_discover_names_the_ovn_gateway_chassis_of_a_fip_and_of_a_pod(ovs_lab: L
         ["discover", "--inventory", ovs_lab.inventory_path, "172.19.0.11", "pod:default/pod-b",
          "--json"]
     )  # fmt: skip
-    assert code == ExitCode.PARTIAL, err  # the FIP is no pod: found as a gateway, not a node
+    assert code == ExitCode.OK, err  # the FIP is no pod, but its gateway answers the question
     fip, pod = json.loads(stdout)["targets"]
     assert fip["node"] is None
     assert fip["host_iface"] is None  # not "behind" the client's eth0 that routes the /16
@@ -151,6 +151,12 @@ def test_discover_names_the_ovn_gateway_chassis_of_a_fip_and_of_a_pod(ovs_lab: L
         assert gw["chassis"] == expected
     assert fip["gateway"]["nat"]["logical_ip"] == "192.168.0.6"
     assert pod["node"] == "ovs-node2"
+    code, text, err = _run(["discover", "--inventory", ovs_lab.inventory_path, "172.19.0.11"])
+    assert code == ExitCode.OK, err
+    assert text.splitlines()[:2] == [
+        "172.19.0.11: not a pod; OVN NATs it",
+        "  gateway    ovn-cluster-external of router ovn-cluster on ovs-node1 (active), ovs-node2",
+    ]
 
 
 def test_a_plan_naming_pods_yields_the_fip_dnat_and_geneve_story(
