@@ -29,7 +29,10 @@ ovn0 is the join-network port and OVN's router is the gateway), iptables does th
 DNAT/SNAT and pod-subnet MASQUERADE out of br-phy. Every node's ovn0 has the same IP and MAC
 (a distributed router's port does too), so two OpenFlow rules on br-int keep each node's
 gateway local: frames from the tunnel with the router MAC as source, and ARP for the gateway IP
-arriving from the tunnel, are dropped; all else is the NORMAL (learning switch) action.
+arriving from the tunnel, are dropped; all else is the NORMAL (learning switch) action. The
+netdev datapath reads its ports (eth1, the pods' veths) with AF_PACKET, so the node kernel sees
+their traffic too: they have ARP off and IP dropped in raw PREROUTING (``render.iptables_rules``),
+or the kernel answers the FIP itself before OVS hands the packet to br-phy.
 
 The first node also runs OVN's northbound and southbound databases (``/run/ovn``, where
 ``ovn-nbctl``/``ovn-sbctl`` look by default, as in kube-ovn's ovn-central) holding the cluster
