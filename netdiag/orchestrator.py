@@ -33,13 +33,13 @@ from netdiag.capture.probes import probe_result, run_probe
 from netdiag.capture.remote import RemoteCapture
 from netdiag.capture.results import CaptureResult, NodeResult, RunRecord, plan_json, write_manifest
 from netdiag.capture.run_steps import (
-    _involved,
-    _lost_check,
-    _placed_probe,
-    _preflight_in_capture,
-    _prepare_out,
-    _shown,
+    involved,
+    lost_check,
     make_run_id,
+    placed_probe,
+    preflight_in_capture,
+    prepare_out,
+    shown,
 )
 from netdiag.capture.session import NodeSession
 from netdiag.capture.skew import shift_pcap, simulated_offset
@@ -83,7 +83,7 @@ class _Run:
         self.inventory = inventory
         self.placed: Mapping[CapturePoint, tuple[str, ...]] = {}  # discovery commands per point
         self.unplaced: tuple[Unplaced, ...] = ()
-        nodes = _involved(resolved, inventory)
+        nodes = involved(resolved, inventory)
         self.record = RunRecord(
             run_id=opts.run_id,
             out=opts.out,
@@ -101,7 +101,7 @@ class _Run:
         self.captures: list[RemoteCapture] = []
         # each probe as it will run, or why it cannot (a pod discovery did not find)
         self.probes: list[tuple[ResolvedProbe, str | None]] = [(p, None) for p in resolved.probes]
-        self.hosted = {n.name for n in nodes if _preflight_in_capture(n, resolved.points)}
+        self.hosted = {n.name for n in nodes if preflight_in_capture(n, resolved.points)}
 
     def save(self, phase: str) -> None:
         self.record.phase = phase
@@ -144,7 +144,7 @@ class _Run:
             points = list(unique.values())
             self.unplaced = tuple(a for a in answers if isinstance(a, Unplaced))
             self.placed = got.commands
-            self.probes = [_placed_probe(pr, got.by_input[pt]) for pr, pt in asks.items()] + [
+            self.probes = [placed_probe(pr, got.by_input[pt]) for pr, pt in asks.items()] + [
                 (pr, None) for pr in self.resolved.probes if not pr.unresolved
             ]
             order = {pr.name: i for i, pr in enumerate(self.resolved.probes)}
@@ -208,7 +208,7 @@ class _Run:
             node = self.record.nodes[c.point.node]
             if c.released:  # never armed (node unfit, or no such interface): nothing ran
                 continue
-            node.commands.append(_shown(c))
+            node.commands.append(shown(c))
             if swept := c.swept():
                 self.record.notes.append(f"{node.name}: removed leftovers of dead runs: {swept}")
             if c.result.status != "listening":
@@ -243,7 +243,7 @@ class _Run:
                 results, clock, why = await host.preflight()
                 s.apply(assess(s.transport.node, results, clock, why))
             except (TransportError, TimeoutError) as exc:
-                s.apply(_lost_check(s.transport.node, exc))
+                s.apply(lost_check(s.transport.node, exc))
             unfit = not s.usable
             for c in caps:
                 if unfit:
@@ -365,7 +365,7 @@ async def run_capture(
 ) -> RunRecord:
     """Run ``plan`` on ``inventory``; the bundle lands in ``opts.out``. Never raises for a node."""
     resolved = resolve(plan, inventory)
-    _prepare_out(opts.out)
+    prepare_out(opts.out)
     run = _Run(inventory, resolved, opts, stop or asyncio.Event())
     if on_start is not None:
         on_start(run.record)

@@ -20,10 +20,18 @@ from netdiag.errors import InputError
 from netdiag.inventory import Inventory, NodeSpec
 from netdiag.plan import CapturePoint, ResolvedPlan, ResolvedProbe
 
-__all__ = ["make_run_id"]
+__all__ = [
+    "involved",
+    "lost_check",
+    "make_run_id",
+    "placed_probe",
+    "preflight_in_capture",
+    "prepare_out",
+    "shown",
+]
 
 
-def _placed_probe(
+def placed_probe(
     probe: ResolvedProbe, where: CapturePoint | Unplaced
 ) -> tuple[ResolvedProbe, str | None]:
     """A pod probe moved into the namespace discovery found, or the reason it was not."""
@@ -37,7 +45,7 @@ def make_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
 
 
-def _prepare_out(out: Path) -> None:
+def prepare_out(out: Path) -> None:
     if out.exists() and any(out.iterdir()):
         raise InputError(f"{out}: exists and is not empty; choose a new --out directory")
     try:
@@ -47,14 +55,14 @@ def _prepare_out(out: Path) -> None:
         raise InputError(f"{out}: cannot create the run directory ({exc.strerror})") from exc
 
 
-def _involved(resolved: ResolvedPlan, inventory: Inventory) -> list[NodeSpec]:
+def involved(resolved: ResolvedPlan, inventory: Inventory) -> list[NodeSpec]:
     names = {p.node for p in resolved.points} | {p.node for p in resolved.probes}
     if "" in names:  # a pod only discovery can place: every node may hold it
         return list(inventory.nodes)
     return [n for n in inventory.nodes if n.name in names]
 
 
-def _preflight_in_capture(node: NodeSpec, points: Sequence[CapturePoint]) -> bool:
+def preflight_in_capture(node: NodeSpec, points: Sequence[CapturePoint]) -> bool:
     """Can the node's preflight ride in its first capture's session?
 
     Not under sudo (the checks must see the login user, and ``sudo -n`` may be what fails),
@@ -67,7 +75,7 @@ def _preflight_in_capture(node: NodeSpec, points: Sequence[CapturePoint]) -> boo
     return any(p.netns is None for p in mine)
 
 
-def _lost_check(node: NodeSpec, exc: BaseException) -> NodeCheck:
+def lost_check(node: NodeSpec, exc: BaseException) -> NodeCheck:
     """The preflight session failed: the node answered the handshake, then not this."""
     return NodeCheck(
         node.name,
@@ -79,7 +87,7 @@ def _lost_check(node: NodeSpec, exc: BaseException) -> NodeCheck:
     )
 
 
-def _shown(c: RemoteCapture) -> list[str]:
+def shown(c: RemoteCapture) -> list[str]:
     """The capture command as it ran (the placeholder replaced by the real remote path)."""
     path = c.remote_file or "<not created>"
     return [path if a == "@NETDIAG_FILE@" else a for a in c.capture_argv]
