@@ -125,6 +125,10 @@ def execute(
     if bad or len(ok) < len(record.captures):
         env.warn(f"{len(bad)} node(s) failed; results of the others are kept")
         return ExitCode.PARTIAL
+    unrun = [p.name for p in record.probes if p.detail.startswith("not run")]
+    if unrun:  # e.g. its pod was found on no node: the run lacks the traffic it was for
+        env.warn(f"probe(s) {', '.join(unrun)} did not run (see the probes table)")
+        return ExitCode.PARTIAL
     return ExitCode.OK
 
 

@@ -322,3 +322,26 @@ def test_capture_inside_an_unnamed_pod_namespace_and_probe_from_a_pod_by_ip(
     for journey in requests:
         points = [s["point"] for s in journey["sightings"]]
         assert points == ["ovs-node1/eth0", "ovs-node2/0f1e2d3c4b5a_h"]
+
+
+def test_a_probe_from_a_pod_found_nowhere_is_reported_and_the_run_is_partial(
+    ovs_lab: LabState, tmp_path: Path
+) -> None:
+    plan = tmp_path / "ghost.yaml"
+    plan.write_text(
+        "version: 1\nname: ghost\ndescription: a pod nobody has\n"
+        "capture:\n  interfaces:\n    - {node: client, devices: [eth0]}\n  duration: 10\n"
+        "probes:\n  - ping: {from: {pod: default/ghost}, target: 172.19.0.11, count: 1}\n"
+        "  - ping: {from: client, target: 172.19.0.11, count: 1}\nlinger: 1\n"
+    )
+    run = tmp_path / "run"
+    code, stdout, err = _run(
+        ["capture", "--inventory", ovs_lab.inventory_path, "--plan", str(plan), "--out", str(run)]
+    )
+    assert code == ExitCode.PARTIAL, err + stdout
+    assert "probe(s) ping-1 did not run" in err
+    manifest: dict[str, Any] = json.loads((run / "manifest.json").read_text())
+    ghost, client = manifest["probes"]
+    assert ghost["exit_status"] is None
+    assert ghost["detail"].startswith("not run: pod default/ghost not found")
+    assert client["exit_status"] == 0
