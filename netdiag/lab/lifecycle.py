@@ -20,6 +20,7 @@ from netdiag.errors import LabError
 from netdiag.lab import ovs, render, sshd
 from netdiag.lab.inventory import inventory_text, key_path, known_hosts_path
 from netdiag.lab.state import LabState, NodeState, PodState, load_state, save_state
+from netdiag.lab.status import ovs_alive
 from netdiag.lab.system import (
     alive,
     ip_batch,
@@ -125,6 +126,7 @@ def healthy(state: LabState) -> bool:
         and all(ns in present for ns in state.netns)
         and link_exists(state.host_iface)
         and all(n.sshd_pid is not None and alive(n.sshd_pid) for n in state.nodes)
+        and all(ovs_alive(state.state_dir, n.name) is not False for n in state.nodes)
     )
 
 

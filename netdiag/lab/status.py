@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from netdiag.lab.state import LabState, load_state
 from netdiag.lab.system import alive, link_exists, list_netns, port_open, require_root
 from netdiag.lab.topology import DEFAULT_NAME, STATE_ROOT, validate_name
 
-__all__ = ["LabStatus", "NodeStatus", "format_status", "status"]
+__all__ = ["LabStatus", "NodeStatus", "format_status", "ovs_alive", "status"]
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,7 @@ class NodeStatus:
     sshd_pid: int | None
     sshd_alive: bool
     port_open: bool
+    ovs: bool | None = None  # ovs-geneve nodes: both OVS daemons alive (None: no OVS here)
 
 
 @dataclass(frozen=True)
@@ -38,13 +40,29 @@ class LabStatus:
             and self.state.phase == "up"
             and not self.missing_netns
             and self.host_link
-            and all(n.sshd_alive and n.port_open for n in self.nodes)
+            and all(n.sshd_alive and n.port_open and n.ovs is not False for n in self.nodes)
         )
 
     @property
     def exists(self) -> bool:
         """Anything of the lab at all (a half-built one included)."""
         return self.state is not None or bool(self.stray_netns) or self.host_link
+
+
+def ovs_alive(state_dir: str, node: str) -> bool | None:
+    """An ovs-geneve node's ovsdb-server and ovs-vswitchd, by their pidfiles; None elsewhere."""
+    d = f"{state_dir}/nodes/{node}/run/openvswitch"
+    if not os.path.exists(f"{d}/conf.db"):
+        return None
+    for daemon in ("ovsdb-server", "ovs-vswitchd"):
+        try:
+            with open(f"{d}/{daemon}.pid", encoding="ascii") as fh:
+                pid = int(fh.read().strip())
+        except (OSError, ValueError):
+            return False
+        if not alive(pid):
+            return False
+    return True
 
 
 def status(name: str = DEFAULT_NAME, *, state_root: str = STATE_ROOT) -> LabStatus:
@@ -63,6 +81,7 @@ def status(name: str = DEFAULT_NAME, *, state_root: str = STATE_ROOT) -> LabStat
                 node.sshd_pid,
                 pid_ok,
                 pid_ok and port_open(node.mgmt_ip, 22, timeout=0.3),
+                ovs_alive(state.state_dir, node.name) if state else None,
             )
         )
     return LabStatus(
@@ -96,7 +115,8 @@ def format_status(st: LabStatus) -> str:
         if ns is not None and ns.sshd_alive:
             sshd = f"pid {node.sshd_pid} " + ("ok" if ns.port_open else "no-port")
         up = f"{node.uplink} {node.uplink_ip}"
-        lines.append(f"{node.name:24} {node.mgmt_ip:13} {up:22} {sshd:16}")
+        ovs = "" if ns is None or ns.ovs is None else ("ovs ok" if ns.ovs else "ovs DOWN")
+        lines.append(f"{node.name:24} {node.mgmt_ip:13} {up:22} {sshd:16} {ovs}".rstrip())
     lines.append(f"{'POD':24} {'NODE':24} {'IP':13} {'FIP':13} {'HOST VETH'}")
     for pod in s.pods:
         lines.append(

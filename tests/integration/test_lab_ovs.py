@@ -12,7 +12,9 @@ import asyncio
 import io
 import json
 import os
+import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -345,3 +347,27 @@ def test_a_probe_from_a_pod_found_nowhere_is_reported_and_the_run_is_partial(
     assert ghost["exit_status"] is None
     assert ghost["detail"].startswith("not run: pod default/ghost not found")
     assert client["exit_status"] == 0
+
+
+def test_a_dead_vswitchd_makes_the_lab_broken_and_up_rebuilds_it(lab_sandbox: LabSandbox) -> None:
+    spec = ovs_spec(lab_sandbox.name, lab_sandbox.mgmt_net)
+    state = up(spec=spec)
+    pidfile = Path(state.state_dir) / "nodes" / "ovs-node2" / "run" / "openvswitch"
+    pid = int((pidfile / "ovs-vswitchd.pid").read_text())
+    os.kill(pid, signal.SIGKILL)
+    for _ in range(200):  # until the kernel has it gone (it is not our child: no reaping)
+        if not os.path.exists(f"/proc/{pid}") or "Z" in Path(f"/proc/{pid}/stat").read_text():
+            break
+        time.sleep(0.01)
+    code, out, _ = _run(["lab", "status", "--name", lab_sandbox.name])
+    assert code != 0, out
+    assert "BROKEN" in out
+    node2 = next(line for line in out.splitlines() if line.startswith("ovs-node2"))
+    assert node2.endswith("ovs DOWN")
+    again = up(spec=spec)
+    assert not again.already_running  # rebuilt, not reported as running
+    code, out, _err = _run(["lab", "status", "--name", lab_sandbox.name])
+    assert code == 0, out
+    assert out.count("ovs ok") == 2
+    down(lab_sandbox.name)
+    assert lab_sandbox.leftovers() == []
