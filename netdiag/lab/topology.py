@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -249,10 +250,7 @@ class _Defaults:
 def default_spec(name: str = DEFAULT_NAME, mgmt_net: str = "10.250.0.0/24") -> LabSpec:
     """The S1/S2 lab: client 172.19.0.1, FIP 172.19.0.11 -> pod 192.168.0.6 on node 1, pod on 2."""
     d = _Defaults()
-    base = int(_mgmt_network(mgmt_net).network_address)
-
-    def mgmt(host: int) -> str:
-        return str(ipaddress.IPv4Address(base + host))
+    mgmt = _mgmt_addresses(mgmt_net)
 
     nodes = (
         NodeSpec("client", "external", mgmt(10), "eth0", "172.19.0.1", d.client_mac),
@@ -322,10 +320,7 @@ def ovs_spec(name: str = OVS_DEFAULT_NAME, mgmt_net: str = "10.249.0.0/24") -> L
     kube-ovn-style host devices, and pod namespaces the nodes cannot see by name.
     """
     d = _Defaults()
-    base = int(_mgmt_network(mgmt_net).network_address)
-
-    def mgmt(host: int) -> str:
-        return str(ipaddress.IPv4Address(base + host))
+    mgmt = _mgmt_addresses(mgmt_net)
 
     nodes = (
         NodeSpec("client", "external", mgmt(10), "eth0", "172.19.0.1", d.client_mac),
@@ -381,6 +376,12 @@ def ovs_spec(name: str = OVS_DEFAULT_NAME, mgmt_net: str = "10.249.0.0/24") -> L
         pods=pods,
     )
     return spec.validate()
+
+
+def _mgmt_addresses(mgmt_net: str) -> Callable[[int], str]:
+    """Host number -> address in the (validated) management network: .10 client, .11/.12 nodes."""
+    base = int(_mgmt_network(mgmt_net).network_address)
+    return lambda host: str(ipaddress.IPv4Address(base + host))
 
 
 def _mgmt_network(text: str) -> ipaddress.IPv4Network:

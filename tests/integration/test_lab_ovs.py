@@ -67,6 +67,14 @@ def _run(argv: list[str]) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+def _capture_plan(state: LabState, run: Path, body: str) -> tuple[int, str, str]:
+    """`netdiag capture` of a plan made of ``body`` (capture: and probes:) into ``run``."""
+    plan = run.with_suffix(".yaml")
+    plan.write_text(f"version: 1\nname: t\ndescription: t\n{body}linger: 1\n")
+    argv = ["capture", "--inventory", state.inventory_path, "--plan", str(plan), "--out", str(run)]
+    return _run(argv)
+
+
 async def _on_node(state: LabState, node: str, *commands: tuple[str, ...]) -> list[str]:
     inventory = load_inventory(Path(state.inventory_path))
     async with open_transport(inventory.node(node), "asyncssh") as tr:
@@ -293,17 +301,13 @@ def test_capture_inside_an_unnamed_pod_namespace_and_probe_from_a_pod_by_ip(
 ) -> None:
     """`inside: true` and `from: {pod: IP}` for pods the inventory gives no netns: both enter
     the namespace discovery found by PID (nsenter --net=/proc/PID/ns/net)."""
-    plan = tmp_path / "inside.yaml"
-    plan.write_text(
-        "version: 1\nname: inside\ndescription: inside an unnamed pod netns\n"
+    run = tmp_path / "run"
+    code, stdout, err = _capture_plan(
+        ovs_lab,
+        run,
         "capture:\n  interfaces:\n    - {pod: default/pod-a, inside: true}\n"
         "    - {pod: default/pod-b}\n  duration: 20\n"
-        "probes:\n  - ping: {from: {pod: 192.168.0.6}, target: 192.168.0.7, count: 2}\n"
-        "linger: 1\n"
-    )
-    run = tmp_path / "run"
-    code, stdout, err = _run(
-        ["capture", "--inventory", ovs_lab.inventory_path, "--plan", str(plan), "--out", str(run)]
+        "probes:\n  - ping: {from: {pod: 192.168.0.6}, target: 192.168.0.7, count: 2}\n",
     )
     assert code == 0, err + stdout
     manifest: dict[str, Any] = json.loads((run / "manifest.json").read_text())
@@ -329,16 +333,13 @@ def test_capture_inside_an_unnamed_pod_namespace_and_probe_from_a_pod_by_ip(
 def test_a_probe_from_a_pod_found_nowhere_is_reported_and_the_run_is_partial(
     ovs_lab: LabState, tmp_path: Path
 ) -> None:
-    plan = tmp_path / "ghost.yaml"
-    plan.write_text(
-        "version: 1\nname: ghost\ndescription: a pod nobody has\n"
+    run = tmp_path / "run"
+    code, stdout, err = _capture_plan(
+        ovs_lab,
+        run,
         "capture:\n  interfaces:\n    - {node: client, devices: [eth0]}\n  duration: 10\n"
         "probes:\n  - ping: {from: {pod: default/ghost}, target: 172.19.0.11, count: 1}\n"
-        "  - ping: {from: client, target: 172.19.0.11, count: 1}\nlinger: 1\n"
-    )
-    run = tmp_path / "run"
-    code, stdout, err = _run(
-        ["capture", "--inventory", ovs_lab.inventory_path, "--plan", str(plan), "--out", str(run)]
+        "  - ping: {from: client, target: 172.19.0.11, count: 1}\n",
     )
     assert code == ExitCode.PARTIAL, err + stdout
     assert "probe(s) ping-1 did not run" in err
