@@ -10,7 +10,7 @@ from netdiag.inventory import parse_inventory
 from netdiag.plan import CapturePoint
 from netdiag.transport import CommandResult
 from netdiag.transport.mock import MockCall, MockTransport
-from tests.unit.discover.discover_fixtures import HERE, fixture
+from tests.unit.discover.discover_fixtures import by_command, fixture
 
 CP, WORKER = "kube-ovn-control-plane", "kube-ovn-worker"
 INVENTORY = parse_inventory(
@@ -25,11 +25,14 @@ INVENTORY = parse_inventory(
     Path("/inv/no-pods.yaml"),
 )
 # The lab's control plane as recorded over SSH: each fixture's "# command:" line is its argv.
-RECORDED = {
-    tuple((HERE / name).read_text().splitlines()[1].removeprefix("# command: ").split()): name
-    for name in ("lab_cp_addr.txt", "lab_cp_route.txt", "lab_cp_netns_ids.txt",
-                 "lab_pod_fip01_addr.txt", "lab_pod_lb_addr.txt", "lab_cp_route_get.txt")
-}  # fmt: skip
+RECORDED = by_command(
+    "lab_cp_addr.txt",
+    "lab_cp_route.txt",
+    "lab_cp_netns_ids.txt",
+    "lab_pod_fip01_addr.txt",
+    "lab_pod_lb_addr.txt",
+    "lab_cp_route_get.txt",
+)
 
 
 def control_plane(call: MockCall) -> CommandResult:
@@ -120,11 +123,14 @@ async def test_inside_points_get_the_pods_namespace_and_interface_named_or_by_pi
         ),
         Path("/inv/two.yaml"),
     )
-    recorded = {
-        tuple((HERE / n).read_text().splitlines()[1].removeprefix("# command: ").split()): n
-        for n in ("ovs_lab_addr.txt", "ovs_lab_route.txt", "ovs_lab_netns_ids.txt",
-                  "ovs_lab_route_get.txt", "ovs_lab_lsns.txt", "ovs_lab_pod_addr.txt")
-    }  # fmt: skip
+    recorded = by_command(
+        "ovs_lab_addr.txt",
+        "ovs_lab_route.txt",
+        "ovs_lab_netns_ids.txt",
+        "ovs_lab_route_get.txt",
+        "ovs_lab_lsns.txt",
+        "ovs_lab_pod_addr.txt",
+    )
 
     def ovs_node(call: MockCall) -> CommandResult:
         name = recorded.get(call.argv)

@@ -12,3 +12,12 @@ def fixture(name: str) -> str:
     while lines and lines[0].startswith(("# source:", "# command:")):
         lines.pop(0)
     return "".join(lines)
+
+
+def by_command(*names: str) -> dict[tuple[str, ...], str]:
+    """Recorded fixtures keyed by the argv on their ``# command:`` line (for scripted nodes)."""
+    out = {}
+    for name in names:
+        line = (HERE / name).read_text(encoding="utf-8").splitlines()[1]
+        out[tuple(line.removeprefix("# command: ").split())] = name
+    return out
