@@ -10,7 +10,7 @@ from netdiag.inventory import parse_inventory
 from netdiag.plan import CapturePoint
 from netdiag.transport import CommandResult
 from netdiag.transport.mock import MockCall, MockTransport
-from tests.unit.discover.discover_fixtures import by_command, fixture
+from tests.unit.discover.discover_fixtures import OVS_NODE1, by_command, fixture
 
 CP, WORKER = "kube-ovn-control-plane", "kube-ovn-worker"
 INVENTORY = parse_inventory(
@@ -123,14 +123,7 @@ async def test_inside_points_get_the_pods_namespace_and_interface_named_or_by_pi
         ),
         Path("/inv/two.yaml"),
     )
-    recorded = by_command(
-        "ovs_lab_addr.txt",
-        "ovs_lab_route.txt",
-        "ovs_lab_netns_ids.txt",
-        "ovs_lab_route_get.txt",
-        "ovs_lab_lsns.txt",
-        "ovs_lab_pod_addr.txt",
-    )
+    recorded = by_command(*OVS_NODE1)
 
     def ovs_node(call: MockCall) -> CommandResult:
         name = recorded.get(call.argv)

@@ -21,3 +21,17 @@ def by_command(*names: str) -> dict[tuple[str, ...], str]:
         line = (HERE / name).read_text(encoding="utf-8").splitlines()[1]
         out[tuple(line.removeprefix("# command: ").split())] = name
     return out
+
+
+# The ovs-geneve lab's ovs-node1 as recorded over SSH in one lab instance: its pod's namespace
+# has no `ip netns` name (lsns + nsenter), the node's OVS bridges and external_ids.
+OVS_NODE1 = (
+    "ovs_lab_addr.txt",
+    "ovs_lab_route.txt",
+    "ovs_lab_netns_ids.txt",
+    "ovs_lab_route_get.txt",
+    "ovs_lab_lsns.txt",
+    "ovs_lab_pod_addr.txt",
+    "ovs_lab_vsctl_show.txt",
+    "ovs_lab_ovs_ids.txt",
+)

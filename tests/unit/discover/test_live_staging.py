@@ -10,7 +10,7 @@ from netdiag.discover.targets import Target
 from netdiag.inventory import NodeSpec
 from netdiag.transport import CommandResult
 from netdiag.transport.mock import MockCall, MockTransport
-from tests.unit.discover.discover_fixtures import by_command, fixture
+from tests.unit.discover.discover_fixtures import OVS_NODE1, by_command, fixture
 
 NODE = NodeSpec(name="kube-ovn-control-plane", host="node.invalid")
 # A kube-ovn node as `ip -j -d addr` shows it, cut to the devices that matter here: the pod's
@@ -119,16 +119,7 @@ async def test_namespace_reads_use_sudo_on_sudo_nodes() -> None:
 # The ovs-geneve lab's node 1 as recorded over SSH: its pod namespace has no `ip netns` name;
 # each fixture's "# command:" line is its argv.
 OVS_NODE = NodeSpec(name="ovs-node1", host="node.invalid")
-OVS_RECORDED = by_command(
-    "ovs_lab_addr.txt",
-    "ovs_lab_route.txt",
-    "ovs_lab_netns_ids.txt",
-    "ovs_lab_route_get.txt",
-    "ovs_lab_lsns.txt",
-    "ovs_lab_pod_addr.txt",
-    "ovs_lab_vsctl_show.txt",
-    "ovs_lab_ovs_ids.txt",
-)
+OVS_RECORDED = by_command(*OVS_NODE1)
 
 
 def _ovs_node(

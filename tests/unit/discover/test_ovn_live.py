@@ -16,7 +16,7 @@ from netdiag.discover.targets import Target
 from netdiag.inventory import NodeSpec, parse_inventory
 from netdiag.transport import CommandResult
 from netdiag.transport.mock import MockCall, MockTransport
-from tests.unit.discover.discover_fixtures import by_command, fixture
+from tests.unit.discover.discover_fixtures import OVS_NODE1, by_command, fixture
 
 INVENTORY = parse_inventory(
     textwrap.dedent(
@@ -30,16 +30,7 @@ INVENTORY = parse_inventory(
     ),
     Path("/inv/ovs.yaml"),
 )
-RECORDED = by_command(
-    "ovs_lab_addr.txt",
-    "ovs_lab_route.txt",
-    "ovs_lab_netns_ids.txt",
-    "ovs_lab_route_get.txt",
-    "ovs_lab_lsns.txt",
-    "ovs_lab_pod_addr.txt",
-    "ovs_lab_vsctl_show.txt",
-    "ovs_lab_ovs_ids.txt",
-)
+RECORDED = by_command(*OVS_NODE1)
 OVN = {
     NB_SHOW: "ovn_lab_nbctl_show.txt",
     SB_SHOW: "ovn_lab_sbctl_show.txt",
