@@ -12,12 +12,15 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from netdiag.correlate.fingerprint import combine, is_icmp_error
+from netdiag.correlate.fingerprint import combine, is_icmp_error, mix
 from netdiag.correlate.flows import TCP_ACK, TCP_FIN, TCP_SYN
 from netdiag.correlate.frame import Names
+from netdiag.correlate.journeys import AMBIGUOUS_NS
 from netdiag.pcap.addr import ip_text
 
-COLUMNS = ("kind", "journey", "point", "expected_point", "detail", "cause")
+COLUMNS = ("kind", "journey", "point", "expected_point", "detail", "cause", "points", "count")
+
+AMBIGUOUS_MS = AMBIGUOUS_NS // 1_000_000
 
 ICMP_TEXT = {
     (3, 0): "net unreachable",
@@ -31,7 +34,10 @@ ICMP_TEXT = {
 
 def empty() -> pd.DataFrame:
     return pd.DataFrame(
-        {c: pd.Series(dtype="int64" if c in ("journey", "cause") else "object") for c in COLUMNS}
+        {
+            c: pd.Series(dtype="int64" if c in ("journey", "cause", "count") else "object")
+            for c in COLUMNS
+        }
     )
 
 
@@ -46,77 +52,180 @@ def _frame(
             "expected_point": expected,
             "detail": detail,
             "cause": -1,
+            "points": point,
+            "count": 1,
         }
     )
 
 
-def dropped(
-    s: pd.DataFrame, jt: pd.DataFrame, hops: pd.DataFrame, names: Names, point_end: np.ndarray
+def _path_rows(s: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(on-path mask, first and last on-path position per journey)."""
+    on_path = s["copy"].to_numpy() == 0
+    j = s["journey"].to_numpy()
+    count = int(j.max()) + 1 if len(j) else 0
+    pos = np.arange(len(s))
+    first = np.full(count, len(s), dtype="int64")
+    last = np.full(count, -1, dtype="int64")
+    np.minimum.at(first, j[on_path], pos[on_path])
+    np.maximum.at(last, j[on_path], pos[on_path])
+    return on_path, first, last
+
+
+def journey_classes(s: pd.DataFrame, first: np.ndarray, original: np.ndarray) -> np.ndarray:
+    """Per journey: packets that should take one path — the same first point, protocol,
+    destination (and port, ICMP type) where first seen, and direction."""
+
+    def at(name: str) -> np.ndarray:
+        return np.asarray(s[name].to_numpy()[first])
+
+    return combine(
+        at("point"), at("proto"), at("dst_hi"), at("dst_lo"), at("dport"), at("icmp_type"),
+        original.astype("int64"), seed=41,
+    )  # fmt: skip
+
+
+def _prefix_hashes(s: pd.DataFrame, on_path: np.ndarray) -> np.ndarray:
+    """Per on-path row: a hash of the points from its journey's start up to it (0 elsewhere)."""
+    hop = s["hop"].to_numpy()
+    point = s["point"].to_numpy().astype("uint64")
+    out = np.zeros(len(s), dtype="uint64")
+    rows = np.flatnonzero(on_path & (hop == 0))
+    out[rows] = mix(point[rows] + np.uint64(1))
+    k = 1
+    while True:
+        rows = np.flatnonzero(on_path & (hop == k))
+        if not len(rows):
+            return out
+        with np.errstate(over="ignore"):
+            out[rows] = mix(out[rows - 1] ^ (point[rows] + np.uint64(1)) * _GOLDEN)
+        k += 1
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def address_homes(
+    s: pd.DataFrame, first: np.ndarray, given: Mapping[int, int] | None = None
+) -> dict[int, int]:
+    """Address key -> the capture point where that address lives: given (a run's pod points),
+    else where the packets it sent were first seen (the most common such point)."""
+    homes: dict[int, int] = {}
+    if len(first):
+        src = combine(s["src_hi"].to_numpy()[first], s["src_lo"].to_numpy()[first], seed=42)
+        df = pd.DataFrame({"a": src.astype("int64"), "p": s["point"].to_numpy()[first]})
+        counts = df.value_counts().reset_index(name="n")
+        best = counts.sort_values(["a", "n"], ascending=[True, False]).drop_duplicates("a")
+        homes = dict(zip(best["a"].tolist(), best["p"].tolist(), strict=True))
+    homes.update(given or {})
+    return homes
+
+
+def address_key(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    """The key :func:`address_homes` uses for an address."""
+    return combine(hi, lo, seed=42).astype("int64")
+
+
+def dropped(  # noqa: PLR0917 - the engine's one call
+    s: pd.DataFrame,
+    jt: pd.DataFrame,
+    names: Names,
+    point_end: np.ndarray,
+    original: np.ndarray,
+    answered: np.ndarray,
+    homes: Mapping[int, int],
 ) -> pd.DataFrame:
-    """A journey that ends at L while most journeys from the same first point continue to Y."""
-    if hops.empty:
+    """Unanswered journeys that stopped at a point L while they were expected at Y next:
+    because other packets of their class that reached L went on to Y, or because Y is where
+    their destination address lives. Y's capture must have run past the packet's time."""
+    if s.empty:
         return empty()
-    n = len(names.points)
+    on_path, first, last = _path_rows(s)
+    cls = journey_classes(s, first, original)
+    prefix = _prefix_hashes(s, on_path)
+    j = s["journey"].to_numpy()
     point = s["point"].to_numpy().astype("int64")
-    first_point = point[jt["first"].to_numpy()]
-    last_point = point[jt["last"].to_numpy()]
-    hj = hops["journey"].to_numpy()
-    # Counts by integer codes: (first, x, y) transitions and (first, x) visits.
-    trans = np.bincount(
-        (first_point[hj] * n + point[hops["a"].to_numpy()]) * n + point[hops["b"].to_numpy()],
-        minlength=n**3,
-    ).reshape(n, n, n)
-    visits = np.bincount(first_point[s["journey"].to_numpy()] * n + point, minlength=n * n)
-    best_next = trans.argmax(axis=2)  # (first, x) -> most common successor
-    best_count = trans.max(axis=2)
-    # A successor counts as "expected" when at least two other packets took it and they are
-    # at least half of those that reached the point.
-    ok = (best_count * 2 >= visits.reshape(n, n)) & (best_count >= 2)
-    y = best_next[first_point, last_point]
-    hit = ok[first_point, last_point] & (best_count[first_point, last_point] > 0)
-    hit &= point_end[y] > s["ts_corr"].to_numpy()[jt["last"].to_numpy()]
-    idx = np.flatnonzero(hit)
+    nxt = np.r_[j[1:] == j[:-1], False] & on_path & np.r_[on_path[1:], False]
+    rows = np.flatnonzero(nxt)
+    trans = pd.DataFrame(
+        {"c": cls[j[rows]], "h": prefix[rows], "y": point[rows + 1], "j": j[rows]}
+    ).drop_duplicates(["j", "h", "y"])
+    visits = pd.DataFrame(
+        {"c": cls[j[on_path]], "h": prefix[on_path], "j": j[on_path]}
+    ).drop_duplicates()
+    seen = visits.groupby(["c", "h"]).size().rename("v")
+    went = trans.groupby(["c", "h", "y"]).size().rename("n").reset_index()
+    best = went.sort_values(["c", "h", "n", "y"], ascending=[True, True, False, True])
+    best = best.drop_duplicates(["c", "h"]).set_index(["c", "h"])
+    count = len(jt)
+    lp = point[last]
+    ts_last = s["ts_corr"].to_numpy()[last]
+    end = pd.MultiIndex.from_arrays([cls, prefix[last]])
+    y = best["y"].reindex(end).to_numpy()
+    n_went = best["n"].reindex(end).to_numpy()
+    v = seen.reindex(end).to_numpy()
+    by_class = ~np.isnan(y)
+    y = np.where(by_class, np.nan_to_num(y), -1).astype("int64")
+    # Else: where the destination lives, if another point than where the packet stopped.
+    dst_key = address_key(s["dst_hi"].to_numpy()[last], s["dst_lo"].to_numpy()[last])
+    home = np.array([homes.get(int(k), -1) for k in dst_key], dtype="int64")
+    by_home = ~by_class & (home >= 0) & (home != lp)
+    y = np.where(by_home, home, y)
+    hit = (by_class | by_home) & ~answered
+    hit &= point_end[np.maximum(y, 0)] > ts_last
+    idx = np.flatnonzero(hit[:count])
     if len(idx) == 0:
         return empty()
-    pts = [names.points[p] for p in last_point[idx]]
+    pts = [names.points[p] for p in lp[idx]]
     exp = [names.points[p] for p in y[idx]]
-    counts = best_count[first_point[idx], last_point[idx]]
-    seen = visits.reshape(n, n)[first_point[idx], last_point[idx]]
     detail = [
-        f"last seen at {p}; {c} of {v} similar packets went on to {e}"
-        for p, e, c, v in zip(pts, exp, counts, seen, strict=True)
-    ]
+        f"last seen at {p}; {int(c)} of {int(n)} similar packets went on to {e}"
+        if cl
+        else f"last seen at {p}; its destination lives behind {e}, where it never arrived"
+        for p, e, c, n, cl in zip(
+            pts, exp, np.nan_to_num(n_went[idx]), np.nan_to_num(v[idx]), by_class[idx],
+            strict=True,
+        )
+    ]  # fmt: skip
     return _frame("dropped", jt.index.to_numpy()[idx], pts, exp, detail)
 
 
-def no_reply(  # noqa: PLR0917
+def no_reply(  # noqa: PLR0917 - the engine's one call
     s: pd.DataFrame,
     jt: pd.DataFrame,
-    flows: pd.DataFrame,
     names: Names,
     window_ns: int,
     point_end: np.ndarray,
+    original: np.ndarray,
+    answered: np.ndarray,
 ) -> pd.DataFrame:
-    """Echo requests and SYNs with no paired reply, where the capture ran long enough to see one."""
-    first = jt["first"].to_numpy()
+    """Requests that arrived and got no answer where the capture ran long enough to see one:
+    echo requests and TCP SYNs always expect one; a UDP datagram only when others of its class
+    (same first point, destination and port) were answered."""
+    if s.empty:
+        return empty()
+    _, first, last = _path_rows(s)
     proto, itype = s["proto"].to_numpy()[first], s["icmp_type"].to_numpy()[first]
     flags = s["tcp_flags"].to_numpy()[first]
-    asks = ((proto == 1) & (itype == 8)) | ((proto == 58) & (itype == 128))
-    asks |= (proto == 6) & ((flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
-    answered = np.isin(jt.index.to_numpy(), flows["request"].to_numpy())
-    asks &= ~answered
-    last = jt["last"].to_numpy()
+    echo = ((proto == 1) & (itype == 8)) | ((proto == 58) & (itype == 128))
+    syn = (proto == 6) & (flags >= 0) & ((flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
+    udp = (proto == 17) & original
+    cls = journey_classes(s, first, original)
+    answered_classes = np.unique(cls[answered & udp])
+    asks = (echo | syn | (udp & np.isin(cls, answered_classes))) & ~answered
     lp = s["point"].to_numpy()[last]
     ts_last = s["ts_corr"].to_numpy()[last]
-    # Certain when the capture ran a window longer, or when a later request from the same
-    # point was answered (replies do not overtake each other by a whole ping interval).
-    fp = s["point"].to_numpy()[first]
-    later_answered = np.full(len(names.points), np.iinfo("int64").min, dtype="int64")
-    np.maximum.at(later_answered, fp[answered], s["ts_corr"].to_numpy()[first][answered])
-    asks &= (point_end[lp] >= ts_last + window_ns) | (later_answered[fp] > ts_last)
+    ts_first = s["ts_corr"].to_numpy()[first]
+    # Certain when the capture ran a window longer, or when a later request of the class was
+    # answered (replies do not overtake each other by a whole ping interval).
+    df = pd.DataFrame({"c": cls[answered], "t": ts_first[answered]})
+    latest = df.groupby("c")["t"].max()
+    later = latest.reindex(cls).to_numpy()
+    later_answered = ~np.isnan(later) & (np.nan_to_num(later, nan=0) > ts_last)
+    asks &= (point_end[lp] >= ts_last + window_ns) | later_answered
     idx = np.flatnonzero(asks)
     pts = [names.points[p] for p in lp[idx]]
-    what = np.where(proto[idx] == 6, "TCP SYN", "echo request")
+    what = np.where(proto[idx] == 6, "TCP SYN", np.where(proto[idx] == 17, "UDP datagram",
+                                                          "echo request"))  # fmt: skip
     detail = [
         f"{w} got no reply within the window; last seen at {p}"
         for w, p in zip(what, pts, strict=True)
@@ -127,27 +236,83 @@ def no_reply(  # noqa: PLR0917
 def asymmetric(
     flows: pd.DataFrame, s: pd.DataFrame, jt: pd.DataFrame, names: Names
 ) -> pd.DataFrame:
-    """Flows whose reply did not retrace the request's capture points."""
-    sel = flows.loc[~flows["symmetric"].astype(bool)]
+    """Flows whose reply did not retrace the request (``flows.describe``), naming both paths
+    and the reverse translation the reply missed."""
+    sel = flows.loc[~flows["symmetric"].to_numpy(dtype=bool)]
+    if sel.empty:
+        return empty()
+    on_path, first, last = _path_rows(s)
     point = s["point"].to_numpy()
-    firsts, lasts = jt["first"].to_numpy(), jt["last"].to_numpy()
+    dom = names.point_domain
 
-    def points_of(j: int) -> set[str]:
-        first, last = int(firsts[j]), int(lasts[j])
-        return {names.points[p] for p in point[first : last + 1]}
+    def path(j: int) -> list[int]:
+        span = slice(first[j], last[j] + 1)
+        return [int(p) for p in point[span][on_path[span]]]
 
     detail, where, instead = [], [], []
-    for req, rep in zip(sel["request"], sel["reply"], strict=True):
-        a, b = points_of(int(req)), points_of(int(rep))
-        only_reply, only_request = sorted(b - a), sorted(a - b)
-        where.append(", ".join(only_reply))
-        instead.append(", ".join(only_request))
-        back, forth = ", ".join(only_reply) or "-", ", ".join(only_request) or "-"
-        detail.append(
-            f"reply to {_jid(req)} did not retrace the request: seen only on the way back at "
-            f"{back}; only on the way in at {forth}"
+    for req, rep, missed_dnat, missed_snat in zip(
+        sel["request"], sel["reply"], sel["undnat_missing"], sel["unsnat_missing"], strict=True
+    ):
+        a, b = path(int(req)), path(int(rep))
+        origin = dom[a[0]]
+        entered = next((p for p in a if dom[p] != origin), a[-1])
+        left = next((p for p in reversed(b) if dom[p] != origin), b[0])
+        skipped = sorted({names.domains[dom[p]] for p in a} - {names.domains[dom[p]] for p in b})
+        extra = [names.points[p] for p in dict.fromkeys(b) if p not in set(a)]
+        text = (
+            f"reply {_jid(rep)} did not retrace request {_jid(req)}: the request went "
+            + " -> ".join(names.points[p] for p in a)
+            + "; the reply came back "
+            + " -> ".join(names.points[p] for p in b)
         )
+        if skipped and dom[b[-1]] == origin:
+            text += f", never passing {', '.join(skipped)}"
+        if extra:
+            text += f" (only the reply passed {', '.join(extra)})"
+        text += _unnat_text(s, first[req], last[rep], missed_dnat, missed_snat)
+        detail.append(text)
+        where.append(names.points[left])
+        instead.append(names.points[entered])
     return _frame("asymmetric-return", sel["reply"].to_numpy(), where, instead, detail)
+
+
+def _unnat_text(
+    s: pd.DataFrame, req_first: int, rep_last: int, missed_dnat: bool, missed_snat: bool
+) -> str:
+    from netdiag.correlate.transforms import addr_text
+
+    parts = []
+    if missed_dnat:
+        sent = addr_text(s, np.array([req_first]), "dst")[0]
+        came = addr_text(s, np.array([rep_last]), "src")[0]
+        parts.append(f"not un-DNATed: the sender sent to {sent}, the reply came from {came}")
+    if missed_snat:
+        sent = addr_text(s, np.array([req_first]), "src")[0]
+        came = addr_text(s, np.array([rep_last]), "dst")[0]
+        parts.append(f"not un-SNATed: the sender used {sent}, the reply went to {came}")
+    return "; " + "; ".join(parts) if parts else ""
+
+
+def nat_mismatch(flows: pd.DataFrame, s: pd.DataFrame, jt: pd.DataFrame) -> pd.DataFrame:
+    """Symmetric flows whose reply reached the sender without the reverse translation (a lost
+    conntrack entry, a NAT on one path only): the sender will not recognise it."""
+    missed = flows["undnat_missing"].to_numpy(dtype=bool) | flows["unsnat_missing"].to_numpy(
+        dtype=bool
+    )
+    sel = flows.loc[flows["symmetric"].to_numpy(dtype=bool) & missed]
+    if sel.empty:
+        return empty()
+    _, first, last = _path_rows(s)
+    detail, pts = [], []
+    for req, rep, md, ms in zip(
+        sel["request"], sel["reply"], sel["undnat_missing"], sel["unsnat_missing"], strict=True
+    ):
+        detail.append(
+            f"reply {_jid(rep)} to {_jid(req)} reached the sender"
+            + _unnat_text(s, first[req], last[rep], bool(md), bool(ms))
+        )
+        pts.append(str(sel["leave_point"].loc[sel["reply"] == rep].iloc[0]))
+    return _frame("nat-mismatch", sel["reply"].to_numpy(), pts, [""] * len(sel), detail)
 
 
 def _jid(j: int) -> str:
@@ -301,6 +466,8 @@ def icmp_errors(  # noqa: PLR0917 - the engine's call
             "expected_point": "",
             "detail": [r[3] for r in rows],
             "cause": np.array([r[4] for r in rows], dtype="int64"),
+            "points": [r[2] for r in rows],
+            "count": 1,
         }
     )
 
@@ -310,7 +477,8 @@ def _v4(value: int) -> str:
 
 
 def arp_unanswered(table: pd.DataFrame, window_ns: int) -> pd.DataFrame:
-    """ARP requests with no reply anywhere within the window, one anomaly per (point, target)."""
+    """ARP requests with no reply anywhere within the window: one anomaly per (target, asker),
+    naming every point that saw the requests (one event seen at three points is one anomaly)."""
     if "arp_op" not in table.columns:
         return empty()
     op = table["arp_op"].to_numpy(dtype="int64", na_value=-1)
@@ -335,23 +503,25 @@ def arp_unanswered(table: pd.DataFrame, window_ns: int) -> pd.DataFrame:
     lost = m.loc[m["r"].isna(), "i"].to_numpy()
     if len(lost) == 0:
         return empty()
-    g = (
-        pd.DataFrame(
-            {
-                "point": table["point"].iloc[lost].astype(str).to_numpy(),
-                "tpa": tpa[lost],
-                "spa": spa[lost],
-            }
-        )
-        .groupby(["point", "tpa", "spa"])
-        .size()
-        .reset_index()
+    df = pd.DataFrame(
+        {
+            "point": table["point"].iloc[lost].astype(str).to_numpy(),
+            "tpa": tpa[lost],
+            "spa": spa[lost],
+        }
     )
+    per_point = df.groupby(["tpa", "spa", "point"], sort=False).size().rename("n").reset_index()
+    g = per_point.groupby(["tpa", "spa"], sort=False).agg(
+        points=("point", list), n=("n", "max")
+    ).reset_index()  # fmt: skip
     detail = [
         f"{n} ARP request(s) who-has {_v4(t)} tell {_v4(sp)} got no reply"
-        for t, sp, n in zip(g["tpa"], g["spa"], g[0], strict=True)
+        + (f" (seen at {', '.join(pts)})" if len(pts) > 1 else "")
+        for t, sp, n, pts in zip(g["tpa"], g["spa"], g["n"], g["points"], strict=True)
     ]
-    return _frame("arp-unanswered", np.full(len(g), -1), list(g["point"]), [""] * len(g), detail)
+    return _frame(
+        "arp-unanswered", np.full(len(g), -1), [p[0] for p in g["points"]], [""] * len(g), detail
+    ).assign(points=[", ".join(p) for p in g["points"]])
 
 
 def retransmissions(s: pd.DataFrame, jt: pd.DataFrame, names: Names) -> pd.DataFrame:
@@ -398,10 +568,78 @@ def kernel_drops(kernel_dropped: Mapping[str, int]) -> pd.DataFrame:
 
 
 def ambiguous(jt: pd.DataFrame, s: pd.DataFrame, names: Names) -> pd.DataFrame:
+    """One anomaly for all packets that could not be told apart from another packet with the
+    same fingerprint, with their count and the points where it happened."""
     sel = jt.loc[jt["ambiguous"].to_numpy()]
-    pts = [names.points[p] for p in s["point"].to_numpy()[sel["first"].to_numpy()]]
-    detail = [
-        "the same fingerprint appeared more than once at one point within the window; "
-        "sightings were split in time order"
-    ] * len(sel)
-    return _frame("ambiguous", sel.index.to_numpy(), pts, [""] * len(sel), detail)
+    if sel.empty:
+        return empty()
+    pts = sorted({names.points[p] for p in s["point"].to_numpy()[sel["first"].to_numpy()]})
+    ids = ", ".join(_jid(j) for j in sel.index[:5]) + (", ..." if len(sel) > 5 else "")
+    detail = (
+        f"{len(sel)} packets share their fingerprint with another packet seen at the same point "
+        f"within {AMBIGUOUS_MS} ms ({ids}); their sightings may be mixed up"
+    )
+    return _frame("ambiguous", np.array([-1]), [pts[0]], [""], [detail]).assign(
+        points=", ".join(pts), count=len(sel)
+    )
+
+
+#: A probe sent with a TTL this low is a traceroute's (operating systems start at 32 or more).
+TRACEROUTE_MAX_TTL = 30
+TRACEROUTE_COLUMNS = ("probe", "answer", "ttl", "src", "dst", "sport", "dport", "hop", "reached")
+
+
+def _ip_only(s: pd.DataFrame, rows: np.ndarray, side: str) -> list[str]:
+    return [
+        ip_text(int(h), int(lo), int(v))
+        for h, lo, v in zip(
+            s[f"{side}_hi"].to_numpy()[rows],
+            s[f"{side}_lo"].to_numpy()[rows],
+            s["ip_version"].to_numpy()[rows],
+            strict=True,
+        )
+    ]
+
+
+def split_traceroutes(
+    icmp: pd.DataFrame, s: pd.DataFrame, jt: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """ICMP errors that answer a traceroute's probes are its result, not anomalies: a probe
+    first seen with a TTL of at most TRACEROUTE_MAX_TTL, answered by time-exceeded (a hop) or
+    port unreachable (the destination reached). Other errors (host unreachable, frag needed,
+    prohibited) stay anomalies. Returns (other errors, traceroute answers)."""
+    from netdiag.correlate.transforms import addr_text
+
+    empty_tr = pd.DataFrame({c: pd.Series(dtype="object") for c in TRACEROUTE_COLUMNS})
+    if icmp.empty:
+        return icmp, empty_tr
+    cause = icmp["cause"].to_numpy()
+    first = jt["first"].to_numpy()
+    probe_ttl = np.where(cause >= 0, s["ttl"].to_numpy()[first[np.maximum(cause, 0)]], -1)
+    answer = first[icmp["journey"].to_numpy()]
+    proto = s["proto"].to_numpy()[answer]
+    itype, code = s["icmp_type"].to_numpy()[answer], s["icmp_code"].to_numpy()[answer]
+    v4, v6 = proto == 1, proto == 58
+    exceeded = (v4 & (itype == 11)) | (v6 & (itype == 3))
+    port_unreachable = (v4 & (itype == 3) & (code == 3)) | (v6 & (itype == 1) & (code == 4))
+    hit = (cause >= 0) & (probe_ttl >= 0) & (probe_ttl <= TRACEROUTE_MAX_TTL)
+    hit &= exceeded | port_unreachable
+    if not hit.any():
+        return icmp, empty_tr
+    sel = icmp.loc[hit]
+    probe_rows = first[sel["cause"].to_numpy()]
+    answer_rows = first[sel["journey"].to_numpy()]
+    tr = pd.DataFrame(
+        {
+            "probe": sel["cause"].to_numpy(),
+            "answer": sel["journey"].to_numpy(),
+            "ttl": probe_ttl[hit],
+            "src": _ip_only(s, probe_rows, "src"),
+            "dst": _ip_only(s, probe_rows, "dst"),
+            "sport": s["sport"].to_numpy()[probe_rows],
+            "dport": s["dport"].to_numpy()[probe_rows],
+            "hop": addr_text(s, answer_rows, "src"),  # ICMP: no port
+            "reached": port_unreachable[hit],
+        }
+    ).sort_values(["src", "dst", "ttl", "probe"], kind="stable")
+    return icmp.loc[~hit].reset_index(drop=True), tr.reset_index(drop=True)

@@ -16,6 +16,8 @@ from netdiag.correlate.transforms import PROTO_NAMES
 from netdiag.pcap.addr import ip_text, ip_with_port, mac_text
 
 DIRECTION_NAMES = ("in", "out", "other", "host", "unknown")
+#: ``sightings["copy"]`` codes in the JSON: on the path (null), a side copy, a duplicate.
+COPY_NAMES = (None, "side", "duplicate")
 TCP_FLAG_NAMES = ((0x02, "SYN"), (0x10, "ACK"), (0x01, "FIN"), (0x04, "RST"), (0x08, "PSH"))
 ICMP_NAMES = {
     (1, 8): "echo-request", (1, 0): "echo-reply", (58, 128): "echo-request",
@@ -107,7 +109,7 @@ def sighting(r: Row, points: tuple[str, ...]) -> dict[str, Any]:
         "ttl": _int(r["ttl"]),
         "encap": encap,
         "row": int(r["row"]),
-        "side_copy": bool(r.get("side", False)),
+        "copy": COPY_NAMES[int(r.get("copy", 0))],
     }
 
 

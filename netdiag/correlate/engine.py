@@ -1,13 +1,27 @@
 """``analyze(table, options) -> Analysis``: the whole correlation, pure and vectorized.
 
-Steps (DESIGN.md "Correlation"): fingerprint -> coarse clocks -> group into journeys -> pair
-flows -> refine clocks from causal pairs -> order -> transforms -> translations -> anomalies.
+The stages below run in order over one :class:`Work` record, each adding what it found:
+
+1. ``prepare``: capture points, the numeric work frame, fingerprints (``fingerprint.py``);
+2. ``coarse_clocks``: rough node clock offsets, enough to group within the window;
+3. ``group_journeys``: one journey per packet, visits and duplicates (``journeys.py``);
+4. ``pair_flows``: requests with their replies (``flows.py``);
+5. ``refine_clocks``: offsets bounded by causal pairs and the run's round trips (``clocks.py``);
+6. ``order_sightings``: each journey's path, causality before clocks (``order.py``);
+7. ``explain_hops``: what changed at each hop, named by direction, placed on a node
+   (``transforms.py``);
+8. ``describe_flows`` and ``find_anomalies`` (``flows.py``, ``anomalies.py``).
+
+Stages 3 and 6 look at the rows of one fingerprint at a time, so the table can be partitioned
+by fingerprint (all sightings of one packet in one partition) and those stages run per
+partition; the others join across partitions (flows pair two fingerprints).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,32 +36,59 @@ from netdiag.correlate.clocks import (
     merge_edges,
     solve,
 )
-from netdiag.correlate.fingerprint import base_confidence, combine, fingerprint, mix, payload_cut
-from netdiag.correlate.flows import pair
+from netdiag.correlate.fingerprint import base_confidence, combine, fingerprint, payload_cut
+from netdiag.correlate.flows import describe, pair
 from netdiag.correlate.frame import Names, effective_points, point_names, work_frame
-from netdiag.correlate.journeys import (
-    causal_order,
-    flow_gap_key,
-    group,
-    hop_index,
-    side_copies,
-)
+from netdiag.correlate.journeys import Grouping, group, hop_index, visit_keys
 from netdiag.correlate.model import Analysis, Options
+from netdiag.correlate.order import (
+    Evidence,
+    Ordering,
+    addr_owners,
+    gap_keys,
+    mac_owners,
+    order_rows,
+)
 from netdiag.correlate.transforms import (
     compute_hops,
-    relabel_reverse_nat,
-    reply_direction,
+    endpoint_domains,
+    journey_original,
+    name_changes,
     translations,
 )
 from netdiag.errors import AnalysisInputError
+from netdiag.pcap.addr import ip_pack, mac_pack
 
 #: Work-frame columns needed for fingerprints only, left out of the sightings frame.
 _FINGERPRINT_ONLY = frozenset(
-    {"frag_offset", "mf", "df", "payload_hash", "payload_hashed", "ip_len", "outer_ttl"}
+    {"frag_offset", "mf", "df", "payload_hash", "payload_hashed", "ip_len", "outer_ttl", "header"}
 )
 
 
-_DIRECTION_COLUMNS = ["proto", "icmp_type", "tcp_flags", "sport", "dport"]
+@dataclass
+class Work:
+    """What the stages share; each stage fills the fields it owns (see the module docstring)."""
+
+    table: pd.DataFrame
+    options: Options
+    names: Names
+    w: pd.DataFrame
+    ref: int
+    conf: np.ndarray
+    notes: list[str] = field(default_factory=list)
+    coarse: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="int64"))
+    window: int = 0
+    grouping: Grouping | None = None
+    flows: pd.DataFrame = field(default_factory=pd.DataFrame)
+    clocks: pd.DataFrame = field(default_factory=pd.DataFrame)
+    ts_corr: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="int64"))
+    journey: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="int64"))
+    ambiguous: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    sightings: pd.DataFrame = field(default_factory=pd.DataFrame)
+    journeys: pd.DataFrame = field(default_factory=pd.DataFrame)
+    hops: pd.DataFrame = field(default_factory=pd.DataFrame)
+    original: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    endpoint: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
 
 def _reference(names: Names, table: pd.DataFrame, wanted: str | None) -> int:
@@ -63,25 +104,80 @@ def _reference(names: Names, table: pd.DataFrame, wanted: str | None) -> int:
     return int(names.point_domain[names.points.index(first)])
 
 
-def _clocks(  # noqa: PLR0917 - one call site, the steps' intermediate values
-    w: pd.DataFrame,
-    journey: np.ndarray,
-    count: int,
-    flows: pd.DataFrame,
-    names: Names,
-    ref: int,
-    coarse: np.ndarray,
-    options: Options,
-) -> pd.DataFrame:
+def prepare(table: pd.DataFrame, options: Options) -> Work:
+    """Stage 1: points, work frame, fingerprints and their confidence."""
+    if table.empty:
+        raise AnalysisInputError("no packets to analyse; check the capture files are not empty")
+    table = effective_points(table)
+    names = point_names(table)
+    w = work_frame(table, names)
+    notes: list[str] = []
+    cut = payload_cut(w)
+    use_payload = not bool(cut.any())
+    if not use_payload:
+        cut_points = sorted({names.points[p] for p in w["point"].to_numpy()[cut]})
+        notes.append(
+            "snaplen cut payloads at " + ", ".join(cut_points) + ": payload hashes were left out "
+            "of fingerprints and confidences lowered; capture with -s 0 for exact matching"
+        )
+    w["key"] = fingerprint(w, use_payload=use_payload)
+    conf = base_confidence(w, use_payload=use_payload)
+    ref = _reference(names, table, options.reference_node)
+    return Work(table, options, names, w, ref, conf, notes)
+
+
+def coarse_clocks(work: Work) -> None:
+    """Stage 2: offsets good to a few one-way delays, from the run's samples and strong keys."""
+    names, w, options = work.names, work.w, work.options
+    ndom = len(names.domains)
+    pre = np.zeros(ndom, dtype="int64")
+    base = options.clock_samples.get(names.domains[work.ref])
+    for d, name in enumerate(names.domains):
+        sample = options.clock_samples.get(name)
+        if sample is not None:
+            pre[d] = sample.offset_ns - (base.offset_ns if base else 0)
+    dom, ts = w["dom"].to_numpy(), w["ts"].to_numpy()
+    strong = (w["ip_version"].to_numpy() == 4) & (w["ip_id"].to_numpy() > 0)
+    coarse, margin = coarse_offsets(
+        dom, w["key"].to_numpy(), ts - pre[dom], strong, ndom=ndom, ref=work.ref
+    )
+    work.coarse = coarse + pre
+    work.window = options.window_ns + min(margin, options.window_ns)
+
+
+def group_journeys(work: Work) -> None:
+    """Stage 3: one journey per packet (partitionable by fingerprint)."""
+    w = work.w
+    visit, header = visit_keys(w)
+    w["header"] = header
+    src = combine(w["src_hi"].to_numpy(), w["src_lo"].to_numpy())
+    dst = combine(w["dst_hi"].to_numpy(), w["dst_lo"].to_numpy())
+    ts = w["ts"].to_numpy() - work.coarse[w["dom"].to_numpy()]
+    work.grouping = group(
+        w["key"].to_numpy(), ts, w["point"].to_numpy(), work.window, visit, header, src, dst
+    )
+
+
+def pair_flows(work: Work) -> None:
+    """Stage 4: requests paired with replies, on the grouping's journey ids."""
+    assert work.grouping is not None
+    work.flows = pair(work.w, work.grouping.journey, work.window)
+
+
+def refine_clocks(work: Work) -> None:
+    """Stage 5: offsets from causal pairs (TTL, tunnels, request before reply) and round trips,
+    relative to the reference node."""
+    g, w, names, options = work.grouping, work.w, work.names, work.options
+    assert g is not None
     owners = learn_owners(w, names, options.node_addresses)
     samples = pd.concat(
-        [journey_samples(w, journey, count, owners), flow_samples(w, journey, flows)],
+        [journey_samples(w, g.journey, g.count, owners), flow_samples(w, g.journey, work.flows)],
         ignore_index=True,
     )
     edges = merge_edges(
-        bounds_to_edges(samples), bundle_edges(options.clock_samples, names.domains, ref)
+        bounds_to_edges(samples), bundle_edges(options.clock_samples, names.domains, work.ref)
     )
-    best = solve(edges, len(names.domains), ref)
+    best = solve(edges, len(names.domains), work.ref)
     rows: list[tuple[str, int, int | None, str, int]] = []
     for d, name in enumerate(names.domains):
         if d in best:
@@ -89,14 +185,184 @@ def _clocks(  # noqa: PLR0917 - one call site, the steps' intermediate values
             rows.append((name, off, err, source, n))
         else:
             # No causal pair in both directions: keep the coarse median, error unknown.
-            rows.append((name, int(coarse[d]), None, "coarse" if coarse[d] else "none", 0))
-    return pd.DataFrame(
+            coarse = int(work.coarse[d])
+            rows.append((name, coarse, None, "coarse" if coarse else "none", 0))
+    work.clocks = pd.DataFrame(
         rows, columns=["node", "offset_ns", "error_ns", "source", "samples"]
     ).astype({"offset_ns": "int64", "error_ns": "Int64", "samples": "int64"})
+    offsets = work.clocks["offset_ns"].to_numpy(dtype="int64")
+    work.ts_corr = w["ts"].to_numpy() - offsets[w["dom"].to_numpy()]
+    # Final ids by first corrected sighting: j1 is the earliest packet.
+    first_ts = np.full(g.count, np.iinfo("int64").max, dtype="int64")
+    np.minimum.at(first_ts, g.journey, work.ts_corr)
+    rank = np.empty(g.count, dtype="int64")
+    rank[np.argsort(first_ts, kind="stable")] = np.arange(g.count)
+    work.journey = rank[g.journey]
+    work.ambiguous = np.empty(g.count, dtype=bool)
+    work.ambiguous[rank] = g.ambiguous
+    work.flows = (
+        work.flows.assign(
+            request=rank[work.flows["request"].to_numpy()],
+            reply=rank[work.flows["reply"].to_numpy()],
+        )
+        .sort_values("request")
+        .reset_index(drop=True)
+    )
+
+
+def _given_owners(work: Work) -> tuple[dict[int, int], dict[int, int]]:
+    """Addresses and MACs the run says each node owns, keyed as order.py looks them up."""
+    lookup = {name: i for i, name in enumerate(work.names.domains)}
+    addrs: dict[int, int] = {}
+    for node, texts in work.options.node_addresses.items():
+        if node in lookup:
+            for text in texts:
+                hi, lo = ip_pack(text)
+                key = combine(np.array([hi], dtype="uint64"), np.array([lo], dtype="uint64"))
+                addrs[int(key.astype("int64")[0])] = lookup[node]
+    macs: dict[int, int] = {}
+    for node, texts in work.options.node_macs.items():
+        if node in lookup:
+            for text in texts:
+                macs[mac_pack(text)] = lookup[node]
+    return addrs, macs
+
+
+def order_sightings(work: Work) -> None:
+    """Stage 6: each journey's path (partitionable by fingerprint)."""
+    g, w = work.grouping, work.w
+    assert g is not None
+    given_addrs, given_macs = _given_owners(work)
+    gap, has_gap = gap_keys(
+        work.journey, w["point"].to_numpy().astype("int64"), w["ts"].to_numpy(), work.flows,
+        g.count,
+    )  # fmt: skip
+    errors = work.clocks["error_ns"].to_numpy(dtype="int64", na_value=-1)
+    ev = Evidence(
+        journey=work.journey,
+        duplicate=g.duplicate,
+        header=w["header"].to_numpy(),
+        ts_corr=work.ts_corr,
+        gap=gap,
+        has_gap=has_gap,
+        clock_error=errors,
+        macs=mac_owners(w, work.journey, given_macs),
+        addresses=addr_owners(w, work.journey, given_addrs),
+    )
+    ordering: Ordering = order_rows(w, ev)
+    order = ordering.order
+    s = _gather(
+        w, order, ts_corr=work.ts_corr[order], journey=work.journey[order],
+        copy=ordering.copy, how=ordering.how,
+    )  # fmt: skip
+    s["hop"] = hop_index(s["journey"].to_numpy())
+    work.sightings = s
+    work.journeys = _journey_table(s, work.conf[order], work.ambiguous)
+
+
+def explain_hops(work: Work) -> None:
+    """Stage 7: what changed at each hop, named by the packet's direction."""
+    s, jt = work.sightings, work.journeys
+    work.original = journey_original(s, jt)
+    work.hops = name_changes(compute_hops(s), work.original)
+    work.endpoint = endpoint_domains(s, jt, work.names, work.options.endpoint_nodes)
+
+
+def find_anomalies(work: Work) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Stage 8: anomalies and traceroute answers."""
+    s, jt, names, table = work.sightings, work.journeys, work.names, work.table
+    point_end = _point_end(work)
+    answered = np.zeros(len(jt), dtype=bool)
+    answered[work.flows["request"].to_numpy()] = True
+    homes = an.address_homes(s, jt["first"].to_numpy(), _given_homes(work))
+    icmp = an.icmp_errors(s, jt, names, work.window, _mtu(table, s),
+                          quoted=an.quoted_fields(table, s))  # fmt: skip
+    icmp, traceroutes = an.split_traceroutes(icmp, s, jt)
+    found = [
+        an.dropped(s, jt, names, point_end, work.original, answered, homes),
+        an.no_reply(s, jt, names, work.window, point_end, work.original, answered),
+        an.asymmetric(work.flows, s, jt, names),
+        an.nat_mismatch(work.flows, s, jt),
+        icmp,
+        an.arp_unanswered(table, work.window),
+        an.retransmissions(s, jt, names),
+        an.kernel_drops(work.options.kernel_dropped),
+        an.ambiguous(jt, s, names),
+    ]
+    anomalies = pd.concat([f for f in found if not f.empty] or [an.empty()], ignore_index=True)
+    # A packet answered by an ICMP error (or a traceroute's probe) stopped for a stated
+    # reason: the error says it all.
+    explained = np.concatenate(
+        [anomalies["cause"].to_numpy(), traceroutes["probe"].to_numpy(dtype="int64")]
+    )
+    kind, journey = anomalies["kind"].to_numpy(), anomalies["journey"].to_numpy()
+    stale = np.isin(kind, ("dropped", "no-reply")) & np.isin(journey, explained[explained >= 0])
+    # A dropped request got no reply, of course: the drop says where.
+    stale |= (kind == "no-reply") & np.isin(journey, journey[kind == "dropped"])
+    return anomalies.loc[~stale].reset_index(drop=True), traceroutes
+
+
+def _given_homes(work: Work) -> dict[int, int]:
+    """Address key -> point code for the addresses the run placed behind capture points."""
+    lookup = {name: i for i, name in enumerate(work.names.points)}
+    homes: dict[int, int] = {}
+    for point, texts in work.options.point_addresses.items():
+        if point in lookup:
+            for text in texts:
+                hi, lo = ip_pack(text)
+                key = an.address_key(np.array([hi], "uint64"), np.array([lo], "uint64"))
+                homes[int(key[0])] = lookup[point]
+    return homes
+
+
+def analyze(table: pd.DataFrame | Sequence[str | Path], options: Options | None = None) -> Analysis:
+    """Correlate every capture point of ``table``; raises AnalysisInputError on unusable input.
+
+    ``table`` may also be a run directory or ``[POINT=]PATH`` files: they are read with
+    :func:`netdiag.bundle.load_input` (the bundle's clock samples and drop counts are used).
+    """
+    if not isinstance(table, pd.DataFrame):
+        from netdiag.bundle import load_input
+
+        data = load_input(list(table))
+        given = options or Options()
+        options = dataclasses.replace(
+            given,
+            reference_node=given.reference_node or data.reference_node,
+            clock_samples={**data.clock_samples, **given.clock_samples},
+            kernel_dropped={**data.kernel_dropped, **given.kernel_dropped},
+        )
+        table = data.table
+    work = prepare(table, options or Options())
+    coarse_clocks(work)
+    group_journeys(work)
+    pair_flows(work)
+    refine_clocks(work)
+    order_sightings(work)
+    explain_hops(work)
+    work.flows = describe(
+        work.flows, work.sightings, work.journeys, work.hops, work.names, work.original
+    )
+    anomalies, traceroutes = find_anomalies(work)
+    return Analysis(
+        points=_points(work.table, work.names, work.clocks, work.options),
+        sightings=work.sightings,
+        journeys=work.journeys,
+        hops=work.hops,
+        flows=work.flows,
+        translations=translations(work.sightings, work.hops, work.names, work.endpoint),
+        anomalies=anomalies,
+        clocks=work.clocks,
+        table=work.table,
+        reference_node=work.names.domains[work.ref],
+        window_ns=work.window,
+        notes=tuple(work.notes),
+        traceroutes=traceroutes,
+    )
 
 
 def _gather(w: pd.DataFrame, order: np.ndarray, **extra: np.ndarray) -> pd.DataFrame:
-    """The sightings frame: work-frame columns in causal order, skipping gathers of columns
+    """The sightings frame: work-frame columns in path order, skipping gathers of columns
     that hold one value throughout (IPv4-only high halves, tunnel fields without tunnels)."""
     n = len(order)
     v4_only = bool((w["ip_version"].to_numpy() == 4).all())
@@ -140,130 +406,23 @@ def _journey_table(s: pd.DataFrame, conf: np.ndarray, ambiguous: np.ndarray) -> 
     )
 
 
-def analyze(table: pd.DataFrame | Sequence[str | Path], options: Options | None = None) -> Analysis:
-    """Correlate every capture point of ``table``; raises AnalysisInputError on unusable input.
-
-    ``table`` may also be a run directory or ``[POINT=]PATH`` files: they are read with
-    :func:`netdiag.bundle.load_input` (the bundle's clock samples and drop counts are used).
-    """
-    if not isinstance(table, pd.DataFrame):
-        from netdiag.bundle import load_input
-
-        data = load_input(list(table))
-        given = options or Options()
-        options = dataclasses.replace(
-            given,
-            reference_node=given.reference_node or data.reference_node,
-            clock_samples={**data.clock_samples, **given.clock_samples},
-            kernel_dropped={**data.kernel_dropped, **given.kernel_dropped},
-        )
-        table = data.table
-    options = options or Options()
-    if table.empty:
-        raise AnalysisInputError("no packets to analyse; check the capture files are not empty")
-    table = effective_points(table)
-    names = point_names(table)
-    w = work_frame(table, names)
-    notes: list[str] = []
-    cut = payload_cut(w)
-    use_payload = not bool(cut.any())
-    if not use_payload:
-        cut_points = sorted({names.points[p] for p in w["point"].to_numpy()[cut]})
-        notes.append(
-            "snaplen cut payloads at " + ", ".join(cut_points) + ": payload hashes were left out "
-            "of fingerprints and confidences lowered; capture with -s 0 for exact matching"
-        )
-    w["key"] = fingerprint(w, use_payload=use_payload)
-    conf = base_confidence(w, use_payload=use_payload)
-    ref = _reference(names, table, options.reference_node)
-    ndom = len(names.domains)
-    pre = np.zeros(ndom, dtype="int64")
-    base = options.clock_samples.get(names.domains[ref])
-    for d, name in enumerate(names.domains):
-        sample = options.clock_samples.get(name)
-        if sample is not None:
-            pre[d] = sample.offset_ns - (base.offset_ns if base else 0)
-    dom, ts = w["dom"].to_numpy(), w["ts"].to_numpy()
-    strong = (w["ip_version"].to_numpy() == 4) & (w["ip_id"].to_numpy() > 0)
-    coarse, margin = coarse_offsets(
-        dom, w["key"].to_numpy(), ts - pre[dom], strong, ndom=ndom, ref=ref
-    )
-    coarse = coarse + pre
-    window = options.window_ns + min(margin, options.window_ns)
-    src = combine(w["src_hi"].to_numpy(), w["src_lo"].to_numpy())
-    dst = combine(w["dst_hi"].to_numpy(), w["dst_lo"].to_numpy())
-    g = group(w["key"].to_numpy(), ts - coarse[dom], w["point"].to_numpy(), window, src, dst)
-    flows = pair(w, g.journey, window)
-    clocks = _clocks(w, g.journey, g.count, flows, names, ref, coarse, options)
-    offsets = clocks["offset_ns"].to_numpy(dtype="int64")
-    ts_corr = ts - offsets[dom]
-    # Final ids by first corrected sighting (j1 is the earliest packet). Numbering by time also
-    # makes the causal sort walk each point's rows in time order: near-sequential gathers.
-    first_ts = np.full(g.count, np.iinfo("int64").max, dtype="int64")
-    np.minimum.at(first_ts, g.journey, ts_corr)
-    rank = np.empty(g.count, dtype="int64")
-    rank[np.argsort(first_ts, kind="stable")] = np.arange(g.count)
-    journey = rank[g.journey]
-    ambiguous = np.empty(g.count, dtype=bool)
-    ambiguous[rank] = g.ambiguous
-    flows = (
-        flows.assign(
-            request=rank[flows["request"].to_numpy()], reply=rank[flows["reply"].to_numpy()]
-        )
-        .sort_values("request")
-        .reset_index(drop=True)
-    )
-    order_key = flow_gap_key(journey, w["point"].to_numpy(), ts, ts_corr, flows, g.count)
-    order = causal_order(journey, w["ttl"].to_numpy(), order_key)
-    side = side_copies(w, order, journey[order])
-    if side.any():  # off-path copies go to the end of their journey, out of the hop chain
-        perm = np.argsort(journey[order] * 2 + side, kind="stable")
-        order, side = order[perm], side[perm]
-    s = _gather(w, order, ts_corr=ts_corr[order], journey=journey[order], side=side)
-    s["hop"] = hop_index(s["journey"].to_numpy())
-    jt = _journey_table(s, conf[order], ambiguous)
-    hops = compute_hops(s)
-    hops = relabel_reverse_nat(s, hops)
-    flows = _describe_flows(flows, s, jt, hops, names)
-    point_end = _point_end(s, len(names.points))
-    found = [
-        an.dropped(s, jt, hops, names, point_end),
-        an.no_reply(s, jt, flows, names, window, point_end),
-        an.asymmetric(flows, s, jt, names),
-        an.icmp_errors(s, jt, names, window, _mtu(table, s), quoted=an.quoted_fields(table, s)),
-        an.arp_unanswered(table, window),
-        an.retransmissions(s, jt, names),
-        an.kernel_drops(options.kernel_dropped),
-        an.ambiguous(jt, s, names),
-    ]
-    anomalies = pd.concat([f for f in found if not f.empty] or [an.empty()], ignore_index=True)
-    # A packet answered by an ICMP error was dropped for a stated reason: the error says it all.
-    explained = anomalies["cause"].to_numpy()
-    stale = (anomalies["kind"] == "dropped").to_numpy() & np.isin(
-        anomalies["journey"].to_numpy(), explained[explained >= 0]
-    )
-    anomalies = anomalies.loc[~stale].reset_index(drop=True)
-    return Analysis(
-        points=_points(table, names, clocks, options),
-        sightings=s,
-        journeys=jt,
-        hops=hops,
-        flows=flows,
-        translations=translations(s, hops, names),
-        anomalies=anomalies,
-        clocks=clocks,
-        table=table,
-        reference_node=names.domains[ref],
-        window_ns=window,
-        notes=tuple(notes),
-    )
-
-
-def _point_end(s: pd.DataFrame, npoints: int) -> np.ndarray:
-    """Last corrected timestamp seen at each point (to tell 'dropped' from 'capture stopped')."""
-    end = np.full(npoints, np.iinfo("int64").min, dtype="int64")
-    if len(s):
-        np.maximum.at(end, s["point"].to_numpy(), s["ts_corr"].to_numpy())
+def _point_end(work: Work) -> np.ndarray:
+    """Last corrected timestamp of any frame (ARP included) at each point, to tell 'dropped'
+    from 'capture stopped'. A point that captured nothing at all has no end: it counts as
+    running (its capture produced a file, empty though it is)."""
+    names = work.names
+    npoints = len(names.points)
+    end = np.full(npoints, np.iinfo("int64").max, dtype="int64")
+    codes = work.table["point"].astype(pd.CategoricalDtype(list(names.points))).cat.codes
+    point = codes.to_numpy(dtype="int64")
+    if len(point):
+        offsets = work.clocks["offset_ns"].to_numpy(dtype="int64")
+        ok = point >= 0
+        ts = work.table["ts_ns"].to_numpy(dtype="int64")[ok]
+        p = point[ok]
+        seen = np.full(npoints, np.iinfo("int64").min, dtype="int64")
+        np.maximum.at(seen, p, ts - offsets[names.point_domain[p]])
+        end = np.where(seen > np.iinfo("int64").min, seen, end)
     return end
 
 
@@ -272,46 +431,6 @@ def _mtu(table: pd.DataFrame, s: pd.DataFrame) -> np.ndarray | None:
     if "icmp_mtu" not in table.columns:
         return None
     return np.asarray(table["icmp_mtu"].to_numpy(dtype="int64", na_value=0)[s["row"].to_numpy()])
-
-
-def _describe_flows(
-    flows: pd.DataFrame, s: pd.DataFrame, jt: pd.DataFrame, hops: pd.DataFrame, names: Names
-) -> pd.DataFrame:
-    """symmetric, enter/leave points and the node where the reply was un-NATed."""
-    point = s["point"].to_numpy()
-    first, last = jt["first"].to_numpy(), jt["last"].to_numpy()
-    req, rep = flows["request"].to_numpy(), flows["reply"].to_numpy()
-    # Symmetric = the reply passed no point the request did not. Extra points on the request
-    # side (a flooded copy seen by a neighbour's NIC, a mirror port) do not make the return
-    # path different, and a reply that stops early is a drop, reported as such.
-    order = np.argsort(first)
-    if len(names.points) <= 64:
-        bits = np.left_shift(np.uint64(1), point.astype("uint64"))
-        mask = np.empty(len(first), dtype="uint64")
-        mask[order] = np.bitwise_or.reduceat(bits, first[order]) if len(first) else bits[:0]
-        symmetric = (mask[rep] & ~mask[req]) == 0
-    else:  # many points: compare point sets by signature (exact equality only)
-        sig = np.empty(len(first), dtype="uint64")
-        with np.errstate(over="ignore"):
-            sig[order] = np.add.reduceat(mix(point.astype("uint64") + np.uint64(1)), first[order])
-        symmetric = sig[req] == sig[rep]
-    unnat = hops.loc[(hops["src_kind"] == 2) | (hops["dst_kind"] == 2)] if len(hops) else hops
-    where = unnat.drop_duplicates("journey").set_index("journey")["b"]
-    at = where.reindex(rep).to_numpy()
-    cats = pd.Index(list(names.points))
-    unnat_point = np.where(np.isnan(at), -1, point[np.nan_to_num(at).astype("int64")])
-
-    def category(codes: np.ndarray) -> pd.Categorical[str]:
-        return pd.Categorical.from_codes(np.asarray(codes, dtype="int64"), categories=cats)
-
-    return flows.assign(
-        symmetric=symmetric,
-        enter_point=category(point[first[req]]),
-        leave_point=category(point[last[rep]]),
-        reverse_nat_point=category(unnat_point),
-        # Who sent the request: a client opening/asking, or a server's own data being acked.
-        from_client=~reply_direction(s[_DIRECTION_COLUMNS].iloc[first[req]]),
-    )
 
 
 def _points(

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from netdiag.correlate.fingerprint import combine
+from netdiag.correlate.frame import Names
 
 TCP_FIN, TCP_SYN, TCP_ACK = 0x01, 0x02, 0x10
 FLOW_KINDS = ("icmp-echo", "tcp", "udp")
@@ -118,3 +119,94 @@ def pair(w: pd.DataFrame, journey: np.ndarray, window_ns: int) -> pd.DataFrame:
     )
     flows = flows.assign(kind=kinds)
     return flows.sort_values("request").reset_index(drop=True)
+
+
+def _path_domain_sets(
+    s: pd.DataFrame, names: Names, count: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Unique (journey, dom) and (journey, point) pairs of on-path sightings."""
+    on_path = s["copy"].to_numpy() == 0
+    j = s["journey"].to_numpy()[on_path]
+    point = s["point"].to_numpy()[on_path]
+    dom = names.point_domain[point]
+    doms = pd.DataFrame({"j": j, "x": dom}).drop_duplicates()
+    points = pd.DataFrame({"j": j, "x": point}).drop_duplicates()
+    return doms, points
+
+
+def _missing(sets: pd.DataFrame, have: np.ndarray, want: np.ndarray) -> np.ndarray:
+    """Per flow: how many members of journey ``want``'s set are absent from ``have``'s."""
+    flows = pd.DataFrame({"f": np.arange(len(have)), "have": have, "want": want})
+    wanted = flows.merge(sets, left_on="want", right_on="j")[["f", "have", "x"]]
+    present = wanted.merge(sets, left_on=["have", "x"], right_on=["j", "x"], how="left")["j"]
+    absent = wanted.loc[present.isna().to_numpy(), "f"].to_numpy()
+    return np.bincount(absent, minlength=len(have))
+
+
+def describe(  # noqa: PLR0917 - the engine's one call
+    flows: pd.DataFrame,
+    s: pd.DataFrame,
+    jt: pd.DataFrame,
+    hops: pd.DataFrame,
+    names: Names,
+    original: np.ndarray,
+) -> pd.DataFrame:
+    """Where each flow entered and left, whether the reply retraced the request, where it was
+    un-NATed, and whether it came back to the sender with the addresses the sender used.
+
+    Asymmetric: the reply passed a point the request did not, or it reached the request's
+    sender without passing a node the request passed. A reply that stops early is a drop
+    (reported as such), not an asymmetry.
+    """
+    req = flows["request"].to_numpy()
+    rep = flows["reply"].to_numpy()
+    point = s["point"].to_numpy()
+    first, last = jt["first"].to_numpy(), _path_last(s, len(jt))
+    doms, points = _path_domain_sets(s, names, len(jt))
+    extra_points = _missing(points, req, rep)  # reply points the request lacks
+    origin_dom = names.point_domain[point[first[req]]]
+    back_dom = names.point_domain[point[last[rep]]]
+    reached = origin_dom == back_dom
+    skipped = _missing(doms, rep, req)  # request nodes the reply lacks
+    symmetric = (extra_points == 0) & ~(reached & (skipped > 0))
+    unnat = hops.loc[(hops["src_kind"] == 2) | (hops["dst_kind"] == 2)] if len(hops) else hops
+    where = unnat.drop_duplicates("journey").set_index("journey")["b"]
+    at = where.reindex(rep).to_numpy()
+    cats = pd.Index(list(names.points))
+    unnat_point = np.where(np.isnan(at), -1, point[np.nan_to_num(at).astype("int64")])
+
+    def same(side_a: str, row_a: np.ndarray, side_b: str, row_b: np.ndarray) -> np.ndarray:
+        port_a = "sport" if side_a == "src" else "dport"
+        port_b = "sport" if side_b == "src" else "dport"
+        return np.asarray(
+            (s[f"{side_a}_hi"].to_numpy()[row_a] == s[f"{side_b}_hi"].to_numpy()[row_b])
+            & (s[f"{side_a}_lo"].to_numpy()[row_a] == s[f"{side_b}_lo"].to_numpy()[row_b])
+            & (s[port_a].to_numpy()[row_a] == s[port_b].to_numpy()[row_b])
+        )
+
+    # Back at the sender, the reply must come from where the request went and go to its source.
+    undnat_missing = reached & ~same("src", last[rep], "dst", first[req])
+    unsnat_missing = reached & ~same("dst", last[rep], "src", first[req])
+
+    def category(codes: np.ndarray) -> pd.Categorical[str]:
+        return pd.Categorical.from_codes(np.asarray(codes, dtype="int64"), categories=cats)
+
+    return flows.assign(
+        symmetric=symmetric,
+        enter_point=category(point[first[req]]),
+        leave_point=category(point[last[rep]]),
+        reverse_nat_point=category(unnat_point),
+        from_client=original[req],
+        reached_sender=reached,
+        undnat_missing=undnat_missing,
+        unsnat_missing=unsnat_missing,
+    )
+
+
+def _path_last(s: pd.DataFrame, count: int) -> np.ndarray:
+    """Position of each journey's last on-path sighting."""
+    on_path = s["copy"].to_numpy() == 0
+    pos = np.arange(len(s))
+    last = np.full(count, -1, dtype="int64")
+    np.maximum.at(last, s["journey"].to_numpy()[on_path], pos[on_path])
+    return last

@@ -1,14 +1,20 @@
-"""Group sightings into journeys (one packet's path) and order each journey.
+"""Group sightings into journeys: one packet's sightings at every capture point.
 
-Grouping: sort by (key, corrected time); a new group starts where the key changes or the gap to
-the previous sighting of the same key exceeds the window. A group that holds the same key twice
-at one capture point is not one packet (IP ID wrap, Linux's ID-0 SYN-ACKs, an IPv6 segment
-retransmitted, a duplicate at ``-i any``): it is split by occurrence at each point (first with
-first, second with second) and every part is flagged ambiguous with a lower confidence.
+Candidates are the sightings of one fingerprint within the window (sorted by key and roughly
+corrected time; a gap longer than the window starts a new candidate).
 
-Order: TTL never increases along a path, so higher TTL first; within a TTL tier, clock-corrected
-time. Because the clock estimate lies inside the bounds that causal pairs impose (see
-clocks.py), corrected time respects the order of every pair that fed the estimate.
+A packet may pass one capture point more than once: an underlay NIC carries it in plain and
+again encapsulated, a hairpinned packet leaves its pod's veth and comes back routed, a router
+on a stick receives and sends it on one device. Such *visits* differ in what the path changes:
+encapsulation, TTL or direction. Two sightings at one point that agree on all of those are
+- the same frame recorded twice (identical headers within ``DUPLICATE_NS``): a duplicate, kept
+  in the journey but never a hop; or
+- two packets with one fingerprint (an IP ID reused, identical IPv6 segments, a stranger that
+  collided). Only then is the candidate split: the (point, visit) cell seen most often gives one
+  anchor per packet, and every other sighting joins the anchor that shares an address with it
+  (NAT rewrites one side at a time; a colliding stranger shares neither), nearest in time.
+  Packets whose anchors are closer than ``AMBIGUOUS_NS`` could still be mixed up: they are
+  flagged ambiguous.
 """
 
 from __future__ import annotations
@@ -18,12 +24,20 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from netdiag.correlate.fingerprint import combine
+
+#: Identical headers at one point closer than this are one frame recorded twice.
+DUPLICATE_NS = 100_000
+#: Packets with one fingerprint whose anchors are closer than this may have been mixed up.
+AMBIGUOUS_NS = 10_000_000
+
 
 @dataclass(frozen=True)
 class Grouping:
-    """Journey id per work-frame row and per-journey flags (ids are dense, 0..n-1)."""
+    """Journey id per work-frame row, duplicate flags, per-journey ambiguity (ids 0..count-1)."""
 
     journey: np.ndarray
+    duplicate: np.ndarray  # per row: a second recording of a frame already in the journey
     ambiguous: np.ndarray  # per journey
     count: int
 
@@ -36,126 +50,171 @@ def _runs(sorted_values: np.ndarray) -> np.ndarray:
     return start
 
 
-def group(  # noqa: PLR0917
+def visit_keys(w: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(visit, header) hashes per row: what tells two visits of one point apart, and the whole
+    header (what two recordings of one frame share)."""
+    visit = combine(
+        w["encap"].to_numpy(),
+        w["vni"].to_numpy(),
+        w["outer_dst_lo"].to_numpy(),
+        w["ttl"].to_numpy(),
+        w["dir"].to_numpy(),
+        seed=21,
+    )
+    header = combine(
+        visit,
+        w["src_hi"].to_numpy(),
+        w["src_lo"].to_numpy(),
+        w["dst_hi"].to_numpy(),
+        w["dst_lo"].to_numpy(),
+        w["sport"].to_numpy(),
+        w["dport"].to_numpy(),
+        w["eth_src"].to_numpy(),
+        w["eth_dst"].to_numpy(),
+        w["icmp_id"].to_numpy(),
+        seed=22,
+    )
+    return visit, header
+
+
+def group(  # noqa: PLR0917 - the engine's one call, arrays of the work frame
     key: np.ndarray,
     ts: np.ndarray,
     point: np.ndarray,
     window_ns: int,
+    visit: np.ndarray,
+    header: np.ndarray,
     src: np.ndarray,
     dst: np.ndarray,
 ) -> Grouping:
-    """Journey ids for rows with the given key / corrected time / point code.
-
-    ``src`` / ``dst`` (address keys) only break ties inside ambiguous groups: of two sightings
-    at one point, the one sharing addresses with more of the group's other sightings pairs with
-    them first (NAT rewrites one side at a time, a colliding stranger shares neither).
-    """
+    """Journeys for rows with the given key, roughly corrected time, point code and visit /
+    header hashes (:func:`visit_keys`); ``src`` / ``dst`` address keys break ties in splits."""
     n = len(key)
     if n == 0:
-        return Grouping(np.zeros(0, dtype="int64"), np.zeros(0, dtype=bool), 0)
+        return Grouping(np.zeros(0, "int64"), np.zeros(0, bool), np.zeros(0, bool), 0)
     order = np.lexsort((ts, key))
     k, t = key[order], ts[order]
     new = _runs(k)
     new[1:] |= (t[1:] - t[:-1]) > window_ns
     grp = np.cumsum(new) - 1
-    npoints = int(point.max()) + 1
-    combo = grp * npoints + point[order]
-    s = np.argsort(combo, kind="stable")
-    run = _runs(combo[s])
-    idx = np.arange(n)
-    rank_s = idx - np.maximum.accumulate(np.where(run, idx, 0))
+    ngroups = int(grp[-1]) + 1
+    # Cells (group, point, visit) in time order: repeats inside one are duplicates or packets.
+    cell = combine(grp, point[order], visit[order], seed=23)
+    by_cell = np.lexsort((t, cell))
+    c_sorted = cell[by_cell]
+    first_of_cell = _runs(c_sorted)
+    h_sorted = header[order][by_cell]
+    t_sorted = t[by_cell]
+    dup_sorted = np.zeros(n, dtype=bool)
+    same_prev = ~first_of_cell[1:] & (h_sorted[1:] == h_sorted[:-1])
+    dup_sorted[1:] = same_prev & ((t_sorted[1:] - t_sorted[:-1]) <= DUPLICATE_NS)
+    duplicate = np.empty(n, dtype=bool)
+    duplicate[by_cell] = dup_sorted
+    # Rank of each non-duplicate row inside its cell; a rank >= 1 means several packets.
+    counted = (~dup_sorted).astype("int64")
+    csum = np.cumsum(counted)
+    cell_start = np.flatnonzero(first_of_cell)
+    base = np.repeat(csum[cell_start] - counted[cell_start], np.diff(np.r_[cell_start, n]))
+    rank_sorted = csum - base - 1
     rank = np.empty(n, dtype="int64")
-    rank[s] = rank_s
-    group_starts = np.flatnonzero(new)
-    group_max = np.maximum.reduceat(rank, group_starts)
-    amb_group = group_max > 0
-    if amb_group.any():
-        _rerank(rank, np.flatnonzero(amb_group[grp]), grp, point[order], src[order], dst[order], t)
+    rank[by_cell] = rank_sorted
+    packets = np.ones(ngroups, dtype="int64")
+    np.maximum.at(packets, grp, rank + 1)
+    sub = np.zeros(n, dtype="int64")
+    ambiguous_grp = np.zeros(ngroups, dtype=bool)
+    split = np.flatnonzero(packets[grp] > 1)
+    if len(split):
+        sub_split, amb = _split(
+            grp[split], point[order][split], visit[order][split], rank[split],
+            duplicate[split], t[split], src[order][split], dst[order][split], window_ns,
+        )  # fmt: skip
+        sub[split] = sub_split
+        ambiguous_grp[np.unique(grp[split][amb])] = True
     journey = np.empty(n, dtype="int64")
-    width = int(rank.max()) + 1
-    if width == 1:  # the common case: every group is one packet
+    if not len(split):  # the common case: every candidate is one packet
         journey[order] = grp
-        return Grouping(journey, amb_group, len(group_starts))
-    codes, uniques = pd.factorize(grp * width + rank)
+        dup_out = np.empty(n, dtype=bool)
+        dup_out[order] = duplicate
+        return Grouping(journey, dup_out, ambiguous_grp, ngroups)
+    codes, uniques = pd.factorize(grp * int(packets.max()) + sub, sort=True)
     journey[order] = codes
-    ambiguous = amb_group[uniques // width]
-    return Grouping(journey, np.asarray(ambiguous, dtype=bool), len(uniques))
+    dup_out = np.empty(n, dtype=bool)
+    dup_out[order] = duplicate
+    ambiguous = ambiguous_grp[uniques // int(packets.max())]
+    return Grouping(journey, dup_out, np.asarray(ambiguous, dtype=bool), len(uniques))
 
 
-def _rerank(  # noqa: PLR0917
-    rank: np.ndarray,
-    rows: np.ndarray,
+def _split(  # noqa: PLR0917 - one step of group(), on the rows of split candidates
     grp: np.ndarray,
     point: np.ndarray,
+    visit: np.ndarray,
+    rank: np.ndarray,
+    duplicate: np.ndarray,
+    ts: np.ndarray,
     src: np.ndarray,
     dst: np.ndarray,
-    ts: np.ndarray,
-) -> None:
-    """Recompute ``rank`` (in place) for the rows of ambiguous groups by address affinity."""
+    window_ns: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Packet index inside its candidate for rows of candidates holding several packets, and
+    per row whether its candidate's packets could have been mixed up (see module docstring)."""
     df = pd.DataFrame(
-        {"g": grp[rows], "p": point[rows], "src": src[rows], "dst": dst[rows], "t": ts[rows]}
-    )
-    affinity = df.groupby(["g", "src"])["t"].transform("size") + df.groupby(["g", "dst"])[
-        "t"
-    ].transform("size")
-    df = df.assign(aff=-affinity).sort_values(["g", "p", "aff", "t"], kind="stable")
-    rank[rows[df.index.to_numpy()]] = df.groupby(["g", "p"]).cumcount().to_numpy()
+        {"g": grp, "p": point, "v": visit, "r": rank, "dup": duplicate, "t": ts,
+         "src": src, "dst": dst}
+    )  # fmt: skip
+    cells = df.loc[~df["dup"]].groupby(["g", "p", "v"], sort=False)["r"].transform("size")
+    df["cell_n"] = cells.reindex(df.index).fillna(0).to_numpy(dtype="int64")
+    packets = df.groupby("g")["r"].transform("max").to_numpy() + 1
+    # The anchor cell: the first (by time) cell that holds one sighting of every packet.
+    full = df.loc[(df["cell_n"].to_numpy() == packets) & ~df["dup"].to_numpy()]
+    first_t = full.groupby(["g", "p", "v"], sort=False)["t"].transform("min")
+    anchor_cell = full.assign(ft=first_t).sort_values(["g", "ft", "p"], kind="stable")
+    chosen = anchor_cell.drop_duplicates("g")[["g", "p", "v"]]
+    anchors = anchor_cell.merge(chosen, on=["g", "p", "v"])[["g", "r", "t", "src", "dst"]]
+    sub = np.full(len(df), -1, dtype="int64")
+    is_anchor = df.merge(chosen.assign(anchor=True), on=["g", "p", "v"], how="left")["anchor"]
+    is_anchor_row = is_anchor.fillna(False).to_numpy(dtype=bool) & ~df["dup"].to_numpy()
+    sub[is_anchor_row] = df["r"].to_numpy()[is_anchor_row]
+    # Every other row: cost to each anchor of its candidate = time distance, plus a penalty
+    # when it shares no address with the anchor's sighting.
+    rest = df.loc[~is_anchor_row].reset_index().rename(columns={"index": "row"})
+    if len(rest):
+        c = rest.merge(anchors, on="g", suffixes=("", "_a"))
+        shares = (
+            (c["src"] == c["src_a"])
+            | (c["src"] == c["dst_a"])
+            | (c["dst"] == c["src_a"])
+            | (c["dst"] == c["dst_a"])
+        ).to_numpy()
+        cost = np.abs(c["t"].to_numpy() - c["t_a"].to_numpy()) + np.where(shares, 0, 4 * window_ns)
+        c = c.assign(cost=cost).sort_values(["row", "cost", "r_a"], kind="stable")
+        best = c.drop_duplicates("row")
+        sub[best["row"].to_numpy()] = best["r_a"].to_numpy()
+        _fix_collisions(df, sub, c)
+    spacing = anchors.sort_values(["g", "t"]).groupby("g")["t"].diff()
+    close_groups = anchors.loc[spacing.to_numpy() < AMBIGUOUS_NS, "g"].unique()
+    return sub, np.isin(grp, close_groups)
 
 
-def flow_gap_key(  # noqa: PLR0917
-    journey: np.ndarray,
-    point: np.ndarray,
-    ts: np.ndarray,
-    ts_corr: np.ndarray,
-    flows: pd.DataFrame,
-    count: int,
-) -> np.ndarray:
-    """Within-tier sort key: clock-free for journeys of a request/reply pair, else ts_corr.
-
-    At every point both halves of a flow passed, ``gap = t_reply - t_request`` is measured on
-    one clock; it shrinks along the request path (the server end has the smallest gap). So a
-    request is ordered by decreasing gap and its reply by increasing gap: exact even when the
-    hop takes less time than the clock error (two ends of one veth). Journeys with a point the
-    partner lacks keep corrected time.
-    """
-    key = ts_corr.copy()
-    if flows.empty:
-        return key
-    npoints = int(point.max()) + 1
-    dense = count * npoints <= 64_000_000
-    if dense:  # ts by (journey, point) in a matrix: O(n), no hashing
-        at = np.full((count, npoints), np.iinfo("int64").min, dtype="int64")
-        at[journey, point] = ts
-    else:
-        lookup = pd.Index(journey * npoints + point)
-        if not lookup.is_unique:  # rank splitting makes (journey, point) unique; be safe
-            return key
-    for own, other, sign in (("request", "reply", -1), ("reply", "request", 1)):
-        partner = np.full(count, -1, dtype="int64")
-        partner[flows[own].to_numpy()] = flows[other].to_numpy()
-        rows = np.flatnonzero(partner[journey] >= 0)
-        mate = partner[journey[rows]]
-        if dense:
-            mate_ts = at[mate, point[rows]]
-            found = mate_ts != np.iinfo("int64").min
-        else:
-            pos = lookup.get_indexer(mate * npoints + point[rows])
-            found = pos >= 0
-            mate_ts = ts[np.maximum(pos, 0)]
-        gap = (mate_ts - ts[rows]) if own == "request" else (ts[rows] - mate_ts)
-        # Use the gap only when every sighting of the journey found its partner.
-        missing = np.bincount(journey[rows][~found], minlength=count) > 0
-        use = found & ~missing[journey[rows]]
-        key[rows[use]] = sign * gap[use]
-    return key
-
-
-def causal_order(journey: np.ndarray, ttl: np.ndarray, ts_corr: np.ndarray) -> np.ndarray:
-    """Row order: by journey, TTL descending, then ``ts_corr`` (corrected time or gap key)."""
-    by_time = np.argsort(ts_corr, kind="stable")
-    tier = 255 - np.clip(ttl, 0, 255).astype("int64")
-    composite = journey * 256 + tier
-    return by_time[np.argsort(composite[by_time], kind="stable")]
+def _fix_collisions(df: pd.DataFrame, sub: np.ndarray, costs: pd.DataFrame) -> None:
+    """Two non-duplicate rows of one cell are two packets: when both chose the same anchor,
+    give them distinct anchors, cheapest first in time order (the rare case; a small loop)."""
+    live = df.loc[~df["dup"].to_numpy(), ["g", "p", "v", "t"]].assign(s=sub[~df["dup"].to_numpy()])
+    clash = live.duplicated(["g", "p", "v", "s"], keep=False).to_numpy()
+    if not clash.any():
+        return
+    cells = live.loc[clash, ["g", "p", "v"]].drop_duplicates()
+    rows = live.reset_index().merge(cells, on=["g", "p", "v"]).sort_values("t", kind="stable")
+    options = costs.loc[costs["row"].isin(rows["index"])].sort_values(["row", "cost"])
+    by_row: dict[int, list[int]] = {}
+    for row, anchor in zip(options["row"].tolist(), options["r_a"].tolist(), strict=True):
+        by_row.setdefault(row, []).append(anchor)
+    for _, cell_rows in rows.groupby(["g", "p", "v"], sort=False)["index"]:
+        taken: set[int] = set()
+        for row in cell_rows.to_numpy():
+            free = [int(r) for r in by_row.get(int(row), [int(sub[row])]) if int(r) not in taken]
+            if free:
+                sub[row] = free[0]
+                taken.add(free[0])
 
 
 def hop_index(journey_sorted: np.ndarray) -> np.ndarray:
@@ -164,25 +223,3 @@ def hop_index(journey_sorted: np.ndarray) -> np.ndarray:
     idx = np.arange(n)
     start = _runs(journey_sorted)
     return idx - np.maximum.accumulate(np.where(start, idx, 0))
-
-
-def side_copies(w: pd.DataFrame, order: np.ndarray, journey: np.ndarray) -> np.ndarray:
-    """Sightings off the path, in causal order: X(node A) -> Y(node B) -> Z(node A) where Y is
-    unchanged from X. Such a Y is a copy (an L2 flood reaching a neighbour's NIC, a mirror
-    port), not a hop: the packet went on from A. Returned per row of ``order``."""
-    n = len(order)
-    side = np.zeros(n, dtype=bool)
-    if n < 3:
-        return side
-    dom = w["dom"].to_numpy()[order]
-    mid = (journey[1:-1] == journey[:-2]) & (journey[1:-1] == journey[2:])
-    mid &= (dom[1:-1] != dom[:-2]) & (dom[2:] == dom[:-2])
-    if not mid.any():
-        return side
-    rows = np.flatnonzero(mid) + 1
-    same = np.ones(len(rows), dtype=bool)
-    for c in ("src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport", "ttl", "encap"):
-        v = w[c].to_numpy()
-        same &= v[order[rows]] == v[order[rows - 1]]
-    side[rows[same]] = True
-    return side

@@ -11,25 +11,6 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-#: Kinds of change between two consecutive sightings (``hops`` flag columns -> JSON kinds).
-#: On a reply journey an address change that undoes the request's NAT is ``un-dnat`` (the reply's
-#: source goes back from the DNAT target to the address the client used) or ``un-snat`` (the
-#: reply's destination goes back from the SNAT address to the original client).
-CHANGE_KINDS = ("dnat", "snat", "un-dnat", "un-snat", "mac-rewrite", "ttl", "encap", "decap")
-
-#: Anomaly kinds written in the analysis.
-ANOMALY_KINDS = (
-    "dropped",
-    "no-reply",
-    "asymmetric-return",
-    "icmp-error",
-    "ttl-exceeded",
-    "arp-unanswered",
-    "tcp-retransmission",
-    "kernel-drops",
-    "ambiguous",
-)
-
 
 @dataclass(frozen=True)
 class ClockSample:
@@ -54,6 +35,12 @@ class Options:
     kernel_dropped: Mapping[str, int] = field(default_factory=dict)
     #: Addresses owned by each node (text), used to tell a tunnel's sending node from the receiver.
     node_addresses: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: MAC addresses of each node's interfaces (text), used to tell who sent a frame to whom.
+    node_macs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Nodes that are end hosts (an external client): they send and receive, never rewrite.
+    endpoint_nodes: frozenset[str] = frozenset()
+    #: Addresses that live behind a capture point (a pod's IPs behind its veth), by point name.
+    point_addresses: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -62,15 +49,24 @@ class Analysis:
 
     - ``points``: point, node, iface, packets, kernel_dropped, clock_offset_ns, clock_error_ns,
       clock_source.
-    - ``sightings``: one row per IP frame that joined a journey: ``row`` (index in the input
-      table), ``journey``, ``hop`` (0-based order in the journey), ``ts_corr_ns`` and the
-      numeric fields the reports print.
-    - ``journeys``: journey, key, sightings, first_ts_ns, confidence, ambiguous, reason.
-    - ``hops``: journey, hop, from/to sighting rows, latency_ns and one column per change.
-    - ``flows``: request, reply, kind, symmetric, enter_point, leave_point, reverse_nat_node.
-    - ``translations``: kind, node, proto, before, after, packets (text, complete).
-    - ``anomalies``: kind, journey (-1 when none), point, expected_point, detail.
+    - ``sightings``: one row per IP frame that joined a journey, in path order: ``row`` (index
+      in the input table), ``journey``, ``hop`` (0-based position in the journey), ``ts_corr``
+      (reference clock), ``copy`` (0 on the path, 1 side copy, 2 duplicate recording; copies
+      follow the path rows), ``how`` (``order.ORDER_KINDS`` code: why this row follows the
+      previous one) and the numeric fields the reports print.
+    - ``journeys``: first, last (positions in ``sightings``), sightings, key, first_ts_ns,
+      confidence, ambiguous.
+    - ``hops``: journey, hop, a/b (positions in ``sightings``), latency_ns, src_kind /
+      dst_kind (0 none, 1 snat / dnat, 2 un-dnat / un-snat), mac_src, mac_dst, ttl, encap,
+      decap, order.
+    - ``flows``: request, reply, kind, points, symmetric, enter_point, leave_point,
+      reverse_nat_point, from_client, reached_sender, undnat_missing, unsnat_missing.
+    - ``translations``: kind, node ("" when between two nodes), between ("A|B"), proto, before,
+      after, packets (text, complete).
+    - ``anomalies``: kind, journey (-1 when none), point, expected_point, detail, cause,
+      points, count.
     - ``clocks``: node, offset_ns, error_ns, source, samples.
+    - ``traceroutes``: probe, answer (journeys), ttl, src, dst, hop, reached.
     """
 
     points: pd.DataFrame
@@ -85,6 +81,7 @@ class Analysis:
     reference_node: str
     window_ns: int
     notes: tuple[str, ...] = ()
+    traceroutes: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def to_json(self, *, max_journeys: int = 10_000) -> str:
         """The analysis JSON (``netdiag.analysis/1``); see :mod:`netdiag.report.json`."""

@@ -1,13 +1,20 @@
-"""What changed between consecutive sightings of a journey, and the NAT aggregate.
+"""What changed between consecutive sightings of a journey, who did it, and the NAT aggregate.
 
-Input is the work frame sorted in causal order (``journey`` then ``hop``). A hop is a pair of
-consecutive rows of one journey. Address changes are judged with the port when the packet has
-ports (TCP/UDP: ``ip:port``), MAC changes only when both sightings have the MAC and the same
-encapsulation state (an outer frame's MACs are a different header), TTL on the inner header.
+Input is the sightings frame in path order (``journey``, then ``hop``); a hop is a pair of
+consecutive on-path rows of one journey (side copies and duplicates are not hops). Address
+changes are judged with the port when the packet has ports (TCP/UDP: ``ip:port``), MAC changes
+only when both sightings have the MAC and the same encapsulation state (an outer frame's MACs
+are a different header), TTL on the inner header.
 
-Address changes on packets travelling in the reply direction (server -> client) undo the
-request's NAT and are labelled ``un-dnat`` / ``un-snat`` (see ``model.CHANGE_KINDS``);
-``src_kind`` / ``dst_kind`` hold 0 = unchanged, 1 = snat / dnat, 2 = un-dnat / un-snat.
+A change is named for what it does to the connection, as conntrack sees it: on a packet in the
+connection's original direction a new source is ``snat`` and a new destination ``dnat``; on a
+packet in the reply direction they undo the original's NAT: ``un-dnat`` (source) and
+``un-snat`` (destination). ``src_kind`` / ``dst_kind`` hold 0 = unchanged, 1 = snat / dnat,
+2 = un-dnat / un-snat.
+
+A change belongs to the node between whose two sightings it happened: inside one node, that
+node; across two nodes, the one that is not an endpoint (a node that only sent or only received
+the packet never rewrites it); when both or neither are, "between" the two.
 """
 
 from __future__ import annotations
@@ -18,11 +25,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from netdiag.correlate.fingerprint import combine, is_icmp_error
+from netdiag.correlate.fingerprint import combine
 from netdiag.correlate.frame import Names
 from netdiag.pcap.addr import ip_text, ip_with_port
 
 PROTO_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmp6", 47: "gre", 132: "sctp"}
+_TCP_SYN, _TCP_ACK = 0x02, 0x10
+_PORTED = (6, 17, 132)
+#: Linux's default ephemeral port range starts here (net.ipv4.ip_local_port_range).
+_EPHEMERAL = 32768
 
 
 def _changed(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -30,16 +41,18 @@ def _changed(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def compute_hops(s: pd.DataFrame) -> pd.DataFrame:
-    """One row per hop: journey, hop, a/b (positions in ``s``), latency and change flags."""
+    """One row per hop: journey, hop, a/b (positions in ``s``), latency, change flags and
+    ``order`` (why b comes after a, ``order.ORDER_KINDS`` code)."""
     j = s["journey"].to_numpy()
+    columns = ("journey", "hop", "a", "b", "latency_ns", "src_kind", "dst_kind", "mac_src",
+               "mac_dst", "ttl", "encap", "decap", "order")  # fmt: skip
     if len(j) < 2:
-        return pd.DataFrame(
-            {c: np.zeros(0, dtype="int64") for c in ("journey", "hop", "a", "b", "latency_ns")}
-        )
-    pair = j[1:] == j[:-1]
-    if "side" in s.columns:  # off-path copies sit at the end of their journey: not hops
-        side = s["side"].to_numpy()
-        pair &= ~side[:-1] & ~side[1:]
+        empty: dict[str, np.ndarray] = {c: np.zeros(0, dtype="int64") for c in columns}
+        for c in ("mac_src", "mac_dst", "ttl", "encap", "decap"):
+            empty[c] = np.zeros(0, dtype=bool)
+        return pd.DataFrame(empty)
+    on_path = s["copy"].to_numpy() == 0 if "copy" in s.columns else np.ones(len(j), dtype=bool)
+    pair = (j[1:] == j[:-1]) & on_path[:-1] & on_path[1:]
     a = np.flatnonzero(pair)
 
     def col(name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -58,6 +71,7 @@ def compute_hops(s: pd.DataFrame) -> pd.DataFrame:
         m = col(field)
         macs[field] = same_enc & (m[0] >= 0) & (m[1] >= 0) & _changed(*m)
     ts = s["ts_corr"].to_numpy()
+    how = s["how"].to_numpy() if "how" in s.columns else np.zeros(len(j), dtype="int8")
     return pd.DataFrame(
         {
             "journey": j[a],
@@ -72,36 +86,127 @@ def compute_hops(s: pd.DataFrame) -> pd.DataFrame:
             "ttl": ((ttl[0] >= 0) & (ttl[1] >= 0) & _changed(*ttl))[a],
             "encap": ((enc[0] < 0) & (enc[1] >= 0))[a],
             "decap": ((enc[0] >= 0) & (enc[1] < 0))[a],
+            "order": how[a + 1].astype("int8"),
         },
         copy=False,
     )
 
 
-def reply_direction(s: pd.DataFrame) -> np.ndarray:
-    """Rows travelling server -> client: echo replies, ICMP errors (they go back to the
-    sender), SYN-ACKs, and TCP/UDP from the lower port to the higher one (a SYN alone always
-    goes client -> server)."""
+def _endpoint_key(hi: np.ndarray, lo: np.ndarray, port: np.ndarray) -> np.ndarray:
+    return combine(hi, lo, np.maximum(port, -1), seed=31)
+
+
+def original_rows(s: pd.DataFrame) -> np.ndarray:
+    """Per row: does it travel in its connection's original direction (as conntrack would
+    tell)? ICMP echo requests yes, replies and ICMP errors no; a TCP SYN yes and its SYN-ACK
+    no; otherwise the direction of the connection's opener at the same point (its SYN, else a
+    packet from an ephemeral port to a service port, else its first packet)."""
     proto = s["proto"].to_numpy()
     itype = s["icmp_type"].to_numpy()
     flags = s["tcp_flags"].to_numpy()
-    sport, dport = s["sport"].to_numpy(), s["dport"].to_numpy()
-    echo_reply = ((proto == 1) & (itype == 0)) | ((proto == 58) & (itype == 129))
-    syn = (proto == 6) & (flags >= 0) & ((flags & 0x12) == 0x02)
-    synack = (proto == 6) & (flags >= 0) & ((flags & 0x12) == 0x12)
-    ports = ((proto == 6) | (proto == 17)) & (sport >= 0) & (sport < dport)
-    return np.asarray(echo_reply | is_icmp_error(s) | synack | (ports & ~syn))
+    echo_req = ((proto == 1) & (itype == 8)) | ((proto == 58) & (itype == 128))
+    icmp = (proto == 1) | (proto == 58)
+    out = np.ones(len(s), dtype=bool)
+    out[icmp] = echo_req[icmp]
+    ported = np.isin(proto, _PORTED) & (s["sport"].to_numpy() >= 0)
+    if not ported.any():
+        return out
+    rows = np.flatnonzero(ported)
+    a = _endpoint_key(
+        s["src_hi"].to_numpy()[rows], s["src_lo"].to_numpy()[rows], s["sport"].to_numpy()[rows]
+    )
+    b = _endpoint_key(
+        s["dst_hi"].to_numpy()[rows], s["dst_lo"].to_numpy()[rows], s["dport"].to_numpy()[rows]
+    )
+    point = s["point"].to_numpy()[rows]
+    undirected = combine(point, proto[rows], np.minimum(a, b), np.maximum(a, b), seed=32)
+    directed = combine(point, proto[rows], a, b, seed=33)
+    f = flags[rows]
+    syn = (proto[rows] == 6) & (f >= 0) & ((f & (_TCP_SYN | _TCP_ACK)) == _TCP_SYN)
+    synack = (proto[rows] == 6) & (f >= 0) & ((f & (_TCP_SYN | _TCP_ACK)) == (_TCP_SYN | _TCP_ACK))
+    # The opener of each (point, connection): a SYN if one was seen; else a packet to a
+    # service port from an ephemeral one (a capture that started mid-connection); else the
+    # first packet seen.
+    sport, dport = s["sport"].to_numpy()[rows], s["dport"].to_numpy()[rows]
+    to_service = (dport < _EPHEMERAL) & (sport >= _EPHEMERAL)
+    df = pd.DataFrame(
+        {
+            "u": undirected,
+            "d": directed,
+            "pri": np.where(syn, 0, np.where(to_service, 1, 2)),
+            "t": s["ts"].to_numpy()[rows],
+        }
+    )
+    opener = df.sort_values(["u", "pri", "t"], kind="stable").drop_duplicates("u")
+    lookup = pd.Series(opener["d"].to_numpy(), index=opener["u"].to_numpy())
+    first_d = lookup.reindex(undirected).to_numpy()
+    orig = directed == first_d
+    orig = np.where(syn, True, np.where(synack, False, orig))
+    out[rows] = orig
+    return out
 
 
-def relabel_reverse_nat(s: pd.DataFrame, hops: pd.DataFrame) -> pd.DataFrame:
-    """On reply-direction packets a source change undoes a DNAT, a destination change an SNAT."""
+def journey_original(s: pd.DataFrame, jt: pd.DataFrame) -> np.ndarray:
+    """Per journey: original direction, judged where the journey starts (its sender's side)."""
+    if jt.empty:
+        return np.zeros(0, dtype=bool)
+    return np.asarray(original_rows(s)[jt["first"].to_numpy()], dtype=bool)
+
+
+def name_changes(hops: pd.DataFrame, original: np.ndarray) -> pd.DataFrame:
+    """``src_kind`` / ``dst_kind`` 2 (un-dnat / un-snat) on journeys in the reply direction."""
     if hops.empty:
         return hops
-    back = reply_direction(s)[hops["a"].to_numpy()]
+    back = ~original[hops["journey"].to_numpy()]
     src_kind = hops["src_kind"].to_numpy().copy()
     dst_kind = hops["dst_kind"].to_numpy().copy()
     src_kind[back & (src_kind == 1)] = 2
     dst_kind[back & (dst_kind == 1)] = 2
     return hops.assign(src_kind=src_kind, dst_kind=dst_kind)
+
+
+def endpoint_domains(
+    s: pd.DataFrame, jt: pd.DataFrame, names: Names, known: Iterable[str]
+) -> np.ndarray:
+    """Per clock domain: is it an end host (it only ever sends or receives)? The ``known`` ones
+    (a run's external clients), and any domain captured at one point whose sightings all start
+    or end their journey's path."""
+    ndom = len(names.domains)
+    out = np.zeros(ndom, dtype=bool)
+    lookup = {d: i for i, d in enumerate(names.domains)}
+    for name in known:
+        if name in lookup:
+            out[lookup[name]] = True
+    if s.empty:
+        return out
+    on_path = s["copy"].to_numpy() == 0
+    pos = np.arange(len(s))
+    j = s["journey"].to_numpy()
+    path_first = np.full(len(jt), -1, dtype="int64")
+    path_last = np.full(len(jt), -1, dtype="int64")
+    np.maximum.at(path_last, j[on_path], pos[on_path])
+    path_first[:] = len(s)
+    np.minimum.at(path_first, j[on_path], pos[on_path])
+    end = (pos == path_first[j]) | (pos == path_last[j])
+    dom = names.point_domain[s["point"].to_numpy()]
+    middle = np.bincount(dom[on_path & ~end], minlength=ndom) > 0
+    points_per_dom = np.bincount(names.point_domain, minlength=ndom)
+    return np.asarray(out | (~middle & (points_per_dom == 1)), dtype=bool)
+
+
+def hop_nodes(
+    s: pd.DataFrame, hops: pd.DataFrame, names: Names, endpoint: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per hop: the domain that made its changes (-1: between ``a``'s and ``b``'s domains), and
+    the two domains."""
+    point = s["point"].to_numpy()
+    da = names.point_domain[point[hops["a"].to_numpy()]].astype("int64")
+    db = names.point_domain[point[hops["b"].to_numpy()]].astype("int64")
+    who = np.where(da == db, da, -1)
+    cross = da != db
+    who = np.where(cross & endpoint[da] & ~endpoint[db], db, who)
+    who = np.where(cross & endpoint[db] & ~endpoint[da], da, who)
+    return who, np.stack([da, db], axis=1)
 
 
 def addr_text(s: pd.DataFrame, pos: np.ndarray, side: str) -> list[str]:
@@ -123,21 +228,34 @@ def _texts(
     ]
 
 
-def translations(s: pd.DataFrame, hops: pd.DataFrame, names: Names) -> pd.DataFrame:
-    """Aggregate NAT changes: kind, node, proto, before, after, packets (complete, all hops)."""
+TRANSLATION_COLUMNS = ("kind", "node", "between", "proto", "before", "after", "packets")
+
+
+def translations(
+    s: pd.DataFrame, hops: pd.DataFrame, names: Names, endpoint: np.ndarray
+) -> pd.DataFrame:
+    """Aggregate NAT changes: kind, node ("" when it happened between two nodes, named in
+    ``between`` as "A|B"), proto, before, after, packets (complete, all hops)."""
     frames = []
+    if not hops.empty:
+        who, pair = hop_nodes(s, hops, names, endpoint)
     for column, side, kinds in (
         ("dst_kind", "dst", {1: "dnat", 2: "un-snat"}),
         ("src_kind", "src", {1: "snat", 2: "un-dnat"}),
     ):
-        sel = hops.loc[hops[column].to_numpy() > 0]
+        if hops.empty:
+            break
+        mask = hops[column].to_numpy() > 0
+        sel = hops.loc[mask]
         if sel.empty:
             continue
         a, b = sel["a"].to_numpy(), sel["b"].to_numpy()
         port = "sport" if side == "src" else "dport"
         fields = {
             "kind": sel[column].to_numpy(),
-            "point": s["point"].to_numpy()[b],
+            "who": who[mask],
+            "da": pair[mask, 0],
+            "db": pair[mask, 1],
             "proto": s["proto"].to_numpy()[b],
             "ver": s["ip_version"].to_numpy()[b],
             "b_hi": s[f"{side}_hi"].to_numpy()[a],
@@ -153,16 +271,18 @@ def translations(s: pd.DataFrame, hops: pd.DataFrame, names: Names) -> pd.DataFr
         agg = pd.DataFrame({k: v[first] for k, v in fields.items()})
         agg["packets"] = counts
         agg["kind"] = agg["kind"].map(kinds)
-        agg["node"] = [names.point_node[p] or names.points[p] for p in agg["point"]]
+        agg["node"] = [names.domains[int(w)] if w >= 0 else "" for w in agg["who"]]
+        agg["between"] = [
+            "" if w >= 0 else f"{names.domains[int(x)]}|{names.domains[int(y)]}"
+            for w, x, y in zip(agg["who"], agg["da"], agg["db"], strict=True)
+        ]
         agg["proto"] = [PROTO_NAMES.get(int(p), str(int(p))) for p in agg["proto"]]
         agg["before"] = _texts(agg["b_hi"], agg["b_lo"], agg["b_port"], agg["ver"])
         agg["after"] = _texts(agg["a_hi"], agg["a_lo"], agg["a_port"], agg["ver"])
-        frames.append(agg[["kind", "node", "proto", "before", "after", "packets"]])
+        frames.append(agg[list(TRANSLATION_COLUMNS)])
     if not frames:
-        return pd.DataFrame(
-            {"kind": [], "node": [], "proto": [], "before": [], "after": [], "packets": []}
-        ).astype({"packets": "int64"})
+        return pd.DataFrame({c: [] for c in TRANSLATION_COLUMNS}).astype({"packets": "int64"})
     both = pd.concat(frames, ignore_index=True)
-    group_cols = ["kind", "node", "proto", "before", "after"]
+    group_cols = [c for c in TRANSLATION_COLUMNS if c != "packets"]
     out: pd.DataFrame = both.groupby(group_cols, sort=False)["packets"].sum().reset_index()
     return out.sort_values(["packets", "kind"], ascending=[False, True]).reset_index(drop=True)

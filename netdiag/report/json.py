@@ -19,6 +19,7 @@ import pandas as pd
 from netdiag import __version__
 from netdiag.correlate import Analysis
 from netdiag.correlate import describe as d
+from netdiag.correlate.order import ORDER_KINDS
 
 SCHEMA = "netdiag.analysis/1"
 DEFAULT_MAX_JOURNEYS = 10_000
@@ -81,12 +82,14 @@ def journey_dict(
     for (pos, x), (_, y) in itertools.pairwise(pairs):
         if pos not in cache.hops:  # the next row is an off-path copy, not the next hop
             continue
+        hop = cache.hops[pos]
         transforms.append(
             {
                 "from": points[int(x["point"])],
                 "to": points[int(y["point"])],
                 "latency_ns": int(y["ts_corr"]) - int(x["ts_corr"]),
-                "changes": d.changes(cache.hops[pos], x, y),
+                "changes": d.changes(hop, x, y),
+                "order": ORDER_KINDS[int(hop["order"])],
             }
         )
     return {
@@ -116,6 +119,11 @@ def anomaly_dicts(a: Analysis) -> list[dict[str, Any]]:
             item["expected_point"] = r["expected_point"]
         if r.get("cause", -1) >= 0:
             item["caused_by"] = jid(r["cause"])
+        points = [p for p in str(r.get("points") or "").split(", ") if p]
+        if len(points) > 1:
+            item["points"] = points
+        if int(r.get("count", 1)) > 1:
+            item["count"] = int(r["count"])
         out.append(item)
     return out
 
@@ -182,13 +190,23 @@ def to_dict(a: Analysis, *, max_journeys: int = DEFAULT_MAX_JOURNEYS) -> dict[st
                 "leave_point": f["leave_point"],
                 "reverse_nat_point": _text_or_none(f["reverse_nat_point"]),
                 "request_from": "client" if f["from_client"] else "server",
+                "reached_sender": bool(f["reached_sender"]),
+                "missing_reverse_nat": [
+                    k
+                    for k, flag in (
+                        ("un-dnat", f["undnat_missing"]),
+                        ("un-snat", f["unsnat_missing"]),
+                    )
+                    if flag
+                ],
             }
             for f in d.records(a.flows)
         ],
         "translations": [
             {
                 "kind": t["kind"],
-                "node": t["node"],
+                "node": t["node"] or None,
+                **({"between": t["between"].split("|")} if t["between"] else {}),
                 "proto": t["proto"],
                 "before": t["before"],
                 "after": t["after"],
@@ -197,6 +215,20 @@ def to_dict(a: Analysis, *, max_journeys: int = DEFAULT_MAX_JOURNEYS) -> dict[st
             for t in d.records(a.translations)
         ],
         "anomalies": anomalies,
+        "traceroutes": [
+            {
+                "probe": jid(r["probe"]),
+                "answer": jid(r["answer"]),
+                "ttl": int(r["ttl"]),
+                "src": r["src"],
+                "dst": r["dst"],
+                "sport": _none(r["sport"]) if int(r["sport"]) >= 0 else None,
+                "dport": _none(r["dport"]) if int(r["dport"]) >= 0 else None,
+                "hop": r["hop"],
+                "reached": bool(r["reached"]),
+            }
+            for r in d.records(a.traceroutes)
+        ],
     }
 
 

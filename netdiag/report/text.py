@@ -19,6 +19,7 @@ from rich.table import Table
 from netdiag.correlate import Analysis
 from netdiag.correlate import describe as d
 from netdiag.correlate.fingerprint import combine, mix
+from netdiag.correlate.order import UNCERTAIN
 
 MAX_PATHS = 25
 MAX_ANOMALIES = 20
@@ -38,6 +39,7 @@ def path_signatures(a: Analysis) -> np.ndarray:
             | h["ttl"].to_numpy().astype("int64") << 6
             | h["encap"].to_numpy().astype("int64") << 7
             | h["decap"].to_numpy().astype("int64") << 8
+            | (h["order"].to_numpy() == UNCERTAIN).astype("int64") << 9
         )
         flags[h["a"].to_numpy()] = bits
     row = combine(
@@ -57,21 +59,31 @@ def path_signatures(a: Analysis) -> np.ndarray:
 
 
 def path_line(a: Analysis, j: int) -> str:
-    """``p1 -> p2 [DNAT a->b, src MAC ->m, TTL 64->63] -> p3``."""
+    """``p1 -> p2 [DNAT a->b, src MAC ->m, TTL 64->63] -> p3``; ``~>`` marks a hop whose order
+    only corrected time decided, by less than the clocks' errors."""
     jr = a.journeys.iloc[j]
     pairs = d.journey_rows(a.sightings, int(jr["first"]), int(jr["last"]))
     points = tuple(a.points["point"])
     parts = [points[int(pairs[0][1]["point"])]]
-    hop_a = set(a.hops["a"].to_numpy()[a.hops["journey"].to_numpy() == j].tolist())
-    copies = [points[int(r["point"])] for _, r in pairs if bool(r.get("side", False))]
+    hops = a.hops.loc[a.hops["journey"].to_numpy() == j]
+    hop_a = set(hops["a"].to_numpy().tolist())
+    copies = {1: [], 2: []}  # type: dict[int, list[str]]
+    for _, r in pairs:
+        kind = int(r.get("copy", 0))
+        if kind:
+            copies[kind].append(points[int(r["point"])])
     for (pos, x), (_, y) in itertools.pairwise(pairs):
         if pos not in hop_a:
             continue
-        texts = [d.change_text(c) for c in d.changes(d.hop_at(a.hops, pos), x, y)]
-        arrow = f" [{', '.join(texts)}] -> " if texts else " -> "
-        parts.append(arrow + points[int(y["point"])])
-    if copies:
-        parts.append(f" (copy also seen at {', '.join(copies)})")
+        hop = d.hop_at(a.hops, pos)
+        texts = [d.change_text(c) for c in d.changes(hop, x, y)]
+        arrow = "~>" if int(hop["order"]) == UNCERTAIN else "->"
+        parts.append((f" [{', '.join(texts)}] " if texts else " ") + arrow + " ")
+        parts.append(points[int(y["point"])])
+    if copies[1]:
+        parts.append(f" (copy also seen at {', '.join(copies[1])})")
+    if copies[2]:
+        parts.append(f" (recorded twice at {', '.join(dict.fromkeys(copies[2]))})")
     return "".join(parts)
 
 
@@ -119,12 +131,14 @@ def render(a: Analysis, console: Console, warnings: Sequence[str] = ()) -> None:
         for col in ("kind", "node", "proto", "before", "after", "packets"):
             tr.add_column(col, justify="right" if col == "packets" else "left")
         for t in d.records(a.translations):
-            tr.add_row(t["kind"], t["node"], t["proto"], t["before"], t["after"], str(t["packets"]))
+            node = t["node"] or "between " + " and ".join(str(t["between"]).split("|"))
+            tr.add_row(t["kind"], node, t["proto"], t["before"], t["after"], str(t["packets"]))
         console.print(tr)
     else:
         console.print("No address translation seen.")
     _flows(a, console)
     _paths(a, console)
+    _traceroutes(a, console)
     _anomalies(a, console)
 
 
@@ -156,6 +170,10 @@ def _paths(a: Analysis, console: Console) -> None:
         .sort_values("size", ascending=False)
     )
     console.print(f"[bold]Paths[/] ({len(groups)} distinct):")
+    if (a.hops["order"].to_numpy() == UNCERTAIN).any() if len(a.hops) else False:
+        console.print(
+            "  [dim]~> : order decided by corrected time, closer than the clocks' errors[/]"
+        )
     for g in d.records(groups.head(MAX_PATHS)):
         first, size = int(g["first"]), int(g["size"])
         jr = a.journeys.iloc[int(first)]
@@ -165,6 +183,21 @@ def _paths(a: Analysis, console: Console) -> None:
         console.print(line, highlight=False, emoji=False)
     if len(groups) > MAX_PATHS:
         console.print(f"  ... {len(groups) - MAX_PATHS} more paths (see --json)")
+
+
+def _traceroutes(a: Analysis, console: Console) -> None:
+    """One line per traceroute: the hops that answered, in TTL order, and whether it arrived."""
+    if a.traceroutes.empty:
+        return
+    console.print("[bold]Traceroutes[/] (ICMP answers to probes sent with a low TTL):")
+    for (src, dst), g in a.traceroutes.groupby(["src", "dst"], sort=False):
+        hops = g.sort_values(["ttl", "reached"]).drop_duplicates("ttl")
+        reached = hops["reached"].to_numpy()
+        if reached.any():  # probes sent past the destination answer like it: stop there
+            hops = hops.iloc[: int(np.argmax(reached)) + 1]
+        steps = ", ".join(f"{int(t)} {h}" for t, h in zip(hops["ttl"], hops["hop"], strict=True))
+        end = " (reached)" if bool(reached.any()) else " (did not arrive)"
+        console.print(f"  {escape(str(src))} -> {escape(str(dst))}: {steps}{end}", highlight=False)
 
 
 def _anomalies(a: Analysis, console: Console) -> None:

@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 import pandas as pd
+import pytest
 
 from netdiag.correlate import analyze
 from netdiag.report.json import to_dict
@@ -26,8 +27,7 @@ def test_drop_at_a_hop_names_last_and_expected_point(run: Run) -> None:
     assert dropped[0]["expected_point"] == sc.VETH
     journey = next(j for j in doc["journeys"] if j["id"] == dropped[0]["journey"])
     assert journey["sightings"][0]["ip_id"] == 28472
-    no_reply = [a for a in doc["anomalies"] if a["kind"] == "no-reply"]
-    assert [a["journey"] for a in no_reply] == [dropped[0]["journey"]]
+    assert [a["kind"] for a in doc["anomalies"]] == ["dropped"]  # the drop says why no reply
     assert len(doc["flows"]) == 4
 
 
@@ -107,10 +107,10 @@ def test_snaplen_cut_payload_falls_back_to_weaker_key(run: Run) -> None:
     assert any("snaplen" in n and sc.ETH1 in n for n in doc["notes"])
 
 
-def _probe_and_error(icmp_type: int, code: int) -> builder.Capture:
+def _probe_and_error(icmp_type: int, code: int, ttl: int = 64) -> builder.Capture:
     """A pod's UDP packet and the router's ICMP error about it, both seen on the pod's veth."""
     cap = builder.Capture(points={sc.VETH: "sll2"})
-    probe = builder.Packet("udp", "192.168.0.6", "172.19.0.1", ip_id=501, ttl=1, sport=33434,
+    probe = builder.Packet("udp", "192.168.0.6", "172.19.0.1", ip_id=501, ttl=ttl, sport=33434,
                            dport=33435, payload=bytes(1400))  # fmt: skip
     cap.send(probe, sc.T0, [builder.step(sc.VETH, direction="other")])
     quoted = bytes(builder.l3(probe))[:28]
@@ -120,12 +120,32 @@ def _probe_and_error(icmp_type: int, code: int) -> builder.Capture:
     return cap
 
 
-def test_ttl_exceeded_tied_to_the_probe(run: Run) -> None:
+def test_ttl_exceeded_tied_to_the_packet(run: Run) -> None:
+    """A packet sent with an ordinary TTL that still expires (a routing loop) is an anomaly."""
     doc = run(_probe_and_error(11, 0))
     (anomaly,) = doc["anomalies"]
     assert anomaly["kind"] == "ttl-exceeded"
     assert anomaly["caused_by"] == "j1"
     assert "time exceeded from 192.168.0.1" in anomaly["detail"]
+
+
+@pytest.mark.parametrize(("icmp_type", "code", "reached"), [(11, 0, False), (3, 3, True)])
+def test_traceroute_answers_are_its_result_not_anomalies(
+    run: Run, icmp_type: int, code: int, reached: bool
+) -> None:
+    doc = run(_probe_and_error(icmp_type, code, ttl=1))
+    assert doc["anomalies"] == []
+    (hop,) = doc["traceroutes"]
+    assert hop == {
+        "probe": "j1", "answer": "j2", "ttl": 1, "src": "192.168.0.6", "dst": "172.19.0.1",
+        "sport": 33434, "dport": 33435, "hop": "192.168.0.1", "reached": reached,
+    }  # fmt: skip
+
+
+def test_traceroute_probe_refused_is_still_an_anomaly(run: Run) -> None:
+    doc = run(_probe_and_error(3, 13, ttl=1))
+    assert [a["kind"] for a in doc["anomalies"]] == ["icmp-error"]
+    assert doc["traceroutes"] == []
 
 
 def test_frag_needed_reports_the_mtu_when_the_table_has_it() -> None:
@@ -136,14 +156,18 @@ def test_frag_needed_reports_the_mtu_when_the_table_has_it() -> None:
     assert anomaly["detail"] == "fragmentation needed from 192.168.0.1, MTU 1280, caused by j1"
 
 
-def test_duplicate_at_one_point_is_split_not_merged(run: Run) -> None:
-    """A frame seen twice at one point (as ``-i any`` can) stays out of the real journey."""
+def test_frame_recorded_twice_at_one_point_changes_nothing(run: Run) -> None:
+    """A frame seen twice at one point (as ``-i any`` can) is a duplicate, not a hop."""
     cap = sc.fip_ingress(count=1)
+    clean = run(cap)
     first_eth1 = next(s for s in cap.sightings if s.point == sc.ETH1)
     cap.sightings.append(dataclasses.replace(first_eth1, ts_ns=first_eth1.ts_ns + 5_000))
     doc = run(cap)
-    with_id = [j for j in doc["journeys"] if j["sightings"][0]["ip_id"] == 28471]
-    assert sorted(len(j["sightings"]) for j in with_id) == [1, 3]
-    assert all(j["ambiguous"] for j in with_id)
-    full = next(j for j in with_id if len(j["sightings"]) == 3)
-    assert [s["point"] for s in full["sightings"]] == [sc.CLIENT, sc.ETH1, sc.VETH]
+    (req,) = [j for j in doc["journeys"] if j["sightings"][0]["ip_id"] == 28471]
+    assert not req["ambiguous"]
+    assert [(s["point"], s["copy"]) for s in req["sightings"]] == [
+        (sc.CLIENT, None), (sc.ETH1, None), (sc.VETH, None), (sc.ETH1, "duplicate")
+    ]  # fmt: skip
+    assert req["transforms"] == clean["journeys"][0]["transforms"]
+    assert doc["translations"] == clean["translations"]
+    assert doc["anomalies"] == clean["anomalies"] == []

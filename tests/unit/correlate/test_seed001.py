@@ -42,7 +42,7 @@ def test_fip_ingress_story(run: Run, skew: float) -> None:
     assert doc["flows"] == [
         {"request": "j1", "reply": "j2", "symmetric": True, "kind": "icmp-echo",
          "enter_point": sc.CLIENT, "leave_point": sc.CLIENT, "reverse_nat_point": sc.ETH1,
-         "request_from": "client"}
+         "request_from": "client", "reached_sender": True, "missing_reverse_nat": []}
     ]  # fmt: skip
     assert doc["anomalies"] == []
 
@@ -103,7 +103,7 @@ def test_seed_any_capture_on_one_node(tmp_path: Path) -> None:
         "point": sc.ETH1, "ts_ns": 0, "ts_corrected_ns": 0, "direction": "out",
         "eth_src": "00:00:00:21:44:fd", "eth_dst": None, "src": "172.19.0.11",
         "dst": "172.19.0.1", "sport": None, "dport": None, "ip_id": 37678, "ttl": 63,
-        "encap": None, "row": 0, "side_copy": False,
+        "encap": None, "row": 0, "copy": None,
     }  # fmt: skip
 
 
@@ -120,7 +120,7 @@ def test_flooded_copy_on_a_neighbour_is_not_a_hop(run: Run) -> None:
     doc = run(cap, clock_samples=clocks)
     req = doc["journeys"][0]
     assert path_of(req) == [sc.CLIENT, sc.ETH1, sc.VETH, worker]
-    assert [s["side_copy"] for s in req["sightings"]] == [False, False, False, True]
+    assert [s["copy"] for s in req["sightings"]] == [None, None, None, "side"]
     assert [(t["from"], t["to"]) for t in req["transforms"]] == [
         (sc.CLIENT, sc.ETH1),
         (sc.ETH1, sc.VETH),

@@ -1,0 +1,449 @@
+"""Order each journey's sightings into the packet's path: causality first, clocks last.
+
+Inside one clock domain (a node, or a point without a node) the kernel timestamps order the
+sightings exactly. Across domains a journey is cut into *segments*, one per domain, and the
+segments are ordered by evidence that needs no clock, strongest first:
+
+1. ``ttl``: it never increases along a path (routers decrement it);
+2. ``tunnel``: a domain that encapsulated the packet (seen plain, then encapsulated, on its own
+   clock) owns the outer source address, one that decapsulated it the outer destination; the
+   tunnel runs from the one to the other;
+3. ``reply-gap``: at every point a request and its reply both passed, ``t_reply - t_request``
+   is measured on one clock and shrinks along the request's path;
+4. ``link``: the frame's sending MAC belongs to the domain that sent it, its destination MAC to
+   the one that received it (owners learned from routed hops inside one domain, or given by the
+   run bundle's interface lists), or the capture says out on one side and in on the other;
+5. ``time``: clock-corrected time; ``time-uncertain`` when the two sightings are closer than
+   the two clocks' errors (or an error is unknown).
+
+Segments holding only a copy of a frame that another domain carried on (an L2 flood reaching a
+neighbour's NIC, a mirror port) are *side copies*: kept in the journey, out of the hop chain.
+Duplicates (one frame recorded twice at a point) are kept the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from netdiag.correlate.fingerprint import combine
+
+#: Why a hop's two sightings are in this order (``hops["order"]``, ``sightings["order"]``).
+ORDER_KINDS = ("clock", "ttl", "tunnel", "reply-gap", "link", "time", "time-uncertain")
+CLOCK, TTL, TUNNEL, GAP, LINK, TIME, UNCERTAIN = range(7)
+#: ``sightings["copy"]``: 0 on the path, 1 side copy, 2 duplicate recording.
+ON_PATH, SIDE_COPY, DUPLICATE = 0, 1, 2
+
+_DIR_IN, _DIR_OUT, _DIR_OTHER, _DIR_HOST, _DIR_UNKNOWN = range(5)
+_BROADCAST = 0xFFFF_FFFF_FFFF
+
+
+@dataclass(frozen=True)
+class Ordering:
+    """Row order (indices into the work frame) and per-row annotations, in that order."""
+
+    order: np.ndarray
+    copy: np.ndarray  # ON_PATH / SIDE_COPY / DUPLICATE
+    how: np.ndarray  # ORDER_KINDS code of the hop that ends at this row (CLOCK on first rows)
+
+
+def mac_owners(
+    w: pd.DataFrame, journey: np.ndarray, given: Mapping[int, int] | None = None
+) -> dict[int, int]:
+    """MAC (as int) -> clock domain: the router MACs seen on routed hops inside one domain
+    (the frame before the hop was addressed to it, the one after was sent from it), plus the
+    ``given`` ones (a run bundle's interface lists). A MAC claimed by two domains is dropped."""
+    order = np.lexsort((w["ts"].to_numpy(), w["dom"].to_numpy(), journey))
+    j, dom = journey[order], w["dom"].to_numpy()[order]
+    ttl = w["ttl"].to_numpy()[order]
+    enc = w["encap"].to_numpy()[order] >= 0
+    same = (j[1:] == j[:-1]) & (dom[1:] == dom[:-1]) & (enc[1:] == enc[:-1])
+    routed = np.flatnonzero(same & (ttl[1:] < ttl[:-1]) & (ttl[1:] >= 0))
+    src, dst = w["eth_src"].to_numpy()[order], w["eth_dst"].to_numpy()[order]
+    macs = np.concatenate([dst[routed], src[routed + 1]])
+    doms = np.concatenate([dom[routed], dom[routed + 1]])
+    keep = (macs > 0) & (macs != _BROADCAST) & (((macs >> 40) & 1) == 0)  # unicast only
+    return {**_sole_claims(macs[keep], doms[keep]), **(given or {})}
+
+
+def _sole_claims(keys: np.ndarray, doms: np.ndarray) -> dict[int, int]:
+    """key -> domain for the keys exactly one domain claims."""
+    claims = pd.DataFrame({"k": keys.astype("int64"), "d": doms.astype("int64")}).drop_duplicates()
+    sole = claims.loc[~claims.duplicated("k", keep=False)]
+    return dict(zip(sole["k"].tolist(), sole["d"].tolist(), strict=True))
+
+
+def _lookup(owners: Mapping[int, int], keys: np.ndarray) -> np.ndarray:
+    """Owner domain per key (-1 when unknown), vectorized through a sorted key table."""
+    if not owners or not len(keys):
+        return np.full(len(keys), -1, dtype="int64")
+    table_keys = np.fromiter(owners.keys(), dtype="int64", count=len(owners))
+    table_vals = np.fromiter(owners.values(), dtype="int64", count=len(owners))
+    order = np.argsort(table_keys)
+    table_keys, table_vals = table_keys[order], table_vals[order]
+    pos = np.clip(np.searchsorted(table_keys, keys), 0, len(table_keys) - 1)
+    return np.where(table_keys[pos] == keys, table_vals[pos], -1)
+
+
+def addr_owners(w: pd.DataFrame, journey: np.ndarray, given: Mapping[int, int]) -> dict[int, int]:
+    """Address key -> domain for tunnel endpoints: a domain that saw a packet plain and then
+    encapsulated (its own clock) encapsulated it and owns the outer source; one that saw it
+    encapsulated then plain owns the outer destination. Plus the ``given`` node addresses."""
+    order = np.lexsort((w["ts"].to_numpy(), w["dom"].to_numpy(), journey))
+    j, dom = journey[order], w["dom"].to_numpy()[order]
+    enc = w["encap"].to_numpy()[order] >= 0
+    same = (j[1:] == j[:-1]) & (dom[1:] == dom[:-1])
+    into = np.flatnonzero(same & ~enc[:-1] & enc[1:]) + 1  # the encapsulated row
+    outof = np.flatnonzero(same & enc[:-1] & ~enc[1:])  # the encapsulated row
+    src = combine(
+        w["outer_src_hi"].to_numpy()[order][into], w["outer_src_lo"].to_numpy()[order][into]
+    )
+    dst = combine(
+        w["outer_dst_hi"].to_numpy()[order][outof], w["outer_dst_lo"].to_numpy()[order][outof]
+    )
+    learned = _sole_claims(np.concatenate([src, dst]), np.concatenate([dom[into], dom[outof]]))
+    return {**learned, **given}
+
+
+def outer_keys(w: pd.DataFrame, rows: np.ndarray | slice, side: str) -> np.ndarray:
+    """Address keys (as :func:`addr_owners` stores them) of the outer ``src``/``dst``."""
+    return combine(
+        w[f"outer_{side}_hi"].to_numpy()[rows], w[f"outer_{side}_lo"].to_numpy()[rows]
+    ).astype("int64")
+
+
+def gap_keys(
+    journey: np.ndarray, point: np.ndarray, ts: np.ndarray, flows: pd.DataFrame, count: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Clock-free sort key per row of a request or reply journey, and where it exists.
+
+    At a point both halves of a flow passed once, ``gap = t_reply - t_request`` is measured on
+    one clock; it shrinks along the request's path. Requests get ``-gap`` and replies ``+gap``,
+    so ascending keys follow each journey's own path.
+    """
+    n = len(journey)
+    key = np.zeros(n, dtype="int64")
+    has = np.zeros(n, dtype=bool)
+    if flows.empty or n == 0:
+        return key, has
+    npoints = int(point.max()) + 1
+    cell = journey.astype("int64") * npoints + point
+    order = np.argsort(cell, kind="stable")
+    sorted_cells = cell[order]
+    unique = np.ones(n, dtype=bool)
+    repeat = sorted_cells[1:] == sorted_cells[:-1]
+    unique[order[1:][repeat]] = False
+    unique[order[:-1][repeat]] = False
+    for own, other, sign in (("request", "reply", -1), ("reply", "request", 1)):
+        partner = np.full(count, -1, dtype="int64")
+        partner[flows[own].to_numpy()] = flows[other].to_numpy()
+        rows = np.flatnonzero((partner[journey] >= 0) & unique)
+        want = partner[journey[rows]] * npoints + point[rows]
+        pos = np.clip(np.searchsorted(sorted_cells, want), 0, n - 1)
+        mate = order[pos]
+        found = (sorted_cells[pos] == want) & unique[mate]
+        rows, mate = rows[found], mate[found]
+        gap = (ts[mate] - ts[rows]) if own == "request" else (ts[rows] - ts[mate])
+        key[rows] = sign * gap
+        has[rows] = True
+    return key, has
+
+
+@dataclass(frozen=True)
+class Segments:
+    """One row per (journey, domain) run of rows sorted by journey, domain, time."""
+
+    start: np.ndarray  # first position in the sorted rows
+    stop: np.ndarray  # one past the last
+    journey: np.ndarray
+    dom: np.ndarray
+    ttl_max: np.ndarray
+    ttl_min: np.ndarray
+    first_ts: np.ndarray  # corrected
+    last_ts: np.ndarray
+    err: np.ndarray  # the domain's clock error, -1 unknown
+    enc_src_owner: np.ndarray
+    enc_dst_owner: np.ndarray
+    src_mac_owner: np.ndarray  # of the first row's sending MAC
+    dst_mac_owner: np.ndarray  # of the last row's destination MAC
+    first_dir: np.ndarray
+    last_dir: np.ndarray
+    first_header: np.ndarray
+    last_header: np.ndarray
+    gap: np.ndarray
+    has_gap: np.ndarray
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Inputs of the ordering besides the work frame."""
+
+    journey: np.ndarray
+    duplicate: np.ndarray
+    header: np.ndarray
+    ts_corr: np.ndarray
+    gap: np.ndarray
+    has_gap: np.ndarray
+    clock_error: np.ndarray  # per domain, -1 unknown
+    macs: Mapping[int, int]
+    addresses: Mapping[int, int]
+
+
+def order_rows(w: pd.DataFrame, ev: Evidence) -> Ordering:
+    """The journeys' rows in path order with copy flags and the reason of each hop's order."""
+    n = len(w)
+    if n == 0:
+        empty = np.zeros(0, dtype="int64")
+        return Ordering(empty, empty.astype("int8"), empty.astype("int8"))
+    dom = w["dom"].to_numpy().astype("int64")
+    ttl = w["ttl"].to_numpy().astype("int64")
+    rows = np.lexsort((-ttl, w["ts"].to_numpy(), dom, ev.journey))
+    seg = _segments(w, ev, rows)
+    side = _side_copies(w, ev, rows, seg)
+    rank, how = _rank_segments(seg, side)
+    seg_of_row = np.repeat(np.arange(len(seg.start)), seg.stop - seg.start)
+    copy = np.where(side[seg_of_row], SIDE_COPY, ON_PATH).astype("int8")
+    copy[ev.duplicate[rows]] = DUPLICATE
+    # Final order: journey, path before copies, segment rank, then the domain's own clock.
+    final = np.lexsort((np.arange(n), copy, rank[seg_of_row] if len(rank) else copy, copy > 0,
+                        ev.journey[rows]))  # fmt: skip
+    first_of_seg = np.zeros(n, dtype=bool)
+    first_of_seg[seg.start] = True
+    row_how = np.where(first_of_seg, how[seg_of_row], CLOCK).astype("int8")
+    row_how[copy > 0] = CLOCK
+    out, out_copy, out_how = rows[final], copy[final], row_how[final]
+    # The first path row of a journey has no hop before it.
+    j = ev.journey[out]
+    first_path = np.r_[True, j[1:] != j[:-1]]
+    out_how[first_path] = CLOCK
+    return Ordering(out, out_copy, out_how)
+
+
+def _segments(w: pd.DataFrame, ev: Evidence, rows: np.ndarray) -> Segments:
+    """Segment table of the rows sorted by journey, domain, time."""
+    j = ev.journey[rows]
+    dom = w["dom"].to_numpy().astype("int64")[rows]
+    n = len(rows)
+    start = np.flatnonzero(np.r_[True, (j[1:] != j[:-1]) | (dom[1:] != dom[:-1])])
+    stop = np.r_[start[1:], n]
+    last = stop - 1
+    ttl = w["ttl"].to_numpy().astype("int64")[rows]
+    ts = ev.ts_corr[rows]
+    enc = w["encap"].to_numpy()[rows] >= 0
+    # First encapsulated row of each segment (or its first row, masked out below).
+    enc_pos = np.where(enc, np.arange(n), n)
+    first_enc = np.minimum.reduceat(enc_pos, start)
+    has_enc = first_enc < n
+    first_enc = np.minimum(first_enc, n - 1)
+    src_owner = _lookup(ev.addresses, outer_keys(w, rows[first_enc], "src"))
+    dst_owner = _lookup(ev.addresses, outer_keys(w, rows[first_enc], "dst"))
+    eth_src = w["eth_src"].to_numpy()[rows]
+    eth_dst = w["eth_dst"].to_numpy()[rows]
+    direction = w["dir"].to_numpy().astype("int64")[rows]
+    return Segments(
+        start=start,
+        stop=stop,
+        journey=j[start],
+        dom=dom[start],
+        ttl_max=np.maximum.reduceat(ttl, start),
+        ttl_min=np.minimum.reduceat(ttl, start),
+        first_ts=ts[start],
+        last_ts=ts[last],
+        err=ev.clock_error[dom[start]],
+        enc_src_owner=np.where(has_enc, src_owner, -1),
+        enc_dst_owner=np.where(has_enc, dst_owner, -1),
+        src_mac_owner=_lookup(ev.macs, eth_src[start]),
+        dst_mac_owner=_lookup(ev.macs, eth_dst[last]),
+        first_dir=direction[start],
+        last_dir=direction[last],
+        first_header=ev.header[rows][start],
+        last_header=ev.header[rows][last],
+        gap=ev.gap[rows][start],
+        has_gap=ev.has_gap[rows][start],
+    )
+
+
+def _side_copies(w: pd.DataFrame, ev: Evidence, rows: np.ndarray, seg: Segments) -> np.ndarray:
+    """Per segment: True for a copy of a frame another domain carried (module docstring).
+
+    For each frame (header) held by several segments of a journey, each holder either received
+    it and went on (later rows with other headers), sent it (earlier rows), passed it through
+    (both) or holds nothing else (pure). Pure holders are the candidates: the best-placed one
+    is the frame's sender when only receivers hold it, its receiver when only senders do; the
+    others, and every pure holder when the path is already complete without them, are copies.
+    """
+    nseg = len(seg.start)
+    side = np.zeros(nseg, dtype=bool)
+    multi = np.bincount(seg.journey, minlength=int(seg.journey.max()) + 1) > 1
+    if not multi.any():
+        return side
+    n = len(rows)
+    seg_of_row = np.repeat(np.arange(nseg), seg.stop - seg.start)
+    header = ev.header[rows]
+    use = multi[seg.journey[seg_of_row]] & ~ev.duplicate[rows]
+    # Runs of one header inside a segment: the first run has nothing before it, the last run
+    # nothing after it.
+    run_start = np.r_[True, (seg_of_row[1:] != seg_of_row[:-1]) | (header[1:] != header[:-1])]
+    run = np.cumsum(run_start) - 1
+    first_run = run[seg.start][seg_of_row]
+    last_run = run[seg.stop - 1][seg_of_row]
+    pure_seg = run[seg.start] == run[seg.stop - 1]
+    eth_src = w["eth_src"].to_numpy()[rows]
+    eth_dst = w["eth_dst"].to_numpy()[rows]
+    known = np.zeros(int(seg.dom.max()) + 1, dtype=bool)
+    for d in set(ev.macs.values()):
+        if d < len(known):
+            known[d] = True
+    dom_row = seg.dom[seg_of_row]
+    src_own = _lookup(ev.macs, eth_src) == dom_row
+    dst_own = _lookup(ev.macs, eth_dst) == dom_row
+    group_dst = (eth_dst >= 0) & ((((eth_dst >> 40) & 1) == 1) | (eth_dst == _BROADCAST))
+    d = w["dir"].to_numpy().astype("int64")[rows]
+    df = pd.DataFrame(
+        {
+            "j": seg.journey[seg_of_row],
+            "h": header,
+            "seg": seg_of_row,
+            "pre": run != first_run,
+            "post": run != last_run,
+            "pure": pure_seg[seg_of_row],
+            "send": 4 * (d == _DIR_OUT)
+            + 2 * src_own
+            - 100 * (np.isin(d, (_DIR_IN, _DIR_HOST, _DIR_OTHER)) | (known[dom_row] & ~src_own)),
+            "recv": 4 * np.isin(d, (_DIR_IN, _DIR_HOST))
+            + 2 * (dst_own | group_dst)
+            - 100 * ((d == _DIR_OUT) | (known[dom_row] & ~dst_own & ~group_dst)),
+            "t": ev.ts_corr[rows],
+        }
+    ).loc[use[np.arange(n)]]
+    holders = df.groupby(["j", "h", "seg"], sort=False).agg(
+        pre=("pre", "any"), post=("post", "any"), pure=("pure", "first"),
+        send=("send", "max"), recv=("recv", "max"), t=("t", "min"),
+    ).reset_index()  # fmt: skip
+    size = holders.groupby(["j", "h"], sort=False)["seg"].transform("size")
+    holders = holders.loc[size.to_numpy() > 1]
+    if holders.empty:
+        return side
+    through = holders["pre"] & holders["post"]
+    recv_only = holders["post"] & ~holders["pre"]
+    send_only = holders["pre"] & ~holders["post"]
+    by = [holders["j"], holders["h"]]
+    n_through = through.groupby(by).transform("sum").to_numpy()
+    n_recv = recv_only.groupby(by).transform("sum").to_numpy()
+    n_send = send_only.groupby(by).transform("sum").to_numpy()
+    pure = holders["pure"].to_numpy()
+    complete = (n_through > 0) | ((n_recv > 0) & (n_send > 0))
+    want_sender = ~complete & (n_send == 0)  # someone received it from outside, or all pure
+    want_receiver = ~complete & (n_recv == 0)
+    cand = holders.loc[pure].assign(
+        ws=want_sender[pure], wr=want_receiver[pure], complete=complete[pure]
+    )
+    keep = np.zeros(len(cand), dtype=bool)
+    for role, flag in (("send", "ws"), ("recv", "wr")):
+        eligible = cand.loc[cand[flag].to_numpy() & (cand[role].to_numpy() > -50)]
+        if eligible.empty:
+            continue
+        # The earliest wins a tie for the sender's role, the latest for the receiver's.
+        t_key = eligible["t"] if role == "send" else -eligible["t"]
+        best = (
+            eligible.assign(score=-eligible[role], tk=t_key)
+            .sort_values(["j", "h", "score", "tk"], kind="stable")
+            .drop_duplicates(["j", "h"])
+        )
+        keep |= cand.index.isin(best.index)
+    # Two pure holders and nothing else: the two ends of one wire, both on the path.
+    two_pure = (size.loc[cand.index].to_numpy() == 2) & (
+        ~cand["complete"].to_numpy() & cand["ws"].to_numpy() & cand["wr"].to_numpy()
+    )
+    keep |= two_pure
+    side[cand["seg"].to_numpy()[~keep]] = True
+    return side
+
+
+def _evidence(seg: Segments, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For adjacent segments ``a`` (now first) and ``b``: +1 keep, -1 swap, and the ORDER_KINDS
+    code of the strongest evidence that decided (TIME / UNCERTAIN when none but clocks)."""
+    verdict = np.zeros(len(a), dtype="int8")
+    kind = np.full(len(a), TIME, dtype="int8")
+
+    def settle(a_first: np.ndarray, b_first: np.ndarray, code: int) -> None:
+        open_ = verdict == 0
+        decided = open_ & (a_first != b_first)
+        verdict[decided & a_first] = 1
+        verdict[decided & b_first] = -1
+        kind[decided] = code
+
+    settle(
+        (seg.ttl_max[a] > seg.ttl_min[b]) & ~(seg.ttl_max[b] > seg.ttl_min[a]),
+        (seg.ttl_max[b] > seg.ttl_min[a]) & ~(seg.ttl_max[a] > seg.ttl_min[b]),
+        TTL,
+    )
+    da, db = seg.dom[a], seg.dom[b]
+
+    def tunnel(x: np.ndarray, y: np.ndarray, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
+        return np.asarray(
+            (seg.enc_dst_owner[x] == dy)
+            | (seg.enc_src_owner[y] == dx)
+            | ((seg.enc_src_owner[x] == dx) & (seg.enc_dst_owner[y] == dy))
+        )
+
+    settle(tunnel(a, b, da, db), tunnel(b, a, db, da), TUNNEL)
+    both_gap = seg.has_gap[a] & seg.has_gap[b]
+    settle(both_gap & (seg.gap[a] < seg.gap[b]), both_gap & (seg.gap[b] < seg.gap[a]), GAP)
+
+    def link(x: np.ndarray, y: np.ndarray, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
+        same_frame = seg.last_header[x] == seg.first_header[y]
+        handed = (seg.last_dir[x] == _DIR_OUT) & np.isin(seg.first_dir[y], (_DIR_IN, _DIR_HOST))
+        return np.asarray(
+            (seg.src_mac_owner[y] == dx) | (seg.dst_mac_owner[x] == dy) | (same_frame & handed)
+        )
+
+    settle(link(a, b, da, db), link(b, a, db, da), LINK)
+    settle(seg.first_ts[a] < seg.first_ts[b], seg.first_ts[b] < seg.first_ts[a], TIME)
+    verdict[verdict == 0] = 1  # nothing tells them apart: keep
+    # Time alone decided: certain only when the hop is longer than both clocks' errors.
+    by_time = kind == TIME
+    err_known = (seg.err[a] >= 0) & (seg.err[b] >= 0)
+    first, second = np.where(verdict > 0, a, b), np.where(verdict > 0, b, a)
+    margin = seg.first_ts[second] - seg.last_ts[first]
+    certain = err_known & (margin > seg.err[a] + seg.err[b])
+    kind[by_time & ~certain] = UNCERTAIN
+    return verdict, kind
+
+
+def _rank_segments(seg: Segments, side: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Position of each segment inside its journey's path, and the ORDER_KINDS code of the hop
+    into it (CLOCK for the first). Side-copy segments get rank 0 and CLOCK."""
+    nseg = len(seg.start)
+    rank = np.zeros(nseg, dtype="int64")
+    how = np.full(nseg, CLOCK, dtype="int8")
+    path = np.flatnonzero(~side)
+    if not len(path):
+        return rank, how
+    j = seg.journey[path]
+    # Whole-journey gap keys when every segment has one; else corrected time.
+    all_gap = np.ones(int(j.max()) + 1, dtype=bool)
+    np.logical_and.at(all_gap, j, seg.has_gap[path])
+    key2 = np.where(all_gap[j], seg.gap[path], seg.first_ts[path])
+    perm = path[np.lexsort((key2, -seg.ttl_min[path], -seg.ttl_max[path], j))]
+    jp = seg.journey[perm]
+    starts = np.r_[True, jp[1:] != jp[:-1]]
+    idx = np.arange(len(perm))
+    pos = idx - np.maximum.accumulate(np.where(starts, idx, 0))
+    longest = int(pos.max()) + 1
+    pair = np.flatnonzero(jp[1:] == jp[:-1])
+    for step in range(longest if longest > 1 else 0):
+        i = pair[pos[pair] % 2 == step % 2]
+        if not len(i):
+            continue
+        verdict, _ = _evidence(seg, perm[i], perm[i + 1])
+        swap = i[verdict < 0]
+        perm[swap], perm[swap + 1] = perm[swap + 1], perm[swap]
+    rank[perm] = pos
+    if len(pair):
+        _, kind = _evidence(seg, perm[pair], perm[pair + 1])
+        how[perm[pair + 1]] = kind
+    return rank, how

@@ -1,0 +1,125 @@
+"""Packets that pass one capture point twice, replies that come back another way, drops after
+decapsulation, masqueraded connections: the answer an on-call engineer would act on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.support import paths as ps
+from tests.unit.correlate.conftest import Run, changes_of
+
+
+def _journey(doc: dict[str, Any], summary_start: str) -> dict[str, Any]:
+    return next(j for j in doc["journeys"] if j["summary"].startswith(summary_start))
+
+
+def _on_path(journey: dict[str, Any]) -> list[str]:
+    return [s["point"] for s in journey["sightings"] if s["copy"] is None]
+
+
+@pytest.mark.parametrize("link", ["ether", "sll2"])
+@pytest.mark.parametrize("skew", [0.0, 2.5, -3.0])
+def test_nodeport_through_overlay_keeps_both_visits_of_the_uplink(
+    run: Run, link: str, skew: float
+) -> None:
+    doc = run(ps.nodeport_overlay(count=2, link=link, skew={"node2": skew}))
+    assert len(doc["journeys"]) == 4
+    syn = _journey(doc, "tcp SYN 172.19.0.1:40000")
+    assert _on_path(syn) == [ps.CLIENT, ps.N1_ETH1, ps.N1_ETH1, ps.N2_ETH1, ps.N2_VXLAN, ps.N2_VETH]
+    assert [s["encap"] is not None for s in syn["sightings"]] == [0, 0, 1, 1, 0, 0]
+    first_hop_on_node1 = changes_of(syn)[1]
+    assert ("dnat", None, "172.19.0.5:30080", "10.244.1.7:80") in first_hop_on_node1
+    assert ("snat", None, "172.19.0.1:40000", "10.244.0.0:20000") in first_hop_on_node1
+    synack = _journey(doc, "tcp SYN/ACK 10.244.1.7:80")
+    assert _on_path(synack) == [
+        ps.N2_VETH, ps.N2_VXLAN, ps.N2_ETH1, ps.N1_ETH1, ps.N1_ETH1, ps.CLIENT
+    ]  # fmt: skip
+    back = changes_of(synack)[3]
+    assert ("un-dnat", None, "10.244.1.7:80", "172.19.0.5:30080") in back
+    assert ("un-snat", None, "10.244.0.0:20000", "172.19.0.1:40000") in back
+    kinds = {(t["kind"], t["node"]) for t in doc["translations"]}
+    assert kinds == {("dnat", "node1"), ("snat", "node1"), ("un-dnat", "node1"),
+                     ("un-snat", "node1")}  # fmt: skip
+    assert len(doc["flows"]) == 2
+    assert all(f["symmetric"] for f in doc["flows"])
+    assert doc["anomalies"] == []
+    assert not any(j["ambiguous"] for j in doc["journeys"])
+
+
+def test_hairpin_to_the_calling_pod(run: Run) -> None:
+    doc = run(ps.hairpin(count=2))
+    assert len(doc["journeys"]) == 4
+    syn = _journey(doc, "tcp SYN 10.244.0.5:50000")
+    assert _on_path(syn) == [ps.N1_POD, ps.N1_VETH, ps.N1_VETH, ps.N1_POD]
+    nat = changes_of(syn)[1]
+    assert ("dnat", None, "10.96.0.10:80", "10.244.0.5:8080") in nat
+    assert ("snat", None, "10.244.0.5:50000", "10.244.0.1:61000") in nat
+    synack = _journey(doc, "tcp SYN/ACK 10.244.0.5:8080")
+    back = changes_of(synack)[1]
+    assert ("un-dnat", None, "10.244.0.5:8080", "10.96.0.10:80") in back
+    assert ("un-snat", None, "10.244.0.1:61000", "10.244.0.5:50000") in back
+    assert {t["node"] for t in doc["translations"]} == {"node1"}
+    assert doc["anomalies"] == []
+
+
+@pytest.mark.parametrize("skew", [0.0, 1.7])
+def test_reply_leaving_another_node_unnatted_is_asymmetric(run: Run, skew: float) -> None:
+    doc = run(ps.nodeport_overlay(masquerade=False, reply_direct=True, skew={"node2": skew}))
+    (flow,) = doc["flows"]
+    assert flow["symmetric"] is False
+    assert flow["missing_reverse_nat"] == ["un-dnat"]
+    (anomaly,) = doc["anomalies"]
+    assert anomaly["kind"] == "asymmetric-return"
+    assert anomaly["point"] == ps.N2_ETH1
+    assert anomaly["expected_point"] == ps.N1_ETH1
+    assert "never passing node1" in anomaly["detail"]
+    assert "not un-DNATed" in anomaly["detail"]
+    assert "sent to 172.19.0.5:30080, the reply came from 10.244.1.7:80" in anomaly["detail"]
+
+
+def test_drop_after_decapsulation_names_the_tunnel_and_the_pod(run: Run) -> None:
+    doc = run(ps.overlay_ping(count=3, drop={1: 5}))
+    (drop,) = [a for a in doc["anomalies"] if a["kind"] == "dropped"]
+    assert (drop["after_point"], drop["expected_point"]) == (ps.N2_VXLAN, ps.N2_VETH)
+    assert [a["kind"] for a in doc["anomalies"]] == ["dropped"]
+
+
+def test_every_ping_dropped_after_decap_is_placed_by_where_the_pod_lives(run: Run) -> None:
+    cap = ps.overlay_ping(count=3, drop={0: 5, 1: 5, 2: 5})
+    cap.arp(ps.N2_VETH, ps.T0 + 3_000_000_000, "request", ps.WEB_MAC, ps.WEB, "10.244.1.1")
+    doc = run(cap, point_addresses={ps.N2_VETH: (ps.WEB,)})
+    dropped = [a for a in doc["anomalies"] if a["kind"] == "dropped"]
+    assert len(dropped) == 3
+    assert {(a["after_point"], a["expected_point"]) for a in dropped} == {(ps.N2_VXLAN, ps.N2_VETH)}
+    assert {a["kind"] for a in doc["anomalies"]} == {"dropped", "arp-unanswered"}
+
+
+@pytest.mark.parametrize("mid", [False, True])
+def test_masqueraded_connection_replies_are_un_snat(run: Run, mid: bool) -> None:
+    doc = run(ps.masqueraded_tcp(mid_connection=mid))
+    kinds = {(t["kind"], t["before"], t["after"]) for t in doc["translations"]}
+    assert kinds == {
+        ("snat", "10.16.0.5:41080", "172.18.0.3:41080"),
+        ("un-snat", "172.18.0.3:41080", "10.16.0.5:41080"),
+    }
+    assert {t["node"] for t in doc["translations"]} == {"node1"}
+
+
+def test_udp_datagrams_unanswered_among_answered_ones(run: Run) -> None:
+    doc = run(ps.udp_partly_answered(answered=(0, 2, 4)))
+    no_reply = [a for a in doc["anomalies"] if a["kind"] == "no-reply"]
+    by_id = {j["id"]: j["summary"] for j in doc["journeys"]}
+    assert sorted(by_id[a["journey"]] for a in no_reply) == [
+        "udp 10.16.0.5:45001 > 8.8.8.8:53 len 30",
+        "udp 10.16.0.5:45003 > 8.8.8.8:53 len 30",
+    ]
+    assert [a["kind"] for a in doc["anomalies"]] == ["no-reply", "no-reply"]
+    assert all("UDP datagram" in a["detail"] for a in no_reply)
+
+
+def test_udp_nobody_answers_is_not_an_anomaly(run: Run) -> None:
+    """Fire-and-forget UDP (syslog, statsd) expects no answer."""
+    doc = run(ps.udp_partly_answered(answered=()))
+    assert doc["anomalies"] == []
