@@ -161,7 +161,7 @@ def group_journeys(work: Work) -> None:
 def pair_flows(work: Work) -> None:
     """Stage 4: requests paired with replies, on the grouping's journey ids."""
     assert work.grouping is not None
-    work.flows = pair(work.w, work.grouping.journey, work.window)
+    work.flows = pair(work.w, work.grouping.journey, work.window, work.grouping.duplicate)
 
 
 def refine_clocks(work: Work) -> None:

@@ -76,9 +76,16 @@ def _tokens(w: pd.DataFrame, mask: np.ndarray, *, reverse: bool, v6: bool) -> np
     return combine(head, lo, third.astype("uint64"), seed=7)  # IPv4 only: high halves are 0
 
 
-def pair(w: pd.DataFrame, journey: np.ndarray, window_ns: int) -> pd.DataFrame:
-    """Flows: request, reply (journey ids), kind, points (number of points that matched)."""
+def pair(
+    w: pd.DataFrame, journey: np.ndarray, window_ns: int, duplicate: np.ndarray | None = None
+) -> pd.DataFrame:
+    """Flows: request, reply (journey ids), kind, points (number of points that matched).
+
+    ``duplicate`` rows (a frame recorded twice at its point) are left out: a second recording
+    must not make its packet look matched at more points than another."""
     is_req, is_rep, kind = _roles(w)
+    if duplicate is not None:
+        is_req, is_rep = is_req & ~duplicate, is_rep & ~duplicate
     v6 = bool((w["ip_version"].to_numpy() == 6).any())
     ts = w["ts"].to_numpy()
     left = pd.DataFrame(

@@ -285,4 +285,5 @@ def translations(
     both = pd.concat(frames, ignore_index=True)
     group_cols = [c for c in TRANSLATION_COLUMNS if c != "packets"]
     out: pd.DataFrame = both.groupby(group_cols, sort=False)["packets"].sum().reset_index()
-    return out.sort_values(["packets", "kind"], ascending=[False, True]).reset_index(drop=True)
+    order = ["packets", "kind", "node", "between", "proto", "before", "after"]
+    return out.sort_values(order, ascending=[False, *[True] * 6]).reset_index(drop=True)

@@ -3,12 +3,17 @@ decapsulation, masqueraded connections: the answer an on-call engineer would act
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from netdiag.correlate import analyze
+from netdiag.report.json import to_dict
+from tests.support import builder
 from tests.support import paths as ps
-from tests.unit.correlate.conftest import Run, changes_of
+from tests.support.builder import write_any_pcap, write_pcaps
+from tests.unit.correlate.conftest import Run, changes_of, path_of
 
 
 def _journey(doc: dict[str, Any], summary_start: str) -> dict[str, Any]:
@@ -123,3 +128,25 @@ def test_udp_nobody_answers_is_not_an_anomaly(run: Run) -> None:
     """Fire-and-forget UDP (syslog, statsd) expects no answer."""
     doc = run(ps.udp_partly_answered(answered=()))
     assert doc["anomalies"] == []
+
+
+def _any_capture(tmp_path: Path) -> dict[str, Any]:
+    """node1 captured with ``tcpdump -i any`` (one SLL2 file for eth1 and nothing else here),
+    the other points per device."""
+    from netdiag.pcap import read_captures
+
+    cap = ps.nodeport_overlay(count=2, link="sll2")
+    anyfile = write_any_pcap(cap, "node1", tmp_path / "node1.pcap", {"eth1": 3})
+    per_device = write_pcaps(cap, tmp_path)
+    specs = [f"{p}={path}" for p, path in per_device.items() if not p.startswith("node1/")]
+    table, _ = read_captures([*specs, f"node1={anyfile}"], ifmaps={"node1": {3: "eth1"}})
+    return to_dict(analyze(table))
+
+
+def test_any_capture_is_split_per_device_with_the_same_answer(tmp_path: Path) -> None:
+    per_device = to_dict(analyze(builder.table(ps.nodeport_overlay(count=2, link="sll2"))))
+    doc = _any_capture(tmp_path)
+    assert {p["name"] for p in doc["points"]} == {p["name"] for p in per_device["points"]}
+    assert [path_of(j) for j in doc["journeys"]] == [path_of(j) for j in per_device["journeys"]]
+    assert doc["translations"] == per_device["translations"]
+    assert doc["anomalies"] == per_device["anomalies"] == []
