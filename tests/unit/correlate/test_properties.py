@@ -29,7 +29,7 @@ SCENARIOS: dict[str, Callable[[], builder.Capture]] = {
     "hairpin": lambda: paths.hairpin(count=2),
     "drop-after-decap": lambda: paths.overlay_ping(count=3, drop={1: 5}),
     "masquerade": lambda: paths.masqueraded_tcp(mid_connection=True),
-    "udp": lambda: paths.udp_partly_answered(),
+    "udp": paths.udp_partly_answered,
 }
 TABLES = {name: builder.table(make()) for name, make in SCENARIOS.items()}
 
