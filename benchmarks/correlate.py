@@ -1,12 +1,18 @@
-"""Correlation speed: 4 capture points x N packets, sightings per second end to end.
+"""Correlation speed and memory: 4 capture points x N packets, sightings per second end to end.
 
 The packet table is generated directly with numpy (no pcap): a client, a gateway's uplink, the
 gateway's pod-side device (DNAT 172.19.0.10 -> 192.168.0.3 between them, TTL 64 -> 63, source
 MAC rewritten) and the server, whose clock is 0.35 s ahead. Requests are TCP segments (~45%),
 UDP datagrams (~35%) and ICMP echoes (~20%); each gets a reply through the same points in
-reverse; ~1% of requests are dropped between the gateway and the server. What is timed is
-``netdiag.correlate.analyze`` (fingerprints, clocks, journeys, flows, transforms, translations,
-anomalies), not JSON writing.
+reverse; ~1% of requests are dropped between the gateway and the server. The ``revisit`` case
+sends a third of the requests back out of the gateway's uplink encapsulated (VXLAN to the
+server's node, as a NodePort to a pod on another node does): the uplink sees those packets
+twice. What is timed is ``netdiag.correlate.analyze`` (fingerprints, clocks, journeys, flows,
+transforms, translations, anomalies), not JSON writing.
+
+Each case runs in a fresh interpreter. Memory: the packet table's own size per row, the peak of
+what ``analyze`` allocates on top of it (tracemalloc, which numpy and pandas report to) per
+sighting, and the process's peak RSS per sighting (interpreter, table and analysis together).
 
     .venv/bin/python benchmarks/correlate.py                 # 1,000,000 packets per point
     .venv/bin/python benchmarks/correlate.py --packets 250000 --linear
@@ -17,8 +23,11 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import resource
+import subprocess
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +44,9 @@ SKEW_NS = 350_000_000  # server clock ahead
 FIELDS = (
     "ts_ns", "src_lo", "dst_lo", "sport", "dport", "ip_id", "ttl", "proto", "ip_len", "tcp_seq",
     "tcp_ack", "tcp_flags", "icmp_type", "icmp_id", "icmp_seq", "payload_len", "payload_hash",
-    "eth_src", "direction",
+    "eth_src", "direction", "encap", "vni", "outer_src_lo", "outer_dst_lo",
 )  # fmt: skip
+GW_NODE, SERVER_NODE = 0xFFFF_AC13_0005, 0xFFFF_AC13_0006  # 172.19.0.5, .6 (IPv4-mapped)
 
 
 def _ip(text: str) -> int:
@@ -44,8 +54,9 @@ def _ip(text: str) -> int:
     return V4 | (a << 24 | b << 16 | c << 8 | d)
 
 
-def build(per_point: int, seed: int = 1) -> pd.DataFrame:
-    """A concatenated 4-point table with ~``per_point`` rows per point."""
+def build(per_point: int, seed: int = 1, revisit: float = 0.0) -> pd.DataFrame:
+    """A concatenated 4-point table with ~``per_point`` rows per point (more on the gateway's
+    uplink with ``revisit``: that share of requests leaves it again, encapsulated)."""
     rng = np.random.default_rng(seed)
     nreq = per_point // 2
     kind = rng.choice(np.array([6, 17, 1]), size=nreq, p=[0.45, 0.35, 0.20])
@@ -57,6 +68,7 @@ def build(per_point: int, seed: int = 1) -> pd.DataFrame:
     client = V4 | (10 << 24) | rng.integers(1, 2**16, nreq)
     vip, pod = _ip("172.19.0.10"), _ip("192.168.0.3")
     drop = rng.random(nreq) < 0.01
+    again = rng.random(nreq) < revisit
     cols: dict[str, list[np.ndarray]] = {}
 
     def emit(point: int, mask: np.ndarray, **fields: np.ndarray | int) -> None:
@@ -96,11 +108,16 @@ def build(per_point: int, seed: int = 1) -> pd.DataFrame:
             c_port, s_port = cport, np.where(kind == 6, 80 if inner else 8080, 53)
             ttl = 64 if (req and p in (0, 1)) or (not req and p in (3, 2)) else 63
             mask = alive & ~(drop & (p == 3)) if req else alive
-            emit(p, mask, ts_ns=ts, src_lo=c_ip if req else s_ip, dst_lo=s_ip if req else c_ip,
+            fields = dict(ts_ns=ts, src_lo=c_ip if req else s_ip, dst_lo=s_ip if req else c_ip,
                  sport=np.where(kind == 1, -1, c_port if req else s_port),
                  dport=np.where(kind == 1, -1, s_port if req else c_port),
                  ttl=ttl, eth_src=0x020000000000 + p, direction=1 if p in (0, 2) else 2,
-                 **base)  # type: ignore[arg-type]  # fmt: skip
+                 encap=-1, vni=-1, outer_src_lo=-1, outer_dst_lo=-1, **base)  # fmt: skip
+            emit(p, mask, **fields)  # type: ignore[arg-type]
+            if req and p == 2:  # the uplink again, encapsulated towards the server's node
+                fields.update(ts_ns=ts + 10_000, encap=0, vni=1, outer_src_lo=GW_NODE,
+                              outer_dst_lo=SERVER_NODE, direction=1)  # fmt: skip
+                emit(1, mask & again, **fields)  # type: ignore[arg-type]
     del sport
     return _frame(cols)
 
@@ -123,6 +140,9 @@ def _frame(cols: dict[str, list[np.ndarray]]) -> pd.DataFrame:
             data[name] = pd.Categorical.from_codes(
                 flat["direction"][order].astype("int8"), categories=list(DIRECTIONS)
             )
+        elif name == "encap":
+            codes = flat["encap"][order].astype("int8")
+            data[name] = pd.Categorical.from_codes(codes, categories=["vxlan"])
         elif name == "frame":
             data[name] = np.arange(n, dtype="int64")
         elif name == "ts_ns":
@@ -153,25 +173,60 @@ def _frame(cols: dict[str, list[np.ndarray]]) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
-def measure(per_point: int) -> dict[str, float]:
-    table = build(per_point)
+def measure(per_point: int, revisit: float) -> dict[str, float]:
+    """One case, in this process: build, then time and trace ``analyze``."""
+    table = build(per_point, revisit=revisit)
+    table_bytes = int(table.memory_usage(deep=True).sum())
     gc.collect()
     start = time.perf_counter()
+    cpu = time.process_time()
     a = analyze(table, Options(reference_node="client"))
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    del a
+    gc.collect()
+    # Memory in a second, traced run (tracemalloc slows allocation; the timing above is clean).
+    tracemalloc.start()
+    a = analyze(table, Options(reference_node="client"))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
     server = a.clocks.set_index("node").loc["server"]
+    revisits = int(
+        (a.sightings["point"].to_numpy() == 1).sum() - (table["point"] == "gw/eth1").sum()
+    )
+    n = len(table)
     return {
+        "case": "revisit" if revisit else "plain",
         "packets_per_point": per_point,
-        "sightings": len(table),
+        "sightings": n,
         "seconds": round(elapsed, 3),
-        "sightings_per_s": round(len(table) / elapsed),
+        "cpu_seconds": round(cpu, 3),
+        "sightings_per_s": round(n / elapsed),
+        "sightings_per_cpu_s": round(n / cpu),
         "journeys": len(a.journeys),
         "flows": len(a.flows),
         "translations_packets": int(a.translations["packets"].sum()),
         "dropped_found": int((a.anomalies["kind"] == "dropped").sum()),
+        "anomalies": len(a.anomalies),
+        "ambiguous": int(a.journeys["ambiguous"].sum()),
+        "sightings_kept": len(a.sightings),
         "server_offset_ms": round(float(server["offset_ns"]) / 1e6, 3),
         "server_error_us": round(float(server["error_ns"]) / 1e3, 1),
+        "table_bytes_per_row": round(table_bytes / n),
+        "analyze_peak_bytes_per_sighting": round(peak / n),
+        "rss_peak_bytes_per_sighting": round(
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / n
+        ),
     }
+
+
+def _child(per_point: int, revisit: float) -> dict[str, float]:
+    """Run one case in a fresh interpreter (peak RSS of its own)."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--one", str(per_point), "--revisit", str(revisit)],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    result: dict[str, float] = json.loads(out.stdout)
+    return result
 
 
 def main() -> None:
@@ -179,20 +234,36 @@ def main() -> None:
     parser.add_argument("--packets", type=int, default=1_000_000, help="rows per capture point")
     parser.add_argument("--linear", action="store_true", help="also run at 1/4 and 1/2 the size")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.add_argument("--revisit", type=float, default=1 / 3, help=argparse.SUPPRESS)
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one is not None:
+        print(json.dumps(measure(args.one, args.revisit)))
+        return
     sizes = [args.packets // 4, args.packets // 2, args.packets] if args.linear else [args.packets]
-    results = [measure(n) for n in sizes]
+    results = [_child(n, 0.0) for n in sizes] + [_child(args.packets, 1 / 3)]
     if args.json:
         print(json.dumps(results, indent=1))
         return
     for r in results:
         print(
-            f"{r['sightings']:>9,} sightings ({r['packets_per_point']:,}/point): "
-            f"{r['seconds']:.2f} s = {r['sightings_per_s']:,.0f} sightings/s; "
-            f"{r['journeys']:,} journeys, "
-            f"{r['flows']:,} flows, {r['dropped_found']:,} drops found, server clock "
-            f"{r['server_offset_ms']:+.3f} ms ± {r['server_error_us']} µs"
+            f"{r['case']:>7} {r['sightings']:>9,} sightings ({r['packets_per_point']:,}/point): "
+            f"{r['seconds']:.2f} s = {r['sightings_per_s']:,.0f}/s "
+            f"({r['sightings_per_cpu_s']:,.0f}/CPU-s); {r['journeys']:,} journeys, "
+            f"{r['flows']:,} flows, {r['dropped_found']:,} drops, {r['anomalies']:,} anomalies, "
+            f"server clock {r['server_offset_ms']:+.3f} ms ± {r['server_error_us']} µs; "
+            f"memory/sighting: table {r['table_bytes_per_row']} B, analyze peak "
+            f"{r['analyze_peak_bytes_per_sighting']} B, process peak "
+            f"{r['rss_peak_bytes_per_sighting']} B"
         )
+    plain, revisit = results[-2], results[-1]
+    print(
+        f"revisit / plain: {revisit['sightings_per_cpu_s'] / plain['sightings_per_cpu_s']:.2f}x "
+        "sightings per CPU-second"
+    )
+    if args.linear:
+        per = [r["cpu_seconds"] / r["sightings"] * 1e6 for r in results[:3]]
+        print("CPU µs per sighting at 1/4, 1/2, 1x: " + ", ".join(f"{p:.2f}" for p in per))
 
 
 if __name__ == "__main__":

@@ -41,14 +41,7 @@ from netdiag.correlate.flows import describe, pair
 from netdiag.correlate.frame import Names, effective_points, point_names, work_frame
 from netdiag.correlate.journeys import Grouping, group, hop_index, visit_keys
 from netdiag.correlate.model import Analysis, Options
-from netdiag.correlate.order import (
-    Evidence,
-    Ordering,
-    addr_owners,
-    gap_keys,
-    mac_owners,
-    order_rows,
-)
+from netdiag.correlate.order import Evidence, Ordering, gap_keys, order_rows
 from netdiag.correlate.transforms import (
     compute_hops,
     endpoint_domains,
@@ -58,6 +51,8 @@ from netdiag.correlate.transforms import (
 )
 from netdiag.errors import AnalysisInputError
 from netdiag.pcap.addr import ip_pack, mac_pack
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 #: Work-frame columns needed for fingerprints only, left out of the sightings frame.
 _FINGERPRINT_ONLY = frozenset(
@@ -122,6 +117,8 @@ def prepare(table: pd.DataFrame, options: Options) -> Work:
         )
     w["key"] = fingerprint(w, use_payload=use_payload)
     conf = base_confidence(w, use_payload=use_payload)
+    for c in _FINGERPRINT_ONLY & set(w.columns):
+        del w[c]
     ref = _reference(names, table, options.reference_node)
     return Work(table, options, names, w, ref, conf, notes)
 
@@ -150,8 +147,9 @@ def group_journeys(work: Work) -> None:
     w = work.w
     visit, header = visit_keys(w)
     w["header"] = header
-    src = combine(w["src_hi"].to_numpy(), w["src_lo"].to_numpy())
-    dst = combine(w["dst_hi"].to_numpy(), w["dst_lo"].to_numpy())
+    with np.errstate(over="ignore"):  # address keys for equality only: no mixing needed
+        src = w["src_lo"].to_numpy() ^ (w["src_hi"].to_numpy() * _GOLDEN)
+        dst = w["dst_lo"].to_numpy() ^ (w["dst_hi"].to_numpy() * _GOLDEN)
     ts = w["ts"].to_numpy() - work.coarse[w["dom"].to_numpy()]
     work.grouping = group(
         w["key"].to_numpy(), ts, w["point"].to_numpy(), work.window, visit, header, src, dst
@@ -246,15 +244,16 @@ def order_sightings(work: Work) -> None:
         gap=gap,
         has_gap=has_gap,
         clock_error=errors,
-        macs=mac_owners(w, work.journey, given_macs),
-        addresses=addr_owners(w, work.journey, given_addrs),
+        macs=given_macs,
+        addresses=given_addrs,
     )
     ordering: Ordering = order_rows(w, ev)
+    del ev
     order = ordering.order
-    s = _gather(
-        w, order, ts_corr=work.ts_corr[order], journey=work.journey[order],
-        copy=ordering.copy, how=ordering.how,
-    )  # fmt: skip
+    extra = {"ts_corr": work.ts_corr[order], "journey": work.journey[order]}
+    work.ts_corr = work.journey = np.zeros(0, dtype="int64")  # now in the sightings
+    s = _gather(w, order, **extra, copy=ordering.copy, how=ordering.how)
+    work.w = w.iloc[:0]  # emptied by _gather: the sightings hold its columns now
     s["hop"] = hop_index(s["journey"].to_numpy())
     work.sightings = s
     work.journeys = _journey_table(s, work.conf[order], work.ambiguous)
@@ -274,12 +273,14 @@ def find_anomalies(work: Work) -> tuple[pd.DataFrame, pd.DataFrame]:
     point_end = _point_end(work)
     answered = np.zeros(len(jt), dtype=bool)
     answered[work.flows["request"].to_numpy()] = True
-    homes = an.address_homes(s, jt["first"].to_numpy(), _given_homes(work))
+    complete = answered.copy()
+    back = work.flows["reached_sender"].to_numpy(dtype=bool)
+    complete[work.flows["reply"].to_numpy()[back]] = True
     icmp = an.icmp_errors(s, jt, names, work.window, _mtu(table, s),
                           quoted=an.quoted_fields(table, s))  # fmt: skip
     icmp, traceroutes = an.split_traceroutes(icmp, s, jt)
     found = [
-        an.dropped(s, jt, names, point_end, work.original, answered, homes),
+        an.dropped(s, jt, names, point_end, work.original, complete, _given_homes(work)),
         an.no_reply(s, jt, names, work.window, point_end, work.original, answered),
         an.asymmetric(work.flows, s, jt, names),
         an.nat_mismatch(work.flows, s, jt),
@@ -362,7 +363,8 @@ def analyze(table: pd.DataFrame | Sequence[str | Path], options: Options | None 
 
 
 def _gather(w: pd.DataFrame, order: np.ndarray, **extra: np.ndarray) -> pd.DataFrame:
-    """The sightings frame: work-frame columns in path order, skipping gathers of columns
+    """The sightings frame: work-frame columns in path order, each dropped from ``w`` once
+    gathered (the two never both hold every column: peak memory), skipping gathers of columns
     that hold one value throughout (IPv4-only high halves, tunnel fields without tunnels)."""
     n = len(order)
     v4_only = bool((w["ip_version"].to_numpy() == 4).all())
@@ -373,14 +375,15 @@ def _gather(w: pd.DataFrame, order: np.ndarray, **extra: np.ndarray) -> pd.DataF
     if no_tunnel:
         constant |= {"vni", "outer_src_hi", "outer_src_lo", "outer_dst_hi", "outer_dst_lo"}
     cols: dict[str, np.ndarray] = {}
-    for c in w.columns:
+    for c in list(w.columns):
+        v = w.pop(c).to_numpy()
         if c in _FINGERPRINT_ONLY:
             continue
-        v = w[c].to_numpy()
         if c in constant:
             cols[c] = np.full(n, v[0] if len(v) else 0, dtype=v.dtype)
         else:
             cols[c] = v[order]
+        del v
     cols.update(extra)
     return pd.DataFrame(cols, copy=False)
 

@@ -112,3 +112,32 @@ def base_confidence(w: pd.DataFrame, *, use_payload: bool) -> np.ndarray:
     if not use_payload:
         conf *= 0.8
     return conf
+
+
+class KeyTable:
+    """A read-only int64 key -> int64 value table looked up a whole array at a time (sorted
+    keys and ``searchsorted``: no Python loop, no hashing of pandas indexes)."""
+
+    def __init__(self, keys: np.ndarray, values: np.ndarray) -> None:
+        order = np.argsort(keys, kind="stable")
+        self.keys = np.asarray(keys, dtype="int64")[order]
+        self.values = np.asarray(values, dtype="int64")[order]
+
+    @classmethod
+    def of(cls, mapping: dict[int, int]) -> KeyTable:
+        keys = np.fromiter(mapping.keys(), dtype="int64", count=len(mapping))
+        return cls(keys, np.fromiter(mapping.values(), dtype="int64", count=len(mapping)))
+
+    def get(self, query: np.ndarray, default: int = -1) -> np.ndarray:
+        """Value per query key, ``default`` where absent."""
+        query = np.asarray(query).astype("int64", copy=False)
+        if not len(self.keys) or not len(query):
+            return np.full(len(query), default, dtype="int64")
+        pos = np.clip(np.searchsorted(self.keys, query), 0, len(self.keys) - 1)
+        return np.where(self.keys[pos] == query, self.values[pos], default)
+
+
+def count_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct keys, how often each occurs), keys as int64."""
+    uniq, counts = np.unique(np.asarray(keys).astype("int64", copy=False), return_counts=True)
+    return uniq, counts

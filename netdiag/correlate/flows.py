@@ -169,13 +169,23 @@ def describe(  # noqa: PLR0917 - the engine's one call
     rep = flows["reply"].to_numpy()
     point = s["point"].to_numpy()
     first, last = jt["first"].to_numpy(), _path_last(s, len(jt))
-    doms, points = _path_domain_sets(s, names, len(jt))
-    extra_points = _missing(points, req, rep)  # reply points the request lacks
     origin_dom = names.point_domain[point[first[req]]]
     back_dom = names.point_domain[point[last[rep]]]
     reached = origin_dom == back_dom
-    skipped = _missing(doms, rep, req)  # request nodes the reply lacks
-    symmetric = (extra_points == 0) & ~(reached & (skipped > 0))
+    if len(names.points) <= 64:  # point and node sets as 64-bit masks, one OR per journey
+        on_path = s["copy"].to_numpy() == 0
+        one = np.uint64(1)
+        p_bits = np.where(on_path, one << point.astype("uint64"), np.uint64(0))
+        d_bits = np.where(on_path, one << names.point_domain[point].astype("uint64"), 0)
+        p_mask = np.bitwise_or.reduceat(p_bits, first) if len(first) else p_bits[:0]
+        d_mask = np.bitwise_or.reduceat(d_bits.astype("uint64"), first) if len(first) else p_mask
+        extra_points = (p_mask[rep] & ~p_mask[req]) != 0  # reply points the request lacks
+        skipped = (d_mask[req] & ~d_mask[rep]) != 0  # request nodes the reply lacks
+    else:
+        doms, points = _path_domain_sets(s, names, len(jt))
+        extra_points = _missing(points, req, rep) > 0
+        skipped = _missing(doms, rep, req) > 0
+    symmetric = ~extra_points & ~(reached & skipped)
     unnat = hops.loc[(hops["src_kind"] == 2) | (hops["dst_kind"] == 2)] if len(hops) else hops
     where = unnat.drop_duplicates("journey").set_index("journey")["b"]
     at = where.reindex(rep).to_numpy()

@@ -50,31 +50,60 @@ def _runs(sorted_values: np.ndarray) -> np.ndarray:
     return start
 
 
+def _cell_ranks(
+    cell: np.ndarray, header: np.ndarray, t: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row (rows in time order inside each cell): is it a duplicate of the previous row of
+    its cell, and its rank among its cell's non-duplicate rows. Only rows of cells that repeat
+    are sorted (a hash finds them): the common cell holds one row."""
+    n = len(cell)
+    duplicate = np.zeros(n, dtype=bool)
+    rank = np.zeros(n, dtype="int64")
+    rows = np.flatnonzero(pd.Series(cell).duplicated(keep=False).to_numpy())
+    if not len(rows):
+        return duplicate, rank
+    by_cell = rows[np.argsort(cell[rows], kind="stable")]  # keeps time order inside a cell
+    c, h, ts = cell[by_cell], header[by_cell], t[by_cell]
+    m = len(by_cell)
+    first = _runs(c)
+    dup = np.zeros(m, dtype=bool)
+    dup[1:] = ~first[1:] & (h[1:] == h[:-1]) & ((ts[1:] - ts[:-1]) <= DUPLICATE_NS)
+    counted = (~dup).astype("int64")
+    csum = np.cumsum(counted)
+    starts = np.flatnonzero(first)
+    base = np.repeat(csum[starts] - counted[starts], np.diff(np.r_[starts, m]))
+    duplicate[by_cell] = dup
+    rank[by_cell] = csum - base - 1
+    return duplicate, rank
+
+
 def visit_keys(w: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """(visit, header) hashes per row: what tells two visits of one point apart, and the whole
-    header (what two recordings of one frame share)."""
-    visit = combine(
-        w["encap"].to_numpy(),
-        w["vni"].to_numpy(),
-        w["outer_dst_lo"].to_numpy(),
-        w["ttl"].to_numpy(),
-        w["dir"].to_numpy(),
-        seed=21,
-    )
-    header = combine(
-        visit,
-        w["src_hi"].to_numpy(),
-        w["src_lo"].to_numpy(),
-        w["dst_hi"].to_numpy(),
-        w["dst_lo"].to_numpy(),
-        w["sport"].to_numpy(),
-        w["dport"].to_numpy(),
-        w["eth_src"].to_numpy(),
-        w["eth_dst"].to_numpy(),
-        w["icmp_id"].to_numpy(),
-        seed=22,
-    )
+    header (what two recordings of one frame share). Small fields are packed into one word
+    before mixing (-1 "absent" values masked to their width)."""
+    u = {c: w[c].to_numpy().astype("uint64") for c in ("encap", "vni", "ttl", "dir", "sport",
+                                                       "dport", "icmp_id")}  # fmt: skip
+    with np.errstate(over="ignore"):
+        small = (
+            (u["encap"] & _M4)
+            | (u["ttl"] & _M9) << _U(4)
+            | (u["dir"] & _M4) << _U(13)
+            | (u["vni"] & _M25) << _U(17)
+        )
+        ports = (
+            (u["sport"] & _M17) | (u["dport"] & _M17) << _U(17) | (u["icmp_id"] & _M17) << _U(34)
+        )
+        visit = combine(small, w["outer_dst_lo"].to_numpy(), seed=21)
+        src = w["src_lo"].to_numpy() ^ (w["src_hi"].to_numpy() * _GOLDEN)
+        dst = w["dst_lo"].to_numpy() ^ (w["dst_hi"].to_numpy() * _GOLDEN)
+    header = combine(visit, src, dst, ports, w["eth_src"].to_numpy(), w["eth_dst"].to_numpy(),
+                     seed=22)  # fmt: skip
     return visit, header
+
+
+_U = np.uint64
+_M4, _M9, _M17, _M25 = (_U((1 << n) - 1) for n in (4, 9, 17, 25))
+_GOLDEN = _U(0x9E3779B97F4A7C15)
 
 
 def group(  # noqa: PLR0917 - the engine's one call, arrays of the work frame
@@ -98,28 +127,13 @@ def group(  # noqa: PLR0917 - the engine's one call, arrays of the work frame
     new[1:] |= (t[1:] - t[:-1]) > window_ns
     grp = np.cumsum(new) - 1
     ngroups = int(grp[-1]) + 1
-    # Cells (group, point, visit) in time order: repeats inside one are duplicates or packets.
-    cell = combine(grp, point[order], visit[order], seed=23)
-    by_cell = np.lexsort((t, cell))
-    c_sorted = cell[by_cell]
-    first_of_cell = _runs(c_sorted)
-    h_sorted = header[order][by_cell]
-    t_sorted = t[by_cell]
-    dup_sorted = np.zeros(n, dtype=bool)
-    same_prev = ~first_of_cell[1:] & (h_sorted[1:] == h_sorted[:-1])
-    dup_sorted[1:] = same_prev & ((t_sorted[1:] - t_sorted[:-1]) <= DUPLICATE_NS)
-    duplicate = np.empty(n, dtype=bool)
-    duplicate[by_cell] = dup_sorted
-    # Rank of each non-duplicate row inside its cell; a rank >= 1 means several packets.
-    counted = (~dup_sorted).astype("int64")
-    csum = np.cumsum(counted)
-    cell_start = np.flatnonzero(first_of_cell)
-    base = np.repeat(csum[cell_start] - counted[cell_start], np.diff(np.r_[cell_start, n]))
-    rank_sorted = csum - base - 1
-    rank = np.empty(n, dtype="int64")
-    rank[by_cell] = rank_sorted
+    # Cells (group, point, visit): repeats inside one are duplicates or several packets.
+    cell = combine(grp.astype("uint64") << _U(16) ^ point[order].astype("uint64"),
+                   visit[order], seed=23).astype("int64")  # fmt: skip
+    duplicate, rank = _cell_ranks(cell, header[order], t)
     packets = np.ones(ngroups, dtype="int64")
-    np.maximum.at(packets, grp, rank + 1)
+    several = np.flatnonzero(rank > 0)
+    np.maximum.at(packets, grp[several], rank[several] + 1)
     sub = np.zeros(n, dtype="int64")
     ambiguous_grp = np.zeros(ngroups, dtype=bool)
     split = np.flatnonzero(packets[grp] > 1)

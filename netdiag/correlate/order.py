@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from netdiag.correlate.fingerprint import combine
+from netdiag.correlate.fingerprint import KeyTable, combine
 
 #: Why a hop's two sightings are in this order (``hops["order"]``, ``sightings["order"]``).
 ORDER_KINDS = ("clock", "ttl", "tunnel", "reply-gap", "link", "time", "time-uncertain")
@@ -39,6 +39,7 @@ ON_PATH, SIDE_COPY, DUPLICATE = 0, 1, 2
 
 _DIR_IN, _DIR_OUT, _DIR_OTHER, _DIR_HOST, _DIR_UNKNOWN = range(5)
 _BROADCAST = 0xFFFF_FFFF_FFFF
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
 @dataclass(frozen=True)
@@ -51,22 +52,22 @@ class Ordering:
 
 
 def mac_owners(
-    w: pd.DataFrame, journey: np.ndarray, given: Mapping[int, int] | None = None
-) -> dict[int, int]:
+    w: pd.DataFrame, journey: np.ndarray, rows: np.ndarray, given: Mapping[int, int]
+) -> KeyTable:
     """MAC (as int) -> clock domain: the router MACs seen on routed hops inside one domain
     (the frame before the hop was addressed to it, the one after was sent from it), plus the
-    ``given`` ones (a run bundle's interface lists). A MAC claimed by two domains is dropped."""
-    order = np.lexsort((w["ts"].to_numpy(), w["dom"].to_numpy(), journey))
-    j, dom = journey[order], w["dom"].to_numpy()[order]
-    ttl = w["ttl"].to_numpy()[order]
-    enc = w["encap"].to_numpy()[order] >= 0
+    ``given`` ones (a run bundle's interface lists). A MAC claimed by two domains is dropped.
+    ``rows``: the work frame sorted by journey, domain, time."""
+    j, dom = journey[rows], w["dom"].to_numpy()[rows]
+    ttl = w["ttl"].to_numpy()[rows]
+    enc = w["encap"].to_numpy()[rows] >= 0
     same = (j[1:] == j[:-1]) & (dom[1:] == dom[:-1]) & (enc[1:] == enc[:-1])
     routed = np.flatnonzero(same & (ttl[1:] < ttl[:-1]) & (ttl[1:] >= 0))
-    src, dst = w["eth_src"].to_numpy()[order], w["eth_dst"].to_numpy()[order]
+    src, dst = w["eth_src"].to_numpy()[rows], w["eth_dst"].to_numpy()[rows]
     macs = np.concatenate([dst[routed], src[routed + 1]])
     doms = np.concatenate([dom[routed], dom[routed + 1]])
     keep = (macs > 0) & (macs != _BROADCAST) & (((macs >> 40) & 1) == 0)  # unicast only
-    return {**_sole_claims(macs[keep], doms[keep]), **(given or {})}
+    return KeyTable.of({**_sole_claims(macs[keep], doms[keep]), **given})
 
 
 def _sole_claims(keys: np.ndarray, doms: np.ndarray) -> dict[int, int]:
@@ -76,36 +77,24 @@ def _sole_claims(keys: np.ndarray, doms: np.ndarray) -> dict[int, int]:
     return dict(zip(sole["k"].tolist(), sole["d"].tolist(), strict=True))
 
 
-def _lookup(owners: Mapping[int, int], keys: np.ndarray) -> np.ndarray:
-    """Owner domain per key (-1 when unknown), vectorized through a sorted key table."""
-    if not owners or not len(keys):
-        return np.full(len(keys), -1, dtype="int64")
-    table_keys = np.fromiter(owners.keys(), dtype="int64", count=len(owners))
-    table_vals = np.fromiter(owners.values(), dtype="int64", count=len(owners))
-    order = np.argsort(table_keys)
-    table_keys, table_vals = table_keys[order], table_vals[order]
-    pos = np.clip(np.searchsorted(table_keys, keys), 0, len(table_keys) - 1)
-    return np.where(table_keys[pos] == keys, table_vals[pos], -1)
-
-
-def addr_owners(w: pd.DataFrame, journey: np.ndarray, given: Mapping[int, int]) -> dict[int, int]:
+def addr_owners(
+    w: pd.DataFrame, journey: np.ndarray, rows: np.ndarray, given: Mapping[int, int]
+) -> KeyTable:
     """Address key -> domain for tunnel endpoints: a domain that saw a packet plain and then
     encapsulated (its own clock) encapsulated it and owns the outer source; one that saw it
-    encapsulated then plain owns the outer destination. Plus the ``given`` node addresses."""
-    order = np.lexsort((w["ts"].to_numpy(), w["dom"].to_numpy(), journey))
-    j, dom = journey[order], w["dom"].to_numpy()[order]
-    enc = w["encap"].to_numpy()[order] >= 0
+    encapsulated then plain owns the outer destination. Plus the ``given`` node addresses.
+    ``rows``: the work frame sorted by journey, domain, time."""
+    j, dom = journey[rows], w["dom"].to_numpy()[rows]
+    enc = w["encap"].to_numpy()[rows] >= 0
     same = (j[1:] == j[:-1]) & (dom[1:] == dom[:-1])
-    into = np.flatnonzero(same & ~enc[:-1] & enc[1:]) + 1  # the encapsulated row
-    outof = np.flatnonzero(same & enc[:-1] & ~enc[1:])  # the encapsulated row
-    src = combine(
-        w["outer_src_hi"].to_numpy()[order][into], w["outer_src_lo"].to_numpy()[order][into]
+    into = rows[np.flatnonzero(same & ~enc[:-1] & enc[1:]) + 1]  # the encapsulated row
+    outof = rows[np.flatnonzero(same & enc[:-1] & ~enc[1:])]  # the encapsulated row
+    doms = w["dom"].to_numpy()
+    learned = _sole_claims(
+        np.concatenate([outer_keys(w, into, "src"), outer_keys(w, outof, "dst")]),
+        np.concatenate([doms[into], doms[outof]]),
     )
-    dst = combine(
-        w["outer_dst_hi"].to_numpy()[order][outof], w["outer_dst_lo"].to_numpy()[order][outof]
-    )
-    learned = _sole_claims(np.concatenate([src, dst]), np.concatenate([dom[into], dom[outof]]))
-    return {**learned, **given}
+    return KeyTable.of({**learned, **given})
 
 
 def outer_keys(w: pd.DataFrame, rows: np.ndarray | slice, side: str) -> np.ndarray:
@@ -188,8 +177,15 @@ class Evidence:
     gap: np.ndarray
     has_gap: np.ndarray
     clock_error: np.ndarray  # per domain, -1 unknown
-    macs: Mapping[int, int]
-    addresses: Mapping[int, int]
+    macs: Mapping[int, int]  # given by the run: MAC -> domain
+    addresses: Mapping[int, int]  # given by the run: address key -> domain
+
+
+@dataclass(frozen=True)
+class _Owners:
+    macs: KeyTable
+    addresses: KeyTable
+    known_mac_domains: np.ndarray  # per domain: do we know its MACs at all?
 
 
 def order_rows(w: pd.DataFrame, ev: Evidence) -> Ordering:
@@ -199,17 +195,28 @@ def order_rows(w: pd.DataFrame, ev: Evidence) -> Ordering:
         empty = np.zeros(0, dtype="int64")
         return Ordering(empty, empty.astype("int8"), empty.astype("int8"))
     dom = w["dom"].to_numpy().astype("int64")
-    ttl = w["ttl"].to_numpy().astype("int64")
-    rows = np.lexsort((-ttl, w["ts"].to_numpy(), dom, ev.journey))
-    seg = _segments(w, ev, rows)
-    side = _side_copies(w, ev, rows, seg)
+    ndom = int(dom.max()) + 1
+    # Journey, domain, time (higher TTL first on a tie): each domain's rows on its own clock.
+    rows = np.lexsort((-w["ttl"].to_numpy(), w["ts"].to_numpy(), ev.journey * ndom + dom))
+    macs = mac_owners(w, ev.journey, rows, ev.macs)
+    known = np.zeros(ndom, dtype=bool)
+    known[macs.values[(macs.values >= 0) & (macs.values < ndom)]] = True
+    owners = _Owners(macs, addr_owners(w, ev.journey, rows, ev.addresses), known)
+    seg = _segments(w, ev, rows, owners)
+    side = _side_copies(w, ev, rows, seg, owners)
     rank, how = _rank_segments(seg, side)
     seg_of_row = np.repeat(np.arange(len(seg.start)), seg.stop - seg.start)
     copy = np.where(side[seg_of_row], SIDE_COPY, ON_PATH).astype("int8")
     copy[ev.duplicate[rows]] = DUPLICATE
     # Final order: journey, path before copies, segment rank, then the domain's own clock.
-    final = np.lexsort((np.arange(n), copy, rank[seg_of_row] if len(rank) else copy, copy > 0,
-                        ev.journey[rows]))  # fmt: skip
+    # One packed key; ``rows`` is already sorted by journey, so the stable sort is cheap.
+    packed = (
+        ev.journey[rows].astype("int64") << 14
+        | (copy > 0).astype("int64") << 13
+        | np.minimum(rank[seg_of_row], 2047) << 2
+        | copy.astype("int64")
+    )
+    final = np.argsort(packed, kind="stable")
     first_of_seg = np.zeros(n, dtype=bool)
     first_of_seg[seg.start] = True
     row_how = np.where(first_of_seg, how[seg_of_row], CLOCK).astype("int8")
@@ -222,7 +229,7 @@ def order_rows(w: pd.DataFrame, ev: Evidence) -> Ordering:
     return Ordering(out, out_copy, out_how)
 
 
-def _segments(w: pd.DataFrame, ev: Evidence, rows: np.ndarray) -> Segments:
+def _segments(w: pd.DataFrame, ev: Evidence, rows: np.ndarray, owners: _Owners) -> Segments:
     """Segment table of the rows sorted by journey, domain, time."""
     j = ev.journey[rows]
     dom = w["dom"].to_numpy().astype("int64")[rows]
@@ -230,7 +237,7 @@ def _segments(w: pd.DataFrame, ev: Evidence, rows: np.ndarray) -> Segments:
     start = np.flatnonzero(np.r_[True, (j[1:] != j[:-1]) | (dom[1:] != dom[:-1])])
     stop = np.r_[start[1:], n]
     last = stop - 1
-    ttl = w["ttl"].to_numpy().astype("int64")[rows]
+    ttl = w["ttl"].to_numpy()[rows]
     ts = ev.ts_corr[rows]
     enc = w["encap"].to_numpy()[rows] >= 0
     # First encapsulated row of each segment (or its first row, masked out below).
@@ -238,27 +245,30 @@ def _segments(w: pd.DataFrame, ev: Evidence, rows: np.ndarray) -> Segments:
     first_enc = np.minimum.reduceat(enc_pos, start)
     has_enc = first_enc < n
     first_enc = np.minimum(first_enc, n - 1)
-    src_owner = _lookup(ev.addresses, outer_keys(w, rows[first_enc], "src"))
-    dst_owner = _lookup(ev.addresses, outer_keys(w, rows[first_enc], "dst"))
+    if has_enc.any():
+        src_owner = owners.addresses.get(outer_keys(w, rows[first_enc], "src"))
+        dst_owner = owners.addresses.get(outer_keys(w, rows[first_enc], "dst"))
+    else:
+        src_owner = dst_owner = np.full(len(start), -1, dtype="int64")
     eth_src = w["eth_src"].to_numpy()[rows]
     eth_dst = w["eth_dst"].to_numpy()[rows]
-    direction = w["dir"].to_numpy().astype("int64")[rows]
+    direction = w["dir"].to_numpy()[rows]
     return Segments(
         start=start,
         stop=stop,
         journey=j[start],
-        dom=dom[start],
-        ttl_max=np.maximum.reduceat(ttl, start),
-        ttl_min=np.minimum.reduceat(ttl, start),
+        dom=dom[start].astype("int32"),
+        ttl_max=np.maximum.reduceat(ttl, start).astype("int16"),
+        ttl_min=np.minimum.reduceat(ttl, start).astype("int16"),
         first_ts=ts[start],
         last_ts=ts[last],
         err=ev.clock_error[dom[start]],
-        enc_src_owner=np.where(has_enc, src_owner, -1),
-        enc_dst_owner=np.where(has_enc, dst_owner, -1),
-        src_mac_owner=_lookup(ev.macs, eth_src[start]),
-        dst_mac_owner=_lookup(ev.macs, eth_dst[last]),
-        first_dir=direction[start],
-        last_dir=direction[last],
+        enc_src_owner=np.where(has_enc, src_owner, -1).astype("int32"),
+        enc_dst_owner=np.where(has_enc, dst_owner, -1).astype("int32"),
+        src_mac_owner=owners.macs.get(eth_src[start]).astype("int32"),
+        dst_mac_owner=owners.macs.get(eth_dst[last]).astype("int32"),
+        first_dir=direction[start].astype("int8"),
+        last_dir=direction[last].astype("int8"),
         first_header=ev.header[rows][start],
         last_header=ev.header[rows][last],
         gap=ev.gap[rows][start],
@@ -266,7 +276,28 @@ def _segments(w: pd.DataFrame, ev: Evidence, rows: np.ndarray) -> Segments:
     )
 
 
-def _side_copies(w: pd.DataFrame, ev: Evidence, rows: np.ndarray, seg: Segments) -> np.ndarray:
+def _shared_headers(journey: np.ndarray, header: np.ndarray, seg: np.ndarray) -> np.ndarray:
+    """Rows whose header (one frame) occurs in more than one segment of their journey."""
+    with np.errstate(over="ignore"):  # header is a hash already: equality needs no mixing
+        key = (header ^ (journey.astype("uint64") * _GOLDEN)).astype("int64")
+    repeated = pd.Series(key).duplicated(keep=False).to_numpy()  # hashing: no sort
+    out = np.zeros(len(key), dtype=bool)
+    rows = np.flatnonzero(repeated)
+    if not len(rows):
+        return out
+    order = rows[np.argsort(key[rows], kind="stable")]
+    k = key[order]
+    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    low = np.minimum.reduceat(seg[order], starts)
+    high = np.maximum.reduceat(seg[order], starts)
+    spans = np.repeat(low != high, np.diff(np.r_[starts, len(order)]))
+    out[order] = spans
+    return out
+
+
+def _side_copies(
+    w: pd.DataFrame, ev: Evidence, rows: np.ndarray, seg: Segments, owners: _Owners
+) -> np.ndarray:
     """Per segment: True for a copy of a frame another domain carried (module docstring).
 
     For each frame (header) held by several segments of a journey, each holder either received
@@ -284,6 +315,9 @@ def _side_copies(w: pd.DataFrame, ev: Evidence, rows: np.ndarray, seg: Segments)
     seg_of_row = np.repeat(np.arange(nseg), seg.stop - seg.start)
     header = ev.header[rows]
     use = multi[seg.journey[seg_of_row]] & ~ev.duplicate[rows]
+    use &= _shared_headers(seg.journey[seg_of_row], header, seg_of_row)
+    if not use.any():
+        return side
     # Runs of one header inside a segment: the first run has nothing before it, the last run
     # nothing after it.
     run_start = np.r_[True, (seg_of_row[1:] != seg_of_row[:-1]) | (header[1:] != header[:-1])]
@@ -293,13 +327,10 @@ def _side_copies(w: pd.DataFrame, ev: Evidence, rows: np.ndarray, seg: Segments)
     pure_seg = run[seg.start] == run[seg.stop - 1]
     eth_src = w["eth_src"].to_numpy()[rows]
     eth_dst = w["eth_dst"].to_numpy()[rows]
-    known = np.zeros(int(seg.dom.max()) + 1, dtype=bool)
-    for d in set(ev.macs.values()):
-        if d < len(known):
-            known[d] = True
+    known = owners.known_mac_domains
     dom_row = seg.dom[seg_of_row]
-    src_own = _lookup(ev.macs, eth_src) == dom_row
-    dst_own = _lookup(ev.macs, eth_dst) == dom_row
+    src_own = owners.macs.get(eth_src) == dom_row
+    dst_own = owners.macs.get(eth_dst) == dom_row
     group_dst = (eth_dst >= 0) & ((((eth_dst >> 40) & 1) == 1) | (eth_dst == _BROADCAST))
     d = w["dir"].to_numpy().astype("int64")[rows]
     df = pd.DataFrame(
@@ -365,22 +396,30 @@ def _side_copies(w: pd.DataFrame, ev: Evidence, rows: np.ndarray, seg: Segments)
 
 def _evidence(seg: Segments, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For adjacent segments ``a`` (now first) and ``b``: +1 keep, -1 swap, and the ORDER_KINDS
-    code of the strongest evidence that decided (TIME / UNCERTAIN when none but clocks)."""
+    code of the strongest evidence that decided (TIME / UNCERTAIN when none but clocks).
+    TTL settles most pairs; the other kinds are computed for the rest only."""
+    a_ttl = (seg.ttl_max[a] > seg.ttl_min[b]) & ~(seg.ttl_max[b] > seg.ttl_min[a])
+    b_ttl = (seg.ttl_max[b] > seg.ttl_min[a]) & ~(seg.ttl_max[a] > seg.ttl_min[b])
+    verdict = np.where(a_ttl, 1, np.where(b_ttl, -1, 0)).astype("int8")
+    kind = np.where(verdict != 0, TTL, TIME).astype("int8")
+    rest = np.flatnonzero(verdict == 0)
+    if len(rest):
+        v, k = _weaker_evidence(seg, a[rest], b[rest])
+        verdict[rest], kind[rest] = v, k
+    return verdict, kind
+
+
+def _weaker_evidence(seg: Segments, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_evidence` after TTL: tunnels, reply gaps, link layer, then time."""
     verdict = np.zeros(len(a), dtype="int8")
     kind = np.full(len(a), TIME, dtype="int8")
 
     def settle(a_first: np.ndarray, b_first: np.ndarray, code: int) -> None:
-        open_ = verdict == 0
-        decided = open_ & (a_first != b_first)
+        decided = (verdict == 0) & (a_first != b_first)
         verdict[decided & a_first] = 1
         verdict[decided & b_first] = -1
         kind[decided] = code
 
-    settle(
-        (seg.ttl_max[a] > seg.ttl_min[b]) & ~(seg.ttl_max[b] > seg.ttl_min[a]),
-        (seg.ttl_max[b] > seg.ttl_min[a]) & ~(seg.ttl_max[a] > seg.ttl_min[b]),
-        TTL,
-    )
     da, db = seg.dom[a], seg.dom[b]
 
     def tunnel(x: np.ndarray, y: np.ndarray, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
@@ -425,8 +464,7 @@ def _rank_segments(seg: Segments, side: np.ndarray) -> tuple[np.ndarray, np.ndar
         return rank, how
     j = seg.journey[path]
     # Whole-journey gap keys when every segment has one; else corrected time.
-    all_gap = np.ones(int(j.max()) + 1, dtype=bool)
-    np.logical_and.at(all_gap, j, seg.has_gap[path])
+    all_gap = np.bincount(j[~seg.has_gap[path]], minlength=int(j.max()) + 1) == 0
     key2 = np.where(all_gap[j], seg.gap[path], seg.first_ts[path])
     perm = path[np.lexsort((key2, -seg.ttl_min[path], -seg.ttl_max[path], j))]
     jp = seg.journey[perm]
@@ -435,8 +473,14 @@ def _rank_segments(seg: Segments, side: np.ndarray) -> tuple[np.ndarray, np.ndar
     pos = idx - np.maximum.accumulate(np.where(starts, idx, 0))
     longest = int(pos.max()) + 1
     pair = np.flatnonzero(jp[1:] == jp[:-1])
-    for step in range(longest if longest > 1 else 0):
-        i = pair[pos[pair] % 2 == step % 2]
+    # Pairs TTL orders never move; only journeys with another pair need the passes.
+    a, b = perm[pair], perm[pair + 1]
+    ttl_set = (seg.ttl_max[a] > seg.ttl_min[b]) & ~(seg.ttl_max[b] > seg.ttl_min[a])
+    loose = np.zeros(int(jp.max()) + 1, dtype=bool)
+    loose[jp[pair[~ttl_set]]] = True
+    moving = pair[loose[jp[pair]]]
+    for step in range(longest if longest > 1 and len(moving) else 0):
+        i = moving[pos[moving] % 2 == step % 2]
         if not len(i):
             continue
         verdict, _ = _evidence(seg, perm[i], perm[i + 1])

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from netdiag.correlate.fingerprint import combine
+from netdiag.correlate.fingerprint import KeyTable, combine
 from netdiag.correlate.frame import Names
 from netdiag.pcap.addr import ip_text, ip_with_port
 
@@ -124,23 +124,21 @@ def original_rows(s: pd.DataFrame) -> np.ndarray:
     f = flags[rows]
     syn = (proto[rows] == 6) & (f >= 0) & ((f & (_TCP_SYN | _TCP_ACK)) == _TCP_SYN)
     synack = (proto[rows] == 6) & (f >= 0) & ((f & (_TCP_SYN | _TCP_ACK)) == (_TCP_SYN | _TCP_ACK))
-    # The opener of each (point, connection): a SYN if one was seen; else a packet to a
-    # service port from an ephemeral one (a capture that started mid-connection); else the
-    # first packet seen.
+    # The opener of each (point, connection): a SYN if one was seen; else a packet from an
+    # ephemeral port to a service port (a capture that started mid-connection); else the
+    # connection's first packet seen there. Only the last needs the rows grouped by time.
     sport, dport = s["sport"].to_numpy()[rows], s["dport"].to_numpy()[rows]
     to_service = (dport < _EPHEMERAL) & (sport >= _EPHEMERAL)
-    df = pd.DataFrame(
-        {
-            "u": undirected,
-            "d": directed,
-            "pri": np.where(syn, 0, np.where(to_service, 1, 2)),
-            "t": s["ts"].to_numpy()[rows],
-        }
-    )
-    opener = df.sort_values(["u", "pri", "t"], kind="stable").drop_duplicates("u")
-    lookup = pd.Series(opener["d"].to_numpy(), index=opener["u"].to_numpy())
-    first_d = lookup.reindex(undirected).to_numpy()
-    orig = directed == first_d
+    from_service = (sport < _EPHEMERAL) & (dport >= _EPHEMERAL)
+    syn_dir = KeyTable(undirected[syn], directed[syn]).get(undirected, 0)
+    orig = np.where(syn_dir != 0, directed.astype("int64") == syn_dir, to_service)
+    by_time = np.flatnonzero((syn_dir == 0) & ~to_service & ~from_service)
+    if len(by_time):
+        u = undirected[by_time]
+        order = np.lexsort((s["ts"].to_numpy()[rows][by_time], u))
+        starts = np.r_[True, u[order][1:] != u[order][:-1]]
+        first_seen = KeyTable(u[order][starts], directed[by_time][order][starts])
+        orig[by_time] = directed[by_time].astype("int64") == first_seen.get(u)
     orig = np.where(syn, True, np.where(synack, False, orig))
     out[rows] = orig
     return out
