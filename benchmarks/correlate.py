@@ -190,9 +190,6 @@ def measure(per_point: int, revisit: float) -> dict[str, float]:
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     server = a.clocks.set_index("node").loc["server"]
-    revisits = int(
-        (a.sightings["point"].to_numpy() == 1).sum() - (table["point"] == "gw/eth1").sum()
-    )
     n = len(table)
     return {
         "case": "revisit" if revisit else "plain",
