@@ -65,15 +65,20 @@ def describe_change(change: Change) -> str:
 
 
 def arrivals(journey: Journey) -> list[Transform | None]:
-    """Per sighting, the transform that led to it (None for the first sighting).
+    """Per sighting, the transform that led to it (None for the first sighting and for copies,
+    which the writer lists after the path).
 
-    Transform i joins sightings i and i+1; a journey that passes one point twice (a hairpin)
-    is why this is positional and not keyed by point name.
+    Transform i joins path sightings i and i+1; a journey that passes one point twice (a
+    hairpin, an overlay's uplink) is why this is positional and not keyed by point name.
     """
-    if len(journey.transforms) == len(journey.sightings) - 1:
-        return [None, *journey.transforms]
+    path, copies = journey.path, len(journey.sightings) - len(journey.path)
+    if len(journey.transforms) == len(path) - 1:
+        return [None, *journey.transforms] + [None] * copies
     by_point = {t.to_point: t for t in journey.transforms}
-    return [None] + [by_point.get(s.point) for s in journey.sightings[1:]]
+    return [None] + [by_point.get(s.point) for s in path[1:]] + [None] * copies
+
+
+COPY_TEXT = {"side": "a copy seen off the path", "duplicate": "the same frame recorded again"}
 
 
 def format_ns(ns: int | None) -> str:
@@ -185,7 +190,7 @@ def flow_row(analysis: Analysis, flow: Flow, anomaly_kinds: Mapping[str, list[st
         server=server,
         translated=", ".join(translated) or "-",
         reply=reply_text,
-        hops=len(request.sightings) if request else 0,
+        hops=len(request.path) if request else 0,
         anomalies=", ".join(kinds),
         first_ts=corrected_ts(analysis, first) if first else 0,
         haystack=haystack.lower(),
@@ -193,14 +198,11 @@ def flow_row(analysis: Analysis, flow: Flow, anomaly_kinds: Mapping[str, list[st
 
 
 def anomaly_kinds(analysis: Analysis) -> dict[str, list[str]]:
-    """Journey id -> kinds of the anomalies about it (top-level and per journey)."""
+    """Journey id -> kinds of the anomalies about it (each anomaly once)."""
     kinds: dict[str, list[str]] = {}
-    for anomaly in analysis.anomalies:
+    for anomaly in analysis.all_anomalies:
         if anomaly.journey:
             kinds.setdefault(anomaly.journey, []).append(anomaly.kind)
-    for journey in analysis.journeys.values():
-        for anomaly in journey.anomalies:
-            kinds.setdefault(journey.id, []).append(anomaly.kind)
     return kinds
 
 

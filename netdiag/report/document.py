@@ -103,6 +103,7 @@ class Sighting:
     ttl: int | None = None
     encap: Any = None
     frame: int | None = None
+    copy: str | None = None  # None on the path; "side" (off-path copy) or "duplicate"
     extra: Extra = ()
 
     @property
@@ -131,7 +132,8 @@ class Sighting:
             ttl=_opt_int(raw.get("ttl")),
             encap=raw.get("encap"),
             frame=_opt_int(raw.get("frame")),
-            extra=_extra(raw, cls),
+            copy=_opt_str(raw.get("copy")) or ("side" if raw.get("side_copy") else None),
+            extra=_extra(raw, cls, "side_copy"),
         )
 
 
@@ -164,6 +166,7 @@ class Transform:
     to_point: str
     latency_ns: int | None = None
     changes: tuple[Change, ...] = ()
+    order: str | None = None  # why to_point follows from_point (clock, ttl, ... time-uncertain)
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any], where: str) -> Transform:
@@ -172,7 +175,13 @@ class Transform:
             to_point=str(_req(raw, "to", where)),
             latency_ns=_opt_int(raw.get("latency_ns")),
             changes=tuple(Change.parse(c, f"{where} change") for c in raw.get("changes") or ()),
+            order=_opt_str(raw.get("order")),
         )
+
+    @property
+    def uncertain(self) -> bool:
+        """The order of its two sightings rests on clocks closer than their errors."""
+        return self.order == "time-uncertain"
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +192,7 @@ class Anomaly:
     journey: str | None = None
     after_point: str | None = None
     detail: str = ""
+    expected_point: str | None = None
     extra: Extra = ()
 
     @classmethod
@@ -192,8 +202,14 @@ class Anomaly:
             journey=_opt_str(raw.get("journey")) or journey,
             after_point=_opt_str(raw.get("after_point") or raw.get("point")),
             detail=str(raw.get("detail") or ""),
-            extra=_extra(raw, cls),
+            expected_point=_opt_str(raw.get("expected_point")),
+            extra=_extra(raw, cls, "point"),
         )
+
+    @property
+    def key(self) -> tuple[str, str | None, str]:
+        """What makes two copies of one anomaly the same event."""
+        return (self.kind, self.journey, self.detail)
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +235,16 @@ class Journey:
             transforms=tuple(Transform.parse(t, where) for t in raw.get("transforms") or ()),
             anomalies=tuple(Anomaly.parse(a, jid) for a in raw.get("anomalies") or ()),
         )
+
+    @property
+    def path(self) -> tuple[Sighting, ...]:
+        """The sightings the packet passed through, in order (copies left out)."""
+        return tuple(s for s in self.sightings if s.copy is None)
+
+    @property
+    def copies(self) -> tuple[Sighting, ...]:
+        """Side copies and duplicate recordings: seen, but not hops of the path."""
+        return tuple(s for s in self.sightings if s.copy is not None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,11 +274,12 @@ class Translation:
     """Aggregated NAT: where an address (or address:port) is rewritten, and how often."""
 
     kind: str
-    node: str
+    node: str  # "" when the change happened between two nodes (see ``between``)
     before: str
     after: str
     proto: str = ""
     packets: int = 0
+    between: tuple[str, ...] = ()
     extra: Extra = ()
 
     @classmethod
@@ -264,8 +291,14 @@ class Translation:
             after=str(_req(raw, "after", "a translation")),
             proto=str(raw.get("proto") or ""),
             packets=int(raw.get("packets") or 0),
+            between=tuple(str(n) for n in raw.get("between") or ()),
             extra=_extra(raw, cls),
         )
+
+    @property
+    def where(self) -> str:
+        """The node, or "between A and B" when neither can be named."""
+        return self.node or "between " + " and ".join(self.between or ("?", "?"))
 
 
 @dataclass(frozen=True)
@@ -295,8 +328,14 @@ class Analysis:
 
     @cached_property
     def all_anomalies(self) -> tuple[Anomaly, ...]:
-        """Top-level anomalies then those attached to journeys."""
-        nested = (a for j in self.journeys.values() for a in j.anomalies)
+        """Every anomaly once: the document's list, then any a journey carries that the list
+        lacks (the writer puts each journey's anomalies in both places)."""
+        seen = {a.key for a in self.anomalies}
+        nested = []
+        for a in (a for j in self.journeys.values() for a in j.anomalies):
+            if a.key not in seen:
+                seen.add(a.key)
+                nested.append(a)
         return (*self.anomalies, *nested)
 
     def point(self, name: str) -> Point | None:

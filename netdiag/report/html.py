@@ -54,7 +54,7 @@ def _summary(view: RunView) -> Markup:
 
 
 def _anomalies(analysis: Analysis, flow_ids: dict[str, str]) -> Markup:
-    found = list(analysis.anomalies) + [a for j in analysis.journeys.values() for a in j.anomalies]
+    found = list(analysis.all_anomalies)
     if not found:
         return section("anomalies", "Anomalies (0)", el("p", None, "No anomaly found."))
     items = []
@@ -62,6 +62,8 @@ def _anomalies(analysis: Analysis, flow_ids: dict[str, str]) -> Markup:
         flow = flow_ids.get(a.journey or "")
         link = el("a", {"href": f"#flow-{flow}"}, f"flow {flow}") if flow else None
         where = f" after {a.after_point}" if a.after_point else ""
+        if a.expected_point:
+            where += f", expected at {a.expected_point}"
         items.append(
             el(
                 "div",
@@ -77,7 +79,7 @@ def _anomalies(analysis: Analysis, flow_ids: dict[str, str]) -> Markup:
 
 def _translations(analysis: Analysis) -> Markup:
     rows = [
-        (t.kind, t.node, t.proto, t.before, "→", t.after, t.packets) for t in analysis.translations
+        (t.kind, t.where, t.proto, t.before, "→", t.after, t.packets) for t in analysis.translations
     ]
     body = (
         table(("kind", "node", "proto", "before", "", "after", "packets"), rows, num={6})
@@ -226,7 +228,7 @@ def render_html(
         "schema": "netdiag.report/1",
         "flow_count": flow_count,
         "translations": [
-            {"kind": t.kind, "node": t.node, "before": t.before, "after": t.after}
+            {"kind": t.kind, "node": t.where, "before": t.before, "after": t.after}
             for t in view.analysis.translations
         ],
         "points": [p.name for p in view.analysis.points],

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 
 from netdiag.report.describe import (
+    COPY_TEXT,
     FlowRow,
     arrivals,
     corrected_ts,
@@ -74,12 +75,17 @@ def _hop_table(analysis: Analysis, journey: Journey, t0: int) -> Markup:
             el("div", {"class": "chg-" + CHANGE_CLASS.get(c.kind, "other")}, describe_change(c))
             for c in (t.changes if t else ())
         ]
+        if s.copy:
+            changes = [el("div", {"class": "chg-other"}, COPY_TEXT.get(s.copy, s.copy))]
+        latency = format_ns(t.latency_ns) if t else ""
+        if t is not None and t.uncertain:
+            latency += " (order uncertain: closer than the clocks' error)"
         rows.append(
             (
                 *node_iface(analysis, s),
                 s.direction,
                 f"+{format_ns(corrected_ts(analysis, s) - t0)}",
-                format_ns(t.latency_ns) if t else "",
+                latency,
                 f"{s.src} > {s.dst}",
                 f"{s.eth_src} > {s.eth_dst}",
                 "-" if s.ttl is None else s.ttl,

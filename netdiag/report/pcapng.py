@@ -19,7 +19,7 @@ import numpy.typing as npt
 from netdiag import __version__
 from netdiag.errors import AnalysisInputError
 from netdiag.report.bundle import RunView
-from netdiag.report.describe import arrivals, describe_change
+from netdiag.report.describe import COPY_TEXT, arrivals, describe_change
 from netdiag.report.document import split_point
 from netdiag.report.frames import FrameTable, read_frames
 
@@ -81,7 +81,9 @@ def hop_comments(view: RunView) -> dict[str, list[Located]]:
         for hop, (sighting, transform) in enumerate(
             zip(journey.sightings, arrivals(journey), strict=True), 1
         ):
-            if transform is None:
+            if sighting.copy:
+                change = COPY_TEXT.get(sighting.copy, sighting.copy)
+            elif transform is None:
                 change = "first sighting" if hop == 1 else "unchanged"
             else:
                 change = "; ".join(describe_change(c) for c in transform.changes) or "unchanged"

@@ -42,7 +42,7 @@ def _edge(x1: int, y: int, transform: Transform | None) -> list[Markup]:
         el(
             "text",
             {"x": x1 + GAP // 2, "y": y - 8, "class": "lat", "text-anchor": "middle"},
-            f"+{format_ns(transform.latency_ns)}",
+            f"+{format_ns(transform.latency_ns)}" + (" (order?)" if transform.uncertain else ""),
         )
     )
     for n, change in enumerate(transform.changes):
@@ -64,7 +64,8 @@ def _edge(x1: int, y: int, transform: Transform | None) -> list[Markup]:
 def _row(analysis: Analysis, journey: Journey, y0: int, t0: int, label: str) -> list[Markup]:
     parts = [el("text", {"x": 4, "y": y0 - 8, "class": "rowlabel"}, f"{label}: {journey.summary}")]
     arriving = arrivals(journey)
-    for i, s in enumerate(journey.sightings):
+    path = journey.path
+    for i, s in enumerate(path):
         x = 4 + i * (BOX_W + GAP)
         since = corrected_ts(analysis, s) - t0
         node, iface = node_iface(analysis, s)
@@ -87,8 +88,17 @@ def _row(analysis: Analysis, journey: Journey, y0: int, t0: int, label: str) -> 
                 el("text", {"x": x + 8, "y": y0 + 53, "class": "ts"}, f"t+{format_ns(since)}"),
             )
         )
-        if i + 1 < len(journey.sightings):
+        if i + 1 < len(path):
             parts += _edge(x + BOX_W, y0 + BOX_H // 2, arriving[i + 1])
+    if journey.copies:
+        seen = ", ".join(dict.fromkeys(s.point for s in journey.copies))
+        parts.append(
+            el(
+                "text",
+                {"x": 4, "y": y0 + BOX_H + 12, "class": "dev"},
+                f"also seen (copies): {seen}",
+            )
+        )
     return parts
 
 
@@ -102,7 +112,7 @@ def flow_svg(analysis: Analysis, request: Journey, reply: Journey | None) -> Mar
     for n, (journey, label) in enumerate(rows):
         parts += _row(analysis, journey, TOP + n * ROW_H, t0, label)
         changes = max((len(t.changes) for t in journey.transforms), default=1)
-        width = max(width, 8 + len(journey.sightings) * (BOX_W + GAP) - GAP)
+        width = max(width, 8 + len(journey.path) * (BOX_W + GAP) - GAP)
         height = TOP + n * ROW_H + max(BOX_H + 8, BOX_H // 2 + 26 + 14 * changes)
     width = max(width, 480)
     return el(

@@ -48,7 +48,11 @@ def _nat_verdicts(analysis: Analysis) -> list[Verdict]:
             continue
         seen.add((tr.kind, tr.node, tr.before, tr.after))
         subject = _label(tr.before) if tr.kind == "dnat" else tr.before
-        text = f"{subject} is {tr.kind.upper()}ed to {tr.after} on {tr.node or 'an unknown node'}"
+        text = (
+            f"{subject} is {tr.kind.upper()}ed to {tr.after} on {tr.node}"
+            if tr.node
+            else (f"{subject} is {tr.kind.upper()}ed to {tr.after} {tr.where}")
+        )
         requests = answered = 0
         reverse_nodes: Counter[str] = Counter()
         for flow in analysis.flows:
@@ -96,9 +100,7 @@ def verdicts(analysis: Analysis, manifest: Manifest | None = None) -> list[Verdi
     )
     if encap:
         found.append(Verdict(f"{encap['encap']} hop(s) were encapsulated in a tunnel."))
-    kinds = Counter(a.kind for a in analysis.anomalies)
-    for j in analysis.journeys.values():
-        kinds.update(a.kind for a in j.anomalies)
+    kinds = Counter(a.kind for a in analysis.all_anomalies)
     if kinds:
         listed = ", ".join(f"{n} {k}" for k, n in kinds.most_common())
         total = sum(kinds.values())

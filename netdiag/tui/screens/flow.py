@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from netdiag.report.describe import (
+    COPY_TEXT,
     arrivals,
     corrected_ts,
     encap_text,
@@ -82,6 +83,8 @@ class FlowScreen(Screen[None]):
             for n, s in enumerate(journey.sightings):
                 hop = arriving[n]
                 changes = changes_text(hop.changes) if hop else Text("")
+                if s.copy:
+                    changes = Text(COPY_TEXT.get(s.copy, s.copy), style="dim")
                 if s.encap:
                     changes.append(
                         ("\n" if changes else "") + f"in tunnel: {encap_text(s.encap)}",
@@ -98,7 +101,9 @@ class FlowScreen(Screen[None]):
                         s.direction,
                         f"+{format_ns(corrected_ts(analysis, s) - t0)}",
                         changes,
-                        format_ns(hop.latency_ns) if hop else "",
+                        (format_ns(hop.latency_ns) + (" ?" if hop.uncertain else ""))
+                        if hop
+                        else "",
                         addresses,
                         "-" if s.ttl is None else str(s.ttl),
                     ),

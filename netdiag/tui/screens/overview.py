@@ -37,7 +37,8 @@ class OverviewScreen(Screen[None]):
             text.append(v.text + "\n")
         text.append(
             f"{len(analysis.journeys):,} journeys, {len(analysis.flows):,} flows, "
-            f"{len(analysis.translations):,} translations, {len(analysis.anomalies):,} anomalies",
+            f"{len(analysis.translations):,} translations, "
+            f"{len(analysis.all_anomalies):,} anomalies",
             style="dim",
         )
         self.query_one("#verdict", Static).update(text)

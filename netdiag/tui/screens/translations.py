@@ -23,4 +23,6 @@ class TranslationsScreen(Screen[None]):
         table = self.query_one(DataTable)
         table.add_columns("kind", "node", "proto", "before", "", "after", "packets")
         for t in run_view(self).analysis.translations:
-            table.add_row(*cells(t.kind, t.node, t.proto, t.before, "→", t.after, f"{t.packets:,}"))
+            table.add_row(
+                *cells(t.kind, t.where, t.proto, t.before, "→", t.after, f"{t.packets:,}")
+            )

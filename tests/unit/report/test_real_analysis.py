@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import shutil
 from pathlib import Path
+from typing import Any
 
 from netdiag.report.bundle import open_input
 from netdiag.report.html import render_html
@@ -62,3 +63,39 @@ def test_saved_packet_table_gives_exact_frames(seed_dir: Path, tmp_path: Path) -
     assert [view.frame_of(s) for s in j2.sightings] == [2, 2, 2]
     stats = export_pcapng(view, tmp_path / "merged.pcapng")
     assert stats.commented == stats.packets == 8
+
+
+def test_every_view_counts_each_anomaly_once(tmp_path: Path) -> None:
+    """The document lists each anomaly at the top and again under its journey: the verdict,
+    the HTML section and the TUI overview must count it once."""
+    from netdiag.correlate import Options, analyze
+    from netdiag.report.document import parse_analysis
+    from netdiag.report.json import to_dict
+    from tests.support import builder, paths
+
+    cap = paths.overlay_ping(count=3, drop={0: 5, 1: 5, 2: 5})
+    cap.arp(paths.N2_VETH, paths.T0 + 3 * 10**9, "request", paths.WEB_MAC, paths.WEB, "10.2.0.1")
+    doc = to_dict(
+        analyze(builder.table(cap), Options(point_addresses={paths.N2_VETH: (paths.WEB,)}))
+    )
+    assert len(doc["anomalies"]) == 4  # three drops, one ARP
+    assert sum(len(j["anomalies"]) for j in doc["journeys"]) == 3
+    analysis = parse_analysis(doc)
+    assert len(analysis.all_anomalies) == 4
+    (line,) = [v.text for v in verdicts(analysis) if "anomal" in v.text]
+    assert line.startswith("4 anomalies: 3 dropped, 1 arp-unanswered")
+
+
+def test_copies_stay_off_the_drawn_path(seed_doc: dict[str, Any]) -> None:
+    """A side copy or a duplicate recording is listed, never drawn as a hop."""
+    from netdiag.report.describe import arrivals
+    from netdiag.report.document import parse_analysis
+
+    doc = seed_doc
+    journey = doc["journeys"][0]
+    extra = dict(journey["sightings"][1], copy="duplicate")
+    journey["sightings"].append(extra)
+    parsed = parse_analysis(doc).journeys[journey["id"]]
+    assert len(parsed.path) == len(journey["sightings"]) - 1
+    assert [s.copy for s in parsed.copies] == ["duplicate"]
+    assert arrivals(parsed)[-1] is None
