@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from netdiag.correlate.model import ClockSample
+from netdiag.correlate.model import ClockSample, Options
 from netdiag.errors import AnalysisInputError, InputError
 from netdiag.pcap.points import ifmap_from_links
 
@@ -32,6 +32,26 @@ class Input:
     kernel_dropped: Mapping[str, int] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     root: Path | None = None
+    node_macs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    endpoint_nodes: frozenset[str] = frozenset()
+    point_addresses: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def options(
+        self, *, window_ns: int | None = None, reference_node: str | None = None
+    ) -> Options:
+        """The analysis options this input implies; the one rule for the reference node: the
+        one asked for, else the bundle's (or first file's) node when it holds packets."""
+        nodes = set(self.table["node"].astype(str)) | set(self.table["point"].astype(str))
+        default_ref = self.reference_node if self.reference_node in nodes else None
+        return Options(
+            window_ns=window_ns if window_ns is not None else Options.window_ns,
+            reference_node=reference_node or default_ref,
+            clock_samples=self.clock_samples,
+            kernel_dropped=self.kernel_dropped,
+            node_macs=self.node_macs,
+            endpoint_nodes=self.endpoint_nodes,
+            point_addresses=self.point_addresses,
+        )
 
 
 @dataclass
@@ -41,6 +61,9 @@ class _Plan:
     clocks: dict[str, ClockSample] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    macs: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    endpoints: set[str] = field(default_factory=set)
+    addresses: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _read_manifest(root: Path, plan: _Plan) -> bool:
@@ -59,11 +82,13 @@ def _read_manifest(root: Path, plan: _Plan) -> bool:
         if not isinstance(info, dict):
             continue
         plan.ifmaps[node] = ifmap_from_links(info.get("interfaces"))
+        plan.macs[node] = _macs(info.get("interfaces"))
         clock = info.get("clock")
         if isinstance(clock, dict) and isinstance(clock.get("offset_ns"), int):
             plan.clocks[node] = ClockSample(
                 int(clock["offset_ns"]), int(clock.get("error_ns") or 0)
             )
+    _inventory_facts(manifest, plan)
     for cap in manifest.get("captures") or []:
         if not isinstance(cap, dict) or not cap.get("file") or not cap.get("point"):
             continue
@@ -78,6 +103,46 @@ def _read_manifest(root: Path, plan: _Plan) -> bool:
         if isinstance(stats, dict) and isinstance(stats.get("dropped"), int):
             plan.dropped[str(cap["point"])] = int(stats["dropped"])
     return True
+
+
+def _macs(links: object) -> tuple[str, ...]:
+    """The unicast MAC addresses of an ``ip -j link`` list (loopback and all-zero left out)."""
+    if not isinstance(links, list):
+        return ()
+    found = []
+    for link in links:
+        if isinstance(link, dict) and link.get("link_type") == "ether":
+            mac = str(link.get("address") or "")
+            if len(mac) == 17 and mac != "00:00:00:00:00:00":
+                found.append(mac)
+    return tuple(dict.fromkeys(found))
+
+
+def _inventory_facts(manifest: Mapping[str, object], plan: _Plan) -> None:
+    """External clients (role=external: end hosts that never rewrite a packet) and, for each
+    capture point that belongs to a pod, the pod's addresses."""
+    inventory = manifest.get("inventory")
+    if not isinstance(inventory, dict):
+        return
+    for node in inventory.get("nodes") or []:
+        labels = node.get("labels") if isinstance(node, dict) else None
+        if isinstance(labels, dict) and labels.get("role") == "external":
+            plan.endpoints.add(str(node.get("name")))
+    ips: dict[str, tuple[str, ...]] = {}
+    for pod in inventory.get("pods") or []:
+        if isinstance(pod, dict) and isinstance(pod.get("ips"), list):
+            ips[str(pod.get("name"))] = tuple(str(ip) for ip in pod["ips"])
+    # Where each pod's address lives: its own interface (a capture inside its namespace), else
+    # the host side of its veth.
+    home: dict[str, tuple[bool, str]] = {}
+    captures = manifest.get("captures")
+    for cap in captures if isinstance(captures, list) else []:
+        if isinstance(cap, dict) and cap.get("pod") in ips and cap.get("point"):
+            inside = bool(cap.get("netns"))
+            pod = str(cap["pod"])
+            if pod not in home or (inside and not home[pod][0]):
+                home[pod] = (inside, str(cap["point"]))
+    plan.addresses = {point: ips[pod] for pod, (_, point) in home.items()}
 
 
 def _bundle_plan(root: Path) -> _Plan:
@@ -132,4 +197,8 @@ def load_input(inputs: Sequence[str | Path]) -> Input:
             "the capture files hold no packets; check the capture filter and that traffic was sent"
         )
     reference = parse_point_spec(plan.specs[0]).node or None
-    return Input(table, reference, plan.clocks, plan.dropped, tuple(warnings), root)
+    return Input(
+        table, reference, plan.clocks, plan.dropped, tuple(warnings), root,
+        node_macs=plan.macs, endpoint_nodes=frozenset(plan.endpoints),
+        point_addresses=plan.addresses,
+    )  # fmt: skip

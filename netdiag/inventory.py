@@ -106,6 +106,11 @@ class PodSpec:
     mac: str | None = None
 
 
+def pod_record(pod: PodSpec) -> dict[str, object]:
+    """What a run manifest keeps of a pod: who it is, where it runs, its addresses."""
+    return {"name": pod.name, "node": pod.node, "ips": list(pod.ips), "fip": pod.fip}
+
+
 @dataclass(frozen=True)
 class Inventory:
     """All nodes and pods of one inventory file, in file order."""

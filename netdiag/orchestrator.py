@@ -45,7 +45,7 @@ from netdiag.capture.session import NodeSession
 from netdiag.capture.skew import shift_pcap, simulated_offset
 from netdiag.capture.sweep import sweep
 from netdiag.errors import TransportError
-from netdiag.inventory import Inventory, NodeSpec
+from netdiag.inventory import Inventory, NodeSpec, pod_record
 from netdiag.plan import CapturePoint, Plan, ResolvedPlan, ResolvedProbe, expand_globs, resolve
 from netdiag.transport import Transport, open_transport
 
@@ -88,7 +88,13 @@ class _Run:
             run_id=opts.run_id,
             out=opts.out,
             plan=plan_json(resolved.plan, resolved.points, resolved.filter),
-            inventory={"path": str(inventory.path), "nodes": [n.public() for n in nodes]},
+            inventory={
+                "path": str(inventory.path),
+                "nodes": [n.public() for n in nodes],
+                "pods": [
+                    pod_record(p) for p in inventory.pods if p.node in {n.name for n in nodes}
+                ],
+            },
             transport=opts.transport,
             nodes={n.name: NodeResult(n.name) for n in nodes},
         )

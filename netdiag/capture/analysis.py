@@ -34,20 +34,14 @@ def analyse_bundle(out: Path, *, html: bool = True) -> AnalysisOutcome:
     outcome = AnalysisOutcome()
     try:
         from netdiag.bundle import load_input
-        from netdiag.correlate import Options, analyze
+        from netdiag.correlate import analyze
         from netdiag.report.json import dumps
     except ImportError as exc:
         outcome.problems.append(f"analysis not available ({exc}); run `netdiag analyze {out}`")
         return outcome
     try:
         data = load_input([out])
-        nodes = set(data.table["node"].astype(str))
-        options = Options(
-            reference_node=data.reference_node if data.reference_node in nodes else None,
-            clock_samples=data.clock_samples,
-            kernel_dropped=data.kernel_dropped,
-        )
-        outcome.analysis = analyze(data.table, options)
+        outcome.analysis = analyze(data.table, data.options())
         outcome.warnings = data.warnings
         path = out / "analysis.json"
         path.write_text(dumps(outcome.analysis), encoding="utf-8")

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace, env: Env) -> int:
     from rich.console import Console
 
     from netdiag.bundle import load_input
-    from netdiag.correlate import Options, analyze
+    from netdiag.correlate import analyze
     from netdiag.report.json import dumps
     from netdiag.report.text import render
 
@@ -62,14 +62,7 @@ def run(args: argparse.Namespace, env: Env) -> int:
     if args.max_journeys < 0:
         raise InputError(f"--max-journeys {args.max_journeys}: must be 0 or more")
     data = load_input(args.input)
-    nodes = set(data.table["node"].astype(str)) | set(data.table["point"].astype(str))
-    default_ref = data.reference_node if data.reference_node in nodes else None
-    options = Options(
-        window_ns=round(args.window * 1e9),
-        reference_node=args.reference_node or default_ref,
-        clock_samples=data.clock_samples,
-        kernel_dropped=data.kernel_dropped,
-    )
+    options = data.options(window_ns=round(args.window * 1e9), reference_node=args.reference_node)
     analysis = analyze(data.table, options)
     document = None
     if args.json or args.save:

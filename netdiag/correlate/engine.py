@@ -327,11 +327,11 @@ def analyze(table: pd.DataFrame | Sequence[str | Path], options: Options | None 
 
         data = load_input(list(table))
         given = options or Options()
+        implied = data.options(window_ns=given.window_ns, reference_node=given.reference_node)
         options = dataclasses.replace(
-            given,
-            reference_node=given.reference_node or data.reference_node,
-            clock_samples={**data.clock_samples, **given.clock_samples},
-            kernel_dropped={**data.kernel_dropped, **given.kernel_dropped},
+            implied,
+            clock_samples={**implied.clock_samples, **given.clock_samples},
+            kernel_dropped={**implied.kernel_dropped, **given.kernel_dropped},
         )
         table = data.table
     work = prepare(table, options or Options())

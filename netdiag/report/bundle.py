@@ -115,18 +115,11 @@ def run_analysis(paths: Sequence[Path | str]) -> tuple[Analysis, Mapping[str, An
     widget never has to; the document is the same one ``analyze --json`` writes.
     """
     from netdiag.bundle import load_input
-    from netdiag.correlate import Options, analyze
+    from netdiag.correlate import analyze
     from netdiag.report.json import to_dict
 
     data = load_input([str(p) for p in paths])
-    nodes = set(data.table["node"].astype(str))
-    reference = data.reference_node if data.reference_node in nodes else None
-    options = Options(
-        reference_node=reference,
-        clock_samples=data.clock_samples,
-        kernel_dropped=data.kernel_dropped,
-    )
-    document = to_dict(analyze(data.table, options))
+    document = to_dict(analyze(data.table, data.options()))
     return parse_analysis(document, str(paths[0])), document
 
 
