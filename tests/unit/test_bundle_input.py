@@ -22,9 +22,9 @@ def _bundle(tmp_path: Path) -> Path:
         name = point.replace("/", "__") + ".pcap"
         shutil.copy(path, run / "pcaps" / name)
         node, iface = point.split("/", 1)
+        pod = "default/fip-busybox01" if iface.endswith("_h") else None
         captures.append({"point": point, "node": node, "iface": iface, "file": f"pcaps/{name}",
-                         "status": "ok", "netns": None,
-                         "pod": "default/fip-busybox01" if iface.endswith("_h") else None})  # fmt: skip
+                         "status": "ok", "netns": None, "pod": pod})  # fmt: skip
     links = [
         {"ifindex": 1, "ifname": "lo", "link_type": "loopback", "address": "00:00:00:00:00:00"},
         {"ifindex": 2, "ifname": "eth1", "link_type": "ether", "address": "00:00:00:21:44:fd"},
