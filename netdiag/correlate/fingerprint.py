@@ -119,9 +119,10 @@ class KeyTable:
     keys and ``searchsorted``: no Python loop, no hashing of pandas indexes)."""
 
     def __init__(self, keys: np.ndarray, values: np.ndarray) -> None:
-        order = np.argsort(keys, kind="stable")
-        self.keys = np.asarray(keys, dtype="int64")[order]
-        self.values = np.asarray(values, dtype="int64")[order]
+        signed = np.asarray(keys).astype("int64", copy=False)  # hashes are uint64: sort as int64
+        order = np.argsort(signed, kind="stable")
+        self.keys = signed[order]
+        self.values = np.asarray(values).astype("int64", copy=False)[order]
 
     @classmethod
     def of(cls, mapping: dict[int, int]) -> KeyTable:

@@ -57,3 +57,15 @@ def test_table_helper_keeps_schema_dtypes() -> None:
     table = make_table([BASE])
     assert str(table["ip_id"].dtype) == "UInt32"
     assert isinstance(table["point"].dtype, pd.CategoricalDtype)
+
+
+def test_key_table_finds_hashes_of_either_sign() -> None:
+    """Keys are 64-bit hashes: half of them have the top bit set."""
+    from netdiag.correlate.fingerprint import KeyTable, combine
+
+    keys = combine(np.arange(1000, dtype="uint64"))
+    assert (keys >= np.uint64(1 << 63)).any()
+    assert (keys < np.uint64(1 << 63)).any()
+    table = KeyTable(keys, np.arange(1000))
+    assert table.get(keys).tolist() == list(range(1000))
+    assert table.get(combine(np.arange(1000, 1100, dtype="uint64"))).tolist() == [-1] * 100
