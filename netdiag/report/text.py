@@ -26,7 +26,8 @@ MAX_ANOMALIES = 20
 
 
 def path_signatures(a: Analysis) -> np.ndarray:
-    """One uint64 per journey: equal for journeys that took the same path with the same changes."""
+    """One uint64 per journey: equal for journeys of one kind (protocol, ICMP type, TCP flags)
+    that took the same path with the same changes."""
     s, h = a.sightings, a.hops
     n = len(s)
     flags = np.zeros(n, dtype="int64")
@@ -46,7 +47,8 @@ def path_signatures(a: Analysis) -> np.ndarray:
         s["hop"].to_numpy(), s["point"].to_numpy(), flags, s["proto"].to_numpy(),
         s["src_hi"].to_numpy(), s["src_lo"].to_numpy(), s["dst_hi"].to_numpy(),
         s["dst_lo"].to_numpy(), s["sport"].to_numpy(), s["dport"].to_numpy(),
-        s["ttl"].to_numpy(), s["encap"].to_numpy(),
+        s["ttl"].to_numpy(), s["encap"].to_numpy(), s["icmp_type"].to_numpy(),
+        s["tcp_flags"].to_numpy(),
     )  # fmt: skip
     starts = a.journeys["first"].to_numpy()
     if len(starts) == 0:
