@@ -502,7 +502,8 @@ def _v4(value: int) -> str:
 
 
 def arp_unanswered(table: pd.DataFrame, window_ns: int) -> pd.DataFrame:
-    """ARP requests with no reply anywhere within the window: one anomaly per (target, asker),
+    """ARP requests with no reply anywhere within the window around them: one anomaly per
+    (target, asker),
     naming every point that saw the requests (one event seen at three points is one anomaly)."""
     if "arp_op" not in table.columns:
         return empty()
@@ -521,7 +522,9 @@ def arp_unanswered(table: pd.DataFrame, window_ns: int) -> pd.DataFrame:
         {"ts": ts[rep], "tok": spa[rep] << 32 | tpa[rep], "r": np.flatnonzero(rep)}
     ).sort_values("ts")
     m = (
-        pd.merge_asof(left, right, on="ts", by="tok", direction="forward", tolerance=window_ns)
+        # Nearest, not only later: a flooded copy of the request may reach another node after
+        # the target already answered (and node clocks differ).
+        pd.merge_asof(left, right, on="ts", by="tok", direction="nearest", tolerance=window_ns)
         if len(right)
         else left.assign(r=np.nan)
     )

@@ -171,3 +171,22 @@ def test_frame_recorded_twice_at_one_point_changes_nothing(run: Run) -> None:
     assert req["transforms"] == clean["journeys"][0]["transforms"]
     assert doc["translations"] == clean["translations"]
     assert doc["anomalies"] == clean["anomalies"] == []
+
+
+def test_arp_flood_copy_seen_after_the_answer_is_answered(run: Run) -> None:
+    """The request flooded to a neighbour's NIC arrives there after the target answered."""
+    cap = sc.fip_ingress()
+    cap.points["kube-ovn-worker/eth1"] = "sll2"
+    cap.arp("kube-ovn-worker/eth1", sc.T0 - 980_000, "request", sc.CLIENT_MAC, "172.19.0.1",
+            "172.19.0.11")  # fmt: skip
+    assert run(cap)["anomalies"] == []
+
+
+def test_unanswered_arp_seen_at_three_points_is_one_anomaly(run: Run) -> None:
+    cap = sc.fip_ingress(arp_answered=False)
+    for point in ("kube-ovn-worker/eth1", sc.CLIENT):
+        cap.points.setdefault(point, "sll2")
+        cap.arp(point, sc.T0 - 999_000, "request", sc.CLIENT_MAC, "172.19.0.1", "172.19.0.11")
+    (arp,) = run(cap)["anomalies"]
+    assert arp["kind"] == "arp-unanswered"
+    assert sorted(arp["points"]) == sorted([sc.ETH1, "kube-ovn-worker/eth1", sc.CLIENT])
