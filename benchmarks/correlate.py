@@ -216,6 +216,34 @@ def measure(per_point: int, revisit: float) -> dict[str, float]:
     }
 
 
+def fleet(points: int, packets: int = 2000) -> pd.DataFrame:
+    """``points`` nodes that each saw the same ``packets`` (one capture point per node, its own
+    clock, its own NIC MAC): the shape of a capture on every node of a fleet."""
+    base = build(packets * 2)
+    one = base.loc[base["point"] == POINTS[0]]
+    frames = []
+    for i in range(points):
+        f = one.copy()
+        f["point"], f["node"], f["iface"] = f"n{i}/eth0", f"n{i}", "eth0"
+        f["ts_ns"] = f["ts_ns"].to_numpy() + i * 1000 + (i % 7) * 10_000_000
+        f["eth_src"] = pd.array(np.full(len(f), 0x020000000100 + i, dtype="uint64"), "UInt64")
+        frames.append(f)
+    out = pd.concat(frames, ignore_index=True)
+    for c in ("point", "node", "iface"):
+        out[c] = out[c].astype("category")
+    return out
+
+
+def measure_fleet(points: int) -> dict[str, float]:
+    table = fleet(points)
+    gc.collect()
+    cpu = time.process_time()
+    analyze(table, Options())
+    cpu = time.process_time() - cpu
+    return {"points": points, "sightings": len(table), "cpu_seconds": round(cpu, 3),
+            "cpu_us_per_sighting": round(cpu / len(table) * 1e6, 2)}  # fmt: skip
+
+
 def _child(per_point: int, revisit: float) -> dict[str, float]:
     """Run one case in a fresh interpreter (peak RSS of its own)."""
     out = subprocess.run(
@@ -233,9 +261,21 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.add_argument("--revisit", type=float, default=1 / 3, help=argparse.SUPPRESS)
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--fleet", action="store_true",
+        help="instead: 25, 50, 100, 200 points that all saw the same packets (linear in points?)",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.one is not None:
         print(json.dumps(measure(args.one, args.revisit)))
+        return
+    if args.fleet:
+        for n in (25, 50, 100, 200):
+            r = measure_fleet(n)
+            print(
+                f"{r['points']:>4} points, {r['sightings']:>9,} sightings: "
+                f"{r['cpu_seconds']:.2f} CPU-s, {r['cpu_us_per_sighting']:.2f} µs per sighting"
+            )
         return
     sizes = [args.packets // 4, args.packets // 2, args.packets] if args.linear else [args.packets]
     results = [_child(n, 0.0) for n in sizes] + [_child(args.packets, 1 / 3)]

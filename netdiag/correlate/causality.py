@@ -122,15 +122,44 @@ def journey_samples(
         g[["send", "recv"]] = g[["send", "recv"]].fillna(False).astype(bool)
     else:
         g = g.assign(send=False, recv=False)
-    p = g.merge(g, on="journey", suffixes=("_x", "_y"))
-    p = p.loc[p["dom_x"] != p["dom_y"]]
-    causal = ((p["ttl_min_x"] > p["ttl_max_y"]) & (p["ttl_max_y"] >= 0)) | (
-        p["send_x"] & p["recv_y"]
+    g = g.sort_values(
+        ["journey", "ttl_min", "ttl_max", "dom"], ascending=[True, False, False, True]
     )
-    p = p.loc[causal]
+    p = _pairs(g.reset_index(drop=True), "journey")
+    ttl = (p["ttl_min_x"] > p["ttl_max_y"]) & (p["ttl_max_y"] >= 0)
+    p = p.loc[ttl.to_numpy()]
+    # Tunnels: each sender with the journey's first receiver, each receiver with its first sender.
+    tunnel = []
+    for role, other in (("send", "recv"), ("recv", "send")):
+        mine = g.loc[g[role].to_numpy()]
+        firsts = g.loc[g[other].to_numpy()].drop_duplicates("journey")
+        m = mine.merge(
+            firsts, on="journey", suffixes=("_x", "_y") if role == "send" else ("_y", "_x")
+        )
+        tunnel.append(m.loc[m["dom_x"] != m["dom_y"]])
+    p = pd.concat([p, *tunnel], ignore_index=True)
     return pd.DataFrame(
         {"a": p["dom_x"], "b": p["dom_y"], "d": p["ts_min_y"] - p["ts_max_x"]}
     ).astype("int64")
+
+
+def _pairs(g: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Linear candidate pairs inside each ``by`` group of the sorted ``g``: every row with the
+    next one, and the group's first row with every other (suffixes _x for the earlier row,
+    _y for the later). Enough to chain every domain of a journey to the others without the
+    quadratic all-pairs join (a fleet of 200 points sees each packet 200 times)."""
+    key = g[by].to_numpy()
+    n = len(g)
+    nxt = np.flatnonzero(key[1:] == key[:-1])
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if n else np.zeros(0, "int64")
+    first_of = np.repeat(starts, np.diff(np.r_[starts, n]))
+    rest = np.flatnonzero(first_of != np.arange(n))
+    rest = rest[(rest - first_of[rest]) > 1]  # the next row is already paired
+    xi = np.concatenate([nxt, first_of[rest]])
+    yi = np.concatenate([nxt + 1, rest])
+    left = g.iloc[xi].reset_index(drop=True).add_suffix("_x")
+    right = g.iloc[yi].reset_index(drop=True).add_suffix("_y")
+    return pd.concat([left, right], axis=1)
 
 
 def flow_samples(w: pd.DataFrame, journey: np.ndarray, flows: pd.DataFrame) -> pd.DataFrame:
@@ -148,8 +177,9 @@ def flow_samples(w: pd.DataFrame, journey: np.ndarray, flows: pd.DataFrame) -> p
     x = x.assign(gap=x["ts_min_p"] - x["ts_max_r"])[
         ["request", "dom", "gap", "ts_min_r", "ts_max_r", "ts_min_p", "ts_max_p"]
     ]
-    p = x.merge(x, on="request", suffixes=("_x", "_y"))
-    p = p.loc[(p["dom_x"] != p["dom_y"]) & (p["gap_x"] > p["gap_y"])]
+    x = x.sort_values(["request", "gap", "dom"], ascending=[True, False, True])
+    p = _pairs(x.reset_index(drop=True), "request")
+    p = p.loc[((p["dom_x"] != p["dom_y"]) & (p["gap_x"] > p["gap_y"])).to_numpy()]
     forward = pd.DataFrame(
         {"a": p["dom_x"], "b": p["dom_y"], "d": p["ts_min_r_y"] - p["ts_max_r_x"]}
     )

@@ -55,18 +55,31 @@ def coarse_offsets(
     df = raw.groupby(["dom", "key"], sort=False)["ts"].agg(["min", "max"]).reset_index()
     df = df.loc[df["max"] - df["min"] < 1_000_000_000].rename(columns={"min": "ts"})
     df = df[["dom", "key", "ts"]]
-    pairs = df.merge(df, on="key", suffixes=("_a", "_b"))
-    pairs = pairs.loc[pairs["dom_a"] < pairs["dom_b"]]
+    # Each key's sightings against one hub sighting of it (the reference's when it saw the
+    # key): linear in the number of domains, where all pairs would be quadratic.
+    hub = (
+        df.assign(other=(df["dom"].to_numpy() != ref))
+        .sort_values(["key", "other", "dom"])
+        .drop_duplicates("key")[["key", "dom", "ts"]]
+    )
+    pairs = df.merge(hub, on="key", suffixes=("_b", "_a"))
+    pairs = pairs.loc[pairs["dom_a"] != pairs["dom_b"]]
     if pairs.empty:
         return offsets, 0
     pairs = pairs.assign(d=pairs["ts_b"] - pairs["ts_a"])
-    stats = pairs.groupby(["dom_a", "dom_b"])["d"].agg(
-        med="median", n="size", q1=lambda s: s.quantile(0.25), q3=lambda s: s.quantile(0.75)
-    )
+    grouped = pairs.groupby(["dom_a", "dom_b"])["d"]
+    stats = pd.DataFrame(
+        {
+            "q1": grouped.quantile(0.25),
+            "med": grouped.quantile(0.5),
+            "q3": grouped.quantile(0.75),
+            "n": grouped.size(),
+        }
+    ).reset_index()
     edges = [
         Edge(int(r["dom_a"]), int(r["dom_b"]), int(r["med"]), int(r["q3"] - r["q1"]), "coarse",
              int(r["n"]))
-        for r in stats.reset_index().to_dict("records")
+        for r in stats.to_dict("records")
     ]  # fmt: skip
     best = solve(edges, ndom, ref)
     margin = 0

@@ -40,6 +40,7 @@ ON_PATH, SIDE_COPY, DUPLICATE = 0, 1, 2
 _DIR_IN, _DIR_OUT, _DIR_OTHER, _DIR_HOST, _DIR_UNKNOWN = range(5)
 _BROADCAST = 0xFFFF_FFFF_FFFF
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MAX_PASSES = 16
 
 
 @dataclass(frozen=True)
@@ -479,13 +480,17 @@ def _rank_segments(seg: Segments, side: np.ndarray) -> tuple[np.ndarray, np.ndar
     loose = np.zeros(int(jp.max()) + 1, dtype=bool)
     loose[jp[pair[~ttl_set]]] = True
     moving = pair[loose[jp[pair]]]
-    for step in range(longest if longest > 1 and len(moving) else 0):
+    # Odd-even transposition until an odd and an even pass both swap nothing; capped, since
+    # evidence corrects local inversions of the (TTL, gap or time) order, not a shuffle.
+    calm = 0
+    for step in range(min(longest, _MAX_PASSES) if longest > 1 and len(moving) else 0):
         i = moving[pos[moving] % 2 == step % 2]
-        if not len(i):
-            continue
         verdict, _ = _evidence(seg, perm[i], perm[i + 1])
         swap = i[verdict < 0]
         perm[swap], perm[swap + 1] = perm[swap + 1], perm[swap]
+        calm = calm + 1 if not len(swap) else 0
+        if calm == 2:
+            break
     rank[perm] = pos
     if len(pair):
         _, kind = _evidence(seg, perm[pair], perm[pair + 1])
