@@ -65,11 +65,24 @@ class PodSpec:
     # False: the node does not see the namespace under /run/netns (docker-style runtimes); only
     # a process inside it (the lab starts a pause-like holder) leads there: `nsenter -t PID -n`.
     named: bool = True
+    # TCP ports a server in the pod accepts connections on (netdiag.lab.listener), so a
+    # connect through a service is a whole handshake instead of a RST
+    listen: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
 class PortForward:
-    """A load-balancer VIP:port DNATed to a pod:port on one node (seed 001's `lr-lb-list`)."""
+    """A VIP:port that ``node`` DNATs to a pod:port, on this node or another one: seed 001's
+    router load balancer (`lr-lb-list`), or a kube-proxy NodePort / ClusterIP.
+
+    ``reached_from`` says where requests come from: ``uplink`` (external clients; the VIP is a
+    node or load-balancer address) or ``pods`` (a ClusterIP called from the node's pods).
+    ``masquerade`` SNATs every request to the address of the device it leaves by (kube-proxy's
+    KUBE-MARK-MASQ for a NodePort, externalTrafficPolicy Cluster), so the reply comes back
+    through this node; without it a backend on another node answers the client directly.
+    Requests from pods are masqueraded when they hairpin back to the calling pod, as kube-proxy
+    does (else the pod would answer itself without leaving its namespace).
+    """
 
     node: str
     vip: str
@@ -77,6 +90,9 @@ class PortForward:
     pod_ip: str
     pod_port: int
     proto: Literal["tcp", "udp"] = "tcp"
+    reached_from: Literal["uplink", "pods"] = "uplink"
+    masquerade: bool = False
+    name: str = ""  # what it stands for, shown in the inventory's comment
 
 
 @dataclass(frozen=True)
@@ -228,10 +244,10 @@ class LabSpec:
             if len(pod.host_iface) > 15:
                 raise InputError(f"pod {pod.name}: interface name {pod.host_iface!r} > 15 chars")
         for fwd in self.port_forwards:
-            if not any(p.ip == fwd.pod_ip and p.node == fwd.node for p in self.pods):
-                raise InputError(
-                    f"port forward {fwd.vip}:{fwd.port}: no pod {fwd.pod_ip} on {fwd.node}"
-                )
+            if not self.node(fwd.node).is_node:
+                raise InputError(f"port forward {fwd.vip}:{fwd.port}: {fwd.node} is not a node")
+            if not any(p.ip == fwd.pod_ip for p in self.pods):
+                raise InputError(f"port forward {fwd.vip}:{fwd.port}: no pod {fwd.pod_ip}")
         return self
 
 
@@ -290,6 +306,7 @@ def default_spec(name: str = DEFAULT_NAME, mgmt_net: str = "10.250.0.0/24") -> L
             fip="172.19.0.11",
             ifindex=22,
             host_ifindex=23,
+            listen=(80,),  # backend of the ClusterIP below: calls it, reaches itself
         ),
         PodSpec(
             "default/lb-backend",  # behind the router load balancer 172.19.0.10:8080
@@ -306,10 +323,27 @@ def default_spec(name: str = DEFAULT_NAME, mgmt_net: str = "10.250.0.0/24") -> L
             "00:00:00:a2:70:8d",
             "6f1e0c3a9b57_h",
             "fip-busybox02",
+            listen=(80,),  # backend of the NodePorts below
         ),
     )
-    lb = PortForward("kube-ovn-control-plane", "172.19.0.10", 8080, "192.168.0.3", 80)
-    spec = LabSpec(name=name, mgmt_net=mgmt_net, nodes=nodes, pods=pods, port_forwards=(lb,))
+    cp = "kube-ovn-control-plane"
+    nodeport, worker_pod = "172.19.0.6", "192.168.0.7"  # node 1's own address; pod on the worker
+    services = (
+        PortForward(cp, "172.19.0.10", 8080, "192.168.0.3", 80, name="router load balancer"),
+        PortForward(cp, nodeport, 30080, worker_pod, 80, masquerade=True, name="NodePort"),
+        PortForward(cp, nodeport, 30081, worker_pod, 80, name="NodePort, not masqueraded"),
+        PortForward(
+            cp,
+            "10.96.0.10",
+            80,
+            "192.168.0.6",
+            80,
+            "tcp",
+            "pods",
+            name="ClusterIP, called by its backend",
+        ),
+    )
+    spec = LabSpec(name=name, mgmt_net=mgmt_net, nodes=nodes, pods=pods, port_forwards=services)
     return spec.validate()
 
 
