@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import pandas as pd
 import pytest
 
 from netdiag.bundle import load_input
+from netdiag.correlate import Options, analyze
+from netdiag.report.json import to_dict
+from tests.support.lab_facts import CHECKS, KNOWN_WRONG
 from tests.support.lab_runs import SCENARIOS, lab_run
 
 
@@ -29,3 +34,26 @@ def test_every_recorded_run_is_a_complete_bundle(name: str) -> None:
 def test_an_unknown_run_is_named_with_the_known_ones() -> None:
     with pytest.raises(KeyError, match="nodeport-overlay"):
         lab_run("nosuch")
+
+
+def _analyse(name: str) -> tuple[dict[str, Any], pd.DataFrame]:
+    data = load_input([lab_run(name)])
+    options = Options(
+        reference_node=data.reference_node,
+        clock_samples=data.clock_samples,
+        kernel_dropped=data.kernel_dropped,
+    )
+    return to_dict(analyze(data.table, options)), data.table
+
+
+def _expected(name: str) -> Any:
+    """The scenario as a test parameter, a strict expected failure while the engine is wrong."""
+    wrong = KNOWN_WRONG.get(name)
+    marks = [pytest.mark.xfail(strict=True, raises=AssertionError, reason=wrong)] if wrong else []
+    return pytest.param(name, marks=marks, id=name)
+
+
+@pytest.mark.parametrize("name", [_expected(n) for n in sorted(SCENARIOS)])
+def test_recorded_run_analysis_states_the_facts(name: str) -> None:
+    doc, table = _analyse(name)
+    CHECKS[name](doc, table)
