@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from netdiag.errors import LabError
-from netdiag.lab import listener, ovs, render, sshd
+from netdiag.lab import listener, offload, ovs, render, sshd
 from netdiag.lab.inventory import inventory_text, key_path, known_hosts_path
 from netdiag.lab.state import LabState, NodeState, PodState, load_state, save_state
 from netdiag.lab.status import ovs_alive
@@ -240,6 +240,7 @@ def _build_with(spec: LabSpec, keys: sshd.KeyJob) -> dict[str, int]:
         ip_batch(lines, netns=ns, tool="bridge")
     if spec.dataplane == "ovs":
         ovs.build_dataplane(spec)
+        offload.tx_checksum_off(spec)
     keys.wait()
     sshd.write_ssh_files(spec)
     pids = {node.name: sshd.start_sshd(spec, node) for node in spec.nodes}

@@ -235,7 +235,7 @@ def iptables_rules(spec: LabSpec, node: NodeSpec) -> str:
             continue
         match = f"-d {fwd.vip}/32 -p {fwd.proto} --dport {fwd.port}"
         if fwd.reached_from == "pods":
-            ingress = f"-i {spec.bridge}"
+            ingress = f"-i {spec.pod_gateway_iface}"
             # hairpin: the backend calling its own service must see the reply come back from
             # the gateway, so its request is masqueraded (kube-proxy's KUBE-SEP rule)
             hairpin = f"-s {fwd.pod_ip}/32 {match}"

@@ -172,6 +172,11 @@ class LabSpec:
         return "br-phy" if self.dataplane == "ovs" and node.is_node else node.uplink
 
     @property
+    def pod_gateway_iface(self) -> str:
+        """The node device holding the pods' gateway: the bridge, or OVS's ``ovn0`` port."""
+        return self.join if self.dataplane == "ovs" else self.bridge
+
+    @property
     def host_mgmt_ip(self) -> str:
         return str(next(ipaddress.ip_network(self.mgmt_net).hosts()))
 
@@ -388,6 +393,7 @@ def ovs_spec(name: str = OVS_DEFAULT_NAME, mgmt_net: str = "10.249.0.0/24") -> L
             "pod-a",
             fip="172.19.0.11",
             named=False,
+            listen=(80,),
         ),
         PodSpec(
             "default/pod-b",
@@ -397,6 +403,25 @@ def ovs_spec(name: str = OVS_DEFAULT_NAME, mgmt_net: str = "10.249.0.0/24") -> L
             "0f1e2d3c4b5a_h",
             "pod-b",
             named=False,
+            listen=(80,),
+        ),
+    )
+    # As in the default lab, minus the masqueraded NodePort: every node's ovn0 holds the same
+    # gateway address here, so a reply to a request masqueraded to it would stay on node 2.
+    node1 = "ovs-node1"
+    services = (
+        PortForward(
+            node1, "172.19.0.6", 30081, "192.168.0.7", 80, name="NodePort, not masqueraded"
+        ),
+        PortForward(
+            node1,
+            "10.96.0.10",
+            80,
+            "192.168.0.6",
+            80,
+            "tcp",
+            "pods",
+            name="ClusterIP, called by its backend",
         ),
     )
     spec = LabSpec(
@@ -405,9 +430,11 @@ def ovs_spec(name: str = OVS_DEFAULT_NAME, mgmt_net: str = "10.249.0.0/24") -> L
         pod_vni=7,
         tunnel="genev",  # no device: OVS's userspace tunnel ports are ovn-<peer> on br-int
         bridge="br-int",
+        join="ovn0",
         dataplane="ovs",
         nodes=nodes,
         pods=pods,
+        port_forwards=services,
     )
     return spec.validate()
 

@@ -11,6 +11,8 @@ test marked ``xfail(raises=AssertionError)`` never hides a broken capture.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -140,41 +142,72 @@ def nodeport_overlay_any(doc: Doc, table: pd.DataFrame) -> None:
     nodeport_overlay(doc, table)
 
 
-def clusterip_hairpin(doc: Doc, table: pd.DataFrame) -> None:
+@dataclass(frozen=True)
+class Lab:
+    """Where a topology's paths are seen: its node names and the points that matter."""
+
+    node1: str
+    pod1: str  # fip-busybox01 / pod-a's own eth0 (captured inside its namespace)
+    pod1_port: str  # its host side: veth / OVS port
+    router: str  # where node 1 routes the pods' traffic: the bridge / OVS's ovn0
+    node1_uplink: str
+    node1_tunnel: str | None  # the device remote pods are routed through (none on OVS)
+    node2_uplink: str
+    node2_tunnel: str | None
+    pod2_port: str
+
+    def request_path(self) -> list[str]:
+        """A NodePort request from the client to node 2's pod, hop by hop."""
+        out = [CLIENT, self.node1_uplink, self.node1_tunnel or self.router, self.node1_uplink]
+        out += [self.node2_uplink, *([self.node2_tunnel] if self.node2_tunnel else [])]
+        return [*out, self.pod2_port]
+
+
+KERNEL = Lab(CP, POD1, CP_VETH, CP_BR, CP_ETH1, CP_OVN0, W_ETH1, W_OVN0, W_VETH)
+OVS_NODE1, OVS_NODE2 = "ovs-node1", "ovs-node2"
+OVS = Lab(
+    OVS_NODE1, f"{OVS_NODE1}/eth0", f"{OVS_NODE1}/a1b2c3d4e5f6_h", f"{OVS_NODE1}/ovn0",
+    f"{OVS_NODE1}/eth1", None, f"{OVS_NODE2}/eth1", None, f"{OVS_NODE2}/0f1e2d3c4b5a_h",
+)  # fmt: skip
+
+
+def clusterip_hairpin(doc: Doc, table: pd.DataFrame, lab: Lab = KERNEL) -> None:
     """b: pod 192.168.0.6 -> ClusterIP 10.96.0.10:80 whose only backend is the pod itself."""
-    syn = first_packet(table, POD1, dst="10.96.0.10", tcp_flags=SYN)
+    node, pod = lab.node1, lab.pod1
+    syn = first_packet(table, pod, dst="10.96.0.10", tcp_flags=SYN)
     port = int(syn["sport"])
-    request = the_journey(doc, POD1, ip_id=int(syn["ip_id"]), dst="10.96.0.10")
-    hairpin = [POD1, CP_VETH, CP_BR, CP_BR, CP_VETH, POD1]
+    request = the_journey(doc, pod, ip_id=int(syn["ip_id"]), dst="10.96.0.10")
+    hairpin = [pod, lab.pod1_port, lab.router, lab.router, lab.pod1_port, pod]
     assert path(request) == hairpin
     before, after = request["sightings"][0], request["sightings"][-1]
     assert (before["src"], before["dst"], before["dport"]) == ("192.168.0.6", "10.96.0.10", 80)
     assert (after["src"], after["dst"], after["dport"]) == ("192.168.0.1", "192.168.0.6", 80)
-    fin = first_packet(table, POD1, sport=80, dst="192.168.0.1", tcp_flags=FIN)
-    reply = the_journey(doc, POD1, ip_id=int(fin["ip_id"]), sport=80, dst="192.168.0.1")
+    fin = first_packet(table, pod, sport=80, dst="192.168.0.1", tcp_flags=FIN)
+    reply = the_journey(doc, pod, ip_id=int(fin["ip_id"]), sport=80, dst="192.168.0.1")
     assert path(reply) == hairpin
     assert translations(doc) == {
-        ("dnat", CP, "tcp", "10.96.0.10:80", "192.168.0.6:80"),
-        ("snat", CP, "tcp", f"192.168.0.6:{port}", f"192.168.0.1:{port}"),
-        ("un-dnat", CP, "tcp", "192.168.0.6:80", "10.96.0.10:80"),
-        ("un-snat", CP, "tcp", f"192.168.0.1:{port}", f"192.168.0.6:{port}"),
+        ("dnat", node, "tcp", "10.96.0.10:80", "192.168.0.6:80"),
+        ("snat", node, "tcp", f"192.168.0.6:{port}", f"192.168.0.1:{port}"),
+        ("un-dnat", node, "tcp", "192.168.0.6:80", "10.96.0.10:80"),
+        ("un-snat", node, "tcp", f"192.168.0.1:{port}", f"192.168.0.6:{port}"),
     }
     assert flow_of(doc, request)["symmetric"] is True
     assert doc["anomalies"] == []
 
 
-def nodeport_asymmetric(doc: Doc, table: pd.DataFrame) -> None:
+def nodeport_asymmetric(doc: Doc, table: pd.DataFrame, lab: Lab = KERNEL) -> None:
     """c: NodePort 172.19.0.6:30081 DNATed on node 1, answered by node 2 straight to the client."""
     syn = first_packet(table, CLIENT, dport=30081, tcp_flags=SYN)
     request = the_journey(doc, CLIENT, ip_id=int(syn["ip_id"]), dport=30081)
-    assert path(request) == NODEPORT_REQUEST
-    synacks = packets(table, W_VETH, sport=80, tcp_flags=SYN | 0x10)
+    assert path(request) == lab.request_path()
+    synacks = packets(table, lab.pod2_port, sport=80, tcp_flags=SYN | 0x10)
     if synacks.empty:
         raise RunIncomplete("the backend pod never answered the SYN")
-    replies = journeys_with(doc, W_VETH, src="192.168.0.7", sport=80, dst="172.19.0.1")
+    replies = journeys_with(doc, lab.pod2_port, src="192.168.0.7", sport=80, dst="172.19.0.1")
     assert len(replies) == len(synacks), "one journey per SYN-ACK (retransmissions included)"
-    assert all(path(r) == [W_VETH, W_ETH1, CLIENT] for r in replies), [path(r) for r in replies]
-    assert translations(doc) == {("dnat", CP, "tcp", "172.19.0.6:30081", "192.168.0.7:80")}
+    direct = [lab.pod2_port, lab.node2_uplink, CLIENT]
+    assert all(path(r) == direct for r in replies), [path(r) for r in replies]
+    assert translations(doc) == {("dnat", lab.node1, "tcp", "172.19.0.6:30081", "192.168.0.7:80")}
     flow = flow_of(doc, request)
     assert flow["reply"] in {r["id"] for r in replies}
     assert flow["symmetric"] is False
@@ -183,8 +216,11 @@ def nodeport_asymmetric(doc: Doc, table: pd.DataFrame) -> None:
     assert len(asymmetric) == 1, doc["anomalies"]
     found = asymmetric[0]
     assert found["journey"] in {request["id"], flow["reply"]}
-    # left by the worker's uplink; should have left (un-DNATed) by node 1's
-    assert (found.get("point"), found.get("expected_point")) == (W_ETH1, CP_ETH1)
+    # left by node 2's uplink; should have left (un-DNATed) by node 1's
+    assert (found.get("point"), found.get("expected_point")) == (
+        lab.node2_uplink,
+        lab.node1_uplink,
+    )
 
 
 def overlay_drop(doc: Doc, table: pd.DataFrame) -> None:
@@ -255,6 +291,8 @@ CHECKS: dict[str, Check] = {
     "overlay-drop": overlay_drop,
     "nodeport-overlay-any": nodeport_overlay_any,
     "pod-egress-snat": pod_egress_snat,
+    "ovs-clusterip-hairpin": partial(clusterip_hairpin, lab=OVS),
+    "ovs-nodeport-asymmetric": partial(nodeport_asymmetric, lab=OVS),
 }
 
 
@@ -277,6 +315,9 @@ KNOWN_WRONG: dict[str, str] = {
     "asymmetric-return anomaly",
     "overlay-drop": "correlation engine: the dropped request gets a no-reply anomaly besides "
     "its dropped one (one event, two anomalies)",
+    "ovs-clusterip-hairpin": "correlation engine: as clusterip-hairpin, with OVS's ovn0 as the "
+    "router side",
+    "ovs-nodeport-asymmetric": "correlation engine: as nodeport-asymmetric",
     "pod-egress-snat": "correlation engine: traceroute probes are ordered by clock within its "
     "error (client/eth0 before node 1's eth1), so their SNAT is placed on client",
 }
