@@ -230,7 +230,7 @@ def _bridges(spec: LabSpec, node: NodeSpec) -> None:
         netns=spec.node_netns(n),
     )
     net = f"{node.uplink_ip.rsplit('.', 2)[0]}.0.0/{spec.ext_prefixlen}"
-    _in(spec, n, ["ovs-appctl", "-t", "ovs-vswitchd", "ovs/route/add", net, "br-phy"], "route")
+    _route_add(spec, n, ["ovs-appctl", "-t", "ovs-vswitchd", "ovs/route/add", net, "br-phy"])
     tunnels = [tunnel_port(p.name) for p in _ovs_nodes(spec) if p.name != n]
     flows = [f"priority=100,in_port={t},dl_src={node.bridge_mac},actions=drop" for t in tunnels] + [
         f"priority=100,arp,in_port={t},arp_tpa={spec.pod_gateway},actions=drop" for t in tunnels
@@ -246,6 +246,23 @@ def _bridges(spec: LabSpec, node: NodeSpec) -> None:
     if flows:
         argv = ["ovs-ofctl", "add-flows", "br-int", "-"]
         _in(spec, n, argv, "ovs-ofctl add-flows", stdin="\n".join(flows) + "\n")
+
+
+def _route_add(spec: LabSpec, node: str, argv: list[str], timeout: float = 5.0) -> None:
+    """``ovs/route/add`` once vswitchd has seen br-phy's new address.
+
+    vswitchd learns addresses from netlink notifications, after ``ip addr add`` returns; until
+    then it refuses the route ("Error while inserting route"), more often on a busy machine.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            _in(spec, node, argv, "ovs/route/add")
+            return
+        except LabError as exc:
+            if "inserting route" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.02)
 
 
 def _seed_tunnel_neighbours(spec: LabSpec) -> None:
