@@ -32,6 +32,8 @@ class Input:
     kernel_dropped: Mapping[str, int] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     root: Path | None = None
+    #: node -> {ifindex: device}: what named the devices of all-device captures
+    ifmaps: Mapping[str, Mapping[int, str]] = field(default_factory=dict)
     node_macs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     endpoint_nodes: frozenset[str] = frozenset()
     point_addresses: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -159,9 +161,16 @@ def _bundle_plan(root: Path) -> _Plan:
     return plan
 
 
-def load_input(inputs: Sequence[str | Path]) -> Input:
-    """Read a bundle directory, or ``[POINT=]PATH`` files, into one packet table."""
-    from netdiag.pcap import parse_point_spec, read_captures
+def load_input(
+    inputs: Sequence[str | Path], ifmaps: Mapping[str, Mapping[int, str]] | None = None
+) -> Input:
+    """Read a bundle directory, or ``[POINT=]PATH`` files, into one packet table.
+
+    ``ifmaps`` (node -> {ifindex: name}, as ``--ifmap``) names the devices of all-device
+    (``tcpdump -i any``) captures; for a bundle it overrides the ``ip -j link`` its manifest
+    recorded per node. Such a capture becomes one point per device.
+    """
+    from netdiag.pcap import check_ifmap_nodes, parse_point_spec, read_captures
 
     if not inputs:
         raise AnalysisInputError("no input given; pass a run directory or capture files")
@@ -180,6 +189,12 @@ def load_input(inputs: Sequence[str | Path]) -> Input:
                 )
             if not path.is_file():
                 raise AnalysisInputError(f"{path}: no such capture file; check the path")
+    given = {node: dict(m) for node, m in (ifmaps or {}).items()}
+    try:
+        check_ifmap_nodes(given, {parse_point_spec(s).node for s in plan.specs} | set(plan.ifmaps))
+    except InputError as exc:
+        raise AnalysisInputError(str(exc)) from exc
+    plan.ifmaps.update(given)
     try:
         table, infos = read_captures(plan.specs, ifmaps=plan.ifmaps)
     except AnalysisInputError:
@@ -189,6 +204,7 @@ def load_input(inputs: Sequence[str | Path]) -> Input:
     warnings = list(plan.warnings)
     for spec, info in zip(plan.specs, infos, strict=True):
         warnings.extend(str(w) for w in info.warnings)
+        warnings.extend(info.notes)
         point = parse_point_spec(spec).point
         if info.kernel_dropped and point not in plan.dropped:
             plan.dropped[point] = info.kernel_dropped
@@ -198,7 +214,7 @@ def load_input(inputs: Sequence[str | Path]) -> Input:
         )
     reference = parse_point_spec(plan.specs[0]).node or None
     return Input(
-        table, reference, plan.clocks, plan.dropped, tuple(warnings), root,
+        table, reference, plan.clocks, plan.dropped, tuple(warnings), root, plan.ifmaps,
         node_macs=plan.macs, endpoint_nodes=frozenset(plan.endpoints),
         point_addresses=plan.addresses,
     )  # fmt: skip

@@ -46,7 +46,15 @@ from netdiag.capture.skew import shift_pcap, simulated_offset
 from netdiag.capture.sweep import sweep
 from netdiag.errors import TransportError
 from netdiag.inventory import Inventory, NodeSpec, pod_record
-from netdiag.plan import CapturePoint, Plan, ResolvedPlan, ResolvedProbe, expand_globs, resolve
+from netdiag.plan import (
+    CapturePoint,
+    Plan,
+    ResolvedPlan,
+    ResolvedProbe,
+    expand_globs,
+    point_filter,
+    resolve,
+)
 from netdiag.transport import Transport, open_transport
 
 __all__ = ["RunOptions", "make_run_id", "run_capture"]
@@ -196,7 +204,7 @@ class _Run:
                 p,
                 res,
                 spec=self.resolved.plan.capture,
-                bpf=self.resolved.filter,
+                bpf=point_filter(self.resolved, p, self.inventory.node(p.node)),
                 run_id=self.opts.run_id,
                 heartbeat_s=self.opts.heartbeat_s,
                 sweep=first,

@@ -6,7 +6,11 @@ Hypothesis explores new random inputs on developers' machines (a found failure i
 
 import os
 
+import pytest
 from hypothesis import settings
+
+# Shared checks written as plain asserts: rewritten so a failure shows the values compared.
+pytest.register_assert_rewrite("tests.support.lab_facts")
 
 settings.register_profile("ci", derandomize=True, print_blob=True)
 settings.register_profile("dev", print_blob=True)

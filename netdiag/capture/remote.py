@@ -251,7 +251,10 @@ class RemoteCapture:
         assert proc is not None
         while proc.running:
             try:
-                await asyncio.wait_for(proc.write(b"."), STEP_TIMEOUT)
+                # not wait_for: on CPython 3.11 it swallows a cancel that arrives as the write
+                # completes (gh-86296), and this loop then beats on, so the run never ends
+                async with asyncio.timeout(STEP_TIMEOUT):
+                    await proc.write(b".")
             except (TransportError, OSError, TimeoutError):
                 return
             await asyncio.sleep(period)

@@ -247,10 +247,19 @@ def classify_failure(stderr: str, exit_status: int | None) -> tuple[str, str]:
     return "failed", f"{tail}; see the capture's stderr in the manifest"
 
 
-async def cancel_quietly(task: asyncio.Task[None] | None) -> None:
-    """Cancel a helper task and wait for it, swallowing its cancellation."""
+async def cancel_quietly(task: asyncio.Task[None] | None, grace: float = 1.0) -> None:
+    """Cancel a helper task and wait for it, swallowing its cancellation.
+
+    A task that swallowed the cancel (CPython 3.11's ``asyncio.wait_for`` does when the cancel
+    arrives as its awaitable completes, gh-86296) is cancelled again every ``grace`` seconds
+    instead of being waited for forever.
+    """
     if task is None:
         return
     task.cancel()
+    while not task.done():
+        await asyncio.wait({task}, timeout=grace)
+        if not task.done():
+            task.cancel()
     with contextlib.suppress(asyncio.CancelledError, Exception):
         await task

@@ -1,8 +1,10 @@
 """``netdiag analyze INPUT...``: correlate captures and print (or write) what happened.
 
 INPUT is one run directory (``netdiag capture --out DIR``) or ``[POINT=]PATH`` capture files
-named as for ``netdiag packets``. ``--save`` (run directories only) stores the result next to
-the captures as ``DIR/analysis.json`` and ``DIR/packets.parquet`` for ``report`` and ``tui``.
+named as for ``netdiag packets``; ``--ifmap NODE=ip-link.json`` names the devices of a node's
+``tcpdump -i any`` file, which becomes one point per device (a run directory brings its own).
+``--save`` (run directories only) stores the result next to the captures as
+``DIR/analysis.json`` and ``DIR/packets.parquet`` for ``report`` and ``tui``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from netdiag.cli._env import Env, ExitCode, write_text_file
+from netdiag.cli._ifmap import add_ifmap_option, parse_ifmaps
 from netdiag.errors import InputError
 
 
@@ -41,6 +44,7 @@ def register(subparsers: Any) -> None:
         "--max-journeys", type=int, default=10_000, metavar="N",
         help="journeys written in the JSON (default 10000); counts stay complete",
     )  # fmt: skip
+    add_ifmap_option(parser)
     parser.add_argument(
         "--save", action="store_true",
         help="run directory only: also write DIR/analysis.json and DIR/packets.parquet",
@@ -61,7 +65,9 @@ def run(args: argparse.Namespace, env: Env) -> int:
         raise InputError(f"--window {args.window}: must be a positive number of seconds")
     if args.max_journeys < 0:
         raise InputError(f"--max-journeys {args.max_journeys}: must be 0 or more")
-    data = load_input(args.input)
+    data = load_input(args.input, parse_ifmaps(args.ifmap))
+    for warning in data.warnings:  # on stderr: also seen when the JSON goes to stdout
+        env.warn(warning)
     options = data.options(window_ns=round(args.window * 1e9), reference_node=args.reference_node)
     analysis = analyze(data.table, options)
     document = None
@@ -77,7 +83,7 @@ def run(args: argparse.Namespace, env: Env) -> int:
         console = Console(
             file=env.stdout, width=width, force_terminal=env.stdout_isatty, emoji=False
         )
-        render(analysis, console, data.warnings)
+        render(analysis, console)
         if args.json:
             print(f"wrote {args.json}", file=env.stdout)
     if args.save:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from netdiag.cli._env import Env, ExitCode
+from netdiag.cli._ifmap import add_ifmap_option, parse_ifmaps
 
 
 def register(subparsers: Any) -> None:
@@ -17,10 +18,13 @@ def register(subparsers: Any) -> None:
         description="One interface per capture point (node/iface), packets in clock-corrected "
         "order, each packet commented with its journey and what changed at that hop.",
     )
-    parser.add_argument("input", nargs="+", type=Path, help="run directory or analysis.json")
+    parser.add_argument(
+        "input", nargs="+", type=Path, help="run directory, analysis.json, or pcap files"
+    )
     parser.add_argument(
         "--pcapng", type=Path, metavar="PATH", required=True, help="pcapng file to write"
     )
+    add_ifmap_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -29,7 +33,10 @@ def run(args: argparse.Namespace, env: Env) -> int:
     from netdiag.report.bundle import open_input
     from netdiag.report.pcapng import export_pcapng
 
-    stats = export_pcapng(open_input(args.input), args.pcapng)
+    view = open_input(args.input, ifmaps=parse_ifmaps(args.ifmap))
+    for warning in view.warnings:
+        env.warn(warning)
+    stats = export_pcapng(view, args.pcapng)
     print(
         f"wrote {args.pcapng}: {stats.packets} packets from {stats.interfaces} capture points, "
         f"{stats.commented} commented with their journey",

@@ -17,6 +17,7 @@ from typing import Any, TextIO
 import pandas as pd
 
 from netdiag.cli._env import Env, ExitCode
+from netdiag.cli._ifmap import add_ifmap_option, parse_ifmaps
 from netdiag.errors import InputError
 from netdiag.pcap.schema import COLUMN_NAMES, DISPLAY_COLUMNS
 
@@ -52,24 +53,8 @@ def register(subparsers: Any) -> None:
     )  # fmt: skip
     parser.add_argument("--output", "-o", metavar="PATH", help="write here instead of stdout")
     parser.add_argument("--columns", metavar="A,B,C", help="only these columns, in this order")
-    parser.add_argument(
-        "--ifmap", action="append", default=[], metavar="NODE=ip-link.json",
-        help="interface names for LINUX_SLL2 (-i any) captures of NODE: `ip -j link` output "
-        "saved on that node (repeatable)",
-    )  # fmt: skip
+    add_ifmap_option(parser)
     parser.set_defaults(func=run)
-
-
-def _ifmaps(specs: list[str]) -> dict[str, dict[int, str]]:
-    from netdiag.pcap import load_ifmap
-
-    maps = {}
-    for spec in specs:
-        node, sep, path = spec.partition("=")
-        if not sep or not node or not path:
-            raise InputError(f"--ifmap {spec!r}: expected NODE=PATH (the `ip -j link` of NODE)")
-        maps[node] = load_ifmap(path)
-    return maps
 
 
 def _columns(option: str | None, valid: tuple[str, ...], default: tuple[str, ...]) -> list[str]:
@@ -87,7 +72,7 @@ def _columns(option: str | None, valid: tuple[str, ...], default: tuple[str, ...
 
 def run(args: argparse.Namespace, env: Env) -> int:
     """Read every file, print warnings on stderr, write the table in the chosen format."""
-    from netdiag.pcap import parse_point_spec, read_captures
+    from netdiag.pcap import check_ifmap_nodes, parse_point_spec, read_captures
 
     fmt = args.format or ("table" if env.stdout_isatty else "csv")
     if fmt == "parquet" and not args.output:
@@ -98,11 +83,12 @@ def run(args: argparse.Namespace, env: Env) -> int:
         TABLE_COLUMNS if fmt == "table" else (COLUMN_NAMES if fmt == "parquet" else DISPLAY_COLUMNS)
     )
     columns = _columns(args.columns, valid, default)
-    ifmaps = _ifmaps(args.ifmap)
+    ifmaps = parse_ifmaps(args.ifmap)
     specs = [parse_point_spec(f) for f in args.files]
+    check_ifmap_nodes(ifmaps, {s.node for s in specs})
     table, infos = read_captures(specs, ifmaps=ifmaps)
     for info in infos:
-        for warning in info.warnings:
+        for warning in (*info.warnings, *info.notes):
             env.warn(str(warning))
     if fmt == "parquet":
         _write_parquet(table, columns, Path(args.output))

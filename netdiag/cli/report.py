@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from netdiag.cli._env import Env, ExitCode, write_text_file
+from netdiag.cli._ifmap import add_ifmap_option, parse_ifmaps
 from netdiag.errors import InputError
 
 
@@ -28,6 +29,7 @@ def register(subparsers: Any) -> None:
         help="HTML report to write (default: DIR/report.html for a run directory)",
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="analysis JSON to write")
+    add_ifmap_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -42,7 +44,9 @@ def run(args: argparse.Namespace, env: Env) -> int:
             html_path = args.input[0] / "report.html"
         else:
             raise InputError("nothing to write; give --html PATH and/or --json PATH")
-    view = open_input(args.input)
+    view = open_input(args.input, ifmaps=parse_ifmaps(args.ifmap))
+    for warning in view.warnings:
+        env.warn(warning)
     if html_path is not None:
         write_text_file(html_path, render_html(view))
         print(f"wrote {html_path}", file=env.stdout)

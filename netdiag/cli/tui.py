@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from netdiag.cli._env import Env, ExitCode
+from netdiag.cli._ifmap import add_ifmap_option, parse_ifmaps
 from netdiag.errors import InputError
 
 
@@ -20,6 +21,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "input", nargs="+", type=Path, help="run directory, analysis.json, or pcap files"
     )
+    add_ifmap_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -30,9 +32,10 @@ def run(args: argparse.Namespace, env: Env) -> int:
     for path in args.input:
         if not path.exists() and "=" not in str(path):  # [POINT=]PATH specs are checked later
             raise InputError(f"{path}: no such file or directory; check the path")
+    ifmaps = parse_ifmaps(args.ifmap)
     if not env.stdout_isatty:
         raise InputError("netdiag tui needs a terminal; use `netdiag report` for a file")
-    app = make_app(args.input)
+    app = make_app(args.input, ifmaps=ifmaps)
     app.run()
     if app.load_error is not None:
         env.error(app.load_error)

@@ -501,10 +501,10 @@ def _v4(value: int) -> str:
     return ip_text(0, 0xFFFF_0000_0000 | int(value))
 
 
-def arp_unanswered(table: pd.DataFrame, window_ns: int) -> pd.DataFrame:
-    """ARP requests with no reply anywhere within the window around them: one anomaly per
-    (target, asker),
-    naming every point that saw the requests (one event seen at three points is one anomaly)."""
+def arp_unanswered(table: pd.DataFrame, ts_corr: np.ndarray, window_ns: int) -> pd.DataFrame:
+    """ARP requests with no reply anywhere within the window around them (``ts_corr``: the
+    table's timestamps on the reference clock): one anomaly per (target, asker), naming every
+    point that saw the requests (one event seen at three points is one anomaly)."""
     if "arp_op" not in table.columns:
         return empty()
     op = table["arp_op"].to_numpy(dtype="int64", na_value=-1)
@@ -513,7 +513,7 @@ def arp_unanswered(table: pd.DataFrame, window_ns: int) -> pd.DataFrame:
         return empty()
     spa = table["arp_spa"].to_numpy(dtype="int64", na_value=-1)
     tpa = table["arp_tpa"].to_numpy(dtype="int64", na_value=-1)
-    ts = table["ts_ns"].to_numpy(dtype="int64")
+    ts = ts_corr
     req &= spa != tpa  # gratuitous ARP expects no answer
     left = pd.DataFrame(
         {"ts": ts[req], "tok": tpa[req] << 32 | spa[req], "i": np.flatnonzero(req)}

@@ -285,7 +285,7 @@ def find_anomalies(work: Work) -> tuple[pd.DataFrame, pd.DataFrame]:
         an.asymmetric(work.flows, s, jt, names),
         an.nat_mismatch(work.flows, s, jt),
         icmp,
-        an.arp_unanswered(table, work.window),
+        an.arp_unanswered(table, _table_ts_corr(work), work.window),
         an.retransmissions(s, jt, names),
         an.kernel_drops(work.options.kernel_dropped),
         an.ambiguous(jt, s, names),
@@ -409,6 +409,20 @@ def _journey_table(s: pd.DataFrame, conf: np.ndarray, ambiguous: np.ndarray) -> 
     )
 
 
+def _table_point_codes(work: Work) -> np.ndarray:
+    """Point code of every row of the input table (-1 for a point the analysis does not know)."""
+    codes = work.table["point"].astype(pd.CategoricalDtype(list(work.names.points))).cat.codes
+    return np.asarray(codes.to_numpy(dtype="int64"))
+
+
+def _table_ts_corr(work: Work) -> np.ndarray:
+    """The input table's timestamps on the reference clock (ARP rows have no sighting)."""
+    point = _table_point_codes(work)
+    offsets = work.clocks["offset_ns"].to_numpy(dtype="int64")
+    shift = np.where(point >= 0, offsets[work.names.point_domain[np.maximum(point, 0)]], 0)
+    return np.asarray(work.table["ts_ns"].to_numpy(dtype="int64") - shift)
+
+
 def _point_end(work: Work) -> np.ndarray:
     """Last corrected timestamp of any frame (ARP included) at each point, to tell 'dropped'
     from 'capture stopped'. A point that captured nothing at all has no end: it counts as
@@ -416,15 +430,11 @@ def _point_end(work: Work) -> np.ndarray:
     names = work.names
     npoints = len(names.points)
     end = np.full(npoints, np.iinfo("int64").max, dtype="int64")
-    codes = work.table["point"].astype(pd.CategoricalDtype(list(names.points))).cat.codes
-    point = codes.to_numpy(dtype="int64")
+    point = _table_point_codes(work)
     if len(point):
-        offsets = work.clocks["offset_ns"].to_numpy(dtype="int64")
         ok = point >= 0
-        ts = work.table["ts_ns"].to_numpy(dtype="int64")[ok]
-        p = point[ok]
         seen = np.full(npoints, np.iinfo("int64").min, dtype="int64")
-        np.maximum.at(seen, p, ts - offsets[names.point_domain[p]])
+        np.maximum.at(seen, point[ok], _table_ts_corr(work)[ok])
         end = np.where(seen > np.iinfo("int64").min, seen, end)
     return end
 

@@ -12,20 +12,23 @@ Topology (every namespace is named ``<lab>-...``, so ``down`` finds a lab by pre
           br-pods 192.168.0.1 (router MAC 00:00:00:91:cc:aa) ─ dd2b931fc304_h ─ pod 192.168.0.6
           br-pods ─ 3a5e1d7c9f02_h ─ pod 192.168.0.3 (load balancer 172.19.0.10:8080 -> :80)
           vxlan0 (VNI 1, pod L2 overlay over eth1)   ovn0 100.64.0.2 (VXLAN VNI 100, join)
+          NodePorts 172.19.0.6:30080 (masqueraded) and :30081 (not) -> 192.168.0.7:80 via ovn0;
+          ClusterIP 10.96.0.10:80 -> 192.168.0.6:80, called by that pod itself (hairpin)
       kube-ovn-worker  mgmt0 .12, eth1 172.19.0.7; br-pods ─ 6f1e0c3a9b57_h ─ pod 192.168.0.7
           vxlan0, ovn0 100.64.0.3
 
-The node kernel plays OVN's logical router: iptables DNAT/SNAT for the FIP, MASQUERADE for the
-pod subnet, routing TTL-1 with the router MAC as source. Pods on different nodes share the L2
-subnet through ``vxlan0`` (static FDB; the bridge answers ARP for remote pods via
-``neigh_suppress``, as OVN's ARP responder does), so pod-to-pod packets cross the underlay
+The node kernel plays OVN's logical router: iptables DNAT/SNAT for the FIP, MASQUERADE for the pod
+subnet, routing TTL-1 with the router MAC as source; and kube-proxy: the services' DNAT with its
+masquerade mark. Backend pods run a small TCP server (netdiag.lab.listener). Pods on different
+nodes share the L2 subnet through ``vxlan0`` (static FDB; the bridge answers ARP for remote pods
+via ``neigh_suppress``, as OVN's ARP responder does), so pod-to-pod packets cross the underlay
 encapsulated and unchanged inside. Differences from a real kube-ovn node, forced by the kernel
 here: VXLAN instead of Geneve (no ``genev_sys_6081``), ``ovn0`` is itself a VXLAN device (no OVS
-internal ports), NAT is iptables instead of OVN flows, IPv6 is disabled to keep captures quiet,
-and node 1's eth1 itself carries the router's external MAC (so its VXLAN underlay frames do too).
-The topology is data (``LabSpec``): ``topology.ovs_spec`` is the same lab on Open vSwitch's
-userspace datapath with Geneve and unnamed pod namespaces (``dataplane="ovs"``, see
-``netdiag.lab.ovs``), built by the same ``up``/``down``.
+internal ports), NAT is iptables instead of OVN flows, IPv6 is disabled to keep captures quiet, and
+node 1's eth1 itself carries the router's external MAC (so its VXLAN underlay frames do too). The
+topology is data (``LabSpec``): ``topology.ovs_spec`` is the same lab on Open vSwitch's userspace
+datapath with Geneve and unnamed pod namespaces (``dataplane="ovs"``, see ``netdiag.lab.ovs``),
+built by the same ``up``/``down``.
 
 Each node runs ``sshd -D`` inside its namespace plus a private mount and UTS namespace: its own
 hostname, ``/run`` and ``/tmp`` (directories of the state dir bound over them), and its own pods'

@@ -122,4 +122,22 @@ def inventory_text(spec: LabSpec) -> str:
     body = yaml.dump(
         inventory_dict(spec), Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100
     )
-    return header + body
+    return header + _services_comment(spec) + body
+
+
+def _services_comment(spec: LabSpec) -> str:
+    """The lab's NAT services as comments: the inventory format has no place for them, and a
+    reader of this file wants to know what the probe plans aim at."""
+    if not spec.port_forwards:
+        return ""
+    lines = ["# Services (iptables DNAT on the node; probes/*.yaml aim at them):"]
+    for fwd in spec.port_forwards:
+        masq = ", masqueraded" if fwd.masquerade else ""
+        lines.append(
+            f"#   {fwd.vip}:{fwd.port}/{fwd.proto} -> {fwd.pod_ip}:{fwd.pod_port}: "
+            f"{fwd.name or 'service'} (DNAT on {fwd.node}{masq})"
+        )
+    servers = [f"{p.name}:{','.join(map(str, p.listen))}" for p in spec.pods if p.listen]
+    if servers:
+        lines.append(f"# TCP servers in pods: {', '.join(servers)}")
+    return "\n".join(lines) + "\n"

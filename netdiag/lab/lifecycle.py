@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from netdiag.errors import LabError
-from netdiag.lab import ovs, render, sshd
+from netdiag.lab import listener, offload, ovs, render, sshd
 from netdiag.lab.inventory import inventory_text, key_path, known_hosts_path
 from netdiag.lab.state import LabState, NodeState, PodState, load_state, save_state
 from netdiag.lab.status import ovs_alive
@@ -219,7 +219,8 @@ def _build_with(spec: LabSpec, keys: sshd.KeyJob) -> dict[str, int]:
     for ns in spec.all_netns():
         node = next((n for n in spec.nodes if spec.node_netns(n.name) == ns), None)
         rules = render.iptables_rules(spec, node) if node is not None and node.is_node else ""
-        script = "sysctl -q -w " + " ".join(render.sysctls(spec, ns))
+        # -e: the net.bridge.* keys exist only while the host has br_netfilter loaded
+        script = "sysctl -q -e -w " + " ".join(render.sysctls(spec, ns))
         if rules:
             script += " && iptables-restore"
         argv = ["ip", "netns", "exec", ns, "sh", "-c", script]
@@ -234,13 +235,16 @@ def _build_with(spec: LabSpec, keys: sshd.KeyJob) -> dict[str, int]:
     ip_batch(render.host_links_batch(spec))
     for ns, lines in render.netns_batches(spec).items():
         ip_batch(lines, netns=ns)
+    servers = listener.start(spec)  # they start while the rest is wired
     for ns, lines in render.bridge_batches(spec).items():
         ip_batch(lines, netns=ns, tool="bridge")
     if spec.dataplane == "ovs":
         ovs.build_dataplane(spec)
+        offload.tx_checksum_off(spec)
     keys.wait()
     sshd.write_ssh_files(spec)
     pids = {node.name: sshd.start_sshd(spec, node) for node in spec.nodes}
+    servers.wait()
     sshd.wait_ready(spec, pids)
     return pids
 

@@ -29,7 +29,11 @@ ovn0 is the join-network port and OVN's router is the gateway), iptables does th
 DNAT/SNAT and pod-subnet MASQUERADE out of br-phy. Every node's ovn0 has the same IP and MAC
 (a distributed router's port does too), so two OpenFlow rules on br-int keep each node's
 gateway local: frames from the tunnel with the router MAC as source, and ARP for the gateway IP
-arriving from the tunnel, are dropped; all else is the NORMAL (learning switch) action. The
+arriving from the tunnel, are dropped; all else is the NORMAL (learning switch) action. What a
+node's kernel routes to a pod on the other node (a NodePort's DNAT) is the exception: the router
+knows remote pods' MACs statically, and the receiving node sends such frames straight to the
+pod's port. The senders' TX checksum offload is turned off (netdiag.lab.offload), or TCP
+through the userspace datapath would arrive with unfinished checksums. The
 netdev datapath reads its ports (eth1, the pods' veths) with AF_PACKET, so the node kernel sees
 their traffic too: they have ARP off and IP dropped in raw PREROUTING (``render.iptables_rules``),
 or the kernel answers the FIP itself before OVS hands the packet to br-phy.
@@ -215,18 +219,50 @@ def _bridges(spec: LabSpec, node: NodeSpec) -> None:
             "link set br-phy up",
             f"addr add {spec.pod_gateway}/{spec.pod_prefixlen} dev {JOIN}",
             f"link set {JOIN} up",
+            # the node routes to remote pods itself (a NodePort's DNAT): their ARP answer
+            # would go to the remote node's own gateway port, so the router knows them
+            *(
+                f"neigh add {p.ip} lladdr {p.mac} dev {JOIN} nud permanent"
+                for p in spec.pods
+                if p.node != n
+            ),
         ],
         netns=spec.node_netns(n),
     )
     net = f"{node.uplink_ip.rsplit('.', 2)[0]}.0.0/{spec.ext_prefixlen}"
-    _in(spec, n, ["ovs-appctl", "-t", "ovs-vswitchd", "ovs/route/add", net, "br-phy"], "route")
+    _route_add(spec, n, ["ovs-appctl", "-t", "ovs-vswitchd", "ovs/route/add", net, "br-phy"])
     tunnels = [tunnel_port(p.name) for p in _ovs_nodes(spec) if p.name != n]
     flows = [f"priority=100,in_port={t},dl_src={node.bridge_mac},actions=drop" for t in tunnels] + [
         f"priority=100,arp,in_port={t},arp_tpa={spec.pod_gateway},actions=drop" for t in tunnels
     ]
+    # ...except what the other node's router routed to a pod here: straight to the pod's port,
+    # never learned (the router's MAC must stay on the local ovn0 port)
+    flows += [
+        f"priority=110,in_port={t},dl_src={node.bridge_mac},dl_dst={p.mac},"
+        f"actions=output:{p.host_iface}"
+        for t in tunnels
+        for p in spec.pods_on(n)
+    ]
     if flows:
         argv = ["ovs-ofctl", "add-flows", "br-int", "-"]
         _in(spec, n, argv, "ovs-ofctl add-flows", stdin="\n".join(flows) + "\n")
+
+
+def _route_add(spec: LabSpec, node: str, argv: list[str], timeout: float = 5.0) -> None:
+    """``ovs/route/add`` once vswitchd has seen br-phy's new address.
+
+    vswitchd learns addresses from netlink notifications, after ``ip addr add`` returns; until
+    then it refuses the route ("Error while inserting route"), more often on a busy machine.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            _in(spec, node, argv, "ovs/route/add")
+            return
+        except LabError as exc:
+            if "inserting route" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.02)
 
 
 def _seed_tunnel_neighbours(spec: LabSpec) -> None:

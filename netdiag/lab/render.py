@@ -106,10 +106,20 @@ def host_links_batch(spec: LabSpec) -> list[str]:
 
 
 def sysctls(spec: LabSpec, netns: str) -> list[str]:
-    """IPv6 off everywhere (keeps captures to the seed's IPv4 paths); nodes route."""
+    """IPv6 off everywhere (keeps captures to the seed's IPv4 paths). Nodes route; they send no
+    ICMP redirects (a ClusterIP hairpin leaves by the bridge it came in on, and the kernel would
+    tell the pod to "use itself", RFC 1812 5.2.7.2: noise no real CNI sends); and frames switched
+    by their bridges skip iptables even where the host loaded br_netfilter (it would DNAT the
+    hairpin at the bridge layer, unlike OVN's router, and differently on every host)."""
     values = ["net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"]
     if any(spec.node_netns(n.name) == netns and n.is_node for n in spec.nodes):
-        values.append("net.ipv4.ip_forward=1")
+        values += [
+            "net.ipv4.ip_forward=1",
+            "net.ipv4.conf.all.send_redirects=0",
+            "net.ipv4.conf.default.send_redirects=0",
+            "net.bridge.bridge-nf-call-iptables=0",
+            "net.bridge.bridge-nf-call-arptables=0",
+        ]
     return values
 
 
@@ -206,22 +216,44 @@ def bridge_batches(spec: LabSpec) -> dict[str, list[str]]:
     return out
 
 
+#: kube-proxy's KUBE-MARK-MASQ bit: marked in PREROUTING, masqueraded in POSTROUTING.
+MASQ_MARK = "0x4000/0x4000"
+
+
 def iptables_rules(spec: LabSpec, node: NodeSpec) -> str:
-    """iptables-restore input for one node: FIP DNAT+SNAT for its pods, load-balancer DNAT,
-    MASQUERADE for the rest of the pod subnet."""
+    """iptables-restore input for one node: FIP DNAT+SNAT for its pods, load-balancer and
+    service DNAT (with kube-proxy's masquerade mark), MASQUERADE for the rest of the pod subnet."""
     up = spec.l3_uplink(node)
     lines = ["*nat", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]"]
     lines += [":OUTPUT ACCEPT [0:0]", ":POSTROUTING ACCEPT [0:0]"]
     for pod in spec.pods_on(node.name):
         if pod.fip:
             lines.append(f"-A PREROUTING -i {up} -d {pod.fip}/32 -j DNAT --to-destination {pod.ip}")
-            lines.append(f"-A POSTROUTING -s {pod.ip}/32 -o {up} -j SNAT --to-source {pod.fip}")
+    masquerade = False
     for fwd in spec.port_forwards:
-        if fwd.node == node.name:
-            lines.append(
-                f"-A PREROUTING -i {up} -d {fwd.vip}/32 -p {fwd.proto} "
-                f"--dport {fwd.port} -j DNAT --to-destination {fwd.pod_ip}:{fwd.pod_port}"
-            )
+        if fwd.node != node.name:
+            continue
+        match = f"-d {fwd.vip}/32 -p {fwd.proto} --dport {fwd.port}"
+        if fwd.reached_from == "pods":
+            ingress = f"-i {spec.pod_gateway_iface}"
+            # hairpin: the backend calling its own service must see the reply come back from
+            # the gateway, so its request is masqueraded (kube-proxy's KUBE-SEP rule)
+            hairpin = f"-s {fwd.pod_ip}/32 {match}"
+            lines.append(f"-A PREROUTING {ingress} {hairpin} -j MARK --set-xmark {MASQ_MARK}")
+            masquerade = True
+        else:
+            ingress = f"-i {up}"
+            if fwd.masquerade:
+                lines.append(f"-A PREROUTING {ingress} {match} -j MARK --set-xmark {MASQ_MARK}")
+                masquerade = True
+        lines.append(
+            f"-A PREROUTING {ingress} {match} -j DNAT --to-destination {fwd.pod_ip}:{fwd.pod_port}"
+        )
+    if masquerade:  # first, as kube-proxy's KUBE-POSTROUTING: to the outgoing device's address
+        lines.append(f"-A POSTROUTING -m mark --mark {MASQ_MARK} -j MASQUERADE")
+    for pod in spec.pods_on(node.name):
+        if pod.fip:
+            lines.append(f"-A POSTROUTING -s {pod.ip}/32 -o {up} -j SNAT --to-source {pod.fip}")
     lines.append(f"-A POSTROUTING -s {spec.pod_subnet} -o {up} -j MASQUERADE")
     lines.append("COMMIT")
     if up != node.uplink:

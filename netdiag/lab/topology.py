@@ -65,11 +65,24 @@ class PodSpec:
     # False: the node does not see the namespace under /run/netns (docker-style runtimes); only
     # a process inside it (the lab starts a pause-like holder) leads there: `nsenter -t PID -n`.
     named: bool = True
+    # TCP ports a server in the pod accepts connections on (netdiag.lab.listener), so a
+    # connect through a service is a whole handshake instead of a RST
+    listen: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
 class PortForward:
-    """A load-balancer VIP:port DNATed to a pod:port on one node (seed 001's `lr-lb-list`)."""
+    """A VIP:port that ``node`` DNATs to a pod:port, on this node or another one: seed 001's
+    router load balancer (`lr-lb-list`), or a kube-proxy NodePort / ClusterIP.
+
+    ``reached_from`` says where requests come from: ``uplink`` (external clients; the VIP is a
+    node or load-balancer address) or ``pods`` (a ClusterIP called from the node's pods).
+    ``masquerade`` SNATs every request to the address of the device it leaves by (kube-proxy's
+    KUBE-MARK-MASQ for a NodePort, externalTrafficPolicy Cluster), so the reply comes back
+    through this node; without it a backend on another node answers the client directly.
+    Requests from pods are masqueraded when they hairpin back to the calling pod, as kube-proxy
+    does (else the pod would answer itself without leaving its namespace).
+    """
 
     node: str
     vip: str
@@ -77,6 +90,9 @@ class PortForward:
     pod_ip: str
     pod_port: int
     proto: Literal["tcp", "udp"] = "tcp"
+    reached_from: Literal["uplink", "pods"] = "uplink"
+    masquerade: bool = False
+    name: str = ""  # what it stands for, shown in the inventory's comment
 
 
 @dataclass(frozen=True)
@@ -156,6 +172,11 @@ class LabSpec:
         return "br-phy" if self.dataplane == "ovs" and node.is_node else node.uplink
 
     @property
+    def pod_gateway_iface(self) -> str:
+        """The node device holding the pods' gateway: the bridge, or OVS's ``ovn0`` port."""
+        return self.join if self.dataplane == "ovs" else self.bridge
+
+    @property
     def host_mgmt_ip(self) -> str:
         return str(next(ipaddress.ip_network(self.mgmt_net).hosts()))
 
@@ -228,10 +249,10 @@ class LabSpec:
             if len(pod.host_iface) > 15:
                 raise InputError(f"pod {pod.name}: interface name {pod.host_iface!r} > 15 chars")
         for fwd in self.port_forwards:
-            if not any(p.ip == fwd.pod_ip and p.node == fwd.node for p in self.pods):
-                raise InputError(
-                    f"port forward {fwd.vip}:{fwd.port}: no pod {fwd.pod_ip} on {fwd.node}"
-                )
+            if not self.node(fwd.node).is_node:
+                raise InputError(f"port forward {fwd.vip}:{fwd.port}: {fwd.node} is not a node")
+            if not any(p.ip == fwd.pod_ip for p in self.pods):
+                raise InputError(f"port forward {fwd.vip}:{fwd.port}: no pod {fwd.pod_ip}")
         return self
 
 
@@ -290,6 +311,7 @@ def default_spec(name: str = DEFAULT_NAME, mgmt_net: str = "10.250.0.0/24") -> L
             fip="172.19.0.11",
             ifindex=22,
             host_ifindex=23,
+            listen=(80,),  # backend of the ClusterIP below: calls it, reaches itself
         ),
         PodSpec(
             "default/lb-backend",  # behind the router load balancer 172.19.0.10:8080
@@ -306,10 +328,27 @@ def default_spec(name: str = DEFAULT_NAME, mgmt_net: str = "10.250.0.0/24") -> L
             "00:00:00:a2:70:8d",
             "6f1e0c3a9b57_h",
             "fip-busybox02",
+            listen=(80,),  # backend of the NodePorts below
         ),
     )
-    lb = PortForward("kube-ovn-control-plane", "172.19.0.10", 8080, "192.168.0.3", 80)
-    spec = LabSpec(name=name, mgmt_net=mgmt_net, nodes=nodes, pods=pods, port_forwards=(lb,))
+    cp = "kube-ovn-control-plane"
+    nodeport, worker_pod = "172.19.0.6", "192.168.0.7"  # node 1's own address; pod on the worker
+    services = (
+        PortForward(cp, "172.19.0.10", 8080, "192.168.0.3", 80, name="router load balancer"),
+        PortForward(cp, nodeport, 30080, worker_pod, 80, masquerade=True, name="NodePort"),
+        PortForward(cp, nodeport, 30081, worker_pod, 80, name="NodePort, not masqueraded"),
+        PortForward(
+            cp,
+            "10.96.0.10",
+            80,
+            "192.168.0.6",
+            80,
+            "tcp",
+            "pods",
+            name="ClusterIP, called by its backend",
+        ),
+    )
+    spec = LabSpec(name=name, mgmt_net=mgmt_net, nodes=nodes, pods=pods, port_forwards=services)
     return spec.validate()
 
 
@@ -354,6 +393,7 @@ def ovs_spec(name: str = OVS_DEFAULT_NAME, mgmt_net: str = "10.249.0.0/24") -> L
             "pod-a",
             fip="172.19.0.11",
             named=False,
+            listen=(80,),
         ),
         PodSpec(
             "default/pod-b",
@@ -363,6 +403,25 @@ def ovs_spec(name: str = OVS_DEFAULT_NAME, mgmt_net: str = "10.249.0.0/24") -> L
             "0f1e2d3c4b5a_h",
             "pod-b",
             named=False,
+            listen=(80,),
+        ),
+    )
+    # As in the default lab, minus the masqueraded NodePort: every node's ovn0 holds the same
+    # gateway address here, so a reply to a request masqueraded to it would stay on node 2.
+    node1 = "ovs-node1"
+    services = (
+        PortForward(
+            node1, "172.19.0.6", 30081, "192.168.0.7", 80, name="NodePort, not masqueraded"
+        ),
+        PortForward(
+            node1,
+            "10.96.0.10",
+            80,
+            "192.168.0.6",
+            80,
+            "tcp",
+            "pods",
+            name="ClusterIP, called by its backend",
         ),
     )
     spec = LabSpec(
@@ -371,9 +430,11 @@ def ovs_spec(name: str = OVS_DEFAULT_NAME, mgmt_net: str = "10.249.0.0/24") -> L
         pod_vni=7,
         tunnel="genev",  # no device: OVS's userspace tunnel ports are ovn-<peer> on br-int
         bridge="br-int",
+        join="ovn0",
         dataplane="ovs",
         nodes=nodes,
         pods=pods,
+        port_forwards=services,
     )
     return spec.validate()
 

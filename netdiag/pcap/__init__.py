@@ -26,7 +26,14 @@ from __future__ import annotations
 
 from netdiag.pcap.frames import FrameIndex, RawFrame, read_frame, walk_frames
 from netdiag.pcap.info import CaptureInfo, Interface, ReadWarning
-from netdiag.pcap.points import PointSpec, ifmap_from_links, load_ifmap, parse_point_spec
+from netdiag.pcap.points import (
+    PointSpec,
+    check_ifmap_nodes,
+    device_name,
+    ifmap_from_links,
+    load_ifmap,
+    parse_point_spec,
+)
 from netdiag.pcap.reader import Capture, concat_tables, iter_capture, read_capture, read_captures
 
 __all__ = [
@@ -37,7 +44,9 @@ __all__ = [
     "PointSpec",
     "RawFrame",
     "ReadWarning",
+    "check_ifmap_nodes",
     "concat_tables",
+    "device_name",
     "ifmap_from_links",
     "iter_capture",
     "load_ifmap",

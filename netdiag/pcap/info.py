@@ -65,6 +65,8 @@ class CaptureInfo:
     section_comments: list[str] = field(default_factory=list)
     packet_comments: dict[int, list[str]] = field(default_factory=dict)
     warnings: list[ReadWarning] = field(default_factory=list)
+    #: what the reader could not tell from the file alone and how to tell it (not damage)
+    notes: list[str] = field(default_factory=list)
     packets: int = 0
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,3 +76,21 @@ def load_ifmap(path: str | Path) -> dict[int, str]:
     if not result:
         raise InputError(f"{path}: no interfaces in it; give the output of `ip -j link`")
     return result
+
+
+def check_ifmap_nodes(ifmaps: Mapping[str, object], nodes: Collection[str]) -> None:
+    """Refuse an interface map for a node none of the inputs is from: it would silently apply to
+    nothing (a file ``any.pcap`` is node ``any``; name it ``node1=any.pcap``)."""
+    stray = sorted(set(ifmaps) - set(nodes))
+    if stray:
+        known = ", ".join(sorted(n for n in nodes if n)) or "none"
+        raise InputError(
+            f"--ifmap {stray[0]}: no input is from node {stray[0]!r} (the inputs' nodes: "
+            f"{known}); name the capture after its node, e.g. {stray[0]}=any.pcap or "
+            f"{stray[0]}__any.pcap"
+        )
+
+
+def device_name(ifindex: int, ifmap: Mapping[int, str]) -> str:
+    """The device of an interface index: its name in the map, else ``if<N>``."""
+    return ifmap.get(ifindex) or f"if{ifindex}"

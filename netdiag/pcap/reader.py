@@ -66,6 +66,8 @@ def _decode_into(
         yield target, naming
     if cf.info.format == "pcap" and cf.info.interfaces[0].linktype not in SUPPORTED:
         _unsupported(path, cf.info.interfaces[0].linktype)
+    if note := naming.unnamed_note():
+        cf.info.notes.append(note)
 
 
 def _spec(path: str | Path, point: str | None) -> PointSpec:

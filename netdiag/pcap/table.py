@@ -19,7 +19,7 @@ from netdiag.pcap.container import Batch
 from netdiag.pcap.decode import Decoded
 from netdiag.pcap.gather import STORAGE
 from netdiag.pcap.info import CaptureInfo
-from netdiag.pcap.points import PointSpec
+from netdiag.pcap.points import PointSpec, device_name
 from netdiag.pcap.schema import COLUMNS, DIRECTIONS, ENCAPS
 
 IfMap = Mapping[int, str]
@@ -40,13 +40,26 @@ for _key in ("frame", "ts_ns", "valid:frame", "valid:ts_ns", "valid:caplen", "va
 KEYS.update(frame=np.int64, ts_ns=np.int64)
 
 
+#: The interface name tcpdump records for a capture on all devices.
+ANY = "any"
+
+
 class Naming:
-    """point / node / iface categories of one file (iface grows as interfaces appear)."""
+    """point / node / iface categories of one file (iface grows as interfaces appear).
+
+    A file taken on a whole node (its point's iface is ``any`` or empty: ``tcpdump -i any``, a
+    multi-interface pcapng) is split into one point per device, ``node/<device>``: the device
+    is the SLL2 frame's ifindex through the node's interface map, else the pcapng interface
+    name. An index the map does not know is named ``if<N>`` (and listed in :attr:`unnamed`),
+    never lumped into one ``node/any`` point.
+    """
 
     def __init__(self, spec: PointSpec, ifmap: IfMap | None) -> None:
         self.spec = spec
         self.ifmap = dict(ifmap or {})
+        self.split = spec.iface in ("", ANY)
         self.ifaces: list[str] = []
+        self.unnamed: set[int] = set()  # SLL2 indexes without a name (split files only)
         self._codes: dict[str, int] = {}
 
     def code(self, name: str) -> int:
@@ -55,25 +68,53 @@ class Naming:
             self.ifaces.append(name)
         return self._codes[name]
 
+    def _device(self, ifindex: int) -> int:
+        """Code of an SLL2 interface index's device name; -1: keep the point's own."""
+        if ifindex in self.ifmap:
+            return self.code(self.ifmap[ifindex])
+        if not self.split:
+            return -1
+        self.unnamed.add(ifindex)
+        return self.code(device_name(ifindex, self.ifmap))
+
     def iface_codes(self, batch: Batch, dec: Decoded, info: CaptureInfo) -> npt.NDArray[np.int32]:
-        """pcapng: the IDB's if_name; SLL2: ifmap[ifindex]; otherwise the point's iface."""
+        """pcapng: the IDB's if_name; else SLL2: ifmap[ifindex]; otherwise the point's iface."""
         per_if = np.array(
             [self.code(i.name or self.spec.iface) for i in info.interfaces], dtype=np.int32
         )
         codes = per_if[batch.iface] if len(per_if) else np.zeros(len(batch), np.int32)
         c = dec.columns
-        sll2 = c.valid["ifindex"] & (batch.linktype == 276)
-        if self.ifmap and sll2.any():
+        # an interface block that names one device wins over the frame's index (a merged
+        # pcapng keeps each point's SLL2 frames); a capture on "any" has only the index
+        named = np.array([i.name not in ("", ANY) for i in info.interfaces] or [False])
+        sll2 = c.valid["ifindex"] & (batch.linktype == 276) & ~named[batch.iface]
+        if (self.ifmap or self.split) and sll2.any():
             values, inverse = np.unique(c.values["ifindex"][sll2], return_inverse=True)
-            mapped = np.array(
-                [self.code(self.ifmap[v]) if v in self.ifmap else -1 for v in values.tolist()],
-                dtype=np.int32,
-            )
+            mapped = np.array([self._device(v) for v in values.tolist()], dtype=np.int32)
             codes[sll2] = np.where(mapped[inverse] >= 0, mapped[inverse], codes[sll2])
         if info.format == "pcapng":  # the pcapng interface id, unless SLL2 gave an ifindex
             not_sll2 = batch.linktype != 276
             c.set("ifindex", np.flatnonzero(not_sll2), batch.iface[not_sll2])
         return codes
+
+    def points(self) -> list[str]:
+        """The point of each iface code: ``node/<device>`` for a split file, else the file's."""
+        if not self.split or not self.ifaces:
+            return [self.spec.point] * max(len(self.ifaces), 1)
+        node = self.spec.node or self.spec.point
+        return [f"{node}/{i}" if i else self.spec.point for i in self.ifaces]
+
+    def unnamed_note(self) -> str | None:
+        """What to do when devices of a node-wide capture could only be named by index."""
+        if not self.unnamed:
+            return None
+        node = self.spec.node or self.spec.point
+        shown = ", ".join(f"if{i}" for i in sorted(self.unnamed))
+        return (
+            f"{self.spec.path}: devices {shown} of this all-device capture (tcpdump -i any, "
+            f"LINUX_SLL2) are named by interface index: no interface map of {node} names them; "
+            f"pass --ifmap {node}=FILE with `ip -j link` saved on {node} while it captured"
+        )
 
 
 def fill_frame_level(
@@ -141,6 +182,22 @@ def _untouched(n: int, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
     return np.frombuffer(mem, dtype=dtype)
 
 
+def _points(iface_codes: npt.NDArray[np.int32], naming: Naming) -> pd.Categorical:
+    """The point column: one category for the file, or one per device of a split file (the
+    same codes as the iface column; devices that saw no frame are not points)."""
+    names = naming.points()
+    distinct = list(dict.fromkeys(names))
+    if len(distinct) == 1:
+        return pd.Categorical.from_codes(
+            np.zeros(len(iface_codes), np.int8), categories=pd.Index(distinct, dtype=object)
+        )
+    lookup = np.array([distinct.index(x) for x in names], dtype=np.int32)
+    points = pd.Categorical.from_codes(
+        lookup[iface_codes], categories=pd.Index(distinct, dtype=object)
+    )
+    return points.remove_unused_categories()
+
+
 def to_frame(arrays: dict[str, npt.NDArray[Any]], naming: Naming) -> pd.DataFrame:
     """One DataFrame in schema order from numpy values + validity (no per-row Python).
 
@@ -155,7 +212,7 @@ def to_frame(arrays: dict[str, npt.NDArray[Any]], naming: Naming) -> pd.DataFram
 
     for name, dtype, _ in COLUMNS:
         if name == "point":
-            out[name] = cat(np.zeros(n, np.int8), [naming.spec.point])
+            out[name] = _points(arrays["iface"], naming)
         elif name == "node":
             out[name] = cat(np.zeros(n, np.int8), [naming.spec.node])
         elif name == "iface":

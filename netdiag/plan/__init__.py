@@ -22,7 +22,7 @@ from netdiag.plan.model import (
     ResolvedProbe,
 )
 from netdiag.plan.parse import load_plan, parse_plan
-from netdiag.plan.resolve import derive_filter, expand_globs, resolve
+from netdiag.plan.resolve import derive_filter, expand_globs, point_filter, resolve
 
 __all__ = [
     "CapturePoint",
@@ -36,5 +36,6 @@ __all__ = [
     "expand_globs",
     "load_plan",
     "parse_plan",
+    "point_filter",
     "resolve",
 ]

@@ -165,6 +165,24 @@ def derive_filter(probes: Sequence[Probe]) -> str:
     return " or ".join(dict.fromkeys([*parts, *ALWAYS_FILTER]))
 
 
+def point_filter(resolved: ResolvedPlan, point: CapturePoint, node: NodeSpec) -> str:
+    """The BPF filter of one capture point: the plan's, except that a derived filter on ``any``
+    also leaves out netdiag's own SSH sessions to the node.
+
+    A derived filter keeps all TCP when a probe is a TCP connect; on ``any`` that takes the
+    management device's SSH too, the capture's own session among it. A filter the plan gives
+    is used as written.
+    """
+    if point.iface != "any" or resolved.plan.capture.filter or not resolved.filter:
+        return resolved.filter
+    port = node.port or 22
+    try:
+        ssh = f"tcp port {port} and host {ipaddress.ip_address(node.host)}"
+    except ValueError:  # a host name: tcpdump would resolve it on the node; the port must do
+        ssh = f"tcp port {port}"
+    return f"({resolved.filter}) and not ({ssh})"
+
+
 def _is_v6(target: str) -> bool:
     try:
         return ipaddress.ip_address(target).version == 6

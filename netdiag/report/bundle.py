@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from netdiag.errors import AnalysisInputError
-from netdiag.report.document import Analysis, Sighting, parse_analysis
+from netdiag.report.document import Analysis, Sighting, parse_analysis, split_point
 from netdiag.report.loader import Progress, load_analysis
 from netdiag.report.manifest import Manifest, load_manifest
 
@@ -37,6 +37,10 @@ class RunView:
     #: so ``report --json`` writes exactly what was analysed.
     document_path: Path | None = None
     document: Mapping[str, Any] | None = None
+    #: node -> {ifindex: device}: names the devices of all-device (``-i any``) capture files
+    ifmaps: Mapping[str, Mapping[int, str]] = field(default_factory=dict)
+    #: what the input could not tell by itself (e.g. devices named by index), for the user
+    warnings: tuple[str, ...] = ()
     _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def analysis_json(self) -> str:
@@ -92,6 +96,22 @@ class RunView:
         return path if path is not None and path.is_file() else None
 
 
+IfMaps = Mapping[str, Mapping[int, str]]
+
+
+def _node_wide(point: str) -> bool:
+    """A point that stands for a whole node's capture (``node/any``, or a bare node name)."""
+    return split_point(point)[1] in ("", "any")
+
+
+def _by_device(found: dict[str, Path], analysis: Analysis) -> None:
+    """Points split from an all-device file (``node/eth1`` of ``node__any.pcap``) read that file."""
+    wide = {split_point(p)[0]: path for p, path in found.items() if _node_wide(p)}
+    for point in analysis.points:
+        if point.name not in found and point.node in wide:
+            found[point.name] = wide[point.node]
+
+
 def _pcaps_of(root: Path, manifest: Manifest | None, analysis: Analysis) -> dict[str, Path]:
     found: dict[str, Path] = {}
     if manifest is not None:
@@ -105,10 +125,34 @@ def _pcaps_of(root: Path, manifest: Manifest | None, analysis: Analysis) -> dict
                 if (root / "pcaps" / f"{stem}{suffix}").is_file():
                     found[point.name] = root / "pcaps" / f"{stem}{suffix}"
                     break
+    _by_device(found, analysis)
     return found
 
 
-def run_analysis(paths: Sequence[Path | str]) -> tuple[Analysis, Mapping[str, Any]]:
+def _manifest_ifmaps(manifest: Manifest | None, given: IfMaps | None) -> dict[str, dict[int, str]]:
+    """The interface maps a bundle recorded (``ip -j link`` per node), overridden by ``given``."""
+    from netdiag.pcap import ifmap_from_links
+
+    maps: dict[str, dict[int, str]] = {}
+    nodes = (manifest.raw.get("nodes") if manifest is not None else None) or {}
+    for node, info in nodes.items() if isinstance(nodes, dict) else ():
+        if isinstance(info, dict) and (links := ifmap_from_links(info.get("interfaces"))):
+            maps[str(node)] = links
+    maps.update({node: dict(m) for node, m in (given or {}).items()})
+    return maps
+
+
+@dataclass(frozen=True)
+class Fresh:
+    """A correlation run by a view: the analysis, its document, and what loading it noted."""
+
+    analysis: Analysis
+    document: Mapping[str, Any]
+    ifmaps: IfMaps
+    warnings: tuple[str, ...]
+
+
+def run_analysis(paths: Sequence[Path | str], ifmaps: IfMaps | None = None) -> Fresh:
     """Correlate a bundle without ``analysis.json``, or ``[POINT=]PATH`` capture files.
 
     The one place the views call the correlation stage (as ``netdiag analyze`` does), so a
@@ -118,13 +162,20 @@ def run_analysis(paths: Sequence[Path | str]) -> tuple[Analysis, Mapping[str, An
     from netdiag.correlate import analyze
     from netdiag.report.json import to_dict
 
-    data = load_input([str(p) for p in paths])
+    data = load_input([str(p) for p in paths], ifmaps)
     document = to_dict(analyze(data.table, data.options()))
-    return parse_analysis(document, str(paths[0])), document
+    analysis = parse_analysis(document, str(paths[0]))
+    return Fresh(analysis, document, data.ifmaps, data.warnings)
 
 
-def open_input(paths: Sequence[Path], progress: Progress | None = None) -> RunView:
-    """A bundle dir, an analysis/manifest JSON file, or pcap files -> :class:`RunView`."""
+def open_input(
+    paths: Sequence[Path], progress: Progress | None = None, ifmaps: IfMaps | None = None
+) -> RunView:
+    """A bundle dir, an analysis/manifest JSON file, or pcap files -> :class:`RunView`.
+
+    ``ifmaps`` (node -> {ifindex: name}, as ``--ifmap``) names the devices of all-device
+    captures; a bundle brings its own, which these override.
+    """
     if not paths:
         raise AnalysisInputError("no input given; pass a run directory, analysis.json or pcaps")
     for path in paths:
@@ -132,17 +183,20 @@ def open_input(paths: Sequence[Path], progress: Progress | None = None) -> RunVi
             raise AnalysisInputError(f"{path}: no such file or directory; check the path")
     first = paths[0]
     if len(paths) == 1 and first.is_dir():
-        return _open_dir(first, progress)
+        return _open_dir(first, progress, ifmaps)
     if len(paths) == 1 and first.suffix == ".json":
         if first.name == "manifest.json":
-            return _open_dir(first.parent, progress)
+            return _open_dir(first.parent, progress, ifmaps)
         analysis = load_analysis(first, progress)
         root = first.parent
         manifest = (
             load_manifest(root / "manifest.json") if (root / "manifest.json").is_file() else None
         )
         pcaps = _pcaps_of(root, manifest, analysis)
-        return RunView(analysis, manifest, root, pcaps, str(first), document_path=first)
+        maps = _manifest_ifmaps(manifest, ifmaps)
+        return RunView(
+            analysis, manifest, root, pcaps, str(first), document_path=first, ifmaps=maps
+        )
     from netdiag.pcap import parse_point_spec
 
     specs = [parse_point_spec(str(p)) for p in paths]
@@ -153,13 +207,17 @@ def open_input(paths: Sequence[Path], progress: Progress | None = None) -> RunVi
         raise AnalysisInputError(
             f"{bad[0]}: not a run directory, an analysis .json or a .pcap/.pcapng file"
         )
-    analysis, document = run_analysis(paths)
+    fresh = run_analysis(paths, ifmaps)
     pcaps = {s.point: Path(s.path) for s in specs}
+    _by_device(pcaps, fresh.analysis)
     source = ", ".join(str(p) for p in paths)
-    return RunView(analysis, None, first.parent, pcaps, source, document=document)
+    return RunView(
+        fresh.analysis, None, first.parent, pcaps, source,
+        document=fresh.document, ifmaps=fresh.ifmaps, warnings=fresh.warnings,
+    )  # fmt: skip
 
 
-def _open_dir(root: Path, progress: Progress | None) -> RunView:
+def _open_dir(root: Path, progress: Progress | None, ifmaps: IfMaps | None) -> RunView:
     manifest_path = root / "manifest.json"
     analysis_path = root / "analysis.json"
     if not manifest_path.is_file() and not analysis_path.is_file():
@@ -168,10 +226,17 @@ def _open_dir(root: Path, progress: Progress | None) -> RunView:
             "give the directory written by `netdiag capture --out DIR`"
         )
     manifest = load_manifest(manifest_path) if manifest_path.is_file() else None
-    if analysis_path.is_file():
+    # A saved analysis is shown as it is, unless new interface maps ask for a fresh one.
+    if analysis_path.is_file() and not ifmaps:
         analysis = load_analysis(analysis_path, progress)
         pcaps = _pcaps_of(root, manifest, analysis)
-        return RunView(analysis, manifest, root, pcaps, str(root), document_path=analysis_path)
-    analysis, document = run_analysis([root])
-    pcaps = _pcaps_of(root, manifest, analysis)
-    return RunView(analysis, manifest, root, pcaps, str(root), document=document)
+        return RunView(
+            analysis, manifest, root, pcaps, str(root), document_path=analysis_path,
+            ifmaps=_manifest_ifmaps(manifest, None),
+        )  # fmt: skip
+    fresh = run_analysis([root], ifmaps)
+    pcaps = _pcaps_of(root, manifest, fresh.analysis)
+    return RunView(
+        fresh.analysis, manifest, root, pcaps, str(root),
+        document=fresh.document, ifmaps=fresh.ifmaps, warnings=fresh.warnings,
+    )  # fmt: skip

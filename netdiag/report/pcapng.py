@@ -1,6 +1,7 @@
 """Write one pcapng that merges every capture point, so Wireshark shows the journey story too.
 
-One interface block per point, named ``node/iface`` with the node in its description; packets in
+One interface block per point, named ``node/iface`` with the node in its description (an
+all-device ``-i any`` file is split by the interface index of each frame); packets in
 clock-corrected order (ts - node offset); each packet commented with its journey, its flow and
 what changed on the way to that hop. The writer is a few ``struct.pack`` calls (pcapng spec,
 draft-ietf-opsawg-pcapng: SHB, IDB with if_tsresol=9 for nanoseconds, EPB with opt_comment).
@@ -9,6 +10,7 @@ draft-ietf-opsawg-pcapng: SHB, IDB with if_tsresol=9 for nanoseconds, EPB with o
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -18,6 +20,7 @@ import numpy.typing as npt
 
 from netdiag import __version__
 from netdiag.errors import AnalysisInputError
+from netdiag.pcap import device_name
 from netdiag.report.bundle import RunView
 from netdiag.report.describe import COPY_TEXT, arrivals, describe_change
 from netdiag.report.document import split_point
@@ -95,13 +98,27 @@ def hop_comments(view: RunView) -> dict[str, list[Located]]:
     return comments
 
 
-def match_frames(ts_ns: npt.NDArray[np.int64], located: list[Located]) -> dict[int, str]:
-    """Frame index -> comment: by frame number when known, else the frame nearest in time."""
-    found = {f - 1: text for _, f, text in located if f is not None and 0 < f <= len(ts_ns)}
-    sightings = [(t, text) for t, f, text in located if f is None or not 0 < f <= len(ts_ns)]
-    if not sightings or not len(ts_ns):
+def match_frames(
+    ts_ns: npt.NDArray[np.int64],
+    located: list[Located],
+    among: npt.NDArray[np.int64] | None = None,
+) -> dict[int, str]:
+    """Frame index -> comment: by frame number when known, else the frame nearest in time.
+
+    ``among`` restricts the time match to those frame indexes (one device of an all-device
+    file: the same packet on another device a microsecond later must not take its comment).
+    """
+    among = np.arange(len(ts_ns), dtype=np.int64) if among is None else among
+    allowed = set(among.tolist()) if len(among) != len(ts_ns) else None
+
+    def known(f: int | None) -> bool:
+        return f is not None and 0 < f <= len(ts_ns) and (allowed is None or f - 1 in allowed)
+
+    found = {f - 1: text for _, f, text in located if f is not None and known(f)}
+    sightings = [(t, text) for t, f, text in located if not known(f)]
+    if not sightings or not len(among):
         return found
-    order = np.argsort(ts_ns, kind="stable")
+    order = among[np.argsort(ts_ns[among], kind="stable")]
     sorted_ts = ts_ns[order]
     wanted = np.array([t for t, _ in sightings], dtype=np.int64)
     right = np.clip(np.searchsorted(sorted_ts, wanted), 0, len(sorted_ts) - 1)
@@ -136,42 +153,94 @@ def _offset(view: RunView, point: str) -> int:
     return 0
 
 
+@dataclass(frozen=True)
+class _Source:
+    """One capture file and the point each of its frames belongs to."""
+
+    table: FrameTable
+    points: npt.NDArray[np.object_]
+
+
+def _frame_points(table: FrameTable, own: str, ifmap: Mapping[int, str]) -> npt.NDArray[np.object_]:
+    """Per frame: ``node/<device>`` from an SLL2 frame's interface index, else ``own``."""
+    node = split_point(own)[0]
+    points = np.full(len(table), own, dtype=object)
+    sll2 = np.flatnonzero((table.linktype == 276) & (table.caplen >= 8))
+    if len(sll2):
+        raw = np.frombuffer(table.data, dtype=np.uint8)
+        at = table.offset[sll2, None] + np.arange(4, 8)
+        index = (raw[at].astype(np.uint32) << np.array([24, 16, 8, 0], np.uint32)).sum(axis=1)
+        for value in np.unique(index).tolist():
+            points[sll2[index == value]] = f"{node}/{device_name(value, ifmap)}"
+    return points
+
+
+def _sources(view: RunView) -> list[_Source]:
+    """Each file once: an all-device file (several points, or one ``node/any``) is split by
+    device; the others belong to their one point."""
+    by_file: dict[Path, list[str]] = {}
+    for point, path in sorted(view.pcaps.items()):
+        if path.is_file():
+            by_file.setdefault(path, []).append(point)
+    sources = []
+    for path, points in by_file.items():
+        table = read_frames(path)
+        wide = [p for p in points if split_point(p)[1] in ("", "any")]
+        if len(points) == 1 and not wide:
+            sources.append(_Source(table, np.full(len(table), points[0], dtype=object)))
+        else:
+            own = (wide or points)[0]
+            ifmap = view.ifmaps.get(split_point(own)[0], {})
+            sources.append(_Source(table, _frame_points(table, own, ifmap)))
+    return sources
+
+
 def export_pcapng(view: RunView, out: Path) -> ExportStats:
     """Merge every capture point of ``view`` into the pcapng ``out``."""
-    tables: list[tuple[str, FrameTable]] = [
-        (point, read_frames(path)) for point, path in sorted(view.pcaps.items()) if path.is_file()
-    ]
-    if not tables:
+    sources = _sources(view)
+    if not sources:
         raise AnalysisInputError(
             f"{view.source}: no capture files found to export; give a run directory with pcaps/"
         )
     iface_ids: dict[tuple[str, int], int] = {}
-    for point, table in tables:
-        for link in dict.fromkeys(table.linktype.tolist()):
-            iface_ids.setdefault((point, int(link)), len(iface_ids))
-    # One entry per packet: (table index, frame index, corrected ts); sorted in one argsort.
-    which = np.concatenate([np.full(len(t), i, dtype=np.int64) for i, (_, t) in enumerate(tables)])
-    index = np.concatenate([np.arange(len(t), dtype=np.int64) for _, t in tables])
-    corrected = np.concatenate([t.ts_ns - _offset(view, p) for p, t in tables])
+    for src in sources:
+        pairs = zip(src.points.tolist(), src.table.linktype.tolist(), strict=True)
+        for point, link in dict.fromkeys(pairs):
+            iface_ids.setdefault((str(point), int(link)), len(iface_ids))
+    offsets = {p: _offset(view, p) for p, _ in iface_ids}
+    # One entry per packet: (source index, frame index, corrected ts); sorted in one argsort.
+    which = np.concatenate(
+        [np.full(len(s.table), i, dtype=np.int64) for i, s in enumerate(sources)]
+    )
+    index = np.concatenate([np.arange(len(s.table), dtype=np.int64) for s in sources])
+    corrected = np.concatenate(
+        [s.table.ts_ns - np.array([offsets[p] for p in s.points], dtype=np.int64) for s in sources]
+    )
     order = np.argsort(corrected, kind="stable")
     by_point = hop_comments(view)
-    comments = [match_frames(t.ts_ns, by_point.get(p, [])) for p, t in tables]
+    comments: list[dict[int, str]] = []
+    for src in sources:
+        found: dict[int, str] = {}
+        for point in dict.fromkeys(src.points.tolist()):
+            among = np.flatnonzero(src.points == point)
+            found |= match_frames(src.table.ts_ns, by_point.get(str(point), []), among)
+        comments.append(found)
     commented = 0
     try:
         with out.open("wb") as fh:
-            _write(fh, iface_ids, view)
+            _write(fh, iface_ids, offsets)
             for k in order.tolist():
-                point, table = tables[which[k]]
+                src = sources[which[k]]
                 i = int(index[k])
                 comment = comments[which[k]].get(i, "")
                 commented += bool(comment)
-                iface = iface_ids[(point, int(table.linktype[i]))]
+                iface = iface_ids[(str(src.points[i]), int(src.table.linktype[i]))]
                 fh.write(
                     packet_block(
                         iface,
                         int(corrected[k]),
-                        int(table.wirelen[i]),
-                        table.frame_bytes(i),
+                        int(src.table.wirelen[i]),
+                        src.table.frame_bytes(i),
                         comment,
                     )
                 )
@@ -180,10 +249,10 @@ def export_pcapng(view: RunView, out: Path) -> ExportStats:
     return ExportStats(len(iface_ids), len(order), commented)
 
 
-def _write(fh: BinaryIO, iface_ids: dict[tuple[str, int], int], view: RunView) -> None:
+def _write(fh: BinaryIO, iface_ids: dict[tuple[str, int], int], offsets: dict[str, int]) -> None:
     fh.write(section_header())
     for point, link in iface_ids:
         node = split_point(point)[0]
-        offset = _offset(view, point)
+        offset = offsets[point]
         description = f"node {node}; timestamps corrected by {-offset:+d} ns to the reference clock"
         fh.write(interface_block(point, description, link))

@@ -8,7 +8,7 @@ recomputes the analysis: screens read ``app.run_view`` and the flow rows built a
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -60,9 +60,11 @@ class NetdiagApp(App[None]):
         *,
         view: RunView | None = None,
         export_dir: Path | None = None,
+        ifmaps: Mapping[str, Mapping[int, str]] | None = None,
     ) -> None:
         super().__init__()
         self.paths = list(paths)
+        self.ifmaps = ifmaps
         self.run_view: RunView | None = None
         self.flow_rows: list[FlowRow] = []
         self.verdicts: list[Verdict] = []
@@ -86,7 +88,7 @@ class NetdiagApp(App[None]):
         """
         gc.disable()
         try:
-            view = self._preloaded or open_input(self.paths, self._progress)
+            view = self._preloaded or open_input(self.paths, self._progress, self.ifmaps)
             rows = flow_rows(view.analysis)
             summary = verdicts(view.analysis, view.manifest)
             # Warm the lookups the screens use, here rather than on the UI thread.
@@ -118,6 +120,8 @@ class NetdiagApp(App[None]):
         manifest = message.view.manifest
         self.sub_title = manifest.run_id if manifest and manifest.run_id else message.view.source
         self.switch_mode("overview")
+        for warning in message.view.warnings:  # e.g. devices of an -i any file named by index
+            self.notify(warning, title="note", severity="warning", timeout=15)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Screen and export keys do nothing until the run is loaded."""
@@ -171,7 +175,14 @@ class NetdiagApp(App[None]):
 
 
 def make_app(
-    paths: Sequence[Path], *, view: RunView | None = None, export_dir: Path | None = None
+    paths: Sequence[Path],
+    *,
+    view: RunView | None = None,
+    export_dir: Path | None = None,
+    ifmaps: Mapping[str, Mapping[int, str]] | None = None,
 ) -> NetdiagApp:
-    """The app for ``paths`` (or an already opened ``view``); used by the CLI and the tests."""
-    return NetdiagApp(paths, view=view, export_dir=export_dir)
+    """The app for ``paths`` (or an already opened ``view``); used by the CLI and the tests.
+
+    ``ifmaps`` names the devices of all-device captures (``--ifmap``), see ``open_input``.
+    """
+    return NetdiagApp(paths, view=view, export_dir=export_dir, ifmaps=ifmaps)

@@ -6,9 +6,10 @@
 `lab.ssh_argv(node)`.
 
 Several people share the test machine, so each pytest session gets its own labs, named after
-its pid (`nt<pid>`, and `nc<pid>` for the lifecycle tests) on a management network derived from
-it; they never touch a developer's own `netdiag` lab nor another running session. Labs of dead
-sessions (killed pytest) are swept before a new one is built.
+its pid (`nt<pid>`; `no<pid>` for the ovs-geneve one, `ovs_lab`; `nc<pid>` for the lifecycle
+tests) on a management network derived from it; they never touch a developer's own `netdiag`
+lab nor another running session. Labs of dead sessions (killed pytest) are swept before a new
+one is built.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import pytest
 
 from netdiag.lab import LabState, default_spec, down, up
 from netdiag.lab.system import alive, link_exists, list_netns
-from netdiag.lab.topology import STATE_ROOT
+from netdiag.lab.topology import STATE_ROOT, ovs_spec
 
 _SESSION_LAB = re.compile(r"^n[tco](\d+)$")
 
@@ -112,6 +113,23 @@ def lab() -> Iterator[LabState]:
         yield state
     finally:
         down(name)
+
+
+@pytest.fixture(scope="session")
+def ovs_lab() -> Iterator[LabState]:
+    """The session's ovs-geneve lab (`no<pid>`), shared by the modules that need Open vSwitch."""
+    reason = lab_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    name, mgmt = session_lab("o")
+    down(name)
+    state = up(spec=ovs_spec(name, mgmt))
+    print(f"ovs lab built in {state.build_seconds:.2f} s")
+    try:
+        yield state
+    finally:
+        down(name)
+        assert lab_leftovers(name) == []
 
 
 @dataclass(frozen=True)

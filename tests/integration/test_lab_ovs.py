@@ -15,7 +15,6 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ from netdiag.lab.ovs import chassis_id, missing_tools, stray_ovs_pids
 from netdiag.lab.system import list_netns
 from netdiag.lab.topology import ovs_spec
 from netdiag.transport import open_transport
-from tests.integration.conftest import LabSandbox, lab_leftovers, lab_skip_reason, session_lab
+from tests.integration.conftest import LabSandbox
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,22 +42,6 @@ pytestmark = [
         "apt-get install openvswitch-switch",
     ),
 ]
-
-
-@pytest.fixture(scope="module")
-def ovs_lab() -> Iterator[LabState]:
-    reason = lab_skip_reason()
-    if reason:
-        pytest.skip(reason)
-    name, mgmt = session_lab("o")
-    down(name)
-    state = up(spec=ovs_spec(name, mgmt))
-    print(f"ovs lab built in {state.build_seconds:.2f} s")
-    try:
-        yield state
-    finally:
-        down(name)
-        assert lab_leftovers(name) == []
 
 
 def _run(argv: list[str]) -> tuple[int, str, str]:

@@ -166,6 +166,27 @@ def test_tcp_probe_passes_target_and_port_as_arguments() -> None:
     assert "tcp" in r.filter.split(" or ")
 
 
+def test_a_derived_filter_on_any_leaves_out_netdiags_own_ssh() -> None:
+    from dataclasses import replace
+
+    from netdiag.plan import point_filter
+
+    body = "capture: {interfaces: [any, eth1]}\nprobes:\n  - tcp: {from: client, target: 10.0.0.5, port: 80}\n"
+    r = resolve(parsed(body), INVENTORY)
+    cp = INVENTORY.node("kube-ovn-control-plane")
+    point_any, point_eth1 = (p for p in r.points if p.node == cp.name)
+    assert (
+        point_filter(r, point_any, cp) == f"({r.filter}) and not (tcp port 22 and host 10.250.0.11)"
+    )
+    assert point_filter(r, point_eth1, cp) == r.filter
+    named = replace(cp, host="cp.example", port=2222)
+    assert point_filter(r, point_any, named).endswith("and not (tcp port 2222)")
+    explicit = resolve(parsed(body.replace("eth1]", "eth1], filter: 'tcp port 80'")), INVENTORY)
+    assert point_filter(explicit, point_any, cp) == "tcp port 80", (
+        "a given filter is used as written"
+    )
+
+
 def test_explicit_filter_wins_and_no_probes_means_no_filter() -> None:
     p = parsed("capture: {interfaces: [uplink], filter: 'host 1.2.3.4'}\n")
     assert resolve(p, INVENTORY).filter == "host 1.2.3.4"

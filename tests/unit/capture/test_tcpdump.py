@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import struct
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from netdiag.capture.tcpdump import (
     FILE_PLACEHOLDER,
     SUPERVISOR,
     CaptureStats,
+    cancel_quietly,
     classify_failure,
     exit_status_of,
     parse_live_count,
@@ -120,3 +122,20 @@ def test_simulated_offset_comes_from_labels_only_when_numeric() -> None:
     assert simulated_offset({"simulated_clock_offset_ns": "-2500"}) == -2500
     assert simulated_offset({"simulated_clock_offset_ns": "soon"}) == 0
     assert simulated_offset({}) == 0
+
+
+async def test_cancel_quietly_cancels_again_a_task_that_swallowed_the_cancel() -> None:
+    swallowed = asyncio.Event()
+
+    async def stubborn() -> None:  # as a loop whose asyncio.wait_for ate the cancel (3.11)
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            swallowed.set()
+        await asyncio.sleep(60)
+
+    task = asyncio.create_task(stubborn())
+    await asyncio.sleep(0)
+    await cancel_quietly(task, grace=0.01)
+    assert swallowed.is_set()
+    assert task.cancelled()

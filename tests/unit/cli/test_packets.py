@@ -129,7 +129,12 @@ def test_ifmap_names_sll2_interfaces(tmp_path: Path) -> None:
         str(path), "--ifmap", f"node2={links}", "--columns", "point,iface,ifindex,direction"
     )
     assert code == ExitCode.OK
-    assert out.splitlines()[1] == "node2/any,eth1,5,out"
+    assert out.splitlines()[1] == "node2/eth1,eth1,5,out", "one point per device, not node2/any"
+    code, out, err = run(str(path), "--columns", "point,iface,ifindex")
+    assert code == ExitCode.OK
+    assert out.splitlines()[1] == "node2/if5,if5,5", "without a map: named by index"
+    assert "if5" in err
+    assert "--ifmap node2=" in err
     code, _, err = run(str(path), "--ifmap", "node2")
     assert code == ExitCode.INPUT
     assert "NODE=PATH" in err

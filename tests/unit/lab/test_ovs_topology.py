@@ -126,3 +126,25 @@ def test_ovs_geneve_has_its_own_default_name_and_network() -> None:
     assert args.name is None
     assert args.mgmt_net is None  # run() picks 10.249.0.0/24 for ovs-geneve
     assert _parse(["lab", "up"]).topology == "default"
+
+
+def test_only_the_ovs_labs_senders_compute_their_own_tcp_checksums() -> None:
+    from netdiag.lab.offload import senders
+
+    spec = ovs_spec("ndx")
+    assert senders(spec) == {
+        "ndx-client": ["eth0"],
+        "ndx-pod-pod-a": ["eth0"],
+        "ndx-pod-pod-b": ["eth0"],
+    }
+    assert senders(default_spec()) == {}, "a kernel bridge delivers offloaded checksums fine"
+
+
+def test_the_ovs_labs_services_enter_by_ovn0_and_their_backends_listen() -> None:
+    spec = ovs_spec()
+    rules = render.iptables_rules(spec, spec.node("ovs-node1"))
+    svc = "-d 10.96.0.10/32 -p tcp --dport 80 -j DNAT --to-destination 192.168.0.6:80"
+    assert f"-A PREROUTING -i ovn0 {svc}" in rules
+    assert "-i br-phy -d 172.19.0.6/32 -p tcp --dport 30081 -j DNAT" in rules
+    assert not any(f.masquerade for f in spec.port_forwards), "one gateway address on every node"
+    assert all(p.listen == (80,) for p in spec.pods)

@@ -15,7 +15,7 @@ def test_fip_is_dnated_and_snated_only_on_the_pods_node() -> None:
     assert "-A PREROUTING -i eth1 -d 172.19.0.11/32 -j DNAT --to-destination 192.168.0.6" in rules
     assert "-A POSTROUTING -s 192.168.0.6/32 -o eth1 -j SNAT --to-source 172.19.0.11" in rules
     # the specific FIP SNAT must win over the subnet-wide MASQUERADE
-    assert rules.index("SNAT --to-source") < rules.index("MASQUERADE")
+    assert rules.index("SNAT --to-source") < rules.index("-s 192.168.0.0/24 -o eth1 -j MASQUERADE")
     assert "DNAT" not in render.iptables_rules(SPEC, WORKER)
     assert "-s 192.168.0.0/24 -o eth1 -j MASQUERADE" in render.iptables_rules(SPEC, WORKER)
 
@@ -27,6 +27,30 @@ def test_load_balancer_vip_is_dnated_with_ports() -> None:
     assert (
         "addr add 172.19.0.10/32 dev eth1" in render.netns_batches(SPEC)[SPEC.node_netns(CP.name)]
     )
+
+
+def test_nodeports_dnat_to_the_worker_pod_and_only_one_of_them_masquerades() -> None:
+    rules = render.iptables_rules(SPEC, CP).splitlines()
+    np = "-A PREROUTING -i eth1 -d 172.19.0.6/32 -p tcp --dport {} -j {}"
+    assert np.format(30080, "DNAT --to-destination 192.168.0.7:80") in rules
+    assert np.format(30081, "DNAT --to-destination 192.168.0.7:80") in rules
+    # kube-proxy's mark, set before the DNAT; masqueraded first thing in POSTROUTING
+    assert rules.index(np.format(30080, "MARK --set-xmark 0x4000/0x4000")) < rules.index(
+        np.format(30080, "DNAT --to-destination 192.168.0.7:80")
+    )
+    assert np.format(30081, "MARK --set-xmark 0x4000/0x4000") not in rules
+    postrouting = [r for r in rules if r.startswith("-A POSTROUTING")]
+    assert postrouting[0] == "-A POSTROUTING -m mark --mark 0x4000/0x4000 -j MASQUERADE"
+
+
+def test_clusterip_hairpin_is_dnated_from_the_pods_and_masqueraded_only_for_the_backend() -> None:
+    rules = render.iptables_rules(SPEC, CP).splitlines()
+    svc = "-d 10.96.0.10/32 -p tcp --dport 80"
+    assert f"-A PREROUTING -i br-pods {svc} -j DNAT --to-destination 192.168.0.6:80" in rules
+    mark = f"-A PREROUTING -i br-pods -s 192.168.0.6/32 {svc} -j MARK --set-xmark 0x4000/0x4000"
+    assert mark in rules
+    # the worker has no services: plain subnet masquerade only
+    assert "MARK" not in render.iptables_rules(SPEC, WORKER)
 
 
 def test_veths_are_created_in_place_with_the_seeds_names_and_indexes() -> None:
@@ -75,6 +99,10 @@ def test_launch_script_gives_the_node_its_pods_and_private_dirs_then_execs_sshd(
 
 
 def test_nodes_forward_and_ipv6_is_off_everywhere() -> None:
-    assert "net.ipv4.ip_forward=1" in render.sysctls(SPEC, "netdiag-kube-ovn-worker")
+    node = render.sysctls(SPEC, "netdiag-kube-ovn-worker")
+    assert "net.ipv4.ip_forward=1" in node
+    # no redirect for the hairpin; the bridge stays L2-only whether or not br_netfilter is loaded
+    assert "net.ipv4.conf.all.send_redirects=0" in node
+    assert "net.bridge.bridge-nf-call-iptables=0" in node
     assert "net.ipv4.ip_forward=1" not in render.sysctls(SPEC, "netdiag-client")
     assert "net.ipv6.conf.all.disable_ipv6=1" in render.sysctls(SPEC, "netdiag-sw")

@@ -63,14 +63,30 @@ def test_clock_offsets_are_recorded_per_node_and_unknown_nodes_refused() -> None
         spec.with_clock_offsets({"node9": 1})
 
 
-def test_port_forward_to_a_missing_pod_is_refused() -> None:
+def test_port_forward_to_a_missing_pod_or_from_the_client_is_refused() -> None:
     from dataclasses import replace
 
     from netdiag.lab.topology import PortForward
 
-    bad = PortForward("kube-ovn-worker", "172.19.0.10", 80, "192.168.0.3", 80)
-    with pytest.raises(InputError, match=r"no pod 192\.168\.0\.3 on kube-ovn-worker"):
+    bad = PortForward("kube-ovn-worker", "172.19.0.10", 80, "192.168.0.99", 80)
+    with pytest.raises(InputError, match=r"no pod 192\.168\.0\.99"):
         replace(default_spec(), port_forwards=(bad,)).validate()
+    bad = PortForward("client", "172.19.0.10", 80, "192.168.0.3", 80)
+    with pytest.raises(InputError, match="client is not a node"):
+        replace(default_spec(), port_forwards=(bad,)).validate()
+
+
+def test_services_reach_pods_on_the_other_node_and_their_backends_listen() -> None:
+    spec = default_spec()
+    nodeports = [f for f in spec.port_forwards if f.port in (30080, 30081)]
+    assert {(f.node, f.vip, f.pod_ip, f.masquerade) for f in nodeports} == {
+        ("kube-ovn-control-plane", "172.19.0.6", "192.168.0.7", True),
+        ("kube-ovn-control-plane", "172.19.0.6", "192.168.0.7", False),
+    }
+    assert spec.pods_on("kube-ovn-worker")[0].listen == (80,)
+    hairpin = next(f for f in spec.port_forwards if f.reached_from == "pods")
+    backend = next(p for p in spec.pods if p.ip == hairpin.pod_ip)
+    assert (backend.node, backend.listen) == (hairpin.node, (80,))
 
 
 def test_state_root_inside_tmp_is_refused() -> None:
