@@ -48,6 +48,7 @@ from netdiag.errors import TransportError
 from netdiag.inventory import Inventory, NodeSpec
 from netdiag.plan import CapturePoint, Plan, ResolvedPlan, ResolvedProbe, expand_globs, resolve
 from netdiag.transport import Transport, open_transport
+from netdiag.transport.aio import cancel_and_wait
 
 __all__ = ["RunOptions", "make_run_id", "run_capture"]
 
@@ -281,12 +282,14 @@ class _Run:
         """Run ``work`` unless/until a stop is requested (then it is cancelled)."""
         task: asyncio.Future[object] = asyncio.ensure_future(work)
         stopper: asyncio.Future[object] = asyncio.ensure_future(self.stop.wait())
-        await asyncio.wait([task, stopper], return_when=asyncio.FIRST_COMPLETED)
-        stopper.cancel()
-        if not task.done():
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task  # a bug inside ``work`` still surfaces
+        try:
+            await asyncio.wait([task, stopper], return_when=asyncio.FIRST_COMPLETED)
+        finally:  # also when we are cancelled ourselves: nothing keeps running behind us
+            await cancel_and_wait(stopper)
+            stopped = not task.done()
+            await cancel_and_wait(task)  # stopped: its partial results are in the record
+        if not stopped:
+            task.result()  # a bug inside ``work`` still surfaces
 
     async def poll(self) -> None:
         """Live packet counts: SIGUSR1 to every running capture every ``poll_s``."""
@@ -383,10 +386,7 @@ async def run_capture(
             await run.probe_all()
     finally:
         run.record.interrupted = run.stop.is_set()
-        if poller is not None:
-            poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await poller
+        await cancel_and_wait(poller)
         await asyncio.shield(_wind_down(run))
     return run.record
 

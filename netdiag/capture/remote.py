@@ -20,8 +20,7 @@ from netdiag.capture.results import CaptureResult
 from netdiag.capture.sweep import SWEEP
 from netdiag.capture.tcpdump import (
     EXIT_LINE,
-    LISTENING,
-    cancel_quietly,
+    STARTED,
     classify_failure,
     exit_status_of,
     parse_live_count,
@@ -32,6 +31,7 @@ from netdiag.capture.tcpdump import (
 from netdiag.errors import CommandError, TransportError
 from netdiag.plan import CapturePoint, CaptureSpec
 from netdiag.transport import RemoteProcess, Transport
+from netdiag.transport.aio import bounded, cancel_and_wait
 from netdiag.transport.batch import batch_script
 
 __all__ = ["RemoteCapture"]
@@ -132,7 +132,7 @@ class RemoteCapture:
 
     async def _open(self) -> RemoteProcess:
         if self.proc is None:
-            self.proc = await asyncio.wait_for(
+            self.proc = await bounded(
                 self.transport.start(
                     self.argv, netns=self.point.netns, keep_stdin=True, on_line=self._on_line
                 ),
@@ -173,7 +173,7 @@ class RemoteCapture:
         """A preflight host on an unfit node: EOF, the supervisor exits having made nothing."""
         if self.proc is not None:
             with contextlib.suppress(TransportError, TimeoutError):
-                await asyncio.wait_for(self.proc.close_stdin(), STEP_TIMEOUT)
+                await bounded(self.proc.close_stdin(), STEP_TIMEOUT)
                 await self.proc.wait(timeout=STEP_TIMEOUT)
             self.proc.close()
             self.proc = None
@@ -189,7 +189,7 @@ class RemoteCapture:
         try:
             proc = await self._open()
             if self.checks:  # a preflight host: its checks were read, now let it go on
-                await asyncio.wait_for(proc.write(b"arm\n"), STEP_TIMEOUT)
+                await bounded(proc.write(b"arm\n"), STEP_TIMEOUT)
             line = await proc.next_line(timeout=STEP_TIMEOUT)
             if not line.startswith("dir /"):
                 raise CommandError(f"{self.transport.name}: unexpected output {line!r}")
@@ -207,13 +207,18 @@ class RemoteCapture:
         if proc is None or r.status != "armed":
             return False
         try:
-            await asyncio.wait_for(proc.write(b"go\n"), STEP_TIMEOUT)
+            await bounded(proc.write(b"go\n"), STEP_TIMEOUT)
             self._beats = asyncio.create_task(self._heartbeat())
-            await proc.expect(LISTENING, timeout=listen_timeout)
-            self.listening_at = time.monotonic()
+            # A tcpdump that cannot open its device (no CAP_NET_RAW, no such interface) exits
+            # right after it started, and the supervisor says so: that ends the wait at once.
+            line = await proc.expect(STARTED, timeout=listen_timeout)
         except (TransportError, TimeoutError) as exc:
             await self._record_start_failure(exc, listen_timeout)
             return False
+        if EXIT_LINE.match(line):
+            await self._record_start_failure(None, listen_timeout)
+            return False
+        self.listening_at = time.monotonic()
         r.status = "listening"
         return True
 
@@ -221,14 +226,17 @@ class RemoteCapture:
         """arm() then go(): one capture on its own."""
         return await self.arm(listen_timeout) and await self.go(listen_timeout)
 
-    async def _record_start_failure(self, exc: BaseException, listen_timeout: float) -> None:
+    async def _record_start_failure(self, exc: BaseException | None, listen_timeout: float) -> None:
+        """Why the capture did not start, from the supervisor's report; then let it go."""
         r = self.result
         proc = self.proc
         if proc is None:
-            r.status, r.detail = "lost", f"{_why(exc)}; the node stopped answering"
+            why = _why(exc) if exc is not None else "no session"
+            r.status, r.detail = "lost", f"{why}; the node stopped answering"
             return
-        with contextlib.suppress(TransportError, TimeoutError):
-            await proc.wait(timeout=2)
+        if exit_status_of(self._err_lines()) is None:
+            with contextlib.suppress(TransportError, TimeoutError):
+                await proc.wait(timeout=2)  # a session that is ending: its exit status
         r.stderr = self._err_text()
         status = exit_status_of(self._err_lines())
         if status is None and proc.running:
@@ -251,7 +259,7 @@ class RemoteCapture:
         assert proc is not None
         while proc.running:
             try:
-                await asyncio.wait_for(proc.write(b"."), STEP_TIMEOUT)
+                await bounded(proc.write(b"."), STEP_TIMEOUT)
             except (TransportError, OSError, TimeoutError):
                 return
             await asyncio.sleep(period)
@@ -260,7 +268,7 @@ class RemoteCapture:
         """Ask tcpdump for its counts (SIGUSR1): they arrive on stderr and update ``packets``."""
         if self.proc is not None and not self.ended:
             with contextlib.suppress(TransportError, TimeoutError):
-                await asyncio.wait_for(self.proc.signal("USR1"), STEP_TIMEOUT)
+                await bounded(self.proc.signal("USR1"), STEP_TIMEOUT)
 
     async def stop(self) -> None:
         """SIGINT so tcpdump flushes and prints its counts; wait for the supervisor's report."""
@@ -269,7 +277,7 @@ class RemoteCapture:
             return
         try:
             if not self.ended:
-                await asyncio.wait_for(proc.signal("INT"), STEP_TIMEOUT)
+                await bounded(proc.signal("INT"), STEP_TIMEOUT)
             await proc.expect(EXIT_LINE, timeout=STEP_TIMEOUT)
         except (TransportError, TimeoutError) as exc:
             r.status, r.detail = "lost", f"{_why(exc)}; the node stopped answering mid-capture"
@@ -292,8 +300,8 @@ class RemoteCapture:
         """Copy the capture file home (SFTP); a missing or failed copy marks the point."""
         r = self.result
         remote = self.remote_file
-        if remote is None or r.status in ("lost", "not-started"):
-            return
+        if remote is None or self.listening_at is None or r.status == "lost":
+            return  # a tcpdump that never listened wrote nothing
         try:
             await self.transport.get(remote, local)
         except TransportError as exc:
@@ -303,7 +311,7 @@ class RemoteCapture:
 
     async def finish(self) -> None:
         """Close stdin: the supervisor removes its directory and exits; we wait for that."""
-        await cancel_quietly(self._beats)
+        await cancel_and_wait(self._beats)
         self._beats = None
         proc = self.proc
         if proc is None:
@@ -312,7 +320,7 @@ class RemoteCapture:
             proc.close()  # no answer expected; the watchdog cleans up when the node hears again
             return
         try:
-            await asyncio.wait_for(proc.close_stdin(), STEP_TIMEOUT)
+            await bounded(proc.close_stdin(), STEP_TIMEOUT)
             await proc.wait(timeout=STEP_TIMEOUT)
         except (TransportError, TimeoutError):
             # The watchdog still removes everything once our heartbeats stop.

@@ -11,7 +11,6 @@ node's manifest status (``unreachable``, ``auth-failed``, ``no-tcpdump``, ...) w
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +20,7 @@ from netdiag.capture.preflight import NodeCheck, check_node, connect_node, sampl
 from netdiag.capture.results import ClockInfo, NodeResult
 from netdiag.errors import CommandError, TransportError
 from netdiag.transport import Transport
+from netdiag.transport.aio import bounded
 from netdiag.transport.process import Channel
 
 __all__ = ["NodeSession", "preflight_status"]
@@ -77,7 +77,7 @@ class NodeSession:
         """Connect and preflight (kernel, interfaces, clock); failures become the node's status."""
         self.result.state = "connecting"
         try:
-            check = await asyncio.wait_for(
+            check = await bounded(
                 check_node(_Borrowed(self.transport), clock_rounds=clock_rounds), timeout
             )
         except TimeoutError:
@@ -89,7 +89,7 @@ class NodeSession:
         """Only connect: the preflight runs later in the session of the node's first capture."""
         self.result.state = "connecting"
         try:
-            failed = await asyncio.wait_for(connect_node(self.transport), timeout)
+            failed = await bounded(connect_node(self.transport), timeout)
         except TimeoutError:
             self._no_answer(timeout)
             return
@@ -129,7 +129,7 @@ class NodeSession:
     async def netns_links(self, netns: str) -> list[Any]:
         """``ip -j link`` inside a pod namespace (recorded: -i any there maps ifindexes)."""
         try:
-            res = await asyncio.wait_for(
+            res = await bounded(
                 self.transport.run(["ip", "-j", "link"], netns=netns, check=False, timeout=20), 25
             )
             data = json.loads(res.stdout or "[]")
@@ -145,7 +145,7 @@ class NodeSession:
         if not self.usable or self.result.clock is not None:
             return
         try:
-            c = await asyncio.wait_for(sample_clock(self.transport, rounds), 30)
+            c = await bounded(sample_clock(self.transport, rounds), 30)
         except (TransportError, CommandError, TimeoutError, ValueError):
             return
         old = self.result.clock
@@ -154,6 +154,6 @@ class NodeSession:
 
     async def close(self) -> None:
         try:
-            await asyncio.wait_for(self.transport.close(), 10)
+            await bounded(self.transport.close(), 10)
         except (TransportError, TimeoutError, OSError):
             return

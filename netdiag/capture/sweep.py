@@ -10,10 +10,9 @@ removed. ``only_run`` limits the sweep to one run and also takes live ones (our 
 
 from __future__ import annotations
 
-import asyncio
-
 from netdiag.errors import TransportError
 from netdiag.transport import Transport
+from netdiag.transport.aio import bounded
 
 __all__ = ["SWEEP", "sweep"]
 
@@ -52,7 +51,7 @@ async def sweep(transport: Transport, *, run_id: str = "", timeout: float = 20.0
     """
     node = transport.node
     try:
-        res = await asyncio.wait_for(
+        res = await bounded(
             transport.run(
                 ["sh", "-c", SWEEP, "netdiag-sweep", node.capture_dir, run_id, ""],
                 check=False,

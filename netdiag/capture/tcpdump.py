@@ -23,8 +23,6 @@ Nothing user-controlled is spliced into the script: paths, interface and filter 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,7 +42,8 @@ __all__ = [
 MARKER_PREFIX = "netdiag-cap-"  # remote dirs are <capture_dir>/netdiag-cap-<run_id>.XXXXXX
 FILE_PLACEHOLDER = "@NETDIAG_FILE@"  # replaced remotely by DIR/<file> once mktemp has run
 EXIT_LINE = re.compile(r"^netdiag: capture exit (\d+)$")
-LISTENING = re.compile(r"listening on ")
+# tcpdump listens, or it already ended (the supervisor's exit line): either ends a start
+STARTED = re.compile(r"listening on |^netdiag: capture exit \d+$")
 
 SUPERVISOR = r"""trap '' PIPE HUP
 capdir=$1 run=$2 fname=$3 hb=$4 sweep=$5 pre=$6 rounds=$7
@@ -245,12 +244,3 @@ def classify_failure(stderr: str, exit_status: int | None) -> tuple[str, str]:
     if exit_status == 70:
         return "failed", f"{tail}; cannot create a directory in capture_dir: check it exists"
     return "failed", f"{tail}; see the capture's stderr in the manifest"
-
-
-async def cancel_quietly(task: asyncio.Task[None] | None) -> None:
-    """Cancel a helper task and wait for it, swallowing its cancellation."""
-    if task is None:
-        return
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task

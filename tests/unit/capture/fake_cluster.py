@@ -153,10 +153,13 @@ class FakeNode(MockTransport):
         rdir = f"/tmp/netdiag-cap-{run_id}.abc{len(self.files)}"
         self._event(f"start {iface}")
         if b.capture_stderr:
+            # like the real supervisor: tcpdump is gone, it waits for the client to let go
             return MockScript(
                 stdout=[*pre, f"dir {rdir}"],
                 stderr=[*b.capture_stderr, "netdiag: capture exit 1"],
                 exit_status=0,
+                until_eof=True,
+                after_eof=[f"removed {rdir}"],
             )
         self.files[f"{rdir}/{fname}"] = tiny_pcap()
         loop = asyncio.get_running_loop()
@@ -172,6 +175,8 @@ class FakeNode(MockTransport):
                 "0 packets dropped by kernel",
                 "netdiag: capture exit 0",
             ],
+            until_eof=True,
+            after_eof=[f"removed {rdir}"],
         )
 
 
