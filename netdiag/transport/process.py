@@ -248,6 +248,17 @@ class RemoteProcess:
         )
         return res.exit_status == 0
 
+    async def abandon(self, timeout: float = 5.0) -> None:
+        """Our caller gave up on it: SIGKILL it by PID if it still runs (bounded), stop reading.
+
+        Safe while the caller's task is being cancelled; a node that does not answer the kill
+        within ``timeout`` keeps the process (its own limits, like the capture watchdog, end it).
+        """
+        if self.exit_status is None and not self._closed and self.pid is not None:
+            with contextlib.suppress(TransportError, TimeoutError):
+                await bounded(self.signal("KILL", children=True), timeout)
+        self.close()
+
     async def kill(self) -> None:
         """SIGKILL by PID (best effort), then drop the channel."""
         with contextlib.suppress(TransportError):
