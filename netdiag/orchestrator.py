@@ -330,9 +330,9 @@ class _Run:
 
     def apply_simulated_skew(self) -> None:
         for r in self.record.captures:
-            node = self.record.nodes[r.node]
+            node = self.record.nodes.get(r.node)  # None: a pod placed on no node, no file
             path = self.opts.out / r.file
-            if node.simulated_clock_offset_ns and path.is_file():
+            if node is not None and node.simulated_clock_offset_ns and path.is_file():
                 shift_pcap(path, node.simulated_clock_offset_ns)
         for node in self.record.nodes.values():
             off = node.simulated_clock_offset_ns

@@ -102,7 +102,8 @@ class CaptureResult:
 
     @property
     def point(self) -> str:
-        return f"{self.node}/{self.iface}"
+        """``node/iface``; a pod found on no node is its label alone (``<pod ns/name>``)."""
+        return f"{self.node}/{self.iface}" if self.node else self.iface
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -287,3 +287,24 @@ async def test_roles_are_discovered_and_a_missing_one_is_a_status_not_a_failure(
     assert ("node2", "eth0", "discovery") in [
         (p["node"], p["iface"], p["resolved_from"]) for p in m["plan"]["points"]
     ]
+
+
+async def test_roles_and_a_pod_to_discover_with_every_node_unreachable(tmp_path: Path) -> None:
+    cluster = Cluster(client=unreachable(), node1=unreachable(), node2=unreachable())
+    by_role = (
+        "version: 1\nname: t\ncapture:\n  interfaces: [{pod: default/web},"
+        ' {node: "*", devices: [uplink]}]\n  duration: 30\n'
+        "probes:\n  - ping: {from: client, target: 172.19.0.11}\nlinger: 0\n"
+    )
+    record = await run_capture(
+        inventory(tmp_path), plan(tmp_path, by_role), options(tmp_path, cluster)
+    )
+    m = manifest(tmp_path)
+    assert m["phase"] == "done"
+    assert {n: v["status"] for n, v in m["nodes"].items()} == dict.fromkeys(
+        ["client", "node1", "node2"], "unreachable"
+    )
+    caps = {c.point: c for c in record.captures}  # a pod found on no node names no node
+    assert caps["<pod default/web>"].status == "no-device"
+    assert caps["<pod default/web>"].detail.startswith("pod default/web not searched: ")
+    assert caps["node1/eth1"].status == "not-started"
