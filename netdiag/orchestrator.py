@@ -33,10 +33,12 @@ from netdiag.capture.probes import probe_result, run_probe
 from netdiag.capture.remote import RemoteCapture
 from netdiag.capture.results import CaptureResult, NodeResult, RunRecord, plan_json, write_manifest
 from netdiag.capture.run_steps import (
+    capture_file,
     involved,
     lost_check,
     make_run_id,
     placed_probe,
+    point_labels,
     preflight_in_capture,
     prepare_out,
     shown,
@@ -173,9 +175,12 @@ class _Run:
         for p in points:
             if p.node in self.hosted and p.netns is None:
                 hosts.setdefault(p.node, p)
+        labels = point_labels(points)
         for p in points:
             s = self.sessions[p.node]
-            res = CaptureResult(p.node, p.iface, p.netns, f"pcaps/{p.name}.pcap")
+            label = labels[p]
+            res = CaptureResult(p.node, p.iface, p.netns, capture_file(p.node, label))
+            res.label = label if label != p.iface else ""
             res.resolved_from, res.role, res.pod = p.via, p.role, p.pod
             res.discovery = list(self.placed.get(p, ()))
             self.record.captures.append(res)

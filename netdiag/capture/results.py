@@ -99,11 +99,13 @@ class CaptureResult:
     role: str | None = None
     pod: str | None = None
     discovery: list[str] = field(default_factory=list)  # the commands that placed it
+    label: str = ""  # what the point is called after "node/" when not iface: "web-1:eth0"
 
     @property
     def point(self) -> str:
-        """``node/iface``; a pod found on no node is its label alone (``<pod ns/name>``)."""
-        return f"{self.node}/{self.iface}" if self.node else self.iface
+        """``node/label``; a pod found on no node is its label alone (``<pod ns/name>``)."""
+        label = self.label or self.iface
+        return f"{self.node}/{label}" if self.node else label
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -308,3 +308,27 @@ async def test_roles_and_a_pod_to_discover_with_every_node_unreachable(tmp_path:
     assert caps["<pod default/web>"].status == "no-device"
     assert caps["<pod default/web>"].detail.startswith("pod default/web not searched: ")
     assert caps["node1/eth1"].status == "not-started"
+
+
+async def test_two_pods_captured_inside_one_node_are_two_points(tmp_path: Path) -> None:
+    from netdiag.inventory import parse_inventory
+    from tests.unit.capture.fake_cluster import INVENTORY
+
+    pods = (
+        "pods:\n"
+        "- {name: default/web, node: node1, ips: [10.1.0.5], netns: web, iface: eth0}\n"
+        "- {name: default/db, node: node1, ips: [10.1.0.6], netns: db, iface: eth0}\n"
+    )
+    inv = parse_inventory(INVENTORY + pods, tmp_path / "inv.yaml")
+    text = (
+        "version: 1\nname: t\ncapture:\n  nodes: [node1]\n  interfaces:\n"
+        "    - {pod: default/web, inside: true}\n    - {pod: default/db, inside: true}\n"
+        "  duration: 30\nprobes: []\nlinger: 0\n"
+    )
+    record = await run_capture(inv, plan(tmp_path, text), options(tmp_path, Cluster()))
+    caps = {c.point: (c.status, c.iface, c.netns, c.file) for c in record.captures}
+    assert caps == {
+        "node1/web:eth0": ("ok", "eth0", "web", "pcaps/node1__web_eth0.pcap"),
+        "node1/db:eth0": ("ok", "eth0", "db", "pcaps/node1__db_eth0.pcap"),
+    }
+    assert (tmp_path / "run" / "pcaps" / "node1__db_eth0.pcap").stat().st_size > 24
