@@ -30,7 +30,7 @@ from pathlib import Path
 from netdiag.capture.locate import Unplaced, locate
 from netdiag.capture.preflight import assess, preflight_commands
 from netdiag.capture.probes import probe_result, run_probe
-from netdiag.capture.remote import RemoteCapture
+from netdiag.capture.remote import STEP_TIMEOUT, RemoteCapture
 from netdiag.capture.results import CaptureResult, NodeResult, RunRecord, plan_json, write_manifest
 from netdiag.capture.run_steps import (
     capture_file,
@@ -38,6 +38,7 @@ from netdiag.capture.run_steps import (
     lost_check,
     make_run_id,
     placed_probe,
+    point_failure,
     point_labels,
     preflight_in_capture,
     prepare_out,
@@ -67,6 +68,7 @@ class RunOptions:
     listen_timeout: float = 15.0
     clock_rounds: int = 7
     heartbeat_s: float = 15.0  # remote watchdog fires this long after netdiag went silent
+    grace_s: float = 600.0  # ...and then keeps the files this long for `capture --recover`
     poll_s: float | None = None  # live packet counts (SIGUSR1) every poll_s; None: off
     min_linger: float = 2.0  # CAPTURE_RULES 5: stopping sooner loses the last packets
     factory: Factory = open_transport
@@ -94,6 +96,8 @@ class _Run:
             inventory={"path": str(inventory.path), "nodes": [n.public() for n in nodes]},
             transport=opts.transport,
             nodes={n.name: NodeResult(n.name) for n in nodes},
+            heartbeat_s=opts.heartbeat_s,
+            grace_s=opts.grace_s,
         )
         self.sessions = {
             n.name: NodeSession(opts.factory(n, opts.transport), self.record.nodes[n.name])
@@ -199,6 +203,7 @@ class _Run:
                 bpf=self.resolved.filter,
                 run_id=self.opts.run_id,
                 heartbeat_s=self.opts.heartbeat_s,
+                grace_s=self.opts.grace_s,
                 sweep=first,
                 preflight=preflight_commands(s.transport.node) if host else (),
                 clock_rounds=self.opts.clock_rounds,
@@ -206,7 +211,7 @@ class _Run:
             self.captures.append(cap)
         for s in self.sessions.values():
             if s.usable:
-                s.result.state = "starting"
+                s.result.enter("starting")
         wait = self.opts.listen_timeout
         await asyncio.gather(*(self._arm_node(name) for name in self.sessions))
         await asyncio.gather(*(c.go(wait) for c in self.captures))
@@ -218,13 +223,13 @@ class _Run:
             if swept := c.swept():
                 self.record.notes.append(f"{node.name}: removed leftovers of dead runs: {swept}")
             if c.result.status != "listening":
-                node.fail(c.result.status, f"{c.result.point}: {c.result.detail}")
+                node.fail(c.result.status, point_failure(c.result))
         for r in self.record.captures:
             if r.status == "no-interface":
-                self.record.nodes[r.node].fail(r.status, f"{r.point}: {r.detail}")
+                self.record.nodes[r.node].fail(r.status, point_failure(r))
         for s in self.sessions.values():
             if s.connected:
-                s.result.state = "listening" if s.usable else s.result.status
+                s.result.enter("listening" if s.usable else s.result.status)
 
     def _no_interface(self, p: CapturePoint, res: CaptureResult) -> bool:
         """A host-namespace interface the node does not have: status, and no capture."""
@@ -274,13 +279,13 @@ class _Run:
             if not s.connected:
                 res.detail = f"not run: node {s.result.status}"
                 continue
-            s.result.state = "probing"
+            s.result.enter("probing")
             s.result.commands.append(list(probe.argv))
             jobs.append(run_probe(s.transport, probe, res, self.opts.out))
         await self._until_stop(asyncio.gather(*jobs))
         for s in self.sessions.values():
             if s.usable:
-                s.result.state = "lingering"
+                s.result.enter("lingering")
         await self._until_stop(asyncio.sleep(max(self.resolved.plan.linger, self.opts.min_linger)))
 
     async def _until_stop(self, work: Awaitable[object]) -> None:
@@ -306,18 +311,19 @@ class _Run:
     async def stop_fetch_clean(self) -> None:
         for s in self.sessions.values():
             if s.connected:
-                s.result.state = "stopping"
+                s.result.enter("stopping", limit=STEP_TIMEOUT)
         await asyncio.gather(*(c.stop() for c in self.captures))
 
         async def fetch(c: RemoteCapture) -> None:
-            self.record.nodes[c.point.node].state = "fetching"
+            self.record.nodes[c.point.node].enter("fetching")  # bounded by the SSH session
             await c.fetch(self.opts.out / c.result.file)
             await c.finish()
 
         await asyncio.gather(*(fetch(c) for c in self.captures))
         for c in self.captures:
+            c.result.kept = c.kept
             if c.result.status == "lost":
-                self.record.nodes[c.point.node].fail("lost", f"{c.result.point}: {c.result.detail}")
+                self.record.nodes[c.point.node].fail("lost", point_failure(c.result))
         await asyncio.gather(*(self._close(s) for s in self.sessions.values()))
 
     async def _close(self, s: NodeSession) -> None:
@@ -325,13 +331,14 @@ class _Run:
         # Each session costs the node a login shell: sweep only when a supervisor did not
         # confirm that it removed its directory (or never got far enough to say).
         unsure = any(not (c.removed or c.released) for c in mine)
-        if s.connected and s.result.status != "lost" and unsure:
-            s.result.state = "cleaning"
+        kept = any(c.kept for c in mine)  # a sweep of our run would remove what is kept
+        if s.connected and s.result.status != "lost" and unsure and not kept:
+            s.result.enter("cleaning")
             left = await sweep(s.transport, run_id=self.opts.run_id)
             if left:
                 self.record.notes.append(f"{s.result.name}: had to sweep {left}")
         await s.close()
-        s.result.state = s.result.status
+        s.result.enter(s.result.status)
 
     def apply_simulated_skew(self) -> None:
         for r in self.record.captures:
@@ -359,7 +366,7 @@ class _Run:
         for n in self.record.nodes.values():
             if n.status == "pending":
                 n.status = "interrupted" if self.record.interrupted else "failed"
-            n.state = n.status
+            n.enter(n.status)
         self.record.finished_ns = time.time_ns()
 
 

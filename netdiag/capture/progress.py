@@ -15,9 +15,31 @@ from rich.text import Text
 
 from netdiag.capture.results import RunRecord
 
-__all__ = ["RunView", "final_tables"]
+__all__ = ["RunView", "final_tables", "waiting_lines"]
 
 _GOOD = {"ok", "listening", "ready", "probing", "lingering", "done"}
+# Steps that only wait for a node (each bounded by a timeout): worth naming when they drag on.
+_WAITS = ("connecting", "starting", "stopping", "fetching", "cleaning")
+
+
+def waiting_lines(record: RunRecord, now: float, *, after: float = 3.0) -> list[str]:
+    """One line per node that has been waiting in one step for ``after`` seconds or more."""
+    hosts = {
+        str(n.get("name")): f"{n.get('host')}:{n.get('port') or 22}"
+        for n in record.inventory.get("nodes", [])
+        if isinstance(n, dict)
+    }
+    lines = []
+    for node in record.nodes.values():
+        took = now - node.state_since
+        if node.state not in _WAITS or took < after:
+            continue
+        where = f" ({hosts[node.name]})" if node.name in hosts else ""
+        limit = f"; gives up after {node.state_limit:g} s" if node.state_limit else ""
+        lines.append(
+            f"waiting for {node.name}{where}: {node.state}, no answer for {took:.0f} s{limit}"
+        )
+    return lines
 
 
 def _style(status: str) -> str:
@@ -37,9 +59,10 @@ class RunView:
 
     def __rich__(self) -> RenderableType:
         rec = self.record
+        now = time.monotonic()
         table = Table(
             title=f"netdiag capture {rec.run_id}  phase: {rec.phase}  "
-            f"elapsed {time.monotonic() - self.t0:5.1f} s",
+            f"elapsed {now - self.t0:5.1f} s",
             title_justify="left",
         )
         for col in ("node", "state", "captures", "packets", "detail"):
@@ -49,9 +72,13 @@ class RunView:
             listening = sum(c.status in ("listening", "ok") for c in caps)
             packets = sum(c.packets or 0 for c in caps)
             known = any(c.packets is not None for c in caps)
+            state = node.state
+            if state in _WAITS and now - node.state_since >= 3:
+                state += f" {now - node.state_since:.0f} s"
+                state += f" of {node.state_limit:g}" if node.state_limit else ""
             table.add_row(
                 node.name,
-                Text(node.state, style=_style(node.state)),
+                Text(state, style=_style(node.state)),
                 f"{listening}/{len(caps)}",
                 str(packets) if known else "-",
                 Text(node.detail[:60]),

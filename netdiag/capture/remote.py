@@ -15,14 +15,18 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from netdiag.capture.complete import count_frames, incomplete
 from netdiag.capture.preflight import ClockSample, best_sample
 from netdiag.capture.results import CaptureResult
 from netdiag.capture.sweep import SWEEP
 from netdiag.capture.tcpdump import (
     EXIT_LINE,
+    HEARTBEAT,
+    RELEASE,
     STARTED,
     classify_failure,
     exit_status_of,
+    free_bytes_of,
     parse_live_count,
     parse_stats,
     supervisor_argv,
@@ -64,6 +68,7 @@ class RemoteCapture:
         sweep: bool = False,
         preflight: Sequence[Sequence[str]] = (),
         clock_rounds: int = 0,
+        grace_s: float = 0,
     ) -> None:
         self.transport = transport
         self._token = secrets.token_hex(8)
@@ -87,7 +92,11 @@ class RemoteCapture:
             sweep=SWEEP if sweep else "",
             preflight=batch_script(preflight, self._token) if preflight else "",
             clock_rounds=clock_rounds if preflight else 0,
+            grace_s=grace_s,
         )
+        self.max_file_mb = spec.max_file_mb
+        self.grace_s = grace_s
+        self.kept = False  # left to the node's grace period (a fetch failed, or the node was lost)
         self.checks = len(preflight)
         self.released = False  # a preflight host let go before arming: nothing was made
         self._skip_err = 0  # stderr lines that were the preflight's, not the capture's
@@ -259,7 +268,7 @@ class RemoteCapture:
         assert proc is not None
         while proc.running:
             try:
-                await bounded(proc.write(b"."), STEP_TIMEOUT)
+                await bounded(proc.write(HEARTBEAT), STEP_TIMEOUT)
             except (TransportError, OSError, TimeoutError):
                 return
             await asyncio.sleep(period)
@@ -284,6 +293,7 @@ class RemoteCapture:
         lines = self._err_lines()
         r.stderr = self._err_text()
         r.stats = parse_stats(lines)
+        r.free_bytes = free_bytes_of(lines)
         if r.stats is not None:
             r.packets = r.stats.captured
         if r.status == "listening":
@@ -308,22 +318,47 @@ class RemoteCapture:
             if r.status == "ok":
                 r.status = "fetch-failed"
                 r.detail = f"{exc}"
+            return
+        count = count_frames(local)
+        r.frames = count.frames
+        if r.status == "ok" and r.stats is not None:
+            why = incomplete(
+                where=f"{self.transport.name}:{self.transport.node.capture_dir}",
+                count=count,
+                captured=r.stats.captured,
+                free_bytes=r.free_bytes,
+                max_file_mb=self.max_file_mb,
+            )
+            if why is not None:
+                r.status, r.detail = "incomplete", why
 
     async def finish(self) -> None:
-        """Close stdin: the supervisor removes its directory and exits; we wait for that."""
+        """Let the supervisor go: it removes its directory and exits, and we wait for that.
+
+        A file we could not bring home (the node was lost, the fetch failed) is left to the
+        node's grace period instead: the supervisor keeps it for ``grace_s`` after our stdin
+        closes without the release byte, for ``netdiag capture --recover``.
+        """
         await cancel_and_wait(self._beats)
         self._beats = None
         proc = self.proc
         if proc is None:
             return
-        if self.result.status == "lost":
-            proc.close()  # no answer expected; the watchdog cleans up when the node hears again
+        r = self.result
+        ran = self.listening_at is not None
+        if r.status == "lost" or (ran and r.status == "fetch-failed"):
+            self.kept = ran and self.grace_s > 0
+            with contextlib.suppress(TransportError, TimeoutError):
+                await bounded(proc.close_stdin(), 2)  # EOF, no release byte: keep it
+            proc.close()  # no answer expected; the watchdog takes over
             return
         try:
+            await bounded(proc.write(RELEASE), STEP_TIMEOUT)
             await bounded(proc.close_stdin(), STEP_TIMEOUT)
             await proc.wait(timeout=STEP_TIMEOUT)
         except (TransportError, TimeoutError):
-            # The watchdog still removes everything once our heartbeats stop.
+            # The watchdog still stops everything once our heartbeats stop (and keeps the
+            # files for the grace period: we cannot tell whether the release byte arrived).
             proc.close()
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from netdiag.capture.locate import Unplaced
 from netdiag.capture.preflight import NodeCheck
 from netdiag.capture.remote import RemoteCapture
+from netdiag.capture.results import CaptureResult
 from netdiag.errors import InputError
 from netdiag.inventory import Inventory, NodeSpec
 from netdiag.plan import CapturePoint, ResolvedPlan, ResolvedProbe
@@ -27,6 +28,7 @@ __all__ = [
     "lost_check",
     "make_run_id",
     "placed_probe",
+    "point_failure",
     "point_labels",
     "preflight_in_capture",
     "prepare_out",
@@ -123,3 +125,10 @@ def capture_file(node: str, label: str) -> str:
     """The point's file in the run bundle, ``pcaps/<node>__<label>.pcap`` in safe characters."""
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", label.replace("*", "STAR").replace("?", "Q"))
     return f"pcaps/{node}__{safe}.pcap"
+
+
+def point_failure(r: CaptureResult) -> str:
+    """A capture's failure as its node's detail: the point, then what went wrong, the node
+    named once (transport messages start with the node's name themselves)."""
+    detail = r.detail.removeprefix(f"{r.node}: ")
+    return f"{r.point}: {detail}"

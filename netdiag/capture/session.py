@@ -75,7 +75,7 @@ class NodeSession:
 
     async def open(self, *, clock_rounds: int, timeout: float) -> None:
         """Connect and preflight (kernel, interfaces, clock); failures become the node's status."""
-        self.result.state = "connecting"
+        self.result.enter("connecting", limit=self.transport.node.connect_timeout)
         try:
             check = await bounded(
                 check_node(_Borrowed(self.transport), clock_rounds=clock_rounds), timeout
@@ -87,7 +87,7 @@ class NodeSession:
 
     async def connect(self, *, timeout: float) -> None:
         """Only connect: the preflight runs later in the session of the node's first capture."""
-        self.result.state = "connecting"
+        self.result.enter("connecting", limit=self.transport.node.connect_timeout)
         try:
             failed = await bounded(connect_node(self.transport), timeout)
         except TimeoutError:
@@ -101,7 +101,7 @@ class NodeSession:
     def _no_answer(self, timeout: float) -> None:
         r = self.result
         r.fail("unreachable", f"no answer within {timeout:g} s; check the node and network")
-        r.state = r.status
+        r.enter(r.status)
 
     def apply(self, check: NodeCheck) -> None:
         """A preflight verdict becomes the node's status and facts (interfaces, clock, ...)."""
@@ -111,7 +111,7 @@ class NodeSession:
         status = preflight_status(check)
         if status != "ok":
             r.fail(status, check.message or status)
-            r.state = r.status
+            r.enter(r.status)
             return
         r.tcpdump = check.tcpdump
         if check.message:
@@ -121,7 +121,8 @@ class NodeSession:
             r.clock = ClockInfo(c.offset_ns, c.error_ns, c.rtt_ns, c.rounds)
         r.kernel = check.kernel
         r.interfaces = [dict(link) for link in check.links]
-        r.status, r.state = "ok", "ready"
+        r.status = "ok"
+        r.enter("ready")
 
     def link_names(self) -> list[str]:
         return [str(i.get("ifname")) for i in self.result.interfaces if isinstance(i, dict)]

@@ -14,9 +14,13 @@ transport's PID wrapper and stdin kept open:
   background: ``timeout`` is the hard remote bound (tcpdump has no time limit of its own);
 * SIGINT to the supervisor is forwarded to the capture (tcpdump flushes and prints its counts),
   SIGUSR1 asks tcpdump for its counts mid-run (live progress);
-* a watchdog reads the client's heartbeat bytes on stdin: when they stop for ``heartbeat_s``
-  or stdin reaches EOF (we are done, or the SSH channel died because netdiag was killed), it
-  stops the capture; the supervisor then removes the directory and exits.
+* a watchdog reads the client's heartbeat bytes (``.``) on stdin. The client ends with ``x``
+  (fetched: remove everything now). When the heartbeats stop for ``heartbeat_s``, or stdin
+  reaches EOF without ``x`` (netdiag was killed, the link or sshd died, or a fetch failed), it
+  stops the capture and the supervisor *keeps* the directory for ``grace_s`` seconds so that
+  ``netdiag capture --recover`` can still fetch it, then removes it and exits;
+* after tcpdump has exited it reports the free space of the directory's file system
+  (``netdiag: df ...``): tcpdump itself says nothing when the disk fills (CAPTURE_RULES 14).
 
 Nothing user-controlled is spliced into the script: paths, interface and filter are arguments.
 """
@@ -29,10 +33,13 @@ from dataclasses import dataclass
 
 __all__ = [
     "FILE_PLACEHOLDER",
+    "HEARTBEAT",
     "MARKER_PREFIX",
+    "RELEASE",
     "SUPERVISOR",
     "CaptureStats",
     "classify_failure",
+    "free_bytes_of",
     "parse_live_count",
     "parse_stats",
     "supervisor_argv",
@@ -46,8 +53,8 @@ EXIT_LINE = re.compile(r"^netdiag: capture exit (\d+)$")
 STARTED = re.compile(r"listening on |^netdiag: capture exit \d+$")
 
 SUPERVISOR = r"""trap '' PIPE HUP
-capdir=$1 run=$2 fname=$3 hb=$4 sweep=$5 pre=$6 rounds=$7
-shift 7
+capdir=$1 run=$2 fname=$3 hb=$4 sweep=$5 pre=$6 rounds=$7 grace=$8
+shift 8
 if [ -n "$pre" ]; then
   sh -c "$pre" </dev/null
   n=$rounds
@@ -67,8 +74,9 @@ exec 3<&0
 "$@" </dev/null 3<&- &
 c=$!
 trap 'kill -INT "$c" 2>/dev/null' INT TERM
-trap 'pkill -USR1 -P "$c" 2>/dev/null' USR1
-{ while b=$(timeout "$hb" head -c 1 <&3) && [ -n "$b" ]; do :; done
+trap 'pkill -USR1 -P "$c" 2>/dev/null; echo "netdiag: df $(df -P -k "$d" | tail -n 1)" >&2' USR1
+{ while b=$(timeout "$hb" head -c 1 <&3) && [ "$b" = . ]; do :; done
+  [ "$b" = x ] || : >"$d/.keep"
   [ -e "$d/.exited" ] || kill -INT "$c" 2>/dev/null; } &
 w=$!
 exec 3<&-
@@ -79,12 +87,21 @@ while :; do
 done
 : >"$d/.exited"
 trap : INT TERM USR1
+echo "netdiag: df $(df -P -k "$d" 2>/dev/null | tail -n 1)" >&2
 echo "netdiag: capture exit $r" >&2
 if [ -n "${SUDO_UID:-}" ]; then chown -R "$SUDO_UID" "$d"; fi
 while :; do wait "$w"; if kill -0 "$w" 2>/dev/null; then continue; fi; break; done
+if [ -e "$d/.keep" ] && [ "$grace" != 0 ]; then
+  echo "netdiag: keeping $d for $grace s" >&2
+  sleep "$grace"
+fi
 rm -rf -- "$d"
 echo "removed $d"
 """
+# what the client writes on the supervisor's stdin
+HEARTBEAT = b"."
+RELEASE = b"x"  # fetched: remove the directory now (EOF without it keeps it for grace_s)
+DF_LINE = re.compile(r"^netdiag: df .*\s(\d+)\s+(\d+)\s+(\d+)\s+\d+%\s")
 
 
 @dataclass(frozen=True)
@@ -155,8 +172,9 @@ def supervisor_argv(
     sweep: str = "",
     preflight: str = "",
     clock_rounds: int = 0,
+    grace_s: float = 0,
 ) -> list[str]:
-    """``sh -c SUPERVISOR netdiag-capture CAPDIR RUN FILE HB SWEEP PRE ROUNDS CAPTURE...``.
+    """``sh -c SUPERVISOR netdiag-capture CAPDIR RUN FILE HB SWEEP PRE ROUNDS GRACE CAPTURE...``.
 
     ``sweep`` (a script, :data:`netdiag.capture.sweep.SWEEP`) first removes what dead runs left
     in capture_dir, and ``preflight`` (a batch script) checks the node first, in this same
@@ -174,6 +192,7 @@ def supervisor_argv(
         sweep,
         preflight,
         str(clock_rounds),
+        f"{grace_s:g}",
         *capture,
     ]
 
@@ -206,6 +225,15 @@ def parse_live_count(line: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def free_bytes_of(lines: Sequence[str]) -> int | None:
+    """Free bytes in the capture directory's file system, as the supervisor last reported."""
+    for line in reversed(lines):
+        m = DF_LINE.match(line + " ")
+        if m:
+            return int(m.group(3)) * 1024
+    return None
+
+
 def exit_status_of(lines: Sequence[str]) -> int | None:
     """The capture's exit status as the supervisor reported it, or None if it did not."""
     for line in reversed(lines):
@@ -233,7 +261,7 @@ _FAILURES: tuple[tuple[str, str, str], ...] = (
 def classify_failure(stderr: str, exit_status: int | None) -> tuple[str, str]:
     """A capture that failed -> (status, one-line message saying what to do)."""
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-    lines = [ln for ln in lines if not EXIT_LINE.match(ln)]
+    lines = [ln for ln in lines if not ln.startswith("netdiag: ")]  # the supervisor's own
     tail = lines[-1] if lines else f"exit status {exit_status}"
     for needle, status, todo in _FAILURES:
         if any(needle in ln for ln in lines):

@@ -139,7 +139,7 @@ def test_mgmt_link_down_mid_capture_marks_the_node_lost_and_its_watchdog_cleans_
         tmp_path / "plan.yaml",
     )
     worker = lab.node("kube-ovn-worker")
-    opts = RunOptions(out=tmp_path / "run", heartbeat_s=4)
+    opts = RunOptions(out=tmp_path / "run", heartbeat_s=4, grace_s=2)
 
     async def scenario() -> Any:
         records: list[Any] = []
@@ -176,7 +176,7 @@ def _spawn(lab: LabState, tmp_path: Path) -> tuple[subprocess.Popen[str], Path]:
     cmd = "import sys; from netdiag.cli import main; sys.exit(main())"
     proc = subprocess.Popen(
         [sys.executable, "-c", cmd, "capture", "--inventory", lab.inventory_path,
-         "--plan", str(plan), "--out", str(out), "--no-analysis"],
+         "--plan", str(plan), "--out", str(out), "--no-analysis", "--grace", "3"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )  # fmt: skip

@@ -332,3 +332,32 @@ async def test_two_pods_captured_inside_one_node_are_two_points(tmp_path: Path) 
         "node1/db:eth0": ("ok", "eth0", "db", "pcaps/node1__db_eth0.pcap"),
     }
     assert (tmp_path / "run" / "pcaps" / "node1__db_eth0.pcap").stat().st_size > 24
+
+
+async def test_a_file_short_of_tcpdumps_count_on_a_full_disk_is_incomplete(
+    tmp_path: Path,
+) -> None:
+    cluster = Cluster(node1=NodeBehaviour(captured=84, free_kb=0))
+    record = await go(tmp_path, cluster)
+    cap = next(c for c in record.captures if c.node == "node1")
+    assert cap.status == "incomplete"
+    assert cap.detail.startswith("disk full on node1:/tmp: file holds 2 of 84 captured packets")
+    assert (tmp_path / "run" / cap.file).stat().st_size > 24  # what it holds is kept
+    assert manifest(tmp_path)["captures"][1]["frames"] == 2
+
+
+async def test_fetched_files_are_released_and_a_failed_fetch_is_kept_for_recovery(
+    tmp_path: Path,
+) -> None:
+    cluster = Cluster(node1=NodeBehaviour(file_missing=True))
+    record = await go(tmp_path, cluster, grace_s=60)
+    caps = {c.node: c for c in record.captures}
+    assert caps["node1"].status == "fetch-failed"
+    assert caps["node1"].kept
+    assert not caps["node2"].kept
+    node1 = cluster.nodes["node1"].supervisors[0].stdin
+    node2 = cluster.nodes["node2"].supervisors[0].stdin
+    assert node2.endswith(b"x")  # fetched: the node removes it now
+    assert not node1.endswith(b"x")  # EOF alone: the node keeps it for the grace period
+    assert manifest(tmp_path)["grace_s"] == 60
+    assert cluster.events("sweep") == []  # a sweep of the run would remove what is kept

@@ -52,6 +52,9 @@ class NodeBehaviour:
     capture_stderr: Sequence[str] = ()  # a failing tcpdump: its stderr, then exit 1
     links: list[dict[str, object]] = field(default_factory=lambda: list(LINKS))
     default_dev: str = "eth1"  # discovery's uplink: the device of the default route
+    captured: int = 2  # tcpdump's count; the file always holds 2 frames
+    free_kb: int = 9_999_999  # what df says when tcpdump ends
+    file_missing: bool = False  # the file is gone when netdiag fetches it
 
 
 class FakeNode(MockTransport):
@@ -64,6 +67,7 @@ class FakeNode(MockTransport):
         self.link_down = False
         self.closed = False
         self._preflight_err: list[str] = []
+        self.supervisors: list[_MockChannel] = []  # what netdiag wrote to each: chan.stdin
 
     def _event(self, what: str) -> None:
         self.log.append((time.monotonic(), self.name, what))
@@ -73,6 +77,8 @@ class FakeNode(MockTransport):
             raise TransportError(f"{self.name}: connection lost")
         chan = await super()._spawn(argv)  # no await inside: _answer just ran for this channel
         self._event("session")  # each costs a real node a login shell: tests count them
+        if SUPERVISOR in argv and isinstance(chan, _MockChannel):
+            self.supervisors.append(chan)
         if self._preflight_err and isinstance(chan, _MockChannel):
             # A supervisor hosting preflight prints the checks' stderr before anything else.
             for line in self._preflight_err:
@@ -161,7 +167,8 @@ class FakeNode(MockTransport):
                 until_eof=True,
                 after_eof=[f"removed {rdir}"],
             )
-        self.files[f"{rdir}/{fname}"] = tiny_pcap()
+        if not b.file_missing:
+            self.files[f"{rdir}/{fname}"] = tiny_pcap()
         loop = asyncio.get_running_loop()
         loop.call_later(b.listen_delay, self._event, f"listening {iface}")
         return MockScript(
@@ -170,9 +177,10 @@ class FakeNode(MockTransport):
             delay=b.listen_delay,
             until_signal=True,
             after_signal=[
-                "2 packets captured",
-                "2 packets received by filter",
+                f"{b.captured} packets captured",
+                f"{b.captured} packets received by filter",
                 "0 packets dropped by kernel",
+                f"netdiag: df tmpfs  9999999 1 {b.free_kb}  1% /tmp",
                 "netdiag: capture exit 0",
             ],
             until_eof=True,
