@@ -55,7 +55,7 @@ def verdict(record: RunRecord, out: Path) -> Verdict:
         first = "no capture succeeded; see the node and capture statuses above"
         return Verdict("failed", (first, hint) if hint else (first,))
     messages: list[str] = []
-    bad = [c for c in record.captures if c.status != "ok"]
+    bad = [c for c in record.captures if c.status not in ("ok", "recovered")]
     if bad:
         nodes = {c.node or c.point for c in bad}
         kinds = Counter(c.status for c in bad)
@@ -67,6 +67,13 @@ def verdict(record: RunRecord, out: Path) -> Verdict:
     failed = {c.node for c in bad}
     pointless = [n for n in record.nodes.values() if n.status != "ok" and n.name not in failed]
     messages.extend(f"node {n.name}: {n.status}: {n.detail}" for n in pointless)
+    late = [c for c in record.captures if c.status == "recovered"]
+    if late:
+        messages.append(
+            f"{_plural(len(late), 'capture point')} recovered after the run lost "
+            f"{'it' if len(late) == 1 else 'them'}: packets after that moment, and tcpdump's "
+            "own counts, are missing"
+        )
     if hint:
         messages.append(hint)
     unrun = [p.name for p in record.probes if p.detail.startswith("not run")]

@@ -31,12 +31,18 @@ def register(subparsers: Any) -> None:
         "every capture listens, stop, fetch the files into a run directory and analyse it.",
     )
     parser.add_argument(
-        "--inventory", required=True, type=Path, metavar="FILE",
-        help="nodes and how to reach them (inventory/*.yaml)",
+        "--inventory", type=Path, metavar="FILE",
+        help="nodes and how to reach them (inventory/*.yaml); required, except with --recover "
+        "(default there: the run's own)",
     )  # fmt: skip
     parser.add_argument(
-        "--plan", required=True, type=Path, metavar="FILE",
-        help="where to capture and what to send (probes/*.yaml)",
+        "--plan", type=Path, metavar="FILE",
+        help="where to capture and what to send (probes/*.yaml); required, except with --recover",
+    )  # fmt: skip
+    parser.add_argument(
+        "--recover", type=Path, metavar="RUN_DIR",
+        help="continue a run that did not finish (netdiag killed, a node's link or sshd lost): "
+        "fetch what its nodes kept for the grace period into RUN_DIR and analyse it",
     )  # fmt: skip
     parser.add_argument(
         "--out", type=Path, metavar="DIR",
@@ -66,6 +72,20 @@ def run(args: argparse.Namespace, env: Env) -> int:
     from netdiag.inventory import load_inventory
     from netdiag.plan import load_plan
 
+    if args.recover is not None:
+        from netdiag.cli.recover import recover_run
+
+        if args.plan is not None or args.out is not None:
+            raise InputError("--recover RUN_DIR continues that run: leave out --plan and --out")
+        return recover_run(
+            args.recover, args.inventory, transport=args.transport, env=env,
+            analysis=not args.no_analysis,
+        )  # fmt: skip
+    if args.inventory is None or args.plan is None:
+        raise InputError(
+            "capture needs --inventory FILE and --plan FILE (or --recover RUN_DIR to continue "
+            "a run that did not finish)"
+        )
     if args.concurrency < 1:
         raise InputError(f"--concurrency {args.concurrency}: must be 1 or more")
     if not 0 <= args.grace <= 7 * 86400:

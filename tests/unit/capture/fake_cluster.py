@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from netdiag.capture.recover import FIND
 from netdiag.capture.sweep import SWEEP
 from netdiag.capture.tcpdump import SUPERVISOR
 from netdiag.errors import ConnectError, TransportError
@@ -60,8 +61,14 @@ class NodeBehaviour:
 class FakeNode(MockTransport):
     """One scripted node; ``link_down`` makes new channels fail like a dead connection."""
 
-    def __init__(self, node: NodeSpec, behaviour: NodeBehaviour, log: list[tuple[float, str, str]]):
-        super().__init__(self._answer, node, connect_error=behaviour.connect_error)
+    def __init__(
+        self,
+        node: NodeSpec,
+        behaviour: NodeBehaviour,
+        log: list[tuple[float, str, str]],
+        disk: dict[str, bytes] | None = None,
+    ):
+        super().__init__(self._answer, node, connect_error=behaviour.connect_error, files=disk)
         self.behaviour = behaviour
         self.log = log
         self.link_down = False
@@ -123,6 +130,10 @@ class FakeNode(MockTransport):
             return _ok("")
         if a == ("uname", "-r"):
             return _ok("6.1.0-test\n")
+        if a[:3] == ("sh", "-c", FIND):  # capture --recover looks for what the node kept
+            self._event("find")
+            kept = [f"file {len(data)} {path}" for path, data in self.files.items()]
+            return _ok("".join(f"{line}\n" for line in kept))
         if a[:3] == ("sh", "-c", SWEEP):
             self._event(f"sweep {a[5] or 'dead'}")
             return _ok("")
@@ -227,10 +238,12 @@ class Cluster:
         self.behaviours = behaviours
         self.log: list[tuple[float, str, str]] = []
         self.nodes: dict[str, FakeNode] = {}
+        self.disks: dict[str, dict[str, bytes]] = {}  # a node's files outlive one connection
 
     def factory(self, node: NodeSpec, kind: str) -> FakeNode:
         assert kind == "asyncssh"
-        fake = FakeNode(node, self.behaviours.get(node.name, NodeBehaviour()), self.log)
+        behaviour = self.behaviours.get(node.name, NodeBehaviour())
+        fake = FakeNode(node, behaviour, self.log, self.disks.setdefault(node.name, {}))
         self.nodes[node.name] = fake
         return fake
 
