@@ -69,6 +69,7 @@ class RunOptions:
     clock_rounds: int = 7
     heartbeat_s: float = 15.0  # remote watchdog fires this long after netdiag went silent
     grace_s: float = 600.0  # ...and then keeps the files this long for `capture --recover`
+    step_s: float = STEP_TIMEOUT  # one step's wait for a node's answer before it is lost
     poll_s: float | None = None  # live packet counts (SIGUSR1) every poll_s; None: off
     min_linger: float = 2.0  # CAPTURE_RULES 5: stopping sooner loses the last packets
     factory: Factory = open_transport
@@ -204,6 +205,7 @@ class _Run:
                 run_id=self.opts.run_id,
                 heartbeat_s=self.opts.heartbeat_s,
                 grace_s=self.opts.grace_s,
+                step_s=self.opts.step_s,
                 sweep=first,
                 preflight=preflight_commands(s.transport.node) if host else (),
                 clock_rounds=self.opts.clock_rounds,
@@ -311,7 +313,7 @@ class _Run:
     async def stop_fetch_clean(self) -> None:
         for s in self.sessions.values():
             if s.connected:
-                s.result.enter("stopping", limit=STEP_TIMEOUT)
+                s.result.enter("stopping", limit=self.opts.step_s)
         await asyncio.gather(*(c.stop() for c in self.captures))
 
         async def fetch(c: RemoteCapture) -> None:

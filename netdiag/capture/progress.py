@@ -17,26 +17,26 @@ from netdiag.capture.results import RunRecord
 
 __all__ = ["RunView", "final_tables", "waiting_lines"]
 
-_GOOD = {"ok", "listening", "ready", "probing", "lingering", "done"}
+_GOOD = {"ok", "listening", "ready", "connected", "probing", "lingering", "done"}
 # Steps that only wait for a node (each bounded by a timeout): worth naming when they drag on.
 _WAITS = ("connecting", "starting", "stopping", "fetching", "cleaning")
 
 
-def waiting_lines(record: RunRecord, now: float, *, after: float = 3.0) -> list[str]:
-    """One line per node that has been waiting in one step for ``after`` seconds or more."""
+def waiting_lines(record: RunRecord, now: float, *, after: float = 3.0) -> dict[str, str]:
+    """Per node that has been waiting in one step for ``after`` seconds or more, a line."""
     hosts = {
         str(n.get("name")): f"{n.get('host')}:{n.get('port') or 22}"
         for n in record.inventory.get("nodes", [])
         if isinstance(n, dict)
     }
-    lines = []
+    lines = {}
     for node in record.nodes.values():
         took = now - node.state_since
         if node.state not in _WAITS or took < after:
             continue
         where = f" ({hosts[node.name]})" if node.name in hosts else ""
         limit = f"; gives up after {node.state_limit:g} s" if node.state_limit else ""
-        lines.append(
+        lines[node.name] = (
             f"waiting for {node.name}{where}: {node.state}, no answer for {took:.0f} s{limit}"
         )
     return lines

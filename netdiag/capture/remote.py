@@ -43,12 +43,12 @@ __all__ = ["RemoteCapture"]
 STEP_TIMEOUT = 15.0  # one SSH round trip on a healthy node is milliseconds
 
 
-def _why(exc: BaseException) -> str:
+def _why(exc: BaseException, waited: float) -> str:
     """The exception's text; a bare timeout (empty str()) says how long we waited."""
     if str(exc):
         return str(exc)
     if isinstance(exc, TimeoutError):
-        return f"no answer within {STEP_TIMEOUT:g} s"
+        return f"no answer within {waited:g} s"
     return type(exc).__name__
 
 
@@ -69,6 +69,7 @@ class RemoteCapture:
         preflight: Sequence[Sequence[str]] = (),
         clock_rounds: int = 0,
         grace_s: float = 0,
+        step_s: float = STEP_TIMEOUT,
     ) -> None:
         self.transport = transport
         self._token = secrets.token_hex(8)
@@ -96,6 +97,7 @@ class RemoteCapture:
         )
         self.max_file_mb = spec.max_file_mb
         self.grace_s = grace_s
+        self.step_s = step_s  # how long one step may wait for the node before it is lost
         self.kept = False  # left to the node's grace period (a fetch failed, or the node was lost)
         self.checks = len(preflight)
         self.released = False  # a preflight host let go before arming: nothing was made
@@ -145,7 +147,7 @@ class RemoteCapture:
                 self.transport.start(
                     self.argv, netns=self.point.netns, keep_stdin=True, on_line=self._on_line
                 ),
-                STEP_TIMEOUT,
+                self.step_s,
             )
         return self.proc
 
@@ -160,8 +162,8 @@ class RemoteCapture:
         last = f"@{self._token}:{self.checks - 1}:"
         out: list[str] = []
         while not (out and out[-1].startswith(last) and out[-1][len(last) :].isdigit()):
-            out.append(await proc.next_line(timeout=STEP_TIMEOUT))
-        end = await proc.expect(re.escape(f"{last}end") + "$", timeout=STEP_TIMEOUT)
+            out.append(await proc.next_line(timeout=self.step_s))
+        end = await proc.expect(re.escape(f"{last}end") + "$", timeout=self.step_s)
         self._skip_err = proc.lines("stderr").index(end) + 1  # the capture's lines follow
         err = proc.lines("stderr")[: self._skip_err]
         results = _batch_results(self._token, self.checks, out, err)
@@ -170,7 +172,7 @@ class RemoteCapture:
         for _ in range(self.clock_rounds):
             sent = time.time_ns()
             await proc.write(b"\n")
-            line = await proc.next_line(timeout=STEP_TIMEOUT)
+            line = await proc.next_line(timeout=self.step_s)
             received = time.time_ns()
             try:
                 samples.append((sent, int(line.strip()), received))
@@ -182,8 +184,8 @@ class RemoteCapture:
         """A preflight host on an unfit node: EOF, the supervisor exits having made nothing."""
         if self.proc is not None:
             with contextlib.suppress(TransportError, TimeoutError):
-                await bounded(self.proc.close_stdin(), STEP_TIMEOUT)
-                await self.proc.wait(timeout=STEP_TIMEOUT)
+                await bounded(self.proc.close_stdin(), self.step_s)
+                await self.proc.wait(timeout=self.step_s)
             self.proc.close()
             self.proc = None
         self.released = True
@@ -198,8 +200,8 @@ class RemoteCapture:
         try:
             proc = await self._open()
             if self.checks:  # a preflight host: its checks were read, now let it go on
-                await bounded(proc.write(b"arm\n"), STEP_TIMEOUT)
-            line = await proc.next_line(timeout=STEP_TIMEOUT)
+                await bounded(proc.write(b"arm\n"), self.step_s)
+            line = await proc.next_line(timeout=self.step_s)
             if not line.startswith("dir /"):
                 raise CommandError(f"{self.transport.name}: unexpected output {line!r}")
             r.remote_dir = line[4:]
@@ -216,7 +218,7 @@ class RemoteCapture:
         if proc is None or r.status != "armed":
             return False
         try:
-            await bounded(proc.write(b"go\n"), STEP_TIMEOUT)
+            await bounded(proc.write(b"go\n"), self.step_s)
             self._beats = asyncio.create_task(self._heartbeat())
             # A tcpdump that cannot open its device (no CAP_NET_RAW, no such interface) exits
             # right after it started, and the supervisor says so: that ends the wait at once.
@@ -240,7 +242,7 @@ class RemoteCapture:
         r = self.result
         proc = self.proc
         if proc is None:
-            why = _why(exc) if exc is not None else "no session"
+            why = _why(exc, self.step_s) if exc is not None else "no session"
             r.status, r.detail = "lost", f"{why}; the node stopped answering"
             return
         if exit_status_of(self._err_lines()) is None:
@@ -268,7 +270,7 @@ class RemoteCapture:
         assert proc is not None
         while proc.running:
             try:
-                await bounded(proc.write(HEARTBEAT), STEP_TIMEOUT)
+                await bounded(proc.write(HEARTBEAT), self.step_s)
             except (TransportError, OSError, TimeoutError):
                 return
             await asyncio.sleep(period)
@@ -277,7 +279,7 @@ class RemoteCapture:
         """Ask tcpdump for its counts (SIGUSR1): they arrive on stderr and update ``packets``."""
         if self.proc is not None and not self.ended:
             with contextlib.suppress(TransportError, TimeoutError):
-                await bounded(self.proc.signal("USR1"), STEP_TIMEOUT)
+                await bounded(self.proc.signal("USR1"), self.step_s)
 
     async def stop(self) -> None:
         """SIGINT so tcpdump flushes and prints its counts; wait for the supervisor's report."""
@@ -286,10 +288,13 @@ class RemoteCapture:
             return
         try:
             if not self.ended:
-                await bounded(proc.signal("INT"), STEP_TIMEOUT)
-            await proc.expect(EXIT_LINE, timeout=STEP_TIMEOUT)
+                await bounded(proc.signal("INT"), self.step_s)
+            await proc.expect(EXIT_LINE, timeout=self.step_s)
         except (TransportError, TimeoutError) as exc:
-            r.status, r.detail = "lost", f"{_why(exc)}; the node stopped answering mid-capture"
+            r.status, r.detail = (
+                "lost",
+                f"{_why(exc, self.step_s)}; the node stopped answering mid-capture",
+            )
         lines = self._err_lines()
         r.stderr = self._err_text()
         r.stats = parse_stats(lines)
@@ -353,9 +358,9 @@ class RemoteCapture:
             proc.close()  # no answer expected; the watchdog takes over
             return
         try:
-            await bounded(proc.write(RELEASE), STEP_TIMEOUT)
-            await bounded(proc.close_stdin(), STEP_TIMEOUT)
-            await proc.wait(timeout=STEP_TIMEOUT)
+            await bounded(proc.write(RELEASE), self.step_s)
+            await bounded(proc.close_stdin(), self.step_s)
+            await proc.wait(timeout=self.step_s)
         except (TransportError, TimeoutError):
             # The watchdog still stops everything once our heartbeats stop (and keeps the
             # files for the grace period: we cannot tell whether the release byte arrived).

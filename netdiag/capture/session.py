@@ -97,6 +97,7 @@ class NodeSession:
             self.apply(failed)
         else:
             self.connected = True
+            self.result.enter("connected")  # its checks follow in its first capture session
 
     def _no_answer(self, timeout: float) -> None:
         r = self.result

@@ -234,14 +234,18 @@ async def _run(inventory: Any, plan: Any, opts: Any, console: Any) -> tuple[Any,
 
 
 async def _say_waits(record: Any, console: Any, every: float = 5.0) -> None:
-    """Every few seconds, which node the run is waiting for, how long so far and at most."""
+    """Which node the run is waiting for, how long so far and at most: once it has waited
+    WAIT_FIRST seconds, then every ``every`` seconds while the wait goes on."""
     from netdiag.capture.progress import waiting_lines
 
-    await asyncio.sleep(WAIT_FIRST)
+    said: dict[str, float] = {}
     while True:
-        for line in waiting_lines(record, time.monotonic(), after=WAIT_FIRST):
-            console.print(line, highlight=False)
-        await asyncio.sleep(every)
+        await asyncio.sleep(0.5)
+        now = time.monotonic()
+        for node, line in waiting_lines(record, now, after=WAIT_FIRST).items():
+            if now - said.get(node, -every) >= every:
+                said[node] = now
+                console.print(line, highlight=False)
 
 
 class _Null:

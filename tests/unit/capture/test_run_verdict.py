@@ -69,6 +69,6 @@ def test_a_slow_node_is_named_with_how_long_it_may_still_take() -> None:
     rec.nodes["n1"].enter("connecting", limit=10)
     since = rec.nodes["n2"].state_since
     rec.nodes["n1"].state_since = since + 5  # n1 answered late but is not slow yet
-    assert waiting_lines(rec, since + 6) == [
-        "waiting for n2 (10.0.0.12:22): connecting, no answer for 6 s; gives up after 10 s"
-    ]
+    assert waiting_lines(rec, since + 6) == {
+        "n2": "waiting for n2 (10.0.0.12:22): connecting, no answer for 6 s; gives up after 10 s"
+    }
