@@ -311,22 +311,31 @@ class _Run:
             await asyncio.gather(*(c.poll_count() for c in self.captures))
 
     async def stop_fetch_clean(self) -> None:
-        for s in self.sessions.values():
-            if s.connected:
-                s.result.enter("stopping", limit=self.opts.step_s)
-        await asyncio.gather(*(c.stop() for c in self.captures))
+        """Every node at once: stop its captures, fetch and release them, close its session.
+
+        Each node goes through on its own, so one that stopped answering keeps only itself
+        (and the progress display names only it) waiting.
+        """
+        await asyncio.gather(*(self._wind_node(s) for s in self.sessions.values()))
+
+    async def _wind_node(self, s: NodeSession) -> None:
+        mine = [c for c in self.captures if c.point.node == s.result.name]
+        if s.connected:
+            s.result.enter("stopping", limit=self.opts.step_s)
+        await asyncio.gather(*(c.stop() for c in mine))
+        if mine:
+            s.result.enter("fetching")  # bounded by the SSH session
 
         async def fetch(c: RemoteCapture) -> None:
-            self.record.nodes[c.point.node].enter("fetching")  # bounded by the SSH session
             await c.fetch(self.opts.out / c.result.file)
             await c.finish()
 
-        await asyncio.gather(*(fetch(c) for c in self.captures))
-        for c in self.captures:
+        await asyncio.gather(*(fetch(c) for c in mine))
+        for c in mine:
             c.result.kept = c.kept
             if c.result.status == "lost":
-                self.record.nodes[c.point.node].fail("lost", point_failure(c.result))
-        await asyncio.gather(*(self._close(s) for s in self.sessions.values()))
+                s.result.fail("lost", point_failure(c.result))
+        await self._close(s)
 
     async def _close(self, s: NodeSession) -> None:
         mine = [c for c in self.captures if c.point.node == s.result.name]

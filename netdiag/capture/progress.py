@@ -36,8 +36,9 @@ def waiting_lines(record: RunRecord, now: float, *, after: float = 3.0) -> dict[
             continue
         where = f" ({hosts[node.name]})" if node.name in hosts else ""
         limit = f"; gives up after {node.state_limit:g} s" if node.state_limit else ""
+        silent = "no answer for" if node.state in ("connecting", "stopping") else "for"
         lines[node.name] = (
-            f"waiting for {node.name}{where}: {node.state}, no answer for {took:.0f} s{limit}"
+            f"waiting for {node.name}{where}: {node.state}, {silent} {took:.0f} s{limit}"
         )
     return lines
 
@@ -45,6 +46,8 @@ def waiting_lines(record: RunRecord, now: float, *, after: float = 3.0) -> dict[
 def _style(status: str) -> str:
     if status in _GOOD:
         return "green"
+    if status in ("incomplete", "recovered"):  # packets to analyse, but not all of them
+        return "yellow"
     if status in ("waiting", "connecting", "starting", "stopping", "fetching", "cleaning"):
         return "cyan"
     return "red"

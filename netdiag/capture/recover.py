@@ -88,6 +88,15 @@ async def recover(
             continue
         jobs.append(_node(factory(known[name], kind), caps, record, done))
     await asyncio.gather(*jobs)
+    for name, caps in wanted.items():
+        node = record.nodes.get(name)
+        if (
+            node is not None
+            and node.status == "lost"
+            and all(c.status == "recovered" for c in caps)
+        ):
+            node.status = "recovered"
+            node.detail = f"{node.detail} (its files were recovered afterwards)"
     record.phase = "recovered"
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())
     record.notes.append(

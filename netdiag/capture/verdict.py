@@ -65,7 +65,11 @@ def verdict(record: RunRecord, out: Path) -> Verdict:
             f"({how}); the others' results are kept"
         )
     failed = {c.node for c in bad}
-    pointless = [n for n in record.nodes.values() if n.status != "ok" and n.name not in failed]
+    pointless = [
+        n
+        for n in record.nodes.values()
+        if n.status not in ("ok", "recovered") and n.name not in failed
+    ]
     messages.extend(f"node {n.name}: {n.status}: {n.detail}" for n in pointless)
     late = [c for c in record.captures if c.status == "recovered"]
     if late:
