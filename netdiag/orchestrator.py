@@ -368,10 +368,16 @@ class _Run:
                     "and clock offset were shifted by netdiag after the fetch"
                 )
 
-    def finalize(self) -> None:
+    def finalize(self, *, abandoned: bool = False) -> None:
         for r in self.record.captures:
             if r.status == "pending":
                 r.status = "not-started"
+            elif r.status in ("listening", "armed") and abandoned:
+                r.status, r.kept = "lost", self.opts.grace_s > 0
+                r.detail = r.detail or (
+                    "netdiag was stopped before it fetched this file (clean-up abandoned); "
+                    f"the node keeps it for {self.opts.grace_s:g} s"
+                )
             elif r.status == "listening":
                 r.status = "lost"
         for n in self.record.nodes.values():
@@ -415,9 +421,13 @@ async def run_capture(
 
 
 async def _wind_down(run: _Run) -> None:
+    phase = "done"
     try:
         await run.stop_fetch_clean()
         run.apply_simulated_skew()
+    except asyncio.CancelledError:  # a second Ctrl-C: the manifest says what was left undone
+        phase = "abandoned"
+        raise
     finally:
-        run.finalize()
-        run.save("done")
+        run.finalize(abandoned=phase == "abandoned")
+        run.save(phase)

@@ -361,3 +361,39 @@ async def test_fetched_files_are_released_and_a_failed_fetch_is_kept_for_recover
     assert not node1.endswith(b"x")  # EOF alone: the node keeps it for the grace period
     assert manifest(tmp_path)["grace_s"] == 60
     assert cluster.events("sweep") == []  # a sweep of the run would remove what is kept
+
+
+def test_a_run_abandoned_while_it_winds_down_says_so_in_its_manifest(tmp_path: Path) -> None:
+    # The user's second Ctrl-C while a node does not answer the stop: netdiag gives up the
+    # clean-up; the manifest must not claim the run is done, and points are left to the nodes.
+    cluster = Cluster()
+    stop = asyncio.Event()
+    opts = options(tmp_path, cluster, grace_s=60)
+
+    async def user() -> None:
+        slow = plan(tmp_path, _long_plan())
+        run = asyncio.create_task(run_capture(inventory(tmp_path), slow, opts, stop=stop))
+        while not cluster.events("probe"):
+            await asyncio.sleep(0.01)
+        cluster.nodes["node1"].stalled = True
+        stop.set()  # first Ctrl-C
+        while manifest_phase(tmp_path) != "capturing" or not _stopping(cluster):
+            await asyncio.sleep(0.01)
+        run.cancel()  # second Ctrl-C; asyncio.run then cancels the clean-up still running
+        with pytest.raises(asyncio.CancelledError):
+            await run
+
+    asyncio.run(user())
+    m = manifest(tmp_path)
+    assert m["phase"] == "abandoned"
+    node1 = next(c for c in m["captures"] if c["node"] == "node1")
+    assert (node1["status"], node1["kept"]) == ("lost", True)
+    assert "the node keeps it for 60 s" in node1["detail"]
+
+
+def manifest_phase(tmp_path: Path) -> str:
+    return str(manifest(tmp_path)["phase"])
+
+
+def _stopping(cluster: Cluster) -> bool:
+    return any(c.argv[:3] == ("sh", "-c", KILL_ONE) for c in cluster.nodes["node2"].calls)

@@ -72,6 +72,7 @@ class FakeNode(MockTransport):
         self.behaviour = behaviour
         self.log = log
         self.link_down = False
+        self.stalled = False  # new channels never open (a link that died without a reset)
         self.closed = False
         self._preflight_err: list[str] = []
         self.supervisors: list[_MockChannel] = []  # what netdiag wrote to each: chan.stdin
@@ -82,6 +83,8 @@ class FakeNode(MockTransport):
     async def _spawn(self, argv: Sequence[str]) -> Channel:
         if self.link_down:
             raise TransportError(f"{self.name}: connection lost")
+        if self.stalled:
+            await asyncio.Event().wait()
         chan = await super()._spawn(argv)  # no await inside: _answer just ran for this channel
         self._event("session")  # each costs a real node a login shell: tests count them
         if SUPERVISOR in argv and isinstance(chan, _MockChannel):
