@@ -13,7 +13,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from netdiag.capture.results import RunRecord
+from netdiag.capture.complete import FULL_BELOW
+from netdiag.capture.results import CaptureResult, RunRecord
 
 __all__ = ["RunView", "final_tables", "waiting_lines"]
 
@@ -84,9 +85,16 @@ class RunView:
                 Text(state, style=_style(node.state)),
                 f"{listening}/{len(caps)}",
                 str(packets) if known else "-",
-                Text(node.detail[:60]),
+                Text(_live_detail(node.detail, caps)[:60]),
             )
         return table
+
+
+def _live_detail(detail: str, caps: list[CaptureResult]) -> str:
+    """The node's detail, or a warning that its capture directory has filled up meanwhile."""
+    if any(c.free_bytes is not None and c.free_bytes < FULL_BELOW for c in caps):
+        return "capture_dir is full: the files stop growing"
+    return detail
 
 
 def final_tables(record: RunRecord) -> RenderableType:

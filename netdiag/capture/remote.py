@@ -140,6 +140,8 @@ class RemoteCapture:
             count = parse_live_count(line)
             if count is not None:
                 self.result.packets = count
+        elif stream == "stderr" and line.startswith("netdiag: df "):
+            self.result.free_bytes = free_bytes_of([line])  # live, with each count (SIGUSR1)
 
     async def _open(self) -> RemoteProcess:
         if self.proc is None:

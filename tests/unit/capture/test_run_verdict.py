@@ -72,3 +72,16 @@ def test_a_slow_node_is_named_with_how_long_it_may_still_take() -> None:
     assert waiting_lines(rec, since + 6) == {
         "n2": "waiting for n2 (10.0.0.12:22): connecting, no answer for 6 s; gives up after 10 s"
     }
+
+
+def test_the_live_table_says_when_a_capture_dir_fills_up() -> None:
+    from rich.console import Console
+
+    from netdiag.capture.progress import RunView
+
+    rec = record(("n1", "eth1", "listening"), ("n2", "eth1", "listening"))
+    rec.captures[1].free_bytes = 0  # what the supervisor said with the last live count
+    console = Console(width=200, record=True)
+    console.print(RunView(rec))
+    row = next(ln for ln in console.export_text().splitlines() if ln.startswith("│ n2"))
+    assert "capture_dir is full" in row
