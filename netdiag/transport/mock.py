@@ -41,7 +41,8 @@ class MockScript:
     With ``until_signal`` it blocks after its lines until INT/TERM (then prints
     ``after_signal`` and exits with ``exit_status``) or KILL (exits -9, prints nothing).
     With ``until_eof`` it then waits for its stdin to close (a dialog like the capture
-    supervisor's) and prints ``after_eof`` on stdout before it exits.
+    supervisor's) and prints ``after_eof`` on stdout before it exits. ``respond`` answers each
+    line written to its stdin with one stdout line, computed when the line arrives (a clock).
     """
 
     stdout: Sequence[str] = ()
@@ -52,6 +53,7 @@ class MockScript:
     after_signal: Sequence[str] = ()  # stderr lines printed on INT/TERM, like tcpdump's counts
     until_eof: bool = False
     after_eof: Sequence[str] = ()
+    respond: Callable[[str], str] | None = None
 
 
 Handler = Callable[[MockCall], CommandResult | MockScript]
@@ -105,6 +107,11 @@ class _MockChannel:
 
     async def write_stdin(self, data: bytes) -> None:
         self.stdin += data
+        respond = self.script.respond
+        while respond is not None and b"\n" in self.stdin:
+            line, _, rest = bytes(self.stdin).partition(b"\n")
+            self.stdin = bytearray(rest)
+            self.out.put_nowait(f"{respond(line.decode())}\n".encode())
 
     async def close_stdin(self) -> None:
         self.eof.set()

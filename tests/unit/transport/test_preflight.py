@@ -37,9 +37,8 @@ def ok(stdout: str = "", stderr: str = "", status: int = 0) -> CommandResult:
 
 def healthy(call: MockCall, *, uid: str = "0", tcpdump: bool = True) -> CommandResult | MockScript:
     argv = call.argv
-    if argv[:2] == ("sh", "-c") and "date" in argv[2]:
-        stamps = [str(time.time_ns() + OFFSET_NS) for _ in range(5)]
-        return MockScript(stdout=stamps)
+    if argv[:2] == ("sh", "-c") and "date" in argv[2]:  # the clock loop: a stamp per line
+        return MockScript(respond=lambda _: str(time.time_ns() + OFFSET_NS), until_eof=True)
     if argv == ("id", "-u"):
         return ok(f"{uid}\n")
     if argv[-1] == "--version":
