@@ -9,6 +9,7 @@ without a manifest (copied by hand, half-written run) is read from its pcap file
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +67,9 @@ class _Plan:
     macs: dict[str, tuple[str, ...]] = field(default_factory=dict)
     endpoints: set[str] = field(default_factory=set)
     addresses: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    unfinished: str = ""  # the phase of a run that never finished (netdiag killed), else ""
+    grace_s: float = 0.0
+    statuses: list[str] = field(default_factory=list)  # of the captures the manifest lists
 
 
 def _read_manifest(root: Path, plan: _Plan) -> bool:
@@ -91,10 +95,18 @@ def _read_manifest(root: Path, plan: _Plan) -> bool:
                 int(clock["offset_ns"]), int(clock.get("error_ns") or 0)
             )
     _inventory_facts(manifest, plan)
+    phase = str(manifest.get("phase") or "")
+    if phase not in ("done", "recovered"):
+        plan.unfinished = phase or "unknown"
+        grace = manifest.get("grace_s")
+        plan.grace_s = float(grace) if isinstance(grace, int | float) else 0.0
+    listed = set()
     for cap in manifest.get("captures") or []:
         if not isinstance(cap, dict) or not cap.get("file") or not cap.get("point"):
             continue
         file = root / str(cap["file"])
+        listed.add(file)
+        plan.statuses.append(str(cap.get("status", "?")))
         if not file.is_file() or file.stat().st_size == 0:
             plan.warnings.append(
                 f"{cap['point']}: no capture file ({cap.get('status', '?')}); left out"
@@ -104,6 +116,16 @@ def _read_manifest(root: Path, plan: _Plan) -> bool:
         stats = cap.get("stats")
         if isinstance(stats, dict) and isinstance(stats.get("dropped"), int):
             plan.dropped[str(cap["point"])] = int(stats["dropped"])
+    # files the manifest does not list (copied in by hand): named by their file names
+    if (root / "pcaps").is_dir():
+        for extra in sorted((root / "pcaps").iterdir()):
+            if extra.suffix in PCAP_SUFFIXES and extra not in listed and extra.stat().st_size:
+                plan.specs.append(str(extra))
+    if plan.unfinished and plan.specs:
+        plan.warnings.append(
+            f"{root}: the run did not finish (manifest phase {plan.unfinished!r}); analysing "
+            "the files it holds"
+        )
     return True
 
 
@@ -149,10 +171,25 @@ def _inventory_facts(manifest: Mapping[str, object], plan: _Plan) -> None:
 
 def _bundle_plan(root: Path) -> _Plan:
     plan = _Plan()
-    if not _read_manifest(root, plan):
+    manifest = _read_manifest(root, plan)
+    if not manifest:
         base = root / "pcaps" if (root / "pcaps").is_dir() else root
         files = sorted(p for p in base.iterdir() if p.suffix in PCAP_SUFFIXES and p.stat().st_size)
         plan.specs = [str(p) for p in files]
+    if not plan.specs and plan.unfinished:
+        raise AnalysisInputError(
+            f"{root}: the run did not finish (manifest phase {plan.unfinished!r}: netdiag "
+            "stopped before it fetched any file) and holds no capture file; its nodes keep "
+            f"their files for {plan.grace_s:g} s after losing netdiag: run "
+            f"`netdiag capture --recover {root}`, then analyse"
+        )
+    if not plan.specs and manifest:
+        counts = Counter(plan.statuses)
+        seen = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"
+        raise AnalysisInputError(
+            f"{root}: no capture file of this run is here (capture statuses in its manifest: "
+            f"{seen}); see `netdiag capture`'s node statuses for why"
+        )
     if not plan.specs:
         raise AnalysisInputError(
             f"{root}: no capture files found (expected manifest.json or pcaps/*.pcap); "

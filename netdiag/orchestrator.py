@@ -30,13 +30,16 @@ from pathlib import Path
 from netdiag.capture.locate import Unplaced, locate
 from netdiag.capture.preflight import assess, preflight_commands
 from netdiag.capture.probes import probe_result, run_probe
-from netdiag.capture.remote import RemoteCapture
+from netdiag.capture.remote import STEP_TIMEOUT, RemoteCapture
 from netdiag.capture.results import CaptureResult, NodeResult, RunRecord, plan_json, write_manifest
 from netdiag.capture.run_steps import (
+    capture_file,
     involved,
     lost_check,
     make_run_id,
     placed_probe,
+    point_failure,
+    point_labels,
     preflight_in_capture,
     prepare_out,
     shown,
@@ -56,6 +59,7 @@ from netdiag.plan import (
     resolve,
 )
 from netdiag.transport import Transport, open_transport
+from netdiag.transport.aio import cancel_and_wait
 
 __all__ = ["RunOptions", "make_run_id", "run_capture"]
 
@@ -72,6 +76,8 @@ class RunOptions:
     listen_timeout: float = 15.0
     clock_rounds: int = 7
     heartbeat_s: float = 15.0  # remote watchdog fires this long after netdiag went silent
+    grace_s: float = 600.0  # ...and then keeps the files this long for `capture --recover`
+    step_s: float = STEP_TIMEOUT  # one step's wait for a node's answer before it is lost
     poll_s: float | None = None  # live packet counts (SIGUSR1) every poll_s; None: off
     min_linger: float = 2.0  # CAPTURE_RULES 5: stopping sooner loses the last packets
     factory: Factory = open_transport
@@ -105,6 +111,8 @@ class _Run:
             },
             transport=opts.transport,
             nodes={n.name: NodeResult(n.name) for n in nodes},
+            heartbeat_s=opts.heartbeat_s,
+            grace_s=opts.grace_s,
         )
         self.sessions = {
             n.name: NodeSession(opts.factory(n, opts.transport), self.record.nodes[n.name])
@@ -186,9 +194,12 @@ class _Run:
         for p in points:
             if p.node in self.hosted and p.netns is None:
                 hosts.setdefault(p.node, p)
+        labels = point_labels(points)
         for p in points:
             s = self.sessions[p.node]
-            res = CaptureResult(p.node, p.iface, p.netns, f"pcaps/{p.name}.pcap")
+            label = labels[p]
+            res = CaptureResult(p.node, p.iface, p.netns, capture_file(p.node, label))
+            res.label = label if label != p.iface else ""
             res.resolved_from, res.role, res.pod = p.via, p.role, p.pod
             res.discovery = list(self.placed.get(p, ()))
             self.record.captures.append(res)
@@ -207,6 +218,8 @@ class _Run:
                 bpf=point_filter(self.resolved, p, self.inventory.node(p.node)),
                 run_id=self.opts.run_id,
                 heartbeat_s=self.opts.heartbeat_s,
+                grace_s=self.opts.grace_s,
+                step_s=self.opts.step_s,
                 sweep=first,
                 preflight=preflight_commands(s.transport.node) if host else (),
                 clock_rounds=self.opts.clock_rounds,
@@ -214,7 +227,7 @@ class _Run:
             self.captures.append(cap)
         for s in self.sessions.values():
             if s.usable:
-                s.result.state = "starting"
+                s.result.enter("starting")
         wait = self.opts.listen_timeout
         await asyncio.gather(*(self._arm_node(name) for name in self.sessions))
         await asyncio.gather(*(c.go(wait) for c in self.captures))
@@ -226,13 +239,13 @@ class _Run:
             if swept := c.swept():
                 self.record.notes.append(f"{node.name}: removed leftovers of dead runs: {swept}")
             if c.result.status != "listening":
-                node.fail(c.result.status, f"{c.result.point}: {c.result.detail}")
+                node.fail(c.result.status, point_failure(c.result))
         for r in self.record.captures:
             if r.status == "no-interface":
-                self.record.nodes[r.node].fail(r.status, f"{r.point}: {r.detail}")
+                self.record.nodes[r.node].fail(r.status, point_failure(r))
         for s in self.sessions.values():
             if s.connected:
-                s.result.state = "listening" if s.usable else s.result.status
+                s.result.enter("listening" if s.usable else s.result.status)
 
     def _no_interface(self, p: CapturePoint, res: CaptureResult) -> bool:
         """A host-namespace interface the node does not have: status, and no capture."""
@@ -282,25 +295,27 @@ class _Run:
             if not s.connected:
                 res.detail = f"not run: node {s.result.status}"
                 continue
-            s.result.state = "probing"
+            s.result.enter("probing")
             s.result.commands.append(list(probe.argv))
             jobs.append(run_probe(s.transport, probe, res, self.opts.out))
         await self._until_stop(asyncio.gather(*jobs))
         for s in self.sessions.values():
             if s.usable:
-                s.result.state = "lingering"
+                s.result.enter("lingering")
         await self._until_stop(asyncio.sleep(max(self.resolved.plan.linger, self.opts.min_linger)))
 
     async def _until_stop(self, work: Awaitable[object]) -> None:
         """Run ``work`` unless/until a stop is requested (then it is cancelled)."""
         task: asyncio.Future[object] = asyncio.ensure_future(work)
         stopper: asyncio.Future[object] = asyncio.ensure_future(self.stop.wait())
-        await asyncio.wait([task, stopper], return_when=asyncio.FIRST_COMPLETED)
-        stopper.cancel()
-        if not task.done():
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task  # a bug inside ``work`` still surfaces
+        try:
+            await asyncio.wait([task, stopper], return_when=asyncio.FIRST_COMPLETED)
+        finally:  # also when we are cancelled ourselves: nothing keeps running behind us
+            await cancel_and_wait(stopper)
+            stopped = not task.done()
+            await cancel_and_wait(task)  # stopped: its partial results are in the record
+        if not stopped:
+            task.result()  # a bug inside ``work`` still surfaces
 
     async def poll(self) -> None:
         """Live packet counts: SIGUSR1 to every running capture every ``poll_s``."""
@@ -310,40 +325,51 @@ class _Run:
             await asyncio.gather(*(c.poll_count() for c in self.captures))
 
     async def stop_fetch_clean(self) -> None:
-        for s in self.sessions.values():
-            if s.connected:
-                s.result.state = "stopping"
-        await asyncio.gather(*(c.stop() for c in self.captures))
+        """Every node at once: stop its captures, fetch and release them, close its session.
+
+        Each node goes through on its own, so one that stopped answering keeps only itself
+        (and the progress display names only it) waiting.
+        """
+        await asyncio.gather(*(self._wind_node(s) for s in self.sessions.values()))
+
+    async def _wind_node(self, s: NodeSession) -> None:
+        mine = [c for c in self.captures if c.point.node == s.result.name]
+        if s.connected:
+            s.result.enter("stopping", limit=self.opts.step_s)
+        await asyncio.gather(*(c.stop() for c in mine))
+        if mine:
+            s.result.enter("fetching")  # bounded by the SSH session
 
         async def fetch(c: RemoteCapture) -> None:
-            self.record.nodes[c.point.node].state = "fetching"
             await c.fetch(self.opts.out / c.result.file)
             await c.finish()
 
-        await asyncio.gather(*(fetch(c) for c in self.captures))
-        for c in self.captures:
+        await asyncio.gather(*(fetch(c) for c in mine))
+        for c in mine:
+            c.result.kept = c.kept
             if c.result.status == "lost":
-                self.record.nodes[c.point.node].fail("lost", f"{c.result.point}: {c.result.detail}")
-        await asyncio.gather(*(self._close(s) for s in self.sessions.values()))
+                s.result.fail("lost", point_failure(c.result))
+        await self._close(s)
 
     async def _close(self, s: NodeSession) -> None:
         mine = [c for c in self.captures if c.point.node == s.result.name]
         # Each session costs the node a login shell: sweep only when a supervisor did not
         # confirm that it removed its directory (or never got far enough to say).
         unsure = any(not (c.removed or c.released) for c in mine)
-        if s.connected and s.result.status != "lost" and unsure:
-            s.result.state = "cleaning"
+        kept = any(c.kept for c in mine)  # a sweep of our run would remove what is kept
+        if s.connected and s.result.status != "lost" and unsure and not kept:
+            s.result.enter("cleaning")
             left = await sweep(s.transport, run_id=self.opts.run_id)
             if left:
                 self.record.notes.append(f"{s.result.name}: had to sweep {left}")
         await s.close()
-        s.result.state = s.result.status
+        s.result.enter(s.result.status)
 
     def apply_simulated_skew(self) -> None:
         for r in self.record.captures:
-            node = self.record.nodes[r.node]
+            node = self.record.nodes.get(r.node)  # None: a pod placed on no node, no file
             path = self.opts.out / r.file
-            if node.simulated_clock_offset_ns and path.is_file():
+            if node is not None and node.simulated_clock_offset_ns and path.is_file():
                 shift_pcap(path, node.simulated_clock_offset_ns)
         for node in self.record.nodes.values():
             off = node.simulated_clock_offset_ns
@@ -356,16 +382,22 @@ class _Run:
                     "and clock offset were shifted by netdiag after the fetch"
                 )
 
-    def finalize(self) -> None:
+    def finalize(self, *, abandoned: bool = False) -> None:
         for r in self.record.captures:
             if r.status == "pending":
                 r.status = "not-started"
+            elif r.status in ("listening", "armed") and abandoned:
+                r.status, r.kept = "lost", self.opts.grace_s > 0
+                r.detail = r.detail or (
+                    "netdiag was stopped before it fetched this file (clean-up abandoned); "
+                    f"the node keeps it for {self.opts.grace_s:g} s"
+                )
             elif r.status == "listening":
                 r.status = "lost"
         for n in self.record.nodes.values():
             if n.status == "pending":
                 n.status = "interrupted" if self.record.interrupted else "failed"
-            n.state = n.status
+            n.enter(n.status)
         self.record.finished_ns = time.time_ns()
 
 
@@ -397,18 +429,19 @@ async def run_capture(
             await run.probe_all()
     finally:
         run.record.interrupted = run.stop.is_set()
-        if poller is not None:
-            poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await poller
+        await cancel_and_wait(poller)
         await asyncio.shield(_wind_down(run))
     return run.record
 
 
 async def _wind_down(run: _Run) -> None:
+    phase = "done"
     try:
         await run.stop_fetch_clean()
         run.apply_simulated_skew()
+    except asyncio.CancelledError:  # a second Ctrl-C: the manifest says what was left undone
+        phase = "abandoned"
+        raise
     finally:
-        run.finalize()
-        run.save("done")
+        run.finalize(abandoned=phase == "abandoned")
+        run.save(phase)

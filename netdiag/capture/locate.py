@@ -32,7 +32,7 @@ INVENTORY_HINT = "named in the inventory's devices"  # discover.roles' ``why`` f
 class Unplaced:
     """A point discovery could not place: it gets a ``no-device`` capture record, not a run."""
 
-    node: str
+    node: str  # "" for a pod that was looked for on every node and found on none
     label: str  # "<tunnel>" or "<pod default/x>": what the manifest shows as the interface
     detail: str
     role: str | None
@@ -166,11 +166,19 @@ def _pod(
         iface = found.host_iface if found is not None else _by_netns_name(name, view)
         if iface:
             return replace(p, node=node, iface=iface, via="discovery"), view.commands
-    where = p.node or ", ".join(views) or "no connected node"
+    # a pod searched on every node and found on none belongs to no node ("")
+    if not any(isinstance(v, NodeView) for v in views.values()):
+        why = "; ".join(errors) or "no node is connected"
+        detail = (
+            f"pod {p.pod} not searched: {why}; fix the nodes' statuses first, or add the pod "
+            f"under pods: in {inventory.path}"
+        )
+        return Unplaced(p.node, f"<pod {p.pod}>", detail, None, ())
+    where = p.node or ", ".join(views)
     why = "; ".join(errors) or f"no namespace, route, bridge or OVS port of it on {where}"
     commands = tuple(c for v in views.values() if isinstance(v, NodeView) for c in v.commands)
     detail = f"pod {p.pod} not found: {why}; add it under pods: in {inventory.path}"
-    return Unplaced(p.node or "*", f"<pod {p.pod}>", detail, None, commands)
+    return Unplaced(p.node, f"<pod {p.pod}>", detail, None, commands)
 
 
 def _inside(found: Discovery | None, pod: str | None, view: NodeView) -> tuple[str, str] | None:

@@ -9,6 +9,7 @@ nodes are still checked (bounded concurrency, one connection per node).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -144,17 +145,24 @@ async def sample_clock(transport: Transport, rounds: int = 5) -> ClockSample:
 
 
 async def connect_node(transport: Transport) -> NodeCheck | None:
-    """Connect; None when that worked, else the failed check (unreachable, auth, host key)."""
+    """Connect; None when that worked, else the failed check (unreachable, auth, host key).
+
+    A failed connect is closed here: a backend may hold half of it (a jump host's session).
+    """
     node = transport.node
     try:
         await transport.connect()
     except HostKeyError as exc:
-        return NodeCheck(node.name, node.host, "hostkey-rejected", str(exc), reachable=True)
+        failed = NodeCheck(node.name, node.host, "hostkey-rejected", str(exc), reachable=True)
     except AuthError as exc:
-        return NodeCheck(node.name, node.host, "auth-failed", str(exc), reachable=True)
+        failed = NodeCheck(node.name, node.host, "auth-failed", str(exc), reachable=True)
     except TransportError as exc:
-        return NodeCheck(node.name, node.host, "unreachable", str(exc))
-    return None
+        failed = NodeCheck(node.name, node.host, "unreachable", str(exc))
+    else:
+        return None
+    with contextlib.suppress(TransportError, OSError):
+        await transport.close()
+    return failed
 
 
 async def check_node(transport: Transport, *, clock_rounds: int = 5) -> NodeCheck:

@@ -8,13 +8,13 @@ output are saved for the report.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from netdiag.capture.results import ProbeResult
 from netdiag.errors import TransportError
 from netdiag.plan import ResolvedProbe
 from netdiag.transport import Transport
+from netdiag.transport.aio import bounded
 
 __all__ = ["probe_result", "run_probe"]
 
@@ -36,7 +36,7 @@ async def run_probe(
 ) -> None:
     """Run one probe to completion (bounded by its budget) and write its output file."""
     try:
-        res = await asyncio.wait_for(
+        res = await bounded(
             transport.run(
                 probe.argv, netns=probe.netns, check=False, timeout=probe.timeout, sudo=None
             ),

@@ -13,16 +13,42 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from netdiag.capture.results import RunRecord
+from netdiag.capture.complete import FULL_BELOW
+from netdiag.capture.results import CaptureResult, RunRecord
 
-__all__ = ["RunView", "final_tables"]
+__all__ = ["RunView", "final_tables", "waiting_lines"]
 
-_GOOD = {"ok", "listening", "ready", "probing", "lingering", "done"}
+_GOOD = {"ok", "listening", "ready", "connected", "probing", "lingering", "done"}
+# Steps that only wait for a node (each bounded by a timeout): worth naming when they drag on.
+_WAITS = ("connecting", "starting", "stopping", "fetching", "cleaning")
+
+
+def waiting_lines(record: RunRecord, now: float, *, after: float = 3.0) -> dict[str, str]:
+    """Per node that has been waiting in one step for ``after`` seconds or more, a line."""
+    hosts = {
+        str(n.get("name")): f"{n.get('host')}:{n.get('port') or 22}"
+        for n in record.inventory.get("nodes", [])
+        if isinstance(n, dict)
+    }
+    lines = {}
+    for node in record.nodes.values():
+        took = now - node.state_since
+        if node.state not in _WAITS or took < after:
+            continue
+        where = f" ({hosts[node.name]})" if node.name in hosts else ""
+        limit = f"; gives up after {node.state_limit:g} s" if node.state_limit else ""
+        silent = "no answer for" if node.state in ("connecting", "stopping") else "for"
+        lines[node.name] = (
+            f"waiting for {node.name}{where}: {node.state}, {silent} {took:.0f} s{limit}"
+        )
+    return lines
 
 
 def _style(status: str) -> str:
     if status in _GOOD:
         return "green"
+    if status in ("incomplete", "recovered"):  # packets to analyse, but not all of them
+        return "yellow"
     if status in ("waiting", "connecting", "starting", "stopping", "fetching", "cleaning"):
         return "cyan"
     return "red"
@@ -37,9 +63,10 @@ class RunView:
 
     def __rich__(self) -> RenderableType:
         rec = self.record
+        now = time.monotonic()
         table = Table(
             title=f"netdiag capture {rec.run_id}  phase: {rec.phase}  "
-            f"elapsed {time.monotonic() - self.t0:5.1f} s",
+            f"elapsed {now - self.t0:5.1f} s",
             title_justify="left",
         )
         for col in ("node", "state", "captures", "packets", "detail"):
@@ -49,14 +76,25 @@ class RunView:
             listening = sum(c.status in ("listening", "ok") for c in caps)
             packets = sum(c.packets or 0 for c in caps)
             known = any(c.packets is not None for c in caps)
+            state = node.state
+            if state in _WAITS and now - node.state_since >= 3:
+                state += f" {now - node.state_since:.0f} s"
+                state += f" of {node.state_limit:g}" if node.state_limit else ""
             table.add_row(
                 node.name,
-                Text(node.state, style=_style(node.state)),
+                Text(state, style=_style(node.state)),
                 f"{listening}/{len(caps)}",
                 str(packets) if known else "-",
-                Text(node.detail[:60]),
+                Text(_live_detail(node.detail, caps)[:60]),
             )
         return table
+
+
+def _live_detail(detail: str, caps: list[CaptureResult]) -> str:
+    """The node's detail, or a warning that its capture directory has filled up meanwhile."""
+    if any(c.free_bytes is not None and c.free_bytes < FULL_BELOW for c in caps):
+        return "capture_dir is full: the files stop growing"
+    return detail
 
 
 def final_tables(record: RunRecord) -> RenderableType:

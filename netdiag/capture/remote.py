@@ -15,15 +15,18 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from netdiag.capture.complete import count_frames, incomplete
 from netdiag.capture.preflight import ClockSample, best_sample
 from netdiag.capture.results import CaptureResult
 from netdiag.capture.sweep import SWEEP
 from netdiag.capture.tcpdump import (
     EXIT_LINE,
-    LISTENING,
-    cancel_quietly,
+    HEARTBEAT,
+    RELEASE,
+    STARTED,
     classify_failure,
     exit_status_of,
+    free_bytes_of,
     parse_live_count,
     parse_stats,
     supervisor_argv,
@@ -32,6 +35,7 @@ from netdiag.capture.tcpdump import (
 from netdiag.errors import CommandError, TransportError
 from netdiag.plan import CapturePoint, CaptureSpec
 from netdiag.transport import RemoteProcess, Transport
+from netdiag.transport.aio import bounded, cancel_and_wait
 from netdiag.transport.batch import batch_script
 
 __all__ = ["RemoteCapture"]
@@ -39,12 +43,12 @@ __all__ = ["RemoteCapture"]
 STEP_TIMEOUT = 15.0  # one SSH round trip on a healthy node is milliseconds
 
 
-def _why(exc: BaseException) -> str:
+def _why(exc: BaseException, waited: float) -> str:
     """The exception's text; a bare timeout (empty str()) says how long we waited."""
     if str(exc):
         return str(exc)
     if isinstance(exc, TimeoutError):
-        return f"no answer within {STEP_TIMEOUT:g} s"
+        return f"no answer within {waited:g} s"
     return type(exc).__name__
 
 
@@ -64,6 +68,8 @@ class RemoteCapture:
         sweep: bool = False,
         preflight: Sequence[Sequence[str]] = (),
         clock_rounds: int = 0,
+        grace_s: float = 0,
+        step_s: float = STEP_TIMEOUT,
     ) -> None:
         self.transport = transport
         self._token = secrets.token_hex(8)
@@ -87,7 +93,12 @@ class RemoteCapture:
             sweep=SWEEP if sweep else "",
             preflight=batch_script(preflight, self._token) if preflight else "",
             clock_rounds=clock_rounds if preflight else 0,
+            grace_s=grace_s,
         )
+        self.max_file_mb = spec.max_file_mb
+        self.grace_s = grace_s
+        self.step_s = step_s  # how long one step may wait for the node before it is lost
+        self.kept = False  # left to the node's grace period (a fetch failed, or the node was lost)
         self.checks = len(preflight)
         self.released = False  # a preflight host let go before arming: nothing was made
         self._skip_err = 0  # stderr lines that were the preflight's, not the capture's
@@ -129,14 +140,16 @@ class RemoteCapture:
             count = parse_live_count(line)
             if count is not None:
                 self.result.packets = count
+        elif stream == "stderr" and line.startswith("netdiag: df "):
+            self.result.free_bytes = free_bytes_of([line])  # live, with each count (SIGUSR1)
 
     async def _open(self) -> RemoteProcess:
         if self.proc is None:
-            self.proc = await asyncio.wait_for(
+            self.proc = await bounded(
                 self.transport.start(
                     self.argv, netns=self.point.netns, keep_stdin=True, on_line=self._on_line
                 ),
-                STEP_TIMEOUT,
+                self.step_s,
             )
         return self.proc
 
@@ -151,8 +164,8 @@ class RemoteCapture:
         last = f"@{self._token}:{self.checks - 1}:"
         out: list[str] = []
         while not (out and out[-1].startswith(last) and out[-1][len(last) :].isdigit()):
-            out.append(await proc.next_line(timeout=STEP_TIMEOUT))
-        end = await proc.expect(re.escape(f"{last}end") + "$", timeout=STEP_TIMEOUT)
+            out.append(await proc.next_line(timeout=self.step_s))
+        end = await proc.expect(re.escape(f"{last}end") + "$", timeout=self.step_s)
         self._skip_err = proc.lines("stderr").index(end) + 1  # the capture's lines follow
         err = proc.lines("stderr")[: self._skip_err]
         results = _batch_results(self._token, self.checks, out, err)
@@ -161,7 +174,7 @@ class RemoteCapture:
         for _ in range(self.clock_rounds):
             sent = time.time_ns()
             await proc.write(b"\n")
-            line = await proc.next_line(timeout=STEP_TIMEOUT)
+            line = await proc.next_line(timeout=self.step_s)
             received = time.time_ns()
             try:
                 samples.append((sent, int(line.strip()), received))
@@ -173,8 +186,8 @@ class RemoteCapture:
         """A preflight host on an unfit node: EOF, the supervisor exits having made nothing."""
         if self.proc is not None:
             with contextlib.suppress(TransportError, TimeoutError):
-                await asyncio.wait_for(self.proc.close_stdin(), STEP_TIMEOUT)
-                await self.proc.wait(timeout=STEP_TIMEOUT)
+                await bounded(self.proc.close_stdin(), self.step_s)
+                await self.proc.wait(timeout=self.step_s)
             self.proc.close()
             self.proc = None
         self.released = True
@@ -189,8 +202,8 @@ class RemoteCapture:
         try:
             proc = await self._open()
             if self.checks:  # a preflight host: its checks were read, now let it go on
-                await asyncio.wait_for(proc.write(b"arm\n"), STEP_TIMEOUT)
-            line = await proc.next_line(timeout=STEP_TIMEOUT)
+                await bounded(proc.write(b"arm\n"), self.step_s)
+            line = await proc.next_line(timeout=self.step_s)
             if not line.startswith("dir /"):
                 raise CommandError(f"{self.transport.name}: unexpected output {line!r}")
             r.remote_dir = line[4:]
@@ -207,13 +220,18 @@ class RemoteCapture:
         if proc is None or r.status != "armed":
             return False
         try:
-            await asyncio.wait_for(proc.write(b"go\n"), STEP_TIMEOUT)
+            await bounded(proc.write(b"go\n"), self.step_s)
             self._beats = asyncio.create_task(self._heartbeat())
-            await proc.expect(LISTENING, timeout=listen_timeout)
-            self.listening_at = time.monotonic()
+            # A tcpdump that cannot open its device (no CAP_NET_RAW, no such interface) exits
+            # right after it started, and the supervisor says so: that ends the wait at once.
+            line = await proc.expect(STARTED, timeout=listen_timeout)
         except (TransportError, TimeoutError) as exc:
             await self._record_start_failure(exc, listen_timeout)
             return False
+        if EXIT_LINE.match(line):
+            await self._record_start_failure(None, listen_timeout)
+            return False
+        self.listening_at = time.monotonic()
         r.status = "listening"
         return True
 
@@ -221,14 +239,17 @@ class RemoteCapture:
         """arm() then go(): one capture on its own."""
         return await self.arm(listen_timeout) and await self.go(listen_timeout)
 
-    async def _record_start_failure(self, exc: BaseException, listen_timeout: float) -> None:
+    async def _record_start_failure(self, exc: BaseException | None, listen_timeout: float) -> None:
+        """Why the capture did not start, from the supervisor's report; then let it go."""
         r = self.result
         proc = self.proc
         if proc is None:
-            r.status, r.detail = "lost", f"{_why(exc)}; the node stopped answering"
+            why = _why(exc, self.step_s) if exc is not None else "no session"
+            r.status, r.detail = "lost", f"{why}; the node stopped answering"
             return
-        with contextlib.suppress(TransportError, TimeoutError):
-            await proc.wait(timeout=2)
+        if exit_status_of(self._err_lines()) is None:
+            with contextlib.suppress(TransportError, TimeoutError):
+                await proc.wait(timeout=2)  # a session that is ending: its exit status
         r.stderr = self._err_text()
         status = exit_status_of(self._err_lines())
         if status is None and proc.running:
@@ -251,10 +272,7 @@ class RemoteCapture:
         assert proc is not None
         while proc.running:
             try:
-                # not wait_for: on CPython 3.11 it swallows a cancel that arrives as the write
-                # completes (gh-86296), and this loop then beats on, so the run never ends
-                async with asyncio.timeout(STEP_TIMEOUT):
-                    await proc.write(b".")
+                await bounded(proc.write(HEARTBEAT), self.step_s)
             except (TransportError, OSError, TimeoutError):
                 return
             await asyncio.sleep(period)
@@ -263,7 +281,7 @@ class RemoteCapture:
         """Ask tcpdump for its counts (SIGUSR1): they arrive on stderr and update ``packets``."""
         if self.proc is not None and not self.ended:
             with contextlib.suppress(TransportError, TimeoutError):
-                await asyncio.wait_for(self.proc.signal("USR1"), STEP_TIMEOUT)
+                await bounded(self.proc.signal("USR1"), self.step_s)
 
     async def stop(self) -> None:
         """SIGINT so tcpdump flushes and prints its counts; wait for the supervisor's report."""
@@ -272,13 +290,17 @@ class RemoteCapture:
             return
         try:
             if not self.ended:
-                await asyncio.wait_for(proc.signal("INT"), STEP_TIMEOUT)
-            await proc.expect(EXIT_LINE, timeout=STEP_TIMEOUT)
+                await bounded(proc.signal("INT"), self.step_s)
+            await proc.expect(EXIT_LINE, timeout=self.step_s)
         except (TransportError, TimeoutError) as exc:
-            r.status, r.detail = "lost", f"{_why(exc)}; the node stopped answering mid-capture"
+            r.status, r.detail = (
+                "lost",
+                f"{_why(exc, self.step_s)}; the node stopped answering mid-capture",
+            )
         lines = self._err_lines()
         r.stderr = self._err_text()
         r.stats = parse_stats(lines)
+        r.free_bytes = free_bytes_of(lines)
         if r.stats is not None:
             r.packets = r.stats.captured
         if r.status == "listening":
@@ -295,30 +317,55 @@ class RemoteCapture:
         """Copy the capture file home (SFTP); a missing or failed copy marks the point."""
         r = self.result
         remote = self.remote_file
-        if remote is None or r.status in ("lost", "not-started"):
-            return
+        if remote is None or self.listening_at is None or r.status == "lost":
+            return  # a tcpdump that never listened wrote nothing
         try:
             await self.transport.get(remote, local)
         except TransportError as exc:
             if r.status == "ok":
                 r.status = "fetch-failed"
                 r.detail = f"{exc}"
+            return
+        count = count_frames(local)
+        r.frames = count.frames
+        if r.status == "ok" and r.stats is not None:
+            why = incomplete(
+                where=f"{self.transport.name}:{self.transport.node.capture_dir}",
+                count=count,
+                captured=r.stats.captured,
+                free_bytes=r.free_bytes,
+                max_file_mb=self.max_file_mb,
+            )
+            if why is not None:
+                r.status, r.detail = "incomplete", why
 
     async def finish(self) -> None:
-        """Close stdin: the supervisor removes its directory and exits; we wait for that."""
-        await cancel_quietly(self._beats)
+        """Let the supervisor go: it removes its directory and exits, and we wait for that.
+
+        A file we could not bring home (the node was lost, the fetch failed) is left to the
+        node's grace period instead: the supervisor keeps it for ``grace_s`` after our stdin
+        closes without the release byte, for ``netdiag capture --recover``.
+        """
+        await cancel_and_wait(self._beats)
         self._beats = None
         proc = self.proc
         if proc is None:
             return
-        if self.result.status == "lost":
-            proc.close()  # no answer expected; the watchdog cleans up when the node hears again
+        r = self.result
+        ran = self.listening_at is not None
+        if r.status == "lost" or (ran and r.status == "fetch-failed"):
+            self.kept = ran and self.grace_s > 0
+            with contextlib.suppress(TransportError, TimeoutError):
+                await bounded(proc.close_stdin(), 2)  # EOF, no release byte: keep it
+            proc.close()  # no answer expected; the watchdog takes over
             return
         try:
-            await asyncio.wait_for(proc.close_stdin(), STEP_TIMEOUT)
-            await proc.wait(timeout=STEP_TIMEOUT)
+            await bounded(proc.write(RELEASE), self.step_s)
+            await bounded(proc.close_stdin(), self.step_s)
+            await proc.wait(timeout=self.step_s)
         except (TransportError, TimeoutError):
-            # The watchdog still removes everything once our heartbeats stop.
+            # The watchdog still stops everything once our heartbeats stop (and keeps the
+            # files for the grace period: we cannot tell whether the release byte arrived).
             proc.close()
 
 

@@ -64,6 +64,12 @@ class NodeResult:
     simulated_clock_offset_ns: int = 0
     tcpdump: str | None = None
     kernel: str | None = None
+    state_since: float = field(default_factory=time.monotonic)  # when ``state`` began
+    state_limit: float | None = None  # seconds the current step may take, when known
+
+    def enter(self, state: str, *, limit: float | None = None) -> None:
+        """Move to ``state`` (what the progress display shows), optionally with its time bound."""
+        self.state, self.state_since, self.state_limit = state, time.monotonic(), limit
 
     def fail(self, status: str, detail: str) -> None:
         """Record the first failure; later ones (often consequences) do not overwrite it."""
@@ -99,10 +105,16 @@ class CaptureResult:
     role: str | None = None
     pod: str | None = None
     discovery: list[str] = field(default_factory=list)  # the commands that placed it
+    label: str = ""  # what the point is called after "node/" when not iface: "web-1:eth0"
+    frames: int | None = None  # frames in the fetched file (tcpdump's count is stats.captured)
+    free_bytes: int | None = None  # free space in capture_dir when tcpdump ended
+    kept: bool = False  # not fetched: the node keeps the file for the run's grace period
 
     @property
     def point(self) -> str:
-        return f"{self.node}/{self.iface}"
+        """``node/label``; a pod found on no node is its label alone (``<pod ns/name>``)."""
+        label = self.label or self.iface
+        return f"{self.node}/{label}" if self.node else label
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -114,6 +126,10 @@ class CaptureResult:
             "status": self.status,
             "detail": self.detail,
             "stats": self.stats.to_json() if self.stats else None,
+            "frames": self.frames,
+            "free_bytes": self.free_bytes,
+            "remote_dir": self.remote_dir,
+            "kept": self.kept,
             "stderr": self.stderr,
             "resolved_from": self.resolved_from,
             "role": self.role,
@@ -163,6 +179,8 @@ class RunRecord:
     phase: str = "starting"
     interrupted: bool = False
     notes: list[str] = field(default_factory=list)
+    heartbeat_s: float = 15.0
+    grace_s: float = 0.0  # how long a node keeps what netdiag did not fetch
 
 
 def _tool_versions(nodes: Mapping[str, NodeResult]) -> dict[str, Any]:
@@ -183,6 +201,8 @@ def manifest(record: RunRecord) -> dict[str, Any]:
         "finished_ns": record.finished_ns,
         "phase": record.phase,
         "interrupted": record.interrupted,
+        "heartbeat_s": record.heartbeat_s,
+        "grace_s": record.grace_s,
         "transport": record.transport,
         "plan": record.plan,
         "inventory": record.inventory,

@@ -7,6 +7,7 @@ checks are shown. None of these opens a session; the orchestrator drives them.
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from collections.abc import Sequence
@@ -16,15 +17,19 @@ from pathlib import Path
 from netdiag.capture.locate import Unplaced
 from netdiag.capture.preflight import NodeCheck
 from netdiag.capture.remote import RemoteCapture
+from netdiag.capture.results import CaptureResult
 from netdiag.errors import InputError
 from netdiag.inventory import Inventory, NodeSpec
 from netdiag.plan import CapturePoint, ResolvedPlan, ResolvedProbe
 
 __all__ = [
+    "capture_file",
     "involved",
     "lost_check",
     "make_run_id",
     "placed_probe",
+    "point_failure",
+    "point_labels",
     "preflight_in_capture",
     "prepare_out",
     "shown",
@@ -91,3 +96,39 @@ def shown(c: RemoteCapture) -> list[str]:
     """The capture command as it ran (the placeholder replaced by the real remote path)."""
     path = c.remote_file or "<not created>"
     return [path if a == "@NETDIAG_FILE@" else a for a in c.capture_argv]
+
+
+def point_labels(points: Sequence[CapturePoint]) -> dict[CapturePoint, str]:
+    """What follows ``node/`` in each point's name: its interface, or inside a pod ``POD:IFACE``.
+
+    Two pods in one namespace of Kubernetes cannot share a name, but two namespaces' pods can:
+    on a node that holds both, their points become ``POD.NAMESPACE:IFACE``. Interface names
+    never contain ':' (the kernel refuses it), so a pod point never collides with a device.
+    """
+    namespaces: dict[tuple[str, str, str], set[str]] = {}
+    for p in points:
+        if p.inside and p.pod:
+            ns, _, name = p.pod.rpartition("/")
+            namespaces.setdefault((p.node, name, p.iface), set()).add(ns)
+    labels: dict[CapturePoint, str] = {}
+    for p in points:
+        if not (p.inside and p.pod):
+            labels[p] = p.iface
+            continue
+        ns, _, name = p.pod.rpartition("/")
+        shared = len(namespaces[(p.node, name, p.iface)]) > 1
+        labels[p] = f"{name}.{ns}:{p.iface}" if shared and ns else f"{name}:{p.iface}"
+    return labels
+
+
+def capture_file(node: str, label: str) -> str:
+    """The point's file in the run bundle, ``pcaps/<node>__<label>.pcap`` in safe characters."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", label.replace("*", "STAR").replace("?", "Q"))
+    return f"pcaps/{node}__{safe}.pcap"
+
+
+def point_failure(r: CaptureResult) -> str:
+    """A capture's failure as its node's detail: the point, then what went wrong, the node
+    named once (transport messages start with the node's name themselves)."""
+    detail = r.detail.removeprefix(f"{r.node}: ")
+    return f"{r.point}: {detail}"

@@ -11,7 +11,6 @@ node's manifest status (``unreachable``, ``auth-failed``, ``no-tcpdump``, ...) w
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +20,7 @@ from netdiag.capture.preflight import NodeCheck, check_node, connect_node, sampl
 from netdiag.capture.results import ClockInfo, NodeResult
 from netdiag.errors import CommandError, TransportError
 from netdiag.transport import Transport
+from netdiag.transport.aio import bounded
 from netdiag.transport.process import Channel
 
 __all__ = ["NodeSession", "preflight_status"]
@@ -75,9 +75,9 @@ class NodeSession:
 
     async def open(self, *, clock_rounds: int, timeout: float) -> None:
         """Connect and preflight (kernel, interfaces, clock); failures become the node's status."""
-        self.result.state = "connecting"
+        self.result.enter("connecting", limit=self.transport.node.connect_timeout)
         try:
-            check = await asyncio.wait_for(
+            check = await bounded(
                 check_node(_Borrowed(self.transport), clock_rounds=clock_rounds), timeout
             )
         except TimeoutError:
@@ -87,9 +87,9 @@ class NodeSession:
 
     async def connect(self, *, timeout: float) -> None:
         """Only connect: the preflight runs later in the session of the node's first capture."""
-        self.result.state = "connecting"
+        self.result.enter("connecting", limit=self.transport.node.connect_timeout)
         try:
-            failed = await asyncio.wait_for(connect_node(self.transport), timeout)
+            failed = await bounded(connect_node(self.transport), timeout)
         except TimeoutError:
             self._no_answer(timeout)
             return
@@ -97,11 +97,12 @@ class NodeSession:
             self.apply(failed)
         else:
             self.connected = True
+            self.result.enter("connected")  # its checks follow in its first capture session
 
     def _no_answer(self, timeout: float) -> None:
         r = self.result
         r.fail("unreachable", f"no answer within {timeout:g} s; check the node and network")
-        r.state = r.status
+        r.enter(r.status)
 
     def apply(self, check: NodeCheck) -> None:
         """A preflight verdict becomes the node's status and facts (interfaces, clock, ...)."""
@@ -111,7 +112,7 @@ class NodeSession:
         status = preflight_status(check)
         if status != "ok":
             r.fail(status, check.message or status)
-            r.state = r.status
+            r.enter(r.status)
             return
         r.tcpdump = check.tcpdump
         if check.message:
@@ -121,7 +122,8 @@ class NodeSession:
             r.clock = ClockInfo(c.offset_ns, c.error_ns, c.rtt_ns, c.rounds)
         r.kernel = check.kernel
         r.interfaces = [dict(link) for link in check.links]
-        r.status, r.state = "ok", "ready"
+        r.status = "ok"
+        r.enter("ready")
 
     def link_names(self) -> list[str]:
         return [str(i.get("ifname")) for i in self.result.interfaces if isinstance(i, dict)]
@@ -129,7 +131,7 @@ class NodeSession:
     async def netns_links(self, netns: str) -> list[Any]:
         """``ip -j link`` inside a pod namespace (recorded: -i any there maps ifindexes)."""
         try:
-            res = await asyncio.wait_for(
+            res = await bounded(
                 self.transport.run(["ip", "-j", "link"], netns=netns, check=False, timeout=20), 25
             )
             data = json.loads(res.stdout or "[]")
@@ -145,7 +147,7 @@ class NodeSession:
         if not self.usable or self.result.clock is not None:
             return
         try:
-            c = await asyncio.wait_for(sample_clock(self.transport, rounds), 30)
+            c = await bounded(sample_clock(self.transport, rounds), 30)
         except (TransportError, CommandError, TimeoutError, ValueError):
             return
         old = self.result.clock
@@ -154,6 +156,6 @@ class NodeSession:
 
     async def close(self) -> None:
         try:
-            await asyncio.wait_for(self.transport.close(), 10)
+            await bounded(self.transport.close(), 10)
         except (TransportError, TimeoutError, OSError):
             return

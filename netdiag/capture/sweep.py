@@ -3,17 +3,17 @@
 Every capture directory is ``<capture_dir>/netdiag-cap-<run_id>.XXXXXX`` and holds the PID of
 its supervisor, and every process of a capture carries that directory in its command line. A
 directory is an orphan when its supervisor is gone (or is no longer our supervisor: PID reuse)
-— a concurrent run's live directory is left alone. An orphan's processes are found with
-``pgrep -f DIR``, stopped by PID (INT so tcpdump ends cleanly, then KILL), and the directory is
-removed. ``only_run`` limits the sweep to one run and also takes live ones (our own end check).
+— a concurrent run's live directory is left alone. An orphan's processes are found by a
+fixed-string search of every ``/proc/PID/cmdline``, stopped by PID (INT so tcpdump ends
+cleanly, then KILL), and the directory is removed. ``only_run`` limits the sweep to one run
+and also takes live ones (our own end check).
 """
 
 from __future__ import annotations
 
-import asyncio
-
 from netdiag.errors import TransportError
 from netdiag.transport import Transport
+from netdiag.transport.aio import bounded
 
 __all__ = ["SWEEP", "sweep"]
 
@@ -32,7 +32,10 @@ for d in "$capdir"/netdiag-cap-*.??????; do
      && grep -qa netdiag-capture "/proc/$s/cmdline" 2>/dev/null; then
     continue
   fi
-  pids=$(pgrep -f -- "$d" | grep -v "^$$\$")
+  # processes with the directory in their command line; a fixed string (grep -F), since a
+  # capture_dir may hold regex characters ('|', '.') that pgrep -f would read as a pattern
+  pids=$(grep -lsaF -- "$d" /proc/[0-9]*/cmdline | sed -n 's,^/proc/\([0-9]*\)/cmdline$,\1,p' \
+    | grep -vx "$$")
   [ -n "$s" ] && kill -0 "$s" 2>/dev/null && pids="$s $(pgrep -P "$s") $pids"
   if [ -n "$pids" ]; then
     kill -INT $pids 2>/dev/null
@@ -52,7 +55,7 @@ async def sweep(transport: Transport, *, run_id: str = "", timeout: float = 20.0
     """
     node = transport.node
     try:
-        res = await asyncio.wait_for(
+        res = await bounded(
             transport.run(
                 ["sh", "-c", SWEEP, "netdiag-sweep", node.capture_dir, run_id, ""],
                 check=False,

@@ -14,27 +14,32 @@ transport's PID wrapper and stdin kept open:
   background: ``timeout`` is the hard remote bound (tcpdump has no time limit of its own);
 * SIGINT to the supervisor is forwarded to the capture (tcpdump flushes and prints its counts),
   SIGUSR1 asks tcpdump for its counts mid-run (live progress);
-* a watchdog reads the client's heartbeat bytes on stdin: when they stop for ``heartbeat_s``
-  or stdin reaches EOF (we are done, or the SSH channel died because netdiag was killed), it
-  stops the capture; the supervisor then removes the directory and exits.
+* a watchdog reads the client's heartbeat bytes (``.``) on stdin. The client ends with ``x``
+  (fetched: remove everything now). When the heartbeats stop for ``heartbeat_s``, or stdin
+  reaches EOF without ``x`` (netdiag was killed, the link or sshd died, or a fetch failed), it
+  stops the capture and the supervisor *keeps* the directory for ``grace_s`` seconds so that
+  ``netdiag capture --recover`` can still fetch it, then removes it and exits;
+* after tcpdump has exited it reports the free space of the directory's file system
+  (``netdiag: df ...``): tcpdump itself says nothing when the disk fills (CAPTURE_RULES 14).
 
 Nothing user-controlled is spliced into the script: paths, interface and filter are arguments.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = [
     "FILE_PLACEHOLDER",
+    "HEARTBEAT",
     "MARKER_PREFIX",
+    "RELEASE",
     "SUPERVISOR",
     "CaptureStats",
     "classify_failure",
+    "free_bytes_of",
     "parse_live_count",
     "parse_stats",
     "supervisor_argv",
@@ -44,11 +49,12 @@ __all__ = [
 MARKER_PREFIX = "netdiag-cap-"  # remote dirs are <capture_dir>/netdiag-cap-<run_id>.XXXXXX
 FILE_PLACEHOLDER = "@NETDIAG_FILE@"  # replaced remotely by DIR/<file> once mktemp has run
 EXIT_LINE = re.compile(r"^netdiag: capture exit (\d+)$")
-LISTENING = re.compile(r"listening on ")
+# tcpdump listens, or it already ended (the supervisor's exit line): either ends a start
+STARTED = re.compile(r"listening on |^netdiag: capture exit \d+$")
 
 SUPERVISOR = r"""trap '' PIPE HUP
-capdir=$1 run=$2 fname=$3 hb=$4 sweep=$5 pre=$6 rounds=$7
-shift 7
+capdir=$1 run=$2 fname=$3 hb=$4 sweep=$5 pre=$6 rounds=$7 grace=$8
+shift 8
 if [ -n "$pre" ]; then
   sh -c "$pre" </dev/null
   n=$rounds
@@ -68,8 +74,9 @@ exec 3<&0
 "$@" </dev/null 3<&- &
 c=$!
 trap 'kill -INT "$c" 2>/dev/null' INT TERM
-trap 'pkill -USR1 -P "$c" 2>/dev/null' USR1
-{ while b=$(timeout "$hb" head -c 1 <&3) && [ -n "$b" ]; do :; done
+trap 'pkill -USR1 -P "$c" 2>/dev/null; echo "netdiag: df $(df -P -k "$d" | tail -n 1)" >&2' USR1
+{ while b=$(timeout "$hb" head -c 1 <&3) && [ "$b" = . ]; do :; done
+  [ "$b" = x ] || : >"$d/.keep"
   [ -e "$d/.exited" ] || kill -INT "$c" 2>/dev/null; } &
 w=$!
 exec 3<&-
@@ -80,12 +87,21 @@ while :; do
 done
 : >"$d/.exited"
 trap : INT TERM USR1
+echo "netdiag: df $(df -P -k "$d" 2>/dev/null | tail -n 1)" >&2
 echo "netdiag: capture exit $r" >&2
 if [ -n "${SUDO_UID:-}" ]; then chown -R "$SUDO_UID" "$d"; fi
 while :; do wait "$w"; if kill -0 "$w" 2>/dev/null; then continue; fi; break; done
+if [ -e "$d/.keep" ] && [ "$grace" != 0 ]; then
+  echo "netdiag: keeping $d for $grace s" >&2
+  sleep "$grace"
+fi
 rm -rf -- "$d"
 echo "removed $d"
 """
+# what the client writes on the supervisor's stdin
+HEARTBEAT = b"."
+RELEASE = b"x"  # fetched: remove the directory now (EOF without it keeps it for grace_s)
+DF_LINE = re.compile(r"^netdiag: df .*\s(\d+)\s+(\d+)\s+(\d+)\s+\d+%\s")
 
 
 @dataclass(frozen=True)
@@ -156,8 +172,9 @@ def supervisor_argv(
     sweep: str = "",
     preflight: str = "",
     clock_rounds: int = 0,
+    grace_s: float = 0,
 ) -> list[str]:
-    """``sh -c SUPERVISOR netdiag-capture CAPDIR RUN FILE HB SWEEP PRE ROUNDS CAPTURE...``.
+    """``sh -c SUPERVISOR netdiag-capture CAPDIR RUN FILE HB SWEEP PRE ROUNDS GRACE CAPTURE...``.
 
     ``sweep`` (a script, :data:`netdiag.capture.sweep.SWEEP`) first removes what dead runs left
     in capture_dir, and ``preflight`` (a batch script) checks the node first, in this same
@@ -175,6 +192,7 @@ def supervisor_argv(
         sweep,
         preflight,
         str(clock_rounds),
+        f"{grace_s:g}",
         *capture,
     ]
 
@@ -207,6 +225,15 @@ def parse_live_count(line: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def free_bytes_of(lines: Sequence[str]) -> int | None:
+    """Free bytes in the capture directory's file system, as the supervisor last reported."""
+    for line in reversed(lines):
+        m = DF_LINE.match(line + " ")
+        if m:
+            return int(m.group(3)) * 1024
+    return None
+
+
 def exit_status_of(lines: Sequence[str]) -> int | None:
     """The capture's exit status as the supervisor reported it, or None if it did not."""
     for line in reversed(lines):
@@ -234,7 +261,7 @@ _FAILURES: tuple[tuple[str, str, str], ...] = (
 def classify_failure(stderr: str, exit_status: int | None) -> tuple[str, str]:
     """A capture that failed -> (status, one-line message saying what to do)."""
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-    lines = [ln for ln in lines if not EXIT_LINE.match(ln)]
+    lines = [ln for ln in lines if not ln.startswith("netdiag: ")]  # the supervisor's own
     tail = lines[-1] if lines else f"exit status {exit_status}"
     for needle, status, todo in _FAILURES:
         if any(needle in ln for ln in lines):
@@ -245,21 +272,3 @@ def classify_failure(stderr: str, exit_status: int | None) -> tuple[str, str]:
     if exit_status == 70:
         return "failed", f"{tail}; cannot create a directory in capture_dir: check it exists"
     return "failed", f"{tail}; see the capture's stderr in the manifest"
-
-
-async def cancel_quietly(task: asyncio.Task[None] | None, grace: float = 1.0) -> None:
-    """Cancel a helper task and wait for it, swallowing its cancellation.
-
-    A task that swallowed the cancel (CPython 3.11's ``asyncio.wait_for`` does when the cancel
-    arrives as its awaitable completes, gh-86296) is cancelled again every ``grace`` seconds
-    instead of being waited for forever.
-    """
-    if task is None:
-        return
-    task.cancel()
-    while not task.done():
-        await asyncio.wait({task}, timeout=grace)
-        if not task.done():
-            task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task

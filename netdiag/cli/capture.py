@@ -11,10 +11,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
 from netdiag.cli._env import Env, ExitCode
+
+WAIT_FIRST = 3.0  # seconds of a silent wait before the user is told what it is waiting for
 
 __all__ = ["execute", "print_summary", "register"]
 
@@ -28,12 +31,18 @@ def register(subparsers: Any) -> None:
         "every capture listens, stop, fetch the files into a run directory and analyse it.",
     )
     parser.add_argument(
-        "--inventory", required=True, type=Path, metavar="FILE",
-        help="nodes and how to reach them (inventory/*.yaml)",
+        "--inventory", type=Path, metavar="FILE",
+        help="nodes and how to reach them (inventory/*.yaml); required, except with --recover "
+        "(default there: the run's own)",
     )  # fmt: skip
     parser.add_argument(
-        "--plan", required=True, type=Path, metavar="FILE",
-        help="where to capture and what to send (probes/*.yaml)",
+        "--plan", type=Path, metavar="FILE",
+        help="where to capture and what to send (probes/*.yaml); required, except with --recover",
+    )  # fmt: skip
+    parser.add_argument(
+        "--recover", type=Path, metavar="RUN_DIR",
+        help="continue a run that did not finish (netdiag killed, a node's link or sshd lost): "
+        "fetch what its nodes kept for the grace period into RUN_DIR and analyse it",
     )  # fmt: skip
     parser.add_argument(
         "--out", type=Path, metavar="DIR",
@@ -48,6 +57,11 @@ def register(subparsers: Any) -> None:
         help="SSH handshakes at the same time (default 32)",
     )  # fmt: skip
     parser.add_argument(
+        "--grace", type=float, default=600.0, metavar="SECONDS",
+        help="how long a node keeps the files netdiag could not fetch (it was killed, the "
+        "link or sshd died) for `--recover`; 0 removes them at once (default 600)",
+    )  # fmt: skip
+    parser.add_argument(
         "--no-analysis", action="store_true", help="only capture; run `netdiag analyze` later"
     )
     parser.set_defaults(func=run)
@@ -58,8 +72,24 @@ def run(args: argparse.Namespace, env: Env) -> int:
     from netdiag.inventory import load_inventory
     from netdiag.plan import load_plan
 
+    if args.recover is not None:
+        from netdiag.cli.recover import recover_run
+
+        if args.plan is not None or args.out is not None:
+            raise InputError("--recover RUN_DIR continues that run: leave out --plan and --out")
+        return recover_run(
+            args.recover, args.inventory, transport=args.transport, env=env,
+            analysis=not args.no_analysis,
+        )  # fmt: skip
+    if args.inventory is None or args.plan is None:
+        raise InputError(
+            "capture needs --inventory FILE and --plan FILE (or --recover RUN_DIR to continue "
+            "a run that did not finish)"
+        )
     if args.concurrency < 1:
         raise InputError(f"--concurrency {args.concurrency}: must be 1 or more")
+    if not 0 <= args.grace <= 7 * 86400:
+        raise InputError(f"--grace {args.grace:g}: give seconds from 0 to 604800 (a week)")
     inventory = load_inventory(args.inventory)
     plan = load_plan(args.plan)
     return execute(
@@ -70,6 +100,7 @@ def run(args: argparse.Namespace, env: Env) -> int:
         env=env,
         concurrency=args.concurrency,
         analysis=not args.no_analysis,
+        grace_s=args.grace,
     )
 
 
@@ -82,11 +113,11 @@ def execute(
     env: Env,
     concurrency: int = 32,
     analysis: bool = True,
+    grace_s: float = 600.0,
 ) -> int:
     """Run, show progress and results; the exit code says whether every node succeeded."""
     from rich.console import Console
 
-    from netdiag.capture.analysis import analyse_bundle
     from netdiag.capture.progress import final_tables
     from netdiag.orchestrator import RunOptions, make_run_id
 
@@ -99,15 +130,26 @@ def execute(
         concurrency=concurrency,
         run_id=run_id,
         poll_s=2.0 if console.is_terminal else None,
+        grace_s=grace_s,
     )
     record, interrupted = asyncio.run(_run(inventory, plan, opts, console))
     if record is None:
-        env.error("interrupted again: clean-up abandoned; the nodes' watchdogs remove the rest")
+        env.error(
+            "interrupted again: clean-up abandoned; each node's watchdog stops its capture and "
+            f"keeps the files for {grace_s:g} s: `netdiag capture --recover {out}` fetches them"
+        )
         return ExitCode.INTERRUPTED
     console.print(final_tables(record))
     print(f"run directory: {out} (manifest.json, pcaps/, probes/)", file=env.stdout)
-    ok = [c for c in record.captures if c.status == "ok"]
-    if analysis and ok:
+    return conclude(record, out, env, analysis=analysis, interrupted=interrupted)
+
+
+def conclude(record: Any, out: Path, env: Env, *, analysis: bool, interrupted: bool) -> int:
+    """Analyse what was captured, say what the run amounts to, and return the exit code."""
+    from netdiag.capture.analysis import analyse_bundle
+    from netdiag.capture.verdict import usable, verdict
+
+    if analysis and usable(record):
         outcome = analyse_bundle(out)
         for problem in outcome.problems:
             env.warn(problem)
@@ -115,21 +157,21 @@ def execute(
             print_summary(outcome, env)
             shown = outcome.html_path or outcome.json_path
             print(f"report: {shown}", file=env.stdout)
+    result = verdict(record, out)
     if interrupted:
+        for message in result.messages:
+            if "--recover" in message:
+                env.warn(message)
         env.error("interrupted: captures stopped, what existed was fetched, remote files removed")
         return ExitCode.INTERRUPTED
-    if not ok:
-        env.error("no capture succeeded; see the node statuses above")
+    if result.outcome == "failed":
+        env.error(result.messages[0])
+        for message in result.messages[1:]:
+            env.warn(message)
         return ExitCode.FAILURE
-    bad = [n for n in record.nodes.values() if n.status != "ok"]
-    if bad or len(ok) < len(record.captures):
-        env.warn(f"{len(bad)} node(s) failed; results of the others are kept")
-        return ExitCode.PARTIAL
-    unrun = [p.name for p in record.probes if p.detail.startswith("not run")]
-    if unrun:  # e.g. its pod was found on no node: the run lacks the traffic it was for
-        env.warn(f"probe(s) {', '.join(unrun)} did not run (see the probes table)")
-        return ExitCode.PARTIAL
-    return ExitCode.OK
+    for message in result.messages:
+        env.warn(message)
+    return ExitCode.PARTIAL if result.outcome == "partial" else ExitCode.OK
 
 
 def print_summary(outcome: Any, env: Env) -> None:
@@ -148,6 +190,7 @@ async def _run(inventory: Any, plan: Any, opts: Any, console: Any) -> tuple[Any,
 
     from netdiag.capture.progress import RunView
     from netdiag.orchestrator import run_capture
+    from netdiag.transport.aio import cancel_and_wait
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -167,22 +210,42 @@ async def _run(inventory: Any, plan: Any, opts: Any, console: Any) -> tuple[Any,
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig.name)
     views: list[RunView] = []
+    waiter: asyncio.Task[None] | None = None
     live = Live(console=console, refresh_per_second=4, transient=True)
     try:
         with live if console.is_terminal else _Null():
 
             def on_start(record: Any) -> None:
+                nonlocal waiter
                 views.append(RunView(record))
                 live.update(views[0])
                 console.print(f"run {record.run_id} -> {record.out}")
+                if not console.is_terminal:  # the live table shows the waits on a terminal
+                    waiter = asyncio.create_task(_say_waits(record, console))
 
             record = await run_capture(inventory, plan, opts, stop=stop, on_start=on_start)
     except asyncio.CancelledError:
         return None, True
     finally:
+        await cancel_and_wait(waiter)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
     return record, stop.is_set()
+
+
+async def _say_waits(record: Any, console: Any, every: float = 5.0) -> None:
+    """Which node the run is waiting for, how long so far and at most: once it has waited
+    WAIT_FIRST seconds, then every ``every`` seconds while the wait goes on."""
+    from netdiag.capture.progress import waiting_lines
+
+    said: dict[str, float] = {}
+    while True:
+        await asyncio.sleep(0.5)
+        now = time.monotonic()
+        for node, line in waiting_lines(record, now, after=WAIT_FIRST).items():
+            if now - said.get(node, -every) >= every:
+                said[node] = now
+                console.print(line, highlight=False)
 
 
 class _Null:

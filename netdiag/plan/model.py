@@ -111,12 +111,6 @@ class CapturePoint:
         """Resolved at run time by discovery (:mod:`netdiag.capture.locate`); node "" = any."""
         return not self.iface
 
-    @property
-    def name(self) -> str:
-        """File-name-safe id, ``<node>__<iface>`` (plus the pod inside its namespace)."""
-        where = f"{self.pod.replace('/', '_')}__" if self.pod and self.netns else ""
-        return f"{self.node}__{where}{self.iface}".replace("*", "STAR").replace("?", "Q")
-
 
 @dataclass(frozen=True)
 class ResolvedProbe:

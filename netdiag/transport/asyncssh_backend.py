@@ -95,6 +95,13 @@ class AsyncsshTransport(Transport):
         self._jump: AsyncsshTransport | None = None
 
     async def connect(self) -> None:
+        try:
+            await self._connect()
+        except BaseException:
+            await self.close()  # also the jump connection, whatever refused us
+            raise
+
+    async def _connect(self) -> None:
         node = self.node
         keys = HostKeys(node)
         tunnel: Any = ()
@@ -125,7 +132,6 @@ class AsyncsshTransport(Transport):
         except asyncssh.PermissionDenied as exc:
             raise AuthError(self._auth_message()) from exc
         except (OSError, TimeoutError, asyncssh.Error) as exc:
-            await self.close()
             raise ConnectError(self._connect_message(exc)) from exc
         if accept_new:
             key = self._conn.get_server_host_key()

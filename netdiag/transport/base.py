@@ -100,7 +100,11 @@ class Transport(abc.ABC):
         """
         started = time.monotonic()
         proc = await self.start(argv, netns=netns, sudo=sudo, input=input)
-        status = await proc.wait(timeout=timeout, kill_on_timeout=True)
+        try:
+            status = await proc.wait(timeout=timeout, kill_on_timeout=True)
+        except BaseException:  # cancelled by our caller, above all: nothing may run on
+            await proc.abandon()
+            raise
         out, err, took = proc.stdout_text(), proc.stderr_text(), time.monotonic() - started
         result = CommandResult(self.name, tuple(argv), status, out, err, took)
         if check and status != 0:
@@ -133,7 +137,11 @@ class Transport(abc.ABC):
             full = ["sudo", "-n", *full]
         channel = await self._spawn(full)
         proc = RemoteProcess(self, tuple(argv), channel, sudo=use_sudo, on_line=on_line)
-        await proc.begin(input, keep_stdin=keep_stdin)
+        try:
+            await proc.begin(input, keep_stdin=keep_stdin)
+        except BaseException:
+            await proc.abandon()
+            raise
         return proc
 
     async def run_batch(

@@ -40,6 +40,9 @@ class MockScript:
 
     With ``until_signal`` it blocks after its lines until INT/TERM (then prints
     ``after_signal`` and exits with ``exit_status``) or KILL (exits -9, prints nothing).
+    With ``until_eof`` it then waits for its stdin to close (a dialog like the capture
+    supervisor's) and prints ``after_eof`` on stdout before it exits. ``respond`` answers each
+    line written to its stdin with one stdout line, computed when the line arrives (a clock).
     """
 
     stdout: Sequence[str] = ()
@@ -48,6 +51,9 @@ class MockScript:
     delay: float = 0.0
     until_signal: bool = False
     after_signal: Sequence[str] = ()  # stderr lines printed on INT/TERM, like tcpdump's counts
+    until_eof: bool = False
+    after_eof: Sequence[str] = ()
+    respond: Callable[[str], str] | None = None
 
 
 Handler = Callable[[MockCall], CommandResult | MockScript]
@@ -62,6 +68,8 @@ class _MockChannel:
     signalled: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
     status: int | None = None
     task: asyncio.Task[None] | None = None
+    stdin: bytearray = field(default_factory=bytearray)  # what the caller wrote
+    eof: asyncio.Event = field(default_factory=asyncio.Event)
 
     def begin(self) -> None:
         self.task = asyncio.create_task(self._play())
@@ -83,6 +91,10 @@ class _MockChannel:
             else:
                 for line in s.after_signal:
                     self.err.put_nowait(f"{line}\n".encode())
+        if s.until_eof and status != -9:
+            await self.eof.wait()
+            for line in s.after_eof:
+                self.out.put_nowait(f"{line}\n".encode())
         self.status = status
         self.out.put_nowait(b"")
         self.err.put_nowait(b"")
@@ -94,10 +106,15 @@ class _MockChannel:
         return await self.err.get()
 
     async def write_stdin(self, data: bytes) -> None:
-        return None
+        self.stdin += data
+        respond = self.script.respond
+        while respond is not None and b"\n" in self.stdin:
+            line, _, rest = bytes(self.stdin).partition(b"\n")
+            self.stdin = bytearray(rest)
+            self.out.put_nowait(f"{respond(line.decode())}\n".encode())
 
     async def close_stdin(self) -> None:
-        return None
+        self.eof.set()
 
     async def wait(self) -> int:
         if self.task is not None:

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from netdiag.errors import CommandError, CommandTimeout, TransportError
+from netdiag.transport.aio import bounded
 
 if TYPE_CHECKING:
     from netdiag.transport.base import LineCallback, Transport
@@ -108,7 +109,7 @@ class RemoteProcess:
 
         limit = max(10.0, self.transport.node.connect_timeout * 3)
         try:
-            await asyncio.wait_for(pid_line(), limit)
+            await bounded(pid_line(), limit)
         except TimeoutError as exc:
             self.close()
             raise CommandTimeout(
@@ -137,7 +138,7 @@ class RemoteProcess:
                 return self._lines[stream][self._cursor[stream] - 1]
 
         try:
-            line = await asyncio.wait_for(waiter(), timeout)
+            line = await bounded(waiter(), timeout)
         except TimeoutError as exc:
             raise CommandTimeout(
                 f"{self.transport.name}: `{' '.join(self.argv)}` sent no line within {timeout:g} s"
@@ -185,7 +186,7 @@ class RemoteProcess:
                 return line
 
         try:
-            line = await asyncio.wait_for(waiter(), timeout)
+            line = await bounded(waiter(), timeout)
         except TimeoutError as exc:
             raise CommandTimeout(
                 f"{self.transport.name}: `{' '.join(self.argv)}` printed no line matching "
@@ -202,7 +203,7 @@ class RemoteProcess:
     async def wait(self, timeout: float | None = None, *, kill_on_timeout: bool = False) -> int:
         """Wait for the exit and for all its output; the status is also kept in exit_status."""
         try:
-            await asyncio.wait_for(self._finish(), timeout)
+            await bounded(self._finish(), timeout)
         except TimeoutError as exc:
             if kill_on_timeout:
                 await self.kill()
@@ -220,7 +221,13 @@ class RemoteProcess:
             raise TransportError(
                 f"{self.transport.name}: `{' '.join(self.argv)}` was abandoned (channel closed)"
             )
-        await asyncio.gather(*self._pumps)
+        # asyncio.wait, not gather: a caller's timeout cancels this wait only, never the pumps
+        # (cancelled pumps would drop the rest of the output and fail every later wait)
+        await asyncio.wait(self._pumps)
+        if self._closed:
+            raise TransportError(
+                f"{self.transport.name}: `{' '.join(self.argv)}` was abandoned (channel closed)"
+            )
         self.exit_status = await self._channel.wait()
         if self._error is not None and self.exit_status is None:
             raise self._error
@@ -240,6 +247,17 @@ class RemoteProcess:
             timeout=15,
         )
         return res.exit_status == 0
+
+    async def abandon(self, timeout: float = 5.0) -> None:
+        """Our caller gave up on it: SIGKILL it by PID if it still runs (bounded), stop reading.
+
+        Safe while the caller's task is being cancelled; a node that does not answer the kill
+        within ``timeout`` keeps the process (its own limits, like the capture watchdog, end it).
+        """
+        if self.exit_status is None and not self._closed and self.pid is not None:
+            with contextlib.suppress(TransportError, TimeoutError):
+                await bounded(self.signal("KILL", children=True), timeout)
+        self.close()
 
     async def kill(self) -> None:
         """SIGKILL by PID (best effort), then drop the channel."""

@@ -1,4 +1,7 @@
-"""`netdiag capture` on the lab: the FIP story end to end, failures, interrupts, no leftovers.
+"""`netdiag capture` on the lab: the FIP story end to end, statuses, the sweep, no leftovers.
+
+Faults one by one (nodes lost mid-capture, netdiag interrupted or killed, full disks, ...) are
+in test_faults.py.
 
 After every run we look for what a run could leave behind: any process on the host (all lab
 namespaces share its PID namespace) whose command line carries the run's marker, and any
@@ -7,13 +10,10 @@ capture directory in the nodes' private /tmp (and the host's).
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import os
-import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -22,10 +22,7 @@ import pytest
 
 from netdiag.cli import main
 from netdiag.cli._env import Env, ExitCode
-from netdiag.inventory import load_inventory
 from netdiag.lab import LabState
-from netdiag.orchestrator import RunOptions, run_capture
-from netdiag.plan import parse_plan
 
 pytestmark = pytest.mark.integration
 
@@ -128,94 +125,6 @@ def test_unreachable_node_and_missing_interface_get_statuses(lab: LabState, tmp_
     assert "unreachable" in shown
     assert "no-interface" in shown
     assert wait_clean(lab, m["run_id"], 5) == []
-
-
-def test_mgmt_link_down_mid_capture_marks_the_node_lost_and_its_watchdog_cleans_up(
-    lab: LabState, tmp_path: Path
-) -> None:
-    plan = parse_plan(
-        "version: 1\nname: t\ncapture:\n  interfaces: [uplink]\n  duration: 60\n"
-        "probes:\n  - ping: {from: client, target: 172.19.0.11, count: 2}\nlinger: 3\n",
-        tmp_path / "plan.yaml",
-    )
-    worker = lab.node("kube-ovn-worker")
-    opts = RunOptions(out=tmp_path / "run", heartbeat_s=4)
-
-    async def scenario() -> Any:
-        records: list[Any] = []
-        task = asyncio.create_task(
-            run_capture(load_inventory(lab.inventory_path), plan, opts, on_start=records.append)
-        )
-        while not records or records[0].nodes["kube-ovn-worker"].state != "lingering":
-            assert not task.done()
-            await asyncio.sleep(0.05)
-        _ip(worker.netns, "down")
-        return await task
-
-    try:
-        record = asyncio.run(scenario())
-    finally:
-        left = wait_clean(lab, opts.run_id, 20)  # while the link is still down: the watchdog
-        _ip(worker.netns, "up")
-    assert left == []
-    assert record.nodes["kube-ovn-worker"].status == "lost"
-    assert "stopped answering" in record.nodes["kube-ovn-worker"].detail
-    assert ": ;" not in record.nodes["kube-ovn-worker"].detail, "the reason is named"
-    assert record.nodes["client"].status == "ok"
-    assert record.nodes["kube-ovn-control-plane"].status == "ok"
-
-
-def _ip(netns: str, state: str) -> None:
-    subprocess.run(["ip", "netns", "exec", netns, "ip", "link", "set", "mgmt0", state], check=True)
-
-
-def _spawn(lab: LabState, tmp_path: Path) -> tuple[subprocess.Popen[str], Path]:
-    plan = tmp_path / "plan.yaml"
-    plan.write_text(FIP_PLAN.read_text().replace("\nlinger: 2 ", "\nlinger: 120 "))
-    out = tmp_path / "run"
-    cmd = "import sys; from netdiag.cli import main; sys.exit(main())"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", cmd, "capture", "--inventory", lab.inventory_path,
-         "--plan", str(plan), "--out", str(out), "--no-analysis"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while not (out / "probes" / "client__ping-1.txt").exists():
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "the run never reached its probes"
-        time.sleep(0.1)
-    return proc, out
-
-
-def test_one_sigint_stops_fetches_and_cleans_up(lab: LabState, tmp_path: Path) -> None:
-    proc, out = _spawn(lab, tmp_path)
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == ExitCode.INTERRUPTED
-    assert "SIGINT: stopping captures" in stderr
-    assert f"run directory: {out}" in stdout
-    assert "interrupted: captures stopped, what existed was fetched" in stderr
-    m = manifest(out)
-    assert m["interrupted"] is True
-    assert m["phase"] == "done"
-    assert all(c["status"] == "ok" for c in m["captures"])
-    assert (out / "pcaps" / "kube-ovn-control-plane__eth1.pcap").stat().st_size > 24
-    assert wait_clean(lab, m["run_id"], 5) == []
-
-
-def test_sigkill_leaves_nothing_behind_thanks_to_the_remote_watchdog(
-    lab: LabState, tmp_path: Path
-) -> None:
-    proc, out = _spawn(lab, tmp_path)
-    run_id = manifest(out)["run_id"]
-    assert leftovers(lab, run_id)  # the captures are running...
-    proc.kill()
-    proc.communicate(timeout=10)
-    assert wait_clean(lab, run_id, 10) == []  # ...and gone without netdiag's help
-    m = manifest(out)  # written before the kill: every node has a status
-    assert m["phase"] == "capturing"
-    assert set(m["nodes"]) == set(lab.node_names)
 
 
 def test_the_next_run_sweeps_what_a_dead_run_left(lab: LabState, tmp_path: Path) -> None:

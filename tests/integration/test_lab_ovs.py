@@ -310,7 +310,7 @@ def test_capture_inside_an_unnamed_pod_namespace_and_probe_from_a_pod_by_ip(
     assert len(requests) == 2
     for journey in requests:
         points = [s["point"] for s in journey["sightings"]]
-        assert points == ["ovs-node1/eth0", "ovs-node2/0f1e2d3c4b5a_h"]
+        assert points == ["ovs-node1/pod-a:eth0", "ovs-node2/0f1e2d3c4b5a_h"]
 
 
 def test_a_probe_from_a_pod_found_nowhere_is_reported_and_the_run_is_partial(

@@ -11,6 +11,7 @@ import asyncio
 import os
 import signal
 import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -250,6 +251,35 @@ async def test_jump_host_tunnels_to_the_node(
     with pytest.raises(ConnectError, match="bastion: cannot reach"):
         async with open_transport(ssh_node(sshd, jump=dead), kind):
             pass
+
+
+@pytest.mark.parametrize("kind", SSH_BACKENDS)
+@pytest.mark.parametrize("fault", ["auth", "hostkey"])
+async def test_a_node_refused_behind_a_jump_closes_the_jump_too(
+    sshd: SshdServer, kind: str, fault: str
+) -> None:
+    bastion = ssh_node(sshd, name="bastion")
+    bad = (
+        {"identity_file": sshd.other_key}
+        if fault == "auth"
+        else {"known_hosts": sshd.empty_known_hosts}
+    )
+    node = ssh_node(sshd, jump=bastion, **bad)
+    with pytest.raises((AuthError, HostKeyError)):
+        async with open_transport(node, kind):
+            pass
+    # Every session the server saw (the bastion's and the node's through it) is gone.
+    deadline = time.monotonic() + 10
+    while _sessions(sshd) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert _sessions(sshd) == []
+
+
+def _sessions(sshd: SshdServer) -> list[str]:
+    """Connections our test sshd is serving (its children)."""
+    argv = ["pgrep", "-P", str(sshd.pid)]
+    out = subprocess.run(argv, capture_output=True, text=True, check=False)
+    return out.stdout.split()
 
 
 async def test_run_batch_keeps_each_commands_output_and_status(transport: Transport) -> None:

@@ -77,10 +77,11 @@ async def test_healthy_run_writes_bundle_and_cleans_every_node(tmp_path: Path) -
     for name, node in cluster.nodes.items():
         assert len(signals(cluster, name)) == 1  # SIGINT by PID, once per capture
         assert node.closed
-    # dead runs are swept by the supervisor (same session); our own marker at the end
+    # dead runs are swept by the supervisor (same session); every supervisor said it removed
+    # its directory, so no node pays another session for a final sweep of our marker
     sups = [c.argv for c in cluster.nodes["node1"].calls if c.argv[2:3] == (SUPERVISOR,)]
     assert sups[0][8] == SWEEP
-    assert ("node1", "sweep RUN1") in [e[1:] for e in cluster.events("sweep")]
+    assert cluster.events("sweep") == []
 
 
 async def test_secrets_never_reach_the_manifest(tmp_path: Path) -> None:
@@ -128,15 +129,21 @@ async def test_missing_interface_is_reported_without_starting_tcpdump(tmp_path: 
     assert ("node2", "start eth1") in [e[1:] for e in cluster.log]
 
 
-async def test_tcpdump_failure_is_classified_and_the_rest_proceeds(tmp_path: Path) -> None:
+async def test_tcpdump_that_dies_at_start_ends_its_capture_alone(tmp_path: Path) -> None:
+    # Like a tcpdump without CAP_NET_RAW: it starts, fails to open the device and exits,
+    # while its supervisor waits for the client to let go (as the real one does).
     err = ["tcpdump: eth1: You don't have permission to capture on that device"]
     cluster = Cluster(node1=NodeBehaviour(capture_stderr=err))
-    record = await go(tmp_path, cluster)
+    record = await asyncio.wait_for(go(tmp_path, cluster, listen_timeout=60), 30)
     cap = next(c for c in record.captures if c.node == "node1")
     assert cap.status == "no-permission"
     assert "set sudo: true" in cap.detail
     assert record.nodes["node1"].status == "no-permission"
     assert [c.status for c in record.captures if c.node != "node1"] == ["ok", "ok"]
+    assert record.probes[0].exit_status == 0  # the probe ran
+    assert (tmp_path / "run" / "pcaps" / "node2__eth1.pcap").stat().st_size > 24
+    assert manifest(tmp_path)["phase"] == "done"
+    assert all(n.closed for n in cluster.nodes.values())
 
 
 async def test_connection_lost_mid_capture_marks_the_node_lost(tmp_path: Path) -> None:
@@ -280,3 +287,113 @@ async def test_roles_are_discovered_and_a_missing_one_is_a_status_not_a_failure(
     assert ("node2", "eth0", "discovery") in [
         (p["node"], p["iface"], p["resolved_from"]) for p in m["plan"]["points"]
     ]
+
+
+async def test_roles_and_a_pod_to_discover_with_every_node_unreachable(tmp_path: Path) -> None:
+    cluster = Cluster(client=unreachable(), node1=unreachable(), node2=unreachable())
+    by_role = (
+        "version: 1\nname: t\ncapture:\n  interfaces: [{pod: default/web},"
+        ' {node: "*", devices: [uplink]}]\n  duration: 30\n'
+        "probes:\n  - ping: {from: client, target: 172.19.0.11}\nlinger: 0\n"
+    )
+    record = await run_capture(
+        inventory(tmp_path), plan(tmp_path, by_role), options(tmp_path, cluster)
+    )
+    m = manifest(tmp_path)
+    assert m["phase"] == "done"
+    assert {n: v["status"] for n, v in m["nodes"].items()} == dict.fromkeys(
+        ["client", "node1", "node2"], "unreachable"
+    )
+    caps = {c.point: c for c in record.captures}  # a pod found on no node names no node
+    assert caps["<pod default/web>"].status == "no-device"
+    assert caps["<pod default/web>"].detail.startswith("pod default/web not searched: ")
+    assert caps["node1/eth1"].status == "not-started"
+
+
+async def test_two_pods_captured_inside_one_node_are_two_points(tmp_path: Path) -> None:
+    from netdiag.inventory import parse_inventory
+    from tests.unit.capture.fake_cluster import INVENTORY
+
+    pods = (
+        "pods:\n"
+        "- {name: default/web, node: node1, ips: [10.1.0.5], netns: web, iface: eth0}\n"
+        "- {name: default/db, node: node1, ips: [10.1.0.6], netns: db, iface: eth0}\n"
+    )
+    inv = parse_inventory(INVENTORY + pods, tmp_path / "inv.yaml")
+    text = (
+        "version: 1\nname: t\ncapture:\n  nodes: [node1]\n  interfaces:\n"
+        "    - {pod: default/web, inside: true}\n    - {pod: default/db, inside: true}\n"
+        "  duration: 30\nprobes: []\nlinger: 0\n"
+    )
+    record = await run_capture(inv, plan(tmp_path, text), options(tmp_path, Cluster()))
+    caps = {c.point: (c.status, c.iface, c.netns, c.file) for c in record.captures}
+    assert caps == {
+        "node1/web:eth0": ("ok", "eth0", "web", "pcaps/node1__web_eth0.pcap"),
+        "node1/db:eth0": ("ok", "eth0", "db", "pcaps/node1__db_eth0.pcap"),
+    }
+    assert (tmp_path / "run" / "pcaps" / "node1__db_eth0.pcap").stat().st_size > 24
+
+
+async def test_a_file_short_of_tcpdumps_count_on_a_full_disk_is_incomplete(
+    tmp_path: Path,
+) -> None:
+    cluster = Cluster(node1=NodeBehaviour(captured=84, free_kb=0))
+    record = await go(tmp_path, cluster)
+    cap = next(c for c in record.captures if c.node == "node1")
+    assert cap.status == "incomplete"
+    assert cap.detail.startswith("disk full on node1:/tmp: file holds 2 of 84 captured packets")
+    assert (tmp_path / "run" / cap.file).stat().st_size > 24  # what it holds is kept
+    assert manifest(tmp_path)["captures"][1]["frames"] == 2
+
+
+async def test_fetched_files_are_released_and_a_failed_fetch_is_kept_for_recovery(
+    tmp_path: Path,
+) -> None:
+    cluster = Cluster(node1=NodeBehaviour(file_missing=True))
+    record = await go(tmp_path, cluster, grace_s=60)
+    caps = {c.node: c for c in record.captures}
+    assert caps["node1"].status == "fetch-failed"
+    assert caps["node1"].kept
+    assert not caps["node2"].kept
+    node1 = cluster.nodes["node1"].supervisors[0].stdin
+    node2 = cluster.nodes["node2"].supervisors[0].stdin
+    assert node2.endswith(b"x")  # fetched: the node removes it now
+    assert not node1.endswith(b"x")  # EOF alone: the node keeps it for the grace period
+    assert manifest(tmp_path)["grace_s"] == 60
+    assert cluster.events("sweep") == []  # a sweep of the run would remove what is kept
+
+
+def test_a_run_abandoned_while_it_winds_down_says_so_in_its_manifest(tmp_path: Path) -> None:
+    # The user's second Ctrl-C while a node does not answer the stop: netdiag gives up the
+    # clean-up; the manifest must not claim the run is done, and points are left to the nodes.
+    cluster = Cluster()
+    stop = asyncio.Event()
+    opts = options(tmp_path, cluster, grace_s=60)
+
+    async def user() -> None:
+        slow = plan(tmp_path, _long_plan())
+        run = asyncio.create_task(run_capture(inventory(tmp_path), slow, opts, stop=stop))
+        while not cluster.events("probe"):
+            await asyncio.sleep(0.01)
+        cluster.nodes["node1"].stalled = True
+        stop.set()  # first Ctrl-C
+        while manifest_phase(tmp_path) != "capturing" or not _stopping(cluster):
+            await asyncio.sleep(0.01)
+        run.cancel()  # second Ctrl-C; asyncio.run then cancels the clean-up still running
+        with pytest.raises(asyncio.CancelledError):
+            await run
+
+    asyncio.run(user())
+    m = manifest(tmp_path)
+    assert m["phase"] == "abandoned"
+    node1 = next(c for c in m["captures"] if c["node"] == "node1")
+    assert (node1["status"], node1["kept"]) == ("lost", True)
+    assert "the node keeps it for 60 s" in node1["detail"]
+
+
+def manifest_phase(tmp_path: Path) -> str:
+    return str(manifest(tmp_path)["phase"])
+
+
+def _stopping(cluster: Cluster) -> bool:
+    return any(c.argv[:3] == ("sh", "-c", KILL_ONE) for c in cluster.nodes["node2"].calls)

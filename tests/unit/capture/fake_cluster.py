@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from netdiag.capture.recover import FIND
 from netdiag.capture.sweep import SWEEP
 from netdiag.capture.tcpdump import SUPERVISOR
 from netdiag.errors import ConnectError, TransportError
@@ -52,18 +53,29 @@ class NodeBehaviour:
     capture_stderr: Sequence[str] = ()  # a failing tcpdump: its stderr, then exit 1
     links: list[dict[str, object]] = field(default_factory=lambda: list(LINKS))
     default_dev: str = "eth1"  # discovery's uplink: the device of the default route
+    captured: int = 2  # tcpdump's count; the file always holds 2 frames
+    free_kb: int = 9_999_999  # what df says when tcpdump ends
+    file_missing: bool = False  # the file is gone when netdiag fetches it
 
 
 class FakeNode(MockTransport):
     """One scripted node; ``link_down`` makes new channels fail like a dead connection."""
 
-    def __init__(self, node: NodeSpec, behaviour: NodeBehaviour, log: list[tuple[float, str, str]]):
-        super().__init__(self._answer, node, connect_error=behaviour.connect_error)
+    def __init__(
+        self,
+        node: NodeSpec,
+        behaviour: NodeBehaviour,
+        log: list[tuple[float, str, str]],
+        disk: dict[str, bytes] | None = None,
+    ):
+        super().__init__(self._answer, node, connect_error=behaviour.connect_error, files=disk)
         self.behaviour = behaviour
         self.log = log
         self.link_down = False
+        self.stalled = False  # new channels never open (a link that died without a reset)
         self.closed = False
         self._preflight_err: list[str] = []
+        self.supervisors: list[_MockChannel] = []  # what netdiag wrote to each: chan.stdin
 
     def _event(self, what: str) -> None:
         self.log.append((time.monotonic(), self.name, what))
@@ -71,8 +83,12 @@ class FakeNode(MockTransport):
     async def _spawn(self, argv: Sequence[str]) -> Channel:
         if self.link_down:
             raise TransportError(f"{self.name}: connection lost")
+        if self.stalled:
+            await asyncio.Event().wait()
         chan = await super()._spawn(argv)  # no await inside: _answer just ran for this channel
         self._event("session")  # each costs a real node a login shell: tests count them
+        if SUPERVISOR in argv and isinstance(chan, _MockChannel):
+            self.supervisors.append(chan)
         if self._preflight_err and isinstance(chan, _MockChannel):
             # A supervisor hosting preflight prints the checks' stderr before anything else.
             for line in self._preflight_err:
@@ -111,12 +127,16 @@ class FakeNode(MockTransport):
             return _ok(
                 "Filesystem 1024-blocks Used Available Capacity Mounted\nx 1 1 9999999 1% /\n"
             )
-        if a[:2] == ("sh", "-c") and "while read" in a[2]:
-            return MockScript(stdout=[str(time.time_ns()) for _ in range(20)])
+        if a[:2] == ("sh", "-c") and "while read" in a[2]:  # the clock loop: a stamp per line
+            return MockScript(respond=lambda _: str(time.time_ns()), until_eof=True)
         if a == ("sudo", "-n", "true"):
             return _ok("")
         if a == ("uname", "-r"):
             return _ok("6.1.0-test\n")
+        if a[:3] == ("sh", "-c", FIND):  # capture --recover looks for what the node kept
+            self._event("find")
+            kept = [f"file {len(data)} {path}" for path, data in self.files.items()]
+            return _ok("".join(f"{line}\n" for line in kept))
         if a[:3] == ("sh", "-c", SWEEP):
             self._event(f"sweep {a[5] or 'dead'}")
             return _ok("")
@@ -153,12 +173,16 @@ class FakeNode(MockTransport):
         rdir = f"/tmp/netdiag-cap-{run_id}.abc{len(self.files)}"
         self._event(f"start {iface}")
         if b.capture_stderr:
+            # like the real supervisor: tcpdump is gone, it waits for the client to let go
             return MockScript(
                 stdout=[*pre, f"dir {rdir}"],
                 stderr=[*b.capture_stderr, "netdiag: capture exit 1"],
                 exit_status=0,
+                until_eof=True,
+                after_eof=[f"removed {rdir}"],
             )
-        self.files[f"{rdir}/{fname}"] = tiny_pcap()
+        if not b.file_missing:
+            self.files[f"{rdir}/{fname}"] = tiny_pcap()
         loop = asyncio.get_running_loop()
         loop.call_later(b.listen_delay, self._event, f"listening {iface}")
         return MockScript(
@@ -167,11 +191,14 @@ class FakeNode(MockTransport):
             delay=b.listen_delay,
             until_signal=True,
             after_signal=[
-                "2 packets captured",
-                "2 packets received by filter",
+                f"{b.captured} packets captured",
+                f"{b.captured} packets received by filter",
                 "0 packets dropped by kernel",
+                f"netdiag: df tmpfs  9999999 1 {b.free_kb}  1% /tmp",
                 "netdiag: capture exit 0",
             ],
+            until_eof=True,
+            after_eof=[f"removed {rdir}"],
         )
 
 
@@ -214,10 +241,12 @@ class Cluster:
         self.behaviours = behaviours
         self.log: list[tuple[float, str, str]] = []
         self.nodes: dict[str, FakeNode] = {}
+        self.disks: dict[str, dict[str, bytes]] = {}  # a node's files outlive one connection
 
     def factory(self, node: NodeSpec, kind: str) -> FakeNode:
         assert kind == "asyncssh"
-        fake = FakeNode(node, self.behaviours.get(node.name, NodeBehaviour()), self.log)
+        behaviour = self.behaviours.get(node.name, NodeBehaviour())
+        fake = FakeNode(node, behaviour, self.log, self.disks.setdefault(node.name, {}))
         self.nodes[node.name] = fake
         return fake
 

@@ -6,6 +6,8 @@ import io
 import json
 from pathlib import Path
 
+import pytest
+
 from netdiag.cli import main
 from netdiag.cli._env import Env, ExitCode
 from netdiag.cli.demo import demo_data
@@ -51,3 +53,25 @@ def test_capture_input_errors_are_one_line(tmp_path: Path) -> None:
     assert code == ExitCode.INPUT
     assert err.count("\n") == 1
     assert "nope.yaml: cannot read the inventory" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["capture", "--plan", "x.yaml"], "capture needs --inventory FILE and --plan FILE"),
+        (["capture", "--recover", "RUN", "--plan", "x.yaml"], "leave out --plan and --out"),
+        (["capture", "--recover", "RUN"], "RUN: no manifest.json; give the directory"),
+        (["capture", "--inventory", "i", "--plan", "p", "--grace", "-1"], "--grace -1: give"),
+    ],
+)
+def test_capture_and_recover_arguments_say_what_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str], says: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "RUN").mkdir()
+    e = env()
+    code = main(argv, e)
+    err = e.stderr.getvalue()  # type: ignore[attr-defined]
+    assert code == ExitCode.INPUT
+    assert err.count("\n") == 1
+    assert says in err

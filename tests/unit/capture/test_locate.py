@@ -6,6 +6,7 @@ import textwrap
 from pathlib import Path
 
 from netdiag.capture.locate import Unplaced, locate
+from netdiag.capture.run_steps import point_labels
 from netdiag.inventory import parse_inventory
 from netdiag.plan import CapturePoint
 from netdiag.transport import CommandResult
@@ -143,7 +144,7 @@ async def test_inside_points_get_the_pods_namespace_and_interface_named_or_by_pi
     a = got.by_input[by_pid]
     assert isinstance(a, CapturePoint)
     assert (a.node, a.iface, a.netns, a.inside) == (ovs, "eth0", f"/proc/{pid}/ns/net", True)
-    assert a.name == f"{ovs}__default_pod-a__eth0"
+    assert point_labels([a]) == {a: "pod-a:eth0"}
     b = got.by_input[named]
     assert isinstance(b, CapturePoint)
     assert (b.node, b.iface, b.netns) == (CP, "eth0", "fip-busybox01")

@@ -20,7 +20,7 @@ from netdiag.capture.preflight import (
 )
 from netdiag.cli import inventory as inventory_cli
 from netdiag.cli._env import Env, ExitCode
-from netdiag.errors import AuthError, ConnectError
+from netdiag.errors import AuthError, ConnectError, TransportError
 from netdiag.inventory import Inventory, NodeSpec, parse_inventory
 from netdiag.transport import CommandResult, Transport
 from netdiag.transport.mock import MockCall, MockScript, MockTransport
@@ -37,9 +37,8 @@ def ok(stdout: str = "", stderr: str = "", status: int = 0) -> CommandResult:
 
 def healthy(call: MockCall, *, uid: str = "0", tcpdump: bool = True) -> CommandResult | MockScript:
     argv = call.argv
-    if argv[:2] == ("sh", "-c") and "date" in argv[2]:
-        stamps = [str(time.time_ns() + OFFSET_NS) for _ in range(5)]
-        return MockScript(stdout=stamps)
+    if argv[:2] == ("sh", "-c") and "date" in argv[2]:  # the clock loop: a stamp per line
+        return MockScript(respond=lambda _: str(time.time_ns() + OFFSET_NS), until_eof=True)
     if argv == ("id", "-u"):
         return ok(f"{uid}\n")
     if argv[-1] == "--version":
@@ -109,6 +108,24 @@ async def test_healthy_unreachable_and_broken_nodes_are_all_reported() -> None:
     assert (d.status, d.privileges, d.tcpdump) == ("no-tcpdump", "sudo", None)
     assert "tcpdump not found at 'tcpdump'" in d.message
     assert json.loads(json.dumps(d.to_json()))["problems"] == list(d.problems)
+
+
+class _Counting(MockTransport):
+    closes = 0
+
+    async def close(self) -> None:
+        self.closes += 1
+        await super().close()
+
+
+@pytest.mark.parametrize("error", [ConnectError("b: cannot reach"), AuthError("b: refused")])
+async def test_a_failed_connect_is_closed(error: TransportError) -> None:
+    # a backend may hold half a connection (a jump host's session) when the node refuses
+    node = NodeSpec(name="b", host="h2")
+    t = _Counting(healthy, node, connect_error=error)
+    check = await preflight.check_node(t)
+    assert check.status in ("unreachable", "auth-failed")
+    assert t.closes == 1
 
 
 async def test_non_root_without_sudo_and_low_disk() -> None:

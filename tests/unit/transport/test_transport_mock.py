@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -160,6 +161,33 @@ async def test_wait_after_a_kill_on_timeout_reports_the_abandoned_process() -> N
         # Not a CancelledError leaking out of the stopped output pumps:
         with pytest.raises(TransportError, match="abandoned"):
             await proc.wait(timeout=1)
+
+
+async def test_a_wait_that_times_out_leaves_the_output_flowing() -> None:
+    script = MockScript(stderr=["listening on eth1"], until_signal=True, after_signal=["9 done"])
+    async with MockTransport(lambda c: script, NODE) as t:
+        proc = await t.start(["tcpdump"])
+        with pytest.raises(CommandTimeout):
+            await proc.wait(timeout=0.05)  # the caller's patience ran out, not the process
+        assert await proc.signal("INT")
+        assert await proc.wait(timeout=2) == 0
+    assert proc.lines() == ["listening on eth1", "9 done"]
+
+
+async def test_a_cancelled_run_kills_the_remote_command_and_stops_reading() -> None:
+    async with MockTransport(lambda c: MockScript(until_signal=True), NODE) as t:
+        before = asyncio.all_tasks()
+        task = asyncio.create_task(t.run(["sleep", "100"], timeout=None))
+        while not t.calls:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0)  # let the cancelled pumps finish
+        left = {x for x in asyncio.all_tasks() - before if not x.done()}
+        assert left == set()
+    kills = [c.argv[3] for c in t.calls if c.argv[:2] == ("sh", "-c") and "kill" in c.argv[2]]
+    assert kills == ["KILL"]
 
 
 async def test_run_batch_through_the_mock_answers_command_by_command() -> None:
