@@ -13,7 +13,6 @@ from netdiag.capture.tcpdump import (
     FILE_PLACEHOLDER,
     SUPERVISOR,
     CaptureStats,
-    cancel_quietly,
     classify_failure,
     exit_status_of,
     parse_live_count,
@@ -124,7 +123,9 @@ def test_simulated_offset_comes_from_labels_only_when_numeric() -> None:
     assert simulated_offset({}) == 0
 
 
-async def test_cancel_quietly_cancels_again_a_task_that_swallowed_the_cancel() -> None:
+async def test_cancel_and_wait_cancels_again_a_task_that_swallowed_the_cancel() -> None:
+    from netdiag.transport.aio import cancel_and_wait
+
     swallowed = asyncio.Event()
 
     async def stubborn() -> None:  # as a loop whose asyncio.wait_for ate the cancel (3.11)
@@ -136,6 +137,6 @@ async def test_cancel_quietly_cancels_again_a_task_that_swallowed_the_cancel() -
 
     task = asyncio.create_task(stubborn())
     await asyncio.sleep(0)
-    await cancel_quietly(task, grace=0.01)
+    await cancel_and_wait(task)
     assert swallowed.is_set()
     assert task.cancelled()
