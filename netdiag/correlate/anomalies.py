@@ -501,10 +501,14 @@ def _v4(value: int) -> str:
     return ip_text(0, 0xFFFF_0000_0000 | int(value))
 
 
-def arp_unanswered(table: pd.DataFrame, ts_corr: np.ndarray, window_ns: int) -> pd.DataFrame:
-    """ARP requests with no reply anywhere within the window around them (``ts_corr``: the
-    table's timestamps on the reference clock): one anomaly per (target, asker), naming every
-    point that saw the requests (one event seen at three points is one anomaly)."""
+def arp_unanswered(
+    table: pd.DataFrame, ts_corr: np.ndarray, clock_known: np.ndarray, window_ns: int
+) -> pd.DataFrame:
+    """ARP requests with no reply anywhere within the window around them: one anomaly per
+    (target, asker), naming every point that saw the requests (one event seen at three points
+    is one anomaly). ``ts_corr``: the table's timestamps on the reference clock; ``clock_known``
+    per table row: is that clock's offset known? A request seen on a node whose clock is not
+    cannot be placed in time against replies elsewhere: any reply to it counts."""
     if "arp_op" not in table.columns:
         return empty()
     op = table["arp_op"].to_numpy(dtype="int64", na_value=-1)
@@ -528,7 +532,9 @@ def arp_unanswered(table: pd.DataFrame, ts_corr: np.ndarray, window_ns: int) -> 
         if len(right)
         else left.assign(r=np.nan)
     )
-    lost = m.loc[m["r"].isna(), "i"].to_numpy()
+    unplaced = ~clock_known[m["i"].to_numpy()]
+    answered_at_all = np.isin(m["tok"].to_numpy(), right["tok"].to_numpy())
+    lost = m.loc[m["r"].isna().to_numpy() & ~(unplaced & answered_at_all), "i"].to_numpy()
     if len(lost) == 0:
         return empty()
     df = pd.DataFrame(

@@ -244,6 +244,8 @@ def order_sightings(work: Work) -> None:
         gap=gap,
         has_gap=has_gap,
         clock_error=errors,
+        point_rank=_name_rank(work.names.points),
+        domain_rank=_name_rank(work.names.domains),
         macs=given_macs,
         addresses=given_addrs,
     )
@@ -257,6 +259,13 @@ def order_sightings(work: Work) -> None:
     s["hop"] = hop_index(s["journey"].to_numpy())
     work.sightings = s
     work.journeys = _journey_table(s, work.conf[order], work.ambiguous)
+
+
+def _name_rank(names: tuple[str, ...]) -> np.ndarray:
+    """Per code, the rank of its name: ties broken by names, never by the input's order."""
+    rank = np.empty(len(names), dtype="int64")
+    rank[np.argsort(np.array(names, dtype=object), kind="stable")] = np.arange(len(names))
+    return rank
 
 
 def explain_hops(work: Work) -> None:
@@ -285,7 +294,7 @@ def find_anomalies(work: Work) -> tuple[pd.DataFrame, pd.DataFrame]:
         an.asymmetric(work.flows, s, jt, names),
         an.nat_mismatch(work.flows, s, jt),
         icmp,
-        an.arp_unanswered(table, _table_ts_corr(work), work.window),
+        an.arp_unanswered(table, _table_ts_corr(work), _table_clock_known(work), work.window),
         an.retransmissions(s, jt, names),
         an.kernel_drops(work.options.kernel_dropped),
         an.ambiguous(jt, s, names),
@@ -421,6 +430,15 @@ def _table_ts_corr(work: Work) -> np.ndarray:
     offsets = work.clocks["offset_ns"].to_numpy(dtype="int64")
     shift = np.where(point >= 0, offsets[work.names.point_domain[np.maximum(point, 0)]], 0)
     return np.asarray(work.table["ts_ns"].to_numpy(dtype="int64") - shift)
+
+
+def _table_clock_known(work: Work) -> np.ndarray:
+    """Per input-table row: is the offset of its node's clock known (an error bound exists)?"""
+    point = _table_point_codes(work)
+    known = work.clocks["error_ns"].notna().to_numpy()
+    return np.asarray(
+        np.where(point >= 0, known[work.names.point_domain[np.maximum(point, 0)]], False)
+    )
 
 
 def _point_end(work: Work) -> np.ndarray:

@@ -87,7 +87,9 @@ def addr_owners(
     ``rows``: the work frame sorted by journey, domain, time."""
     j, dom = journey[rows], w["dom"].to_numpy()[rows]
     enc = w["encap"].to_numpy()[rows] >= 0
-    same = (j[1:] == j[:-1]) & (dom[1:] == dom[:-1])
+    ts = w["ts"].to_numpy()[rows]
+    # Strictly later on one clock only: a tie says nothing about which came first.
+    same = (j[1:] == j[:-1]) & (dom[1:] == dom[:-1]) & (ts[1:] > ts[:-1])
     into = rows[np.flatnonzero(same & ~enc[:-1] & enc[1:]) + 1]  # the encapsulated row
     outof = rows[np.flatnonzero(same & enc[:-1] & ~enc[1:])]  # the encapsulated row
     doms = w["dom"].to_numpy()
@@ -178,6 +180,8 @@ class Evidence:
     gap: np.ndarray
     has_gap: np.ndarray
     clock_error: np.ndarray  # per domain, -1 unknown
+    point_rank: np.ndarray  # per point code: rank of its name (input order never decides)
+    domain_rank: np.ndarray  # per domain code: rank of its name
     macs: Mapping[int, int]  # given by the run: MAC -> domain
     addresses: Mapping[int, int]  # given by the run: address key -> domain
 
@@ -197,15 +201,25 @@ def order_rows(w: pd.DataFrame, ev: Evidence) -> Ordering:
         return Ordering(empty, empty.astype("int8"), empty.astype("int8"))
     dom = w["dom"].to_numpy().astype("int64")
     ndom = int(dom.max()) + 1
-    # Journey, domain, time (higher TTL first on a tie): each domain's rows on its own clock.
-    rows = np.lexsort((-w["ttl"].to_numpy(), w["ts"].to_numpy(), ev.journey * ndom + dom))
+    # Journey, domain, time (higher TTL first on a tie): each domain's rows on its own clock;
+    # point names break what is left, so the input's order never shows through.
+    jd = ev.journey * ndom + dom
+    ts, ttl = w["ts"].to_numpy(), w["ttl"].to_numpy()
+    name_rank = ev.point_rank[w["point"].to_numpy()]
+    rows = np.lexsort((name_rank, -ttl, ts, jd))
     macs = mac_owners(w, ev.journey, rows, ev.macs)
     known = np.zeros(ndom, dtype=bool)
     known[macs.values[(macs.values >= 0) & (macs.values < ndom)]] = True
     owners = _Owners(macs, addr_owners(w, ev.journey, rows, ev.addresses), known)
+    # Two sightings stamped at the same instant on one node (one skb seen on a tunnel's
+    # underlay device and on the tunnel device): the node that decapsulates saw the
+    # encapsulated one first, the one that encapsulates saw it last.
+    tie = _tunnel_tie_rank(w, rows, owners)
+    if tie is not None:
+        rows = np.lexsort((name_rank, tie, -ttl, ts, jd))
     seg = _segments(w, ev, rows, owners)
     side = _side_copies(w, ev, rows, seg, owners)
-    rank, how = _rank_segments(seg, side)
+    rank, how = _rank_segments(seg, side, ev.domain_rank)
     seg_of_row = np.repeat(np.arange(len(seg.start)), seg.stop - seg.start)
     copy = np.where(side[seg_of_row], SIDE_COPY, ON_PATH).astype("int8")
     copy[ev.duplicate[rows]] = DUPLICATE
@@ -228,6 +242,26 @@ def order_rows(w: pd.DataFrame, ev: Evidence) -> Ordering:
     first_path = np.r_[True, j[1:] != j[:-1]]
     out_how[first_path] = CLOCK
     return Ordering(out, out_copy, out_how)
+
+
+def _tunnel_tie_rank(w: pd.DataFrame, rows: np.ndarray, owners: _Owners) -> np.ndarray | None:
+    """Per work-frame row: 0 for an encapsulated sighting on the node that owns its outer
+    destination, 2 on the node that owns its outer source, 1 otherwise; None when no row of
+    ``rows`` shares its journey, node and timestamp with another (nothing to break)."""
+    enc = w["encap"].to_numpy() >= 0
+    if not enc.any():
+        return None
+    ts = w["ts"].to_numpy()[rows]
+    dom = w["dom"].to_numpy()[rows]
+    same = (ts[1:] == ts[:-1]) & (dom[1:] == dom[:-1])
+    if not same.any():
+        return None
+    rank = np.ones(len(w), dtype="int8")
+    e = np.flatnonzero(enc)
+    d = w["dom"].to_numpy()[e]
+    rank[e[owners.addresses.get(outer_keys(w, e, "dst")) == d]] = 0
+    rank[e[owners.addresses.get(outer_keys(w, e, "src")) == d]] = 2
+    return rank
 
 
 def _segments(w: pd.DataFrame, ev: Evidence, rows: np.ndarray, owners: _Owners) -> Segments:
@@ -381,8 +415,10 @@ def _side_copies(
         # The earliest wins a tie for the sender's role, the latest for the receiver's.
         t_key = eligible["t"] if role == "send" else -eligible["t"]
         best = (
-            eligible.assign(score=-eligible[role], tk=t_key)
-            .sort_values(["j", "h", "score", "tk"], kind="stable")
+            eligible.assign(
+                score=-eligible[role], tk=t_key, name=ev.domain_rank[seg.dom[eligible["seg"]]]
+            )
+            .sort_values(["j", "h", "score", "tk", "name"], kind="stable")
             .drop_duplicates(["j", "h"])
         )
         keep |= cand.index.isin(best.index)
@@ -454,7 +490,9 @@ def _weaker_evidence(seg: Segments, a: np.ndarray, b: np.ndarray) -> tuple[np.nd
     return verdict, kind
 
 
-def _rank_segments(seg: Segments, side: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _rank_segments(
+    seg: Segments, side: np.ndarray, domain_rank: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Position of each segment inside its journey's path, and the ORDER_KINDS code of the hop
     into it (CLOCK for the first). Side-copy segments get rank 0 and CLOCK."""
     nseg = len(seg.start)
@@ -467,7 +505,8 @@ def _rank_segments(seg: Segments, side: np.ndarray) -> tuple[np.ndarray, np.ndar
     # Whole-journey gap keys when every segment has one; else corrected time.
     all_gap = np.bincount(j[~seg.has_gap[path]], minlength=int(j.max()) + 1) == 0
     key2 = np.where(all_gap[j], seg.gap[path], seg.first_ts[path])
-    perm = path[np.lexsort((key2, -seg.ttl_min[path], -seg.ttl_max[path], j))]
+    names = domain_rank[seg.dom[path]]
+    perm = path[np.lexsort((names, key2, -seg.ttl_min[path], -seg.ttl_max[path], j))]
     jp = seg.journey[perm]
     starts = np.r_[True, jp[1:] != jp[:-1]]
     idx = np.arange(len(perm))

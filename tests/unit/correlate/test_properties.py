@@ -121,3 +121,40 @@ def test_a_frame_recorded_twice_changes_nothing_but_its_copy(name: str, pick: in
         for path, copies, changes in got["journeys"]
     )
     assert got == BASELINE[name]
+
+
+RECORDED = ("nodeport-overlay", "clusterip-hairpin", "nodeport-asymmetric", "overlay-drop",
+            "pod-egress-snat", "nodeport-overlay-any")  # fmt: skip
+
+
+def _recorded_table(name: str) -> pd.DataFrame:
+    from netdiag.bundle import load_input
+    from tests.support.lab_runs import lab_run
+
+    return load_input([lab_run(name)]).table
+
+
+RECORDED_TABLES = {name: _recorded_table(name) for name in RECORDED}
+RECORDED_BASELINE = {name: _canonical(t) for name, t in RECORDED_TABLES.items()}
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    name=st.sampled_from(RECORDED),
+    seed=st.integers(0, 2**31),
+    pick=st.integers(0, 10),
+    seconds=st.floats(-6.0, 6.0).filter(lambda x: abs(x) > 0.001),
+)
+def test_real_lab_runs_keep_their_answer_shuffled_and_skewed(
+    name: str, seed: int, pick: int, seconds: float
+) -> None:
+    """The same on real captures of the lab (no clock samples: the packets must do it)."""
+    table = RECORDED_TABLES[name]
+    rng = np.random.default_rng(seed)
+    nodes = sorted(set(table["node"].astype(str)))
+    node = nodes[pick % len(nodes)]
+    delta = round(seconds * 1e9)
+    changed = table.iloc[rng.permutation(len(table))].reset_index(drop=True)
+    on_node = (changed["node"].astype(str) == node).to_numpy()
+    changed.loc[on_node, "ts_ns"] = changed.loc[on_node, "ts_ns"] + delta
+    assert _canonical(changed, {node: delta}) == RECORDED_BASELINE[name]
