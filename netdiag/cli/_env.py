@@ -20,6 +20,7 @@ class ExitCode(enum.IntEnum):
     FAILURE = 2  # something failed while running (a node, the lab): see the message
     PRIVILEGE = 3  # needs root
     PARTIAL = 4  # the run finished but some nodes failed; results of the others are kept
+    INTERNAL = 70  # a bug in netdiag (EX_SOFTWARE of sysexits.h): please report it
     INTERRUPTED = 130
 
 

@@ -70,6 +70,8 @@ def run(args: argparse.Namespace, env: Env) -> int:
         clock_samples=data.clock_samples,
         kernel_dropped=data.kernel_dropped,
     )
+    for warning in data.warnings:
+        env.warn(warning)
     analysis = analyze(data.table, options)
     document = None
     if args.json or args.save:
@@ -84,7 +86,7 @@ def run(args: argparse.Namespace, env: Env) -> int:
         console = Console(
             file=env.stdout, width=width, force_terminal=env.stdout_isatty, emoji=False
         )
-        render(analysis, console, data.warnings)
+        render(analysis, console)
         if args.json:
             print(f"wrote {args.json}", file=env.stdout)
     if args.save:

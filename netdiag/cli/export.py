@@ -29,7 +29,10 @@ def run(args: argparse.Namespace, env: Env) -> int:
     from netdiag.report.bundle import open_input
     from netdiag.report.pcapng import export_pcapng
 
-    stats = export_pcapng(open_input(args.input), args.pcapng)
+    view = open_input(args.input)
+    for warning in view.warnings:
+        env.warn(warning)
+    stats = export_pcapng(view, args.pcapng)
     print(
         f"wrote {args.pcapng}: {stats.packets} packets from {stats.interfaces} capture points, "
         f"{stats.commented} commented with their journey",

@@ -43,6 +43,8 @@ def run(args: argparse.Namespace, env: Env) -> int:
         else:
             raise InputError("nothing to write; give --html PATH and/or --json PATH")
     view = open_input(args.input)
+    for warning in view.warnings:
+        env.warn(warning)
     if html_path is not None:
         write_text_file(html_path, render_html(view))
         print(f"wrote {html_path}", file=env.stdout)

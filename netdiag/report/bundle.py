@@ -37,6 +37,8 @@ class RunView:
     #: so ``report --json`` writes exactly what was analysed.
     document_path: Path | None = None
     document: Mapping[str, Any] | None = None
+    #: Damage found while reading the captures of a fresh analysis (frames before it are kept).
+    warnings: tuple[str, ...] = ()
     _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def analysis_json(self) -> str:
@@ -108,7 +110,16 @@ def _pcaps_of(root: Path, manifest: Manifest | None, analysis: Analysis) -> dict
     return found
 
 
-def run_analysis(paths: Sequence[Path | str]) -> tuple[Analysis, Mapping[str, Any]]:
+@dataclass(frozen=True)
+class FreshAnalysis:
+    """What :func:`run_analysis` produced: the parsed analysis, its document, the read damage."""
+
+    analysis: Analysis
+    document: Mapping[str, Any]
+    warnings: tuple[str, ...]
+
+
+def run_analysis(paths: Sequence[Path | str]) -> FreshAnalysis:
     """Correlate a bundle without ``analysis.json``, or ``[POINT=]PATH`` capture files.
 
     The one place the views call the correlation stage (as ``netdiag analyze`` does), so a
@@ -127,7 +138,7 @@ def run_analysis(paths: Sequence[Path | str]) -> tuple[Analysis, Mapping[str, An
         kernel_dropped=data.kernel_dropped,
     )
     document = to_dict(analyze(data.table, options))
-    return parse_analysis(document, str(paths[0])), document
+    return FreshAnalysis(parse_analysis(document, str(paths[0])), document, data.warnings)
 
 
 def open_input(paths: Sequence[Path], progress: Progress | None = None) -> RunView:
@@ -160,10 +171,18 @@ def open_input(paths: Sequence[Path], progress: Progress | None = None) -> RunVi
         raise AnalysisInputError(
             f"{bad[0]}: not a run directory, an analysis .json or a .pcap/.pcapng file"
         )
-    analysis, document = run_analysis(paths)
+    fresh = run_analysis(paths)
     pcaps = {s.point: Path(s.path) for s in specs}
     source = ", ".join(str(p) for p in paths)
-    return RunView(analysis, None, first.parent, pcaps, source, document=document)
+    return RunView(
+        fresh.analysis,
+        None,
+        first.parent,
+        pcaps,
+        source,
+        document=fresh.document,
+        warnings=fresh.warnings,
+    )
 
 
 def _open_dir(root: Path, progress: Progress | None) -> RunView:
@@ -179,6 +198,14 @@ def _open_dir(root: Path, progress: Progress | None) -> RunView:
         analysis = load_analysis(analysis_path, progress)
         pcaps = _pcaps_of(root, manifest, analysis)
         return RunView(analysis, manifest, root, pcaps, str(root), document_path=analysis_path)
-    analysis, document = run_analysis([root])
-    pcaps = _pcaps_of(root, manifest, analysis)
-    return RunView(analysis, manifest, root, pcaps, str(root), document=document)
+    fresh = run_analysis([root])
+    pcaps = _pcaps_of(root, manifest, fresh.analysis)
+    return RunView(
+        fresh.analysis,
+        manifest,
+        root,
+        pcaps,
+        str(root),
+        document=fresh.document,
+        warnings=fresh.warnings,
+    )
