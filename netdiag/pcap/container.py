@@ -243,15 +243,17 @@ class CaptureFile:
         bad = np.flatnonzero(gid >= n_if)
         if len(bad):
             first = int(bad[0])
-            self.info.warnings.append(
-                ReadWarning(
-                    self.path,
-                    self._frames + first + 1,
-                    base + int(recs["off"][first]),
-                    f"packet refers to interface {int(recs['iface'][first])}, which no "
-                    "interface description block defined; file damaged",
-                )
+            damage = ReadWarning(
+                self.path,
+                self._frames + first + 1,
+                base + int(recs["off"][first]),
+                f"packet refers to interface {int(recs['iface'][first])}, which no "
+                "interface description block defined; file damaged",
             )
+            # The walk may have gone on to later damage before this check ran; the read ends
+            # here, so this is the damage to report, and any found after it is moot.
+            kept = [w for w in self.info.warnings if w.offset < damage.offset]
+            self.info.warnings[:] = [*kept, damage]
             recs, gid = recs[:first], gid[:first]
         if not len(recs):
             return

@@ -167,3 +167,18 @@ def test_section_header_longer_than_a_chunk(tmp_path: Path) -> None:
     assert len(cap.table) == 2
     assert cap.info.warnings == []
     assert cap.info.section_comments == ["x" * 9000]
+
+
+@pytest.mark.parametrize("chunk", [4096, 16 << 20])
+def test_the_first_damage_is_the_one_reported(tmp_path: Path, chunk: int) -> None:
+    """A packet of an undeclared interface (frame 3), then an impossible block (frame 5): the
+    read ends at frame 3, and that is what the warning names, whatever the chunk size."""
+    content = (
+        shb("<") + idb("<", 1) + epb("<", 0, 1, FRAME) + epb("<", 0, 2, FRAME)
+        + epb("<", 3, 3, FRAME) + epb("<", 0, 4, FRAME) + b"\x06\0\0\0\x05\0\0\0" + bytes(40)
+    )  # fmt: skip
+    cap = read_capture(write(tmp_path, "d.pcapng", content), chunk_bytes=chunk)
+    assert len(cap.table) == 2
+    (w,) = cap.info.warnings
+    assert w.frame == 3
+    assert "interface 3" in w.message
