@@ -24,6 +24,8 @@ from netdiag.report.document import split_point
 from netdiag.report.frames import FrameTable, read_frames
 
 _OPT_COMMENT, _IF_NAME, _IF_DESCRIPTION, _IF_TSRESOL, _SHB_USERAPPL = 1, 2, 3, 9, 4
+_IF_TSOFFSET = 14
+_I64 = np.iinfo(np.int64)
 
 
 def _option(code: int, value: bytes) -> bytes:
@@ -42,22 +44,33 @@ def section_header() -> bytes:
     return _block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1) + opts)
 
 
-def interface_block(name: str, description: str, linktype: int, snaplen: int = 0) -> bytes:
-    """IDB with if_name, if_description and nanosecond timestamps."""
+def _text(value: str) -> bytes:
+    """UTF-8 for an option; a name from a non-UTF-8 file name keeps its bytes (surrogateescape
+    is how Python carries them in a ``str``)."""
+    return value.encode("utf-8", "surrogateescape")
+
+
+def interface_block(
+    name: str, description: str, linktype: int, snaplen: int = 0, tsoffset_s: int = 0
+) -> bytes:
+    """IDB with if_name, if_description, nanosecond timestamps and, when not 0, if_tsoffset
+    (seconds added to every timestamp: how a pcapng holds times before 1970)."""
     opts = (
-        _option(_IF_NAME, name.encode())
-        + _option(_IF_DESCRIPTION, description.encode())
+        _option(_IF_NAME, _text(name))
+        + _option(_IF_DESCRIPTION, _text(description))
         + _option(_IF_TSRESOL, b"\x09")
+        + (_option(_IF_TSOFFSET, struct.pack("<q", tsoffset_s)) if tsoffset_s else b"")
         + _option(0, b"")
     )
     return _block(1, struct.pack("<HHI", linktype, 0, snaplen) + opts)
 
 
 def packet_block(iface: int, ts_ns: int, wirelen: int, data: bytes, comment: str = "") -> bytes:
-    """EPB with an optional opt_comment."""
+    """EPB with an optional opt_comment; ``ts_ns`` counts from its interface's if_tsoffset."""
     pad = -len(data) % 4
+    wirelen = min(max(wirelen, 0), 0xFFFFFFFF)
     body = struct.pack("<IIIII", iface, ts_ns >> 32, ts_ns & 0xFFFFFFFF, len(data), wirelen)
-    opts = _option(_OPT_COMMENT, comment.encode()) + _option(0, b"") if comment else b""
+    opts = _option(_OPT_COMMENT, _text(comment)) + _option(0, b"") if comment else b""
     return _block(6, body + data + b"\0" * pad + opts)
 
 
@@ -150,14 +163,18 @@ def export_pcapng(view: RunView, out: Path) -> ExportStats:
     # One entry per packet: (table index, frame index, corrected ts); sorted in one argsort.
     which = np.concatenate([np.full(len(t), i, dtype=np.int64) for i, (_, t) in enumerate(tables)])
     index = np.concatenate([np.arange(len(t), dtype=np.int64) for _, t in tables])
-    corrected = np.concatenate([t.ts_ns - _offset(view, p) for p, t in tables])
+    corrected = np.concatenate([_minus(t.ts_ns, _offset(view, p)) for p, t in tables])
     order = np.argsort(corrected, kind="stable")
+    # An EPB timestamp is unsigned: times before 1970 (an old capture, or one that a clock
+    # correction moved there) count from a negative if_tsoffset instead of being cut off.
+    epoch_s = min(0, int(corrected.min()) // 1_000_000_000) if len(corrected) else 0
+    epoch_ns = epoch_s * 1_000_000_000
     by_point = hop_comments(view)
     comments = [match_frames(t.ts_ns, by_point.get(p, [])) for p, t in tables]
     commented = 0
     try:
         with out.open("wb") as fh:
-            _write(fh, iface_ids, view)
+            _write(fh, iface_ids, view, epoch_s)
             for k in order.tolist():
                 point, table = tables[which[k]]
                 i = int(index[k])
@@ -167,7 +184,7 @@ def export_pcapng(view: RunView, out: Path) -> ExportStats:
                 fh.write(
                     packet_block(
                         iface,
-                        int(corrected[k]),
+                        int(corrected[k]) - epoch_ns,
                         int(table.wirelen[i]),
                         table.frame_bytes(i),
                         comment,
@@ -178,10 +195,20 @@ def export_pcapng(view: RunView, out: Path) -> ExportStats:
     return ExportStats(len(iface_ids), len(order), commented)
 
 
-def _write(fh: BinaryIO, iface_ids: dict[tuple[str, int], int], view: RunView) -> None:
+def _minus(ts_ns: npt.NDArray[np.int64], offset: int) -> npt.NDArray[np.int64]:
+    """``ts_ns - offset``, saturating at the int64 limits instead of wrapping around."""
+    offset = max(-_I64.max, min(_I64.max, offset))
+    if offset >= 0:
+        return np.where(ts_ns < -_I64.max + offset, -_I64.max, ts_ns - offset)
+    return np.where(ts_ns > _I64.max + offset, _I64.max, ts_ns - offset)
+
+
+def _write(
+    fh: BinaryIO, iface_ids: dict[tuple[str, int], int], view: RunView, epoch_s: int
+) -> None:
     fh.write(section_header())
     for point, link in iface_ids:
         node = split_point(point)[0]
         offset = _offset(view, point)
         description = f"node {node}; timestamps corrected by {-offset:+d} ns to the reference clock"
-        fh.write(interface_block(point, description, link))
+        fh.write(interface_block(point, description, link, tsoffset_s=epoch_s))

@@ -182,3 +182,22 @@ def test_the_first_damage_is_the_one_reported(tmp_path: Path, chunk: int) -> Non
     (w,) = cap.info.warnings
     assert w.frame == 3
     assert "interface 3" in w.message
+
+
+@pytest.mark.parametrize(
+    ("tsresol", "tsoffset", "expected_ns"),
+    [
+        (9, -5, 1_000 - 5_000_000_000),
+        (0x7F, None, 0),  # 10^-127 s units: 1000 of them are far below a nanosecond
+        (0xFF, None, 0),  # 2^-127 s
+        (9, 1 << 62, 2**63 - 1),  # seconds beyond the year 2262: the latest time there is
+        (9, -(1 << 62), -(2**63 - 1) + 1_000),
+    ],
+)
+def test_extreme_interface_time_options_saturate_instead_of_crashing(
+    tmp_path: Path, tsresol: int, tsoffset: int | None, expected_ns: int
+) -> None:
+    content = shb("<") + idb("<", 1, tsresol=tsresol, tsoffset=tsoffset) + epb("<", 0, 1000, FRAME)
+    cap = read_capture(write(tmp_path, "t.pcapng", content))
+    assert cap.table["ts_ns"].tolist() == [expected_ns]
+    assert cap.info.warnings == []
