@@ -3,6 +3,8 @@ chunked reading."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -201,3 +203,34 @@ def test_extreme_interface_time_options_saturate_instead_of_crashing(
     cap = read_capture(write(tmp_path, "t.pcapng", content))
     assert cap.table["ts_ns"].tolist() == [expected_ns]
     assert cap.info.warnings == []
+
+
+RESERVE_UNDER_A_LIMIT = """
+import resource, sys
+from netdiag.pcap import read_capture
+with open("/proc/self/statm", "rb") as statm:
+    used = int(statm.read().split()[0]) * resource.getpagesize()
+resource.setrlimit(resource.RLIMIT_AS, (used + (200 << 20), resource.RLIM_INFINITY))
+cap = read_capture(sys.argv[1], chunk_bytes=4096)
+print(len(cap.table))
+"""
+
+
+def test_a_file_that_starts_with_empty_records_is_read_within_a_memory_limit(
+    tmp_path: Path,
+) -> None:
+    """4 KiB of empty records, then 20 MB of 200 KB frames: extrapolating the first chunk's
+    density to the whole file would reserve 1.2M rows (~370 MB) for 354 packets."""
+    empty = [(0, b"")] * 254
+    large = [(1, bytes(200_000))] * 100
+    path = write(tmp_path, "e.pcap", pcap_bytes(empty + large))
+    proc = subprocess.run(
+        [sys.executable, "-c", RESERVE_UNDER_A_LIMIT, path],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=Path(__file__).resolve().parents[3],
+    )
+    assert proc.returncode == 0, proc.stderr[-800:]
+    assert proc.stdout.split() == ["354"]
