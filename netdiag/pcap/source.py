@@ -125,7 +125,12 @@ class MmapSource:
         if length <= 0:
             return b"", True
         flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
-        view = mmap.mmap(self._fd, length, flags=flags, prot=mmap.PROT_READ, offset=start)
+        try:
+            view = mmap.mmap(self._fd, length, flags=flags, prot=mmap.PROT_READ, offset=start)
+        except ValueError:  # "mmap length is greater than file size": it shrank after all
+            self._reader = PreadSource(self._fh, self._size)
+            _unlease(self._fd)
+            return self._reader.window(start, want)
         self._view = view
         return view, start + length >= self._size
 
@@ -182,5 +187,6 @@ def open_source(fh: BinaryIO) -> Source:
     if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
         return ReadSource(fh)
     if _lease(fh.fileno()):
-        return MmapSource(fh, st.st_size)
+        # the size again, now that no one can truncate the file without our knowing
+        return MmapSource(fh, os.fstat(fh.fileno()).st_size)
     return PreadSource(fh, st.st_size)

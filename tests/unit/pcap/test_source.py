@@ -157,3 +157,21 @@ def test_a_file_truncated_by_a_writer_that_came_later_ends_short_instead_of_kill
     assert 0 < int(rows) < 2000
     assert warnings == "1"
     assert "shrank" in message
+
+
+def test_a_file_that_shrank_before_its_window_was_mapped_is_read_short(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lease was broken by the kernel's timeout and the file cut before the next window,
+    unnoticed: mmap refuses ("mmap length is greater than file size"); the rest is read."""
+    monkeypatch.setattr(source, "_writer_waiting", lambda fd: False)
+    path = _file(tmp_path)
+    with open(path, "rb") as fh:
+        src = open_source(fh)
+        assert isinstance(src, MmapSource)
+        source._unlease(fh.fileno())  # what the kernel does when lease-break-time is over
+        with open(path, "r+b") as writer:
+            writer.truncate(ALIGN + 10)
+        data, eof = src.window(ALIGN, 2 * ALIGN)
+        assert (len(data), eof) == (10, True)
+        src.release()
