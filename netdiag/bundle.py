@@ -17,6 +17,7 @@ import pandas as pd
 
 from netdiag.correlate.model import ClockSample
 from netdiag.errors import AnalysisInputError, InputError
+from netdiag.files import is_regular, require_regular
 from netdiag.pcap.points import ifmap_from_links
 
 PCAP_SUFFIXES = (".pcap", ".pcapng", ".cap")
@@ -45,11 +46,11 @@ class _Plan:
 
 def _read_manifest(root: Path, plan: _Plan) -> bool:
     path = root / "manifest.json"
-    if not path.is_file():
+    if not is_regular(path):
         return False
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         plan.warnings.append(f"{path}: unreadable ({exc}); reading the pcaps by file name")
         return False
     if not isinstance(manifest, dict):
@@ -68,7 +69,7 @@ def _read_manifest(root: Path, plan: _Plan) -> bool:
         if not isinstance(cap, dict) or not cap.get("file") or not cap.get("point"):
             continue
         file = root / str(cap["file"])
-        if not file.is_file() or file.stat().st_size == 0:
+        if not is_regular(file) or file.stat().st_size == 0:
             plan.warnings.append(
                 f"{cap['point']}: no capture file ({cap.get('status', '?')}); left out"
             )
@@ -84,7 +85,11 @@ def _bundle_plan(root: Path) -> _Plan:
     plan = _Plan()
     if not _read_manifest(root, plan):
         base = root / "pcaps" if (root / "pcaps").is_dir() else root
-        files = sorted(p for p in base.iterdir() if p.suffix in PCAP_SUFFIXES and p.stat().st_size)
+        files = sorted(
+            p
+            for p in base.iterdir()
+            if p.suffix in PCAP_SUFFIXES and is_regular(p) and p.stat().st_size
+        )
         plan.specs = [str(p) for p in files]
     if not plan.specs:
         raise AnalysisInputError(
@@ -113,8 +118,7 @@ def load_input(inputs: Sequence[str | Path]) -> Input:
                 raise AnalysisInputError(
                     f"{path}: a directory among capture files; give one run directory alone"
                 )
-            if not path.is_file():
-                raise AnalysisInputError(f"{path}: no such capture file; check the path")
+            require_regular(path, "capture file", AnalysisInputError)
     try:
         table, infos = read_captures(plan.specs, ifmaps=plan.ifmaps)
     except AnalysisInputError:

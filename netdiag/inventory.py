@@ -20,7 +20,7 @@ from typing import Literal
 import yaml
 
 from netdiag.errors import InputError, InventoryError
-from netdiag.textfile import read_text
+from netdiag.files import read_text
 
 __all__ = [
     "Inventory",

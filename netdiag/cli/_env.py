@@ -48,6 +48,7 @@ class Env:
 def write_text_file(path: Path, text: str) -> None:
     """Write an output file the user named; a failure is their input to fix, not a traceback."""
     try:
-        path.write_text(text, encoding="utf-8")
+        # a name from a non-UTF-8 file name holds lone surrogates: written as \udcff escapes
+        path.write_text(text, encoding="utf-8", errors="backslashreplace")
     except OSError as exc:
         raise InputError(f"{path}: cannot write ({exc.strerror}); choose a writable path") from exc

@@ -8,6 +8,7 @@ from typing import Any
 
 from netdiag.cli._env import Env, ExitCode
 from netdiag.errors import InputError
+from netdiag.files import stat_mode
 
 
 def register(subparsers: Any) -> None:
@@ -28,7 +29,7 @@ def run(args: argparse.Namespace, env: Env) -> int:
     from netdiag.tui.app import make_app
 
     for path in args.input:
-        if not path.exists() and "=" not in str(path):  # [POINT=]PATH specs are checked later
+        if stat_mode(path) is None and "=" not in str(path):  # [POINT=]PATH: checked later
             raise InputError(f"{path}: no such file or directory; check the path")
     if not env.stdout_isatty:
         raise InputError("netdiag tui needs a terminal; use `netdiag report` for a file")

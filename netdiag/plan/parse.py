@@ -13,6 +13,7 @@ from typing import Literal
 import yaml
 
 from netdiag.errors import PlanError
+from netdiag.files import read_text
 from netdiag.inventory import MAX_FILE_BYTES, NAME_RE, YamlReader, collector_paused
 from netdiag.plan.model import (
     CAPTURE_KEYS,
@@ -28,7 +29,6 @@ from netdiag.plan.model import (
     Plan,
     Probe,
 )
-from netdiag.textfile import read_text
 
 
 def load_plan(path: str | Path) -> Plan:

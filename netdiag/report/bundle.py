@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from netdiag.errors import AnalysisInputError
+from netdiag.files import is_regular, require_regular, stat_mode
 from netdiag.report.document import Analysis, Sighting, parse_analysis
 from netdiag.report.loader import Progress, load_analysis
 from netdiag.report.manifest import Manifest, load_manifest
@@ -77,7 +78,7 @@ class RunView:
         if "frames" not in cache:
             cache["frames"] = None
             parquet = self.root / "packets.parquet" if self.root is not None else None
-            if parquet is not None and parquet.is_file():
+            if parquet is not None and is_regular(parquet):
                 import pandas as pd
 
                 try:
@@ -91,7 +92,7 @@ class RunView:
     def pcap_of(self, point: str) -> Path | None:
         """The capture file of ``point`` (``node/iface``), if it is on disk."""
         path = self.pcaps.get(point)
-        return path if path is not None and path.is_file() else None
+        return path if path is not None and is_regular(path) else None
 
 
 def _pcaps_of(root: Path, manifest: Manifest | None, analysis: Analysis) -> dict[str, Path]:
@@ -104,7 +105,7 @@ def _pcaps_of(root: Path, manifest: Manifest | None, analysis: Analysis) -> dict
         if point.name not in found:
             stem = f"{point.node}__{point.iface}"
             for suffix in _PCAP_SUFFIXES:
-                if (root / "pcaps" / f"{stem}{suffix}").is_file():
+                if is_regular(root / "pcaps" / f"{stem}{suffix}"):
                     found[point.name] = root / "pcaps" / f"{stem}{suffix}"
                     break
     return found
@@ -146,18 +147,19 @@ def open_input(paths: Sequence[Path], progress: Progress | None = None) -> RunVi
     if not paths:
         raise AnalysisInputError("no input given; pass a run directory, analysis.json or pcaps")
     for path in paths:
-        if not path.exists() and "=" not in str(path):
+        if stat_mode(path) is None and "=" not in str(path):
             raise AnalysisInputError(f"{path}: no such file or directory; check the path")
     first = paths[0]
     if len(paths) == 1 and first.is_dir():
         return _open_dir(first, progress)
     if len(paths) == 1 and first.suffix == ".json":
+        require_regular(first, "analysis or manifest JSON", AnalysisInputError)
         if first.name == "manifest.json":
             return _open_dir(first.parent, progress)
         analysis = load_analysis(first, progress)
         root = first.parent
         manifest = (
-            load_manifest(root / "manifest.json") if (root / "manifest.json").is_file() else None
+            load_manifest(root / "manifest.json") if is_regular(root / "manifest.json") else None
         )
         pcaps = _pcaps_of(root, manifest, analysis)
         return RunView(analysis, manifest, root, pcaps, str(first), document_path=first)
@@ -188,13 +190,13 @@ def open_input(paths: Sequence[Path], progress: Progress | None = None) -> RunVi
 def _open_dir(root: Path, progress: Progress | None) -> RunView:
     manifest_path = root / "manifest.json"
     analysis_path = root / "analysis.json"
-    if not manifest_path.is_file() and not analysis_path.is_file():
+    if not is_regular(manifest_path) and not is_regular(analysis_path):
         raise AnalysisInputError(
             f"{root}: not a run directory (no manifest.json or analysis.json); "
             "give the directory written by `netdiag capture --out DIR`"
         )
-    manifest = load_manifest(manifest_path) if manifest_path.is_file() else None
-    if analysis_path.is_file():
+    manifest = load_manifest(manifest_path) if is_regular(manifest_path) else None
+    if is_regular(analysis_path):
         analysis = load_analysis(analysis_path, progress)
         pcaps = _pcaps_of(root, manifest, analysis)
         return RunView(analysis, manifest, root, pcaps, str(root), document_path=analysis_path)

@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from netdiag import __version__
 from netdiag.errors import AnalysisInputError
+from netdiag.files import is_regular
 from netdiag.report.bundle import RunView
 from netdiag.report.describe import arrivals, describe_change
 from netdiag.report.document import split_point
@@ -150,7 +151,7 @@ def _offset(view: RunView, point: str) -> int:
 def export_pcapng(view: RunView, out: Path) -> ExportStats:
     """Merge every capture point of ``view`` into the pcapng ``out``."""
     tables: list[tuple[str, FrameTable]] = [
-        (point, read_frames(path)) for point, path in sorted(view.pcaps.items()) if path.is_file()
+        (point, read_frames(path)) for point, path in sorted(view.pcaps.items()) if is_regular(path)
     ]
     if not tables:
         raise AnalysisInputError(

@@ -17,7 +17,15 @@ from pathlib import Path
 
 from netdiag.errors import InputError
 
-__all__ = ["describe_kind", "open_regular", "read_text"]
+__all__ = [
+    "describe_kind",
+    "is_regular",
+    "open_regular",
+    "printable",
+    "read_text",
+    "require_regular",
+    "stat_mode",
+]
 
 _KINDS = (
     (stat.S_ISDIR, "a directory"),
@@ -34,6 +42,44 @@ def describe_kind(mode: int) -> str:
         if test(mode):
             return name
     return "not a regular file"
+
+
+def stat_mode(path: str | Path) -> int | None:
+    """``st_mode`` of ``path``, or None when it cannot be known (missing, a name too long for
+    the filesystem, no permission, a NUL byte): asking never raises."""
+    try:
+        return os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+
+
+def is_regular(path: str | Path) -> bool:
+    """Whether ``path`` is a regular file (``Path.is_file`` raises for a name over 255 bytes)."""
+    mode = stat_mode(path)
+    return mode is not None and stat.S_ISREG(mode)
+
+
+def require_regular(path: str | Path, what: str, error: type[InputError] = InputError) -> None:
+    """Raise ``error`` unless ``path`` is a regular file, saying what it is instead."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError as exc:
+        raise error(f"{path}: no such {what}; check the path") from exc
+    except OSError as exc:
+        raise error(f"{path}: cannot read the {what} ({exc.strerror}); check the path") from exc
+    except ValueError as exc:
+        raise error(f"{path!r}: a NUL byte in the file name; check the path") from exc
+    if not stat.S_ISREG(mode):
+        raise error(
+            f"{path}: not a regular file but {describe_kind(mode)}; "
+            f"give the {what} as a regular file"
+        )
+
+
+def printable(name: str) -> str:
+    """A name taken from a file name, as text: bytes that are not UTF-8 (which Python carries
+    as lone surrogates, and which no UTF-8 writer accepts) become ``\\xff`` escapes."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def open_regular(path: str | Path, what: str, error: type[InputError] = InputError) -> int:
@@ -53,7 +99,8 @@ def open_regular(path: str | Path, what: str, error: type[InputError] = InputErr
     if not stat.S_ISREG(mode):
         os.close(fd)
         raise error(
-            f"{path}: not a regular file but {describe_kind(mode)}; give the {what} file itself"
+            f"{path}: not a regular file but {describe_kind(mode)}; "
+            f"give the {what} as a regular file"
         )
     return fd
 
