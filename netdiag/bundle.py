@@ -17,7 +17,7 @@ import pandas as pd
 
 from netdiag.correlate.model import ClockSample
 from netdiag.errors import AnalysisInputError, InputError
-from netdiag.files import is_regular, require_regular
+from netdiag.files import is_directory, is_regular, require_regular
 from netdiag.pcap.points import ifmap_from_links
 
 PCAP_SUFFIXES = (".pcap", ".pcapng", ".cap")
@@ -84,7 +84,7 @@ def _read_manifest(root: Path, plan: _Plan) -> bool:
 def _bundle_plan(root: Path) -> _Plan:
     plan = _Plan()
     if not _read_manifest(root, plan):
-        base = root / "pcaps" if (root / "pcaps").is_dir() else root
+        base = root / "pcaps" if is_directory(root / "pcaps") else root
         files = sorted(
             p
             for p in base.iterdir()
@@ -107,14 +107,14 @@ def load_input(inputs: Sequence[str | Path]) -> Input:
         raise AnalysisInputError("no input given; pass a run directory or capture files")
     first = Path(str(inputs[0]))
     root: Path | None = None
-    if len(inputs) == 1 and first.is_dir():
+    if len(inputs) == 1 and is_directory(first):
         root = first
         plan = _bundle_plan(first)
     else:
         plan = _Plan(specs=[str(i) for i in inputs])
         for spec in plan.specs:
             path = Path(parse_point_spec(spec).path)
-            if path.is_dir():
+            if is_directory(path):
                 raise AnalysisInputError(
                     f"{path}: a directory among capture files; give one run directory alone"
                 )

@@ -19,6 +19,7 @@ from netdiag.errors import InputError
 
 __all__ = [
     "describe_kind",
+    "is_directory",
     "is_regular",
     "open_regular",
     "printable",
@@ -51,6 +52,12 @@ def stat_mode(path: str | Path) -> int | None:
         return os.stat(path).st_mode
     except (OSError, ValueError):
         return None
+
+
+def is_directory(path: str | Path) -> bool:
+    """Whether ``path`` is a directory, without raising (see :func:`stat_mode`)."""
+    mode = stat_mode(path)
+    return mode is not None and stat.S_ISDIR(mode)
 
 
 def is_regular(path: str | Path) -> bool:

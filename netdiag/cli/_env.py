@@ -39,10 +39,19 @@ class Env:
 
     def error(self, message: str) -> None:
         """One line on stderr, prefixed so the user knows who speaks."""
-        print(f"netdiag: error: {message}", file=self.stderr)
+        print(f"netdiag: error: {one_line(message)}", file=self.stderr)
 
     def warn(self, message: str) -> None:
-        print(f"netdiag: warning: {message}", file=self.stderr)
+        print(f"netdiag: warning: {one_line(message)}", file=self.stderr)
+
+
+def one_line(message: str) -> str:
+    """``message`` with control characters escaped: a file name may hold a newline or a CR, and
+    a message is one line (scripts read them line by line); a lone surrogate (a non-UTF-8 byte
+    of a file name) is escaped too, so stderr can always encode it."""
+    if message.isprintable():
+        return message
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
 
 
 def write_text_file(path: Path, text: str) -> None:

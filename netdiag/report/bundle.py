@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from netdiag.errors import AnalysisInputError
-from netdiag.files import is_regular, require_regular, stat_mode
+from netdiag.files import is_directory, is_regular, require_regular, stat_mode
 from netdiag.report.document import Analysis, Sighting, parse_analysis
 from netdiag.report.loader import Progress, load_analysis
 from netdiag.report.manifest import Manifest, load_manifest
@@ -150,7 +150,7 @@ def open_input(paths: Sequence[Path], progress: Progress | None = None) -> RunVi
         if stat_mode(path) is None and "=" not in str(path):
             raise AnalysisInputError(f"{path}: no such file or directory; check the path")
     first = paths[0]
-    if len(paths) == 1 and first.is_dir():
+    if len(paths) == 1 and is_directory(first):
         return _open_dir(first, progress)
     if len(paths) == 1 and first.suffix == ".json":
         require_regular(first, "analysis or manifest JSON", AnalysisInputError)
@@ -167,7 +167,7 @@ def open_input(paths: Sequence[Path], progress: Progress | None = None) -> RunVi
 
     specs = [parse_point_spec(str(p)) for p in paths]
     bad = [
-        s.path for s in specs if Path(s.path).is_dir() or Path(s.path).suffix not in _PCAP_SUFFIXES
+        s.path for s in specs if is_directory(s.path) or Path(s.path).suffix not in _PCAP_SUFFIXES
     ]
     if bad:
         raise AnalysisInputError(

@@ -96,3 +96,12 @@ def test_report_and_export_warn_about_damage_on_stderr(
     assert warning.startswith("netdiag: warning: ")
     assert "frame 8 at byte" in warning
     assert out.startswith("wrote ")
+
+
+def test_a_file_name_with_a_newline_still_gives_one_line(tmp_path: Path) -> None:
+    odd = tmp_path / "a\nb\r\udcff.pcap"
+    odd.write_bytes(b"GET / HTTP/1.1\r\n")
+    code, _, err = run_cli("analyze", str(odd))
+    assert code == ExitCode.INPUT
+    assert err.count("\n") == 1
+    assert "a\\nb\\r\\udcff.pcap: not a pcap or pcapng capture" in err
