@@ -8,18 +8,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import traceback
 from collections.abc import Sequence
-from pathlib import Path
 
 from netdiag import __version__
-from netdiag.cli._env import Env, ExitCode
-from netdiag.errors import InputError, NetdiagError, PrivilegeError
+from netdiag.cli._env import DEBUG_ENV, Env, ExitCode
+from netdiag.errors import InputError, NetdiagError, PrivilegeError, internal_error
 
 __all__ = ["DEBUG_ENV", "Env", "ExitCode", "build_parser", "internal_error", "main"]
-
-#: Set to 1 to get the traceback of an internal error instead of its one-line summary.
-DEBUG_ENV = "NETDIAG_DEBUG"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,24 +83,3 @@ def main(argv: Sequence[str] | None = None, env: Env | None = None) -> int:
         env.error(internal_error(exc))
         return ExitCode.INTERNAL
     return code
-
-
-def internal_error(exc: BaseException) -> str:
-    """One line naming an unexpected exception and where in netdiag it was raised.
-
-    It always starts with ``internal error``, so a user (and the tests) can tell a bug from a
-    problem with the input; the place lets a maintainer find it without the traceback.
-    """
-    where = ""
-    package = Path(__file__).resolve().parent.parent
-    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        path = Path(frame.filename).resolve()
-        if path.is_relative_to(package):
-            where = f" at {path.relative_to(package.parent)}:{frame.lineno} in {frame.name}"
-            break
-    detail = " ".join(str(exc).split())[:300]
-    what = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
-    return (
-        f"internal error ({what}){where}; this is a bug in netdiag {__version__}: please "
-        f"report it with the command you ran (run it again with --debug for the traceback)"
-    )

@@ -11,6 +11,9 @@ from typing import TextIO
 
 from netdiag.errors import InputError
 
+#: Set to 1 to get the traceback of an internal error instead of its one-line summary.
+DEBUG_ENV = "NETDIAG_DEBUG"
+
 
 class ExitCode(enum.IntEnum):
     """Process exit codes of every netdiag command."""

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from netdiag.cli._env import Env, ExitCode
+from netdiag.cli._env import DEBUG_ENV, Env, ExitCode
 from netdiag.errors import InputError
 from netdiag.files import stat_mode
 
@@ -33,9 +33,10 @@ def run(args: argparse.Namespace, env: Env) -> int:
             raise InputError(f"{path}: no such file or directory; check the path")
     if not env.stdout_isatty:
         raise InputError("netdiag tui needs a terminal; use `netdiag report` for a file")
-    app = make_app(args.input)
+    debug = bool(getattr(args, "debug", False)) or env.environ.get(DEBUG_ENV, "") not in ("", "0")
+    app = make_app(args.input, debug=debug)
     app.run()
     if app.load_error is not None:
         env.error(app.load_error)
-        return ExitCode.INPUT
+        return ExitCode.INTERNAL if app.load_error_internal else ExitCode.INPUT
     return ExitCode.OK

@@ -45,3 +45,16 @@ def test_a_capture_with_one_packet_analyses(
     env = Env(out, out, environ={DEBUG_ENV: "1"})  # the traceback, not the one-line report
     argv = [command, str(pcap), *(arg.format(tmp=tmp_path) for arg in target)]
     assert main(argv, env) == 0, out.getvalue()
+
+
+@pytest.mark.xfail(strict=True, reason="the same bug, seen from the TUI")
+async def test_the_tui_opens_a_capture_with_one_packet(tmp_path: Path) -> None:
+    from netdiag.tui.app import make_app
+    from netdiag.tui.screens.overview import OverviewScreen
+    from tests.ui.helpers import settle
+
+    app = make_app([one_packet_pcap(tmp_path / "node1__eth0.pcap")])
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        assert app.load_error is None, app.load_error
+        assert isinstance(app.screen, OverviewScreen)

@@ -84,3 +84,26 @@ def test_a_named_pipe_as_analysis_json_is_refused(tmp_path: Path) -> None:
     assert code == ExitCode.INPUT
     assert "not a regular file but a named pipe (FIFO)" in err
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("name", TARGETS)
+def test_a_single_capture_file(tmp_path: Path, fip: list[Path], name: str) -> None:
+    """One capture point alone: its packets are journeys of one sighting each."""
+    code, out, err = run_cli(*command(name, tmp_path, str(fip[1])))
+    assert (code, err) == (ExitCode.OK, "")
+    if name == "analyze":
+        assert "at 1 capture points" in out
+
+
+@pytest.mark.parametrize("content", [b"", None], ids=["no bytes", "header only"])
+@pytest.mark.parametrize("name", TARGETS)
+def test_an_empty_capture_is_one_error_line(
+    tmp_path: Path, fip: list[Path], name: str, content: bytes | None
+) -> None:
+    empty = tmp_path / "n1__eth0.pcap"
+    empty.write_bytes(fip[0].read_bytes()[:24] if content is None else content)
+    code, _, err = run_cli(*command(name, tmp_path, str(empty)))
+    assert code == ExitCode.INPUT
+    assert err.count("\n") == 1
+    expected = "is empty" if content == b"" else "the capture files hold no packets"
+    assert expected in err
