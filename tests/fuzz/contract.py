@@ -5,10 +5,10 @@ fails with exactly one ``netdiag: error:`` line (after any warnings) and a non-z
 a traceback, a signal, a time-out, an "out of memory" within the fuzz suite's small inputs, or
 an "internal error" (netdiag's own one-line report of a bug).
 
-One exception, kept visible: bugs known to live in the correlation stage, which another change
-fixes. Each has a signature here and a reproducer in ``test_known_bugs.py`` marked as an
-expected failure (strict): when the fix lands, the reproducer passes, the strict mark turns that
-into a failure, and both the mark and the signature here are removed.
+One exception, kept visible: a bug that is known and being fixed elsewhere (in another branch)
+may be listed here by the one line it produces, with a reproducer in ``test_known_bugs.py``
+marked as an expected failure (strict): when the fix lands the reproducer passes, the strict
+mark turns that into a failure, and both the mark and the signature here are removed.
 """
 
 from __future__ import annotations
@@ -20,12 +20,9 @@ from hypothesis import event as hypothesis_event
 
 from tests.fuzz.forkserver import Outcome
 
-#: name -> pattern of the one-line internal error a known bug produces.
-KNOWN_BUGS: dict[str, re.Pattern[str]] = {
-    "correlate: KeyError 'dst_kind' with fewer than two sightings": re.compile(
-        r"internal error \(KeyError: 'dst_kind'\) at netdiag/correlate/"
-    ),
-}
+#: name -> pattern of the one-line internal error a known bug produces. Empty while none is
+#: known; an entry goes with a strict-xfail reproducer in ``test_known_bugs.py``.
+KNOWN_BUGS: dict[str, re.Pattern[str]] = {}
 
 
 def event(label: str) -> None:

@@ -9,7 +9,7 @@ import pytest
 from netdiag.tui.app import make_app
 from netdiag.tui.screens.overview import OverviewScreen
 from tests.support import scenarios as sc
-from tests.support.builder import write_pcaps
+from tests.support.builder import one_packet_pcap, write_pcaps
 
 from .helpers import settle
 
@@ -50,3 +50,11 @@ async def test_a_bug_while_loading_ends_with_its_one_line_report(
     assert app.load_error_internal
     assert app.load_error is not None
     assert app.load_error.startswith("internal error (KeyError: 'dst_kind') at netdiag/")
+
+
+async def test_a_capture_with_one_packet_opens_on_the_overview(tmp_path: Path) -> None:
+    app = make_app([one_packet_pcap(tmp_path / "node1__eth0.pcap")])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.load_error is None, app.load_error
+        assert isinstance(app.screen, OverviewScreen)

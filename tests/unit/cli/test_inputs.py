@@ -11,7 +11,7 @@ import pytest
 
 from netdiag.cli import Env, ExitCode, main
 from tests.support import scenarios as sc
-from tests.support.builder import write_pcaps
+from tests.support.builder import one_packet_pcap, write_pcaps
 
 TARGETS = {
     "analyze": [],
@@ -107,3 +107,12 @@ def test_an_empty_capture_is_one_error_line(
     assert err.count("\n") == 1
     expected = "is empty" if content == b"" else "the capture files hold no packets"
     assert expected in err
+
+
+@pytest.mark.parametrize("name", TARGETS)
+def test_a_capture_with_one_packet(tmp_path: Path, name: str) -> None:
+    pcap = one_packet_pcap(tmp_path / "node1__eth0.pcap")
+    code, out, err = run_cli(*command(name, tmp_path, str(pcap)))
+    assert (code, err) == (ExitCode.OK, "")
+    if name == "analyze":
+        assert "1 packets at 1 capture points" in out
