@@ -51,13 +51,14 @@ demo: venv
 bench: venv
 	$(BIN)/python benchmarks/ingest.py
 
-# The fuzz suite's long profile (tests/fuzz/conftest.py): ~60x the examples `make test` runs,
+# The fuzz suite's long profile (tests/fuzz/profile.py): 200x the examples `make test` runs,
 # a new random seed each time, hypothesis' statistics at the end. NETDIAG_FUZZ_EXAMPLES=N sets
-# the examples per test; it runs at the lowest CPU priority.
+# the examples per test; it runs at the lowest CPU priority. Each command has its own time
+# limit (tests/fuzz/forkserver.py), so a test's may be long.
 FUZZ_ARGS ?=
 fuzz: venv
 	NETDIAG_FUZZ=long nice -n 19 $(BIN)/pytest tests/fuzz tests/unit/pcap/test_fuzz.py \
-		--hypothesis-show-statistics $(FUZZ_ARGS)
+		--timeout 7200 --hypothesis-show-statistics $(FUZZ_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

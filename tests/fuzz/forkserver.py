@@ -66,11 +66,15 @@ class Outcome:
 class Forkserver:
     """The client side: one server process for the whole test session."""
 
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        self._proc = proc
+    def __init__(self) -> None:
+        self._proc = self._spawn()
 
     @classmethod
     def start(cls) -> Forkserver:
+        return cls()
+
+    @staticmethod
+    def _spawn() -> subprocess.Popen[str]:
         proc = subprocess.Popen(
             [sys.executable, "-m", "tests.fuzz.forkserver"],
             stdin=subprocess.PIPE,
@@ -79,20 +83,36 @@ class Forkserver:
             cwd=REPO,
             env={k: v for k, v in os.environ.items() if k != "NETDIAG_DEBUG"},
         )
-        server = cls(proc)
-        assert server._exchange({"ping": True}) == {"pong": True}
-        return server
+        assert proc.stdout is not None
+        assert json.loads(proc.stdout.readline()) == {"ready": True}
+        return proc
 
     def _exchange(self, request: dict[str, Any]) -> dict[str, Any]:
+        """One request, its reply. Interrupted half-way (a test's time-out, Ctrl-C), the
+        server would answer the old request to the next one: it is replaced instead."""
         assert self._proc.stdin is not None
         assert self._proc.stdout is not None
-        self._proc.stdin.write(json.dumps(request) + "\n")
-        self._proc.stdin.flush()
-        line = self._proc.stdout.readline()
+        try:
+            self._proc.stdin.write(json.dumps(request) + "\n")
+            self._proc.stdin.flush()
+            line = self._proc.stdout.readline()
+        except BaseException:
+            self._replace()
+            raise
         if not line:
-            raise RuntimeError(f"the fork server died (exit {self._proc.poll()})")
+            status = self._proc.poll()
+            self._replace()
+            raise RuntimeError(f"the fork server died (exit {status}); started a new one")
         reply: dict[str, Any] = json.loads(line)
         return reply
+
+    def _replace(self) -> None:
+        self._proc.kill()
+        self._proc.wait()
+        for pipe in (self._proc.stdin, self._proc.stdout):
+            if pipe is not None:
+                pipe.close()
+        self._proc = self._spawn()
 
     def run(
         self,
@@ -222,10 +242,10 @@ def serve() -> None:
     import netdiag.report.text
 
     netdiag.cli.build_parser()  # imports every command's module
+    sys.stdout.write(json.dumps({"ready": True}) + "\n")
+    sys.stdout.flush()
     for line in sys.stdin:
-        request = json.loads(line)
-        reply = {"pong": True} if request.get("ping") else _serve_one(request)
-        sys.stdout.write(json.dumps(reply) + "\n")
+        sys.stdout.write(json.dumps(_serve_one(json.loads(line))) + "\n")
         sys.stdout.flush()
 
 
