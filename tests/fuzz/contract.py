@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from hypothesis import currently_in_test_context
+from hypothesis import currently_in_test_context, target
 from hypothesis import event as hypothesis_event
 
 from tests.fuzz.forkserver import Outcome
@@ -41,6 +41,8 @@ def known_bug(line: str) -> str | None:
 def check(outcome: Outcome) -> None:
     """Assert that ``outcome`` keeps the contract (see the module docstring)."""
     why = outcome.describe()
+    if currently_in_test_context():  # steer the search towards inputs that take more memory
+        target(float(outcome.maxrss_kib), label="max RSS of a command (KiB)")
     assert not outcome.timed_out, why
     assert outcome.signal is None, why
     assert "Traceback" not in outcome.stderr, why
