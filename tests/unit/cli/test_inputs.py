@@ -116,3 +116,18 @@ def test_a_capture_with_one_packet(tmp_path: Path, name: str) -> None:
     assert (code, err) == (ExitCode.OK, "")
     if name == "analyze":
         assert "1 packets at 1 capture points" in out
+
+
+def test_inventory_show_of_a_large_inventory_lists_every_node_as_plain_lines(
+    tmp_path: Path,
+) -> None:
+    nodes = "".join(f"- {{name: n{i}, host: 10.0.{i // 256}.{i % 256}}}\n" for i in range(2500))
+    path = tmp_path / "big.yaml"
+    path.write_text(f"version: 1\nnodes:\n{nodes}")
+    code, out, err = run_cli("inventory", "show", str(path))
+    assert (code, err) == (ExitCode.OK, "")
+    lines = out.splitlines()
+    assert lines[0] == f"{path}: 2500 nodes, 0 pods"
+    assert lines[1].split() == ["node", "ssh", "sudo", "labels", "devices"]
+    assert lines[-1].split() == ["n2499", "10.0.9.195", "no"]
+    assert len(lines) == 2 + 2500
