@@ -11,7 +11,7 @@ DEB_PACKAGES := tcpdump tshark openssh-server openssh-client iptables iproute2 i
 	openvswitch-switch ovn-central
 PYTEST_ARGS ?=
 
-.PHONY: demo test deps venv lint typecheck unit integration bench clean
+.PHONY: demo test deps venv lint typecheck unit integration bench fuzz clean
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
@@ -50,6 +50,15 @@ demo: venv
 
 bench: venv
 	$(BIN)/python benchmarks/ingest.py
+
+# The fuzz suite's long profile (tests/fuzz/profile.py): 200x the examples `make test` runs,
+# a new random seed each time, hypothesis' statistics at the end. NETDIAG_FUZZ_EXAMPLES=N sets
+# the examples per test; it runs at the lowest CPU priority. Each command has its own time
+# limit (tests/fuzz/forkserver.py), so a test's may be long.
+FUZZ_ARGS ?=
+fuzz: venv
+	NETDIAG_FUZZ=long nice -n 19 $(BIN)/pytest tests/fuzz tests/unit/pcap/test_fuzz.py \
+		--timeout 7200 --hypothesis-show-statistics $(FUZZ_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

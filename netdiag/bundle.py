@@ -18,6 +18,7 @@ import pandas as pd
 
 from netdiag.correlate.model import ClockSample, Options
 from netdiag.errors import AnalysisInputError, InputError
+from netdiag.files import is_directory, is_regular, require_regular
 from netdiag.pcap.points import ifmap_from_links
 
 PCAP_SUFFIXES = (".pcap", ".pcapng", ".cap")
@@ -74,11 +75,11 @@ class _Plan:
 
 def _read_manifest(root: Path, plan: _Plan) -> bool:
     path = root / "manifest.json"
-    if not path.is_file():
+    if not is_regular(path):
         return False
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         plan.warnings.append(f"{path}: unreadable ({exc}); reading the pcaps by file name")
         return False
     if not isinstance(manifest, dict):
@@ -107,7 +108,7 @@ def _read_manifest(root: Path, plan: _Plan) -> bool:
         file = root / str(cap["file"])
         listed.add(file)
         plan.statuses.append(str(cap.get("status", "?")))
-        if not file.is_file() or file.stat().st_size == 0:
+        if not is_regular(file) or file.stat().st_size == 0:
             plan.warnings.append(
                 f"{cap['point']}: no capture file ({cap.get('status', '?')}); left out"
             )
@@ -173,8 +174,12 @@ def _bundle_plan(root: Path) -> _Plan:
     plan = _Plan()
     manifest = _read_manifest(root, plan)
     if not manifest:
-        base = root / "pcaps" if (root / "pcaps").is_dir() else root
-        files = sorted(p for p in base.iterdir() if p.suffix in PCAP_SUFFIXES and p.stat().st_size)
+        base = root / "pcaps" if is_directory(root / "pcaps") else root
+        files = sorted(
+            p
+            for p in base.iterdir()
+            if p.suffix in PCAP_SUFFIXES and is_regular(p) and p.stat().st_size
+        )
         plan.specs = [str(p) for p in files]
     if not plan.specs and plan.unfinished:
         raise AnalysisInputError(
@@ -213,19 +218,18 @@ def load_input(
         raise AnalysisInputError("no input given; pass a run directory or capture files")
     first = Path(str(inputs[0]))
     root: Path | None = None
-    if len(inputs) == 1 and first.is_dir():
+    if len(inputs) == 1 and is_directory(first):
         root = first
         plan = _bundle_plan(first)
     else:
         plan = _Plan(specs=[str(i) for i in inputs])
         for spec in plan.specs:
             path = Path(parse_point_spec(spec).path)
-            if path.is_dir():
+            if is_directory(path):
                 raise AnalysisInputError(
                     f"{path}: a directory among capture files; give one run directory alone"
                 )
-            if not path.is_file():
-                raise AnalysisInputError(f"{path}: no such capture file; check the path")
+            require_regular(path, "capture file", AnalysisInputError)
     given = {node: dict(m) for node, m in (ifmaps or {}).items()}
     try:
         check_ifmap_nodes(given, {parse_point_spec(s).node for s in plan.specs} | set(plan.ifmaps))

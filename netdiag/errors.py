@@ -17,10 +17,14 @@
     └── PrivilegeError                the operation needs root (lab, local captures)
 
 Every message says what was wrong and what to do about it. Backend exceptions are re-raised as
-one of these with ``raise ... from exc`` at the boundary where they occur.
+one of these with ``raise ... from exc`` at the boundary where they occur. Any other exception
+is a bug: :func:`internal_error` describes it in one line for the user.
 """
 
 from __future__ import annotations
+
+import traceback
+from pathlib import Path
 
 
 class NetdiagError(Exception):
@@ -86,3 +90,26 @@ class LabError(NetdiagError):
 
 class PrivilegeError(NetdiagError):
     """The operation needs root."""
+
+
+def internal_error(exc: BaseException) -> str:
+    """One line naming an unexpected exception and where in netdiag it was raised.
+
+    It always starts with ``internal error``, so a user (and the tests) can tell a bug from a
+    problem with the input; the place lets a maintainer find it without the traceback.
+    """
+    from netdiag import __version__ as version
+
+    where = ""
+    package = Path(__file__).resolve().parent
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        path = Path(frame.filename).resolve()
+        if path.is_relative_to(package):
+            where = f" at {path.relative_to(package.parent)}:{frame.lineno} in {frame.name}"
+            break
+    detail = " ".join(str(exc).split())[:300]
+    what = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    return (
+        f"internal error ({what}){where}; this is a bug in netdiag {version}: please "
+        f"report it with the command you ran (run it again with --debug for the traceback)"
+    )

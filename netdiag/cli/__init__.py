@@ -11,10 +11,10 @@ import sys
 from collections.abc import Sequence
 
 from netdiag import __version__
-from netdiag.cli._env import Env, ExitCode
-from netdiag.errors import InputError, NetdiagError, PrivilegeError
+from netdiag.cli._env import DEBUG_ENV, Env, ExitCode
+from netdiag.errors import InputError, NetdiagError, PrivilegeError, internal_error
 
-__all__ = ["Env", "ExitCode", "build_parser", "main"]
+__all__ = ["DEBUG_ENV", "Env", "ExitCode", "build_parser", "internal_error", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Capture packets on many nodes over SSH and follow each packet across them.",
     )
     parser.add_argument("--version", action="version", version=f"netdiag {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help=f"show the traceback of an internal error (or set {DEBUG_ENV}=1)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in (packets, analyze, capture, demo, lab, inventory, discover, report, tui, export):
         module.register(sub)
@@ -66,4 +71,15 @@ def main(argv: Sequence[str] | None = None, env: Env | None = None) -> int:
         # `netdiag packets x.pcap | head`: the reader went away; that is not an error.
         sys.stderr.close()
         return ExitCode.OK
+    except MemoryError:
+        env.error(
+            "out of memory; analyse fewer or smaller capture files at once, "
+            "or raise the memory limit (ulimit -v)"
+        )
+        return ExitCode.FAILURE
+    except Exception as exc:  # a bug: one line for the user, the traceback on request
+        if args.debug or env.environ.get(DEBUG_ENV, "") not in ("", "0"):
+            raise
+        env.error(internal_error(exc))
+        return ExitCode.INTERNAL
     return code

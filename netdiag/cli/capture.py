@@ -180,8 +180,10 @@ def print_summary(outcome: Any, env: Env) -> None:
 
     from netdiag.report.text import render
 
+    for warning in outcome.warnings:
+        env.warn(warning)
     console = Console(file=env.stdout, width=None if env.stdout_isatty else 160)
-    render(outcome.analysis, console, outcome.warnings)
+    render(outcome.analysis, console)
 
 
 async def _run(inventory: Any, plan: Any, opts: Any, console: Any) -> tuple[Any, bool]:

@@ -9,6 +9,7 @@ from typing import Any
 from netdiag.cli._env import Env, ExitCode, write_text_file
 from netdiag.cli._ifmap import add_ifmap_option, parse_ifmaps
 from netdiag.errors import InputError
+from netdiag.files import is_directory
 
 
 def register(subparsers: Any) -> None:
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace, env: Env) -> int:
 
     html_path: Path | None = args.html
     if html_path is None and args.json is None:
-        if len(args.input) == 1 and args.input[0].is_dir():
+        if len(args.input) == 1 and is_directory(args.input[0]):
             html_path = args.input[0] / "report.html"
         else:
             raise InputError("nothing to write; give --html PATH and/or --json PATH")

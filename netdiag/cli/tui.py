@@ -6,9 +6,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from netdiag.cli._env import Env, ExitCode
+from netdiag.cli._env import DEBUG_ENV, Env, ExitCode
 from netdiag.cli._ifmap import add_ifmap_option, parse_ifmaps
 from netdiag.errors import InputError
+from netdiag.files import stat_mode
 
 
 def register(subparsers: Any) -> None:
@@ -30,14 +31,15 @@ def run(args: argparse.Namespace, env: Env) -> int:
     from netdiag.tui.app import make_app
 
     for path in args.input:
-        if not path.exists() and "=" not in str(path):  # [POINT=]PATH specs are checked later
+        if stat_mode(path) is None and "=" not in str(path):  # [POINT=]PATH: checked later
             raise InputError(f"{path}: no such file or directory; check the path")
     ifmaps = parse_ifmaps(args.ifmap)
     if not env.stdout_isatty:
         raise InputError("netdiag tui needs a terminal; use `netdiag report` for a file")
-    app = make_app(args.input, ifmaps=ifmaps)
+    debug = bool(getattr(args, "debug", False)) or env.environ.get(DEBUG_ENV, "") not in ("", "0")
+    app = make_app(args.input, ifmaps=ifmaps, debug=debug)
     app.run()
     if app.load_error is not None:
         env.error(app.load_error)
-        return ExitCode.INPUT
+        return ExitCode.INTERNAL if app.load_error_internal else ExitCode.INPUT
     return ExitCode.OK

@@ -27,6 +27,7 @@ from netdiag.pcap.source import ALIGN, Source, Window, open_source
 #: 32 MiB 402 of 429, 64 MiB 459 of 460 (benchmarks/README.md).
 DEFAULT_CHUNK_BYTES = 16 * 1024 * 1024
 I64_MAX = np.iinfo(np.int64).max
+U64_MAX = np.iinfo(np.uint64).max
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,9 @@ def _to_ns(raw: npt.NDArray[np.uint64], units: int, pcap: bool) -> npt.NDArray[n
         frac = (raw & np.uint64(0xFFFFFFFF)).astype(np.int64)
         result: npt.NDArray[np.int64] = sec * 1_000_000_000 + frac * (1_000_000_000 // units)
         return result
+    if units > U64_MAX:  # if_tsresol up to 2^-127 s: no 64-bit count reaches a nanosecond
+        tiny: npt.NDArray[np.int64] = (raw.astype(np.float64) * (1e9 / units)).astype(np.int64)
+        return tiny
     if 1_000_000_000 % units == 0:
         mult = 1_000_000_000 // units
         limit = np.uint64(I64_MAX // mult)
@@ -66,6 +70,15 @@ def _to_ns(raw: npt.NDArray[np.uint64], units: int, pcap: bool) -> npt.NDArray[n
     sec_i = np.minimum(whole, np.uint64(I64_MAX // 1_000_000_000 - 1)).astype(np.int64)
     ns: npt.NDArray[np.int64] = sec_i * 1_000_000_000 + (part * (1e9 / units)).astype(np.int64)
     return ns
+
+
+def _shifted(ns: npt.NDArray[np.int64], offset_s: int) -> npt.NDArray[np.int64]:
+    """``ns`` + an if_tsoffset of ``offset_s`` seconds (a signed 64-bit field, so up to ~2.9e11
+    years), saturating at the int64 limits (years -292 and 2262) instead of wrapping around."""
+    offset = max(-I64_MAX, min(I64_MAX, offset_s * 1_000_000_000))
+    if offset >= 0:
+        return np.where(ns > I64_MAX - offset, I64_MAX, ns + offset)
+    return np.where(ns < -I64_MAX - offset, -I64_MAX, ns + offset)
 
 
 class CaptureFile:
@@ -243,15 +256,17 @@ class CaptureFile:
         bad = np.flatnonzero(gid >= n_if)
         if len(bad):
             first = int(bad[0])
-            self.info.warnings.append(
-                ReadWarning(
-                    self.path,
-                    self._frames + first + 1,
-                    base + int(recs["off"][first]),
-                    f"packet refers to interface {int(recs['iface'][first])}, which no "
-                    "interface description block defined; file damaged",
-                )
+            damage = ReadWarning(
+                self.path,
+                self._frames + first + 1,
+                base + int(recs["off"][first]),
+                f"packet refers to interface {int(recs['iface'][first])}, which no "
+                "interface description block defined; file damaged",
             )
+            # The walk may have gone on to later damage before this check ran; the read ends
+            # here, so this is the damage to report, and any found after it is moot.
+            kept = [w for w in self.info.warnings if w.offset < damage.offset]
+            self.info.warnings[:] = [*kept, damage]
             recs, gid = recs[:first], gid[:first]
         if not len(recs):
             return
@@ -280,7 +295,7 @@ class CaptureFile:
             for g in np.unique(gid).tolist():
                 sel = gid == g
                 iface = ifaces[g]
-                ts[sel] = _to_ns(raw[sel], iface.tsresol, False) + iface.tsoffset * 1_000_000_000
+                ts[sel] = _shifted(_to_ns(raw[sel], iface.tsresol, False), iface.tsoffset)
             ts[spb] = 0
         linktype = np.array([i.linktype for i in ifaces], dtype=np.int64)[gid]
         batch = Batch(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from netdiag.errors import InputError
+from netdiag.files import printable, read_text, stat_mode
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ def parse_point_spec(spec: str) -> PointSpec:
     paths with ``=`` in a directory name still work.
     """
     name, sep, path = spec.partition("=")
-    if not sep or ("/" in name and Path(spec).exists()):
+    if not sep or ("/" in name and stat_mode(spec) is not None):
         name, path = "", spec
     if not path or (sep and not name):
         raise InputError(f"{spec!r}: expected [POINT=]PATH, e.g. node1/eth1=node1.pcap")
@@ -45,6 +46,7 @@ def parse_point_spec(spec: str) -> PointSpec:
         node, _, iface = name.partition("/")
     else:
         node, iface = name, file_iface
+    node, iface = printable(node), printable(iface)
     point = f"{node}/{iface}" if iface else node
     return PointSpec(point=point, node=node, iface=iface, path=path)
 
@@ -62,11 +64,10 @@ def ifmap_from_links(links: object) -> dict[int, str]:
 def load_ifmap(path: str | Path) -> dict[int, str]:
     """ifindex -> ifname from the JSON of ``ip -j link`` (recorded on the node at capture time:
     a LINUX_SLL2 capture holds only the capturing namespace's interface indexes)."""
+    text = read_text(path, "interface map", 64 << 20)
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the interface map ({exc.strerror})") from exc
-    except ValueError as exc:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:
         raise InputError(
             f"{path}: not JSON ({exc}); give the output of `ip -j link` saved on the node"
         ) from exc

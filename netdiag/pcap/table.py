@@ -3,11 +3,14 @@
 :class:`TableBuilder` copies every chunk into output arrays sized from an estimate of the file's
 packet count (anonymous maps: pages that are never written cost nothing), doubling if the
 estimate was short; so a file is assembled without keeping its chunks or concatenating them.
+The table takes :data:`ROW_BYTES` per packet; a guess reserves at most a bounded share of memory.
 """
 
 from __future__ import annotations
 
 import mmap
+import os
+import resource
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -143,9 +146,15 @@ class TableBuilder:
 
     def reserve(self, k: int, expected_total: int) -> dict[str, npt.NDArray[Any]]:
         """Views of the next ``k`` rows of every array, never written before and zeroed
-        (decode writes there, see gather.Columns); then commit."""
+        (decode writes there, see gather.Columns); then commit.
+
+        ``expected_total`` is a guess (extrapolated from the bytes read so far): it can be far
+        off, e.g. when a file starts with empty records, so it is trusted only up to
+        :func:`rows_ahead_budget`; past that the arrays double as they fill.
+        """
         if self.n + k > self._cap:
-            self._grow(max(expected_total, self.n + k, 2 * self._cap))
+            guess = min(expected_total, rows_ahead_budget())
+            self._grow(max(guess, self.n + k, 2 * self._cap))
         return {key: a[self.n : self.n + k] for key, a in self._arrays.items()}
 
     def commit(self, k: int) -> None:
@@ -165,6 +174,24 @@ class TableBuilder:
         return {key: a[: self.n] for key, a in self._arrays.items()}
 
 
+#: Bytes one packet takes in the table's arrays (304 today).
+ROW_BYTES = sum(np.dtype(dtype).itemsize for dtype in KEYS.values())
+
+
+def rows_ahead_budget() -> int:
+    """Rows the table may reserve on a guess: a quarter of the machine's memory, and at most
+    half of what the process' address-space limit (``ulimit -v``) leaves. A larger reservation
+    could be refused by the kernel although most of it might never be used."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    budget = os.sysconf("SC_PHYS_PAGES") * page // 4
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft != resource.RLIM_INFINITY:
+        with open("/proc/self/statm", "rb") as statm:  # first field: address space, in pages
+            used = int(statm.read().split()[0]) * page
+        budget = min(budget, max(soft - used, 0) // 2)
+    return budget // ROW_BYTES
+
+
 def _untouched(n: int, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
     """``n`` zeroed items that cost nothing until written: an anonymous map (zero-filled by the
     kernel, so no validity mask needs clearing) with transparent huge pages off.
@@ -176,7 +203,10 @@ def _untouched(n: int, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
     nbytes = n * dtype.itemsize
     if nbytes < mmap.PAGESIZE:
         return np.zeros(n, dtype=dtype)
-    mem = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    try:
+        mem = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    except OSError as exc:  # ENOMEM: what numpy would raise as MemoryError
+        raise MemoryError(f"cannot reserve {nbytes} bytes for the packet table") from exc
     if hasattr(mmap, "MADV_NOHUGEPAGE"):
         mem.madvise(mmap.MADV_NOHUGEPAGE)
     return np.frombuffer(mem, dtype=dtype)

@@ -13,7 +13,8 @@ from typing import Literal
 import yaml
 
 from netdiag.errors import PlanError
-from netdiag.inventory import NAME_RE, YamlReader
+from netdiag.files import read_text
+from netdiag.inventory import MAX_FILE_BYTES, NAME_RE, YamlReader, collector_paused
 from netdiag.plan.model import (
     CAPTURE_KEYS,
     GLOB_CHARS,
@@ -32,15 +33,16 @@ from netdiag.plan.model import (
 
 def load_plan(path: str | Path) -> Plan:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PlanError(f"{path}: cannot read the plan ({exc.strerror}); check the path") from exc
-    return parse_plan(text, path)
+    return parse_plan(read_text(path, "plan", MAX_FILE_BYTES, PlanError), path)
 
 
 def parse_plan(text: str, path: Path) -> Plan:
     """Validate plan YAML ``text``; errors read ``file:line: field: expected ..., got ...``."""
+    with collector_paused():
+        return _parse_plan(text, path)
+
+
+def _parse_plan(text: str, path: Path) -> Plan:
     r = YamlReader(path, PlanError)
     top = r.mapping(r.compose(text), "", TOP_KEYS, required=("version", "name", "capture"))
     r.integer(top["version"], "version", 1, 1)

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from netdiag.errors import AnalysisInputError
+from netdiag.files import is_directory, is_regular, require_regular, stat_mode
 from netdiag.report.document import Analysis, Sighting, parse_analysis, split_point
 from netdiag.report.loader import Progress, load_analysis
 from netdiag.report.manifest import Manifest, load_manifest
@@ -79,7 +80,7 @@ class RunView:
         if "frames" not in cache:
             cache["frames"] = None
             parquet = self.root / "packets.parquet" if self.root is not None else None
-            if parquet is not None and parquet.is_file():
+            if parquet is not None and is_regular(parquet):
                 import pandas as pd
 
                 try:
@@ -93,7 +94,7 @@ class RunView:
     def pcap_of(self, point: str) -> Path | None:
         """The capture file of ``point`` (``node/iface``), if it is on disk."""
         path = self.pcaps.get(point)
-        return path if path is not None and path.is_file() else None
+        return path if path is not None and is_regular(path) else None
 
 
 IfMaps = Mapping[str, Mapping[int, str]]
@@ -122,7 +123,7 @@ def _pcaps_of(root: Path, manifest: Manifest | None, analysis: Analysis) -> dict
         if point.name not in found:
             stem = f"{point.node}__{point.iface}"
             for suffix in _PCAP_SUFFIXES:
-                if (root / "pcaps" / f"{stem}{suffix}").is_file():
+                if is_regular(root / "pcaps" / f"{stem}{suffix}"):
                     found[point.name] = root / "pcaps" / f"{stem}{suffix}"
                     break
     _by_device(found, analysis)
@@ -179,18 +180,19 @@ def open_input(
     if not paths:
         raise AnalysisInputError("no input given; pass a run directory, analysis.json or pcaps")
     for path in paths:
-        if not path.exists() and "=" not in str(path):
+        if stat_mode(path) is None and "=" not in str(path):
             raise AnalysisInputError(f"{path}: no such file or directory; check the path")
     first = paths[0]
-    if len(paths) == 1 and first.is_dir():
+    if len(paths) == 1 and is_directory(first):
         return _open_dir(first, progress, ifmaps)
     if len(paths) == 1 and first.suffix == ".json":
+        require_regular(first, "analysis or manifest JSON", AnalysisInputError)
         if first.name == "manifest.json":
             return _open_dir(first.parent, progress, ifmaps)
         analysis = load_analysis(first, progress)
         root = first.parent
         manifest = (
-            load_manifest(root / "manifest.json") if (root / "manifest.json").is_file() else None
+            load_manifest(root / "manifest.json") if is_regular(root / "manifest.json") else None
         )
         pcaps = _pcaps_of(root, manifest, analysis)
         maps = _manifest_ifmaps(manifest, ifmaps)
@@ -201,7 +203,7 @@ def open_input(
 
     specs = [parse_point_spec(str(p)) for p in paths]
     bad = [
-        s.path for s in specs if Path(s.path).is_dir() or Path(s.path).suffix not in _PCAP_SUFFIXES
+        s.path for s in specs if is_directory(s.path) or Path(s.path).suffix not in _PCAP_SUFFIXES
     ]
     if bad:
         raise AnalysisInputError(
@@ -220,7 +222,7 @@ def open_input(
 def _open_dir(root: Path, progress: Progress | None, ifmaps: IfMaps | None) -> RunView:
     manifest_path = root / "manifest.json"
     analysis_path = root / "analysis.json"
-    if not manifest_path.is_file() and not analysis_path.is_file():
+    if not is_regular(manifest_path) and not is_regular(analysis_path):
         raise AnalysisInputError(
             f"{root}: not a run directory (no manifest.json or analysis.json); "
             "give the directory written by `netdiag capture --out DIR`"

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from netdiag.errors import AnalysisInputError
+from netdiag.files import require_regular
 from netdiag.report.document import (
     Analysis,
     Anomaly,
@@ -34,6 +35,7 @@ Progress = Callable[[str, int], None]
 
 def _read_text(path: Path) -> str:
     """The file as text, decoded in chunks so no single call runs for long."""
+    require_regular(path, "analysis JSON", AnalysisInputError)  # a FIFO would block forever
     try:
         with path.open(encoding="utf-8") as fh:
             parts: list[str] = []
@@ -76,6 +78,11 @@ class _Cursor:
         except json.JSONDecodeError as exc:
             raise AnalysisInputError(
                 f"{self.source}: invalid JSON at character {exc.pos} ({exc.msg}); "
+                "re-run `netdiag analyze`"
+            ) from exc
+        except RecursionError as exc:  # Python's decoder recurses once per nesting level
+            raise AnalysisInputError(
+                f"{self.source}: JSON nested too deeply at character {self.pos}; "
                 "re-run `netdiag analyze`"
             ) from exc
         return value

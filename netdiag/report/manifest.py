@@ -161,7 +161,7 @@ def load_manifest(path: Path) -> Manifest:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise AnalysisInputError(f"{path}: cannot read ({exc.strerror})") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise AnalysisInputError(
             f"{path}: not valid JSON ({exc}); the run bundle is damaged"
         ) from exc

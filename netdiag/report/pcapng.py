@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from netdiag import __version__
 from netdiag.errors import AnalysisInputError
+from netdiag.files import is_regular
 from netdiag.pcap import device_name
 from netdiag.report.bundle import RunView
 from netdiag.report.describe import COPY_TEXT, arrivals, describe_change
@@ -27,6 +28,8 @@ from netdiag.report.document import split_point
 from netdiag.report.frames import FrameTable, read_frames
 
 _OPT_COMMENT, _IF_NAME, _IF_DESCRIPTION, _IF_TSRESOL, _SHB_USERAPPL = 1, 2, 3, 9, 4
+_IF_TSOFFSET = 14
+_I64 = np.iinfo(np.int64)
 
 
 def _option(code: int, value: bytes) -> bytes:
@@ -45,22 +48,33 @@ def section_header() -> bytes:
     return _block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1) + opts)
 
 
-def interface_block(name: str, description: str, linktype: int, snaplen: int = 0) -> bytes:
-    """IDB with if_name, if_description and nanosecond timestamps."""
+def _text(value: str) -> bytes:
+    """UTF-8 for an option; a name from a non-UTF-8 file name keeps its bytes (surrogateescape
+    is how Python carries them in a ``str``)."""
+    return value.encode("utf-8", "surrogateescape")
+
+
+def interface_block(
+    name: str, description: str, linktype: int, snaplen: int = 0, tsoffset_s: int = 0
+) -> bytes:
+    """IDB with if_name, if_description, nanosecond timestamps and, when not 0, if_tsoffset
+    (seconds added to every timestamp: how a pcapng holds times before 1970)."""
     opts = (
-        _option(_IF_NAME, name.encode())
-        + _option(_IF_DESCRIPTION, description.encode())
+        _option(_IF_NAME, _text(name))
+        + _option(_IF_DESCRIPTION, _text(description))
         + _option(_IF_TSRESOL, b"\x09")
+        + (_option(_IF_TSOFFSET, struct.pack("<q", tsoffset_s)) if tsoffset_s else b"")
         + _option(0, b"")
     )
     return _block(1, struct.pack("<HHI", linktype, 0, snaplen) + opts)
 
 
 def packet_block(iface: int, ts_ns: int, wirelen: int, data: bytes, comment: str = "") -> bytes:
-    """EPB with an optional opt_comment."""
+    """EPB with an optional opt_comment; ``ts_ns`` counts from its interface's if_tsoffset."""
+    wirelen = min(max(wirelen, 0), 0xFFFFFFFF)
     pad = -len(data) % 4
     body = struct.pack("<IIIII", iface, ts_ns >> 32, ts_ns & 0xFFFFFFFF, len(data), wirelen)
-    opts = _option(_OPT_COMMENT, comment.encode()) + _option(0, b"") if comment else b""
+    opts = _option(_OPT_COMMENT, _text(comment)) + _option(0, b"") if comment else b""
     return _block(6, body + data + b"\0" * pad + opts)
 
 
@@ -180,7 +194,7 @@ def _sources(view: RunView) -> list[_Source]:
     device; the others belong to their one point."""
     by_file: dict[Path, list[str]] = {}
     for point, path in sorted(view.pcaps.items()):
-        if path.is_file():
+        if is_regular(path):
             by_file.setdefault(path, []).append(point)
     sources = []
     for path, points in by_file.items():
@@ -214,8 +228,13 @@ def export_pcapng(view: RunView, out: Path) -> ExportStats:
     )
     index = np.concatenate([np.arange(len(s.table), dtype=np.int64) for s in sources])
     corrected = np.concatenate(
-        [s.table.ts_ns - np.array([offsets[p] for p in s.points], dtype=np.int64) for s in sources]
-    )
+        [_minus(s.table.ts_ns, np.array([offsets[p] for p in s.points], dtype=np.int64))
+         for s in sources]
+    )  # fmt: skip
+    # An EPB timestamp is unsigned: times before 1970 (an old capture, or one that a clock
+    # correction moved there) count from a negative if_tsoffset instead of being cut off.
+    epoch_s = min(0, int(corrected.min()) // 1_000_000_000) if len(corrected) else 0
+    epoch_ns = epoch_s * 1_000_000_000
     order = np.argsort(corrected, kind="stable")
     by_point = hop_comments(view)
     comments: list[dict[int, str]] = []
@@ -228,7 +247,7 @@ def export_pcapng(view: RunView, out: Path) -> ExportStats:
     commented = 0
     try:
         with out.open("wb") as fh:
-            _write(fh, iface_ids, offsets)
+            _write(fh, iface_ids, offsets, epoch_s)
             for k in order.tolist():
                 src = sources[which[k]]
                 i = int(index[k])
@@ -238,7 +257,7 @@ def export_pcapng(view: RunView, out: Path) -> ExportStats:
                 fh.write(
                     packet_block(
                         iface,
-                        int(corrected[k]),
+                        int(corrected[k]) - epoch_ns,
                         int(src.table.wirelen[i]),
                         src.table.frame_bytes(i),
                         comment,
@@ -249,10 +268,22 @@ def export_pcapng(view: RunView, out: Path) -> ExportStats:
     return ExportStats(len(iface_ids), len(order), commented)
 
 
-def _write(fh: BinaryIO, iface_ids: dict[tuple[str, int], int], offsets: dict[str, int]) -> None:
+def _minus(ts_ns: npt.NDArray[np.int64], offset: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """``ts_ns - offset``, saturating at the int64 limits instead of wrapping around."""
+    offset = np.clip(offset, -_I64.max, _I64.max)
+    low = np.where(offset >= 0, ts_ns < -_I64.max + offset, False)
+    high = np.where(offset < 0, ts_ns > _I64.max + offset, False)
+    with np.errstate(over="ignore"):
+        out = ts_ns - offset
+    return np.where(low, -_I64.max, np.where(high, _I64.max, out))
+
+
+def _write(
+    fh: BinaryIO, iface_ids: dict[tuple[str, int], int], offsets: dict[str, int], epoch_s: int
+) -> None:
     fh.write(section_header())
     for point, link in iface_ids:
         node = split_point(point)[0]
         offset = offsets[point]
         description = f"node {node}; timestamps corrected by {-offset:+d} ns to the reference clock"
-        fh.write(interface_block(point, description, link))
+        fh.write(interface_block(point, description, link, tsoffset_s=epoch_s))

@@ -8,7 +8,6 @@ pass, so only the printed representatives are turned into text.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -100,15 +99,15 @@ def _ns(v: object) -> str:
     return f"{n / 1e3:+.1f} µs"
 
 
-def render(a: Analysis, console: Console, warnings: Sequence[str] = ()) -> None:
-    """Print the summary on ``console``."""
+def render(a: Analysis, console: Console) -> None:
+    """Print the summary on ``console`` (the caller puts read damage on stderr as warnings)."""
     total = int(a.points["packets"].sum())
     console.print(
         f"[bold]netdiag analysis[/]: {total} packets at {len(a.points)} capture points, "
         f"{len(a.journeys)} journeys, {len(a.flows)} request/reply flows "
         f"(clocks relative to [bold]{a.reference_node}[/])"
     )
-    for note in (*warnings, *a.notes):
+    for note in a.notes:
         console.print(f"[yellow]note:[/] {escape(note)}")
     pts = Table(title="Capture points", title_justify="left")
     for col in ("point", "packets", "kernel drops", "clock offset", "± error", "from"):

@@ -17,7 +17,7 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
-from netdiag.errors import NetdiagError
+from netdiag.errors import NetdiagError, internal_error
 from netdiag.report.bundle import RunView, open_input
 from netdiag.report.describe import FlowRow, flow_rows
 from netdiag.report.verdict import Verdict, verdicts
@@ -61,6 +61,7 @@ class NetdiagApp(App[None]):
         view: RunView | None = None,
         export_dir: Path | None = None,
         ifmaps: Mapping[str, Mapping[int, str]] | None = None,
+        debug: bool = False,
     ) -> None:
         super().__init__()
         self.paths = list(paths)
@@ -70,6 +71,8 @@ class NetdiagApp(App[None]):
         self.verdicts: list[Verdict] = []
         self.t0 = 0
         self.load_error: str | None = None
+        self.load_error_internal = False
+        self.raise_bugs = debug
         self.export_dir = export_dir
         self._preloaded = view
         self._exports = 0
@@ -96,6 +99,11 @@ class NetdiagApp(App[None]):
         except NetdiagError as exc:
             self.post_message(LoadFailed(str(exc)))
             return
+        except Exception as exc:  # a bug: end with its one-line report, as the CLI does
+            if self.raise_bugs:
+                raise
+            self.post_message(LoadFailed(internal_error(exc), internal=True))
+            return
         finally:
             gc.freeze()
             gc.enable()
@@ -110,6 +118,7 @@ class NetdiagApp(App[None]):
 
     def on_load_failed(self, message: LoadFailed) -> None:
         self.load_error = message.error
+        self.load_error_internal = message.internal
         self.exit()
 
     def on_run_loaded(self, message: RunLoaded) -> None:
@@ -180,9 +189,11 @@ def make_app(
     view: RunView | None = None,
     export_dir: Path | None = None,
     ifmaps: Mapping[str, Mapping[int, str]] | None = None,
+    debug: bool = False,
 ) -> NetdiagApp:
     """The app for ``paths`` (or an already opened ``view``); used by the CLI and the tests.
 
-    ``ifmaps`` names the devices of all-device captures (``--ifmap``), see ``open_input``.
+    ``ifmaps`` names the devices of all-device captures (``--ifmap``), see ``open_input``;
+    ``debug``: a bug while loading ends the app with its traceback instead of one line.
     """
-    return NetdiagApp(paths, view=view, export_dir=export_dir, ifmaps=ifmaps)
+    return NetdiagApp(paths, view=view, export_dir=export_dir, ifmaps=ifmaps, debug=debug)

@@ -22,9 +22,11 @@ class RunLoaded(Message):
 
 @dataclass
 class LoadFailed(Message):
-    """The input could not be opened; ``error`` is the one-line message for the user."""
+    """The input could not be opened; ``error`` is the one-line message for the user,
+    ``internal`` says whether it reports a bug (see ``netdiag.errors.internal_error``)."""
 
     error: str
+    internal: bool = False
 
 
 @dataclass

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -373,4 +374,12 @@ def write_any_pcap(cap: Capture, node: str, path: Path, ifindex: Mapping[str, in
         sec, nsec = divmod(ts, 10**9)
         writer.write_packet(data, sec=sec, usec=nsec, caplen=len(data), wirelen=len(data))
     writer.close()
+    return path
+
+
+def one_packet_pcap(path: Path) -> Path:
+    """A pcap holding a single ICMP echo request: one sighting of one packet."""
+    frame = bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2", id=1) / ICMP(id=1, seq=1))
+    header = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+    path.write_bytes(header + struct.pack("<IIII", 1, 0, len(frame), len(frame)) + frame)
     return path

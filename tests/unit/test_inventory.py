@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from netdiag.errors import InventoryError
+from netdiag.errors import InputError, InventoryError
 from netdiag.inventory import NodeSpec, load_inventory, parse_inventory
+from netdiag.plan import load_plan
 
 GOOD = """\
 version: 1
@@ -154,3 +157,50 @@ def test_load_reports_unreadable_file(tmp_path: Path) -> None:
     f = tmp_path / "inv.yaml"
     f.write_text(GOOD)
     assert load_inventory(f).node("bastion").host == "10.250.0.1"
+
+
+HOSTILE = [
+    (b"version: 1\nnodes: " + b"[" * 100_000 + b"\n", r"x\.yaml:2: nested more than 32 levels"),
+    (b"version: 1\nnodes:\n  - name: \xff\n", r"x\.yaml:3: not UTF-8 text \(byte 28 is 0xff\)"),
+    (b"version: 1\nnodes: []\0\n", r"x\.yaml:2: NUL byte at byte 20: not a text file"),
+    (
+        b"version: 1\nnodes: [a: \x01]\n",
+        r"x\.yaml:2: not valid YAML \(character 0x0001: control characters are not allowed\)",
+    ),
+    (b"#" * (9 << 20), r"x\.yaml: over the 8 MiB size limit"),
+]
+
+
+@pytest.mark.parametrize(("content", "message"), HOSTILE)
+@pytest.mark.parametrize("load", [load_inventory, load_plan])
+def test_hostile_files_give_one_line_errors(
+    tmp_path: Path, load: Callable[[Path], object], content: bytes, message: str
+) -> None:
+    path = tmp_path / "x.yaml"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=message) as err:
+        load(path)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("load", [load_inventory, load_plan])
+def test_a_fifo_or_a_device_is_refused_without_blocking(
+    tmp_path: Path, load: Callable[[Path], object]
+) -> None:
+    fifo = tmp_path / "inv.yaml"
+    os.mkfifo(fifo)  # nobody writes to it: opening it for reading would wait forever
+    with pytest.raises(InputError, match=r"inv\.yaml: not a regular file but a named pipe"):
+        load(fifo)
+    with pytest.raises(InputError, match="not a regular file but a character device"):
+        load(Path("/dev/zero"))
+
+
+def test_a_large_inventory_loads() -> None:
+    nodes = "".join(
+        f"- name: n{i}\n  host: 10.0.{i // 256}.{i % 256}\n  labels: {{role: node}}\n"
+        for i in range(20_000)
+    )
+    pods = "".join(f"- {{name: default/p{i}, node: n{i}}}\n" for i in range(5_000))
+    inventory = parse_inventory(f"version: 1\nnodes:\n{nodes}pods:\n{pods}", Path("big.yaml"))
+    assert (len(inventory.nodes), len(inventory.pods)) == (20_000, 5_000)
+    assert inventory.node("n19999").host == "10.0.78.31"

@@ -45,13 +45,21 @@ def shb(e: str, comment: str = "") -> bytes:
 
 
 def idb(
-    e: str, linktype: int, name: str = "", tsresol: int | None = None, snaplen: int = 0
+    e: str,
+    linktype: int,
+    name: str = "",
+    tsresol: int | None = None,
+    snaplen: int = 0,
+    *,
+    tsoffset: int | None = None,
 ) -> bytes:
     opts = b""
     if name:
         opts += _opt(e, 2, name.encode())
     if tsresol is not None:
         opts += _opt(e, 9, bytes([tsresol]))
+    if tsoffset is not None:
+        opts += _opt(e, 14, struct.pack(e + "q", tsoffset))
     if opts:
         opts += _opt(e, 0, b"")
     return _block(e, 1, struct.pack(e + "HHI", linktype, 0, snaplen) + opts)

@@ -3,6 +3,8 @@ chunked reading."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -167,3 +169,68 @@ def test_section_header_longer_than_a_chunk(tmp_path: Path) -> None:
     assert len(cap.table) == 2
     assert cap.info.warnings == []
     assert cap.info.section_comments == ["x" * 9000]
+
+
+@pytest.mark.parametrize("chunk", [4096, 16 << 20])
+def test_the_first_damage_is_the_one_reported(tmp_path: Path, chunk: int) -> None:
+    """A packet of an undeclared interface (frame 3), then an impossible block (frame 5): the
+    read ends at frame 3, and that is what the warning names, whatever the chunk size."""
+    content = (
+        shb("<") + idb("<", 1) + epb("<", 0, 1, FRAME) + epb("<", 0, 2, FRAME)
+        + epb("<", 3, 3, FRAME) + epb("<", 0, 4, FRAME) + b"\x06\0\0\0\x05\0\0\0" + bytes(40)
+    )  # fmt: skip
+    cap = read_capture(write(tmp_path, "d.pcapng", content), chunk_bytes=chunk)
+    assert len(cap.table) == 2
+    (w,) = cap.info.warnings
+    assert w.frame == 3
+    assert "interface 3" in w.message
+
+
+@pytest.mark.parametrize(
+    ("tsresol", "tsoffset", "expected_ns"),
+    [
+        (9, -5, 1_000 - 5_000_000_000),
+        (0x7F, None, 0),  # 10^-127 s units: 1000 of them are far below a nanosecond
+        (0xFF, None, 0),  # 2^-127 s
+        (9, 1 << 62, 2**63 - 1),  # seconds beyond the year 2262: the latest time there is
+        (9, -(1 << 62), -(2**63 - 1) + 1_000),
+    ],
+)
+def test_extreme_interface_time_options_saturate_instead_of_crashing(
+    tmp_path: Path, tsresol: int, tsoffset: int | None, expected_ns: int
+) -> None:
+    content = shb("<") + idb("<", 1, tsresol=tsresol, tsoffset=tsoffset) + epb("<", 0, 1000, FRAME)
+    cap = read_capture(write(tmp_path, "t.pcapng", content))
+    assert cap.table["ts_ns"].tolist() == [expected_ns]
+    assert cap.info.warnings == []
+
+
+RESERVE_UNDER_A_LIMIT = """
+import resource, sys
+from netdiag.pcap import read_capture
+with open("/proc/self/statm", "rb") as statm:
+    used = int(statm.read().split()[0]) * resource.getpagesize()
+resource.setrlimit(resource.RLIMIT_AS, (used + (200 << 20), resource.RLIM_INFINITY))
+cap = read_capture(sys.argv[1], chunk_bytes=4096)
+print(len(cap.table))
+"""
+
+
+def test_a_file_that_starts_with_empty_records_is_read_within_a_memory_limit(
+    tmp_path: Path,
+) -> None:
+    """4 KiB of empty records, then 20 MB of 200 KB frames: extrapolating the first chunk's
+    density to the whole file would reserve 1.2M rows (~370 MB) for 354 packets."""
+    empty = [(0, b"")] * 254
+    large = [(1, bytes(200_000))] * 100
+    path = write(tmp_path, "e.pcap", pcap_bytes(empty + large))
+    proc = subprocess.run(
+        [sys.executable, "-c", RESERVE_UNDER_A_LIMIT, path],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=Path(__file__).resolve().parents[3],
+    )
+    assert proc.returncode == 0, proc.stderr[-800:]
+    assert proc.stdout.split() == ["354"]

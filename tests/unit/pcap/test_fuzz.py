@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from scapy.contrib.geneve import GENEVE
 from scapy.layers.inet import GRE, ICMP, IP, TCP, UDP
@@ -18,6 +18,7 @@ from scapy.layers.vxlan import VXLAN
 from netdiag.errors import CaptureFormatError
 from netdiag.pcap import read_capture, walker
 from netdiag.pcap._pywalk import walk as py_walk
+from tests.fuzz.profile import fuzz_settings
 from tests.unit.pcap.pcap_builders import epb, idb, isb, pcap_bytes, shb, spb
 
 pytestmark = pytest.mark.skipif(not walker.C_WALKER, reason="C walker not built")
@@ -40,15 +41,15 @@ VALID = [
     + isb("<", 0, 3) + spb("<", FRAMES[0]),
     shb(">") + idb(">", 1) + idb(">", 101) + epb(">", 1, 0, FRAMES[-1]) + epb(">", 0, 0, FRAMES[0]),
 ]  # fmt: skip
-FUZZ = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+FUZZ = fuzz_settings(short=150, long=5000)
 
 
 def _read(content: bytes) -> None:
+    """Read ``content`` in small and large chunks: the same table, the same first damage."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "f.pcap"
         path.write_bytes(content)
+        results = []
         for chunk in (1 << 20, 4096):
             try:
                 cap = read_capture(path, chunk_bytes=chunk)
@@ -56,9 +57,13 @@ def _read(content: bytes) -> None:
                 message = str(exc)
                 if "\n" in message:
                     pytest.fail(f"multi-line error: {message!r}")
+                results.append(message)
                 continue
             assert len(cap.table) == cap.info.packets
             assert list(cap.table["frame"]) == list(range(1, len(cap.table) + 1))
+            first = cap.info.warnings[:1]
+            results.append((len(cap.table), [(w.frame, w.offset) for w in first]))
+        assert results[0] == results[1]
 
 
 @FUZZ

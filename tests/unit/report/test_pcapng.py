@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 import struct
 import subprocess
@@ -9,9 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from netdiag.cli import Env, main
 from netdiag.report.bundle import open_input
 from netdiag.report.frames import read_frames
 from netdiag.report.pcapng import export_pcapng, interface_block, packet_block
+from tests.support import scenarios as sc
+from tests.support.builder import write_pcaps
+from tests.unit.pcap.pcap_builders import epb, idb, shb
 
 TSHARK = shutil.which("tshark")
 needs_tshark = pytest.mark.skipif(TSHARK is None, reason="needs tshark (make deps)")
@@ -109,3 +114,25 @@ def test_not_a_capture(tmp_path: Path) -> None:
     bad.write_text("hello world")
     with pytest.raises(InputError, match=r"notes\.pcap"):
         read_frames(bad)
+
+
+def test_times_before_1970_are_exported_through_if_tsoffset(tmp_path: Path) -> None:
+    """Every point's clock says 1960 (a pcapng may): the export keeps those times exactly."""
+    shift_ns = -2_000_000_000 * 10**9
+    inputs, expected = [], []
+    for path in write_pcaps(sc.fip_ingress(count=2), tmp_path).values():
+        frames = read_frames(path)
+        epbs = [epb("<", 0, int(ts), frames.frame_bytes(i)) for i, ts in enumerate(frames.ts_ns)]
+        link = int(frames.linktype[0])
+        old = tmp_path / f"{path.stem}.pcapng"
+        old.write_bytes(
+            shb("<") + idb("<", link, tsresol=9, tsoffset=-2_000_000_000) + b"".join(epbs)
+        )
+        inputs.append(str(old))
+        expected += [int(ts) + shift_ns for ts in frames.ts_ns]
+    merged = tmp_path / "merged.pcapng"
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["export", *inputs, "--pcapng", str(merged)], Env(out, err)) == 0, err.getvalue()
+    back = read_frames(merged)
+    assert sorted(back.ts_ns.tolist()) == sorted(expected)
+    assert max(expected) < 0
