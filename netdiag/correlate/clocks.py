@@ -16,6 +16,7 @@ Two stages:
 from __future__ import annotations
 
 import heapq
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -81,11 +82,23 @@ def coarse_offsets(
              int(r["n"]))
         for r in stats.to_dict("records")
     ]  # fmt: skip
-    best = solve(edges, ndom, ref)
+    # Each group of domains that share packets is aligned on its own root: the reference for
+    # its group, the best-connected domain for a group the reference shares nothing with (its
+    # offsets are then consistent among themselves, which is all grouping needs).
     margin = 0
-    for d, (off, err, _, _) in best.items():
-        offsets[d] = off
-        margin = max(margin, err)
+    placed: set[int] = set()
+    weight = Counter[int]()
+    for e in edges:
+        weight[e.a] += e.samples
+        weight[e.b] += e.samples
+    for root in [ref, *sorted(weight, key=lambda d: (-weight[d], d))]:
+        if root in placed:
+            continue
+        best = solve(edges, ndom, root)
+        for d, (off, err, _, _) in best.items():
+            offsets[d] = off
+            margin = max(margin, err)
+        placed |= set(best)
     return offsets, margin
 
 

@@ -86,7 +86,7 @@ class Work:
     endpoint: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
 
-def _reference(names: Names, table: pd.DataFrame, wanted: str | None) -> int:
+def _reference(names: Names, w: pd.DataFrame, wanted: str | None) -> int:
     if wanted is not None:
         if wanted in names.domains:
             return names.domains.index(wanted)
@@ -95,8 +95,11 @@ def _reference(names: Names, table: pd.DataFrame, wanted: str | None) -> int:
             f"reference node {wanted!r} is not among the captured nodes ({known}); "
             "pass one of them to --reference-node"
         )
-    first = str(table["point"].iloc[0])
-    return int(names.point_domain[names.points.index(first)])
+    # By default the node that saw the most IP packets (name order on a tie): a choice the
+    # input's order cannot change, and one that shares packets with most others.
+    counts = np.bincount(names.point_domain[w["point"].to_numpy()], minlength=len(names.domains))
+    ranked = sorted(range(len(names.domains)), key=lambda d: (-int(counts[d]), names.domains[d]))
+    return ranked[0]
 
 
 def prepare(table: pd.DataFrame, options: Options) -> Work:
@@ -119,7 +122,7 @@ def prepare(table: pd.DataFrame, options: Options) -> Work:
     conf = base_confidence(w, use_payload=use_payload)
     for c in _FINGERPRINT_ONLY & set(w.columns):
         del w[c]
-    ref = _reference(names, table, options.reference_node)
+    ref = _reference(names, w, options.reference_node)
     return Work(table, options, names, w, ref, conf, notes)
 
 

@@ -40,7 +40,7 @@ async def test_an_empty_capture_ends_with_one_error_line(tmp_path: Path) -> None
 async def test_a_bug_while_loading_ends_with_its_one_line_report(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(paths: object, progress: object = None) -> None:
+    def broken(*args: object) -> None:
         raise KeyError("dst_kind")
 
     monkeypatch.setattr("netdiag.tui.app.open_input", broken)

@@ -19,7 +19,7 @@ def run_cli(*argv: str, environ: dict[str, str] | None = None) -> tuple[int, str
     return code, out.getvalue(), err.getvalue()
 
 
-def _broken_loader(inputs: object) -> None:
+def _broken_loader(*inputs: object) -> None:
     raise KeyError("dst_kind")
 
 
@@ -52,7 +52,7 @@ def test_debug_shows_the_traceback(
 def test_out_of_memory_is_a_failure_not_a_bug(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def exhausted(inputs: object) -> None:
+    def exhausted(*inputs: object) -> None:
         raise MemoryError
 
     monkeypatch.setattr("netdiag.bundle.load_input", exhausted)
