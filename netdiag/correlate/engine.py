@@ -19,8 +19,9 @@ partition; the others join across partitions (flows pair two fingerprints).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,7 +50,7 @@ from netdiag.correlate.transforms import (
     name_changes,
     translations,
 )
-from netdiag.errors import AnalysisInputError
+from netdiag.errors import AnalysisInputError, InputError
 from netdiag.pcap.addr import ip_pack, mac_pack
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -211,20 +212,34 @@ def refine_clocks(work: Work) -> None:
     )
 
 
+def _keyed_addresses(
+    texts_by_name: Mapping[str, tuple[str, ...]],
+    names: tuple[str, ...],
+    key: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> dict[int, int]:
+    """``{name: addresses}`` of the run -> ``{address key: code of name}``, for the names the
+    analysis knows; an address that does not parse is left out (it cannot match a packet)."""
+    lookup = {name: i for i, name in enumerate(names)}
+    packed: list[tuple[int, int, int]] = []
+    for name, texts in texts_by_name.items():
+        for text in texts if name in lookup else ():
+            with contextlib.suppress(InputError):
+                packed.append((*ip_pack(text), lookup[name]))
+    if not packed:
+        return {}
+    hi, lo, code = (np.array(col, dtype="uint64") for col in zip(*packed, strict=True))
+    keys = key(hi, lo).astype("int64")
+    return dict(zip(keys.tolist(), code.astype("int64").tolist(), strict=True))
+
+
 def _given_owners(work: Work) -> tuple[dict[int, int], dict[int, int]]:
     """Addresses and MACs the run says each node owns, keyed as order.py looks them up."""
+    addrs = _keyed_addresses(work.options.node_addresses, work.names.domains, combine)
     lookup = {name: i for i, name in enumerate(work.names.domains)}
-    addrs: dict[int, int] = {}
-    for node, texts in work.options.node_addresses.items():
-        if node in lookup:
-            for text in texts:
-                hi, lo = ip_pack(text)
-                key = combine(np.array([hi], dtype="uint64"), np.array([lo], dtype="uint64"))
-                addrs[int(key.astype("int64")[0])] = lookup[node]
     macs: dict[int, int] = {}
     for node, texts in work.options.node_macs.items():
-        if node in lookup:
-            for text in texts:
+        for text in texts if node in lookup else ():
+            with contextlib.suppress(InputError):
                 macs[mac_pack(text)] = lookup[node]
     return addrs, macs
 
@@ -317,15 +332,7 @@ def find_anomalies(work: Work) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def _given_homes(work: Work) -> dict[int, int]:
     """Address key -> point code for the addresses the run placed behind capture points."""
-    lookup = {name: i for i, name in enumerate(work.names.points)}
-    homes: dict[int, int] = {}
-    for point, texts in work.options.point_addresses.items():
-        if point in lookup:
-            for text in texts:
-                hi, lo = ip_pack(text)
-                key = an.address_key(np.array([hi], "uint64"), np.array([lo], "uint64"))
-                homes[int(key[0])] = lookup[point]
-    return homes
+    return _keyed_addresses(work.options.point_addresses, work.names.points, an.address_key)
 
 
 def analyze(table: pd.DataFrame | Sequence[str | Path], options: Options | None = None) -> Analysis:
