@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from netdiag.correlate import anomalies as an
+from netdiag.correlate import drops, icmp
 from netdiag.correlate.causality import flow_samples, journey_samples, learn_owners
 from netdiag.correlate.clocks import (
     bounds_to_edges,
@@ -37,12 +38,13 @@ from netdiag.correlate.clocks import (
     merge_edges,
     solve,
 )
+from netdiag.correlate.evidence import gap_keys
 from netdiag.correlate.fingerprint import base_confidence, combine, fingerprint, payload_cut
 from netdiag.correlate.flows import describe, pair
 from netdiag.correlate.frame import Names, effective_points, point_names, work_frame
 from netdiag.correlate.journeys import Grouping, group, hop_index, visit_keys
 from netdiag.correlate.model import Analysis, Options
-from netdiag.correlate.order import Evidence, Ordering, gap_keys, order_rows
+from netdiag.correlate.order import Evidence, Ordering, order_rows
 from netdiag.correlate.transforms import (
     compute_hops,
     endpoint_domains,
@@ -96,11 +98,11 @@ def _reference(names: Names, w: pd.DataFrame, wanted: str | None) -> int:
             f"reference node {wanted!r} is not among the captured nodes ({known}); "
             "pass one of them to --reference-node"
         )
-    # By default the node that saw the most IP packets (name order on a tie): a choice the
-    # input's order cannot change, and one that shares packets with most others.
-    counts = np.bincount(names.point_domain[w["point"].to_numpy()], minlength=len(names.domains))
-    ranked = sorted(range(len(names.domains)), key=lambda d: (-int(counts[d]), names.domains[d]))
-    return ranked[0]
+    # By default the node of the first input that holds IP packets (what the user named
+    # first; clock groups the reference shares nothing with are aligned on their own).
+    if not len(w):
+        return 0
+    return int(names.point_domain[int(w["point"].to_numpy()[0])])
 
 
 def prepare(table: pd.DataFrame, options: Options) -> Work:
@@ -303,15 +305,15 @@ def find_anomalies(work: Work) -> tuple[pd.DataFrame, pd.DataFrame]:
     complete = answered.copy()
     back = work.flows["reached_sender"].to_numpy(dtype=bool)
     complete[work.flows["reply"].to_numpy()[back]] = True
-    icmp = an.icmp_errors(s, jt, names, work.window, _mtu(table, s),
-                          quoted=an.quoted_fields(table, s))  # fmt: skip
-    icmp, traceroutes = an.split_traceroutes(icmp, s, jt)
+    errors = icmp.icmp_errors(s, jt, names, work.window, _mtu(table, s),
+                              quoted=icmp.quoted_fields(table, s))  # fmt: skip
+    errors, traceroutes = icmp.split_traceroutes(errors, s, jt)
     found = [
-        an.dropped(s, jt, names, point_end, work.original, complete, _given_homes(work)),
-        an.no_reply(s, jt, names, work.window, point_end, work.original, answered),
+        drops.dropped(s, jt, names, point_end, work.original, complete, _given_homes(work)),
+        drops.no_reply(s, jt, names, work.window, point_end, work.original, answered),
         an.asymmetric(work.flows, s, jt, names),
         an.nat_mismatch(work.flows, s, jt),
-        icmp,
+        errors,
         an.arp_unanswered(table, _table_ts_corr(work), _table_clock_known(work), work.window),
         an.retransmissions(s, jt, names),
         an.kernel_drops(work.options.kernel_dropped),
@@ -332,7 +334,7 @@ def find_anomalies(work: Work) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def _given_homes(work: Work) -> dict[int, int]:
     """Address key -> point code for the addresses the run placed behind capture points."""
-    return _keyed_addresses(work.options.point_addresses, work.names.points, an.address_key)
+    return _keyed_addresses(work.options.point_addresses, work.names.points, drops.address_key)
 
 
 def analyze(table: pd.DataFrame | Sequence[str | Path], options: Options | None = None) -> Analysis:

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from netdiag.correlate import analyze, anomalies
+from netdiag.correlate import analyze, icmp
 from netdiag.pcap import read_captures
 from netdiag.report.json import to_dict
 from tests.support import builder
@@ -84,6 +84,6 @@ def test_quoted_packet_never_seen_is_not_guessed(table: pd.DataFrame) -> None:
 
 
 def test_without_quoted_columns_the_heuristic_picks_the_latest(table: pd.DataFrame) -> None:
-    old = table.drop(columns=list(anomalies.QUOTED))
+    old = table.drop(columns=list(icmp.QUOTED))
     doc = to_dict(analyze(old))
     assert _error(doc)["caused_by"] == _probe_journey(doc, 502)
