@@ -142,3 +142,30 @@ def count_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(distinct keys, how often each occurs), keys as int64."""
     uniq, counts = np.unique(np.asarray(keys).astype("int64", copy=False), return_counts=True)
     return uniq, counts
+
+
+#: Groups up to this size are searched for repeats by shifted comparison; larger ones hashed.
+_SHIFT_LIMIT = 8
+
+
+def repeated_within(group: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """Per row: does its ``value`` occur on another row of its ``group``? Rows of one group must
+    be contiguous. Most groups are a few rows (one packet's sightings): comparing each row with
+    the few before it is a handful of vector passes; larger groups are hashed."""
+    n = len(value)
+    out = np.zeros(n, dtype=bool)
+    if n < 2:
+        return out
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    size = np.diff(np.r_[starts, n])
+    big = np.repeat(size > _SHIFT_LIMIT, size)
+    small_max = int(size[size <= _SHIFT_LIMIT].max()) if (size <= _SHIFT_LIMIT).any() else 0
+    for d in range(1, small_max):
+        same = (group[d:] == group[:-d]) & (value[d:] == value[:-d]) & ~big[d:]
+        out[d:] |= same
+        out[:-d] |= same
+    rows = np.flatnonzero(big)
+    if len(rows):
+        keyed = pd.DataFrame({"g": group[rows], "v": value[rows]})
+        out[rows] = keyed.duplicated(keep=False).to_numpy()
+    return out

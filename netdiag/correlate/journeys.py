@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from netdiag.correlate.fingerprint import combine
+from netdiag.correlate.fingerprint import combine, repeated_within
 
 #: Identical headers at one point closer than this are one frame recorded twice.
 DUPLICATE_NS = 100_000
@@ -51,15 +51,15 @@ def _runs(sorted_values: np.ndarray) -> np.ndarray:
 
 
 def _cell_ranks(
-    cell: np.ndarray, header: np.ndarray, t: np.ndarray
+    group: np.ndarray, cell: np.ndarray, header: np.ndarray, t: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per row (rows in time order inside each cell): is it a duplicate of the previous row of
     its cell, and its rank among its cell's non-duplicate rows. Only rows of cells that repeat
-    are sorted (a hash finds them): the common cell holds one row."""
+    are sorted: the common cell holds one row. ``group``: candidate ids, contiguous."""
     n = len(cell)
     duplicate = np.zeros(n, dtype=bool)
     rank = np.zeros(n, dtype="int64")
-    rows = np.flatnonzero(pd.Series(cell).duplicated(keep=False).to_numpy())
+    rows = np.flatnonzero(repeated_within(group, cell))
     if not len(rows):
         return duplicate, rank
     by_cell = rows[np.argsort(cell[rows], kind="stable")]  # keeps time order inside a cell
@@ -130,7 +130,7 @@ def group(  # noqa: PLR0917 - the engine's one call, arrays of the work frame
     # Cells (group, point, visit): repeats inside one are duplicates or several packets.
     cell = combine(grp.astype("uint64") << _U(16) ^ point[order].astype("uint64"),
                    visit[order], seed=23).astype("int64")  # fmt: skip
-    duplicate, rank = _cell_ranks(cell, header[order], t)
+    duplicate, rank = _cell_ranks(grp, cell, header[order], t)
     packets = np.ones(ngroups, dtype="int64")
     several = np.flatnonzero(rank > 0)
     np.maximum.at(packets, grp[several], rank[several] + 1)

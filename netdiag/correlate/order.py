@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from netdiag.correlate.evidence import BROADCAST, addr_owners, mac_owners, outer_keys
-from netdiag.correlate.fingerprint import KeyTable
+from netdiag.correlate.fingerprint import KeyTable, repeated_within
 
 #: Why a hop's two sightings are in this order (``hops["order"]``, ``sightings["how"]``).
 ORDER_KINDS = ("clock", "ttl", "tunnel", "reply-gap", "link", "time", "time-uncertain")
@@ -223,7 +223,7 @@ def _shared_headers(journey: np.ndarray, header: np.ndarray, seg: np.ndarray) ->
     """Rows whose header (one frame) occurs in more than one segment of their journey."""
     with np.errstate(over="ignore"):  # header is a hash already: equality needs no mixing
         key = (header ^ (journey.astype("uint64") * _GOLDEN)).astype("int64")
-    repeated = pd.Series(key).duplicated(keep=False).to_numpy()  # hashing: no sort
+    repeated = repeated_within(journey, key)  # rows sorted by journey: its rows contiguous
     out = np.zeros(len(key), dtype=bool)
     rows = np.flatnonzero(repeated)
     if not len(rows):

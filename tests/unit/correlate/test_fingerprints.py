@@ -69,3 +69,13 @@ def test_key_table_finds_hashes_of_either_sign() -> None:
     table = KeyTable(keys, np.arange(1000))
     assert table.get(keys).tolist() == list(range(1000))
     assert table.get(combine(np.arange(1000, 1100, dtype="uint64"))).tolist() == [-1] * 100
+
+
+def test_repeated_within_small_and_large_groups() -> None:
+    from netdiag.correlate.fingerprint import repeated_within
+
+    group = np.array([0, 0, 0, 1, 1] + [2] * 20)
+    value = np.array([5, 6, 5, 5, 7] + list(range(19)) + [3])
+    got = repeated_within(group, value)
+    assert got[:5].tolist() == [True, False, True, False, False]
+    assert np.flatnonzero(got[5:]).tolist() == [3, 19]  # in the large group: 3 twice
