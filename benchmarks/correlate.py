@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -33,7 +34,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# NETDIAG_BENCH_TREE: measure another checkout's engine with this same script (--baseline).
+sys.path.insert(0, os.environ.get("NETDIAG_BENCH_TREE") or str(Path(__file__).resolve().parents[1]))
 
 from netdiag.correlate import Options, analyze
 from netdiag.pcap.schema import COLUMNS, DIRECTIONS
@@ -244,11 +246,13 @@ def measure_fleet(points: int) -> dict[str, float]:
             "cpu_us_per_sighting": round(cpu / len(table) * 1e6, 2)}  # fmt: skip
 
 
-def _child(per_point: int, revisit: float) -> dict[str, float]:
-    """Run one case in a fresh interpreter (peak RSS of its own)."""
+def _child(per_point: int, revisit: float, tree: str | None = None) -> dict[str, float]:
+    """Run one case in a fresh interpreter (peak RSS of its own), on this checkout's engine or
+    on the one in ``tree``."""
+    env = dict(os.environ, NETDIAG_BENCH_TREE=tree) if tree else None
     out = subprocess.run(
         [sys.executable, __file__, "--one", str(per_point), "--revisit", str(revisit)],
-        check=True, capture_output=True, text=True,
+        check=True, capture_output=True, text=True, env=env,
     )  # fmt: skip
     result: dict[str, float] = json.loads(out.stdout)
     return result
@@ -261,6 +265,11 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.add_argument("--revisit", type=float, default=1 / 3, help=argparse.SUPPRESS)
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--baseline", metavar="DIR",
+        help="also run the plain case on the netdiag checkout in DIR (e.g. a `git worktree` of "
+        "an earlier commit) and print this engine's speed as a ratio of it",
+    )  # fmt: skip
     parser.add_argument(
         "--fleet", action="store_true",
         help="instead: 25, 50, 100, 200 points that all saw the same packets (linear in points?)",
@@ -294,6 +303,15 @@ def main() -> None:
             f"{r['rss_peak_bytes_per_sighting']} B"
         )
     plain, revisit = results[-2], results[-1]
+    if args.baseline:
+        base = _child(args.packets, 0.0, args.baseline)
+        memory = plain["analyze_peak_bytes_per_sighting"] / base["analyze_peak_bytes_per_sighting"]
+        print(
+            f"baseline {args.baseline}: {base['sightings_per_cpu_s']:,.0f}/CPU-s, analyze peak "
+            f"{base['analyze_peak_bytes_per_sighting']} B/sighting; this engine / baseline: "
+            f"{plain['sightings_per_cpu_s'] / base['sightings_per_cpu_s']:.2f}x speed, "
+            f"{memory:.2f}x memory"
+        )
     print(
         f"revisit / plain: {revisit['sightings_per_cpu_s'] / plain['sightings_per_cpu_s']:.2f}x "
         "sightings per CPU-second"

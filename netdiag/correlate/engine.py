@@ -38,7 +38,6 @@ from netdiag.correlate.clocks import (
     merge_edges,
     solve,
 )
-from netdiag.correlate.evidence import gap_keys
 from netdiag.correlate.fingerprint import base_confidence, combine, fingerprint, payload_cut
 from netdiag.correlate.flows import describe, pair
 from netdiag.correlate.frame import Names, effective_points, point_names, work_frame
@@ -251,18 +250,16 @@ def order_sightings(work: Work) -> None:
     g, w = work.grouping, work.w
     assert g is not None
     given_addrs, given_macs = _given_owners(work)
-    gap, has_gap = gap_keys(
-        work.journey, w["point"].to_numpy().astype("int64"), w["ts"].to_numpy(), work.flows,
-        g.count,
-    )  # fmt: skip
     errors = work.clocks["error_ns"].to_numpy(dtype="int64", na_value=-1)
     ev = Evidence(
         journey=work.journey,
         duplicate=g.duplicate,
         header=w["header"].to_numpy(),
         ts_corr=work.ts_corr,
-        gap=gap,
-        has_gap=has_gap,
+        ts=w["ts"].to_numpy(),
+        point=w["point"].to_numpy().astype("int64"),
+        flows=work.flows,
+        count=g.count,
         clock_error=errors,
         point_rank=_name_rank(work.names.points),
         domain_rank=_name_rank(work.names.domains),

@@ -23,13 +23,13 @@ Duplicates (one frame recorded twice at a point) are kept the same way.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from netdiag.correlate.evidence import BROADCAST, addr_owners, mac_owners, outer_keys
+from netdiag.correlate.evidence import BROADCAST, addr_owners, gap_keys, mac_owners, outer_keys
 from netdiag.correlate.fingerprint import KeyTable, repeated_within
 
 #: Why a hop's two sightings are in this order (``hops["order"]``, ``sightings["how"]``).
@@ -85,8 +85,10 @@ class Evidence:
     duplicate: np.ndarray
     header: np.ndarray
     ts_corr: np.ndarray
-    gap: np.ndarray
-    has_gap: np.ndarray
+    ts: np.ndarray  # as captured: one node's own clock
+    point: np.ndarray  # point code per row
+    flows: pd.DataFrame  # request/reply journey pairs (for the clock-free reply gaps)
+    count: int  # journeys
     clock_error: np.ndarray  # per domain, -1 unknown
     point_rank: np.ndarray  # per point code: rank of its name (input order never decides)
     domain_rank: np.ndarray  # per domain code: rank of its name
@@ -114,7 +116,7 @@ def order_rows(w: pd.DataFrame, ev: Evidence) -> Ordering:
     jd = ev.journey * ndom + dom
     ts, ttl = w["ts"].to_numpy(), w["ttl"].to_numpy()
     name_rank = ev.point_rank[w["point"].to_numpy()]
-    rows = np.lexsort((name_rank, -ttl, ts, jd))
+    rows = _settle_ties(np.lexsort((ts, jd)), jd, ts, (name_rank, -ttl))
     macs = mac_owners(w, ev.journey, rows, ev.macs)
     known = np.zeros(ndom, dtype=bool)
     known[macs.values[(macs.values >= 0) & (macs.values < ndom)]] = True
@@ -124,10 +126,10 @@ def order_rows(w: pd.DataFrame, ev: Evidence) -> Ordering:
     # encapsulated one first, the one that encapsulates saw it last.
     tie = _tunnel_tie_rank(w, rows, owners)
     if tie is not None:
-        rows = np.lexsort((name_rank, tie, -ttl, ts, jd))
+        rows = _settle_ties(rows, jd, ts, (name_rank, tie, -ttl))
     seg = _segments(w, ev, rows, owners)
     side = _side_copies(w, ev, rows, seg, owners)
-    rank, how = _rank_segments(seg, side, ev.domain_rank)
+    rank, how = _rank_segments(seg, side, ev.domain_rank, lambda j: _fill_gaps(seg, ev, rows, j))
     seg_of_row = np.repeat(np.arange(len(seg.start)), seg.stop - seg.start)
     copy = np.where(side[seg_of_row], SIDE_COPY, ON_PATH).astype("int8")
     copy[ev.duplicate[rows]] = DUPLICATE
@@ -150,6 +152,46 @@ def order_rows(w: pd.DataFrame, ev: Evidence) -> Ordering:
     first_path = np.r_[True, j[1:] != j[:-1]]
     out_how[first_path] = CLOCK
     return Ordering(out, out_copy, out_how)
+
+
+def _settle_ties(
+    rows: np.ndarray, jd: np.ndarray, ts: np.ndarray, keys: tuple[np.ndarray, ...]
+) -> np.ndarray:
+    """``rows`` sorted by (``jd``, ``ts``) with rows of equal (``jd``, ``ts``) put in the order
+    of ``keys`` (last key first, as for ``np.lexsort``). Ties are rare: only they are sorted."""
+    a, t = jd[rows], ts[rows]
+    tied = (a[1:] == a[:-1]) & (t[1:] == t[:-1])
+    if not tied.any():
+        return rows
+    at = np.zeros(len(rows), dtype=bool)
+    at[1:] |= tied
+    at[:-1] |= tied
+    pos = np.flatnonzero(at)  # runs of tied rows keep their place; inside a run, by keys
+    sub = rows[pos]
+    rows = rows.copy()
+    rows[pos] = sub[np.lexsort((*(k[sub] for k in keys), ts[sub], jd[sub]))]
+    return rows
+
+
+def _fill_gaps(seg: Segments, ev: Evidence, rows: np.ndarray, journeys: np.ndarray) -> None:
+    """Reply-gap keys of the segments of ``journeys`` (and of nothing else: only journeys whose
+    order TTL leaves open need them), from their rows and their flow partners' rows."""
+    partner = np.full(ev.count, -1, dtype="int64")
+    if not ev.flows.empty:
+        partner[ev.flows["request"].to_numpy()] = ev.flows["reply"].to_numpy()
+        partner[ev.flows["reply"].to_numpy()] = ev.flows["request"].to_numpy()
+    wanted = np.zeros(ev.count, dtype=bool)
+    wanted[journeys] = True
+    mates = partner[journeys]
+    wanted[mates[mates >= 0]] = True
+    sub = np.flatnonzero(wanted[ev.journey])
+    gap, has = gap_keys(ev.journey[sub], ev.point[sub], ev.ts[sub], ev.flows, ev.count)
+    row_gap = np.zeros(len(ev.journey), dtype="int64")
+    row_has = np.zeros(len(ev.journey), dtype=bool)
+    row_gap[sub], row_has[sub] = gap, has
+    mine = np.flatnonzero(np.isin(seg.journey, journeys))
+    seg.gap[mine] = row_gap[rows[seg.start[mine]]]
+    seg.has_gap[mine] = row_has[rows[seg.start[mine]]]
 
 
 def _tunnel_tie_rank(w: pd.DataFrame, rows: np.ndarray, owners: _Owners) -> np.ndarray | None:
@@ -214,8 +256,8 @@ def _segments(w: pd.DataFrame, ev: Evidence, rows: np.ndarray, owners: _Owners) 
         last_dir=direction[last].astype("int8"),
         first_header=ev.header[rows][start],
         last_header=ev.header[rows][last],
-        gap=ev.gap[rows][start],
-        has_gap=ev.has_gap[rows][start],
+        gap=np.zeros(len(start), dtype="int64"),  # filled for the journeys that need it
+        has_gap=np.zeros(len(start), dtype=bool),
     )
 
 
@@ -399,10 +441,14 @@ def _weaker_evidence(seg: Segments, a: np.ndarray, b: np.ndarray) -> tuple[np.nd
 
 
 def _rank_segments(
-    seg: Segments, side: np.ndarray, domain_rank: np.ndarray
+    seg: Segments,
+    side: np.ndarray,
+    domain_rank: np.ndarray,
+    fill_gaps: Callable[[np.ndarray], None],
 ) -> tuple[np.ndarray, np.ndarray]:
     """Position of each segment inside its journey's path, and the ORDER_KINDS code of the hop
-    into it (CLOCK for the first). Side-copy segments get rank 0 and CLOCK."""
+    into it (CLOCK for the first). Side-copy segments get rank 0 and CLOCK. ``fill_gaps(j)``
+    computes the reply-gap keys of journeys ``j``, asked only for those TTL does not order."""
     nseg = len(seg.start)
     rank = np.zeros(nseg, dtype="int64")
     how = np.full(nseg, CLOCK, dtype="int8")
@@ -410,22 +456,26 @@ def _rank_segments(
     if not len(path):
         return rank, how
     j = seg.journey[path]
-    # Whole-journey gap keys when every segment has one; else corrected time.
-    all_gap = np.bincount(j[~seg.has_gap[path]], minlength=int(j.max()) + 1) == 0
-    key2 = np.where(all_gap[j], seg.gap[path], seg.first_ts[path])
     names = domain_rank[seg.dom[path]]
-    perm = path[np.lexsort((names, key2, -seg.ttl_min[path], -seg.ttl_max[path], j))]
+    ttl_keys = (-seg.ttl_min[path], -seg.ttl_max[path])
+    perm = path[np.lexsort((names, seg.first_ts[path], *ttl_keys, j))]
     jp = seg.journey[perm]
-    starts = np.r_[True, jp[1:] != jp[:-1]]
-    idx = np.arange(len(perm))
-    pos = idx - np.maximum.accumulate(np.where(starts, idx, 0))
-    longest = int(pos.max()) + 1
     pair = np.flatnonzero(jp[1:] == jp[:-1])
-    # Pairs TTL orders never move; only journeys with another pair need the passes.
+    # Pairs TTL orders never move; only journeys with another pair need gaps and passes.
     a, b = perm[pair], perm[pair + 1]
     ttl_set = (seg.ttl_max[a] > seg.ttl_min[b]) & ~(seg.ttl_max[b] > seg.ttl_min[a])
     loose = np.zeros(int(jp.max()) + 1, dtype=bool)
     loose[jp[pair[~ttl_set]]] = True
+    if loose.any():
+        fill_gaps(np.flatnonzero(loose))
+        # Whole-journey gap keys when every segment has one (clock-free); else corrected time.
+        all_gap = np.bincount(j[~seg.has_gap[path]], minlength=len(loose)) == 0
+        key2 = np.where(all_gap[j] & loose[j], seg.gap[path], seg.first_ts[path])
+        perm = path[np.lexsort((names, key2, *ttl_keys, j))]
+    starts = np.r_[True, jp[1:] != jp[:-1]]
+    idx = np.arange(len(perm))
+    pos = idx - np.maximum.accumulate(np.where(starts, idx, 0))
+    longest = int(pos.max()) + 1
     moving = pair[loose[jp[pair]]]
     # Odd-even transposition until an odd and an even pass both swap nothing; capped, since
     # evidence corrects local inversions of the (TTL, gap or time) order, not a shuffle.

@@ -96,51 +96,60 @@ def _endpoint_key(hi: np.ndarray, lo: np.ndarray, port: np.ndarray) -> np.ndarra
     return combine(hi, lo, np.maximum(port, -1), seed=31)
 
 
-def original_rows(s: pd.DataFrame) -> np.ndarray:
-    """Per row: does it travel in its connection's original direction (as conntrack would
-    tell)? ICMP echo requests yes, replies and ICMP errors no; a TCP SYN yes and its SYN-ACK
-    no; otherwise the direction of the connection's opener at the same point (its SYN, else a
-    packet from an ephemeral port to a service port, else its first packet)."""
-    proto = s["proto"].to_numpy()
-    itype = s["icmp_type"].to_numpy()
-    flags = s["tcp_flags"].to_numpy()
-    echo_req = ((proto == 1) & (itype == 8)) | ((proto == 58) & (itype == 128))
-    icmp = (proto == 1) | (proto == 58)
-    out = np.ones(len(s), dtype=bool)
-    out[icmp] = echo_req[icmp]
-    ported = np.isin(proto, _PORTED) & (s["sport"].to_numpy() >= 0)
-    if not ported.any():
+def _connection_keys(s: pd.DataFrame, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(undirected, directed) keys of ``rows``: their point, protocol and two endpoints."""
+    col = {c: s[c].to_numpy()[rows] for c in ("src_hi", "src_lo", "sport", "dst_hi", "dst_lo",
+                                              "dport", "point", "proto")}  # fmt: skip
+    a = _endpoint_key(col["src_hi"], col["src_lo"], col["sport"])
+    b = _endpoint_key(col["dst_hi"], col["dst_lo"], col["dport"])
+    undirected = combine(col["point"], col["proto"], np.minimum(a, b), np.maximum(a, b), seed=32)
+    return undirected.astype("int64"), combine(col["point"], col["proto"], a, b, seed=33).astype(
+        "int64"
+    )
+
+
+def original_rows(s: pd.DataFrame, asked: np.ndarray) -> np.ndarray:
+    """For rows ``asked`` of ``s``: do they travel in their connection's original direction
+    (as conntrack would tell)? ICMP echo requests yes, replies and ICMP errors no; a TCP SYN
+    yes and its SYN-ACK no; otherwise the direction of the connection's opener at the same
+    point: its SYN, else a packet from an ephemeral port to a service port (a capture that
+    started mid-connection), else its first packet seen there. Connection keys are computed
+    only for the asked rows, the SYNs, and the connections whose ports say nothing."""
+    proto, itype = s["proto"].to_numpy(), s["icmp_type"].to_numpy()
+    flags, sport, dport = (s[c].to_numpy() for c in ("tcp_flags", "sport", "dport"))
+    out = np.ones(len(asked), dtype=bool)
+    p, t = proto[asked], itype[asked]
+    icmp = (p == 1) | (p == 58)
+    out[icmp] = (((p == 1) & (t == 8)) | ((p == 58) & (t == 128)))[icmp]
+    ported = np.isin(proto, _PORTED) & (sport >= 0)
+    mine = np.flatnonzero(ported[asked])
+    if not len(mine):
         return out
-    rows = np.flatnonzero(ported)
-    a = _endpoint_key(
-        s["src_hi"].to_numpy()[rows], s["src_lo"].to_numpy()[rows], s["sport"].to_numpy()[rows]
-    )
-    b = _endpoint_key(
-        s["dst_hi"].to_numpy()[rows], s["dst_lo"].to_numpy()[rows], s["dport"].to_numpy()[rows]
-    )
-    point = s["point"].to_numpy()[rows]
-    undirected = combine(point, proto[rows], np.minimum(a, b), np.maximum(a, b), seed=32)
-    directed = combine(point, proto[rows], a, b, seed=33)
-    f = flags[rows]
-    syn = (proto[rows] == 6) & (f >= 0) & ((f & (_TCP_SYN | _TCP_ACK)) == _TCP_SYN)
-    synack = (proto[rows] == 6) & (f >= 0) & ((f & (_TCP_SYN | _TCP_ACK)) == (_TCP_SYN | _TCP_ACK))
-    # The opener of each (point, connection): a SYN if one was seen; else a packet from an
-    # ephemeral port to a service port (a capture that started mid-connection); else the
-    # connection's first packet seen there. Only the last needs the rows grouped by time.
-    sport, dport = s["sport"].to_numpy()[rows], s["dport"].to_numpy()[rows]
+    tcp = (proto == 6) & (flags >= 0)
+    syn = tcp & ((flags & (_TCP_SYN | _TCP_ACK)) == _TCP_SYN)
+    synack = tcp & ((flags & (_TCP_SYN | _TCP_ACK)) == (_TCP_SYN | _TCP_ACK))
     to_service = (dport < _EPHEMERAL) & (sport >= _EPHEMERAL)
     from_service = (sport < _EPHEMERAL) & (dport >= _EPHEMERAL)
-    syn_dir = KeyTable(undirected[syn], directed[syn]).get(undirected, 0)
-    orig = np.where(syn_dir != 0, directed.astype("int64") == syn_dir, to_service)
-    by_time = np.flatnonzero((syn_dir == 0) & ~to_service & ~from_service)
-    if len(by_time):
-        u = undirected[by_time]
-        order = np.lexsort((s["ts"].to_numpy()[rows][by_time], u))
-        starts = np.r_[True, u[order][1:] != u[order][:-1]]
-        first_seen = KeyTable(u[order][starts], directed[by_time][order][starts])
-        orig[by_time] = directed[by_time].astype("int64") == first_seen.get(u)
-    orig = np.where(syn, True, np.where(synack, False, orig))
-    out[rows] = orig
+    rows = asked[mine]
+    undirected, directed = _connection_keys(s, rows)
+    syns = np.flatnonzero(syn)
+    if len(syns):
+        su, sd = _connection_keys(s, syns)
+        syn_dir = KeyTable(su, sd).get(undirected, 0)
+    else:
+        syn_dir = np.zeros(len(rows), dtype="int64")
+    orig = np.where(syn_dir != 0, directed == syn_dir, to_service[rows])
+    # Neither a SYN nor the ports tell: the connection's first packet seen at that point.
+    unsure = (syn_dir == 0) & ~to_service[rows] & ~from_service[rows]
+    if unsure.any():
+        pool = np.flatnonzero(ported & ~to_service & ~from_service)
+        pu, pd_ = _connection_keys(s, pool)
+        order = np.lexsort((s["ts"].to_numpy()[pool], pu))
+        first = np.r_[True, pu[order][1:] != pu[order][:-1]]
+        opener = KeyTable(pu[order][first], pd_[order][first])
+        orig[unsure] = directed[unsure] == opener.get(undirected[unsure])
+    orig = np.where(syn[rows], True, np.where(synack[rows], False, orig))
+    out[mine] = orig
     return out
 
 
@@ -148,7 +157,7 @@ def journey_original(s: pd.DataFrame, jt: pd.DataFrame) -> np.ndarray:
     """Per journey: original direction, judged where the journey starts (its sender's side)."""
     if jt.empty:
         return np.zeros(0, dtype=bool)
-    return np.asarray(original_rows(s)[jt["first"].to_numpy()], dtype=bool)
+    return original_rows(s, jt["first"].to_numpy())
 
 
 def name_changes(hops: pd.DataFrame, original: np.ndarray) -> pd.DataFrame:
