@@ -171,8 +171,9 @@ def point_names(table: pd.DataFrame) -> Names:
     node_of, iface_of = {}, {}
     for c, node, iface in pairs:
         node_of[points[c]], iface_of[points[c]] = node, iface
-    nodes = tuple(node_of.get(p, "") for p in points)
-    ifaces = tuple(iface_of.get(p, p) for p in points)
+    # A point that captured nothing has no row to say its node: its name does (node/iface).
+    nodes = tuple(node_of.get(p, p.rpartition("/")[0]) for p in points)
+    ifaces = tuple(iface_of.get(p, p.rpartition("/")[2] or p) for p in points)
     domain_names = tuple(dict.fromkeys(n or p for n, p in zip(nodes, points, strict=True)))
     lookup = {d: i for i, d in enumerate(domain_names)}
     point_domain = np.array(
