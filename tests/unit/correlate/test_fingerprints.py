@@ -75,7 +75,7 @@ def test_repeated_within_small_and_large_groups() -> None:
     from netdiag.correlate.fingerprint import repeated_within
 
     group = np.array([0, 0, 0, 1, 1] + [2] * 20)
-    value = np.array([5, 6, 5, 5, 7] + list(range(19)) + [3])
+    value = np.array([5, 6, 5, 5, 7, *range(19), 3])
     got = repeated_within(group, value)
     assert got[:5].tolist() == [True, False, True, False, False]
     assert np.flatnonzero(got[5:]).tolist() == [3, 19]  # in the large group: 3 twice
