@@ -17,8 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
+import select
 import shlex
 import socket
+import subprocess
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -96,9 +99,9 @@ def _load_key(path: Path) -> KeyFile[paramiko.PKey]:
         return KeyFile(path, "missing")
     try:
         key = paramiko.PKey.from_path(path)
-    except paramiko.PasswordRequiredException:
+    except (paramiko.PasswordRequiredException, TypeError):  # TypeError: from cryptography
         return KeyFile(path, "encrypted", blob=public_blob(path))
-    except (OSError, paramiko.SSHException, UnknownKeyType) as exc:
+    except (OSError, ValueError, paramiko.SSHException, UnknownKeyType) as exc:
         return KeyFile(path, "unreadable", blob=public_blob(path), detail=str(exc))
     return KeyFile(path, "loaded", key=key, blob=key.asbytes())
 
@@ -204,13 +207,47 @@ class _ThreadChannel:
         self._chan.close()
 
 
-def _proxy(target: SshTarget) -> paramiko.ProxyCommand:
-    """ssh_config's ProxyCommand, run by /bin/sh as ssh runs it."""
+class _ProxyCommand(paramiko.ProxyCommand):
+    """ssh_config's ProxyCommand as a socket, run by /bin/sh as ssh runs it (paramiko's own
+    splits the line itself), its stderr on ours as with ssh. Unlike paramiko's, it reports
+    the command's end of output instead of waiting on it forever, and reaps the process."""
+
+    def __init__(self, command: str) -> None:  # not super(): it would start its own process
+        self.cmd = ["/bin/sh", "-c", command]
+        self.process = subprocess.Popen(
+            self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0
+        )
+        self.timeout: float | None = None
+
+    def recv(self, size: int) -> bytes:
+        assert self.process.stdout is not None
+        ready, _, _ = select.select([self.process.stdout], [], [], self.timeout)
+        if not ready:
+            raise TimeoutError("ProxyCommand sent nothing in time")
+        data = os.read(self.process.stdout.fileno(), size)
+        if not data:
+            raise paramiko.ProxyCommandFailure(" ".join(self.cmd), "it closed its output")
+        return data
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None:
+                pipe.close()
+
+
+def _proxy(target: SshTarget) -> _ProxyCommand:
     assert target.proxy_command is not None
     try:
-        return paramiko.ProxyCommand(shlex.join(["/bin/sh", "-c", target.proxy_command]))
-    except (OSError, paramiko.SSHException) as exc:
-        raise ConnectError(target.unreachable(str(exc))) from exc
+        return _ProxyCommand(target.proxy_command)
+    except OSError as exc:
+        raise ConnectError(target.unreachable(exc.strerror or str(exc))) from exc
 
 
 class ParamikoTransport(Transport):
@@ -226,9 +263,9 @@ class ParamikoTransport(Transport):
         self._jump: ParamikoTransport | None = None
 
     async def connect(self) -> None:
+        sock: Any = None
         try:
             target = self._target or await resolve(self.node)
-            sock: Any = None
             if target.jump is not None:
                 self._jump = ParamikoTransport(target.jump.node, target.jump)
                 await self._jump.connect()
@@ -237,6 +274,8 @@ class ParamikoTransport(Transport):
                 sock = _proxy(target)
             self._client = await _off_loop(self._connect_blocking, target, sock)
         except BaseException:
+            if isinstance(sock, _ProxyCommand):
+                sock.close()  # a transport that never started does not close it
             await self.close()
             raise
 

@@ -134,8 +134,11 @@ def _config_jump(node: NodeSpec, spec: str) -> NodeSpec:
     return hop_node
 
 
-async def resolve(node: NodeSpec, *, _seen: tuple[str, ...] = ()) -> SshTarget:
-    """The node's settings, ssh_config read by OpenSSH itself, jump hosts resolved too."""
+async def resolve(
+    node: NodeSpec, *, _seen: tuple[str, ...] = (), _for: NodeSpec | None = None
+) -> SshTarget:
+    """The node's settings, ssh_config read by OpenSSH itself, jump hosts resolved too
+    (``_seen``: the hops before, ``_for``: the node they lead to, named in errors)."""
     settings = await ssh_settings(node.host, user=node.user, port=node.port, config=node.ssh_config)
 
     def first(key: str, default: str = "") -> str:
@@ -146,7 +149,7 @@ async def resolve(node: NodeSpec, *, _seen: tuple[str, ...] = ()) -> SshTarget:
     user = node.user or first("user")
     me = _spec(node)
     if len(_seen) >= MAX_HOPS:
-        raise _loop(node, (*_seen, me))
+        raise _loop(_for or node, (*_seen, me))
     tokens = {**local_tokens(), "h": hostname, "p": str(port), "r": user, "n": node.host}
     if node.identity_file is not None:
         files: tuple[Path, ...] = (node.identity_file,)
@@ -175,10 +178,12 @@ async def resolve(node: NodeSpec, *, _seen: tuple[str, ...] = ()) -> SshTarget:
         if proxy_jump != "none":
             jump_spec = _config_jump(node, proxy_jump)
             if _spec(jump_spec) in (*_seen, me):  # `Host *` ProxyJump reaching the jump host
-                raise _loop(node, (*_seen, me, _spec(jump_spec)))
+                raise _loop(_for or node, (*_seen, me, _spec(jump_spec)))
         elif first("proxycommand", "none") != "none":
             proxy_command = expand(first("proxycommand"), tokens)
-    jump = await resolve(jump_spec, _seen=(*_seen, me)) if jump_spec is not None else None
+    jump = None
+    if jump_spec is not None:
+        jump = await resolve(jump_spec, _seen=(*_seen, me), _for=_for or node)
     if jump is not None:  # ssh-keyscan has to run on the jump host to reach the node
         port_args = ["-p", str(jump.port)] if jump.port != 22 else []
         known = replace(known, via=shlex.join(["ssh", *port_args, f"{jump.user}@{jump.hostname}"]))

@@ -79,19 +79,22 @@ def refused_port() -> Iterator[int]:
         yield port
 
 
-def _keygen(path: Path) -> None:
+def _keygen(path: Path, kind: str = "ed25519") -> None:
     subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "netdiag-test", "-f", str(path)],
+        ["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", "netdiag-test", "-f", str(path)],
         check=True,
         capture_output=True,
     )
 
 
 @contextlib.contextmanager
-def running_sshd(extra_config: tuple[str, ...] = ()) -> Iterator[SshdServer]:
+def running_sshd(
+    extra_config: tuple[str, ...] = (), more_host_keys: tuple[str, ...] = ()
+) -> Iterator[SshdServer]:
     """Start sshd on a free loopback port; stop it and remove every file on exit.
 
-    ``extra_config``: more sshd_config lines (``MaxAuthTries 1``, say)."""
+    ``extra_config``: more sshd_config lines (``MaxAuthTries 1``, say); ``more_host_keys``:
+    key types (``ecdsa``) the server holds besides its ed25519 key, as ``host_key_TYPE``."""
     made_privsep = not PRIVSEP_DIR.exists()
     if made_privsep:
         PRIVSEP_DIR.mkdir(mode=0o755)
@@ -100,6 +103,9 @@ def running_sshd(extra_config: tuple[str, ...] = ()) -> Iterator[SshdServer]:
     try:
         for name in ("host_key", "client_key", "other_key"):
             _keygen(tmp / name)
+        for kind in more_host_keys:
+            _keygen(tmp / f"host_key_{kind}", kind)
+        extra_config = (*extra_config, *(f"HostKey {tmp}/host_key_{k}" for k in more_host_keys))
         (tmp / "authorized_keys").write_text((tmp / "client_key.pub").read_text())
         proc, port = _start_on_free_port(tmp, extra_config)
         yield SshdServer(
