@@ -1,16 +1,21 @@
-"""``netdiag inventory check|show FILE``: validate an inventory and test every node in it."""
+"""``netdiag inventory check|show FILE``: validate an inventory and test every node in it;
+``from-kubectl`` and ``from-ansible`` write one from what the user already has."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import sys
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from netdiag.cli._env import Env, ExitCode
+from netdiag.errors import InventoryError
+from netdiag.files import read_text
 from netdiag.inventory import Inventory, load_inventory
 from netdiag.transport import BACKENDS
 
@@ -50,6 +55,24 @@ def register(subparsers: Any) -> None:
     )
     kube.add_argument("--context", metavar="C", help="kubeconfig context (default: current)")
     kube.add_argument("--selector", "-l", metavar="S", help="only pods with these labels")
+    ansible = actions.add_parser(
+        "from-ansible",
+        help="print an inventory of the hosts of an Ansible inventory",
+        description="Reads the JSON of `ansible-inventory -i INVENTORY --list` (a saved file, - "
+        "for stdin, or --ansible-inventory to run it) and prints an inventory: ansible_host, "
+        "ansible_user, ansible_port, ansible_ssh_private_key_file, ansible_become (as sudo), "
+        "a -J/ProxyJump in ansible_ssh_common_args (as jump), and groups as labels "
+        "(group=...). Passwords are never copied. Example: netdiag inventory from-ansible "
+        "--ansible-inventory hosts.ini > inventory/cluster.yaml",
+    )
+    ansible.add_argument(
+        "file", nargs="?", metavar="FILE", help="saved `ansible-inventory --list` JSON, or -"
+    )
+    ansible.add_argument(
+        "--ansible-inventory",
+        metavar="PATH",
+        help="run `ansible-inventory -i PATH --list` (needs ansible-core) instead of FILE",
+    )
     parser.set_defaults(func=run)
 
 
@@ -59,6 +82,8 @@ def run(args: argparse.Namespace, env: Env) -> int:
 
         env.stdout.write(from_kubectl(args.context, args.selector))
         return ExitCode.OK
+    if args.inventory_action == "from-ansible":
+        return _from_ansible(args, env)
     inventory = load_inventory(args.file)
     if args.inventory_action == "show":
         return _show(inventory, args.json, env)
@@ -110,6 +135,35 @@ def run(args: argparse.Namespace, env: Env) -> int:
     if not bad:
         return ExitCode.OK
     return ExitCode.PARTIAL if len(bad) < len(checks) else ExitCode.FAILURE
+
+
+def _from_ansible(args: argparse.Namespace, env: Env) -> int:
+    from netdiag.ansible import MAX_JSON_BYTES, inventory_yaml, parse_ansible, run_ansible_inventory
+
+    if (args.file is None) == (args.ansible_inventory is None):
+        env.error(
+            "give FILE (saved `ansible-inventory -i INVENTORY --list` output, - for stdin) or "
+            "--ansible-inventory INVENTORY, one of them"
+        )
+        return ExitCode.INPUT
+    warnings = ""
+    if args.ansible_inventory is not None:
+        source = f"`ansible-inventory -i {args.ansible_inventory} --list`"
+        text, warnings = run_ansible_inventory(args.ansible_inventory)
+    elif args.file == "-":
+        source = "stdin"
+        data = sys.stdin.buffer.read(MAX_JSON_BYTES + 1)
+        if len(data) > MAX_JSON_BYTES:
+            raise InventoryError(
+                f"stdin: over {MAX_JSON_BYTES >> 20} MiB of JSON; save it to a file"
+            )
+        text = data.decode("utf-8", errors="replace")
+    else:
+        source = args.file
+        text = read_text(args.file, "ansible-inventory JSON", MAX_JSON_BYTES, InventoryError)
+    hosts = parse_ansible(text, source, warnings)
+    env.stdout.write(inventory_yaml(hosts, source, Path.cwd()))
+    return ExitCode.OK
 
 
 def _console(env: Env) -> Console:
