@@ -31,7 +31,7 @@ from netdiag.inventory import NodeSpec
 from netdiag.transport.base import Transport
 from netdiag.transport.credentials import Agent, KeyFile, auth_failed, order_keys, public_blob
 from netdiag.transport.hostkeys import KnownHosts
-from netdiag.transport.target import SshTarget, resolve
+from netdiag.transport.target import SshTarget, resolve, through_jump
 
 __all__ = ["AsyncsshTransport"]
 
@@ -180,7 +180,10 @@ class AsyncsshTransport(Transport):
         tunnel: Any = None
         if target.jump is not None:
             self._jump = AsyncsshTransport(target.jump.node, target.jump)
-            await self._jump.connect()
+            try:
+                await self._jump.connect()
+            except TransportError as exc:
+                raise through_jump(self.name, exc) from exc
             tunnel = self._jump._conn
         known = target.known_hosts
         files = [_load_key(p) for p in target.identity_files]

@@ -69,38 +69,41 @@ def order_keys(files: Sequence[KeyFile[K]], agent: Agent[K], identities_only: bo
     return ordered
 
 
+def _short(path: Path) -> str:
+    """``~/.ssh/id_rsa`` rather than ``/root/.ssh/id_rsa``: shorter, and what users type."""
+    home = Path.home()
+    return f"~/{path.relative_to(home)}" if path.is_relative_to(home) else str(path)
+
+
 def auth_failed(target: SshTarget, files: Sequence[KeyFile[K]], agent: Agent[K]) -> str:
     """The AuthError message: what was offered, what could not be, and what to check."""
     n = target.node
-    tried = [str(f.path) for f in files if f.status == "loaded"]
+    tried = [_short(f.path) for f in files if f.status == "loaded"]
     agent_count = len(agent.keys)
     from_agent = f"{agent_count} key(s) of the {target.agent_note}" if agent_count else ""
-    skipped = []
+    problems = []
     for f in files:
-        if f.status == "encrypted":
-            in_agent = f.blob is not None and f.blob in dict(agent.keys)
-            if not in_agent:
-                skipped.append(
-                    f"{f.path} is passphrase-protected and not in ssh-agent (ssh-add {f.path})"
-                )
+        if f.status == "encrypted" and (f.blob is None or f.blob not in dict(agent.keys)):
+            path = _short(f.path)
+            problems.append(f"{path} is passphrase-protected and not in ssh-agent (ssh-add {path})")
         elif f.status == "unreadable":
-            skipped.append(f"{f.path} cannot be read ({f.detail})")
-    if n.identity_file is not None and files and files[0].status == "missing":
-        skipped.append(f"identity_file {n.identity_file} does not exist")
+            problems.append(f"{_short(f.path)} cannot be read ({f.detail})")
+    if files and all(f.status == "missing" for f in files):
+        names = [_short(f.path) for f in files]
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        problems.append(f"no identity file exists ({shown}, from the {target.identity_source})")
     if not agent_count:
-        skipped.append(
+        problems.append(
             f"{target.agent_note}: {agent.problem}" if agent.problem else target.agent_note
         )
     offered = " and ".join(x for x in (", ".join(tried), from_agent) if x)
     head = f"{n.name}: {target.user}@{target.hostname}:{target.port}"
     if not offered:
-        looked = ", ".join(str(f.path) for f in files) or "none"
         return (
-            f"{head}: no key to log in with (identity files from the {target.identity_source}: "
-            f"{looked}; {'; '.join(skipped)}); set identity_file in the inventory, or add your "
-            "key to ssh-agent (ssh-add KEY)"
+            f"{head}: no key to log in with: {'; '.join(problems)}; set identity_file in the "
+            "inventory, or start ssh-agent and ssh-add your key"
         )
-    notes = f" ({'; '.join(skipped)})" if skipped else ""
+    notes = f" ({'; '.join(problems)})" if problems else ""
     only = " (IdentitiesOnly yes: the agent offered only those files' keys)"
     return (
         f"{head} refused our keys: {offered}{only if target.identities_only else ''}{notes}; "

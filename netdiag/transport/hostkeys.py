@@ -141,7 +141,6 @@ class KnownHosts:
     user_files: tuple[Path, ...]  # new keys are recorded in the first one
     global_files: tuple[Path, ...]
     policy: Policy
-    policy_source: str
     hash_names: bool = False  # HashKnownHosts: record new names hashed
     keyscan_host: str = ""  # the address ssh-keyscan reaches the node at
     via: str | None = None  # ssh to the jump host in between, for ssh-keyscan advice
@@ -184,9 +183,8 @@ class KnownHosts:
             return
         if verdict == "changed" and self.policy == "off":
             log.warning(
-                "%s; connecting anyway, as ssh does with StrictHostKeyChecking no (%s)",
+                "%s; connecting anyway, as ssh does with StrictHostKeyChecking no",
                 self._changed_head(offered),
-                self.policy_source,
             )
             return
         raise HostKeyError(self.message(verdict, offered))
@@ -274,14 +272,15 @@ class KnownHosts:
         kind, scan_type = key_type(offered)
         others = sorted({key_type(k)[0] for k in self.entries().host_keys})
         listed = f" (it lists only {', '.join(others)} keys for it)" if others else ""
-        files = ", ".join(map(str, self.files)) or "no known_hosts file (UserKnownHostsFile none)"
+        present = [f for f in self.files if f.exists()] or list(self.user_files[:1])
+        files = ", ".join(map(str, present)) or "no known_hosts file (UserKnownHostsFile none)"
         scan = self._keyscan(scan_type)
         target = self.user_files[0] if self.user_files else None
         add = f"{scan} >> {shlex.quote(str(target))}" if target else f"add the line of: {scan}"
         ask = " (ssh would ask; netdiag cannot ask, so it refuses)" if self.policy == "ask" else ""
         return (
-            f"{self._where()} is unknown: {self._offer(offered)}, and {files} has no {kind} key "
-            f"for it{listed}{ask}. Check that fingerprint on the node (ssh-keygen -lf "
+            f"{self._where()} is unknown: {self._offer(offered)}, and no {kind} key for it is "
+            f"in {files}{listed}{ask}. Check that fingerprint on the node (ssh-keygen -lf "
             f"/etc/ssh/ssh_host_{scan_type}_key.pub), then add it: {add}; or set "
             "host_key_policy: accept-new in the inventory to trust a node on first contact"
         )

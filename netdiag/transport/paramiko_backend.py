@@ -39,7 +39,7 @@ from netdiag.inventory import NodeSpec
 from netdiag.transport.base import Transport
 from netdiag.transport.credentials import Agent, KeyFile, auth_failed, order_keys, public_blob
 from netdiag.transport.hostkeys import KnownHosts
-from netdiag.transport.target import SshTarget, resolve
+from netdiag.transport.target import SshTarget, resolve, through_jump
 
 __all__ = ["ParamikoTransport"]
 
@@ -268,7 +268,10 @@ class ParamikoTransport(Transport):
             target = self._target or await resolve(self.node)
             if target.jump is not None:
                 self._jump = ParamikoTransport(target.jump.node, target.jump)
-                await self._jump.connect()
+                try:
+                    await self._jump.connect()
+                except TransportError as exc:
+                    raise through_jump(self.name, exc) from exc
                 sock = await _off_loop(self._jump._open_tunnel, target)
             elif target.proxy_command:
                 sock = _proxy(target)

@@ -21,12 +21,20 @@ import shlex
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from netdiag.errors import InputError
+from netdiag.errors import InputError, TransportError
 from netdiag.inventory import NodeSpec
 from netdiag.transport.hostkeys import KnownHosts, Policy
 from netdiag.transport.sshconfig import expand, local_tokens, ssh_settings
 
-__all__ = ["MAX_HOPS", "SshTarget", "jump_node", "parse_hop", "resolve"]
+__all__ = [
+    "MAX_HOPS",
+    "SshTarget",
+    "jump_node",
+    "parse_hop",
+    "resolve",
+    "ssh_command",
+    "through_jump",
+]
 
 #: Jump hosts in one chain at most (a longer one is almost surely a loop in ssh_config).
 MAX_HOPS = 8
@@ -156,7 +164,7 @@ async def resolve(
         identity_source = "identity_file in the inventory"
     else:
         files = tuple(Path(expand(f, tokens)) for f in settings.get("identityfile", []))
-        identity_source = "IdentityFile of ssh_config (or ssh's default ~/.ssh/id_*)"
+        identity_source = "IdentityFile of ssh_config, or ssh's defaults"
     agent_path, agent_note = _agent(node, settings.get("identityagent", [None])[0], tokens)
     known = KnownHosts(
         node_name=node.name,
@@ -165,9 +173,6 @@ async def resolve(
         user_files=_known_files(node, settings, "userknownhostsfile"),
         global_files=_split_files(first("globalknownhostsfile", "none")),
         policy=node.host_key_policy or _POLICIES.get(first("stricthostkeychecking"), "ask"),
-        policy_source="host_key_policy in the inventory"
-        if node.host_key_policy
-        else "StrictHostKeyChecking of ssh_config",
         hash_names=first("hashknownhosts") == "yes",
         keyscan_host=hostname,
     )
@@ -185,8 +190,7 @@ async def resolve(
     if jump_spec is not None:
         jump = await resolve(jump_spec, _seen=(*_seen, me), _for=_for or node)
     if jump is not None:  # ssh-keyscan has to run on the jump host to reach the node
-        port_args = ["-p", str(jump.port)] if jump.port != 22 else []
-        known = replace(known, via=shlex.join(["ssh", *port_args, f"{jump.user}@{jump.hostname}"]))
+        known = replace(known, via=ssh_command(jump.node))
     return SshTarget(
         node=node,
         hostname=hostname,
@@ -201,6 +205,25 @@ async def resolve(
         jump=jump,
         proxy_command=proxy_command,
     )
+
+
+def ssh_command(node: NodeSpec) -> str:
+    """The ``ssh`` command line that reaches ``node`` with the settings netdiag uses for it."""
+    argv = ["ssh"]
+    if node.ssh_config:
+        argv += ["-F", node.ssh_config]
+    if node.identity_file:
+        argv += ["-i", str(node.identity_file)]
+    if node.known_hosts:
+        argv += ["-o", f"UserKnownHostsFile={node.known_hosts}"]
+    if node.port:
+        argv += ["-p", str(node.port)]
+    return shlex.join([*argv, f"{node.user}@{node.host}" if node.user else node.host])
+
+
+def through_jump(name: str, exc: TransportError) -> TransportError:
+    """A jump host's failure, said of the node behind it (same class: same node status)."""
+    return type(exc)(f"{name}: through jump host {exc}")
 
 
 def _spec(node: NodeSpec) -> str:

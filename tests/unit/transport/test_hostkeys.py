@@ -40,7 +40,6 @@ def known(path: Path, name: str = "10.0.0.1", port: int = 22, **changes: Any) ->
         user_files=(path,),
         global_files=(),
         policy="strict",
-        policy_source="host_key_policy in the inventory",
         keyscan_host=name,
     )
     return replace(kh, **changes)

@@ -4,7 +4,6 @@ keys are offered in."""
 
 from __future__ import annotations
 
-import getpass
 import shutil
 from pathlib import Path
 
@@ -157,7 +156,7 @@ async def test_proxy_jump_chain_and_jump_precedence(tmp_path: Path) -> None:
         "ops",
     )
     assert target.jump.jump.jump is None
-    assert target.known_hosts.via == f"ssh {getpass.getuser()}@gw2"  # ssh-keyscan runs there
+    assert target.known_hosts.via == f"ssh -F {cfg} gw2"  # where ssh-keyscan reaches the node
     # The inventory's jump wins, "none" ignores ssh_config's; ProxyCommand when no jump.
     mine = await resolve(NodeSpec(name="n", host="node", ssh_config=cfg, jump="admin@b"))
     assert mine.jump is not None
@@ -183,7 +182,7 @@ async def test_without_ssh_openssh_defaults_or_a_clear_error(
 def target_for(**changes: object) -> SshTarget:
     from netdiag.transport.hostkeys import KnownHosts
 
-    known = KnownHosts("n", "h", 22, (), (), "strict", "x")
+    known = KnownHosts("n", "h", 22, (), (), "strict")
     values: dict[str, object] = {
         "node": NodeSpec(name="n", host="h"),
         "hostname": "h",
