@@ -91,7 +91,11 @@ async def test_known_hosts_entries_as_openssh_matches_them(
 ) -> None:
     kh = tmp_path / "known_hosts"
     fields = {"name": name(sshd), "port": sshd.port, "hashed": hashed(name(sshd))}
-    kh.write_text("garbage line\n" + entry.format(key=host_key(sshd), **fields) + "\n")
+    kh.write_text(
+        "garbage line\n@bogus x ssh-ed25519 AAAA\n"
+        + entry.format(key=host_key(sshd), **fields)
+        + "\n"
+    )
     assert await connects(ssh_node(sshd, known_hosts=kh), kind)
 
 
