@@ -71,10 +71,10 @@ class SshTarget:
         return self.node.name
 
     def address(self) -> str:
-        """``user@host:port`` and the way in, as messages show it."""
+        """``host:port`` and the way in, as messages show it."""
         via = f" via {self.jump.name}" if self.jump else ""
         via += " via ProxyCommand" if self.proxy_command else ""
-        return f"{self.user}@{self.hostname}:{self.port}{via}"
+        return f"{self.hostname}:{self.port}{via}"
 
     def unreachable(self, reason: str) -> str:
         """The ConnectError message; a failing ProxyCommand is named, as is the jump host."""

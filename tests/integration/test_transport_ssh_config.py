@@ -173,7 +173,7 @@ async def test_proxy_jump_of_ssh_config_is_honoured(
     # Behind a dead bastion the node fails, naming the bastion: the jump is really taken.
     with refused_port() as closed:
         dead = ssh_node(sshd, host="target", ssh_config=jump_config(tmp_path, sshd, closed, jump))
-        with pytest.raises(ConnectError, match=f"bastion: cannot reach root@127.0.0.1:{closed}"):
+        with pytest.raises(ConnectError, match=f"bastion: cannot reach 127.0.0.1:{closed}"):
             await whoami(dead, kind)
 
 
