@@ -230,6 +230,18 @@ def _fix_collisions(df: pd.DataFrame, sub: np.ndarray, costs: pd.DataFrame) -> N
                 taken.add(free[0])
 
 
+def path_rows(s: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(on-path mask, first and last on-path position per journey) of a sightings frame, whose
+    journeys are contiguous, numbered 0.., each with its path rows before its copies."""
+    on_path = s["copy"].to_numpy() == 0
+    j = s["journey"].to_numpy()
+    if not len(j):
+        return on_path, np.zeros(0, "int64"), np.zeros(0, "int64")
+    first = np.flatnonzero(np.r_[True, j[1:] != j[:-1]])
+    last = first + np.bincount(j[on_path], minlength=len(first)) - 1
+    return on_path, first, last
+
+
 def hop_index(journey_sorted: np.ndarray) -> np.ndarray:
     """0-based position of each row within its journey, for rows already sorted by journey."""
     n = len(journey_sorted)
