@@ -21,15 +21,20 @@ def register(subparsers: Any) -> None:
         "verdict, translations, every flow's path, anomalies and capture stats.",
     )
     parser.add_argument(
-        "input", nargs="+", type=Path, help="run directory, analysis.json, or pcap files"
-    )
+        "input", nargs="+", type=Path, metavar="INPUT",
+        help="run directory, analysis.json, or [POINT=]PATH capture files",
+    )  # fmt: skip
     parser.add_argument(
         "--html",
         type=Path,
         metavar="PATH",
         help="HTML report to write (default: DIR/report.html for a run directory)",
     )
-    parser.add_argument("--json", type=Path, metavar="PATH", help="analysis JSON to write")
+    parser.add_argument(
+        "--json", type=Path, metavar="PATH|-",
+        help="analysis JSON (schema netdiag.analysis/1) to write; '-': on stdout as the only "
+        "output",
+    )  # fmt: skip
     add_ifmap_option(parser)
     parser.set_defaults(func=run)
 
@@ -45,13 +50,21 @@ def run(args: argparse.Namespace, env: Env) -> int:
             html_path = args.input[0] / "report.html"
         else:
             raise InputError("nothing to write; give --html PATH and/or --json PATH")
-    view = open_input(args.input, ifmaps=parse_ifmaps(args.ifmap))
+    progress = env.progress()
+    with progress.step(f"opening {args.input[0]}"):
+        view = open_input(args.input, ifmaps=parse_ifmaps(args.ifmap))
     for warning in view.warnings:
         env.warn(warning)
+    # with the analysis on stdout, the sentences saying what was written go to stderr
+    said = env.stderr if str(args.json) == "-" else env.stdout
     if html_path is not None:
-        write_text_file(html_path, render_html(view))
-        print(f"wrote {html_path}", file=env.stdout)
-    if args.json is not None:
+        with progress.step(f"writing {html_path}"):
+            write_text_file(html_path, render_html(view))
+        print(f"wrote {html_path}", file=said)
+    if args.json is not None and str(args.json) == "-":
+        text = view.analysis_json()
+        env.stdout.write(text if text.endswith("\n") else text + "\n")
+    elif args.json is not None:
         write_text_file(args.json, view.analysis_json())
-        print(f"wrote {args.json}", file=env.stdout)
+        print(f"wrote {args.json}", file=said)
     return ExitCode.OK

@@ -96,6 +96,14 @@ def format_ns(ns: int | None) -> str:
     return f"{sign}{ns / 1_000_000_000:.3g} s"
 
 
+def format_offset(offset_ns: int, error_ns: int | None) -> str:
+    """A clock offset with its sign and its error bound, both with their unit:
+    ``+9.5 µs ± 12.5 µs``."""
+    text = format_ns(offset_ns)
+    text = text if text.startswith("-") else "+" + text
+    return text if error_ns is None else f"{text} ± {format_ns(error_ns)}"
+
+
 def endpoint(ip: str | None, port: int | None) -> str:
     """``ip:port`` / ``[v6]:port`` / ``ip`` as in the analysis document."""
     if ip is None:
