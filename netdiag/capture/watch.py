@@ -10,6 +10,7 @@ and when it will give up.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import shlex
 import time
@@ -78,11 +79,12 @@ class Activity:
     """The waits in progress, per node; a progress printer reads it, the transports write it."""
 
     waits: dict[int, Wait] = field(default_factory=dict)
+    _keys: Iterator[int] = field(default_factory=itertools.count)
 
     @contextmanager
     def waiting(self, transport: Transport, what: str, limit: float | None) -> Iterator[None]:
         node = transport.node
-        key = id(object())
+        key = next(self._keys)
         self.waits[key] = Wait(
             node.name, f"{node.host}:{node.port or 22}", what, time.monotonic(), limit
         )

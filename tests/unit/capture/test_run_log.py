@@ -34,6 +34,8 @@ async def test_run_log_names_each_node_and_command_with_a_utc_time(tmp_path: Pat
         # the tcpdump each one was sent, its supervisor script summarised on the INFO line
         assert re.search(rf"INFO .* {node} run sh -c '<script: \d+ lines>' .* tcpdump -i ", text)
         assert re.search(rf"{node} fetch /tmp/netdiag-cap-RUN1\.\S+ -> {out}/pcaps/", text)
+        assert f"{node} stop {node}/" in text  # the SIGINT that ends its tcpdump
+        assert f"{node} release {node}/" in text
     assert "run RUN1: done" in text
     # the probe, on the node it ran on
     assert re.search(r"client run ping ", text)
