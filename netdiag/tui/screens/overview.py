@@ -12,7 +12,7 @@ from netdiag.report.describe import format_offset
 from netdiag.tui.widgets.cells import cells
 from netdiag.tui.widgets.runinfo import netdiag_app, run_view
 
-_LEVEL_STYLE = {"ok": "green", "warn": "yellow", "bad": "bold red"}
+_LEVEL_STYLE = {"ok": "green", "warn": "yellow", "bad": "bold red", "info": "dim"}
 
 
 class OverviewScreen(Screen[None]):
