@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="netdiag",
         description="Capture packets on many nodes over SSH and follow each packet across them.",
         epilog=EXAMPLES + EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"netdiag {__version__}")
     add_common_options(parser, top=True)
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         module.register(sub)
     for leaf in leaf_parsers(parser):
         add_common_options(leaf, top=False)
-        leaf.formatter_class = argparse.RawDescriptionHelpFormatter
+        leaf.formatter_class = HelpFormatter
         if leaf.epilog is None or "exit codes" not in leaf.epilog:
             leaf.epilog = (leaf.epilog or "") + EXIT_CODES
     return parser
@@ -71,7 +71,7 @@ EXAMPLES = """examples:
   netdiag capture --inventory inv.yaml --plan probes/fip-ingress.yaml --out run1
   netdiag analyze run1/                          what happened to each packet
   netdiag report run1/ --html incident.html      the report to mail
-  netdiag completion bash > /etc/bash_completion.d/netdiag
+  netdiag completion bash > ~/.local/share/bash-completion/completions/netdiag
 """
 
 EXIT_CODES = """
@@ -84,6 +84,16 @@ exit codes:
   70   internal error (a bug in netdiag; --debug shows the traceback)
   130  interrupted
 """
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Descriptions wrapped to the terminal; examples and exit codes (text with its own line
+    breaks) kept as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
 
 
 def add_common_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
