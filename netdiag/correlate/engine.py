@@ -374,9 +374,10 @@ def analyze(table: pd.DataFrame | Sequence[str | Path], options: Options | None 
         clocks=work.clocks,
         table=work.table,
         reference_node=work.names.domains[work.ref],
-        window_ns=work.window,
+        window_ns=work.options.window_ns,
         notes=tuple(work.notes),
         traceroutes=traceroutes,
+        window_used_ns=work.window,
     )
 
 
