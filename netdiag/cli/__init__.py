@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         inventory,
         lab,
         packets,
+        record,
         report,
         tui,
     )
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         packets,
         analyze,
         capture,
+        record,
         demo,
         lab,
         inventory,

@@ -1,0 +1,206 @@
+"""What a node's recorder listing says, and which ring files a time window needs (pure).
+
+The listing (:data:`netdiag.record.scripts.LIST`) gives per ring file its size, its mtime
+(the last packet written: tcpdump runs with ``-U``) and its first 40 bytes: the pcap header
+and the first record header, i.e. the time of its first packet. A file holds the packets
+from its first packet's time to its mtime, so the files a window needs are known before
+anything is fetched.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from netdiag.capture.tcpdump import CaptureStats, parse_stats
+from netdiag.pcap.blocks import PCAP_MAGIC
+
+#: file mtimes come from the kernel's coarse clock (one tick behind, 4 ms at HZ=250): a file's
+#: last packet may be stamped a little after its mtime
+MTIME_SLACK_NS = 50_000_000
+
+__all__ = [
+    "Listing",
+    "Recorder",
+    "RingFile",
+    "first_packet_ns",
+    "parse_listing",
+    "select_files",
+]
+
+
+@dataclass(frozen=True)
+class RingFile:
+    """One ``ring.pcapN`` as listed: size, mtime (ns) and its first packet's time (ns)."""
+
+    name: str
+    size: int
+    mtime_ns: int
+    first_ns: int | None  # None: no complete first record yet (a file just opened)
+
+    @property
+    def has_packets(self) -> bool:
+        return self.first_ns is not None
+
+
+@dataclass(frozen=True)
+class Recorder:
+    """One recorder directory on one node: a capture point's ring or a continuous probe."""
+
+    node: str
+    directory: str
+    alive: bool
+    meta: dict[str, str] = field(default_factory=dict)
+    files: tuple[RingFile, ...] = ()
+    stats: CaptureStats | None = None
+    last_probe: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.meta.get("name", "?")
+
+    @property
+    def kind(self) -> str:
+        return self.meta.get("kind", "cap")
+
+    @property
+    def label(self) -> str:
+        """The point's label (``eth1``, ``fip-busybox01:eth0``) or the probe's name."""
+        return self.meta.get("label", self.directory.rsplit("/", 1)[-1])
+
+    @property
+    def point(self) -> str:
+        return f"{self.node}/{self.label}"
+
+    def _int(self, key: str) -> int | None:
+        try:
+            return int(self.meta[key])
+        except (KeyError, ValueError):
+            return None
+
+    @property
+    def expires_s(self) -> int | None:
+        return self._int("expires")
+
+    @property
+    def started_s(self) -> int | None:
+        return self._int("started")
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+    @property
+    def oldest_ns(self) -> int | None:
+        firsts = [f.first_ns for f in self.files if f.first_ns is not None]
+        return min(firsts) if firsts else None
+
+    @property
+    def newest_ns(self) -> int | None:
+        times = [max(f.mtime_ns, f.first_ns or 0) for f in self.files if f.has_packets]
+        return max(times) if times else None
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A node's answer: its recorders, the orphans it removed, and its clock when it listed."""
+
+    node: str
+    recorders: tuple[Recorder, ...]
+    swept: tuple[str, ...]
+    now_ns: int | None
+
+
+def first_packet_ns(head: bytes) -> int | None:
+    """The first packet's time from a pcap file's first 40 bytes; None without a whole record
+    header (or for anything but pcap)."""
+    if len(head) < 40:
+        return None
+    (magic,) = struct.unpack_from("<I", head)
+    if magic not in PCAP_MAGIC:
+        return None
+    big_endian, units = PCAP_MAGIC[magic]
+    sec, frac = struct.unpack_from(">II" if big_endian else "<II", head, 24)
+    return int(sec) * 1_000_000_000 + int(frac) * (1_000_000_000 // units)
+
+
+def _mtime_ns(text: str) -> int:
+    """``1796195802.127883303`` (stat %.9Y) -> ns, without float rounding."""
+    sec, _, frac = text.partition(".")
+    return int(sec) * 1_000_000_000 + int((frac + "000000000")[:9])
+
+
+@dataclass
+class _Building:
+    directory: str
+    alive: bool
+    meta: dict[str, str] = field(default_factory=dict)
+    files: list[RingFile] = field(default_factory=list)
+    stats: list[str] = field(default_factory=list)
+    probe: str = ""
+
+    def done(self, node: str) -> Recorder:
+        return Recorder(node, self.directory, self.alive, self.meta, tuple(self.files),
+                        parse_stats(self.stats), self.probe)  # fmt: skip
+
+
+def _ring_file(rest: str) -> RingFile | None:
+    """``SIZE MTIME HEAD40HEX NAME`` -> a RingFile (None for a line it cannot read)."""
+    parts = rest.split(" ", 3)
+    if len(parts) < 4:
+        return None
+    size, mtime, head_hex, name = parts
+    try:
+        return RingFile(name, int(size), _mtime_ns(mtime), first_packet_ns(bytes.fromhex(head_hex)))
+    except ValueError:
+        return None
+
+
+def parse_listing(node: str, text: str) -> Listing:
+    """The LIST script's output -> a :class:`Listing`; unknown lines are ignored."""
+    recorders: list[Recorder] = []
+    swept: list[str] = []
+    now_ns: int | None = None
+    cur: _Building | None = None
+    for line in text.splitlines():
+        tag, _, rest = line.partition(" ")
+        if tag == "@rec":
+            if cur is not None:
+                recorders.append(cur.done(node))
+            alive, _, directory = rest.partition(" ")
+            cur = _Building(directory, alive == "1")
+        elif tag == "@swept":
+            swept.append(rest)
+        elif tag == "@now":
+            now_ns = int(rest) if rest.strip().isdigit() else None
+        elif cur is None:
+            continue
+        elif tag == "@meta":
+            key, _, value = rest.partition("=")
+            cur.meta[key] = value
+        elif tag == "@file":
+            ring_file = _ring_file(rest)
+            if ring_file is not None:
+                cur.files.append(ring_file)
+        elif tag == "@stat":
+            cur.stats.append(rest)
+        elif tag == "@probe":
+            cur.probe = rest
+    if cur is not None:
+        recorders.append(cur.done(node))
+    return Listing(node, tuple(recorders), tuple(swept), now_ns)
+
+
+def select_files(
+    files: Sequence[RingFile], from_ns: int, to_ns: int, *, slack_ns: int = 0
+) -> list[RingFile]:
+    """The files holding packets in [from_ns - slack, to_ns + slack] (node clock), oldest
+    first. A file holds [its first packet, its mtime]: known from the listing alone."""
+    lo, hi = from_ns - slack_ns, to_ns + slack_ns
+    chosen = [
+        f
+        for f in files
+        if f.first_ns is not None and f.first_ns <= hi and f.mtime_ns + MTIME_SLACK_NS >= lo
+    ]
+    return sorted(chosen, key=lambda f: (f.first_ns or 0, f.mtime_ns, f.name))

@@ -1,0 +1,278 @@
+"""The remote side of a recorder: ``sh`` scripts and the argv lists that run them (pure).
+
+One recorder = one directory per capture point (and per continuous probe) on each node::
+
+    <capture_dir>/netdiag-rec-<NAME>.cap-<POINT>/     meta, supervisor.pid, timeout.pid,
+                                                     tcpdump.err, ring.pcap0 .. ring.pcapN-1
+    <capture_dir>/netdiag-rec-<NAME>.probe-<PROBE>/  meta, supervisor.pid, probe.log[.1]
+
+The directory is the marker: ``status``, ``list``, ``snapshot`` and ``stop`` find recorders by
+it, from any machine, without local state. Each directory has one :data:`SUPERVISOR`, started
+by ``setsid -f`` (new session, no controlling tty, stdin /dev/null, HUP and PIPE ignored), so
+neither netdiag's exit nor a lost SSH session stops it. It runs the command under
+``timeout -s INT -k 10 LEASE`` — the hard lease, kept by a process of its own even when no one
+ever comes back — and removes its directory once the command has ended (lease over, or
+``stop`` sent it SIGINT). Processes are signalled by the PIDs the supervisor wrote, after
+checking that the PID's command line still names the directory (PID reuse); never by name.
+
+Nothing user-controlled is spliced into a script: paths, names, interfaces, filters and probe
+commands are positional arguments.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+
+from netdiag.record.ring import RingSpec
+
+__all__ = [
+    "FILE_PLACEHOLDER",
+    "LIST",
+    "PROBE_LOOP",
+    "STOP",
+    "SUPERVISOR",
+    "capture_argv",
+    "launch_argv",
+    "list_argv",
+    "probe_argv",
+    "recorder_dir",
+    "stop_argv",
+]
+
+FILE_PLACEHOLDER = "@NETDIAG_RING@"
+DIR_PREFIX = "netdiag-rec-"
+PROBE_LOG_MAX = 1_000_000  # bytes before probe.log rotates to probe.log.1 (2 files kept)
+
+# $1 dir  $2 meta (key=value lines)  $3 ready: a stderr text to wait for ("" = none)
+# $4 seconds to wait for it  $5 lease seconds; then the command (timeout ... tcpdump ...).
+# Prints one line on stdout, "ok PID" / "exists DIR" / "failed WHY", then detaches from it.
+SUPERVISOR = r"""trap '' HUP PIPE
+d=$1 meta=$2 ready=$3 wait=$4 lease=$5
+shift 5
+umask 077
+if ! mkdir -- "$d" 2>/dev/null; then
+  if [ -e "$d" ]; then echo "exists $d"; else echo "failed cannot create $d: check capture_dir"; fi
+  exit 0
+fi
+echo $$ >"$d/supervisor.pid"
+now=$(date +%s)
+printf '%s\nstarted=%s\nexpires=%s\n' "$meta" "$now" "$((now + lease))" >"$d/meta"
+for a; do
+  shift
+  if [ "$a" = @NETDIAG_RING@ ]; then set -- "$@" "$d/ring.pcap"; else set -- "$@" "$a"; fi
+done
+"$@" </dev/null >/dev/null 2>"$d/tcpdump.err" &
+c=$!
+echo "$c" >"$d/timeout.pid"
+trap 'kill -INT "$c" 2>/dev/null' INT TERM
+n=0
+while :; do
+  if [ -z "$ready" ] || grep -qF -- "$ready" "$d/tcpdump.err" 2>/dev/null; then
+    echo "ok $$"; break
+  fi
+  if ! kill -0 "$c" 2>/dev/null || [ "$n" -ge "$((wait * 10))" ]; then
+    echo "failed $(grep -v '^netdiag' "$d/tcpdump.err" 2>/dev/null | tail -n 3 | tr '\n' ' ')"
+    kill -INT "$c" 2>/dev/null
+    break
+  fi
+  sleep 0.1
+  n=$((n + 1))
+done
+exec >/dev/null 2>&1
+while :; do
+  wait "$c"; r=$?
+  if [ "$r" -gt 128 ] && kill -0 "$c" 2>/dev/null; then continue; fi
+  break
+done
+rm -rf -- "$d"
+"""
+
+# The launcher: `setsid -f` detaches the supervisor; `| cat` waits for its one stdout line
+# (the supervisor then points stdout at /dev/null and cat sees the end).
+LAUNCH = 'setsid -f "$@" | cat'
+
+# $1 log  $2 seconds between probes  $3 max log bytes; then the probe command.
+# One line per probe: start_ns end_ns exit_status output (newlines folded, 300 chars).
+PROBE_LOOP = r"""log=$1 every=$2 max=$3
+shift 3
+while :; do
+  s=$(date +%s%N)
+  out=$("$@" 2>&1 </dev/null)
+  r=$?
+  e=$(date +%s%N)
+  printf '%s %s %s %s\n' "$s" "$e" "$r" "$(printf '%s' "$out" | tr '\n\r' '  ' | cut -c1-300)" \
+    >>"$log"
+  if [ "$(wc -c <"$log")" -gt "$max" ]; then mv -f -- "$log" "$log.1"; fi
+  sleep "$every"
+done
+"""
+
+# Shared by LIST and STOP: is $s (a PID) the supervisor of directory $d?
+_OURS = r"""ours() {
+  [ -n "$2" ] && kill -0 "$2" 2>/dev/null && grep -qaF -- "$1" "/proc/$2/cmdline" 2>/dev/null
+}
+pids_of() {
+  grep -lsaF -- "$1" /proc/[0-9]*/cmdline | sed -n 's,^/proc/\([0-9]*\)/cmdline$,\1,p' \
+    | grep -vx "$$"
+}
+reap() {
+  p=$(pids_of "$1")
+  if [ -n "$p" ]; then
+    kill -INT $p 2>/dev/null
+    n=0; while [ $n -lt 20 ] && kill -0 $p 2>/dev/null; do sleep 0.1; n=$((n+1)); done
+    kill -KILL $p 2>/dev/null
+  fi
+  rm -rf -- "$1"
+}
+"""
+
+# $1 capture_dir  $2 name ("" = every recorder)  $3 "usr1" to ask tcpdump for its counts.
+# Per directory: "@rec ALIVE DIR", "@meta K=V", "@file SIZE MTIME HEAD40 NAME", "@stat LINE",
+# "@probe LINE" (last probe result); orphans (supervisor gone for > 1 min or never written)
+# are removed: "@swept DIR". Last line: "@now NS".
+LIST = (
+    _OURS
+    + r"""capdir=$1 name=$2 usr1=$3
+for d in "$capdir"/netdiag-rec-*.*; do
+  [ -d "$d" ] || continue
+  case $d in "$capdir/netdiag-rec-$name".*) ;; *) [ -z "$name" ] || continue ;; esac
+  s=; read -r s 2>/dev/null <"$d/supervisor.pid"
+  if ! ours "$d" "$s"; then
+    if [ -n "$(find "$d" -maxdepth 0 -mmin +1)" ]; then reap "$d"; echo "@swept $d"; fi
+    continue
+  fi
+  # SIGUSR1 makes tcpdump print its counts; it would kill a probe loop: captures only
+  if [ -n "$usr1" ] && grep -qx kind=cap "$d/meta" 2>/dev/null; then
+    c=; read -r c 2>/dev/null <"$d/timeout.pid"
+    for t in $(pgrep -P "$c" 2>/dev/null); do
+      grep -qaF -- "$d" "/proc/$t/cmdline" 2>/dev/null && kill -USR1 "$t" 2>/dev/null
+    done
+  fi
+done
+[ -n "$usr1" ] && sleep 0.3
+for d in "$capdir"/netdiag-rec-*.*; do
+  [ -d "$d" ] || continue
+  case $d in "$capdir/netdiag-rec-$name".*) ;; *) [ -z "$name" ] || continue ;; esac
+  s=; read -r s 2>/dev/null <"$d/supervisor.pid"
+  if ours "$d" "$s"; then echo "@rec 1 $d"; else echo "@rec 0 $d"; fi
+  sed 's/^/@meta /' "$d/meta" 2>/dev/null
+  for f in "$d"/ring.pcap*; do
+    [ -f "$f" ] || continue
+    echo "@file $(stat -c '%s %.9Y' -- "$f") $(od -An -v -tx1 -N40 -- "$f" | tr -d ' \n') ${f##*/}"
+  done
+  grep -a 'captured\|received by filter\|dropped by kernel' "$d/tcpdump.err" 2>/dev/null \
+    | tail -n 3 | sed 's/^/@stat /'
+  [ -f "$d/probe.log" ] && tail -n 1 "$d/probe.log" | sed 's/^/@probe /'
+done
+echo "@now $(date +%s%N)"
+"""
+)
+
+# $1 capture_dir  $2 name ("" = every recorder). SIGINT to each supervisor (it stops tcpdump,
+# which flushes, and removes its directory); whatever is still there after 5 s is reaped.
+STOP = (
+    _OURS
+    + r"""capdir=$1 name=$2
+mine() { case $1 in "$capdir/netdiag-rec-$name".*) return 0 ;; esac; [ -z "$name" ]; }
+for d in "$capdir"/netdiag-rec-*.*; do
+  [ -d "$d" ] && mine "$d" || continue
+  s=; read -r s 2>/dev/null <"$d/supervisor.pid"
+  ours "$d" "$s" && kill -INT "$s" 2>/dev/null
+  echo "@stopping $d"
+done
+n=0
+while [ $n -lt 50 ]; do
+  left=
+  for d in "$capdir"/netdiag-rec-*.*; do [ -d "$d" ] && mine "$d" && left=1; done
+  [ -z "$left" ] && break
+  sleep 0.1; n=$((n+1))
+done
+for d in "$capdir"/netdiag-rec-*.*; do
+  [ -d "$d" ] && mine "$d" || continue
+  reap "$d"
+  echo "@reaped $d"
+done
+exit 0
+"""
+)
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def slug(text: str) -> str:
+    """A point label or probe name as a file-name part."""
+    return _SAFE.sub("_", text.replace("/", "_")) or "_"
+
+
+def recorder_dir(capture_dir: str, name: str, kind: str, label: str) -> str:
+    """``<capture_dir>/netdiag-rec-<name>.<kind>-<label>`` (kind ``cap`` or ``probe``)."""
+    return f"{capture_dir.rstrip('/') or '/'}/{DIR_PREFIX}{name}.{kind}-{slug(label)}"
+
+
+def meta_text(items: Mapping[str, object]) -> str:
+    """``key=value`` lines; values are single-line (newlines folded to spaces)."""
+    return "\n".join(f"{k}={' '.join(str(v).split())}" for k, v in items.items())
+
+
+def capture_argv(
+    *,
+    tcpdump: str,
+    iface: str,
+    ring: RingSpec,
+    snaplen: int,
+    lease_s: float,
+    bpf: str,
+    netns: str | None = None,
+) -> list[str]:
+    """``timeout -s INT -k 10 LEASE [ip netns exec NS] tcpdump ... -C MB -W FILES -w RING``.
+
+    ``-U --immediate-mode``: each packet reaches the file as it arrives, so a snapshot sees it
+    (CAPTURE_RULES 5); ``-Z root``: Debian's tcpdump would drop to a user who cannot write our
+    0700 directory (8). ``timeout`` is the lease: tcpdump has no time limit of its own (2).
+    """
+    ns = ["ip", "netns", "exec", netns] if netns else []
+    return [
+        "timeout", "-s", "INT", "-k", "10", f"{max(lease_s, 1):.0f}",
+        *ns, tcpdump, "-i", iface, "-U", "--immediate-mode", "-s", str(snaplen),
+        "-C", str(ring.file_mb), "-W", str(ring.files), "-Z", "root",
+        "-w", FILE_PLACEHOLDER, "--", *bpf.split(),
+    ]  # fmt: skip
+
+
+def probe_argv(
+    *, log: str, every_s: float, lease_s: float, probe: Sequence[str], netns: str | None
+) -> list[str]:
+    """The continuous probe: ``timeout LEASE sh -c PROBE_LOOP LOG EVERY MAX [ip netns exec NS]
+    PROBE...``."""
+    ns = ["ip", "netns", "exec", netns] if netns else []
+    return [
+        "timeout", "-s", "TERM", "-k", "5", f"{max(lease_s, 1):.0f}",
+        "sh", "-c", PROBE_LOOP, "netdiag-rprobe", log, f"{every_s:g}", str(PROBE_LOG_MAX),
+        *ns, *probe,
+    ]  # fmt: skip
+
+
+def launch_argv(
+    *, directory: str, meta: str, ready: str, wait_s: int, lease_s: float, command: Sequence[str]
+) -> list[str]:
+    """``sh -c LAUNCH netdiag-launch sh -c SUPERVISOR netdiag-recorder DIR META ... COMMAND``."""
+    return [
+        "sh", "-c", LAUNCH, "netdiag-launch",
+        "sh", "-c", SUPERVISOR, "netdiag-recorder",
+        directory, meta, ready, str(int(wait_s)), f"{max(lease_s, 1):.0f}", *command,
+    ]  # fmt: skip
+
+
+def list_argv(capture_dir: str, name: str, *, counts: bool) -> list[str]:
+    return ["sh", "-c", LIST, "netdiag-rec-list", capture_dir, name, "usr1" if counts else ""]
+
+
+def stop_argv(capture_dir: str, name: str) -> list[str]:
+    return ["sh", "-c", STOP, "netdiag-rec-stop", capture_dir, name]
+
+
+def shown(argv: Sequence[str]) -> str:
+    """A command as a user could paste it (for -v logs and the manifest)."""
+    return shlex.join(argv)

@@ -1,0 +1,242 @@
+"""Pure logic of the flight recorder: sizes, leases, listings, window selection, cutting."""
+
+from __future__ import annotations
+
+import shlex
+import struct
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from netdiag.errors import InputError
+from netdiag.record.cut import cut_to_window
+from netdiag.record.listing import RingFile, first_packet_ns, parse_listing, select_files
+from netdiag.record.ring import (
+    MB,
+    RingSpec,
+    check_space,
+    human_seconds,
+    parse_duration,
+    parse_ring,
+    parse_size,
+    validate_name,
+)
+from netdiag.record.scripts import capture_argv, launch_argv, recorder_dir
+
+S = 1_000_000_000
+
+
+def pcap(records: list[tuple[int, bytes]], *, nano: bool = False, big: bool = False) -> bytes:
+    """A pcap file of (time ns, frame bytes) records."""
+    e = ">" if big else "<"
+    magic = 0xA1B23C4D if nano else 0xA1B2C3D4
+    out = [struct.pack(e + "IHHiIII", magic, 2, 4, 0, 0, 512, 1)]
+    for ts, data in records:
+        frac = ts % S if nano else ts % S // 1000
+        out.append(struct.pack(e + "IIII", ts // S, frac, len(data), len(data)) + data)
+    return b"".join(out)
+
+
+def frame(i: int) -> bytes:
+    return bytes([i % 256]) * 60
+
+
+# -- sizes, durations, names ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("200M", 200 * MB), ("1.5G", 1_500_000_000), ("512MiB", 512 * 2**20), ("4000", 4000)],
+)
+def test_sizes(text: str, expected: int) -> None:
+    assert parse_size(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("24h", 86400), ("90s", 90), ("1h30m", 5400), ("45", 45), ("250ms", 0.25)],
+)
+def test_durations(text: str, expected: float) -> None:
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "soon", "5 years", "-3s", "1h-"])
+def test_bad_durations_say_what_to_give(text: str) -> None:
+    with pytest.raises(InputError, match="give a duration such as"):
+        parse_duration(text)
+
+
+def test_ring_forms() -> None:
+    assert parse_ring("10x20M") == RingSpec(10, 20)
+    assert parse_ring("200M") == RingSpec(8, 25)
+    assert parse_ring("3M") == RingSpec(3, 1)
+    assert parse_ring("2x1M") == RingSpec(2, 1)
+    with pytest.raises(InputError, match="whole megabytes"):
+        parse_ring("3x500k")
+    with pytest.raises(InputError, match="2 to 1000 files"):
+        parse_ring("1x10M")
+
+
+def test_ring_bound_allows_one_record_of_overshoot_per_file() -> None:
+    # measured: tcpdump -C 1 wrote files of 1,000,056 bytes at snaplen 512
+    ring = RingSpec(3, 1)
+    assert ring.bound_bytes(512) >= 3 * 1_000_056
+    assert ring.bound_bytes(512) < 3 * (MB + 600)
+
+
+def test_space_check_keeps_a_margin() -> None:
+    assert check_space(node="n", where="/tmp", needed=10 * MB, free=10 * 2**30) is None
+    why = check_space(node="n", where="/tmp", needed=900 * MB, free=1000 * MB)
+    assert why is not None
+    assert "n: the ring needs 900 MB in /tmp" in why
+    assert "smaller --ring" in why
+
+
+@pytest.mark.parametrize("name", ["", "a.b", "x y", "a/b", "$(reboot)", "a" * 41])
+def test_names_that_cannot_name_a_directory(name: str) -> None:
+    with pytest.raises(InputError, match="--name"):
+        validate_name(name)
+
+
+def test_human_seconds() -> None:
+    assert human_seconds(3725) == "1h02m05s"
+    assert human_seconds(59.6) == "1m00s"
+    assert human_seconds(-5) == "-5s"
+
+
+# -- remote argv: user input stays data -------------------------------------------------------
+
+
+def test_hostile_interface_and_filter_stay_arguments() -> None:
+    argv = capture_argv(
+        tcpdump="tcpdump", iface="eth0;reboot", ring=RingSpec(3, 1), snaplen=512,
+        lease_s=60, bpf="host 1.2.3.4 and $(id)", netns="pod ns",
+    )  # fmt: skip
+    launch = launch_argv(
+        directory="/tmp/x y/netdiag-rec-a.cap-eth0", meta="k=$(v)", ready="listening on",
+        wait_s=15, lease_s=60, command=argv,
+    )  # fmt: skip
+    # the remote shell sees exactly these words back (shlex.join on the way out)
+    assert shlex.split(shlex.join(launch)) == launch
+    assert "eth0;reboot" in launch
+    assert "$(id)" in launch
+    assert "pod ns" in launch
+    assert launch[launch.index("timeout") + 5] == "60"
+
+
+def test_recorder_dirs_carry_name_and_point() -> None:
+    assert recorder_dir("/tmp/", "nightly", "cap", "fip:eth0") == (
+        "/tmp/netdiag-rec-nightly.cap-fip_eth0"
+    )
+
+
+# -- listings -------------------------------------------------------------------------------
+
+
+def _head(ts_ns: int) -> str:
+    return pcap([(ts_ns, frame(1))])[:40].hex()
+
+
+LISTING = f"""@swept /tmp/netdiag-rec-old.cap-eth0
+@rec 1 /tmp/netdiag-rec-a.cap-eth1
+@meta name=a
+@meta kind=cap
+@meta label=eth1
+@meta files=3
+@meta expires=1800000100
+@meta started=1800000000
+@file 1000056 1800000010.500000000 {_head(1800000000 * S)} ring.pcap0
+@file 4000 1800000012.250000001 {_head(1800000010 * S + 600_000_000)} ring.pcap1
+@file 24 1800000000.000000000 d4c3b2a1020004000000000000000000000200000100 ring.pcap2
+@stat tcpdump: 4000 packets captured, 4100 packets received by filter, 7 packets dropped by kernel
+@rec 1 /tmp/netdiag-rec-a.probe-ping-1
+@meta kind=probe
+@probe 1800000011000000000 1800000011100000000 1 ping failed
+@now 1800000020000000000
+"""
+
+
+def test_listing_parsed() -> None:
+    listing = parse_listing("node1", LISTING)
+    assert listing.swept == ("/tmp/netdiag-rec-old.cap-eth0",)
+    assert listing.now_ns == 1800000020 * S
+    cap, probe = listing.recorders
+    assert cap.point == "node1/eth1"
+    assert cap.alive
+    assert cap.kind == "cap"
+    assert [f.name for f in cap.files] == ["ring.pcap0", "ring.pcap1", "ring.pcap2"]
+    assert cap.files[2].first_ns is None  # header only: nothing to fetch
+    assert cap.oldest_ns == 1800000000 * S
+    assert cap.newest_ns == 1800000012 * S + 250_000_001
+    assert cap.stats is not None
+    assert cap.stats.dropped == 7
+    assert cap.expires_s == 1800000100
+    assert probe.kind == "probe"
+    assert probe.last_probe.endswith("ping failed")
+
+
+def test_first_packet_time_in_every_precision_and_byte_order() -> None:
+    t = 1800000000 * S + 123_456_789
+    assert first_packet_ns(pcap([(t, b"x")], nano=True)[:40]) == t
+    assert first_packet_ns(pcap([(t, b"x")], big=True)[:40]) == t - 789
+    assert first_packet_ns(pcap([])[:24]) is None
+
+
+def test_window_selects_only_overlapping_files() -> None:
+    files = [
+        RingFile("ring.pcap2", 1000, 30 * S, 20 * S),
+        RingFile("ring.pcap0", 1000, 10 * S, 0),
+        RingFile("ring.pcap1", 1000, 20 * S, 10 * S),
+        RingFile("ring.pcap3", 24, 5 * S, None),
+    ]
+    assert [f.name for f in select_files(files, 12 * S, 18 * S)] == ["ring.pcap1"]
+    assert [f.name for f in select_files(files, 15 * S, 25 * S)] == ["ring.pcap1", "ring.pcap2"]
+    assert select_files(files, 31 * S, 40 * S) == []
+
+
+# -- cutting --------------------------------------------------------------------------------
+
+
+def test_cut_keeps_the_window_and_drops_a_torn_tail() -> None:
+    a = pcap([(i * S, frame(i)) for i in range(10)])
+    b = pcap([(i * S, frame(i)) for i in range(10, 20)])
+    torn = b[:-30]  # tcpdump was writing the last record when it was fetched
+    cut = cut_to_window([torn, a], 5 * S, 15 * S)
+    assert cut.packets == 11
+    assert cut.first_ns == 5 * S
+    assert cut.last_ns == 15 * S
+    assert cut.cut_tails == 1
+    assert cut.data == pcap([(i * S, frame(i)) for i in range(5, 16)])
+
+
+def test_cut_of_nothing_and_of_strangers() -> None:
+    assert cut_to_window([], 0, S).data == b""
+    other = pcap([(S, frame(1))])
+    other = other[:20] + struct.pack("<I", 113) + other[24:]  # LINUX_SLL
+    cut = cut_to_window([pcap([(S, frame(2))]), other, b"garbage" * 5], 0, 2 * S)
+    assert cut.packets == 1
+    assert any("another link type" in p for p in cut.problems)
+    assert any("not a pcap" in p for p in cut.problems)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    times=st.lists(st.integers(0, 50), min_size=1, max_size=40),
+    split=st.integers(1, 5),
+    window=st.tuples(st.integers(0, 50), st.integers(0, 50)),
+    perm=st.randoms(use_true_random=False),
+)
+def test_cut_does_not_depend_on_file_order_or_split(
+    times: list[int], split: int, window: tuple[int, int], perm: object
+) -> None:
+    recs = [(t * S // 10, frame(i)) for i, t in enumerate(times)]
+    chunks = [recs[i::split] for i in range(split)]
+    files = [pcap(sorted(c)) for c in chunks]
+    shuffled = list(files)
+    perm.shuffle(shuffled)  # type: ignore[attr-defined]
+    lo, hi = sorted(window)
+    one = cut_to_window([pcap(recs)], lo * S // 10, hi * S // 10)
+    many = cut_to_window(shuffled, lo * S // 10, hi * S // 10)
+    assert one.data == many.data
+    assert one.packets == sum(1 for t, _ in recs if lo * S // 10 <= t <= hi * S // 10)
