@@ -130,8 +130,8 @@ reap() {
 
 # $1 capture_dir  $2 name ("" = every recorder)  $3 "usr1" to ask tcpdump for its counts.
 # Per directory: "@rec ALIVE DIR", "@meta K=V", "@file SIZE MTIME HEAD40 NAME", "@stat LINE",
-# "@probe LINE" (last probe result); orphans (supervisor gone for > 1 min or never written)
-# are removed: "@swept DIR". Last line: "@now NS".
+# "@probe LINE" (last probe result); orphans (supervisor gone, or never written and the
+# directory older than a minute) are removed: "@swept DIR". Last line: "@now NS".
 LIST = (
     _OURS
     + r"""capdir=$1 name=$2 usr1=$3
@@ -140,7 +140,11 @@ for d in "$capdir"/netdiag-rec-*.*; do
   case $d in "$capdir/netdiag-rec-$name".*) ;; *) [ -z "$name" ] || continue ;; esac
   s=; read -r s 2>/dev/null <"$d/supervisor.pid"
   if ! ours "$d" "$s"; then
-    if [ -n "$(find "$d" -maxdepth 0 -mmin +1)" ]; then reap "$d"; echo "@swept $d"; fi
+    # a supervisor that wrote its PID and is gone left an orphan (killed, node rebooted);
+    # without a PID file it may be starting: only an old directory is an orphan then
+    if [ -n "$s" ] || [ -n "$(find "$d" -maxdepth 0 -mmin +1)" ]; then
+      reap "$d"; echo "@swept $d"
+    fi
     continue
   fi
   # SIGUSR1 makes tcpdump print its counts; it would kill a probe loop: captures only

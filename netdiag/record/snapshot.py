@@ -316,7 +316,8 @@ def _cut_point(
     if not files:
         res.detail = "the ring holds no packets in the window"
     started_ns = (rec.started_s or 0) * 1_000_000_000
-    if rec.oldest_ns is not None and rec.oldest_ns > lo + 1_000_000_000 and started_ns < lo:
+    wrapped = len(rec.files) >= int(rec.meta.get("files", "0") or 0) > 0
+    if wrapped and rec.oldest_ns is not None and rec.oldest_ns > lo and started_ns < lo:
         snap.problems.append(
             "the ring's oldest packet is later than the window's start: the ring does not "
             "reach back that far (give a larger --ring)"

@@ -240,3 +240,28 @@ def test_cut_does_not_depend_on_file_order_or_split(
     many = cut_to_window(shuffled, lo * S // 10, hi * S // 10)
     assert one.data == many.data
     assert one.packets == sum(1 for t, _ in recs if lo * S // 10 <= t <= hi * S // 10)
+
+
+# -- watch --------------------------------------------------------------------------------
+
+
+def test_probe_specs() -> None:
+    from netdiag.record.watch import ProbeSpec, parse_probe
+
+    assert parse_probe("tcp:10.0.0.5:443") == ProbeSpec("tcp", "10.0.0.5", 443)
+    assert parse_probe("tcp:[fd00::1]:80") == ProbeSpec("tcp", "fd00::1", 80)
+    assert parse_probe("ping:172.19.0.11") == ProbeSpec("ping", "172.19.0.11")
+    for bad in ("tcp:host", "tcp:h:0", "udp:h:53", "ping:", "ping:-f", "tcp:$(x):80"):
+        with pytest.raises(InputError, match="--probe"):
+            parse_probe(bad)
+    argv = parse_probe("tcp:10.0.0.5:443").argv(1.0)
+    assert argv[-2:] == ["10.0.0.5", "443"]  # arguments of the script, not part of it
+
+
+def test_trigger_rate_limits_snapshots() -> None:
+    from netdiag.record.watch import Trigger
+
+    t = Trigger(60)
+    assert [t.fire(x) for x in (100, 101, 159, 160, 161, 230)] == [
+        True, False, False, True, False, True,
+    ]  # fmt: skip
