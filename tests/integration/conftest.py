@@ -28,14 +28,15 @@ from netdiag.lab import LabState, default_spec, down, up
 from netdiag.lab.system import alive, link_exists, list_netns
 from netdiag.lab.topology import STATE_ROOT, ovs_spec
 
-_SESSION_LAB = re.compile(r"^n[tcof](\d+)$")
+_SESSION_LAB = re.compile(r"^n[tcofr](\d+)$")
 
 
 def session_lab(kind: str) -> tuple[str, str]:
     """(name, mgmt network) of this session's lab of ``kind`` ('t': shared, 'c': lifecycle,
-    'o': OVS, 'f': the fault matrix, which breaks its nodes on purpose)."""
+    'o': OVS, 'f': the fault matrix, which breaks its nodes on purpose, 'r': the flight
+    recorder's, which reboots one)."""
     pid = os.getpid()
-    second = {"t": 251, "c": 252, "o": 253, "f": 254}[kind]
+    second = {"t": 251, "c": 252, "o": 253, "f": 254, "r": 231}[kind]
     return f"n{kind}{pid}", f"10.{second}.{pid % 256}.0/24"
 
 
