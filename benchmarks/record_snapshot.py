@@ -1,0 +1,154 @@
+"""Flight recorder snapshot: bytes fetched and time, against a plain SFTP fetch of the same bytes.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/record_snapshot.py --inventory INV \
+        [--traffic 90] [--last 60] [--ring 10x2M]
+
+Needs a running lab (``netdiag lab up``, root). Starts one recorder on 20 capture points of the
+lab's three nodes (every interface but one management device, plus ``any``), sends pings from
+the client to the FIP for ``--traffic`` seconds, then, in one process and one after the other:
+
+1. ``record snapshot --last`` through the library (connect, list, clock, fetch the overlapping
+   files, re-list, cut, write the bundle) — wall time and bytes fetched;
+2. plain asyncssh: connect to each node and SFTP-get exactly the files the snapshot fetched,
+   all at once — wall time.
+
+Targets (issue 16): bytes fetched <= the window's share + one ring file per point; snapshot
+time <= 1.25x the plain fetch. The recorder is stopped at the end. Only lab addresses are used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import asyncssh
+
+from netdiag.cli import main
+from netdiag.inventory import load_inventory
+from netdiag.record.ring import MB, parse_ring
+from netdiag.record.snapshot import Window, take_snapshot
+
+NAME = "bench"
+FIP = "172.19.0.11"
+PLAN = """\
+version: 1
+name: bench
+capture:
+  interfaces:
+    - {node: client, devices: [eth0, lo, any]}
+    - {node: kube-ovn-control-plane, devices: [eth1, dd2b931fc304_h, 3a5e1d7c9f02_h, br-pods,
+                                                vxlan0, ovn0, lo, any, mgmt0]}
+    - {node: kube-ovn-worker, devices: [eth1, 6f1e0c3a9b57_h, br-pods, vxlan0, ovn0, lo, any,
+                                         mgmt0]}
+  filter: "icmp or arp"
+  snaplen: 512
+probes: []
+"""
+
+
+def netdiag(*argv: str) -> int:
+    return main(list(argv))
+
+
+async def plain_fetch(inventory: object, files: dict[str, list[str]], into: Path) -> float:
+    """Connect to each node and get ``files[node]`` over SFTP, every node at once."""
+    inv = inventory  # netdiag.inventory.Inventory
+
+    async def one(node: object) -> None:
+        n = node
+        paths = files.get(n.name, [])  # type: ignore[attr-defined]
+        if not paths:
+            return
+        async with asyncssh.connect(
+            n.host, port=n.port or 22, username=n.user, client_keys=[str(n.identity_file)],  # type: ignore[attr-defined]
+            known_hosts=str(n.known_hosts), agent_path=None,  # type: ignore[attr-defined]
+        ) as conn, conn.start_sftp_client() as sftp:  # fmt: skip
+            await asyncio.gather(
+                *(sftp.get(p, str(into / f"{n.name}__{i}")) for i, p in enumerate(paths))  # type: ignore[attr-defined]
+            )
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(n) for n in inv.nodes))  # type: ignore[attr-defined]
+    return time.perf_counter() - started
+
+
+def main_bench() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--inventory", required=True)
+    ap.add_argument("--traffic", type=float, default=90.0, help="seconds of pings (default 90)")
+    ap.add_argument("--last", type=float, default=60.0, help="snapshot window (default 60 s)")
+    ap.add_argument("--ring", default="10x2M")
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    inventory = load_inventory(args.inventory)
+    client_ns = next(n for n in inventory.nodes if n.name == "client")
+    tmp = Path(tempfile.mkdtemp(prefix="netdiag-bench-rec-"))
+    plan = tmp / "plan.yaml"
+    plan.write_text(PLAN)
+    ring = parse_ring(args.ring)
+    lab = Path(args.inventory).parent.name
+    netns = f"{lab}-{client_ns.name}"
+    assert netdiag("record", "start", "--inventory", args.inventory, "--plan", str(plan),
+                   "--ring", args.ring, "--max-duration", f"{args.traffic + 600:.0f}s",
+                   "--name", NAME) == 0  # fmt: skip
+    try:
+        print(f"pinging {FIP} from {netns} for {args.traffic:g} s ...", file=sys.stderr)
+        count = int(args.traffic / 0.002)
+        subprocess.run(["ip", "netns", "exec", netns, "ping", "-q", "-i", "0.002", "-s", "400",
+                        "-c", str(count), FIP], check=False, capture_output=True)  # fmt: skip
+        results = []
+        for r in range(args.rounds):
+            out = tmp / f"snap{r}"
+            now = time.time_ns()
+            window = Window(now - int(args.last * 1e9), now)
+            t0 = time.perf_counter()
+            snap = asyncio.run(take_snapshot(inventory, name=NAME, window=window, out=out))
+            t_snap = time.perf_counter() - t0
+            manifest = json.loads((out / "manifest.json").read_text())
+            dirs = {c["point"]: c["remote_dir"] for c in manifest["captures"]}
+            files: dict[str, list[str]] = {}
+            share = 0
+            for p in snap.points:
+                node = p.point.split("/", 1)[0]
+                files.setdefault(node, []).extend(f"{dirs[p.point]}/{f}" for f in p.files_fetched)
+            for c in manifest["captures"]:
+                share += max(0, (out / c["file"]).stat().st_size - 24)
+            plain_dir = tmp / f"plain{r}"
+            plain_dir.mkdir()
+            t_plain = asyncio.run(plain_fetch(inventory, files, plain_dir))
+            plain_bytes = sum(f.stat().st_size for f in plain_dir.iterdir())
+            results.append((t_snap, t_plain, snap.bytes_fetched, plain_bytes, share))
+            print(
+                f"round {r + 1}: snapshot {t_snap:.2f} s, {snap.bytes_fetched / MB:.1f} MB in "
+                f"{sum(len(p.files_fetched) for p in snap.points)} files from "
+                f"{len(snap.points)} recorders; plain SFTP of the same files {t_plain:.2f} s, "
+                f"{plain_bytes / MB:.1f} MB; ratio {t_snap / t_plain:.2f}x"
+            )
+        points = len(results and snap.points)
+        one_file = ring.file_mb * MB + 16 + 512 + 24
+        best_snap = min(r[0] for r in results)
+        best_plain = min(r[1] for r in results)
+        fetched, share = results[-1][2], results[-1][4]
+        print(
+            f"\nbest of {args.rounds}: snapshot {best_snap:.2f} s vs plain SFTP {best_plain:.2f} s "
+            f"= {best_snap / best_plain:.2f}x (target <= 1.25x)\n"
+            f"bytes: fetched {fetched / MB:.1f} MB; window share {share / MB:.1f} MB + one ring "
+            f"file per point ({points} x {one_file / MB:.1f} MB) = "
+            f"{(share + points * one_file) / MB:.1f} MB allowed -> "
+            f"{'ok' if fetched <= share + points * one_file else 'OVER'}"
+        )
+    finally:
+        netdiag("record", "stop", "--inventory", args.inventory, "--name", NAME)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main_bench())
