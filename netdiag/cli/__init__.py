@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         lab,
         packets,
         report,
+        trace,
         tui,
     )
 
@@ -43,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"show the traceback of an internal error (or set {DEBUG_ENV}=1)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (packets, analyze, capture, demo, lab, inventory, discover, report, tui, export):
+    commands = (packets, analyze, capture, trace, demo, lab, inventory, discover, report, tui)
+    for module in (*commands, export):
         module.register(sub)
     return parser
 

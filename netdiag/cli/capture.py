@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -114,14 +115,19 @@ def execute(
     concurrency: int = 32,
     analysis: bool = True,
     grace_s: float = 600.0,
+    run_id: str = "",
+    headline: Callable[[Any], None] | None = None,
 ) -> int:
-    """Run, show progress and results; the exit code says whether every node succeeded."""
+    """Run, show progress and results; the exit code says whether every node succeeded.
+
+    ``headline`` is shown the analysis outcome first, before the summary (``netdiag trace``'s
+    verdict)."""
     from rich.console import Console
 
     from netdiag.capture.progress import final_tables
     from netdiag.orchestrator import RunOptions, make_run_id
 
-    run_id = make_run_id()
+    run_id = run_id or make_run_id()
     out = out or Path(f"netdiag-run-{run_id}")
     console = Console(file=env.stderr, width=None if env.stdout_isatty else 140)
     opts = RunOptions(
@@ -141,10 +147,18 @@ def execute(
         return ExitCode.INTERRUPTED
     console.print(final_tables(record))
     print(f"run directory: {out} (manifest.json, pcaps/, probes/)", file=env.stdout)
-    return conclude(record, out, env, analysis=analysis, interrupted=interrupted)
+    return conclude(record, out, env, analysis=analysis, interrupted=interrupted, headline=headline)
 
 
-def conclude(record: Any, out: Path, env: Env, *, analysis: bool, interrupted: bool) -> int:
+def conclude(
+    record: Any,
+    out: Path,
+    env: Env,
+    *,
+    analysis: bool,
+    interrupted: bool,
+    headline: Callable[[Any], None] | None = None,
+) -> int:
     """Analyse what was captured, say what the run amounts to, and return the exit code."""
     from netdiag.capture.analysis import analyse_bundle
     from netdiag.capture.verdict import usable, verdict
@@ -154,6 +168,8 @@ def conclude(record: Any, out: Path, env: Env, *, analysis: bool, interrupted: b
         for problem in outcome.problems:
             env.warn(problem)
         if outcome.analysis is not None:
+            if headline is not None:
+                headline(outcome)
             print_summary(outcome, env)
             shown = outcome.html_path or outcome.json_path
             print(f"report: {shown}", file=env.stdout)
