@@ -165,8 +165,9 @@ def _capture(
     def headline(outcome: Any) -> None:
         analysis = to_dict(outcome.analysis)
         verdict = trace_verdict(
-            analysis, title=title, target=traced.target, port=traced.port, proto=traced.proto
-        )
+            analysis, title=title, target=traced.target, port=traced.port, proto=traced.proto,
+            dest_points=traced.dest_points,
+        )  # fmt: skip
         doc["verdict"] = verdict.facts
         print("\n".join(verdict.lines), file=shown.stdout)
 

@@ -108,6 +108,7 @@ class Stop:
     pods: tuple[str, ...] = ()  # {pod: ...} items on this node
     ports: tuple[str, ...] = ()  # host devices of pods the inventory does not list
     pod_devices: tuple[str, ...] = ()  # per pod item, its host device as known now ("": not)
+    to_devices: tuple[str, ...] = ()  # the host devices of TO's pods here, as known now
 
 
 @dataclass(frozen=True)
@@ -123,3 +124,9 @@ class TracePlan:
     notes: tuple[str, ...]
     text: str
     plan: Plan
+
+    @property
+    def dest_points(self) -> frozenset[str]:
+        """TO's own capture points (``node/device``): its pod's host device, or those of the
+        pods its address is DNATed to, as known when the plan was made."""
+        return frozenset(f"{s.node}/{d}" for s in self.stops for d in s.to_devices)

@@ -59,6 +59,7 @@ class _Node:
     reasons: list[str] = field(default_factory=list)
     pods: list[str] = field(default_factory=list)  # {pod: ...} items
     ports: list[str] = field(default_factory=list)  # host devices of unlisted pods
+    to: list[str] = field(default_factory=list)  # those of the pods and ports that are TO's
 
 
 @dataclass
@@ -74,9 +75,17 @@ class _Context:
         except KeyError:
             return False
 
-    def add(self, node: str, reason: str, pod: str | None = None, port: str | None = None) -> None:
+    def add(
+        self,
+        node: str,
+        reason: str,
+        pod: str | None = None,
+        port: str | None = None,
+        to: bool = False,
+    ) -> None:
         """Capture on ``node`` (an inventory node) because of ``reason``; ``pod`` is a plan
-        ``{pod: ...}`` value, ``port`` a pod's host device when the inventory lacks the pod."""
+        ``{pod: ...}`` value, ``port`` a pod's host device when the inventory lacks the pod;
+        ``to``: that pod is TO's (TO itself, or where TO's address is DNATed to)."""
         if not any(n.name == node for n in self.inventory.nodes):
             self.notes.append(f"{node} ({reason}) is not in {self.inventory.path}: not captured")
             return
@@ -87,6 +96,8 @@ class _Context:
             entry.pods.append(pod)
         if port is not None and port not in entry.ports:
             entry.ports.append(port)
+        if to:
+            entry.to += [p for p in (pod, port) if p is not None and p not in entry.to]
 
     def place_pod(self, ip: str) -> tuple[str, str | None, str | None, str] | None:
         """(node, {pod:} value or None, host device or None, label) of the pod holding ``ip``:
@@ -110,7 +121,7 @@ class _Context:
         node, item, device, label = placed
         if item is None and device is None:
             self.notes.append(f"{label} on {node}: its host device is unknown; not captured")
-        self.add(node, reason, pod=item, port=device if item is None else None)
+        self.add(node, reason, pod=item, port=device if item is None else None, to=True)
         return label, node
 
 
@@ -218,7 +229,7 @@ def _dest(spec: Spec, port: int | None, proto: Proto, source: Endpoint, ctx: _Co
         assert spec.name is not None
         assert spec.ip is not None
         pod = ctx.inventory.pod(spec.name)
-        ctx.add(pod.node, "TO's node", pod=pod.name)
+        ctx.add(pod.node, "TO's node", pod=pod.name, to=True)
         return Endpoint(spec.text, f"pod {pod.name} ({spec.ip}) on {pod.node}", pod.node,
                         pod.name, spec.ip, port)  # fmt: skip
     if spec.kind == "node":
@@ -320,7 +331,7 @@ def _fips(ip: str, shown: str, ctx: _Context) -> list[str]:
     words = []
     for pod in ctx.inventory.pods:
         if pod.fip == ip:
-            ctx.add(pod.node, f"its pod {pod.name} has FIP {ip} (inventory)", pod=pod.name)
+            ctx.add(pod.node, f"its pod {pod.name} has FIP {ip} (inventory)", pod=pod.name, to=True)
             words.append(f"the inventory's FIP of pod {pod.name} on {pod.node}")
     gw = ctx.survey.gateways.get(ip)
     if gw is None:
@@ -375,8 +386,10 @@ def _stop(name: str, entry: _Node, ctx: _Context, across: bool) -> Stop:
         roles = [r for r in wanted if r in known] or ["uplink"]
         devices = [known.get(r, "") for r in roles]
     pod_devices = tuple(_pod_device(p, facts, ctx) for p in entry.pods)
+    known = dict(zip(entry.pods, pod_devices, strict=True)) | {p: p for p in entry.ports}
+    to = tuple(known[p] for p in entry.to if known.get(p))
     return Stop(name, tuple(entry.reasons), tuple(roles), tuple(devices), tuple(entry.pods),
-                tuple(entry.ports), pod_devices)  # fmt: skip
+                tuple(entry.ports), pod_devices, to)  # fmt: skip
 
 
 def _pod_device(name: str, facts: NodeFacts | None, ctx: _Context) -> str:

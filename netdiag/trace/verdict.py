@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,9 +94,17 @@ def _plural(n: int, word: str) -> str:
 
 
 def trace_verdict(
-    doc: Doc, *, title: str, target: str, port: int | None, proto: Proto
+    doc: Doc,
+    *,
+    title: str,
+    target: str,
+    port: int | None,
+    proto: Proto,
+    dest_points: Collection[str] = (),
 ) -> TraceVerdict:
-    """The headline of a trace's run; ``title`` names FROM and TO in the first line."""
+    """The headline of a trace's run; ``title`` names FROM and TO in the first line,
+    ``dest_points`` are TO's own capture points (a pod's host device): a request that got
+    there and no answer was not lost on the way."""
     journeys = {str(j["id"]): j for j in doc.get("journeys") or ()}
     requests = [j for j in journeys.values() if is_request(j, target, port, proto)]
     what = {"icmp": "echo request", "tcp": "TCP SYN", "udp": "UDP datagram"}[proto]
@@ -152,7 +160,20 @@ def trace_verdict(
         {"journey": a.get("journey"), "point": a.get("point")} for a in unanswered
     ]
     facts["replies"] = len(replies)
-    lines += _reply_lines(flows, replies, requests, unanswered, facts)
+    answered = {str(f["request"]) for f in flows if f.get("reply") in journeys}
+    lost = [j for j in requests if str(j["id"]) not in answered]
+    last_seen = Counter(_points(j)[-1] for j in lost)
+    facts["last_seen"] = dict(last_seen)
+    if replies:
+        lines += _reply_lines(flows, replies, requests, facts)
+    else:
+        facts["reply_path"] = []
+        where = "; ".join(
+            f"{n} last seen at {p}" + (", TO's own device: it got there, no answer came" if p in
+                                       dest_points else "")
+            for p, n in last_seen.items()
+        )  # fmt: skip
+        lines.append(f"  reply     none seen ({where})")
     reply_ids = {str(r["id"]) for r in replies}
     asymmetric = [
         a
@@ -174,17 +195,8 @@ def trace_verdict(
 
 
 def _reply_lines(
-    flows: Sequence[Doc],
-    replies: Sequence[Doc],
-    requests: Sequence[Doc],
-    unanswered: Sequence[Doc],
-    facts: dict[str, Any],
+    flows: Sequence[Doc], replies: Sequence[Doc], requests: Sequence[Doc], facts: dict[str, Any]
 ) -> list[str]:
-    if not replies:
-        where = Counter(str(a.get("point")) for a in unanswered)
-        last = "; ".join(f"{n} last seen at {p}" for p, n in where.items())
-        facts["reply_path"] = []
-        return [f"  reply     none seen{f' ({last})' if last else ''}"]
     shapes = Counter(tuple(_points(r)) for r in replies)
     main = next(r for r in replies if tuple(_points(r)) == shapes.most_common(1)[0][0])
     facts["reply_path"] = _points(main)

@@ -61,6 +61,7 @@ def test_nodeport_captures_the_node_addressed_and_the_backends_node_with_their_t
         ],
     }  # fmt: skip
     assert probes(plan) == [("tcp", "client", "172.19.0.6", 30080, None)]  # one connect
+    assert plan.dest_points == {f"{WORKER}/6f1e0c3a9b57_h"}, "TO: where the NodePort leads"
 
 
 def test_a_clusterip_is_followed_to_its_backend_through_the_senders_nat_table() -> None:
@@ -89,6 +90,7 @@ def test_pod_egress_to_the_client_and_pod_to_pod_across_nodes() -> None:
         "client": [("uplink", "eth0")],
     }
     assert egress.dest.external
+    assert egress.dest_points == set(), "the client is no pod"
     across = trace("kernel", f"pod:{POD1}", f"pod:{POD2}")
     assert [(n, [r for r, _ in d]) for n, d in devices(across).items()] == [
         (CP, ["uplink", "join", "tunnel", "pod"]),

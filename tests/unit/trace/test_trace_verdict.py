@@ -73,6 +73,24 @@ def test_egress_snat_and_the_traceroute_hops() -> None:
     assert v.lines[-1] == "  traceroute 1 192.168.0.1, 2 172.19.0.1 (reached)"
 
 
+def test_requests_that_reached_to_and_got_no_answer_say_so() -> None:
+    """The lost request of overlay-drop, as if the pod itself had been asked for it: every
+    request is looked at, not only the ones the engine flagged."""
+    answered_doc = doc("overlay-drop")
+    plain = trace_verdict(answered_doc, title="A -> B", target="192.168.0.7", port=None,
+                          proto="icmp", dest_points={W_OVN0})  # fmt: skip
+    assert plain.facts["last_seen"] == {W_OVN0: 1}
+    silent = dict(answered_doc, flows=[])  # no reply seen at all
+    v = trace_verdict(silent, title="A -> B", target="192.168.0.7", port=None, proto="icmp",
+                      dest_points={W_VETH})  # fmt: skip
+    assert v.facts["last_seen"] == {W_VETH: 2, W_OVN0: 1}
+    assert v.facts["replies"] == 0
+    assert (
+        f"  reply     none seen (2 last seen at {W_VETH}, TO's own device: it got there, no "
+        f"answer came; 1 last seen at {W_OVN0})"
+    ) in v.lines
+
+
 def test_a_run_without_the_probe_says_so_instead_of_inventing_a_path() -> None:
     v = verdict("overlay-drop", "10.9.9.9", None, "icmp")
     assert v.facts == {"requests": 0}
