@@ -3,9 +3,10 @@
 Every node of the inventory is asked at once (bounded), in one SSH session each: its NAT table
 (``iptables-save -t nat``, through ``sudo -n`` on sudo nodes) and discovery's batches for the
 addresses of FROM and TO; then, in the same sessions, discovery again for the addresses those
-NAT tables DNAT TO to (a service's backends), and the OVN databases for the gateways of all of
-them. A node that cannot be asked is a fact of the survey (``error``), never an exception: the
-planner falls back to the inventory for it, and the capture reports it as it reports any node.
+NAT tables DNAT TO to (a service's backends) whose devices the inventory lacks, and the OVN
+databases for the gateways of all of them. A node that cannot be asked is a fact of the survey
+(``error``), never an exception: the planner falls back to the inventory for it, and the
+capture reports it as it reports any node.
 """
 
 from __future__ import annotations
@@ -102,15 +103,20 @@ async def survey(
             try:
                 async with gate:
                     tr = await stack.enter_async_context(factory(node.spec, kind))
-                await _nat_table(tr, node, timeout)
-                node.view = await inspect_node(tr, asked, timeout=timeout, ovn=True)
+                # two channels of one session at once: each batch costs a round of its own
+                _, node.view = await asyncio.gather(
+                    _nat_table(tr, node, timeout),
+                    inspect_node(tr, asked, timeout=timeout, ovn=True),
+                )
             except (NetdiagError, TimeoutError) as exc:
                 node.error = _error(node.spec.name, exc)
                 return None
             return tr
 
         sessions = await asyncio.gather(*(first(n) for n in nodes))
-        more = [ip for ip in _backends(nodes, *dest) if ip not in asked]
+        # where TO's DNATs lead, unless the inventory already gives those pods' devices
+        listed = {ip for pod in inventory.pods if pod.host_iface for ip in pod.ips}
+        more = [ip for ip in _backends(nodes, *dest) if ip not in asked and ip not in listed]
 
         async def second(node: _Node, tr: Transport | None) -> None:
             if tr is None or not more:
