@@ -63,20 +63,40 @@ def change_text(change: Doc) -> str | None:
     return None
 
 
-def path_text(journey: Doc) -> str:
-    """``a -> b [DNAT x->y] -> c``: the points, with the translations and tunnels between."""
+def _hops(journey: Doc) -> list[tuple[str, list[str]]]:
+    """Each point of the path with the translations and tunnels on the way to it."""
     points = _points(journey)
-    if not points:
-        return "(not seen)"
     changes: dict[tuple[str, str], list[str]] = {}
     for t in journey.get("transforms") or ():
         texts = [c for c in (change_text(ch) for ch in t.get("changes") or ()) if c]
         changes.setdefault((str(t.get("from")), str(t.get("to"))), []).extend(texts)
-    out = [points[0]]
+    out: list[tuple[str, list[str]]] = [(points[0], [])] if points else []
     for a, b in itertools.pairwise(points):
-        texts = changes.pop((a, b), [])
-        out.append(f" [{', '.join(texts)}] -> {b}" if texts else f" -> {b}")
+        out.append((b, changes.pop((a, b), [])))
+    return out
+
+
+def path_text(journey: Doc) -> str:
+    """``a [DNAT x->y] -> b -> c``: the points, with the translations and tunnels between."""
+    hops = _hops(journey)
+    if not hops:
+        return "(not seen)"
+    out = [hops[0][0]]
+    for point, texts in hops[1:]:
+        out.append(f" [{', '.join(texts)}] -> {point}" if texts else f" -> {point}")
     return "".join(out)
+
+
+def path_lines(journey: Doc, label: str, summary: str) -> list[str]:
+    """``label summary:``, then the path one hop a line, each change on the line of the point
+    it was first seen at."""
+    hops = _hops(journey)
+    width = max((len(p) for p, _ in hops), default=0) + 6  # "-> " and a gap
+    lines = [f"  {label:<9} {summary}:"]
+    for i, (point, texts) in enumerate(hops):
+        where = point if i == 0 else f"-> {point}"
+        lines.append(f"{'':12}{where:<{width}}{', '.join(texts)}".rstrip())
+    return lines
 
 
 def _nat_of(journeys: Sequence[Doc]) -> set[tuple[str, str, str]]:
@@ -119,14 +139,13 @@ def trace_verdict(
     ids = {str(j["id"]) for j in requests}
     shapes = Counter(tuple(_points(j)) for j in requests)
     main = next(j for j in requests if tuple(_points(j)) == shapes.most_common(1)[0][0])
-    lines.append(
-        f"  went      {path_text(main)}  ({shapes.most_common(1)[0][1]} of {len(requests)})"
-    )
+    count = shapes.most_common(1)[0][1]
+    lines += path_lines(main, "went", f"{count} of {len(requests)}")
     facts["path"] = _points(main)
     facts["paths"] = [{"points": list(p), "count": n} for p, n in shapes.most_common()]
     for other, n in shapes.most_common()[1:]:
         sample = next(j for j in requests if tuple(_points(j)) == other)
-        lines.append(f"            {path_text(sample)}  ({n} of {len(requests)})")
+        lines.append(f"  also      {path_text(sample)}  ({n} of {len(requests)})")
     flows = [f for f in doc.get("flows") or () if f.get("request") in ids]
     replies = [journeys[f["reply"]] for f in flows if f.get("reply") in journeys]
     used = _nat_of([*requests, *replies])
@@ -215,10 +234,10 @@ def _reply_lines(
         k: flow.get(k)
         for k in ("symmetric", "reverse_nat_point", "reached_sender", "missing_reverse_nat")
     }
-    lines = [f"  reply     {path_text(main)}  ({'; '.join(how)})"]
+    lines = path_lines(main, "reply", "; ".join(how))
     for other, n in shapes.most_common()[1:]:
         sample = next(r for r in replies if tuple(_points(r)) == other)
-        lines.append(f"            {path_text(sample)}  ({n} of {len(replies)})")
+        lines.append(f"  also      {path_text(sample)}  ({n} of {len(replies)})")
     return lines
 
 

@@ -34,12 +34,16 @@ def test_nodeport_through_the_overlay_every_translation_on_its_node_and_the_repl
     assert v.facts["reply_path"] == [W_VETH, W_OVN0, W_ETH1, CP_ETH1, CP_OVN0, CP_ETH1, CLIENT]
     assert v.facts["reply"]["symmetric"] is True
     assert v.lines[0] == "Trace A -> B: 1 TCP SYN seen"
-    assert v.lines[1].startswith(
-        f"  went      {CLIENT} -> {CP_ETH1} [DNAT 172.19.0.6:30080->192.168.0.7:80, SNAT "
-    )
+    # one hop a line, each translation on the line of the point that saw it first
+    assert list(v.lines[1:4]) == ["  went      1 of 1:", f"{'':12}{CLIENT}", f"{'':12}-> {CP_ETH1}"]
+    assert v.lines[4].startswith(f"{'':12}-> {CP_OVN0}  ")
+    assert "  DNAT 172.19.0.6:30080->192.168.0.7:80, SNAT 172.19.0.1:" in v.lines[4]
+    assert "->100.64.0.2:" in v.lines[4]
     assert "  dnat      172.19.0.6:30080 -> 192.168.0.7:80 on kube-ovn-control-plane" in v.lines
-    assert v.lines[-1].endswith("(1 of 1 answered; back at the sender; un-NATed at "
-                                f"{CP_ETH1}; symmetric)")  # fmt: skip
+    assert (
+        "  reply     1 of 1 answered; back at the sender; un-NATed at " + (f"{CP_ETH1}; symmetric:")
+        in v.lines
+    )
 
 
 def test_a_drop_says_where_it_stopped_and_where_it_was_expected() -> None:
