@@ -110,7 +110,8 @@ def _nat_of(journeys: Sequence[Doc]) -> set[tuple[str, str, str]]:
 
 
 def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+    many = word[:-1] + "ies" if word.endswith("y") else word + "s"
+    return f"{n} {word if n == 1 else many}"
 
 
 def trace_verdict(

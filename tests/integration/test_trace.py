@@ -88,6 +88,26 @@ def held(netns: str, rule: tuple[str, ...]) -> Iterator[None]:
         subprocess.run([*base, "-D", *rule], check=True, capture_output=True, timeout=20)
 
 
+def warm(lab: LabState) -> None:
+    """Every namespace of the lab pings every address once: its switches (the external bridge,
+    the pods' bridges and tunnels) then know every MAC, as a running cluster's do. A switch
+    that does not floods a node's first frames to every port, the sender's neighbours too, and
+    those copies are not what the traces here are about."""
+    spaces = [n.netns for n in lab.nodes] + [p.host_netns for p in lab.pods]
+    addresses = [n.uplink_ip for n in lab.nodes] + [p.ip for p in lab.pods]
+    pings = [
+        subprocess.Popen(
+            ["ip", "netns", "exec", space, "ping", "-c", "1", "-W", "1", address],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for space in spaces
+        for address in addresses
+    ]
+    for ping in pings:
+        ping.wait(timeout=20)
+
+
 def run_trace(lab: LabState, out: Path, *argv: str) -> Traced:
     env = Env(io.StringIO(), io.StringIO())
     args = ["trace", "--inventory", lab.inventory_path, *argv, "--out", str(out), "--json"]
@@ -104,6 +124,7 @@ def tracer(
 ) -> Callable[[str], Traced]:
     """Trace a path the first time a test asks for it; ``drops``: the rule it needs held."""
     done: dict[str, Traced] = {}
+    warm(lab)
 
     def get(name: str, *argv: str) -> Traced:
         if name not in done:
