@@ -286,6 +286,13 @@ def _address(  # noqa: PLR0917 - one caller, each argument a different thing
         )
     if not holders:
         rules = _service_rules(ip, port, proto, source, ctx)
+        if rules and source.external:
+            ctx.notes.append(
+                f"{ip} is no node's address, only one the nodes DNAT for their own traffic (a "
+                "ClusterIP?): FROM, outside the cluster, may have no route to it"
+            )
+    if not rules and _other_ports(ip, port, proto, ctx):
+        words.append("DNATed, but not for what this trace sends (see the notes)")
     for node, rule in rules:
         ctx.add(node, f"DNATs {shown} to {rule.to} ({rule.entry}: -A {rule.rule})")
         backend = ctx.add_pod(rule.to_ip, f"backend {rule.to} of {shown}")
@@ -324,6 +331,26 @@ def _service_rules(
         if found:
             return [(name, r) for r in found]
     return []
+
+
+def _other_ports(ip: str, port: int | None, proto: Proto, ctx: _Context) -> bool:
+    """A note when ``ip`` is DNATed, but for other ports or protocols than the probe's."""
+    found: dict[str, list[str]] = {}
+    for facts in ctx.survey.nodes.values():
+        for rule in facts.dnat:
+            if (rule.proto, rule.dport) != (proto, port) and matching(
+                [rule], ip, rule.dport, rule.proto or proto, facts.addresses
+            ):
+                what = rule.proto or "any protocol"
+                what += f" port {rule.dport}" if rule.dport else ""
+                found.setdefault(what, []).append(facts.name)
+    for what, nodes in found.items():
+        ctx.notes.append(
+            f"{ip} is DNATed for {what} (on {', '.join(dict.fromkeys(nodes))}), not for what "
+            f"this trace sends ({proto}{f' port {port}' if port else ''}); give TO as IP:PORT "
+            "(and --proto) to follow it"
+        )
+    return bool(found)
 
 
 def _fips(ip: str, shown: str, ctx: _Context) -> list[str]:

@@ -78,9 +78,18 @@ def test_a_load_balancer_vip_leads_to_its_backend_pod() -> None:
     assert devices(plan)[CP] == [
         ("uplink", "eth1"), ("join", "ovn0"), ("pod", "default/lb-backend (3a5e1d7c9f02_h)"),
     ]  # fmt: skip
-    assert trace("kernel", "client", "172.19.0.10", proto="icmp").dest.what == (
-        "172.19.0.10: held by node kube-ovn-control-plane"
-    ), "a ping is not load-balanced: the rule is for tcp port 8080"
+    ping = trace("kernel", "client", "172.19.0.10", proto="icmp")
+    assert list(devices(ping)) == ["client", CP], "a ping is not load-balanced: it stays on CP"
+    assert ping.notes == (
+        "172.19.0.10 is DNATed for tcp port 8080 (on kube-ovn-control-plane), not for what this "
+        "trace sends (icmp); give TO as IP:PORT (and --proto) to follow it",
+    )
+
+
+def test_a_clusterip_from_outside_the_cluster_is_planned_with_a_warning() -> None:
+    plan = trace("kernel", "client", "10.96.0.10:80")
+    assert list(devices(plan)) == ["client", CP]
+    assert any("FROM, outside the cluster, may have no route to it" in n for n in plan.notes)
 
 
 def test_pod_egress_to_the_client_and_pod_to_pod_across_nodes() -> None:
