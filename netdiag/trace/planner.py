@@ -277,7 +277,7 @@ def _address(  # noqa: PLR0917 - one caller, each argument a different thing
     rules: list[tuple[str, Dnat]] = []
     for holder in holders:
         facts = ctx.survey.nodes.get(holder)
-        mine = matching(facts.dnat, ip, port, proto, facts.addresses) if facts else []
+        mine = _dnats(facts, ip, port, proto, source, ctx) if facts else []
         rules += [(holder, r) for r in mine]
         ctx.add(holder, f"holds {ip}")
         outside = ctx.external(holder)
@@ -286,11 +286,6 @@ def _address(  # noqa: PLR0917 - one caller, each argument a different thing
         )
     if not holders:
         rules = _service_rules(ip, port, proto, source, ctx)
-        if rules and source.external:
-            ctx.notes.append(
-                f"{ip} is no node's address, only one the nodes DNAT for their own traffic (a "
-                "ClusterIP?): FROM, outside the cluster, may have no route to it"
-            )
     if not rules and _other_ports(ip, port, proto, ctx):
         words.append("DNATed, but not for what this trace sends (see the notes)")
     for node, rule in rules:
@@ -326,11 +321,38 @@ def _service_rules(
         names.remove(source.node)
         names.insert(0, source.node)
     for name in names:
-        facts = ctx.survey.nodes[name]
-        found = matching(facts.dnat, ip, port, proto, facts.addresses)
+        found = _dnats(ctx.survey.nodes[name], ip, port, proto, source, ctx)
         if found:
             return [(name, r) for r in found]
     return []
+
+
+def _dnats(  # noqa: PLR0917 - the rule's match, then where the packet comes from
+    facts: NodeFacts, ip: str, port: int | None, proto: Proto, source: Endpoint, ctx: _Context
+) -> list[Dnat]:
+    """The node's DNATs a packet from FROM to ``ip`` meets: those of the chain it enters by
+    (OUTPUT from the node itself, else PREROUTING) whose input device it can arrive on. From
+    outside the cluster it arrives by the node's uplink (or the device holding the node's
+    address, an OVS bridge's internal port); from the node's own pods never by those; from
+    another node, by whichever carries it (any rule). A rule it cannot meet gets a note."""
+    itself = source.node == facts.name and source.pod is None
+    uplinks = {facts.device("uplink")} | {d for d, ips in facts.links if facts.address in ips}
+    local = source.node == facts.name
+    out = []
+    for rule in matching(facts.dnat, ip, port, proto, facts.addresses):
+        if rule.entry != ("OUTPUT" if itself else "PREROUTING"):
+            continue
+        if rule.in_iface is not None and (
+            (source.external and rule.in_iface not in uplinks)
+            or (local and rule.in_iface in uplinks)
+        ):
+            ctx.notes.append(
+                f"{facts.name} DNATs {_ip_port(ip, port)} to {rule.to} only for packets that "
+                f"enter by {rule.in_iface}, which FROM's do not (-A {rule.rule})"
+            )
+            continue
+        out.append(rule)
+    return out
 
 
 def _other_ports(ip: str, port: int | None, proto: Proto, ctx: _Context) -> bool:
@@ -338,9 +360,8 @@ def _other_ports(ip: str, port: int | None, proto: Proto, ctx: _Context) -> bool
     found: dict[str, list[str]] = {}
     for facts in ctx.survey.nodes.values():
         for rule in facts.dnat:
-            if (rule.proto, rule.dport) != (proto, port) and matching(
-                [rule], ip, rule.dport, rule.proto or proto, facts.addresses
-            ):
+            theirs = matching([rule], ip, rule.dport, rule.proto or proto, facts.addresses)
+            if theirs and not matching([rule], ip, port, proto, facts.addresses):
                 what = rule.proto or "any protocol"
                 what += f" port {rule.dport}" if rule.dport else ""
                 found.setdefault(what, []).append(facts.name)

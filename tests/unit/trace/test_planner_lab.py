@@ -86,10 +86,20 @@ def test_a_load_balancer_vip_leads_to_its_backend_pod() -> None:
     )
 
 
-def test_a_clusterip_from_outside_the_cluster_is_planned_with_a_warning() -> None:
-    plan = trace("kernel", "client", "10.96.0.10:80")
-    assert list(devices(plan)) == ["client", CP]
-    assert any("FROM, outside the cluster, may have no route to it" in n for n in plan.notes)
+def test_a_dnat_is_followed_only_for_packets_that_can_meet_it() -> None:
+    """The lab's rules name their input device: the ClusterIP's is the pods' bridge, the FIP's
+    the uplink. A client outside the cluster never enters by the bridge; a pod never by the
+    uplink (its own FIP, asked from inside, is the node's own address)."""
+    client = trace("kernel", "client", "10.96.0.10:80")
+    assert list(devices(client)) == ["client"]
+    assert client.notes[0] == (
+        "kube-ovn-control-plane DNATs 10.96.0.10:80 to 192.168.0.6:80 only for packets that "
+        "enter by br-pods, which FROM's do not (-A PREROUTING -d 10.96.0.10/32 -i br-pods -p "
+        "tcp -m tcp --dport 80 -j DNAT --to-destination 192.168.0.6:80)"
+    )
+    own_fip = trace("kernel", f"pod:{POD1}", "172.19.0.11")
+    assert own_fip.dest.what.startswith("172.19.0.11: held by node kube-ovn-control-plane; the")
+    assert "only for packets that enter by eth1" in own_fip.notes[0]
 
 
 def test_pod_egress_to_the_client_and_pod_to_pod_across_nodes() -> None:
