@@ -131,7 +131,10 @@ def run(args: argparse.Namespace, env: Env) -> int:
     )  # fmt: skip
     for facts in found.nodes.values():
         if facts.error:
-            env.warn(f"{facts.error}; its capture points are taken from the inventory")
+            env.warn(
+                f"{facts.error}; planning without its answers (where the path crosses it, its "
+                "devices come from the inventory)"
+            )
         for note in facts.notes:
             env.warn(f"{facts.name}: {note}")
     traced = plan_trace(inventory, found, request, plan_path)
@@ -166,7 +169,7 @@ def _capture(
         analysis = to_dict(outcome.analysis)
         verdict = trace_verdict(
             analysis, title=title, target=traced.target, port=traced.port, proto=traced.proto,
-            dest_points=traced.dest_points,
+            dest_points=traced.dest_points, probes=_manifest(out).get("probes") or (),
         )  # fmt: skip
         doc["verdict"] = verdict.facts
         print("\n".join(verdict.lines), file=shown.stdout)
@@ -209,8 +212,11 @@ def _plan_doc(traced: Any, plan_path: Path, *, dry_run: bool) -> dict[str, Any]:
                     "node": s.node,
                     "reasons": list(s.reasons),
                     "roles": dict(zip(s.roles, s.devices, strict=True)),
-                    "pods": list(s.pods),
-                    "pod_devices": list(s.ports),
+                    "pods": [
+                        {"name": p, "device": d or None}
+                        for p, d in zip(s.pods, s.pod_devices, strict=True)
+                    ],
+                    "pod_ports": list(s.ports),  # host devices of pods the inventory lacks
                 }
                 for s in traced.stops
             ],
@@ -222,13 +228,18 @@ def _plan_doc(traced: Any, plan_path: Path, *, dry_run: bool) -> dict[str, Any]:
     }
 
 
+def _manifest(out: Path) -> dict[str, Any]:
+    try:
+        found = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
 def _run_doc(out: Path, code: int) -> dict[str, Any]:
     """Where the run's files are and how each capture point ended, from its manifest."""
     captures: list[dict[str, Any]] = []
-    try:
-        manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        manifest = {}
+    manifest = _manifest(out)
     for c in manifest.get("captures") or []:
         if isinstance(c, dict):
             captures.append({k: c.get(k) for k in ("point", "status", "detail")})

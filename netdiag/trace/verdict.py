@@ -114,6 +114,26 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word if n == 1 else many}"
 
 
+# What a probe's exit status means, as FROM saw it (ping(8), bash's /dev/tcp and /dev/udp
+# under timeout(1), traceroute(8)).
+_OUTCOMES = {
+    "ping": {0: "answered", 1: "no reply", 2: "could not send"},
+    "tcp": {0: "connected", 1: "refused or unreachable", 124: "timed out"},
+    "udp": {0: "answered", 1: "refused (ICMP unreachable) or could not send", 124: "no answer"},
+    "traceroute": {0: "done"},
+}
+
+
+def probe_text(probe: Mapping[str, Any]) -> str:
+    """``tcp-1 from client: timed out (exit 124)``, or why it did not run."""
+    name, kind, status = probe.get("name"), str(probe.get("kind")), probe.get("exit_status")
+    where = f"{name} from {probe.get('node') or '?'}"
+    if status is None:
+        return f"{where}: {probe.get('detail') or 'did not complete'}"
+    meaning = _OUTCOMES.get(kind, {}).get(int(status), "failed")
+    return f"{where}: {meaning} (exit {status})"
+
+
 def trace_verdict(
     doc: Doc,
     *,
@@ -122,15 +142,19 @@ def trace_verdict(
     port: int | None,
     proto: Proto,
     dest_points: Collection[str] = (),
+    probes: Sequence[Mapping[str, Any]] = (),
 ) -> TraceVerdict:
     """The headline of a trace's run; ``title`` names FROM and TO in the first line,
     ``dest_points`` are TO's own capture points (a pod's host device): a request that got
-    there and no answer was not lost on the way."""
+    there and no answer was not lost on the way; ``probes`` are the run manifest's records."""
     journeys = {str(j["id"]): j for j in doc.get("journeys") or ()}
     requests = [j for j in journeys.values() if is_request(j, target, port, proto)]
     what = {"icmp": "echo request", "tcp": "TCP SYN", "udp": "UDP datagram"}[proto]
     lines = [f"Trace {title}: {_plural(len(requests), what)} seen"]
+    lines += [f"  probe     {probe_text(p)}" for p in probes]
     facts: dict[str, Any] = {"requests": len(requests)}
+    if probes:
+        facts["probes"] = [probe_text(p) for p in probes]
     if not requests:
         lines.append(
             f"  no {what} to {target}{f' port {port}' if port else ''} was captured: the probe "

@@ -159,6 +159,7 @@ def test_fip_from_the_external_client(kernel: Callable[..., Traced]) -> None:
     assert t.verdict["reply_path"] == [CP_VETH, CP_ETH1, CLIENT]
     assert t.verdict["reply"]["symmetric"] is True
     assert t.verdict["requests"] == t.verdict["replies"] == 3
+    assert t.verdict["probes"] == ["ping-1 from client: answered (exit 0)"]
     # the plan is in the run directory, an ordinary plan; the worker was not on the way
     plan = load_plan(t.out / "trace-plan.yaml")
     assert [p.kind for p in plan.probes] == ["ping"]
@@ -291,6 +292,7 @@ def test_ovs_nodeport_reply_returns_by_the_other_node(ovs: Callable[..., Traced]
         (N2_ETH1, N1_ETH1)
     }
     assert t.verdict["reply"]["missing_reverse_nat"] == ["un-dnat"]
+    assert t.verdict["probes"] == ["tcp-1 from client: timed out (exit 124)"], "the client drops it"
 
 
 @ovs_only

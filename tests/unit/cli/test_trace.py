@@ -44,8 +44,8 @@ def test_dry_run_shows_the_plan_and_writes_nothing(
     lines = err.splitlines()
     assert lines[0].startswith("netdiag: asking the 3 nodes of ")
     assert lines[1] == (
-        "netdiag: warning: kube-ovn-worker: connection refused; its capture points are taken "
-        "from the inventory"
+        "netdiag: warning: kube-ovn-worker: connection refused; planning without its answers "
+        "(where the path crosses it, its devices come from the inventory)"
     )
     assert lines[-1].startswith("netdiag: --dry-run: nothing captured, nothing written")
     assert list(tmp_path.iterdir()) == []
@@ -62,7 +62,7 @@ def test_dry_run_json_is_one_document_with_the_plan_and_why(tmp_path: Path) -> N
     (stop,) = doc["plan"]["stops"]
     assert stop["node"] == "kube-ovn-control-plane"
     assert stop["roles"] == {"uplink": "eth1", "join": "ovn0"}
-    assert stop["pods"] == ["default/fip-busybox01"]
+    assert stop["pods"] == [{"name": "default/fip-busybox01", "device": "dd2b931fc304_h"}]
     assert any(r.startswith("DNATs 10.96.0.10:80 to 192.168.0.6:80") for r in stop["reasons"])
     assert doc["from"]["node"] == "kube-ovn-control-plane"
     assert (doc["verdict"], doc["run"], doc["plan"]["path"]) == (None, None, None)

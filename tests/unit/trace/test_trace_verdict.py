@@ -9,7 +9,7 @@ from typing import Any
 from netdiag.bundle import load_input
 from netdiag.correlate import analyze
 from netdiag.report.json import to_dict
-from netdiag.trace.verdict import TraceVerdict, path_text, trace_verdict
+from netdiag.trace.verdict import TraceVerdict, path_text, probe_text, trace_verdict
 from tests.support.lab_facts import CLIENT, CP, CP_ETH1, CP_OVN0, CP_VETH, W_ETH1, W_OVN0, W_VETH
 from tests.support.lab_runs import lab_run
 
@@ -119,3 +119,17 @@ def test_path_text_shows_translations_and_tunnels_between_points() -> None:
         path_text(journey)
         == "a/x [DNAT 1.1.1.1->2.2.2.2, ENCAP geneve 9.0.0.1->9.0.0.2 vni 7] -> b/y"
     )
+
+
+def test_each_probe_says_what_its_exit_status_means() -> None:
+    tcp = {"name": "tcp-1", "node": "client", "kind": "tcp", "exit_status": 124, "detail": ""}
+    assert probe_text(tcp) == "tcp-1 from client: timed out (exit 124)"
+    ping = {"name": "ping-1", "node": "kube-ovn-worker", "kind": "ping", "exit_status": 1}
+    assert probe_text(ping) == "ping-1 from kube-ovn-worker: no reply (exit 1)"
+    lost = {"name": "udp-1", "node": "", "kind": "udp", "exit_status": None,
+            "detail": "not run: pod 10.0.0.9 found on no node"}  # fmt: skip
+    assert probe_text(lost) == "udp-1 from ?: not run: pod 10.0.0.9 found on no node"
+    v = trace_verdict(doc("nodeport-asymmetric"), title="A -> B", target="172.19.0.6", port=30081,
+                      proto="tcp", probes=[tcp])  # fmt: skip
+    assert v.lines[1] == "  probe     tcp-1 from client: timed out (exit 124)"
+    assert v.facts["probes"] == ["tcp-1 from client: timed out (exit 124)"]
