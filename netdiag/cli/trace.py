@@ -186,6 +186,12 @@ def _capture(
             f"--plan {plan_file})",
             file=shown.stdout,
         )
+    if "verdict" in doc and doc["verdict"] is not None:
+        print(
+            f"browse: netdiag tui {out}; for Wireshark: netdiag export {out} --pcapng "
+            f"{out / 'trace.pcapng'}",
+            file=shown.stdout,
+        )
     doc["run"] = _run_doc(out, code)
     if args.json:
         print(json.dumps(doc, indent=1), file=env.stdout)
