@@ -13,9 +13,13 @@ import asyncio
 import io
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from netdiag.cli._env import Env, ExitCode
+from netdiag.cli._env import Env, ExitCode, write_text_file
+
+if TYPE_CHECKING:
+    from netdiag.inventory import Inventory
+    from netdiag.trace.model import Endpoint, TracePlan
 
 __all__ = ["register"]
 
@@ -105,7 +109,7 @@ def run(args: argparse.Namespace, env: Env) -> int:
     from netdiag.trace.endpoints import parse_endpoint
     from netdiag.trace.live import survey
     from netdiag.trace.model import TraceRequest
-    from netdiag.trace.planner import plan_trace
+    from netdiag.trace.planner import plan_trace, port_and_proto
 
     _check(args)
     inventory = load_inventory(args.inventory)
@@ -118,13 +122,12 @@ def run(args: argparse.Namespace, env: Env) -> int:
     run_id = make_run_id()
     out: Path = args.out or Path(f"netdiag-run-{run_id}")
     plan_path = Path(PLAN_FILE) if args.dry_run else out / PLAN_FILE
+    port, proto = port_and_proto(request, src, dst)
+    ips = [ip for ip in (src.ip, dst.ip) if ip]
     env.stderr.write(
         f"netdiag: asking the {len(inventory.nodes)} nodes of {inventory.path} where "
         f"{request.source} and {request.dest} are and what they NAT\n"
     )
-    port = dst.port if dst.port is not None else request.port
-    proto = request.proto or ("tcp" if port is not None else "icmp")
-    ips = [ip for ip in (src.ip, dst.ip) if ip]
     found = asyncio.run(
         survey(inventory, ips, (dst.ip, port, proto), kind=args.transport,
                concurrency=args.concurrency)
@@ -155,8 +158,8 @@ def run(args: argparse.Namespace, env: Env) -> int:
 
 
 def _capture(
-    traced: Any, args: argparse.Namespace, env: Env, *, inventory: Any, out: Path, run_id: str,
-    doc: dict[str, Any],
+    traced: TracePlan, args: argparse.Namespace, env: Env, *, inventory: Inventory, out: Path,
+    run_id: str, doc: dict[str, Any],
 ) -> int:  # fmt: skip
     from netdiag.cli.capture import execute
     from netdiag.report.json import to_dict
@@ -180,7 +183,7 @@ def _capture(
     )  # fmt: skip
     plan_file = out / PLAN_FILE
     if out.is_dir():
-        plan_file.write_text(traced.text, encoding="utf-8")
+        write_text_file(plan_file, traced.text)
         print(
             f"plan: {plan_file} (rerun: netdiag capture --inventory {inventory.path} "
             f"--plan {plan_file})",
@@ -198,8 +201,8 @@ def _capture(
     return code
 
 
-def _plan_doc(traced: Any, plan_path: Path, *, dry_run: bool) -> dict[str, Any]:
-    def endpoint(e: Any) -> dict[str, Any]:
+def _plan_doc(traced: TracePlan, plan_path: Path, *, dry_run: bool) -> dict[str, Any]:
+    def endpoint(e: Endpoint) -> dict[str, Any]:
         keys = ("text", "what", "node", "pod", "ip", "port", "external")
         return {k: getattr(e, k) for k in keys}
 

@@ -43,7 +43,7 @@ from netdiag.trace.model import (
 )
 from netdiag.trace.render import render_plan
 
-__all__ = ["DEFAULT_COUNT", "plan_trace"]
+__all__ = ["DEFAULT_COUNT", "plan_trace", "port_and_proto"]
 
 NODE_ROLES = ("uplink", "join", "tunnel", "tun0")
 CLIENT_ROLES = ("uplink",)
@@ -58,7 +58,7 @@ def plan_trace(
     ctx = PlanState(inventory, survey)
     src = parse_endpoint(request.source, inventory, "FROM")
     dst = parse_endpoint(request.dest, inventory, "TO")
-    port, proto = _port_and_proto(request, src, dst)
+    port, proto = port_and_proto(request, src, dst)
     count = request.count or DEFAULT_COUNT[proto]
     if not 1 <= count <= MAX_COUNT:
         raise InputError(f"--count {count}: give 1 to {MAX_COUNT}")
@@ -87,7 +87,8 @@ def plan_trace(
     )  # fmt: skip
 
 
-def _port_and_proto(request: TraceRequest, src: Spec, dst: Spec) -> tuple[int | None, Proto]:
+def port_and_proto(request: TraceRequest, src: Spec, dst: Spec) -> tuple[int | None, Proto]:
+    """TO's port (``IP:PORT`` or ``--port``) and the protocol; InputError when they clash."""
     if src.port is not None:
         raise InputError(
             f"FROM {src.text!r}: a port belongs to TO (IP:PORT, or --port N); the sender's own "
