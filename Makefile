@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEB_PACKAGES := tcpdump tshark openssh-server openssh-client iptables iproute2 iputils-ping \
 	traceroute chromium python3-venv python3-dev gcc libc6-dev procps psmisc util-linux kmod \
-	openvswitch-switch ovn-central
+	openvswitch-switch ovn-central zsh fish
 PYTEST_ARGS ?=
 
 .PHONY: demo test deps venv lint typecheck unit integration bench fuzz clean
@@ -24,10 +24,12 @@ deps:
 		apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 
-$(STAMP): pyproject.toml setup.py netdiag/pcap/_walk.c
+# pyproject.toml states compatible ranges; constraints.txt pins what is tested (also the
+# setuptools that builds the C walker: PIP_CONSTRAINT reaches pip's isolated build env).
+$(STAMP): pyproject.toml setup.py netdiag/pcap/_walk.c constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	PIP_CONSTRAINT=$(CURDIR)/constraints.txt $(BIN)/pip install -q -c constraints.txt -e '.[test]'
 	touch $@
 
 venv: deps $(STAMP)

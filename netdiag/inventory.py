@@ -54,6 +54,7 @@ NODE_KEYS = (
     "agent",
     "known_hosts",
     "host_key_policy",
+    "ssh_config",
     "sudo",
     "capture_dir",
     "tcpdump",
@@ -69,22 +70,27 @@ TOP_KEYS = ("version", "defaults", "nodes", "pods")
 
 @dataclass(frozen=True)
 class NodeSpec:
-    """One SSH-reachable node; ``user``/``port`` None: from ~/.ssh/config, else ssh's default."""
+    """One SSH-reachable node. A setting left None is taken from ssh_config as OpenSSH would
+    (``user``, ``port``, ``identity_file``, ``known_hosts``, ``host_key_policy``, ``jump``), and
+    ``agent`` None uses ssh-agent whenever ``SSH_AUTH_SOCK`` is set; see transport/target.py."""
 
     name: str
     host: str
     user: str | None = None
     port: int | None = None
     identity_file: Path | None = None
-    agent: bool = False
+    agent: bool | None = None
     known_hosts: Path | None = None
-    host_key_policy: HostKeyPolicy = "strict"
+    host_key_policy: HostKeyPolicy | None = None
+    # An OpenSSH client config file to read instead of ~/.ssh/config (``ssh -F``); "none": none.
+    ssh_config: str | None = None
     sudo: bool = False
     capture_dir: str = "/tmp"
     tcpdump: str = "tcpdump"
     connect_timeout: float = 10.0
     labels: Mapping[str, str] = field(default_factory=dict)
-    # Another node of the inventory (resolved) or an ``[user@]host[:port]`` string.
+    # Another node of the inventory (resolved), ``[user@]host[:port]`` (several separated by
+    # commas, as ProxyJump takes them) or "none" to ignore a ProxyJump of ssh_config.
     jump: NodeSpec | str | None = None
     devices: Mapping[str, str] = field(default_factory=dict)
 
@@ -213,6 +219,9 @@ def _node_value(r: YamlReader, key: str, node: yaml.Node, where: str, base: Path
         return r.integer(node, where, 1, 65535)
     if key in ("identity_file", "known_hosts"):
         return _path(r.string(node, where), base)
+    if key == "ssh_config":
+        text = r.string(node, where)
+        return text if text == "none" else str(_path(text, base))
     if key in ("agent", "sudo"):
         return r.boolean(node, where)
     if key == "host_key_policy":

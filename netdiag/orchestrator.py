@@ -47,6 +47,7 @@ from netdiag.capture.run_steps import (
 from netdiag.capture.session import NodeSession
 from netdiag.capture.skew import shift_pcap, simulated_offset
 from netdiag.capture.sweep import sweep
+from netdiag.capture.watch import WatchedTransport, keep_run_log, log
 from netdiag.errors import TransportError
 from netdiag.inventory import Inventory, NodeSpec, pod_record
 from netdiag.plan import (
@@ -115,7 +116,9 @@ class _Run:
             grace_s=opts.grace_s,
         )
         self.sessions = {
-            n.name: NodeSession(opts.factory(n, opts.transport), self.record.nodes[n.name])
+            n.name: NodeSession(
+                WatchedTransport(opts.factory(n, opts.transport)), self.record.nodes[n.name]
+            )
             for n in nodes
         }
         for n in nodes:
@@ -126,6 +129,8 @@ class _Run:
         self.hosted = {n.name for n in nodes if preflight_in_capture(n, resolved.points)}
 
     def save(self, phase: str) -> None:
+        if phase != self.record.phase:
+            log.info("run %s: %s", self.opts.run_id, phase)
         self.record.phase = phase
         with contextlib.suppress(OSError):
             write_manifest(self.record)
@@ -412,6 +417,21 @@ async def run_capture(
     """Run ``plan`` on ``inventory``; the bundle lands in ``opts.out``. Never raises for a node."""
     resolved = resolve(plan, inventory)
     prepare_out(opts.out)
+    with keep_run_log(opts.out / "run.log"):
+        log.info(
+            "run %s: plan %s, inventory %s, into %s",
+            opts.run_id, plan.name or "(unnamed)", inventory.path, opts.out,
+        )  # fmt: skip
+        return await _run(inventory, resolved, opts, stop, on_start)
+
+
+async def _run(
+    inventory: Inventory,
+    resolved: ResolvedPlan,
+    opts: RunOptions,
+    stop: asyncio.Event | None,
+    on_start: Callable[[RunRecord], None] | None,
+) -> RunRecord:
     run = _Run(inventory, resolved, opts, stop or asyncio.Event())
     if on_start is not None:
         on_start(run.record)

@@ -8,6 +8,10 @@
   var count = document.getElementById("flow-count");
   var total = data.flow_count;
 
+  // a drawn flow may stand for several identical ones (data-flows)
+  function size(el) { return parseInt(el.getAttribute("data-flows") || "1", 10); }
+  var drawn = flows.reduce(function (n, el) { return n + size(el); }, 0);
+
   function applyFilter() {
     var terms = input.value.toLowerCase().split(/\s+/).filter(Boolean);
     var shown = 0;
@@ -15,10 +19,10 @@
       var hay = el.getAttribute("data-search") || "";
       var ok = terms.every(function (t) { return hay.indexOf(t) !== -1; });
       el.classList.toggle("hidden", !ok);
-      if (ok) { shown += 1; }
+      if (ok) { shown += size(el); }
     });
-    count.textContent = shown + " of " + flows.length + " flows shown" +
-      (total > flows.length ? " (" + total + " in the analysis)" : "");
+    count.textContent = shown + " of " + drawn + " flows shown" +
+      (total > drawn ? " (" + total + " in the analysis)" : "");
   }
 
   function setAll(open) {
@@ -27,12 +31,21 @@
 
   function openHash() {
     var target = document.getElementById(decodeURIComponent(location.hash.slice(1)));
-    if (target && target.tagName === "DETAILS") {
-      target.open = true;
-      target.classList.remove("hidden");
-      target.scrollIntoView();
+    // a flow drawn with identical others is reached through its anchor inside their group
+    var box = target && (target.tagName === "DETAILS" ? target : target.closest("details"));
+    if (box) {
+      box.open = true;
+      box.classList.remove("hidden");
+      box.scrollIntoView();
     }
   }
+
+  // Printing shows everything: a closed section would print as its title alone.
+  window.addEventListener("beforeprint", function () {
+    Array.prototype.forEach.call(document.querySelectorAll("details"), function (d) {
+      d.open = true;
+    });
+  });
 
   if (input) { input.addEventListener("input", applyFilter); applyFilter(); }
   document.getElementById("expand-all").addEventListener("click", function () { setAll(true); });

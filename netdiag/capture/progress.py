@@ -16,7 +16,7 @@ from rich.text import Text
 from netdiag.capture.complete import FULL_BELOW
 from netdiag.capture.results import CaptureResult, RunRecord
 
-__all__ = ["RunView", "final_tables", "waiting_lines"]
+__all__ = ["RunView", "final_tables", "phase_line", "waiting_lines"]
 
 _GOOD = {"ok", "listening", "ready", "connected", "probing", "lingering", "done"}
 # Steps that only wait for a node (each bounded by a timeout): worth naming when they drag on.
@@ -42,6 +42,27 @@ def waiting_lines(record: RunRecord, now: float, *, after: float = 3.0) -> dict[
             f"waiting for {node.name}{where}: {node.state}, {silent} {took:.0f} s{limit}"
         )
     return lines
+
+
+def phase_line(record: RunRecord) -> str:
+    """The run's phase in one line, with what it has reached so far."""
+    caps = record.captures
+    listening = sum(c.status in ("listening", "ok") for c in caps)
+    nodes = len(record.nodes)
+    what = {
+        "connecting": f"connecting to {nodes} node(s)",
+        "starting": f"starting {len(caps) or 'the'} capture(s)",
+        "capturing": f"capturing: {listening}/{len(caps)} capture point(s) listening; probing",
+        "done": "done: captures stopped, fetched, remote files removed",
+        "abandoned": "clean-up abandoned",
+    }
+    return what.get(record.phase, record.phase)
+
+
+def clock_text(offset_ns: int, error_ns: int | None) -> str:
+    """``+0.384 ms ± 0.715 ms``: an offset and its error bound, both with their unit."""
+    text = f"{offset_ns / 1e6:+.3f} ms"
+    return text if error_ns is None else f"{text} ± {error_ns / 1e6:.3f} ms"
 
 
 def _style(status: str) -> str:
@@ -99,18 +120,31 @@ def _live_detail(detail: str, caps: list[CaptureResult]) -> str:
 
 def final_tables(record: RunRecord) -> RenderableType:
     """Nodes with status and what to do; captures with tcpdump's counts; probes' exits."""
-    nodes = Table(title="Nodes", title_justify="left")
-    for col in ("node", "status", "tcpdump", "clock offset", "detail"):
+    nodes = Table(
+        title="Nodes",
+        title_justify="left",
+        caption="clock vs this host: the node's clock minus this machine's, from SSH round "
+        "trips (± half the best round trip); analyze states offsets against a reference node",
+        caption_justify="left",
+    )
+    for col in ("node", "status", "tcpdump", "clock vs this host", "detail"):
         nodes.add_column(col, overflow="fold")
     for n in record.nodes.values():
         clock = "-"
         if n.clock is not None:
-            clock = f"{n.clock.offset_ns / 1e6:+.3f} ms ±{n.clock.error_ns / 1e6:.3f}"
+            clock = clock_text(n.clock.offset_ns, n.clock.error_ns)
         nodes.add_row(
             n.name, Text(n.status, style=_style(n.status)), n.tcpdump or "-", clock, n.detail
         )
-    caps = Table(title="Captures", title_justify="left")
-    for col in ("point", "status", "captured", "dropped", "file / detail"):
+    caps = Table(
+        title="Captures",
+        title_justify="left",
+        caption="captured: what tcpdump counted; in file: frames the fetched file holds (fewer: "
+        "the file was cut short); kernel drops: packets the kernel's capture buffer had no room "
+        "for, in no file",
+        caption_justify="left",
+    )
+    for col in ("point", "status", "captured", "in file", "kernel drops", "file / detail"):
         caps.add_column(col, overflow="fold")
     for c in record.captures:
         st = c.stats
@@ -118,6 +152,7 @@ def final_tables(record: RunRecord) -> RenderableType:
             c.point,
             Text(c.status, style=_style(c.status)),
             str(st.captured) if st else "-",
+            "-" if c.frames is None else str(c.frames),
             str(st.dropped) if st else "-",
             c.file if c.status == "ok" else c.detail,
         )

@@ -24,6 +24,7 @@ from netdiag.capture.preflight import connect_node
 from netdiag.capture.results import CaptureResult, RunRecord, write_manifest
 from netdiag.capture.sweep import sweep
 from netdiag.capture.tcpdump import free_bytes_of
+from netdiag.capture.watch import WatchedTransport, keep_run_log, log
 from netdiag.errors import TransportError
 from netdiag.inventory import Inventory, NodeSpec
 from netdiag.transport import Transport, open_transport
@@ -78,6 +79,14 @@ async def recover(
     record: RunRecord, inventory: Inventory, *, kind: str, factory: Factory = open_transport
 ) -> Recovered:
     """Fetch what the nodes kept into ``record.out``, update the record and its manifest."""
+    with keep_run_log(record.out / "run.log"):
+        log.info("run %s: recovering what its nodes kept", record.run_id)
+        return await _recover(record, inventory, kind=kind, factory=factory)
+
+
+async def _recover(
+    record: RunRecord, inventory: Inventory, *, kind: str, factory: Factory
+) -> Recovered:
     done = Recovered()
     wanted = missing(record)
     known = {n.name: n for n in inventory.nodes}
@@ -86,7 +95,7 @@ async def recover(
         if name not in known:
             done.notes.append(f"{name}: not in {inventory.path}; give the run's inventory")
             continue
-        jobs.append(_node(factory(known[name], kind), caps, record, done))
+        jobs.append(_node(WatchedTransport(factory(known[name], kind)), caps, record, done))
     await asyncio.gather(*jobs)
     for name, caps in wanted.items():
         node = record.nodes.get(name)

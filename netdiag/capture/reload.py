@@ -64,6 +64,8 @@ def _record(doc: Mapping[str, Any], out: Path) -> RunRecord:
         notes=[str(n) for n in doc.get("notes") or []],
         heartbeat_s=float(doc.get("heartbeat_s") or 0),
         grace_s=float(doc.get("grace_s") or 0),
+        # a recovered run keeps the zone it was captured in (an older run: none recorded)
+        timezone=dict(doc["timezone"]) if isinstance(doc.get("timezone"), dict) else {},
     )
 
 

@@ -32,6 +32,7 @@ from netdiag.capture.tcpdump import (
     supervisor_argv,
     tcpdump_argv,
 )
+from netdiag.capture.watch import log
 from netdiag.errors import CommandError, TransportError
 from netdiag.plan import CapturePoint, CaptureSpec
 from netdiag.transport import RemoteProcess, Transport
@@ -220,6 +221,7 @@ class RemoteCapture:
         if proc is None or r.status != "armed":
             return False
         try:
+            log.info("%s go: start tcpdump on %s", self.transport.name, r.point)
             await bounded(proc.write(b"go\n"), self.step_s)
             self._beats = asyncio.create_task(self._heartbeat())
             # A tcpdump that cannot open its device (no CAP_NET_RAW, no such interface) exits
@@ -290,6 +292,7 @@ class RemoteCapture:
             return
         try:
             if not self.ended:
+                log.info("%s stop %s: SIGINT to tcpdump", self.transport.name, r.point)
                 await bounded(proc.signal("INT"), self.step_s)
             await proc.expect(EXIT_LINE, timeout=self.step_s)
         except (TransportError, TimeoutError) as exc:
@@ -355,11 +358,16 @@ class RemoteCapture:
         ran = self.listening_at is not None
         if r.status == "lost" or (ran and r.status == "fetch-failed"):
             self.kept = ran and self.grace_s > 0
+            if self.kept:
+                log.info(
+                    "%s keep %s for %g s (not fetched)", self.transport.name, r.point, self.grace_s
+                )
             with contextlib.suppress(TransportError, TimeoutError):
                 await bounded(proc.close_stdin(), 2)  # EOF, no release byte: keep it
             proc.close()  # no answer expected; the watchdog takes over
             return
         try:
+            log.info("%s release %s: remove its capture directory", self.transport.name, r.point)
             await bounded(proc.write(RELEASE), self.step_s)
             await bounded(proc.close_stdin(), self.step_s)
             await proc.wait(timeout=self.step_s)

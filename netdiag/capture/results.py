@@ -162,6 +162,12 @@ class ProbeResult:
         }
 
 
+def local_timezone() -> dict[str, Any]:
+    """``{"name": "CET", "utc_offset_s": 3600}`` of this machine, now."""
+    now = time.localtime()
+    return {"name": now.tm_zone, "utc_offset_s": now.tm_gmtoff}
+
+
 @dataclass
 class RunRecord:
     """Everything the manifest says; filled in by the orchestrator as the run goes."""
@@ -181,6 +187,9 @@ class RunRecord:
     notes: list[str] = field(default_factory=list)
     heartbeat_s: float = 15.0
     grace_s: float = 0.0  # how long a node keeps what netdiag did not fetch
+    #: the capturing machine's time zone when the run started, so a report can say the local
+    #: time the engineer saw as well as UTC
+    timezone: dict[str, Any] = field(default_factory=local_timezone)
 
 
 def _tool_versions(nodes: Mapping[str, NodeResult]) -> dict[str, Any]:
@@ -199,6 +208,7 @@ def manifest(record: RunRecord) -> dict[str, Any]:
         "run_id": record.run_id,
         "started_ns": record.started_ns,
         "finished_ns": record.finished_ns,
+        "timezone": record.timezone,
         "phase": record.phase,
         "interrupted": record.interrupted,
         "heartbeat_s": record.heartbeat_s,

@@ -7,9 +7,14 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from netdiag.errors import InputError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from netdiag.cli._progress import Progress
 
 #: Set to 1 to get the traceback of an internal error instead of its one-line summary.
 DEBUG_ENV = "NETDIAG_DEBUG"
@@ -29,16 +34,50 @@ class ExitCode(enum.IntEnum):
 
 @dataclass
 class Env:
-    """stdout/stderr and whether stdout is a terminal."""
+    """stdout/stderr, whether they are terminals, and whether colour is wanted."""
 
     stdout: TextIO
     stderr: TextIO
     stdout_isatty: bool = False
     environ: dict[str, str] = field(default_factory=dict)
+    stderr_isatty: bool = False
+    #: ``--no-color``; a non-empty ``NO_COLOR`` in ``environ`` means the same (no-color.org)
+    no_color: bool = False
 
     @classmethod
     def from_process(cls) -> Env:
-        return cls(sys.stdout, sys.stderr, sys.stdout.isatty(), dict(os.environ))
+        return cls(
+            sys.stdout, sys.stderr, sys.stdout.isatty(), dict(os.environ), sys.stderr.isatty()
+        )
+
+    @property
+    def color(self) -> bool:
+        return not self.no_color and not self.environ.get("NO_COLOR")
+
+    def console(self, *, stderr: bool = False, width: int | None = None) -> Console:
+        """A rich console on stdout (or stderr) that honours ``--no-color`` / ``NO_COLOR``."""
+        from rich.console import Console
+
+        tty = self.stderr_isatty if stderr else self.stdout_isatty
+        return Console(
+            file=self.stderr if stderr else self.stdout,
+            width=width if width is not None else (None if tty else 160),
+            force_terminal=tty,
+            no_color=not self.color,
+            emoji=False,
+        )
+
+    def progress(self) -> Progress:
+        """Progress lines on stderr (timestamped when stderr is not a terminal)."""
+        from netdiag.cli._progress import Progress
+
+        return Progress(self.stderr, isatty=self.stderr_isatty)
+
+    def print_json(self, document: object) -> None:
+        """The one JSON document of ``--json`` on stdout."""
+        import json
+
+        self.stdout.write(json.dumps(document, indent=2) + "\n")
 
     def error(self, message: str) -> None:
         """One line on stderr, prefixed so the user knows who speaks."""

@@ -10,7 +10,6 @@ named as for ``netdiag packets``; ``--ifmap NODE=ip-link.json`` names the device
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +26,19 @@ def register(subparsers: Any) -> None:
         description="Recognise the same packet at every capture point and say what happened "
         "between sightings (DNAT/SNAT, MAC rewrite, TTL, encapsulation, latency), pair "
         "requests with replies, estimate node clock offsets and list anomalies.",
+        epilog="examples:\n"
+        "  netdiag analyze run1/\n"
+        "  netdiag analyze client/eth0=c.pcap node1/eth1=n1.pcap node1/dd2b931fc304_h=pod.pcap\n"
+        "  netdiag analyze run1/ --json - | jq '.translations'\n",
     )
     parser.add_argument(
         "input", nargs="+", metavar="INPUT", help="run directory, or [POINT=]PATH capture files"
     )
-    parser.add_argument("--json", metavar="PATH|-", help="write the analysis JSON ('-': stdout)")
+    parser.add_argument(
+        "--json", metavar="PATH|-",
+        help="write the analysis JSON (schema netdiag.analysis/1) to PATH; '-': on stdout "
+        "as the only output",
+    )  # fmt: skip
     parser.add_argument(
         "--window", type=float, default=2.0, metavar="SECONDS",
         help="longest time one packet may take between two points (default 2)",
@@ -54,8 +61,6 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace, env: Env) -> int:
     """Load, analyse, print the summary and/or write the JSON."""
-    from rich.console import Console
-
     from netdiag.bundle import load_input
     from netdiag.correlate import analyze
     from netdiag.report.json import dumps
@@ -65,11 +70,14 @@ def run(args: argparse.Namespace, env: Env) -> int:
         raise InputError(f"--window {args.window}: must be a positive number of seconds")
     if args.max_journeys < 0:
         raise InputError(f"--max-journeys {args.max_journeys}: must be 0 or more")
-    data = load_input(args.input, parse_ifmaps(args.ifmap))
+    progress = env.progress()
+    with progress.step(f"reading {len(args.input)} input(s)"):
+        data = load_input(args.input, parse_ifmaps(args.ifmap))
     for warning in data.warnings:  # on stderr: also seen when the JSON goes to stdout
         env.warn(warning)
     options = data.options(window_ns=round(args.window * 1e9), reference_node=args.reference_node)
-    analysis = analyze(data.table, options)
+    with progress.step(f"correlating {len(data.table):,} packets"):
+        analysis = analyze(data.table, options)
     document = None
     if args.json or args.save:
         document = dumps(analysis, max_journeys=args.max_journeys)
@@ -79,11 +87,7 @@ def run(args: argparse.Namespace, env: Env) -> int:
     else:
         if args.json:
             write_text_file(Path(args.json), document or "")
-        width = None if env.stdout_isatty else 160
-        console = Console(
-            file=env.stdout, width=width, force_terminal=env.stdout_isatty, emoji=False
-        )
-        render(analysis, console)
+        render(analysis, env.console())
         if args.json:
             print(f"wrote {args.json}", file=env.stdout)
     if args.save:
@@ -94,5 +98,5 @@ def run(args: argparse.Namespace, env: Env) -> int:
             data.table.to_parquet(data.root / "packets.parquet")
         except OSError as exc:
             raise InputError(f"{data.root}: cannot write packets.parquet ({exc})") from exc
-        print(f"wrote {data.root / 'analysis.json'} and packets.parquet", file=sys.stderr)
+        print(f"wrote {data.root / 'analysis.json'} and packets.parquet", file=env.stderr)
     return ExitCode.OK

@@ -29,7 +29,14 @@ def register(subparsers: Any) -> None:
         "capture",
         help="coordinated tcpdump on many nodes over SSH, probes, fetch, then the analysis",
         description="Start tcpdump on every capture point of the plan, send the probes once "
-        "every capture listens, stop, fetch the files into a run directory and analyse it.",
+        "every capture listens, stop, fetch the files into a run directory and analyse it. "
+        "Progress goes to stderr (timestamped lines when it is not a terminal); the run "
+        "directory keeps run.log, every command sent to every node.",
+        epilog="examples:\n"
+        "  netdiag capture --inventory inventory/lab.yaml --plan probes/fip-ingress.yaml "
+        "--out run1\n"
+        "  netdiag capture --inventory inv.yaml --plan plan.yaml --json | jq .outcome\n"
+        "  netdiag capture --recover run1        # fetch what the nodes kept of run1\n",
     )
     parser.add_argument(
         "--inventory", type=Path, metavar="FILE",
@@ -65,6 +72,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--no-analysis", action="store_true", help="only capture; run `netdiag analyze` later"
     )
+    parser.add_argument(
+        "--json", action="store_true",
+        help="print one JSON document (schema netdiag.capture/1) on stdout: the run's outcome, "
+        "every node, capture and probe, and where the bundle and report are",
+    )  # fmt: skip
     parser.set_defaults(func=run)
 
 
@@ -80,7 +92,7 @@ def run(args: argparse.Namespace, env: Env) -> int:
             raise InputError("--recover RUN_DIR continues that run: leave out --plan and --out")
         return recover_run(
             args.recover, args.inventory, transport=args.transport, env=env,
-            analysis=not args.no_analysis,
+            analysis=not args.no_analysis, as_json=args.json,
         )  # fmt: skip
     if args.inventory is None or args.plan is None:
         raise InputError(
@@ -102,6 +114,7 @@ def run(args: argparse.Namespace, env: Env) -> int:
         concurrency=args.concurrency,
         analysis=not args.no_analysis,
         grace_s=args.grace,
+        as_json=args.json,
     )
 
 
@@ -117,19 +130,22 @@ def execute(
     grace_s: float = 600.0,
     run_id: str = "",
     headline: Callable[[Any], None] | None = None,
+    as_json: bool = False,
+    doc: dict[str, Any] | None = None,
 ) -> int:
     """Run, show progress and results; the exit code says whether every node succeeded.
 
-    ``headline`` is shown the analysis outcome first, before the summary (``netdiag trace``'s
-    verdict)."""
-    from rich.console import Console
-
+    With ``as_json`` stdout gets one JSON document (:func:`capture_document`) and nothing
+    else; ``doc``, when given, receives that document instead (``demo --json`` and
+    ``trace --json`` embed it). ``headline`` is given the analysis outcome first, before the
+    summary (``netdiag trace``'s verdict); ``run_id`` names the run when the caller already has.
+    """
     from netdiag.capture.progress import final_tables
     from netdiag.orchestrator import RunOptions, make_run_id
 
     run_id = run_id or make_run_id()
     out = out or Path(f"netdiag-run-{run_id}")
-    console = Console(file=env.stderr, width=None if env.stdout_isatty else 140)
+    console = env.console(stderr=True, width=None if env.stderr_isatty else 140)
     opts = RunOptions(
         out=out,
         transport=transport,
@@ -138,7 +154,7 @@ def execute(
         poll_s=2.0 if console.is_terminal else None,
         grace_s=grace_s,
     )
-    record, interrupted = asyncio.run(_run(inventory, plan, opts, console))
+    record, interrupted = asyncio.run(_run(inventory, plan, opts, console, env.progress()))
     if record is None:
         env.error(
             "interrupted again: clean-up abandoned; each node's watchdog stops its capture and "
@@ -146,8 +162,12 @@ def execute(
         )
         return ExitCode.INTERRUPTED
     console.print(final_tables(record))
-    print(f"run directory: {out} (manifest.json, pcaps/, probes/)", file=env.stdout)
-    return conclude(record, out, env, analysis=analysis, interrupted=interrupted, headline=headline)
+    if not (as_json or doc is not None):
+        print(f"run directory: {out} (manifest.json, run.log, pcaps/, probes/)", file=env.stdout)
+    return conclude(
+        record, out, env, analysis=analysis, interrupted=interrupted, headline=headline,
+        as_json=as_json, doc=doc,
+    )  # fmt: skip
 
 
 def conclude(
@@ -158,51 +178,110 @@ def conclude(
     analysis: bool,
     interrupted: bool,
     headline: Callable[[Any], None] | None = None,
+    as_json: bool = False,
+    doc: dict[str, Any] | None = None,
 ) -> int:
     """Analyse what was captured, say what the run amounts to, and return the exit code."""
-    from netdiag.capture.analysis import analyse_bundle
+    from netdiag.capture.analysis import AnalysisOutcome, analyse_bundle
     from netdiag.capture.verdict import usable, verdict
 
+    human = not as_json and doc is None
+    outcome = AnalysisOutcome()
     if analysis and usable(record):
-        outcome = analyse_bundle(out)
+        with env.progress().step(f"analysing {out}"):
+            outcome = analyse_bundle(out)
         for problem in outcome.problems:
             env.warn(problem)
-        if outcome.analysis is not None:
-            if headline is not None:
-                headline(outcome)
+        if outcome.analysis is not None and headline is not None:
+            headline(outcome)
+        if outcome.analysis is not None and human:
             print_summary(outcome, env)
             shown = outcome.html_path or outcome.json_path
             print(f"report: {shown}", file=env.stdout)
     result = verdict(record, out)
+    code: int = ExitCode.PARTIAL if result.outcome == "partial" else ExitCode.OK
     if interrupted:
         for message in result.messages:
             if "--recover" in message:
                 env.warn(message)
         env.error("interrupted: captures stopped, what existed was fetched, remote files removed")
-        return ExitCode.INTERRUPTED
-    if result.outcome == "failed":
+        code = ExitCode.INTERRUPTED
+    elif result.outcome == "failed":
         env.error(result.messages[0])
         for message in result.messages[1:]:
             env.warn(message)
-        return ExitCode.FAILURE
-    for message in result.messages:
-        env.warn(message)
-    return ExitCode.PARTIAL if result.outcome == "partial" else ExitCode.OK
+        code = ExitCode.FAILURE
+    else:
+        for message in result.messages:
+            env.warn(message)
+    if not human:
+        found = capture_document(
+            record, out, outcome, status="interrupted" if interrupted else result.outcome,
+            messages=result.messages, code=code,
+        )  # fmt: skip
+        if doc is not None:
+            doc.update(found)
+        else:
+            env.print_json(found)
+    return code
+
+
+def capture_document(
+    record: Any,
+    out: Path,
+    outcome: Any,
+    *,
+    status: str,
+    messages: tuple[str, ...],
+    code: int,
+) -> dict[str, Any]:
+    """``capture --json`` (schema ``netdiag.capture/1``): what a script needs to go on."""
+    from netdiag.capture.results import manifest
+
+    man = manifest(record)
+    return {
+        "schema": "netdiag.capture/1",
+        "run_id": record.run_id,
+        "outcome": status,
+        "exit_code": int(code),
+        "messages": list(messages),
+        "bundle": str(out),
+        "manifest": str(out / "manifest.json"),
+        "run_log": str(out / "run.log"),
+        "analysis": None if outcome.json_path is None else str(outcome.json_path),
+        "report": None if outcome.html_path is None else str(outcome.html_path),
+        "started_ns": man["started_ns"],
+        "finished_ns": man["finished_ns"],
+        "plan": {k: man["plan"].get(k) for k in ("name", "path", "description")},
+        "nodes": [
+            {"name": name, "status": n["status"], "detail": n["detail"],
+             "clock_vs_host": n["clock"]}
+            for name, n in man["nodes"].items()
+        ],
+        "captures": [
+            {k: c[k] for k in ("point", "status", "detail", "file", "stats", "frames", "kept")}
+            for c in man["captures"]
+        ],
+        "probes": [
+            {k: p[k] for k in ("name", "node", "kind", "argv", "exit_status", "output", "detail")}
+            for p in man["probes"]
+        ],
+        "notes": man["notes"],
+    }  # fmt: skip
 
 
 def print_summary(outcome: Any, env: Env) -> None:
     """The analysis summary (same text as ``netdiag analyze``) on stdout."""
-    from rich.console import Console
-
     from netdiag.report.text import render
 
     for warning in outcome.warnings:
         env.warn(warning)
-    console = Console(file=env.stdout, width=None if env.stdout_isatty else 160)
-    render(outcome.analysis, console)
+    render(outcome.analysis, env.console())
 
 
-async def _run(inventory: Any, plan: Any, opts: Any, console: Any) -> tuple[Any, bool]:
+async def _run(
+    inventory: Any, plan: Any, opts: Any, console: Any, progress: Any
+) -> tuple[Any, bool]:
     """The run under our own SIGINT/SIGTERM handling (first: clean stop, second: abandon)."""
     from rich.live import Live
 
@@ -237,9 +316,14 @@ async def _run(inventory: Any, plan: Any, opts: Any, console: Any) -> tuple[Any,
                 nonlocal waiter
                 views.append(RunView(record))
                 live.update(views[0])
-                console.print(f"run {record.run_id} -> {record.out}")
-                if not console.is_terminal:  # the live table shows the waits on a terminal
-                    waiter = asyncio.create_task(_say_waits(record, console))
+                if console.is_terminal:  # the live table shows phases and waits
+                    console.print(f"run {record.run_id} -> {record.out}")
+                else:
+                    progress.say(
+                        f"run {record.run_id} -> {record.out}: {len(record.nodes)} node(s), "
+                        f"plan {record.plan.get('name') or '-'}"
+                    )
+                    waiter = asyncio.create_task(_say_progress(record, progress))
 
             record = await run_capture(inventory, plan, opts, stop=stop, on_start=on_start)
     except asyncio.CancelledError:
@@ -251,19 +335,24 @@ async def _run(inventory: Any, plan: Any, opts: Any, console: Any) -> tuple[Any,
     return record, stop.is_set()
 
 
-async def _say_waits(record: Any, console: Any, every: float = 5.0) -> None:
-    """Which node the run is waiting for, how long so far and at most: once it has waited
-    WAIT_FIRST seconds, then every ``every`` seconds while the wait goes on."""
-    from netdiag.capture.progress import waiting_lines
+async def _say_progress(record: Any, progress: Any, every: float = 5.0) -> None:
+    """Plain progress lines: each phase as the run enters it, and which node the run is
+    waiting for, how long so far and at most (once it has waited WAIT_FIRST seconds, then
+    every ``every`` seconds while the wait goes on)."""
+    from netdiag.capture.progress import phase_line, waiting_lines
 
     said: dict[str, float] = {}
+    phase = ""
     while True:
         await asyncio.sleep(0.5)
+        if record.phase != phase:
+            phase = record.phase
+            progress.say(phase_line(record))
         now = time.monotonic()
         for node, line in waiting_lines(record, now, after=WAIT_FIRST).items():
             if now - said.get(node, -every) >= every:
                 said[node] = now
-                console.print(line, highlight=False)
+                progress.say(line)
 
 
 class _Null:

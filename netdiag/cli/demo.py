@@ -31,6 +31,9 @@ def register(subparsers: Any) -> None:
         help="live FIP capture on the lab (root), or analyse the recorded demo run",
         description="Bring the lab up, capture the FIP scenario on every node, analyse it and "
         "write the HTML report. Without root, analyse the recorded run shipped with netdiag.",
+        epilog="examples:\n"
+        "  sudo netdiag demo --down        # live on the lab, removed afterwards\n"
+        "  netdiag demo --recorded --out /tmp/demo && xdg-open /tmp/demo/report.html\n",
     )
     parser.add_argument(
         "--out", type=Path, metavar="DIR", help="run directory (default ./netdiag-demo-<id>)"
@@ -44,6 +47,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--transport", default="asyncssh", choices=("asyncssh", "paramiko"),
         help="how to reach the lab's nodes (default asyncssh)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--json", action="store_true",
+        help="print one JSON document (schema netdiag.demo/1) on stdout: live or recorded, "
+        "why, and where the run, analysis and report are",
     )  # fmt: skip
     parser.set_defaults(func=run)
 
@@ -70,20 +78,38 @@ def run(args: argparse.Namespace, env: Env) -> int:
 
     out: Path = args.out or Path(f"netdiag-demo-{make_run_id()}")
     why = "--recorded was given" if args.recorded else live_unavailable()
-    if why is None:
-        return _live(out, args, env)
-    return _recorded(out, why, env)
+    doc: dict[str, Any] | None = {} if args.json else None
+    code = _live(out, args, env, doc) if why is None else _recorded(out, why, env, doc)
+    if doc is not None:
+        env.print_json(
+            {
+                "schema": "netdiag.demo/1",
+                "mode": "live" if why is None else "recorded",
+                "why_recorded": why,
+                "exit_code": code,
+                **{k: v for k, v in doc.items() if k != "schema"},
+                "capture": doc.get("capture"),
+            }
+        )
+    return code
 
 
-def _live(out: Path, args: argparse.Namespace, env: Env) -> int:
+def _say(env: Env, doc: dict[str, Any] | None, text: str) -> None:
+    """A human line: stdout normally, stderr when stdout carries the JSON document."""
+    print(text, file=env.stdout if doc is None else env.stderr)
+
+
+def _live(out: Path, args: argparse.Namespace, env: Env, doc: dict[str, Any] | None) -> int:
     from netdiag.cli.capture import execute
     from netdiag.inventory import load_inventory
     from netdiag.lab import down, up
     from netdiag.plan import load_plan
 
-    print("netdiag demo: LIVE — lab up, FIP plan captured on every node over SSH", file=env.stdout)
-    state = up()
+    _say(env, doc, "netdiag demo: LIVE — lab up, FIP plan captured on every node over SSH")
+    with env.progress().step("building the lab"):
+        state = up()
     code: int = ExitCode.FAILURE
+    capture: dict[str, Any] | None = {} if doc is not None else None
     try:
         code = execute(
             load_inventory(state.inventory_path),
@@ -91,39 +117,53 @@ def _live(out: Path, args: argparse.Namespace, env: Env) -> int:
             out=out,
             transport=args.transport,
             env=env,
+            doc=capture,
         )
     finally:
+        if doc is not None:
+            doc.update(lab=state.name, lab_up=not args.down, capture=capture)
+            if capture:
+                doc.update(out=capture.get("bundle"), report=capture.get("report"))
+                doc.update(analysis=capture.get("analysis"))
         if args.down:
             down(state.name)
-            print(f"lab {state.name} taken down", file=env.stdout)
+            _say(env, doc, f"lab {state.name} taken down")
         else:
-            print(
+            _say(
+                env, doc,
                 f"the lab {state.name!r} is still up to explore (netdiag lab status); "
                 "take it down with: netdiag lab down",
-                file=env.stdout,
-            )
+            )  # fmt: skip
     return int(code)
 
 
-def _recorded(out: Path, why: str, env: Env) -> int:
+def _recorded(out: Path, why: str, env: Env, doc: dict[str, Any] | None) -> int:
     from netdiag.capture.analysis import analyse_bundle
     from netdiag.cli.capture import print_summary
     from netdiag.errors import InputError
 
     src = demo_data()
-    print(
+    _say(
+        env, doc,
         f"netdiag demo: RECORDED — {why}; analysing the FIP run recorded from the lab "
         f"that ships with netdiag ({src})",
-        file=env.stdout,
-    )
+    )  # fmt: skip
     if out.exists():
         raise InputError(f"{out}: already exists; choose a new --out directory")
     shutil.copytree(src, out)
-    outcome = analyse_bundle(out)
+    with env.progress().step(f"analysing {out}"):
+        outcome = analyse_bundle(out)
     for problem in outcome.problems:
         env.warn(problem)
+    if doc is not None:
+        doc.update(
+            out=str(out),
+            analysis=None if outcome.json_path is None else str(outcome.json_path),
+            report=None if outcome.html_path is None else str(outcome.html_path),
+        )
     if outcome.analysis is None:
         return ExitCode.FAILURE
-    print_summary(outcome, env)
-    print(f"report: {outcome.html_path or outcome.json_path}", file=env.stdout)
+    if doc is None:
+        print_summary(outcome, env)
+        print(f"report: {outcome.html_path or outcome.json_path}", file=env.stdout)
     return ExitCode.OK

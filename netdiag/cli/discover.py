@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 from typing import Any
 
 from netdiag.cli._env import Env, ExitCode
@@ -22,10 +21,17 @@ def register(subparsers: Any) -> None:
         "the pod's network namespace and interfaces, and the devices worth capturing on that "
         "node (uplink, join/ovn0, tunnels, bridges). The commands run are listed so you can "
         "repeat them by hand.",
+        epilog="examples:\n"
+        "  netdiag discover --inventory inventory/lab.yaml 192.168.0.6 "
+        "pod:default/fip-busybox02 kube-ovn-worker\n"
+        "  netdiag discover --inventory inventory/cluster.yaml pod:default/web-0 --json\n",
     )
     parser.add_argument("targets", nargs="+", metavar="TARGET", help="pod IP, pod:NS/NAME or node")
     parser.add_argument("--inventory", required=True, metavar="FILE", help="inventory YAML file")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.add_argument(
+        "--json", action="store_true",
+        help="print one JSON document (schema netdiag.discover/1) instead of text",
+    )  # fmt: skip
     parser.add_argument(
         "--transport", default="asyncssh", choices=tuple(BACKENDS), help="SSH library to use"
     )
@@ -33,15 +39,14 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, env: Env) -> int:
-    from netdiag.discover.live import discover
     from netdiag.discover.targets import parse_target
 
     inventory = load_inventory(args.inventory)
     targets = [parse_target(t, inventory) for t in args.targets]
-    results = asyncio.run(discover(inventory, targets, kind=args.transport))
+    results = asyncio.run(_discover(inventory, targets, args.transport, env))
     if args.json:
         doc = {"schema": "netdiag.discover/1", "targets": [r.to_json() for r in results]}
-        print(json.dumps(doc, indent=2), file=env.stdout)
+        env.print_json(doc)
     else:
         for r in results:
             print(_text(r), file=env.stdout)
@@ -50,6 +55,33 @@ def run(args: argparse.Namespace, env: Env) -> int:
     if found == len(results):
         return ExitCode.OK
     return ExitCode.PARTIAL if found else ExitCode.FAILURE
+
+
+async def _discover(inventory: Any, targets: list[Any], kind: str, env: Env) -> list[Discovery]:
+    """Discovery, saying on stderr which node it waits for, how long, and until when."""
+    from netdiag.capture.watch import Activity, WatchedTransport
+    from netdiag.cli._progress import say_waits
+    from netdiag.discover.live import discover
+    from netdiag.transport import Transport, open_transport
+    from netdiag.transport.aio import cancel_and_wait
+
+    activity = Activity()
+    nodes = sorted({n for t in targets for n in t.nodes})
+    env.progress().say(
+        f"asking {len(nodes)} node(s): {', '.join(nodes[:8])}"
+        + (f" and {len(nodes) - 8} more" if len(nodes) > 8 else "")
+    )
+
+    def factory(node: Any, kind: str) -> Transport:
+        return WatchedTransport(open_transport(node, kind), activity)
+
+    waiter = asyncio.create_task(
+        say_waits(lambda now: activity.lines(now, after=3.0), env.progress())
+    )
+    try:
+        return await discover(inventory, targets, kind=kind, factory=factory)
+    finally:
+        await cancel_and_wait(waiter)
 
 
 def _gateway(r: Discovery) -> list[str]:

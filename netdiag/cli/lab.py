@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 from dataclasses import asdict
@@ -23,6 +22,12 @@ def register(subparsers: Any) -> None:
         help="build / remove / show the network-namespace lab (root only)",
         description="A kube-ovn-like cluster in network namespaces: an external client, two "
         "nodes with sshd, pods, a FIP with iptables DNAT/SNAT and a VXLAN overlay.",
+        epilog="examples:\n"
+        "  sudo netdiag lab up\n"
+        "  sudo netdiag lab up --name cu --mgmt-net 10.247.0.0/24 --clock-offset "
+        "kube-ovn-worker=+3ms\n"
+        "  sudo netdiag lab status --json | jq .running\n"
+        "  sudo netdiag lab down --name cu\n",
     )
     actions = parser.add_subparsers(dest="lab_action", metavar="ACTION", required=True)
     up = actions.add_parser("up", help="build the lab (a running lab is reported, not rebuilt)")
@@ -51,7 +56,9 @@ def register(subparsers: Any) -> None:
     up.add_argument(
         "--inventory",
         metavar="PATH",
-        help="also write the inventory here (default: inventory/lab.yaml if ./inventory exists)",
+        help="also write the inventory here (default: inventory/lab.yaml, or "
+        "inventory/lab-NAME.yaml for another lab, if ./inventory exists and that file is absent "
+        "or already says the same; the lab's own copy is always in its state directory)",
     )
     up.add_argument(
         "--clock-offset",
@@ -60,7 +67,12 @@ def register(subparsers: Any) -> None:
         metavar="NODE=OFFSET",
         help="simulated clock offset of a node, e.g. kube-ovn-worker=+3ms (repeatable)",
     )
-    status.add_argument("--json", action="store_true", help="print the status as JSON")
+    for sub, schema in ((up, "lab-up"), (down, "lab-down"), (status, "lab-status")):
+        sub.add_argument(
+            "--json",
+            action="store_true",
+            help=f"print one JSON document (schema netdiag.{schema}/1) on stdout",
+        )
     parser.set_defaults(func=run)
 
 
@@ -91,15 +103,30 @@ def run(args: argparse.Namespace, env: Env) -> int:
             spec = lab.default_spec(name, args.mgmt_net or "10.250.0.0/24")
         if args.clock_offset:
             spec = spec.with_clock_offsets(dict(parse_offset(t) for t in args.clock_offset))
-        extra: tuple[str, ...] = ()
-        if args.inventory:
-            extra = (args.inventory,)
-        elif os.path.isdir("inventory"):
-            # The committed inventory/lab.yaml is the default lab's; other labs get their own.
-            default = args.name == lab.DEFAULT_NAME and not ovs
-            stem = "lab" if default else f"lab-{args.name}"
-            extra = (os.path.join("inventory", f"{stem}.yaml"),)
-        state = lab.up(spec=spec, inventory_paths=extra)
+        extra, kept = _inventory_targets(args, spec, ovs)
+        with env.progress().step(f"building lab {name}"):
+            state = lab.up(spec=spec, inventory_paths=extra)
+        notes = [
+            f"{path} left as it is: it describes another lab than this one (management network "
+            f"or clock offsets differ); this lab's inventory is {state.inventory_path}"
+            for path in kept
+        ]
+        if args.json:
+            for note in notes:
+                env.warn(note)
+            env.print_json(
+                {
+                    "schema": "netdiag.lab-up/1",
+                    "name": state.name,
+                    "already_running": state.already_running,
+                    "build_seconds": round(state.build_seconds, 3),
+                    "inventory": state.inventory_path,
+                    "inventories_written": list(extra),
+                    "inventories_left": kept,
+                    "status": _status_json(lab.status(state.name)),
+                }
+            )
+            return ExitCode.OK
         if state.already_running:
             print(
                 f"lab {state.name} is already running (built earlier); `netdiag lab down` "
@@ -108,13 +135,29 @@ def run(args: argparse.Namespace, env: Env) -> int:
             )
         else:
             print(f"lab {state.name} is up ({state.build_seconds:.2f} s)", file=env.stdout)
+        print(f"inventory: {state.inventory_path}", file=env.stdout)
         for path in extra:
             print(f"wrote inventory {path}", file=env.stdout)
+        for note in notes:
+            env.warn(note)
         print(format_status(lab.status(state.name)), file=env.stdout)
         return ExitCode.OK
     if args.lab_action == "down":
-        report = lab.down(args.name)
-        if report.found_anything:
+        with env.progress().step(f"removing lab {args.name}"):
+            report = lab.down(args.name)
+        if args.json:
+            env.print_json(
+                {
+                    "schema": "netdiag.lab-down/1",
+                    "name": report.name,
+                    "found_anything": report.found_anything,
+                    "namespaces": report.namespaces,
+                    "processes": report.processes,
+                    "host_links": report.host_links,
+                    "state_dir_removed": report.state_dir_removed,
+                }
+            )
+        elif report.found_anything:
             print(
                 f"lab {report.name} removed: {report.namespaces} namespaces, "
                 f"{report.processes} processes, {report.host_links} host link(s), state dir",
@@ -125,16 +168,50 @@ def run(args: argparse.Namespace, env: Env) -> int:
         return ExitCode.OK
     st = lab.status(args.name)
     if args.json:
-        data = {
-            "name": st.name,
-            "running": st.running,
-            "exists": st.exists,
-            "state": st.state.to_json() if st.state else None,
-            "nodes": [asdict(n) for n in st.nodes],
-            "stray_netns": list(st.stray_netns),
-            "missing_netns": list(st.missing_netns),
-        }
-        print(json.dumps(data, indent=1), file=env.stdout)
+        env.print_json({"schema": "netdiag.lab-status/1", **_status_json(st)})
     else:
         print(format_status(st), file=env.stdout)
     return ExitCode.OK if st.running else ExitCode.FAILURE
+
+
+def _status_json(st: Any) -> dict[str, Any]:
+    return {
+        "name": st.name,
+        "running": st.running,
+        "exists": st.exists,
+        "state": st.state.to_json() if st.state else None,
+        "nodes": [asdict(n) for n in st.nodes],
+        "stray_netns": list(st.stray_netns),
+        "missing_netns": list(st.missing_netns),
+    }
+
+
+def _inventory_targets(
+    args: argparse.Namespace, spec: Any, ovs: bool
+) -> tuple[tuple[str, ...], list[str]]:
+    """Where ``lab up`` also writes the inventory, and the default files it leaves alone.
+
+    ``--inventory PATH`` is written as asked. Without it, ``inventory/lab.yaml`` (or
+    ``inventory/lab-NAME.yaml``) is written only when absent or already the same text: the
+    committed file describes the default lab, and a lab on another management network or with
+    simulated clock offsets must not rewrite it.
+    """
+    from netdiag import lab
+    from netdiag.lab.inventory import inventory_text
+
+    if args.inventory:
+        return (args.inventory,), []
+    if not os.path.isdir("inventory"):
+        return (), []
+    default = args.name == lab.DEFAULT_NAME and not ovs
+    path = os.path.join("inventory", "lab.yaml" if default else f"lab-{args.name}.yaml")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            current: str | None = fh.read()
+    except FileNotFoundError:
+        current = None
+    except OSError:
+        return (), [path]
+    if current is None or current == inventory_text(spec):
+        return (path,), []
+    return (), [path]

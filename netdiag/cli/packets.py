@@ -1,9 +1,10 @@
-"""``netdiag packets FILE...``: print the packet table of capture files.
+"""``netdiag packets INPUT...``: print the packet table of capture files.
 
-FILE is ``[POINT=]PATH`` (``node1__eth1.pcap`` is point ``node1/eth1``). Formats: ``table`` (the
+INPUT is ``[POINT=]PATH`` (``node1__eth1.pcap`` is point ``node1/eth1``). Formats: ``table`` (the
 default on a terminal: a readable subset of columns), ``csv`` (the default when piped),
 ``json`` (one JSON array of objects, absent values ``null``) and ``parquet`` (the numeric table,
-addresses as numbers, for pandas / DuckDB). csv and json use exactly the DISPLAY_COLUMNS names.
+addresses as numbers, for pandas / DuckDB). csv and json use exactly the DISPLAY_COLUMNS names;
+table and csv write the ethertype in hex (``0x0800``), json and parquet as a number.
 """
 
 from __future__ import annotations
@@ -41,10 +42,15 @@ def register(subparsers: Any) -> None:
         help="print the packet table of pcap/pcapng files",
         description="Decode capture files (pcap or pcapng, any byte order) into one row per "
         "frame: addresses, ports, IP id/TTL, TCP/ICMP fields, tunnels (inner packet + outer "
-        "header), payload hash.",
+        "header), payload hash. table and csv write the ethertype in hex (0x0800).",
+        epilog="examples:\n"
+        "  netdiag packets node1__eth1.pcap\n"
+        "  netdiag packets client/eth0=client.pcapng --format csv -o packets.csv\n"
+        "  netdiag packets node1=any.pcap --ifmap node1=node1-ip-link.json "
+        "--columns point,iface,src,dst,ip_id,ttl\n",
     )
     parser.add_argument(
-        "files", nargs="+", metavar="FILE",
+        "files", nargs="+", metavar="INPUT",
         help="[POINT=]PATH; without POINT the file name names it (node1__eth1.pcap: node1/eth1)",
     )  # fmt: skip
     parser.add_argument(
@@ -96,6 +102,8 @@ def run(args: argparse.Namespace, env: Env) -> int:
     from netdiag.pcap.format import display_frame
 
     shown = display_frame(table)[columns]
+    if fmt in ("table", "csv") and "ethertype" in columns:
+        shown = shown.assign(ethertype=hex_ethertype(shown["ethertype"]))
     if args.output:
         try:
             with open(args.output, "w", encoding="utf-8", newline="") as out:
@@ -105,6 +113,14 @@ def run(args: argparse.Namespace, env: Env) -> int:
     else:
         _write_text(shown, fmt, env.stdout)
     return ExitCode.OK
+
+
+def hex_ethertype(values: pd.Series) -> pd.Series:
+    """``0x0800`` as protocol documents write an ethertype (IEEE 802 numbers are hex);
+    json and parquet keep the number."""
+    numbers = values.astype("Int64")
+    text = numbers.map(lambda v: f"0x{int(v):04x}", na_action="ignore")
+    return text.astype("string")
 
 
 def _write_text(shown: pd.DataFrame, fmt: str, out: TextIO) -> None:

@@ -16,11 +16,15 @@ __all__ = ["recover_run"]
 
 
 def recover_run(
-    out: Path, inventory_path: Path | None, *, transport: str, env: Env, analysis: bool
+    out: Path,
+    inventory_path: Path | None,
+    *,
+    transport: str,
+    env: Env,
+    analysis: bool,
+    as_json: bool = False,
 ) -> int:
     """Fetch what the run's nodes kept, rewrite its manifest, analyse; exit code as capture's."""
-    from rich.console import Console
-
     from netdiag.capture.progress import final_tables
     from netdiag.capture.recover import missing, recover
     from netdiag.capture.reload import load_record
@@ -30,8 +34,8 @@ def recover_run(
 
     record = load_record(out)
     if not missing(record):
-        print(f"{out}: every capture of run {record.run_id} is already here", file=env.stdout)
-        return conclude(record, out, env, analysis=analysis, interrupted=False)
+        env.progress().say(f"{out}: every capture of run {record.run_id} is already here")
+        return conclude(record, out, env, analysis=analysis, interrupted=False, as_json=as_json)
     path = inventory_path or Path(str(record.inventory.get("path") or ""))
     if not path.is_file():
         raise InputError(
@@ -41,12 +45,13 @@ def recover_run(
     inventory = load_inventory(path)
     kind = transport if transport != "asyncssh" else record.transport
     done = asyncio.run(recover(record, inventory, kind=kind))
-    console = Console(file=env.stderr, width=None if env.stdout_isatty else 140)
+    console = env.console(stderr=True, width=None if env.stderr_isatty else 140)
     console.print(final_tables(record))
     for note in done.notes:
         env.warn(note)
-    print(
-        f"recovered {done.files} file(s), {done.bytes} bytes into {out} (run {record.run_id})",
-        file=env.stdout,
-    )
-    return conclude(record, out, env, analysis=analysis, interrupted=False)
+    said = f"recovered {done.files} file(s), {done.bytes} bytes into {out} (run {record.run_id})"
+    if as_json:
+        env.progress().say(said)
+    else:
+        print(said, file=env.stdout)
+    return conclude(record, out, env, analysis=analysis, interrupted=False, as_json=as_json)

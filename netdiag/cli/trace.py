@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -146,7 +145,7 @@ def run(args: argparse.Namespace, env: Env) -> int:
         print(traced.text, file=env.stdout)
     if args.dry_run:
         if args.json:
-            print(json.dumps(doc, indent=1), file=env.stdout)
+            env.print_json(doc)
         else:
             env.stderr.write(
                 "netdiag: --dry-run: nothing captured, nothing written; save the plan above to "
@@ -165,7 +164,6 @@ def _capture(
     from netdiag.report.json import to_dict
     from netdiag.trace.verdict import trace_verdict
 
-    shown = Env(io.StringIO(), env.stderr, False, env.environ) if args.json else env
     title = f"{traced.source.text} -> {traced.dest.text} ({traced.proto})"
 
     def headline(outcome: Any) -> None:
@@ -175,29 +173,35 @@ def _capture(
             dest_points=traced.dest_points, probes=_manifest(out).get("probes") or (),
         )  # fmt: skip
         doc["verdict"] = verdict.facts
-        print("\n".join(verdict.lines), file=shown.stdout)
+        if not args.json:
+            print("\n".join(verdict.lines), file=env.stdout)
 
+    # with --json the capture's own document (netdiag.capture/1) becomes the trace's "run"
+    captured: dict[str, Any] | None = {} if args.json else None
     code = execute(
-        inventory, traced.plan, out=out, transport=args.transport, env=shown,
+        inventory, traced.plan, out=out, transport=args.transport, env=env,
         concurrency=args.concurrency, grace_s=args.grace, run_id=run_id, headline=headline,
+        doc=captured,
     )  # fmt: skip
     plan_file = out / PLAN_FILE
     if out.is_dir():
         write_text_file(plan_file, traced.text)
-        print(
-            f"plan: {plan_file} (rerun: netdiag capture --inventory {inventory.path} "
-            f"--plan {plan_file})",
-            file=shown.stdout,
-        )
-    if "verdict" in doc and doc["verdict"] is not None:
+        doc["plan"]["path"] = str(plan_file)
+        if not args.json:
+            print(
+                f"plan: {plan_file} (rerun: netdiag capture --inventory {inventory.path} "
+                f"--plan {plan_file})",
+                file=env.stdout,
+            )
+    if doc["verdict"] is not None and not args.json:
         print(
             f"browse: netdiag tui {out}; for Wireshark: netdiag export {out} --pcapng "
             f"{out / 'trace.pcapng'}",
-            file=shown.stdout,
+            file=env.stdout,
         )
-    doc["run"] = _run_doc(out, code)
     if args.json:
-        print(json.dumps(doc, indent=1), file=env.stdout)
+        doc["run"] = captured or _run_doc(out, code)
+        env.print_json(doc)
     return code
 
 
@@ -246,16 +250,17 @@ def _manifest(out: Path) -> dict[str, Any]:
 
 
 def _run_doc(out: Path, code: int) -> dict[str, Any]:
-    """Where the run's files are and how each capture point ended, from its manifest."""
+    """The run in the capture's JSON shape when it ended before the capture could say (a second
+    Ctrl-C): where its files are and how each point ended, as far as the manifest tells."""
     captures: list[dict[str, Any]] = []
     manifest = _manifest(out)
     for c in manifest.get("captures") or []:
         if isinstance(c, dict):
             captures.append({k: c.get(k) for k in ("point", "status", "detail")})
-    files = {name: out / name for name in ("analysis.json", "report.html", PLAN_FILE)}
     return {
-        "directory": str(out),
+        "schema": "netdiag.capture/1",
+        "outcome": "interrupted",
         "exit_code": int(code),
+        "bundle": str(out),
         "captures": captures,
-        **{k.split(".")[0]: str(p) if p.is_file() else None for k, p in files.items()},
     }

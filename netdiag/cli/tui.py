@@ -20,8 +20,9 @@ def register(subparsers: Any) -> None:
         description="Open a run directory, an analysis.json or pcap files in a terminal UI.",
     )
     parser.add_argument(
-        "input", nargs="+", type=Path, help="run directory, analysis.json, or pcap files"
-    )
+        "input", nargs="+", type=Path, metavar="INPUT",
+        help="run directory, analysis.json, or [POINT=]PATH capture files",
+    )  # fmt: skip
     add_ifmap_option(parser)
     parser.set_defaults(func=run)
 

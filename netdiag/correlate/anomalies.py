@@ -15,7 +15,7 @@ import pandas as pd
 from netdiag.correlate.fingerprint import combine
 from netdiag.correlate.flows import TCP_FIN, TCP_SYN
 from netdiag.correlate.frame import Names
-from netdiag.correlate.journeys import AMBIGUOUS_NS
+from netdiag.correlate.journeys import AMBIGUOUS_NS, path_rows
 from netdiag.pcap.addr import ip_text
 
 COLUMNS = ("kind", "journey", "point", "expected_point", "detail", "cause", "points", "count")
@@ -47,19 +47,6 @@ def anomaly_frame(
             "count": 1,
         }
     )
-
-
-def path_rows(s: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(on-path mask, first and last on-path position per journey)."""
-    on_path = s["copy"].to_numpy() == 0
-    j = s["journey"].to_numpy()
-    count = int(j.max()) + 1 if len(j) else 0
-    pos = np.arange(len(s))
-    first = np.full(count, len(s), dtype="int64")
-    last = np.full(count, -1, dtype="int64")
-    np.minimum.at(first, j[on_path], pos[on_path])
-    np.maximum.at(last, j[on_path], pos[on_path])
-    return on_path, first, last
 
 
 def asymmetric(

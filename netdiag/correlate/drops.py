@@ -13,10 +13,11 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from netdiag.correlate.anomalies import anomaly_frame, empty, path_rows
+from netdiag.correlate.anomalies import anomaly_frame, empty
 from netdiag.correlate.fingerprint import KeyTable, combine, count_keys, mix
 from netdiag.correlate.flows import TCP_ACK, TCP_SYN
 from netdiag.correlate.frame import Names
+from netdiag.correlate.journeys import path_rows
 
 
 def journey_classes(s: pd.DataFrame, first: np.ndarray, original: np.ndarray) -> np.ndarray:

@@ -290,7 +290,7 @@ def explain_hops(work: Work) -> None:
     s, jt = work.sightings, work.journeys
     work.original = journey_original(s, jt)
     work.hops = name_changes(compute_hops(s), work.original)
-    work.endpoint = endpoint_domains(s, jt, work.names, work.options.endpoint_nodes)
+    work.endpoint = endpoint_domains(s, work.names, work.options.endpoint_nodes)
 
 
 def find_anomalies(work: Work) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -374,9 +374,10 @@ def analyze(table: pd.DataFrame | Sequence[str | Path], options: Options | None 
         clocks=work.clocks,
         table=work.table,
         reference_node=work.names.domains[work.ref],
-        window_ns=work.window,
+        window_ns=work.options.window_ns,
         notes=tuple(work.notes),
         traceroutes=traceroutes,
+        window_used_ns=work.window,
     )
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 
 from netdiag.correlate.fingerprint import combine
 from netdiag.correlate.frame import Names
+from netdiag.correlate.journeys import path_rows
 
 TCP_FIN, TCP_SYN, TCP_ACK = 0x01, 0x02, 0x10
 FLOW_KINDS = ("icmp-echo", "tcp", "udp")
@@ -168,7 +169,7 @@ def describe(  # noqa: PLR0917 - the engine's one call
     req = flows["request"].to_numpy()
     rep = flows["reply"].to_numpy()
     point = s["point"].to_numpy()
-    first, last = jt["first"].to_numpy(), _path_last(s, len(jt))
+    _, first, last = path_rows(s)
     origin_dom = names.point_domain[point[first[req]]]
     back_dom = names.point_domain[point[last[rep]]]
     reached = origin_dom == back_dom
@@ -218,12 +219,3 @@ def describe(  # noqa: PLR0917 - the engine's one call
         undnat_missing=undnat_missing,
         unsnat_missing=unsnat_missing,
     )
-
-
-def _path_last(s: pd.DataFrame, count: int) -> np.ndarray:
-    """Position of each journey's last on-path sighting."""
-    on_path = s["copy"].to_numpy() == 0
-    pos = np.arange(len(s))
-    last = np.full(count, -1, dtype="int64")
-    np.maximum.at(last, s["journey"].to_numpy()[on_path], pos[on_path])
-    return last

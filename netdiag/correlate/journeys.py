@@ -145,17 +145,16 @@ def group(  # noqa: PLR0917 - the engine's one call, arrays of the work frame
         sub[split] = sub_split
         ambiguous_grp[np.unique(grp[split][amb])] = True
     journey = np.empty(n, dtype="int64")
-    if not len(split):  # the common case: every candidate is one packet
-        journey[order] = grp
-        dup_out = np.empty(n, dtype=bool)
-        dup_out[order] = duplicate
-        return Grouping(journey, dup_out, ambiguous_grp, ngroups)
-    codes, uniques = pd.factorize(grp * int(packets.max()) + sub, sort=True)
-    journey[order] = codes
     dup_out = np.empty(n, dtype=bool)
     dup_out[order] = duplicate
-    ambiguous = ambiguous_grp[uniques // int(packets.max())]
-    return Grouping(journey, dup_out, np.asarray(ambiguous, dtype=bool), len(uniques))
+    if not len(split):  # the common case: every candidate is one packet
+        journey[order] = grp
+        return Grouping(journey, dup_out, ambiguous_grp, ngroups)
+    width = int(packets.max())
+    codes, uniques = pd.factorize(grp * width + sub, sort=True)
+    journey[order] = codes
+    ambiguous = np.asarray(ambiguous_grp[uniques // width], dtype=bool)
+    return Grouping(journey, dup_out, ambiguous, len(uniques))
 
 
 def _split(  # noqa: PLR0917 - one step of group(), on the rows of split candidates
@@ -229,6 +228,18 @@ def _fix_collisions(df: pd.DataFrame, sub: np.ndarray, costs: pd.DataFrame) -> N
             if free:
                 sub[row] = free[0]
                 taken.add(free[0])
+
+
+def path_rows(s: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(on-path mask, first and last on-path position per journey) of a sightings frame, whose
+    journeys are contiguous, numbered 0.., each with its path rows before its copies."""
+    on_path = s["copy"].to_numpy() == 0
+    j = s["journey"].to_numpy()
+    if not len(j):
+        return on_path, np.zeros(0, "int64"), np.zeros(0, "int64")
+    first = np.flatnonzero(np.r_[True, j[1:] != j[:-1]])
+    last = first + np.bincount(j[on_path], minlength=len(first)) - 1
+    return on_path, first, last
 
 
 def hop_index(journey_sorted: np.ndarray) -> np.ndarray:

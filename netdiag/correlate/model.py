@@ -79,9 +79,12 @@ class Analysis:
     clocks: pd.DataFrame
     table: pd.DataFrame
     reference_node: str
-    window_ns: int
+    window_ns: int  # as asked (``--window``), exactly
     notes: tuple[str, ...] = ()
     traceroutes: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: the window sightings were grouped in: ``window_ns`` plus the coarse clock margin
+    #: (at most ``window_ns`` again); 0 when unknown
+    window_used_ns: int = 0
 
     def to_json(self, *, max_journeys: int = 10_000) -> str:
         """The analysis JSON (``netdiag.analysis/1``); see :mod:`netdiag.report.json`."""

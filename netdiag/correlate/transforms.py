@@ -27,6 +27,7 @@ import pandas as pd
 
 from netdiag.correlate.fingerprint import KeyTable, combine
 from netdiag.correlate.frame import Names
+from netdiag.correlate.journeys import path_rows
 from netdiag.pcap.addr import ip_text, ip_with_port
 
 PROTO_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmp6", 47: "gre", 132: "sctp"}
@@ -172,9 +173,7 @@ def name_changes(hops: pd.DataFrame, original: np.ndarray) -> pd.DataFrame:
     return hops.assign(src_kind=src_kind, dst_kind=dst_kind)
 
 
-def endpoint_domains(
-    s: pd.DataFrame, jt: pd.DataFrame, names: Names, known: Iterable[str]
-) -> np.ndarray:
+def endpoint_domains(s: pd.DataFrame, names: Names, known: Iterable[str]) -> np.ndarray:
     """Per clock domain: is it an end host (it only ever sends or receives)? The ``known`` ones
     (a run's external clients), and any domain captured at one point whose sightings all start
     or end their journey's path."""
@@ -186,14 +185,9 @@ def endpoint_domains(
             out[lookup[name]] = True
     if s.empty:
         return out
-    on_path = s["copy"].to_numpy() == 0
+    on_path, path_first, path_last = path_rows(s)
     pos = np.arange(len(s))
     j = s["journey"].to_numpy()
-    path_first = np.full(len(jt), -1, dtype="int64")
-    path_last = np.full(len(jt), -1, dtype="int64")
-    np.maximum.at(path_last, j[on_path], pos[on_path])
-    path_first[:] = len(s)
-    np.minimum.at(path_first, j[on_path], pos[on_path])
     end = (pos == path_first[j]) | (pos == path_last[j])
     dom = names.point_domain[s["point"].to_numpy()]
     middle = np.bincount(dom[on_path & ~end], minlength=ndom) > 0

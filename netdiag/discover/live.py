@@ -24,7 +24,14 @@ from netdiag.discover.iproute import (
 )
 from netdiag.discover.match import attach_host_peers, find_pod, host_iface_from_route, pod_netns
 from netdiag.discover.model import Discovery, Link, PathDevice, PodNetns
-from netdiag.discover.ovn_live import OVN_DB, OVS_IDS, OvnView, ovs_ids, with_gateways
+from netdiag.discover.ovn_live import (
+    OVN_DB,
+    OVS_IDS,
+    Factory,
+    OvnView,
+    ovs_ids,
+    with_gateways,
+)
 from netdiag.discover.ovs import (
     OvsBridge,
     iface_ids,
@@ -275,7 +282,11 @@ def resolve(target: Target, view: NodeView) -> Discovery | None:
 
 
 async def discover(
-    inventory: Inventory, targets: Sequence[Target], *, kind: str = "asyncssh"
+    inventory: Inventory,
+    targets: Sequence[Target],
+    *,
+    kind: str = "asyncssh",
+    factory: Factory = open_transport,
 ) -> list[Discovery]:
     """Ask every node any target may be on (all at once), then answer each target in order."""
     wanted: dict[str, list[str]] = {}
@@ -288,7 +299,7 @@ async def discover(
 
     async def one(name: str) -> NodeView | str:
         try:
-            async with open_transport(inventory.node(name), kind) as tr:
+            async with factory(inventory.node(name), kind) as tr:
                 return await inspect_node(tr, wanted[name], pods.get(name), ovn=True)
         except NetdiagError as exc:
             return str(exc) if str(exc).startswith(name) else f"{name}: {exc}"
@@ -310,4 +321,4 @@ async def discover(
             )
             found = Discovery(target=t.text, node=None, ip=(t.ips or (None,))[0], notes=why)
         out.append(found)
-    return await with_gateways(inventory, views, targets, out, kind)
+    return await with_gateways(inventory, views, targets, out, kind, factory=factory)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -35,7 +35,10 @@ from netdiag.discover.ovs import parse_vsctl_find
 from netdiag.discover.targets import Target
 from netdiag.errors import InputError, NetdiagError
 from netdiag.inventory import Inventory, NodeSpec
-from netdiag.transport import CommandResult, open_transport
+from netdiag.transport import CommandResult, Transport, open_transport
+
+#: How to open a node's transport (the CLI passes one that logs and tracks waits).
+Factory = Callable[[NodeSpec, str], Transport]
 
 if TYPE_CHECKING:
     from netdiag.discover.live import NodeView
@@ -93,11 +96,13 @@ def _unsudo(argv: Argv) -> Argv:
     return argv[2:] if argv[:2] == ("sudo", "-n") else argv
 
 
-async def _ask(node: NodeSpec, kind: str) -> tuple[str, OvnView, dict[str, str]] | None:
+async def _ask(
+    node: NodeSpec, kind: str, factory: Factory = open_transport
+) -> tuple[str, OvnView, dict[str, str]] | None:
     """One more node, for the OVN databases and its own system-id only."""
     pre: Argv = ("sudo", "-n") if node.sudo else ()
     try:
-        async with open_transport(node, kind) as tr:
+        async with factory(node, kind) as tr:
             results = await tr.run_batch([(*pre, *a) for a in (OVS_IDS, *OVN_DB)], timeout=30)
     except (NetdiagError, TimeoutError):
         return None
@@ -120,6 +125,8 @@ async def with_gateways(
     targets: Sequence[Target],
     found: Sequence[Discovery],
     kind: str,
+    *,
+    factory: Factory = open_transport,
 ) -> list[Discovery]:
     """``found`` with each target's OVN gateway filled in, when OVN is there and reachable."""
     asked = [v for v in views.values() if not isinstance(v, str)]
@@ -129,7 +136,9 @@ async def with_gateways(
     ovn = next((v.ovn for v in asked if v.ovn.topology is not None), None)
     if ovn is None:
         rest = [n for n in inventory.nodes if n.name not in views]
-        extra = await asyncio.gather(*(_ask(n, kind) for n in _central_first(rest)[:EXTRA_NODES]))
+        extra = await asyncio.gather(
+            *(_ask(n, kind, factory) for n in _central_first(rest)[:EXTRA_NODES])
+        )
         for got in extra:
             if got is None:
                 continue

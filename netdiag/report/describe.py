@@ -96,6 +96,38 @@ def format_ns(ns: int | None) -> str:
     return f"{sign}{ns / 1_000_000_000:.3g} s"
 
 
+def format_offset(offset_ns: int, error_ns: int | None) -> str:
+    """A clock offset with its sign and its error bound, both with their unit:
+    ``+9.5 µs ± 12.5 µs``."""
+    text = format_ns(offset_ns)
+    text = text if text.startswith("-") else "+" + text
+    return text if error_ns is None else f"{text} ± {format_ns(error_ns)}"
+
+
+def latency_error_ns(analysis: Analysis, transform: Transform) -> int | None:
+    """How far a hop's latency may be off: 0 on one node (one clock), else the two nodes'
+    clock errors added; None when one of them is unknown."""
+    a, b = analysis.point(transform.from_point), analysis.point(transform.to_point)
+    node_a = a.node if a is not None else transform.from_point.rpartition("/")[0]
+    node_b = b.node if b is not None else transform.to_point.rpartition("/")[0]
+    if node_a == node_b:
+        return 0
+    if a is None or b is None or a.clock_error_ns is None or b.clock_error_ns is None:
+        return None
+    return a.clock_error_ns + b.clock_error_ns
+
+
+def latency_text(analysis: Analysis, transform: Transform) -> str:
+    """``52 µs ± 33 µs`` between nodes (the clocks' error), ``41 µs`` on one node."""
+    if transform.latency_ns is None:
+        return "-"
+    text = format_ns(transform.latency_ns)
+    error = latency_error_ns(analysis, transform)
+    if error is None:
+        return f"{text} ± ?"
+    return f"{text} ± {format_ns(error)}" if error else text
+
+
 def endpoint(ip: str | None, port: int | None) -> str:
     """``ip:port`` / ``[v6]:port`` / ``ip`` as in the analysis document."""
     if ip is None:

@@ -338,6 +338,11 @@ class Analysis:
                 nested.append(a)
         return (*self.anomalies, *nested)
 
+    @property
+    def reference_node(self) -> str:
+        """The node whose clock the offsets and corrected times are on ("" if not stated)."""
+        return str(dict(self.extra).get("reference_node") or "")
+
     def point(self, name: str) -> Point | None:
         """The capture point called ``name`` (``node/iface``), if the analysis lists it."""
         return self._points_by_name.get(name)

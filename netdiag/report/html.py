@@ -1,8 +1,10 @@
 """The self-contained HTML incident report: one file, no fetch, readable when mailed.
 
-Layout: verdict first, then anomalies, translations, every flow as an SVG path with its hop
-table, capture points, nodes and the commands run, tool versions. CSS and JS are inlined and
-allowed by hash in a strict Content-Security-Policy; all text goes through ``markup.esc``.
+Layout: what was captured and when (plan, time in UTC and the capturer's zone, probes and
+their results, run status), the verdict with failures first, a table of contents, then
+anomalies, translations, every flow (identical ones once) as an SVG path with its hop table,
+capture points, nodes and the commands run, tool versions. CSS and JS are inlined and allowed
+by hash in a strict Content-Security-Policy; all text goes through ``markup.esc``.
 """
 
 from __future__ import annotations
@@ -10,13 +12,15 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Collection
+from dataclasses import replace
 from string import Template
 
 from netdiag import __version__
 from netdiag.report.assets import asset
 from netdiag.report.bundle import RunView
-from netdiag.report.describe import format_ns
+from netdiag.report.describe import format_offset
 from netdiag.report.document import Analysis, split_point
+from netdiag.report.facts import RunFacts, run_facts
 from netdiag.report.html_flows import flows_section, section, table
 from netdiag.report.manifest import CaptureRun
 from netdiag.report.markup import Markup, el, esc, join, script_json
@@ -25,6 +29,64 @@ from netdiag.report.verdict import verdicts
 
 def _sha256(text: str) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+
+
+def _header(view: RunView, facts: RunFacts) -> Markup:
+    """Title, what and when: a colleague reads this before anything else."""
+    rows: list[tuple[str, object]] = []
+    if facts.when:
+        rows.append(("captured", facts.when))
+    rows.append(("status", el("span", {"class": f"status-{facts.status_level}"}, facts.status)))
+    if facts.probes:
+        rows.append(
+            (
+                "probes",
+                el(
+                    "ul",
+                    {"class": "probes"},
+                    [
+                        el(
+                            "li",
+                            {"class": "ok" if p.ok else "bad"},
+                            p.what,
+                            ": ",
+                            el("strong", None, p.result),
+                        )
+                        for p in facts.probes
+                    ],
+                ),
+            )
+        )
+    if facts.run_id:
+        rows.append(("run", facts.run_id))
+    return el(
+        "header",
+        None,
+        el("h1", None, facts.title),
+        el("p", {"class": "sub"}, facts.description) if facts.description else None,
+        el("dl", {"class": "facts"}, [(el("dt", None, k), el("dd", None, v)) for k, v in rows]),
+    )
+
+
+_CONTENTS = (
+    ("summary", "Summary"),
+    ("anomalies", "Anomalies"),
+    ("translations", "Translations"),
+    ("flows", "Flows"),
+    ("points", "Capture points"),
+    ("nodes", "Nodes and commands"),
+    ("versions", "Tool versions"),
+)
+
+
+def _contents(view: RunView) -> Markup:
+    entries = [(a, t) for a, t in _CONTENTS if a != "nodes" or view.manifest is not None]
+    return el(
+        "nav",
+        {"class": "toc", "aria-label": "contents"},
+        el("strong", None, "Contents: "),
+        join(el("a", {"href": f"#{anchor}"}, title) for anchor, title in entries),
+    )
 
 
 def _summary(view: RunView) -> Markup:
@@ -92,11 +154,11 @@ def _translations(analysis: Analysis) -> Markup:
 def _points(view: RunView) -> Markup:
     caps = {c.point: c for c in view.manifest.captures} if view.manifest else {}
     nodes = view.manifest.nodes if view.manifest else {}
+    ref = view.analysis.reference_node or "the reference node"
     rows = []
     for p in view.analysis.points:
         cap = caps.get(p.name)
         node = nodes.get(p.node)
-        err = "" if p.clock_error_ns is None else f" ± {format_ns(p.clock_error_ns)}"
         rows.append(
             (
                 p.name,
@@ -104,9 +166,9 @@ def _points(view: RunView) -> Markup:
                 cap.status if cap else "-",
                 p.packets,
                 "-" if cap is None or cap.captured is None else cap.captured,
-                "-" if cap is None or cap.dropped is None else cap.dropped,
+                "-" if cap is None or cap.frames is None else cap.frames,
                 "-" if p.kernel_dropped is None else p.kernel_dropped,
-                f"{format_ns(p.clock_offset_ns)}{err}",
+                el("span", {"class": "nowrap"}, format_offset(p.clock_offset_ns, p.clock_error_ns)),
                 _found_by(cap),
             )
         )
@@ -114,14 +176,23 @@ def _points(view: RunView) -> Markup:
         "point",
         "node status",
         "capture",
-        "packets",
+        "analysed",
         "captured",
-        "dropped (tcpdump)",
-        "kernel dropped",
-        "clock offset",
+        "in file",
+        "kernel drops",
+        f"clock vs {ref}",
         "found by",
     )
-    return section("points", "Capture points", table(head, rows, num={3, 4, 5, 6}))
+    legend = el(
+        "p",
+        {"class": "legend"},
+        "analysed: packets read from the file; captured: tcpdump's own count; in file: frames "
+        "the fetched file holds (fewer than captured: the file was cut short, e.g. a full "
+        "disk); kernel drops: packets the kernel's capture buffer had no room for, in no file. "
+        f"Clock: the node's clock minus {ref}'s, ± its error bound; every time in this report "
+        f"is on {ref}'s clock.",
+    )
+    return section("points", "Capture points", table(head, rows, num={3, 4, 5, 6}), legend)
 
 
 def _found_by(cap: CaptureRun | None) -> Markup | str:
@@ -198,14 +269,15 @@ def render_html(
     view: RunView, *, shown_flows: Collection[str] | None = None, title: str = ""
 ) -> str:
     """The report as one HTML document; ``shown_flows`` limits it to those flow ids."""
-    run_id = view.manifest.run_id if view.manifest else ""
-    title = title or f"netdiag report {run_id}".strip()
+    facts = run_facts(view)
+    if title:
+        facts = replace(facts, title=title)
     flows_html, flow_ids, flow_count = flows_section(view.analysis, shown_flows)
     body = join(
         [
-            el("h1", None, title),
-            el("p", {"class": "sub"}, f"source: {view.source}"),
+            _header(view, facts),
             _summary(view),
+            _contents(view),
             _anomalies(view.analysis, flow_ids),
             _translations(view.analysis),
             flows_html,
@@ -215,7 +287,8 @@ def render_html(
             el(
                 "footer",
                 None,
-                f"Written by netdiag {__version__}. Self-contained: no network access.",
+                f"Written by netdiag {__version__} from {view.source}. "
+                "Self-contained: no network access.",
             ),
         ]
     )
@@ -236,7 +309,7 @@ def render_html(
     return Template(asset("report.html")).substitute(
         csp=csp,
         generator=f"netdiag {__version__}",
-        title=esc(title),
+        title=esc(facts.page_title),
         style=style,
         script=script,
         body=body,

@@ -144,6 +144,7 @@ def to_dict(a: Analysis, *, max_journeys: int = DEFAULT_MAX_JOURNEYS) -> dict[st
         "generator": f"netdiag {__version__}",
         "reference_node": a.reference_node,
         "window_ns": int(a.window_ns),
+        "window_used_ns": int(a.window_used_ns or a.window_ns),
         "notes": list(a.notes),
         "points": [
             {

@@ -50,6 +50,8 @@ class CaptureRun:
     status: str
     captured: int | None = None
     received: int | None = None
+    detail: str = ""
+    frames: int | None = None  # frames in the fetched file (fewer than captured: cut short)
     dropped: int | None = None
     netns: str | None = None
     stderr: str = ""
@@ -79,6 +81,24 @@ class Manifest:
     tool_versions: dict[str, Any]
     probes: tuple[dict[str, Any], ...] = ()
     raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def plan(self) -> dict[str, Any]:
+        """The plan as run (name, description, path, points, probes); {} when not recorded."""
+        plan = self.raw.get("plan")
+        return dict(plan) if isinstance(plan, Mapping) else {}
+
+    @property
+    def utc_offset_s(self) -> int | None:
+        """The capturing machine's offset from UTC when the run started, if recorded."""
+        tz = self.raw.get("timezone")
+        value = tz.get("utc_offset_s") if isinstance(tz, Mapping) else None
+        return int(value) if isinstance(value, (int, float)) else None
+
+    @property
+    def timezone_name(self) -> str:
+        tz = self.raw.get("timezone")
+        return str(tz.get("name") or "") if isinstance(tz, Mapping) else ""
 
 
 def _int(value: Any) -> int | None:
@@ -118,6 +138,8 @@ def _capture(raw: Mapping[str, Any]) -> CaptureRun:
         iface=str(raw.get("iface") or iface),
         file=None if raw.get("file") is None else str(raw["file"]),
         status=str(raw.get("status") or "unknown"),
+        detail=str(raw.get("detail") or ""),
+        frames=_int(raw.get("frames")),
         captured=_int(stats.get("captured")),
         received=_int(stats.get("received")),
         dropped=_int(stats.get("dropped")),

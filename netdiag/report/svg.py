@@ -6,12 +6,24 @@ Colours come from CSS classes (report.css), never from style attributes (blocked
 
 from __future__ import annotations
 
-from netdiag.report.describe import arrivals, corrected_ts, describe_change, format_ns, node_iface
-from netdiag.report.document import Analysis, Journey, Transform
+from netdiag.report.describe import (
+    arrivals,
+    change_label,
+    corrected_ts,
+    describe_change,
+    format_ns,
+    latency_text,
+    node_iface,
+)
+from netdiag.report.document import Analysis, Change, Journey, Transform
 from netdiag.report.markup import Markup, el, join
 
-BOX_W, BOX_H, GAP, ROW_H, TOP = 200, 64, 340, 150, 28
-_MAX_CHARS = 25
+# Drawn at its own size, never scaled down (the page scrolls it sideways instead), so its text
+# is as large as the CSS says: 13 px names, 12.5 px changes.
+BOX_W, BOX_H, GAP, ROW_H, TOP = 200, 64, 300, 160, 28
+_MAX_CHARS = 24
+#: what fits on an edge in the changes' monospace font (~7.6 px a character)
+_EDGE_CHARS = GAP // 8
 #: CSS class of each change kind, shared by the SVG diagrams and the hop tables.
 CHANGE_CLASS = {
     "dnat": "nat",
@@ -25,12 +37,20 @@ CHANGE_CLASS = {
 }
 
 
-def _fit(text: str) -> str:
+def _fit(text: str, limit: int = _MAX_CHARS) -> str:
     """Shorten text to the box width; the full text is in the box's <title> tooltip."""
-    return text if len(text) <= _MAX_CHARS else text[: _MAX_CHARS - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _edge(x1: int, y: int, transform: Transform | None) -> list[Markup]:
+def _edge_text(change: Change) -> str:
+    """A change short enough for an edge: a MAC rewrite names only the new address (the old
+    one is in the box before it), as the terminal's path lines do."""
+    if change.kind == "mac-rewrite":
+        return f"{change_label(change)} → {change.after}"
+    return describe_change(change)
+
+
+def _edge(analysis: Analysis, x1: int, y: int, transform: Transform | None) -> list[Markup]:
     x2 = x1 + GAP
     parts = [
         el("line", {"x1": x1, "y1": y, "x2": x2 - 8, "y2": y, "class": "edge"}),
@@ -42,19 +62,28 @@ def _edge(x1: int, y: int, transform: Transform | None) -> list[Markup]:
         el(
             "text",
             {"x": x1 + GAP // 2, "y": y - 8, "class": "lat", "text-anchor": "middle"},
-            f"+{format_ns(transform.latency_ns)}" + (" (order?)" if transform.uncertain else ""),
+            f"+{latency_text(analysis, transform)}" + (" (order?)" if transform.uncertain else ""),
         )
     )
     for n, change in enumerate(transform.changes):
         cls = "chg " + CHANGE_CLASS.get(change.kind, "other")
         parts.append(
-            el("text", {"x": x1 + 6, "y": y + 18 + 14 * n, "class": cls}, describe_change(change))
+            el(
+                "g",
+                None,
+                el("title", None, describe_change(change)),
+                el(
+                    "text",
+                    {"x": x1 + 8, "y": y + 20 + 16 * n, "class": cls},
+                    _fit(_edge_text(change), _EDGE_CHARS),
+                ),
+            )
         )
     if not transform.changes:
         parts.append(
             el(
                 "text",
-                {"x": x1 + GAP // 2, "y": y + 18, "class": "chg none", "text-anchor": "middle"},
+                {"x": x1 + GAP // 2, "y": y + 20, "class": "chg none", "text-anchor": "middle"},
                 "unchanged",
             )
         )
@@ -70,11 +99,13 @@ def _row(analysis: Analysis, journey: Journey, y0: int, t0: int, label: str) -> 
         since = corrected_ts(analysis, s) - t0
         node, iface = node_iface(analysis, s)
         detail = f"{s.src} > {s.dst}  ttl {s.ttl}  {s.eth_src} > {s.eth_dst}"
+        # tcpdump on a plain interface records no direction: say nothing rather than "unknown"
+        known = s.direction in ("in", "out")
         parts.append(
             el(
                 "g",
                 {"class": "hop"},
-                el("title", None, f"{s.point} ({s.direction}): {detail}"),
+                el("title", None, f"{s.point}{f' ({s.direction})' if known else ''}: {detail}"),
                 el(
                     "rect",
                     {"x": x, "y": y0, "width": BOX_W, "height": BOX_H, "rx": 6, "class": "box"},
@@ -83,13 +114,13 @@ def _row(analysis: Analysis, journey: Journey, y0: int, t0: int, label: str) -> 
                 el(
                     "text",
                     {"x": x + 8, "y": y0 + 35, "class": "dev"},
-                    _fit(f"{iface} ({s.direction})"),
+                    _fit(f"{iface} ({s.direction})" if known else iface),
                 ),
                 el("text", {"x": x + 8, "y": y0 + 53, "class": "ts"}, f"t+{format_ns(since)}"),
             )
         )
         if i + 1 < len(path):
-            parts += _edge(x + BOX_W, y0 + BOX_H // 2, arriving[i + 1])
+            parts += _edge(analysis, x + BOX_W, y0 + BOX_H // 2, arriving[i + 1])
     if journey.copies:
         seen = ", ".join(dict.fromkeys(s.point for s in journey.copies))
         parts.append(
@@ -113,7 +144,7 @@ def flow_svg(analysis: Analysis, request: Journey, reply: Journey | None) -> Mar
         parts += _row(analysis, journey, TOP + n * ROW_H, t0, label)
         changes = max((len(t.changes) for t in journey.transforms), default=1)
         width = max(width, 8 + len(journey.path) * (BOX_W + GAP) - GAP)
-        height = TOP + n * ROW_H + max(BOX_H + 8, BOX_H // 2 + 26 + 14 * changes)
+        height = TOP + n * ROW_H + max(BOX_H + 16, BOX_H // 2 + 28 + 16 * changes)
     width = max(width, 480)
     return el(
         "svg",

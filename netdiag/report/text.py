@@ -109,8 +109,16 @@ def render(a: Analysis, console: Console) -> None:
     )
     for note in a.notes:
         console.print(f"[yellow]note:[/] {escape(note)}")
-    pts = Table(title="Capture points", title_justify="left")
-    for col in ("point", "packets", "kernel drops", "clock offset", "± error", "from"):
+    ref = a.reference_node
+    pts = Table(
+        title="Capture points",
+        title_justify="left",
+        caption=f"clock vs {ref}: the node's clock minus {ref}'s (timestamps are corrected by "
+        "it); kernel drops: packets the capture buffer had no room for (tcpdump's count), in "
+        "no file",
+        caption_justify="left",
+    )
+    for col in ("point", "packets", "kernel drops", f"clock vs {ref}", "± error", "from"):
         pts.add_column(col, justify="right" if col in ("packets", "kernel drops") else "left")
     for p in d.records(a.points):
         err = (

@@ -18,7 +18,7 @@ _REVERSE = {"dnat": ("un-dnat", "snat"), "snat": ("un-snat", "dnat")}
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """One sentence of the summary; ``level`` is ok, warn or bad (for colour only)."""
+    """One sentence of the summary; ``level`` is ok, warn, bad or info (for colour only)."""
 
     text: str
     level: str = "ok"
@@ -86,11 +86,78 @@ def _nat_verdicts(analysis: Analysis) -> list[Verdict]:
     return verdicts
 
 
+_CAPTURED = ("ok", "recovered")
+
+
+def failures(analysis: Analysis, manifest: Manifest | None) -> list[Verdict]:
+    """Nodes and capture points that did not capture everything, each with what happened."""
+    if manifest is None:
+        return []
+    found: list[Verdict] = []
+    bad_nodes = set()
+    for node in manifest.nodes.values():
+        if node.status in _CAPTURED:
+            continue
+        bad_nodes.add(node.name)
+        detail = f" ({node.detail})" if node.detail else ""
+        found.append(
+            Verdict(f"{node.name}: {node.status}{detail}; nothing was captured there.", "bad")
+        )
+    for cap in manifest.captures:
+        if cap.node in bad_nodes and cap.status in ("not-started", "lost", "failed"):
+            continue  # its node's line says it
+        if cap.status == "recovered":
+            found.append(
+                Verdict(
+                    f"{cap.point}: recovered after the run lost it; packets after that moment "
+                    "are missing.",
+                    "warn",
+                )
+            )
+        elif cap.status != "ok":
+            detail = f" ({cap.detail})" if cap.detail else ""
+            level = "warn" if cap.status == "incomplete" else "bad"
+            found.append(Verdict(f"{cap.point}: {cap.status}{detail}.", level))
+    return found
+
+
+def unseen(analysis: Analysis) -> list[Verdict]:
+    """Negative evidence: capture points that saw none of the packets netdiag followed."""
+    on_path: dict[str, int] = {}
+    copies: dict[str, int] = {}
+    for journey in analysis.journeys.values():
+        for s in journey.path:
+            on_path[s.point] = on_path.get(s.point, 0) + 1
+        for s in journey.copies:
+            copies[s.point] = copies.get(s.point, 0) + 1
+    if not on_path:
+        return []
+    total = len(analysis.journeys)
+    found = []
+    for point in analysis.points:
+        if on_path.get(point.name):
+            continue
+        n = copies.get(point.name, 0)
+        also = f" (only {n} cop{'y' if n == 1 else 'ies'} off the path)" if n else ""
+        found.append(
+            Verdict(f"{point.name} saw none of the {total} packet(s) followed{also}.", "info")
+        )
+    return found
+
+
 def verdicts(analysis: Analysis, manifest: Manifest | None = None) -> list[Verdict]:
-    """Summary sentences, most important first."""
-    found = _nat_verdicts(analysis)
-    if not found and analysis.journeys:
-        found.append(Verdict("No address translation seen on the captured path."))
+    """Summary sentences: first what was not captured (it qualifies everything after), then
+    the NAT story, anomalies, tunnels, and the points that saw none of the packets."""
+    found = failures(analysis, manifest)
+    nat = _nat_verdicts(analysis)
+    if not nat and analysis.journeys:
+        nat.append(Verdict("No address translation seen on the captured path."))
+    found += nat
+    kinds = Counter(a.kind for a in analysis.all_anomalies)
+    if kinds:
+        listed = ", ".join(f"{n} {k}" for k, n in kinds.most_common())
+        total = sum(kinds.values())
+        found.append(Verdict(f"{total} anomal{'y' if total == 1 else 'ies'}: {listed}.", "bad"))
     encap = Counter(
         c.kind
         for j in analysis.journeys.values()
@@ -100,16 +167,7 @@ def verdicts(analysis: Analysis, manifest: Manifest | None = None) -> list[Verdi
     )
     if encap:
         found.append(Verdict(f"{encap['encap']} hop(s) were encapsulated in a tunnel."))
-    kinds = Counter(a.kind for a in analysis.all_anomalies)
-    if kinds:
-        listed = ", ".join(f"{n} {k}" for k, n in kinds.most_common())
-        total = sum(kinds.values())
-        found.append(Verdict(f"{total} anomal{'y' if total == 1 else 'ies'}: {listed}.", "bad"))
-    if manifest is not None:
-        for node in manifest.nodes.values():
-            if node.status != "ok":
-                detail = f" ({node.detail})" if node.detail else ""
-                found.append(Verdict(f"{node.name}: {node.status}{detail}; not captured.", "warn"))
+    found += unseen(analysis)
     if not analysis.journeys:
         found.append(Verdict("No packet was followed across capture points.", "warn"))
     return found

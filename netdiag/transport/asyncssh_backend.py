@@ -1,9 +1,11 @@
 """The default backend: asyncssh, one connection per node, many channels on it.
 
-Host keys are always checked against an explicit known_hosts: asyncssh *disables* verification
-when none of its default files exist, which must never happen silently here. ``accept-new``
-trusts a host only when known_hosts has no entry for it at all, then records the key (OpenSSH's
-``StrictHostKeyChecking=accept-new``). ~/.ssh/config is honoured (asyncssh reads it by default).
+Every setting comes from the node's :class:`~netdiag.transport.target.SshTarget` (inventory,
+then ssh_config as OpenSSH reads it) and is passed to asyncssh explicitly, with ``config=None``:
+asyncssh must not apply its own reading of ssh_config on top (it would, for instance, turn
+``UserKnownHostsFile none`` into "check no host key at all"). Host keys go through
+:mod:`netdiag.transport.hostkeys`: asyncssh trusts what known_hosts lists for the host, and
+asks us about any other key, which the policy then lets in or refuses.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncssh
+from asyncssh.public_key import get_default_certificate_algs, get_default_public_key_algs
 
 from netdiag.errors import (
     AuthError,
@@ -26,8 +29,9 @@ from netdiag.errors import (
 )
 from netdiag.inventory import NodeSpec
 from netdiag.transport.base import Transport
-from netdiag.transport.hostkeys import HostKeys
-from netdiag.transport.jump import jump_node
+from netdiag.transport.credentials import Agent, KeyFile, auth_failed, order_keys, public_blob
+from netdiag.transport.hostkeys import KnownHosts
+from netdiag.transport.target import SshTarget, resolve, through_jump
 
 __all__ = ["AsyncsshTransport"]
 
@@ -83,13 +87,83 @@ class _SshChannel:
         self._proc.close()
 
 
+class _Client(asyncssh.SSHClient):
+    """Asked by asyncssh about a host key known_hosts does not list: the policy decides."""
+
+    def __init__(self, known: KnownHosts) -> None:
+        self._known = known
+        self.refusal: HostKeyError | None = None
+
+    def validate_host_public_key(self, host: str, addr: str, port: int, key: Any) -> bool:
+        try:
+            self._known.admit(key)
+        except HostKeyError as exc:
+            self.refusal = exc  # asyncssh only hears "no": the reason is raised after
+            return False
+        return True
+
+
+def _load_key(path: Path) -> KeyFile[Any]:
+    """An identity file as asyncssh reads it (with its ``-cert.pub``, if any)."""
+    if not path.is_file():
+        return KeyFile(path, "missing")
+    try:
+        pairs = asyncssh.load_keypairs([str(path)])
+    except asyncssh.KeyImportError as exc:
+        if "passphrase" in str(exc).lower():
+            return KeyFile(path, "encrypted", blob=public_blob(path))
+        return KeyFile(path, "unreadable", blob=public_blob(path), detail=str(exc))
+    except OSError as exc:
+        return KeyFile(path, "unreadable", blob=public_blob(path), detail=exc.strerror or "")
+    if not pairs:
+        return KeyFile(path, "unreadable", detail="no key in it")
+    return KeyFile(path, "loaded", key=pairs[-1], blob=pairs[-1].public_data)
+
+
+async def _agent(path: str | None) -> tuple[Agent[Any], Any]:
+    """The agent's keys and its client (to close once logged in), or why there are none."""
+    if path is None:
+        return Agent(), None
+    client = asyncssh.SSHAgentClient(path)
+    try:
+        keys = await client.get_keys()
+    except (OSError, asyncssh.Error, ValueError) as exc:
+        client.close()
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        return Agent(problem=f"not reachable ({reason})"), None
+    return Agent(tuple((k.public_data, k) for k in keys)), client
+
+
+def _host_key_algs(known: KnownHosts) -> list[str]:
+    """The key types known_hosts lists for the host first (as OpenSSH asks), then the rest:
+    asyncssh alone would ask *only* for the listed ones, and a node that lost that key type
+    would then fail the key exchange instead of showing its new key."""
+    listed = known.preferred_algorithms()
+    certs = [a.decode() for a in get_default_certificate_algs()] if known.entries().ca_keys else []
+    plain = [a.decode() for a in get_default_public_key_algs()]
+    return certs + listed + [a for a in plain if a not in listed]
+
+
+def _refused(known: KnownHosts, exc: asyncssh.HostKeyNotVerifiable) -> str:
+    """asyncssh refused a key itself: revoked (it checks those first), or a host certificate."""
+    revoked = known.entries().revoked
+    if "revoked" in exc.reason.lower() and len(revoked) == 1:
+        return known.message("revoked", revoked[0])
+    return known.refused(exc.reason)
+
+
+def _unreachable(target: SshTarget, exc: BaseException) -> str:
+    return target.unreachable(str(exc) or type(exc).__name__)
+
+
 class AsyncsshTransport(Transport):
     """The contract over asyncssh."""
 
     kind = "asyncssh"
 
-    def __init__(self, node: NodeSpec) -> None:
+    def __init__(self, node: NodeSpec, target: SshTarget | None = None) -> None:
         super().__init__(node)
+        self._target = target
         self._conn: Any = None
         self._sftp: Any = None
         self._jump: AsyncsshTransport | None = None
@@ -102,59 +176,52 @@ class AsyncsshTransport(Transport):
             raise
 
     async def _connect(self) -> None:
-        node = self.node
-        keys = HostKeys(node)
-        tunnel: Any = ()
-        jump = jump_node(node)
-        if jump is not None:
-            self._jump = AsyncsshTransport(jump)
-            await self._jump.connect()
+        target = self._target or await resolve(self.node)
+        tunnel: Any = None
+        if target.jump is not None:
+            self._jump = AsyncsshTransport(target.jump.node, target.jump)
+            try:
+                await self._jump.connect()
+            except TransportError as exc:
+                raise through_jump(self.name, exc) from exc
             tunnel = self._jump._conn
+        known = target.known_hosts
+        files = [_load_key(p) for p in target.identity_files]
+        agent, agent_client = await _agent(target.agent_path)
+        keys = order_keys(files, agent, target.identities_only)
+        client = _Client(known)
+        entries = known.entries()
         options: dict[str, Any] = {
-            "port": node.port or (),
-            "username": node.user or (),
-            "connect_timeout": node.connect_timeout,
-            "login_timeout": node.connect_timeout * 3,
+            "port": target.port,
+            "username": target.user,
+            "config": None,
+            "connect_timeout": self.node.connect_timeout,
+            "login_timeout": self.node.connect_timeout * 3,
             "keepalive_interval": KEEPALIVE_S,
             "keepalive_count_max": 4,
             "tunnel": tunnel,
+            "proxy_command": ["/bin/sh", "-c", target.proxy_command]
+            if target.proxy_command
+            else None,
+            # revoked keys go to asyncssh too: it checks them against certificates as well
+            "known_hosts": (entries.host_keys, entries.ca_keys, entries.revoked),
+            "server_host_key_algs": _host_key_algs(known),
+            "host_key_alias": known.name if known.name != target.hostname else None,
+            "client_keys": keys or None,
+            "agent_path": None,  # its keys are in client_keys already, in their place
+            "client_factory": lambda: client,
         }
-        if node.identity_file is not None:
-            options["client_keys"] = [str(node.identity_file)]
-        if not node.agent:
-            options["agent_path"] = None
-        accept_new = keys.may_accept_new(node.host, node.port or 22)
-        options["known_hosts"] = None if accept_new else keys.asyncssh_known_hosts()
         try:
-            self._conn = await asyncssh.connect(node.host, **options)
+            self._conn = await asyncssh.connect(target.hostname, **options)
         except asyncssh.HostKeyNotVerifiable as exc:
-            raise HostKeyError(keys.rejected_message()) from exc
+            raise client.refusal or HostKeyError(_refused(known, exc)) from exc
         except asyncssh.PermissionDenied as exc:
-            raise AuthError(self._auth_message()) from exc
+            raise AuthError(auth_failed(target, files, agent)) from exc
         except (OSError, TimeoutError, asyncssh.Error) as exc:
-            raise ConnectError(self._connect_message(exc)) from exc
-        if accept_new:
-            key = self._conn.get_server_host_key()
-            keys.record(node.host, node.port or 22, key.export_public_key().decode().strip())
-
-    def _auth_message(self) -> str:
-        n = self.node
-        key = n.identity_file or "default keys"
-        agent = "with" if n.agent else "without"
-        return (
-            f"{n.name}: {n.user or 'default user'}@{n.host} refused our key ({key}, {agent} "
-            "ssh-agent); check user and identity_file in the inventory and the node's "
-            "authorized_keys"
-        )
-
-    def _connect_message(self, exc: BaseException) -> str:
-        n = self.node
-        via = f" via jump {n.jump if isinstance(n.jump, str) else getattr(n.jump, 'name', '')}"
-        reason = str(exc) or type(exc).__name__
-        return (
-            f"{n.name}: cannot reach {n.host}:{n.port or 22}{via if n.jump else ''} ({reason}); "
-            "check that the node is up, sshd listens and host/port are right"
-        )
+            raise ConnectError(_unreachable(target, exc)) from exc
+        finally:
+            if agent_client is not None:
+                agent_client.close()
 
     async def close(self) -> None:
         if self._sftp is not None:

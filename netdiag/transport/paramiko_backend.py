@@ -4,7 +4,12 @@ paramiko blocks, so connect/SFTP run in a thread pool of our own (the default po
 min(32, cores + 4) threads, 6 here, which would serialize a 100-node fan-out), and each started
 command gets two reader threads that push its stdout/stderr into the loop as they arrive, so a
 long capture never pins a pool thread and the SSH window never fills (CAPTURE_RULES 11).
-Host keys: RejectPolicy unless ``accept-new`` and the host has no known_hosts entry.
+
+Settings come from the node's :class:`~netdiag.transport.target.SshTarget`, as for asyncssh:
+jump hosts (one paramiko connection tunnelled through the one before), ProxyCommand, the keys in
+order (an :class:`paramiko.auth_strategy.AuthStrategy` of our own, so no key at all is an
+authentication failure, not "no authentication methods"), and host keys: the client is given no
+known_hosts of its own, so it asks our policy about every key (:mod:`.hostkeys`).
 """
 
 from __future__ import annotations
@@ -12,20 +17,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
+import select
 import shlex
+import socket
+import subprocess
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
+import asyncssh
 import paramiko
+import paramiko.agent
+from paramiko.auth_strategy import AuthSource, AuthStrategy, InMemoryPrivateKey
+from paramiko.pkey import UnknownKeyType
 
 from netdiag.errors import AuthError, CommandError, ConnectError, HostKeyError, TransportError
 from netdiag.inventory import NodeSpec
 from netdiag.transport.base import Transport
-from netdiag.transport.hostkeys import HostKeys
-from netdiag.transport.jump import jump_node
+from netdiag.transport.credentials import Agent, KeyFile, auth_failed, order_keys, public_blob
+from netdiag.transport.hostkeys import KnownHosts
+from netdiag.transport.target import SshTarget, resolve, through_jump
 
 __all__ = ["ParamikoTransport"]
 
@@ -39,23 +53,83 @@ async def _off_loop(fn: Callable[..., T], *args: Any) -> T:
     return await asyncio.get_running_loop().run_in_executor(_POOL, functools.partial(fn, *args))
 
 
-class _UnknownHostKey(paramiko.SSHException):
-    """Raised by our reject policy so an unknown key is told apart from other SSH failures."""
+class _Verify(paramiko.MissingHostKeyPolicy):
+    """paramiko holds no host keys, so it asks here about every key: the policy decides."""
 
-
-class _Reject(paramiko.MissingHostKeyPolicy):
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: Any) -> None:
-        raise _UnknownHostKey(hostname)
-
-
-class _AcceptNew(paramiko.MissingHostKeyPolicy):
-    """Trust on first contact and append the key (only used when the host has no entry)."""
-
-    def __init__(self, keys: HostKeys, host: str, port: int) -> None:
-        self._keys, self._host, self._port = keys, host, port
+    def __init__(self, known: KnownHosts) -> None:
+        self._known = known
 
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: Any) -> None:
-        self._keys.record(self._host, self._port, f"{key.get_name()} {key.get_base64()}")
+        self._known.admit(asyncssh.import_public_key(f"{key.get_name()} {key.get_base64()}"))
+
+
+class _Keys(AuthStrategy):
+    """Public keys in the order given, nothing else (no password, no default files)."""
+
+    def __init__(self, user: str, keys: Sequence[paramiko.PKey]) -> None:
+        super().__init__(ssh_config=paramiko.SSHConfig())
+        self._user = user
+        self._keys = keys
+
+    def get_sources(self) -> Iterator[AuthSource]:
+        for key in self._keys:
+            yield InMemoryPrivateKey(self._user, key)
+
+
+class _SocketAgent(paramiko.agent.AgentSSH):
+    """paramiko's agent client on a given socket (its ``Agent`` reads only SSH_AUTH_SOCK)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(path)
+            self._connect(sock)  # type: ignore[attr-defined]  # asks the agent for its keys
+        except BaseException:
+            sock.close()
+            raise
+
+    def close(self) -> None:
+        self._close()  # type: ignore[attr-defined]
+
+
+def _load_key(path: Path) -> KeyFile[paramiko.PKey]:
+    """An identity file as paramiko reads it (with its ``-cert.pub``, if any)."""
+    if not path.is_file():
+        return KeyFile(path, "missing")
+    try:
+        key = paramiko.PKey.from_path(path)
+    except (paramiko.PasswordRequiredException, TypeError):  # TypeError: from cryptography
+        return KeyFile(path, "encrypted", blob=public_blob(path))
+    except (OSError, ValueError, paramiko.SSHException, UnknownKeyType) as exc:
+        return KeyFile(path, "unreadable", blob=public_blob(path), detail=str(exc))
+    return KeyFile(path, "loaded", key=key, blob=key.asbytes())
+
+
+def _agent(path: str | None) -> tuple[Agent[paramiko.PKey], _SocketAgent | None]:
+    """The agent's keys and its client (to close once logged in), or why there are none."""
+    if path is None:
+        return Agent(), None
+    try:
+        client = _SocketAgent(path)
+    except (OSError, paramiko.SSHException) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        return Agent(problem=f"not reachable ({reason})"), None
+    return Agent(tuple((k.asbytes(), k) for k in client.get_keys())), client
+
+
+def _transport_factory(prefer: list[str]) -> Callable[..., paramiko.Transport]:
+    """Transports that ask for the key types known_hosts lists for the host first, as OpenSSH
+    does (paramiko does it only from host keys it holds itself, and it holds none here)."""
+
+    def make(sock: Any, **kwargs: Any) -> paramiko.Transport:
+        transport = paramiko.Transport(sock, **kwargs)
+        options = transport.get_security_options()
+        first = [k for k in prefer if k in options.key_types]
+        options.key_types = first + [k for k in options.key_types if k not in first]
+        return transport
+
+    return make
 
 
 class _ThreadChannel:
@@ -133,88 +207,122 @@ class _ThreadChannel:
         self._chan.close()
 
 
+class _ProxyCommand(paramiko.ProxyCommand):
+    """ssh_config's ProxyCommand as a socket, run by /bin/sh as ssh runs it (paramiko's own
+    splits the line itself), its stderr on ours as with ssh. Unlike paramiko's, it reports
+    the command's end of output instead of waiting on it forever, and reaps the process."""
+
+    def __init__(self, command: str) -> None:  # not super(): it would start its own process
+        self.cmd = ["/bin/sh", "-c", command]
+        self.process = subprocess.Popen(
+            self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0
+        )
+        self.timeout: float | None = None
+
+    def recv(self, size: int) -> bytes:
+        assert self.process.stdout is not None
+        ready, _, _ = select.select([self.process.stdout], [], [], self.timeout)
+        if not ready:
+            raise TimeoutError("ProxyCommand sent nothing in time")
+        data = os.read(self.process.stdout.fileno(), size)
+        if not data:
+            raise paramiko.ProxyCommandFailure(" ".join(self.cmd), "it closed its output")
+        return data
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None:
+                pipe.close()
+
+
+def _proxy(target: SshTarget) -> _ProxyCommand:
+    assert target.proxy_command is not None
+    try:
+        return _ProxyCommand(target.proxy_command)
+    except OSError as exc:
+        raise ConnectError(target.unreachable(exc.strerror or str(exc))) from exc
+
+
 class ParamikoTransport(Transport):
     """The contract over paramiko."""
 
     kind = "paramiko"
 
-    def __init__(self, node: NodeSpec) -> None:
+    def __init__(self, node: NodeSpec, target: SshTarget | None = None) -> None:
         super().__init__(node)
+        self._target = target
         self._client: paramiko.SSHClient | None = None
         self._sftp: paramiko.SFTPClient | None = None
         self._jump: ParamikoTransport | None = None
 
     async def connect(self) -> None:
-        jump = jump_node(self.node)
         sock: Any = None
         try:
-            if jump is not None:
-                self._jump = ParamikoTransport(jump)
-                await self._jump.connect()
-                host, port, _, _, _ = self._target()
-                sock = await _off_loop(self._jump._open_tunnel, host, port)
-            self._client = await _off_loop(self._connect_blocking, sock)
+            target = self._target or await resolve(self.node)
+            if target.jump is not None:
+                self._jump = ParamikoTransport(target.jump.node, target.jump)
+                try:
+                    await self._jump.connect()
+                except TransportError as exc:
+                    raise through_jump(self.name, exc) from exc
+                sock = await _off_loop(self._jump._open_tunnel, target)
+            elif target.proxy_command:
+                sock = _proxy(target)
+            self._client = await _off_loop(self._connect_blocking, target, sock)
         except BaseException:
+            if isinstance(sock, _ProxyCommand):
+                sock.close()  # a transport that never started does not close it
             await self.close()
             raise
 
-    def _target(self) -> tuple[str, int, str | None, list[str], bool]:
-        """host, port, user, key files, look_for_keys — inventory first, then ~/.ssh/config."""
-        n = self.node
-        cfg: Any = {}
-        config_path = Path("~/.ssh/config").expanduser()
-        if config_path.exists():
-            cfg = paramiko.SSHConfig.from_path(str(config_path)).lookup(n.host)
-        port = n.port or int(cfg.get("port", 22))
-        keys = [str(n.identity_file)] if n.identity_file else list(cfg.get("identityfile", []))
-        return cfg.get("hostname", n.host), port, n.user or cfg.get("user"), keys, not keys
-
-    def _open_tunnel(self, host: str, port: int) -> paramiko.Channel:
+    def _open_tunnel(self, to: SshTarget) -> paramiko.Channel:
+        """A direct-tcpip channel from this (jump) host to ``to``."""
         assert self._client is not None
         transport = self._client.get_transport()
         assert transport is not None
-        return transport.open_channel("direct-tcpip", (host, port), ("127.0.0.1", 0))
+        try:
+            return transport.open_channel("direct-tcpip", (to.hostname, to.port), ("127.0.0.1", 0))
+        except (OSError, paramiko.SSHException) as exc:
+            raise ConnectError(to.unreachable(str(exc) or type(exc).__name__)) from exc
 
-    def _connect_blocking(self, sock: Any) -> paramiko.SSHClient:
-        n = self.node
-        host, port, user, keys, look = self._target()
-        hostkeys = HostKeys(n)
+    def _connect_blocking(self, target: SshTarget, sock: Any) -> paramiko.SSHClient:
+        known = target.known_hosts
+        files = [_load_key(p) for p in target.identity_files]
+        agent, agent_client = _agent(target.agent_path)
         client = paramiko.SSHClient()
-        if hostkeys.path.exists():
-            client.load_host_keys(str(hostkeys.path))
-        if hostkeys.may_accept_new(n.host, port):
-            client.set_missing_host_key_policy(_AcceptNew(hostkeys, n.host, port))
-        else:
-            client.set_missing_host_key_policy(_Reject())
+        client.set_missing_host_key_policy(_Verify(known))
+        timeout = self.node.connect_timeout
         try:
             client.connect(
-                host,
-                port=port,
-                username=user,
-                key_filename=cast(Any, keys or None),  # paramiko takes a list too
-                look_for_keys=look,
-                allow_agent=n.agent,
-                timeout=n.connect_timeout,
-                banner_timeout=n.connect_timeout,
-                auth_timeout=n.connect_timeout * 3,
+                target.hostname,
+                port=target.port,
+                username=target.user,
+                timeout=timeout,
+                banner_timeout=timeout,
+                auth_timeout=timeout * 3,
                 sock=sock,
+                transport_factory=_transport_factory(known.preferred_algorithms()),
+                auth_strategy=_Keys(target.user, order_keys(files, agent, target.identities_only)),
             )
-        except (_UnknownHostKey, paramiko.BadHostKeyException) as exc:
+        except HostKeyError:
             client.close()
-            raise HostKeyError(hostkeys.rejected_message()) from exc
+            raise
         except paramiko.AuthenticationException as exc:
             client.close()
-            raise AuthError(
-                f"{n.name}: {user or 'default user'}@{host} refused our key "
-                f"({', '.join(keys) or 'default keys'}); check user and identity_file in the "
-                "inventory and the node's authorized_keys"
-            ) from exc
-        except (OSError, paramiko.SSHException) as exc:
+            raise AuthError(auth_failed(target, files, agent)) from exc
+        except (OSError, EOFError, paramiko.SSHException) as exc:
             client.close()
-            raise ConnectError(
-                f"{n.name}: cannot reach {host}:{port} ({exc or type(exc).__name__}); "
-                "check that the node is up, sshd listens and host/port are right"
-            ) from exc
+            raise ConnectError(target.unreachable(str(exc) or type(exc).__name__)) from exc
+        finally:
+            if agent_client is not None:
+                agent_client.close()
         transport = client.get_transport()
         if transport is not None:
             transport.set_keepalive(KEEPALIVE_S)

@@ -15,8 +15,10 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+from netdiag.inventory import NodeSpec
 
 SSHD = "/usr/sbin/sshd"
 PRIVSEP_DIR = Path("/run/sshd")  # sshd refuses to start without its privilege separation dir
@@ -33,6 +35,22 @@ class SshdServer:
     known_hosts: Path  # holds the server's host key
     empty_known_hosts: Path  # exists, trusts nothing
     pid: int
+
+
+def ssh_node(server: SshdServer, **changes: object) -> NodeSpec:
+    """A node on ``server`` with every SSH setting in the inventory and no ssh_config
+    (``ssh -F none``), so the machine's own ~/.ssh/config cannot change a test's outcome."""
+    node = NodeSpec(
+        name="loopback",
+        host="127.0.0.1",
+        user="root",
+        port=server.port,
+        identity_file=server.client_key,
+        known_hosts=server.known_hosts,
+        ssh_config="none",
+        connect_timeout=5,
+    )
+    return replace(node, **changes)  # type: ignore[arg-type]
 
 
 def sshd_available() -> str | None:
@@ -61,17 +79,22 @@ def refused_port() -> Iterator[int]:
         yield port
 
 
-def _keygen(path: Path) -> None:
+def _keygen(path: Path, kind: str = "ed25519") -> None:
     subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "netdiag-test", "-f", str(path)],
+        ["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", "netdiag-test", "-f", str(path)],
         check=True,
         capture_output=True,
     )
 
 
 @contextlib.contextmanager
-def running_sshd() -> Iterator[SshdServer]:
-    """Start sshd on a free loopback port; stop it and remove every file on exit."""
+def running_sshd(
+    extra_config: tuple[str, ...] = (), more_host_keys: tuple[str, ...] = ()
+) -> Iterator[SshdServer]:
+    """Start sshd on a free loopback port; stop it and remove every file on exit.
+
+    ``extra_config``: more sshd_config lines (``MaxAuthTries 1``, say); ``more_host_keys``:
+    key types (``ecdsa``) the server holds besides its ed25519 key, as ``host_key_TYPE``."""
     made_privsep = not PRIVSEP_DIR.exists()
     if made_privsep:
         PRIVSEP_DIR.mkdir(mode=0o755)
@@ -80,8 +103,11 @@ def running_sshd() -> Iterator[SshdServer]:
     try:
         for name in ("host_key", "client_key", "other_key"):
             _keygen(tmp / name)
+        for kind in more_host_keys:
+            _keygen(tmp / f"host_key_{kind}", kind)
+        extra_config = (*extra_config, *(f"HostKey {tmp}/host_key_{k}" for k in more_host_keys))
         (tmp / "authorized_keys").write_text((tmp / "client_key.pub").read_text())
-        proc, port = _start_on_free_port(tmp)
+        proc, port = _start_on_free_port(tmp, extra_config)
         yield SshdServer(
             port=port,
             dir=tmp,
@@ -100,7 +126,9 @@ def running_sshd() -> Iterator[SshdServer]:
                 PRIVSEP_DIR.rmdir()
 
 
-def _start_on_free_port(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
+def _start_on_free_port(
+    tmp: Path, extra_config: tuple[str, ...]
+) -> tuple[subprocess.Popen[bytes], int]:
     """Start sshd; retry on another port when someone took ours between probe and bind
     (other engineers' tests and benchmarks start sshds on loopback ports too)."""
     last = ""
@@ -127,6 +155,7 @@ def _start_on_free_port(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
                     "MaxSessions 64",
                     "MaxStartups 100:30:200",
                     "LogLevel ERROR",
+                    *extra_config,
                     "",
                 ]
             )
@@ -171,3 +200,35 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
                     return
         time.sleep(0.05)
     raise RuntimeError("sshd did not listen within 10 s")
+
+
+@dataclass(frozen=True)
+class SshAgent:
+    """A real ssh-agent of the test's own: its socket, and ssh-add into it."""
+
+    sock: Path
+    pid: int
+
+    def add(self, key: Path) -> None:
+        env = {**os.environ, "SSH_AUTH_SOCK": str(self.sock)}
+        subprocess.run(["ssh-add", "-q", str(key)], env=env, check=True, capture_output=True)
+
+
+@contextlib.contextmanager
+def running_agent(directory: Path) -> Iterator[SshAgent]:
+    """``ssh-agent -D`` (foreground: our child) on a socket in ``directory``; killed after."""
+    sock = directory / "agent.sock"
+    proc = subprocess.Popen(
+        ["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not sock.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                err = proc.stderr.read().decode() if proc.stderr else ""
+                raise RuntimeError(f"ssh-agent did not start: {err.strip()}")
+            time.sleep(0.02)
+        yield SshAgent(sock, proc.pid)
+    finally:
+        _stop(proc)
+        sock.unlink(missing_ok=True)

@@ -13,11 +13,10 @@ import signal
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from sshd_fixture import SshdServer, refused_port, running_sshd, sshd_available
+from sshd_fixture import SshdServer, refused_port, running_sshd, ssh_node, sshd_available
 
 from netdiag.capture.preflight import check_inventory, sample_clock
 from netdiag.errors import (
@@ -61,19 +60,6 @@ TICKER = (
 def sshd() -> Iterator[SshdServer]:
     with running_sshd() as server:
         yield server
-
-
-def ssh_node(server: SshdServer, **changes: object) -> NodeSpec:
-    node = NodeSpec(
-        name="loopback",
-        host="127.0.0.1",
-        user="root",
-        port=server.port,
-        identity_file=server.client_key,
-        known_hosts=server.known_hosts,
-        connect_timeout=5,
-    )
-    return replace(node, **changes)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
@@ -216,7 +202,7 @@ async def test_preflight_reports_each_node(
 ) -> None:
     text = (
         f"version: 1\ndefaults: {{user: root, identity_file: {sshd.client_key}, "
-        f"known_hosts: {sshd.known_hosts}, connect_timeout: 5}}\nnodes:\n"
+        f"known_hosts: {sshd.known_hosts}, ssh_config: none, connect_timeout: 5}}\nnodes:\n"
         f"  - {{name: good, host: 127.0.0.1, port: {sshd.port}}}\n"
         f"  - {{name: down, host: 127.0.0.1, port: {closed}}}\n"
         f"  - {{name: broken, host: 127.0.0.1, port: {sshd.port}, tcpdump: /nonexistent/tcpdump}}\n"
@@ -305,17 +291,16 @@ async def test_run_batch_keeps_each_commands_output_and_status(transport: Transp
 
 
 @pytest.mark.parametrize("kind", SSH_BACKENDS)
-async def test_ssh_config_alias_is_honoured(
-    sshd: SshdServer, kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    (tmp_path / ".ssh").mkdir()
-    (tmp_path / ".ssh" / "config").write_text(
+async def test_ssh_config_alias_is_honoured(sshd: SshdServer, kind: str, tmp_path: Path) -> None:
+    config = tmp_path / "ssh_config"
+    config.write_text(
         f"Host labnode\n  HostName 127.0.0.1\n  Port {sshd.port}\n  User root\n"
         f"  IdentityFile {sshd.client_key}\n"
     )
-    monkeypatch.setenv("HOME", str(tmp_path))
-    # Only the alias in the inventory: address, port, user and key come from ~/.ssh/config.
-    node = NodeSpec(name="aliased", host="labnode", known_hosts=sshd.known_hosts)
+    # Only the alias in the inventory: address, port, user and key come from the ssh config.
+    node = NodeSpec(
+        name="aliased", host="labnode", known_hosts=sshd.known_hosts, ssh_config=str(config)
+    )
     async with open_transport(node, kind) as t:
         assert (await t.run(["id", "-un"], timeout=10)).stdout == "root\n"
 

@@ -121,3 +121,69 @@ def test_hostile_strings_do_not_execute(browser: Any, hostile_dir: Path, tmp_pat
     assert page.locator("script").count() == 2  # the data block and our own script
     assert page.locator("img").count() == 0
     page.close()
+
+
+def test_at_1400_px_the_verdict_and_the_failures_are_above_the_fold(
+    browser: Any, seed_dir: Path, tmp_path: Path
+) -> None:
+    """What a colleague sees without scrolling: what was captured and when, how the run went,
+    and every verdict line, the failed node first."""
+    out = tmp_path / "report.html"
+    out.write_text(render_html(open_input([seed_dir])), encoding="utf-8")
+    fold = 900
+    page = browser.new_page(viewport={"width": 1400, "height": fold})
+    page.goto(out.as_uri(), wait_until="load")
+    shot = tmp_path / "fold.png"
+    page.screenshot(path=str(shot))
+    assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
+    items = page.locator("#summary .verdicts li")
+    texts = items.all_inner_texts()
+    assert texts[0].startswith("kube-ovn-worker: unreachable")
+    assert any("1 anomaly: 1 dropped" in t for t in texts)
+    for i in range(items.count()):
+        box = items.nth(i).bounding_box()
+        assert box is not None
+        assert box["y"] + box["height"] <= fold, texts[i]
+    for selector in ("h1", "dl.facts", "nav.toc"):
+        box = page.locator(selector).bounding_box()
+        assert box is not None
+        assert box["y"] + box["height"] <= fold, selector
+    assert "partial: kube-ovn-worker unreachable" in page.inner_text("dl.facts")
+    assert "1/2 replies" in page.inner_text("dl.facts")
+    # the path diagrams are drawn at their own size: their labels stay readable
+    sizes = page.eval_on_selector_all(
+        "svg.flowsvg text.chg",
+        "els => els.map(e => parseFloat(getComputedStyle(e).fontSize) * "
+        "e.ownerSVGElement.getBoundingClientRect().width / e.ownerSVGElement.width.baseVal.value)",
+    )
+    assert sizes
+    assert min(sizes) >= 12, sizes
+    # node and device names are never broken over lines (hop tables, capture points)
+    lines = page.eval_on_selector_all(
+        "details.flow table td:first-child, details.flow table td:nth-child(2), "
+        "#points td:first-child",
+        "els => els.map(e => { const r = document.createRange(); r.selectNodeContents(e); "
+        "const tops = Array.from(r.getClientRects(), b => Math.round(b.top)); "
+        "return [e.innerText, new Set(tops).size]; })",
+    )
+    assert lines
+    assert all(n == 1 for _, n in lines), [t for t, n in lines if n != 1]
+    page.close()
+
+
+def test_printing_opens_every_section_and_hides_the_controls(
+    browser: Any, seed_dir: Path, tmp_path: Path
+) -> None:
+    report = open_report(browser, seed_dir, tmp_path / "report.html")
+    page = report.page
+    page.click("#collapse-all")
+    assert not page.eval_on_selector("#flow-f1", "e => e.open")
+    page.emulate_media(media="print")
+    page.evaluate("() => window.dispatchEvent(new Event('beforeprint'))")
+    assert page.eval_on_selector_all("details", "els => els.every(d => d.open)")
+    assert page.locator(".toolbar").is_hidden()
+    assert page.locator("nav.toc").is_hidden()
+    pdf = page.pdf()
+    assert pdf.startswith(b"%PDF")
+    assert report.errors == []
+    page.close()

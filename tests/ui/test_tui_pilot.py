@@ -41,7 +41,7 @@ async def test_opens_on_the_overview_with_verdict_and_points(seed_dir: Path) -> 
         points = app.screen.query_one("#points", DataTable)
         assert points.row_count == 3
         assert cell_text(points, 0, 0) == "client/eth0"
-        assert cell_text(points, 0, 5) == "2 ms ± 50 µs"
+        assert cell_text(points, 0, 4) == "+2 ms ± 50 µs"
         nodes = app.screen.query_one("#nodes", DataTable)
         statuses = {cell_text(nodes, i, 0): cell_text(nodes, i, 1) for i in range(nodes.row_count)}
         assert statuses["kube-ovn-worker"] == "unreachable"

@@ -204,3 +204,25 @@ def test_a_large_inventory_loads() -> None:
     inventory = parse_inventory(f"version: 1\nnodes:\n{nodes}pods:\n{pods}", Path("big.yaml"))
     assert (len(inventory.nodes), len(inventory.pods)) == (20_000, 5_000)
     assert inventory.node("n19999").host == "10.0.78.31"
+
+
+def test_ssh_settings_left_out_are_none_so_ssh_config_decides() -> None:
+    inv = parse(
+        """\
+        version: 1
+        nodes:
+          - {name: a, host: h}
+          - {name: b, host: h, ssh_config: ssh/config, agent: false, jump: none}
+          - {name: c, host: h, ssh_config: none, host_key_policy: strict}
+        """
+    )
+    a, b, c = inv.nodes  # type: ignore[attr-defined]
+    assert (a.agent, a.host_key_policy, a.known_hosts, a.ssh_config, a.jump) == (
+        None,
+        None,
+        None,
+        None,
+        None,
+    )
+    assert (b.ssh_config, b.agent, b.jump) == ("/inv/ssh/config", False, "none")
+    assert (c.ssh_config, c.host_key_policy) == ("none", "strict")

@@ -8,11 +8,11 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from netdiag.report.describe import format_ns
+from netdiag.report.describe import format_offset
 from netdiag.tui.widgets.cells import cells
 from netdiag.tui.widgets.runinfo import netdiag_app, run_view
 
-_LEVEL_STYLE = {"ok": "green", "warn": "yellow", "bad": "bold red"}
+_LEVEL_STYLE = {"ok": "green", "warn": "yellow", "bad": "bold red", "info": "dim"}
 
 
 class OverviewScreen(Screen[None]):
@@ -44,13 +44,11 @@ class OverviewScreen(Screen[None]):
         self.query_one("#verdict", Static).update(text)
         caps = {c.point: c for c in manifest.captures} if manifest else {}
         points = self.query_one("#points", DataTable)
-        points.add_columns(
-            "point", "packets", "captured", "dropped", "kernel drops", "clock offset"
-        )
+        ref = analysis.reference_node or "reference"
+        points.add_columns("point", "analysed", "captured", "kernel drops", f"clock vs {ref}")
         for p in analysis.points:
             cap = caps.get(p.name)
-            err = "" if p.clock_error_ns is None else f" ± {format_ns(p.clock_error_ns)}"
-            dropped = cap.dropped if cap and cap.dropped is not None else None
+            dropped = p.kernel_dropped
             points.add_row(
                 *cells(
                     p.name,
@@ -59,17 +57,14 @@ class OverviewScreen(Screen[None]):
                     "-"
                     if dropped is None
                     else Text(f"{dropped:,}", style="bold red" if dropped else ""),
-                    "-" if p.kernel_dropped is None else f"{p.kernel_dropped:,}",
-                    format_ns(p.clock_offset_ns) + err,
+                    format_offset(p.clock_offset_ns, p.clock_error_ns),
                 ),
             )
         nodes = self.query_one("#nodes", DataTable)
-        nodes.add_columns("node", "status", "clock offset", "commands", "detail")
+        nodes.add_columns("node", "status", "clock vs netdiag host", "commands", "detail")
         for node in manifest.nodes.values() if manifest else ():
             clock = node.clock
-            offset = "-" if clock is None else format_ns(clock.offset_ns)
-            if clock is not None and clock.error_ns is not None:
-                offset += f" ± {format_ns(clock.error_ns)}"
+            offset = "-" if clock is None else format_offset(clock.offset_ns, clock.error_ns)
             style = "green" if node.status == "ok" else "bold red"
             nodes.add_row(
                 *cells(

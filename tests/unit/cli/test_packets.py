@@ -199,3 +199,13 @@ def test_csv_quotes_odd_interface_names(tmp_path: Path) -> None:
     assert code == ExitCode.OK
     table = pd.read_csv(io.StringIO(out), keep_default_na=False, dtype=str)
     assert table.to_dict("records") == [{"iface": 'eth0, "primary"\nline', "src": "10.0.0.1"}]
+
+
+def test_ethertype_is_hex_in_table_and_csv_and_a_number_in_json(tmp_path: Path) -> None:
+    path = pcap(tmp_path / "n1__eth1.pcap", FRAMES[:1])
+    code, text, _ = run(str(path), "--columns", "point,ethertype", "--format", "csv")
+    assert (code, text.splitlines()) == (0, ["point,ethertype", "n1/eth1,0x0800"])
+    code, text, _ = run(str(path), "--columns", "ethertype", "--format", "table")
+    assert "0x0800" in text
+    code, text, _ = run(str(path), "--columns", "ethertype", "--format", "json")
+    assert json.loads(text) == [{"ethertype": 2048}]

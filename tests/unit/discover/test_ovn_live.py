@@ -90,7 +90,9 @@ async def test_other_nodes_are_asked_when_no_asked_node_reaches_the_database(
     assert view.ovn.topology is None
     asked: list[str] = []
 
-    async def ask(node: NodeSpec, kind: str) -> tuple[str, OvnView, dict[str, str]] | None:
+    async def ask(
+        node: NodeSpec, kind: str, factory: object = None
+    ) -> tuple[str, OvnView, dict[str, str]] | None:
         asked.append(node.name)
         if node.name != "ovs-node2":
             return None  # e.g. the client: no OVS at all, or unreachable

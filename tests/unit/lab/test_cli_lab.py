@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import io
+from pathlib import Path
 
 import pytest
 
@@ -69,3 +70,30 @@ def test_missing_tools_are_named_with_their_package(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(system.shutil, "which", lambda tool: None if tool == "bridge" else tool)
     with pytest.raises(LabError, match=r"bridge \(iproute2\)"):
         system.require_tools()
+
+
+def test_lab_up_never_rewrites_a_default_inventory_that_says_something_else(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from netdiag import lab
+    from netdiag.lab.inventory import inventory_text
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "inventory").mkdir()
+    committed = inventory_text(lab.default_spec("netdiag", "10.250.0.0/24"))
+    (tmp_path / "inventory" / "lab.yaml").write_text(committed)
+    args = _parse(["lab", "up"])
+    args.name = "netdiag"
+    same = lab.default_spec("netdiag", "10.250.0.0/24")
+    assert lab_cli._inventory_targets(args, same, False) == (("inventory/lab.yaml",), [])
+    other = lab.default_spec("netdiag", "10.247.0.0/24")  # another management network
+    assert lab_cli._inventory_targets(args, other, False) == ((), ["inventory/lab.yaml"])
+    skewed = same.with_clock_offsets({"kube-ovn-worker": 3_000_000})
+    assert lab_cli._inventory_targets(args, skewed, False) == ((), ["inventory/lab.yaml"])
+    # an explicit --inventory is written as asked; another lab's file is its own
+    args.inventory = "mine.yaml"
+    assert lab_cli._inventory_targets(args, other, False) == (("mine.yaml",), [])
+    args.inventory, args.name = None, "cu"
+    cu = lab.default_spec("cu", "10.247.0.0/24")
+    assert lab_cli._inventory_targets(args, cu, False) == (("inventory/lab-cu.yaml",), [])
+    assert (tmp_path / "inventory" / "lab.yaml").read_text() == committed

@@ -35,3 +35,10 @@ def seed_doc() -> dict[str, Any]:
 @pytest.fixture
 def seed_manifest() -> dict[str, Any]:
     return make_seed001.manifest()
+
+
+@pytest.fixture
+def hostile_dir(tmp_path: Path) -> Path:
+    """A bundle whose node name, interface name, summary and detail try to inject markup."""
+    doc, man = make_seed001.hostile_docs()
+    return make_seed001.build(tmp_path / "hostile", doc, man)
