@@ -102,3 +102,4 @@ def test_a_port_with_ping_is_refused_before_any_node_is_asked() -> None:
         "netdiag: error: a port (80) with --proto icmp: ping has no ports; use --proto tcp or "
         "udp, or leave the port out\n"
     )
+    assert out == ""
