@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         packets,
         record,
         report,
+        trace,
         tui,
     )
 
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         packets,
         analyze,
         capture,
+        trace,
         record,
         demo,
         lab,

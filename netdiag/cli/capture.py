@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -127,18 +128,22 @@ def execute(
     concurrency: int = 32,
     analysis: bool = True,
     grace_s: float = 600.0,
+    run_id: str = "",
+    headline: Callable[[Any], None] | None = None,
     as_json: bool = False,
     doc: dict[str, Any] | None = None,
 ) -> int:
     """Run, show progress and results; the exit code says whether every node succeeded.
 
     With ``as_json`` stdout gets one JSON document (:func:`capture_document`) and nothing
-    else; ``doc``, when given, receives that document instead (``demo --json`` embeds it).
+    else; ``doc``, when given, receives that document instead (``demo --json`` and
+    ``trace --json`` embed it). ``headline`` is given the analysis outcome first, before the
+    summary (``netdiag trace``'s verdict); ``run_id`` names the run when the caller already has.
     """
     from netdiag.capture.progress import final_tables
     from netdiag.orchestrator import RunOptions, make_run_id
 
-    run_id = make_run_id()
+    run_id = run_id or make_run_id()
     out = out or Path(f"netdiag-run-{run_id}")
     console = env.console(stderr=True, width=None if env.stderr_isatty else 140)
     opts = RunOptions(
@@ -160,8 +165,9 @@ def execute(
     if not (as_json or doc is not None):
         print(f"run directory: {out} (manifest.json, run.log, pcaps/, probes/)", file=env.stdout)
     return conclude(
-        record, out, env, analysis=analysis, interrupted=interrupted, as_json=as_json, doc=doc
-    )
+        record, out, env, analysis=analysis, interrupted=interrupted, headline=headline,
+        as_json=as_json, doc=doc,
+    )  # fmt: skip
 
 
 def conclude(
@@ -171,6 +177,7 @@ def conclude(
     *,
     analysis: bool,
     interrupted: bool,
+    headline: Callable[[Any], None] | None = None,
     as_json: bool = False,
     doc: dict[str, Any] | None = None,
 ) -> int:
@@ -185,6 +192,8 @@ def conclude(
             outcome = analyse_bundle(out)
         for problem in outcome.problems:
             env.warn(problem)
+        if outcome.analysis is not None and headline is not None:
+            headline(outcome)
         if outcome.analysis is not None and human:
             print_summary(outcome, env)
             shown = outcome.html_path or outcome.json_path

@@ -320,6 +320,7 @@ def default_spec(name: str = DEFAULT_NAME, mgmt_net: str = "10.250.0.0/24") -> L
             "00:00:00:f2:0d:7b",
             "3a5e1d7c9f02_h",
             "lb-backend",
+            listen=(80,),  # a connect to the load balancer is a whole handshake
         ),
         PodSpec(
             "default/fip-busybox02",
@@ -370,7 +371,7 @@ def ovs_spec(name: str = OVS_DEFAULT_NAME, mgmt_net: str = "10.249.0.0/24") -> L
             "eth1",
             "172.19.0.6",
             d.router_ext_mac,
-            extra_uplink_ips=("172.19.0.11",),
+            extra_uplink_ips=("172.19.0.11", "172.19.0.10"),  # FIP, load-balancer VIP
             bridge_mac=d.router_pod_mac,
         ),
         NodeSpec(
@@ -410,6 +411,7 @@ def ovs_spec(name: str = OVS_DEFAULT_NAME, mgmt_net: str = "10.249.0.0/24") -> L
     # gateway address here, so a reply to a request masqueraded to it would stay on node 2.
     node1 = "ovs-node1"
     services = (
+        PortForward(node1, "172.19.0.10", 8080, "192.168.0.6", 80, name="router load balancer"),
         PortForward(
             node1, "172.19.0.6", 30081, "192.168.0.7", 80, name="NodePort, not masqueraded"
         ),

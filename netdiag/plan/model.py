@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-ProbeKind = Literal["ping", "traceroute", "tcp"]
+ProbeKind = Literal["ping", "traceroute", "tcp", "udp"]
 TOP_KEYS = ("version", "name", "description", "capture", "probes", "linger")
 CAPTURE_KEYS = (
     "nodes",
@@ -26,6 +26,7 @@ PROBE_KEYS: dict[str, tuple[str, ...]] = {
     "ping": ("name", "from", "target", "count", "interval", "pattern", "timeout"),
     "traceroute": ("name", "from", "target", "max_hops", "timeout"),
     "tcp": ("name", "from", "target", "port", "timeout"),
+    "udp": ("name", "from", "target", "port", "timeout"),
 }
 TARGET_RE = re.compile(r"^[A-Za-z0-9_.:][A-Za-z0-9_.:-]*$")  # never starts with '-': no options
 HEX_RE = re.compile(r"^(?:[0-9a-fA-F]{2}){1,16}$")  # ping -p takes up to 16 bytes

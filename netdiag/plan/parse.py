@@ -122,7 +122,7 @@ def _probe(r: YamlReader, item: yaml.Node, where: str, names: set[str]) -> Probe
         raise r.error(item, where, f"expected exactly one of {', '.join(PROBE_KEYS)}")
     kind, body = next(iter(outer.items()))
     where = f"{where}.{kind}"
-    required = ("from", "target", "port") if kind == "tcp" else ("from", "target")
+    required = ("from", "target", "port") if kind in ("tcp", "udp") else ("from", "target")
     m = r.mapping(body, where, PROBE_KEYS[kind], required=required)
     src = m["from"]
     if isinstance(src, yaml.MappingNode):

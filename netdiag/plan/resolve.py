@@ -23,6 +23,8 @@ from netdiag.plan.model import (
     ResolvedProbe,
 )
 
+UDP_PAYLOAD = "netdiag"  # what a udp probe sends: its datagrams stand out in any capture
+
 
 def resolve(plan: Plan, inventory: Inventory) -> ResolvedPlan:
     """Concrete capture points and probe argvs; unknown node/pod/role -> PlanError."""
@@ -127,6 +129,13 @@ def _resolve_probe(plan: Plan, inventory: Inventory, probe: Probe) -> ResolvedPr
         argv = ["traceroute", "-n", "-q", "1", "-w", f"{probe.timeout:g}"]
         argv += ["-m", str(probe.max_hops), probe.target]
         budget = probe.max_hops * probe.timeout + 5
+    elif probe.kind == "udp":
+        # One datagram of our marker, then wait for any answer on the same socket: a reply
+        # exits 0, an ICMP port unreachable makes the read fail, silence ends in `timeout`.
+        script = 'exec 3<>"/dev/udp/$0/$1" && printf %s "$2" >&3 && read -r -n 1 <&3'
+        argv = ["timeout", f"{probe.timeout:g}", "bash", "-c", script, probe.target]
+        argv += [str(probe.port), UDP_PAYLOAD]
+        budget = probe.timeout + 5
     else:
         # bash's /dev/tcp: present on every node we know of, where nc's flags differ by vendor.
         # It runs with the node's binaries even inside a pod netns (ip netns exec keeps the fs).
@@ -158,8 +167,8 @@ def derive_filter(probes: Sequence[Probe]) -> str:
             parts.append("icmp6" if v6 else "icmp")
         elif probe.kind == "traceroute":
             parts += ["icmp6" if v6 else "icmp", "udp portrange 33434-33534"]
-        else:
-            parts += ["tcp", "icmp6" if v6 else "icmp"]  # ICMP: unreachable / reject answers
+        else:  # tcp, udp; ICMP: the unreachable / reject answers
+            parts += [probe.kind, "icmp6" if v6 else "icmp"]
     if not parts:
         return ""  # no probes: capture everything the limits allow
     return " or ".join(dict.fromkeys([*parts, *ALWAYS_FILTER]))

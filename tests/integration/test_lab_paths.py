@@ -212,7 +212,8 @@ def test_load_balancer_dnat_rewrites_address_and_port(lab: LabState, tmp_path: P
         _capture(lab, CP, "eth1", tmp_path / "eth1.pcap", bpf),
         _capture(lab, CP, "3a5e1d7c9f02_h", tmp_path / "veth.pcap", bpf),
     ):
-        # Nothing listens in the backend pod: its RST is the reply, un-DNATed on the way out.
+        # The backend's answer (SYN-ACK from its server, or RST were none listening) is the
+        # reply, un-DNATed on the way out.
         _ssh(lab, CLIENT, "timeout 3 bash -c 'exec 3<>/dev/tcp/172.19.0.10/8080' || true")
 
     def tcp(path: Path) -> list[tuple[str, int, str, int, int, int, int]]:
@@ -230,11 +231,12 @@ def test_load_balancer_dnat_rewrites_address_and_port(lab: LabState, tmp_path: P
     assert syn_out[2:4] == ("172.19.0.10", 8080)
     assert syn_in[2:4] == ("192.168.0.3", 80)
     assert syn_in[5] == syn_out[5], "same segment (sequence number) on both sides"
-    rst_in = next(s for s in inside if s[4] & dpkt.tcp.TH_RST)
-    rst_out = next(s for s in outside if s[4] & dpkt.tcp.TH_RST)
-    assert rst_in[:2] == ("192.168.0.3", 80)
-    assert rst_out[:2] == ("172.19.0.10", 8080)
-    assert rst_out[6] == syn_out[5] + 1
+    # the backend's first answer to that SYN, on each side of the un-DNAT
+    reply_in = next(s for s in inside if s[4] & dpkt.tcp.TH_ACK and s[6] == syn_out[5] + 1)
+    reply_out = next(s for s in outside if s[4] & dpkt.tcp.TH_ACK and s[6] == syn_out[5] + 1)
+    assert reply_in[:2] == ("192.168.0.3", 80)
+    assert reply_out[:2] == ("172.19.0.10", 8080)
+    assert reply_out[4] == reply_in[4], "the same answer (SYN-ACK or RST) on both sides"
 
 
 def test_traceroute_from_the_pod_shows_the_router_then_the_client(lab: LabState) -> None:

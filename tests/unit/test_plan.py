@@ -165,6 +165,23 @@ def test_tcp_probe_passes_target_and_port_as_arguments() -> None:
     assert "tcp" in r.filter.split(" or ")
 
 
+def test_udp_probe_sends_one_marked_datagram_and_waits_for_an_answer() -> None:
+    p = parsed(
+        "capture: {interfaces: [any]}\nprobes:\n  - udp: {from: client, target: 10.0.0.5, port: 53, timeout: 2}\n"
+    )
+    r = resolve(p, INVENTORY)
+    (probe,) = r.probes
+    assert probe.argv[:2] == ("timeout", "2")
+    script = probe.argv[4]
+    assert '"/dev/udp/$0/$1"' in script
+    assert "read" in script
+    assert probe.argv[5:] == ("10.0.0.5", "53", "netdiag"), "target, port, payload as arguments"
+    assert {"udp", "icmp"} <= set(r.filter.split(" or ")), "the datagram and its ICMP answers"
+    missing = "capture: {interfaces: [eth0]}\nprobes: [{udp: {from: client, target: x}}]\n"
+    with pytest.raises(PlanError, match=r"probes\[0\]\.udp\.port: missing \(required\)"):
+        parsed(missing)
+
+
 def test_a_derived_filter_on_any_leaves_out_netdiags_own_ssh() -> None:
     from dataclasses import replace
 
@@ -226,7 +243,7 @@ def test_explicit_filter_wins_and_no_probes_means_no_filter() -> None:
         ),
         (
             "capture: {interfaces: [eth0]}\nprobes: [{ping: {from: c, target: x}, tcp: {}}]\n",
-            "probes[0]: expected exactly one of ping, traceroute, tcp",
+            "probes[0]: expected exactly one of ping, traceroute, tcp, udp",
         ),
         (
             "capture: {interfaces: [eth0]}\nprobes: [{ping: {from: c, target: x, port: 1}}]\n",
