@@ -1,14 +1,16 @@
 """What a node's recorder listing says, and which ring files a time window needs (pure).
 
 The listing (:data:`netdiag.record.scripts.LIST`) gives per ring file its size, its mtime
-(the last packet written: tcpdump runs with ``-U``) and its first 40 bytes: the pcap header
-and the first record header, i.e. the time of its first packet. A file holds the packets
+(the last packet written: tcpdump runs with ``-U``) and its first 40 bytes (``head -v`` of
+all the ring's files at once): the pcap header and the first record header, i.e. the time of
+its first packet. A file holds the packets
 from its first packet's time to its mtime, so the files a window needs are known before
 anything is fetched.
 """
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,6 +29,7 @@ __all__ = [
     "first_packet_ns",
     "parse_listing",
     "select_files",
+    "split_heads",
 ]
 
 
@@ -139,10 +142,42 @@ class _Building:
     files: list[RingFile] = field(default_factory=list)
     stats: list[str] = field(default_factory=list)
     probe: str = ""
+    fstat: list[tuple[int, int, str]] = field(default_factory=list)  # size, mtime, path
+    heads: bytes = b""
 
     def done(self, node: str) -> Recorder:
+        heads = split_heads(self.heads, [path for _, _, path in self.fstat])
+        for size, mtime, path in self.fstat:
+            first = first_packet_ns(heads[path]) if path in heads else None
+            self.files.append(RingFile(path.rsplit("/", 1)[-1], size, mtime, first))
         return Recorder(node, self.directory, self.alive, self.meta, tuple(self.files),
                         parse_stats(self.stats), self.probe)  # fmt: skip
+
+
+def split_heads(blob: bytes, paths: Sequence[str]) -> dict[str, bytes]:
+    """``head -v -c 40 PATH...`` output -> the first bytes of each file.
+
+    GNU head writes ``==> PATH <==\\n`` before each file (``\\n==> PATH <==\\n`` after the
+    first); the paths are known (the listing's ``@fstat`` lines, same order), and a head is at
+    most 40 bytes, so each marker is looked for exactly where it must be. A file that vanished
+    in between (no marker) ends the split: the files after it have no head.
+    """
+    out: dict[str, bytes] = {}
+    pos = 0
+    for i, path in enumerate(paths):
+        marker = (b"\n" if i else b"") + b"==> " + path.encode() + b" <==\n"
+        if blob[pos : pos + len(marker)] != marker:
+            break
+        pos += len(marker)
+        if i + 1 < len(paths):
+            after = b"\n==> " + paths[i + 1].encode() + b" <==\n"
+            end = blob.find(after, pos, pos + 40 + len(after))
+            end = end if end >= 0 else min(len(blob), pos + 40)
+        else:
+            end = min(len(blob), pos + 40)
+        out[path] = blob[pos:end]
+        pos = end
+    return out
 
 
 def _ring_file(rest: str) -> RingFile | None:
@@ -179,6 +214,14 @@ def parse_listing(node: str, text: str) -> Listing:
         elif tag == "@meta":
             key, _, value = rest.partition("=")
             cur.meta[key] = value
+        elif tag == "@fstat":
+            size, _, more = rest.partition(" ")
+            mtime, _, path = more.partition(" ")
+            with contextlib.suppress(ValueError):
+                cur.fstat.append((int(size), _mtime_ns(mtime), path))
+        elif tag == "@heads":
+            with contextlib.suppress(ValueError):
+                cur.heads = bytes.fromhex(rest)
         elif tag == "@file":
             ring_file = _ring_file(rest)
             if ring_file is not None:

@@ -28,12 +28,14 @@ from collections.abc import Mapping, Sequence
 from netdiag.record.ring import RingSpec
 
 __all__ = [
+    "DIALOG",
     "FILE_PLACEHOLDER",
     "LIST",
     "PROBE_LOOP",
     "STOP",
     "SUPERVISOR",
     "capture_argv",
+    "dialog_argv",
     "launch_argv",
     "list_argv",
     "probe_argv",
@@ -128,13 +130,15 @@ reap() {
 }
 """
 
-# $1 capture_dir  $2 name ("" = every recorder)  $3 "usr1" to ask tcpdump for its counts.
-# Per directory: "@rec ALIVE DIR", "@meta K=V", "@file SIZE MTIME HEAD40 NAME", "@stat LINE",
-# "@probe LINE" (last probe result); orphans (supervisor gone, or never written and the
-# directory older than a minute) are removed: "@swept DIR". Last line: "@now NS".
-LIST = (
-    _OURS
-    + r"""capdir=$1 name=$2 usr1=$3
+# listing: with $capdir, $name ("" = every recorder) and $usr1 ("usr1": ask each tcpdump for
+# its counts, SIGUSR1, and wait 0.3 s for them; "usr1-later": ask, the counts are read by a
+# later listing). Per directory: "@rec ALIVE DIR", "@meta K=V", "@fstat SIZE MTIME PATH" per
+# ring file, "@heads HEX" (`head -v -c 40` of its ring files: each file's pcap header and first
+# record header, i.e. its first packet's time), "@stat LINE", "@probe LINE" (last probe
+# result); orphans (supervisor gone, or never written and the directory older than a minute)
+# are removed: "@swept DIR". Last line: "@now NS". A handful of processes per directory,
+# whatever the number of ring files (on a loaded node each costs milliseconds).
+_LISTING = r"""listing() {
 for d in "$capdir"/netdiag-rec-*.*; do
   [ -d "$d" ] || continue
   case $d in "$capdir/netdiag-rec-$name".*) ;; *) [ -z "$name" ] || continue ;; esac
@@ -148,29 +152,58 @@ for d in "$capdir"/netdiag-rec-*.*; do
     continue
   fi
   # SIGUSR1 makes tcpdump print its counts; it would kill a probe loop: captures only
-  if [ -n "$usr1" ] && grep -qx kind=cap "$d/meta" 2>/dev/null; then
+  case $d in "$capdir"/netdiag-rec-*.cap-*) ;; *) continue ;; esac
+  if [ -n "$usr1" ]; then
     c=; read -r c 2>/dev/null <"$d/timeout.pid"
     for t in $(pgrep -P "$c" 2>/dev/null); do
       grep -qaF -- "$d" "/proc/$t/cmdline" 2>/dev/null && kill -USR1 "$t" 2>/dev/null
     done
   fi
 done
-[ -n "$usr1" ] && sleep 0.3
+[ "$usr1" = usr1 ] && sleep 0.3
 for d in "$capdir"/netdiag-rec-*.*; do
   [ -d "$d" ] || continue
   case $d in "$capdir/netdiag-rec-$name".*) ;; *) [ -z "$name" ] || continue ;; esac
   s=; read -r s 2>/dev/null <"$d/supervisor.pid"
   if ours "$d" "$s"; then echo "@rec 1 $d"; else echo "@rec 0 $d"; fi
-  sed 's/^/@meta /' "$d/meta" 2>/dev/null
-  for f in "$d"/ring.pcap*; do
-    [ -f "$f" ] || continue
-    echo "@file $(stat -c '%s %.9Y' -- "$f") $(od -An -v -tx1 -N40 -- "$f" | tr -d ' \n') ${f##*/}"
-  done
-  grep -a 'captured\|received by filter\|dropped by kernel' "$d/tcpdump.err" 2>/dev/null \
-    | tail -n 3 | sed 's/^/@stat /'
+  if [ -f "$d/meta" ]; then
+    while IFS= read -r l; do echo "@meta $l"; done <"$d/meta"
+  fi
+  set -- "$d"/ring.pcap*
+  if [ -f "$1" ]; then
+    stat -c '@fstat %s %.9Y %n' -- "$@" 2>/dev/null
+    printf '@heads '; head -v -c 40 -- "$@" 2>/dev/null | od -An -v -tx1 -w1000000; echo
+  fi
+  sed -n '/captured\|received by filter\|dropped by kernel/s/^/@stat /p' "$d/tcpdump.err" \
+    2>/dev/null
   [ -f "$d/probe.log" ] && tail -n 1 "$d/probe.log" | sed 's/^/@probe /'
 done
 echo "@now $(date +%s%N)"
+}
+"""
+
+# $1 capture_dir  $2 name ("" = every recorder)  $3 "usr1" to ask tcpdump for its counts.
+LIST = _OURS + _LISTING + "capdir=$1 name=$2 usr1=$3\nlisting\n"
+
+# The snapshot's one session per node, a dialog on stdin: "list" -> the listing (counts asked,
+# not waited for), "@iplink JSON", "@uname RELEASE", "@end"; "relist" -> the listing again
+# (after the fetch: a file whose first packet changed was overwritten meanwhile; the counts
+# asked for are there by then), "@end"; any other line -> the time, `date +%s%N` (the clock
+# dialog of preflight.sample_clock). $1 capture_dir  $2 name.
+DIALOG = (
+    _OURS
+    + _LISTING
+    + r"""capdir=$1 name=$2
+while IFS= read -r line; do
+  case $line in
+    list)
+      usr1=usr1-later; listing
+      printf '@iplink '; ip -j link 2>/dev/null | tr -d '\n'; echo
+      echo "@uname $(uname -r 2>/dev/null)"; echo @end ;;
+    relist) usr1=; listing; echo @end ;;
+    *) date +%s%N ;;
+  esac
+done
 """
 )
 
@@ -271,6 +304,10 @@ def launch_argv(
 
 def list_argv(capture_dir: str, name: str, *, counts: bool) -> list[str]:
     return ["sh", "-c", LIST, "netdiag-rec-list", capture_dir, name, "usr1" if counts else ""]
+
+
+def dialog_argv(capture_dir: str, name: str) -> list[str]:
+    return ["sh", "-c", DIALOG, "netdiag-rec-snap", capture_dir, name]
 
 
 def stop_argv(capture_dir: str, name: str) -> list[str]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from netdiag.capture.preflight import ClockSample, sample_clock
+from netdiag.capture.preflight import ClockSample, best_sample
 from netdiag.capture.results import (
     CaptureResult,
     ClockInfo,
@@ -35,12 +35,13 @@ from netdiag.capture.results import (
 from netdiag.capture.run_steps import capture_file, make_run_id, prepare_out
 from netdiag.errors import CommandError, TransportError
 from netdiag.inventory import Inventory, NodeSpec
-from netdiag.record.cut import cut_to_window
+from netdiag.record.cut import FileScan, merge_scans, scan_file
 from netdiag.record.listing import Listing, Recorder, RingFile, parse_listing, select_files
 from netdiag.record.nodes import Factory, NodeOutcome, connected, for_each_node
-from netdiag.record.scripts import list_argv
+from netdiag.record.scripts import dialog_argv
 from netdiag.transport import Transport, open_transport
 from netdiag.transport.aio import bounded
+from netdiag.transport.process import RemoteProcess
 
 __all__ = ["PointSnapshot", "Snapshot", "Window", "take_snapshot"]
 
@@ -178,34 +179,90 @@ def _iso(ns: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns / 1e9)) + f".{ns % 10**9 // 10**6:03d}"
 
 
+class _Dialog:
+    """The node's one shell session of a snapshot (:data:`~netdiag.record.scripts.DIALOG`):
+    listing, clock samples, and the listing again after the fetch."""
+
+    def __init__(self, proc: RemoteProcess) -> None:
+        self.proc = proc
+
+    async def ask(self, what: str) -> list[str]:
+        await self.proc.write(f"{what}\n")
+        lines: list[str] = []
+        while (line := await self.proc.next_line(timeout=STEP)) != "@end":
+            lines.append(line)
+        return lines
+
+    async def clock(self, rounds: int = 5) -> ClockSample:
+        samples: list[tuple[int, int, int]] = []
+        for _ in range(rounds):
+            sent = time.time_ns()
+            await self.proc.write(b"\n")
+            line = await self.proc.next_line(timeout=STEP)
+            samples.append((sent, int(line.strip()), time.time_ns()))
+        return best_sample(samples)
+
+    async def close(self) -> None:
+        with contextlib.suppress(TransportError, TimeoutError):
+            await self.proc.close_stdin()
+            await self.proc.wait(timeout=10, kill_on_timeout=True)
+        self.proc.close()
+
+
 async def _node_snapshot(
     t: Transport, work: _NodeWork, *, name: str, window: Window, out: Path, fetch_dir: Path
 ) -> None:
+    """One node: one shell dialog (listing, clock, re-listing) while SFTP opens alongside;
+    each file is walked and windowed as soon as it has arrived; the cut points are written
+    while the re-listing runs."""
+    node = work.node
+    transfers = asyncio.ensure_future(t.open_transfers())
+    try:
+        proc = await bounded(t.start(dialog_argv(node.capture_dir, name), keep_stdin=True), STEP)
+        dialog = _Dialog(proc)
+    except (TransportError, TimeoutError) as exc:
+        transfers.cancel()
+        work.outcome.status, work.outcome.detail = "failed", f"{node.name}: listing failed: {exc}"
+        work.found = True
+        return
+    try:
+        await _with_dialog(t, dialog, transfers, work, name=name, window=window, out=out,
+                           fetch_dir=fetch_dir)  # fmt: skip
+    finally:
+        transfers.cancel()
+        await dialog.close()
+
+
+async def _with_dialog(
+    t: Transport,
+    dialog: _Dialog,
+    transfers: asyncio.Future[None],
+    work: _NodeWork,
+    *,
+    name: str,
+    window: Window,
+    out: Path,
+    fetch_dir: Path,
+) -> None:
     node = work.node
     try:
-        first = await bounded(
-            t.run_batch(
-                [list_argv(node.capture_dir, name, counts=True), ["ip", "-j", "link"],
-                 ["uname", "-r"]],
-                timeout=STEP,
-            ),
-            STEP + 5,
-        )  # fmt: skip
+        first = await bounded(dialog.ask("list"), STEP + 5)
     except (TransportError, TimeoutError) as exc:
         work.outcome.status, work.outcome.detail = "failed", f"{node.name}: listing failed: {exc}"
         work.found = True
         return
-    listing = parse_listing(node.name, first[0].stdout)
+    listing = parse_listing(node.name, "\n".join(first))
     recorders = [r for r in listing.recorders if r.alive]
     if not recorders:
         return
     work.found = True
+    extra = {ln.split(" ", 1)[0]: ln.partition(" ")[2] for ln in first if ln[:2] in ("@i", "@u")}
     with contextlib.suppress(ValueError):
-        work.result.interfaces = json.loads(first[1].stdout or "[]")
-    work.result.kernel = first[2].stdout.strip() or None
+        work.result.interfaces = json.loads(extra.get("@iplink") or "[]")
+    work.result.kernel = extra.get("@uname", "").strip() or None
     clock: ClockSample | None = None
     try:
-        clock = await bounded(sample_clock(t, 5), STEP)
+        clock = await bounded(dialog.clock(5), STEP)
     except (TransportError, CommandError, TimeoutError, ValueError) as exc:
         work.result.detail = f"clock not sampled ({exc}); the window is cut on the node's clock"
     offset = clock.offset_ns if clock else 0
@@ -214,29 +271,47 @@ async def _node_snapshot(
         work.result.clock = ClockInfo(clock.offset_ns, clock.error_ns, clock.rtt_ns, clock.rounds)
     lo, hi = window.from_ns + offset, window.to_ns + offset  # the node's clock
     fetch_dir.mkdir(parents=True, exist_ok=True)
-    jobs: list[tuple[Recorder, list[RingFile]]] = []
-    for rec in recorders:
-        if rec.kind == "cap":
-            jobs.append((rec, select_files(rec.files, lo, hi, slack_ns=slack)))
-    # every selected file of the node at once (SFTP requests pipeline over one connection)
-    fetched: dict[tuple[str, str], Path] = {}
+    jobs = [(rec, select_files(rec.files, lo, hi, slack_ns=slack))
+            for rec in recorders if rec.kind == "cap"]  # fmt: skip
+    # every selected file of the node at once (SFTP requests pipeline over one channel);
+    # each is walked and cut to the window as soon as it is in, while the others arrive
+    scans: dict[tuple[str, str], FileScan] = {}
     failures: dict[tuple[str, str], str] = {}
 
     async def get(rec: Recorder, f: RingFile) -> None:
         local = fetch_dir / f"{Path(rec.directory).name}__{f.name}"
         try:
             await t.get(f"{rec.directory}/{f.name}", local)
-            fetched[(rec.directory, f.name)] = local
         except TransportError as exc:
             failures[(rec.directory, f.name)] = str(exc)
+            return
+        scans[(rec.directory, f.name)] = scan_file(f.name, local.read_bytes(), lo - slack,
+                                                   hi + slack)  # fmt: skip
 
+    with contextlib.suppress(TransportError):
+        await transfers  # a failure here is each get's failure, said per file below
     await asyncio.gather(*(get(rec, f) for rec, files in jobs for f in files))
-    recheck = await _relist(t, node, name) if fetched else None
-    for rec, files in jobs:
-        _cut_point(
-            work, rec, files=files, fetched=fetched, failures=failures, recheck=recheck,
-            lo=lo - slack, hi=hi + slack, out=out,
-        )  # fmt: skip
+    # the re-listing (a file whose first packet changed was overwritten while we read it)
+    # runs while the points are merged and written; a point with such a file is redone
+    relist = asyncio.ensure_future(_relist(dialog, node.name)) if scans else None
+    results = await asyncio.to_thread(
+        lambda: [_cut_point(work, rec, files=files, scans=scans, failures=failures,
+                            now_first=None, out=out, lo=lo - slack) for rec, files in jobs]
+    )  # fmt: skip
+    recheck = await relist if relist is not None else None
+    for (rec, files), first_cut in zip(jobs, results, strict=True):
+        res, snap = first_cut
+        now_first = _first_packets(recheck, rec)
+        if now_first is not None and any(
+            now_first.get(f.name, f.first_ns) != f.first_ns for f in files
+        ):
+            res, snap = _cut_point(work, rec, files=files, scans=scans, failures=failures,
+                                   now_first=now_first, out=out, lo=lo - slack)  # fmt: skip
+        fresh = _same_recorder(recheck, rec)
+        if fresh is not None and fresh.stats is not None:
+            res.stats = fresh.stats  # the counts asked for at the first listing
+        work.captures.append(res)
+        work.points.append(snap)
     for rec in recorders:
         if rec.kind == "probe":
             await _probe_log(
@@ -244,16 +319,25 @@ async def _node_snapshot(
             )
 
 
-async def _relist(t: Transport, node: NodeSpec, name: str) -> Listing | None:
-    """A second listing after the fetch: a file whose first packet changed was overwritten
-    (the ring wrapped onto it) while we read it."""
+async def _relist(dialog: _Dialog, node: str) -> Listing | None:
     try:
-        res = await bounded(
-            t.run(list_argv(node.capture_dir, name, counts=False), check=False), STEP
-        )
+        return parse_listing(node, "\n".join(await bounded(dialog.ask("relist"), STEP)))
     except (TransportError, TimeoutError):
         return None
-    return parse_listing(node.name, res.stdout)
+
+
+def _same_recorder(recheck: Listing | None, rec: Recorder) -> Recorder | None:
+    if recheck is None:
+        return None
+    return next((r for r in recheck.recorders if r.directory == rec.directory), None)
+
+
+def _first_packets(recheck: Listing | None, rec: Recorder) -> dict[str, int | None] | None:
+    """Each ring file's first packet at the re-listing (None: no re-listing)."""
+    if recheck is None:
+        return None
+    fresh = _same_recorder(recheck, rec)
+    return {} if fresh is None else {f.name: f.first_ns for f in fresh.files}
 
 
 def _cut_point(
@@ -261,13 +345,15 @@ def _cut_point(
     rec: Recorder,
     *,
     files: Sequence[RingFile],
-    fetched: dict[tuple[str, str], Path],
+    scans: dict[tuple[str, str], FileScan],
     failures: dict[tuple[str, str], str],
-    recheck: Listing | None,
-    lo: int,
-    hi: int,
+    now_first: dict[str, int | None] | None,
     out: Path,
-) -> None:
+    lo: int,
+) -> tuple[CaptureResult, PointSnapshot]:
+    """Merge one point's scanned files into ``pcaps/<node>__<point>.pcap``, leaving out the
+    files the ring wrapped onto while they were fetched (``now_first``: first packets at the
+    re-listing)."""
     label = rec.label
     iface = rec.meta.get("iface", label)
     res = CaptureResult(work.node.name, iface, rec.meta.get("netns") or None,
@@ -278,36 +364,28 @@ def _cut_point(
     res.stats = rec.stats
     res.remote_dir = rec.directory
     snap = PointSnapshot(res.point, files_listed=len(rec.files))
-    now_first = {}
-    if recheck is not None:
-        for r in recheck.recorders:
-            if r.directory == rec.directory:
-                now_first = {f.name: f.first_ns for f in r.files}
-    buffers: list[bytes] = []
-    names: list[str] = []
+    kept: list[FileScan] = []
     for f in files:
         key = (rec.directory, f.name)
         if key in failures:
             snap.problems.append(f"{f.name}: fetch failed: {failures[key]}")
             continue
-        path = fetched.get(key)
-        if path is None:
+        scan = scans.get(key)
+        if scan is None:
             continue
-        data = path.read_bytes()
-        snap.bytes_fetched += len(data)
+        snap.bytes_fetched += len(scan.data)
         snap.files_fetched.append(f.name)
-        if recheck is not None and now_first.get(f.name, f.first_ns) != f.first_ns:
+        if now_first is not None and now_first.get(f.name, f.first_ns) != f.first_ns:
             snap.problems.append(
                 f"{f.name}: the ring wrapped onto it while it was fetched; its packets are "
                 "left out (give a larger --ring)"
             )
             continue
-        buffers.append(data)
-        names.append(f.name)
-    cut = cut_to_window(buffers, lo, hi, names)
+        kept.append(scan)
+    cut = merge_scans(kept)
     snap.problems.extend(cut.problems)
-    if cut.data:
-        (out / res.file).write_bytes(cut.data)
+    if cut.head:
+        cut.write(out / res.file)
     else:
         (out / res.file).write_bytes(_empty_pcap(rec))
     snap.packets = cut.packets
@@ -323,8 +401,7 @@ def _cut_point(
             "reach back that far (give a larger --ring)"
         )
     res.detail = "; ".join([*([res.detail] if res.detail else []), *snap.problems])
-    work.captures.append(res)
-    work.points.append(snap)
+    return res, snap
 
 
 def _empty_pcap(rec: Recorder) -> bytes:

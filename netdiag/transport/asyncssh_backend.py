@@ -166,6 +166,7 @@ class AsyncsshTransport(Transport):
         self._target = target
         self._conn: Any = None
         self._sftp: Any = None
+        self._sftp_lock = asyncio.Lock()  # one SFTP channel, however many transfers wait for it
         self._jump: AsyncsshTransport | None = None
 
     async def connect(self) -> None:
@@ -250,14 +251,18 @@ class AsyncsshTransport(Transport):
         return _SshChannel(self.name, proc)
 
     async def _sftp_client(self) -> Any:
-        if self._sftp is None:
-            try:
-                self._sftp = await self._connection().start_sftp_client()
-            except (asyncssh.Error, OSError) as exc:
-                raise TransportError(
-                    f"{self.name}: SFTP is not available ({exc}); enable the sftp subsystem"
-                ) from exc
+        async with self._sftp_lock:
+            if self._sftp is None:
+                try:
+                    self._sftp = await self._connection().start_sftp_client()
+                except (asyncssh.Error, OSError) as exc:
+                    raise TransportError(
+                        f"{self.name}: SFTP is not available ({exc}); enable the sftp subsystem"
+                    ) from exc
         return self._sftp
+
+    async def open_transfers(self) -> None:
+        await self._sftp_client()
 
     async def get(self, remote: str, local: str | Path) -> None:
         sftp = await self._sftp_client()

@@ -84,6 +84,10 @@ class Transport(abc.ABC):
     async def put(self, local: str | Path, remote: str) -> None:
         """Copy ``local`` to a remote path byte for byte."""
 
+    async def open_transfers(self) -> None:  # noqa: B027 - optional hook, nothing by default
+        """Open the file-transfer channel now, alongside other work (else the first get/put
+        opens it); SSH backends open their SFTP channel here."""
+
     async def run(
         self,
         argv: Sequence[str],

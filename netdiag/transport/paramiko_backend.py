@@ -260,6 +260,7 @@ class ParamikoTransport(Transport):
         self._target = target
         self._client: paramiko.SSHClient | None = None
         self._sftp: paramiko.SFTPClient | None = None
+        self._sftp_lock = asyncio.Lock()  # one SFTP channel, however many transfers wait for it
         self._jump: ParamikoTransport | None = None
 
     async def connect(self) -> None:
@@ -361,16 +362,20 @@ class ParamikoTransport(Transport):
         return _ThreadChannel(self.name, chan, asyncio.get_running_loop())
 
     async def _sftp_client(self) -> paramiko.SFTPClient:
-        if self._sftp is None:
-            if self._client is None:
-                raise TransportError(f"{self.name}: not connected; call connect() first")
-            try:
-                self._sftp = await _off_loop(self._client.open_sftp)
-            except (paramiko.SSHException, OSError) as exc:
-                raise TransportError(
-                    f"{self.name}: SFTP is not available ({exc}); enable the sftp subsystem"
-                ) from exc
+        async with self._sftp_lock:
+            if self._sftp is None:
+                if self._client is None:
+                    raise TransportError(f"{self.name}: not connected; call connect() first")
+                try:
+                    self._sftp = await _off_loop(self._client.open_sftp)
+                except (paramiko.SSHException, OSError) as exc:
+                    raise TransportError(
+                        f"{self.name}: SFTP is not available ({exc}); enable the sftp subsystem"
+                    ) from exc
         return self._sftp
+
+    async def open_transfers(self) -> None:
+        await self._sftp_client()
 
     async def get(self, remote: str, local: str | Path) -> None:
         sftp = await self._sftp_client()

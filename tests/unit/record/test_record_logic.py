@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import shlex
 import struct
+import subprocess
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -222,24 +225,42 @@ def test_cut_of_nothing_and_of_strangers() -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(
-    times=st.lists(st.integers(0, 50), min_size=1, max_size=40),
-    split=st.integers(1, 5),
-    window=st.tuples(st.integers(0, 50), st.integers(0, 50)),
+    gaps=st.lists(st.integers(0, 3), min_size=1, max_size=40),
+    cuts=st.lists(st.integers(1, 39), max_size=4),
+    window=st.tuples(st.integers(0, 80), st.integers(0, 80)),
     perm=st.randoms(use_true_random=False),
 )
-def test_cut_does_not_depend_on_file_order_or_split(
-    times: list[int], split: int, window: tuple[int, int], perm: object
+def test_cut_of_a_rotated_ring_does_not_depend_on_file_order(
+    gaps: list[int], cuts: list[int], window: tuple[int, int], perm: object
 ) -> None:
+    # one tcpdump's stream (times never go back; equal times happen), rotated into files
+    times = [sum(gaps[: i + 1]) for i in range(len(gaps))]
     recs = [(t * S // 10, frame(i)) for i, t in enumerate(times)]
-    chunks = [recs[i::split] for i in range(split)]
-    files = [pcap(sorted(c)) for c in chunks]
+    # (tcpdump rotates between packets; two files never start in the same microsecond)
+    rotations = {c for c in cuts if c < len(recs) and times[c] != times[c - 1]}
+    bounds = sorted({0, len(recs), *rotations})
+    files = [pcap(recs[a:b]) for a, b in itertools.pairwise(bounds)]
     shuffled = list(files)
     perm.shuffle(shuffled)  # type: ignore[attr-defined]
     lo, hi = sorted(window)
     one = cut_to_window([pcap(recs)], lo * S // 10, hi * S // 10)
     many = cut_to_window(shuffled, lo * S // 10, hi * S // 10)
-    assert one.data == many.data
-    assert one.packets == sum(1 for t, _ in recs if lo * S // 10 <= t <= hi * S // 10)
+    kept = [(t, f) for t, f in recs if lo * S // 10 <= t <= hi * S // 10]
+    assert one.data == many.data == pcap(kept)
+    assert many.packets == len(kept)
+    assert many.ranges <= len(files)  # whole byte ranges, at most one per file
+
+
+def test_cut_merges_interleaved_files_by_time() -> None:
+    # two files whose packets interleave, and one record stamped out of order in a file
+    a = pcap([(1 * S, frame(1)), (3 * S, frame(3)), (2 * S + 5000, frame(9)), (5 * S, frame(5))])
+    b = pcap([(2 * S, frame(2)), (4 * S, frame(4))])
+    cut = cut_to_window([b, a], 0, 10 * S)
+    order = [1 * S, 2 * S, 2 * S + 5000, 3 * S, 4 * S, 5 * S]
+    frames = {1 * S: 1, 2 * S: 2, 2 * S + 5000: 9, 3 * S: 3, 4 * S: 4, 5 * S: 5}
+    assert cut.data == pcap([(t, frame(frames[t])) for t in order])
+    assert (cut.first_ns, cut.last_ns, cut.packets) == (1 * S, 5 * S, 6)
+    assert cut_to_window([a, b], 0, 10 * S).data == cut.data
 
 
 # -- watch --------------------------------------------------------------------------------
@@ -265,3 +286,24 @@ def test_trigger_rate_limits_snapshots() -> None:
     assert [t.fire(x) for x in (100, 101, 159, 160, 161, 230)] == [
         True, False, False, True, False, True,
     ]  # fmt: skip
+
+
+def test_listing_reads_every_files_first_packet_from_one_head(tmp_path: Path) -> None:
+    # what the node's script prints: one `stat` and one `head -v -c 40 | od` per ring
+    d = tmp_path / "netdiag-rec-x.cap-eth0"
+    d.mkdir()
+    t0 = 1800000000 * S
+    (d / "ring.pcap0").write_bytes(pcap([(t0, frame(1)), (t0 + S, frame(2))]))
+    (d / "ring.pcap1").write_bytes(pcap([]))  # just opened: header only
+    (d / "ring.pcap2").write_bytes(pcap([(t0 + 2 * S, b"\n==> " * 20)]))
+    files = [str(d / f"ring.pcap{i}") for i in range(3)]
+    fstat = subprocess.run(["stat", "-c", "@fstat %s %.9Y %n", "--", *files],
+                           capture_output=True, text=True, check=True).stdout  # fmt: skip
+    heads = subprocess.run(["head", "-v", "-c", "40", "--", *files], capture_output=True,
+                           check=True).stdout  # fmt: skip
+    text = f"@rec 1 {d}\n@meta label=eth0\n{fstat}@heads {heads.hex(' ')}\n@now 1\n"
+    (rec,) = parse_listing("n1", text).recorders
+    assert [(f.name, f.first_ns) for f in rec.files] == [
+        ("ring.pcap0", t0), ("ring.pcap1", None), ("ring.pcap2", t0 + 2 * S),
+    ]  # fmt: skip
+    assert [f.size for f in rec.files] == [len(Path(f).read_bytes()) for f in files]
