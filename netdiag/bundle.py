@@ -39,6 +39,8 @@ class Input:
     node_macs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     endpoint_nodes: frozenset[str] = frozenset()
     point_addresses: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: point -> until when (its node's clock) its capture is known to have run
+    capture_until: Mapping[str, int] = field(default_factory=dict)
 
     def options(
         self, *, window_ns: int | None = None, reference_node: str | None = None
@@ -55,6 +57,7 @@ class Input:
             node_macs=self.node_macs,
             endpoint_nodes=self.endpoint_nodes,
             point_addresses=self.point_addresses,
+            capture_until=self.capture_until,
         )
 
 
@@ -68,6 +71,7 @@ class _Plan:
     macs: dict[str, tuple[str, ...]] = field(default_factory=dict)
     endpoints: set[str] = field(default_factory=set)
     addresses: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    until: dict[str, int] = field(default_factory=dict)
     unfinished: str = ""  # the phase of a run that never finished (netdiag killed), else ""
     grace_s: float = 0.0
     statuses: list[str] = field(default_factory=list)  # of the captures the manifest lists
@@ -117,6 +121,8 @@ def _read_manifest(root: Path, plan: _Plan) -> bool:
         stats = cap.get("stats")
         if isinstance(stats, dict) and isinstance(stats.get("dropped"), int):
             plan.dropped[str(cap["point"])] = int(stats["dropped"])
+        if isinstance(cap.get("until_ns"), int):
+            plan.until[str(cap["point"])] = int(cap["until_ns"])
     # files the manifest does not list (copied in by hand): named by their file names
     if (root / "pcaps").is_dir():
         for extra in sorted((root / "pcaps").iterdir()):
@@ -257,5 +263,5 @@ def load_input(
     return Input(
         table, reference, plan.clocks, plan.dropped, tuple(warnings), root, plan.ifmaps,
         node_macs=plan.macs, endpoint_nodes=frozenset(plan.endpoints),
-        point_addresses=plan.addresses,
+        point_addresses=plan.addresses, capture_until=plan.until,
     )  # fmt: skip

@@ -108,6 +108,7 @@ def _capture(raw: Mapping[str, Any]) -> CaptureResult:
         label=label if label != iface else "",
         frames=raw.get("frames"),
         free_bytes=raw.get("free_bytes"),
+        until_ns=raw.get("until_ns"),
         kept=bool(raw.get("kept")),
     )
 

@@ -109,6 +109,9 @@ class CaptureResult:
     frames: int | None = None  # frames in the fetched file (tcpdump's count is stats.captured)
     free_bytes: int | None = None  # free space in capture_dir when tcpdump ended
     kept: bool = False  # not fetched: the node keeps the file for the run's grace period
+    #: the capture is known to have run until then (the node's clock, ns): a recorder's
+    #: snapshot covers its whole window even when the point's last frame came earlier
+    until_ns: int | None = None
 
     @property
     def point(self) -> str:
@@ -130,6 +133,7 @@ class CaptureResult:
             "free_bytes": self.free_bytes,
             "remote_dir": self.remote_dir,
             "kept": self.kept,
+            "until_ns": self.until_ns,
             "stderr": self.stderr,
             "resolved_from": self.resolved_from,
             "role": self.role,

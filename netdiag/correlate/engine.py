@@ -350,6 +350,7 @@ def analyze(table: pd.DataFrame | Sequence[str | Path], options: Options | None 
             implied,
             clock_samples={**implied.clock_samples, **given.clock_samples},
             kernel_dropped={**implied.kernel_dropped, **given.kernel_dropped},
+            capture_until={**implied.capture_until, **given.capture_until},
         )
         table = data.table
     work = prepare(table, options or Options())
@@ -452,9 +453,10 @@ def _table_clock_known(work: Work) -> np.ndarray:
 
 
 def _point_end(work: Work) -> np.ndarray:
-    """Last corrected timestamp of any frame (ARP included) at each point, to tell 'dropped'
-    from 'capture stopped'. A point that captured nothing at all has no end: it counts as
-    running (its capture produced a file, empty though it is)."""
+    """Until when each point is known to have captured (reference clock), to tell 'dropped'
+    from 'capture stopped': its last frame (ARP included), or later when the bundle says so
+    (``Options.capture_until``). A point that captured nothing at all has no end: it counts
+    as running (its capture produced a file, empty though it is)."""
     names = work.names
     npoints = len(names.points)
     end = np.full(npoints, np.iinfo("int64").max, dtype="int64")
@@ -464,6 +466,11 @@ def _point_end(work: Work) -> np.ndarray:
         seen = np.full(npoints, np.iinfo("int64").min, dtype="int64")
         np.maximum.at(seen, point[ok], _table_ts_corr(work)[ok])
         end = np.where(seen > np.iinfo("int64").min, seen, end)
+    offsets = work.clocks["offset_ns"].to_numpy(dtype="int64")
+    for code, name in enumerate(names.points):
+        until = work.options.capture_until.get(name)
+        if until is not None and end[code] != np.iinfo("int64").max:
+            end[code] = max(end[code], until - offsets[names.point_domain[code]])
     return end
 
 

@@ -41,6 +41,10 @@ class Options:
     endpoint_nodes: frozenset[str] = frozenset()
     #: Addresses that live behind a capture point (a pod's IPs behind its veth), by point name.
     point_addresses: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Per point, until when (its node's clock, ns) its capture is known to have run, even if
+    #: its last frame came earlier (a flight recorder's snapshot window): a packet missing
+    #: there before then was dropped, not merely after the capture's end.
+    capture_until: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

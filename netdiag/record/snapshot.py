@@ -46,6 +46,7 @@ from netdiag.transport.process import RemoteProcess
 __all__ = ["PointSnapshot", "Snapshot", "Window", "take_snapshot"]
 
 STEP = 30.0
+LAG_NS = 1_000_000_000  # a packet reaches its ring file well within this (-U, immediate mode)
 
 
 @dataclass(frozen=True)
@@ -299,6 +300,11 @@ async def _with_dialog(
                             now_first=None, out=out, lo=lo - slack) for rec, files in jobs]
     )  # fmt: skip
     recheck = await relist if relist is not None else None
+    # the rings ran at least until the last listing that found them alive (less tcpdump's
+    # lag in writing what it captured, LAG_NS): the analysis may call a packet missing at a
+    # quiet point before then dropped (its last frame alone would end the point earlier)
+    listed_ns = (recheck or listing).now_ns
+    until = None if listed_ns is None else min(hi, listed_ns - LAG_NS)
     for (rec, files), first_cut in zip(jobs, results, strict=True):
         res, snap = first_cut
         now_first = _first_packets(recheck, rec)
@@ -310,6 +316,8 @@ async def _with_dialog(
         fresh = _same_recorder(recheck, rec)
         if fresh is not None and fresh.stats is not None:
             res.stats = fresh.stats  # the counts asked for at the first listing
+        if until is not None and (recheck is None or (fresh is not None and fresh.alive)):
+            res.until_ns = until
         work.captures.append(res)
         work.points.append(snap)
     for rec in recorders:

@@ -190,3 +190,15 @@ def test_unanswered_arp_seen_at_three_points_is_one_anomaly(run: Run) -> None:
     (arp,) = run(cap)["anomalies"]
     assert arp["kind"] == "arp-unanswered"
     assert sorted(arp["points"]) == sorted([sc.ETH1, "kube-ovn-worker/eth1", sc.CLIENT])
+
+
+def test_a_quiet_point_known_to_capture_on_is_where_the_last_packet_was_dropped(
+    run: Run,
+) -> None:
+    # the last ping is dropped after eth1: the veth's last frame is the reply before it, so
+    # only a capture known to have run on (a flight recorder's window) makes it a drop
+    cap = sc.fip_ingress(count=4, drop={3: 2})
+    assert "dropped" not in kinds(run(cap))
+    doc = run(cap, capture_until={sc.VETH: 2**62})
+    dropped = [a for a in doc["anomalies"] if a["kind"] == "dropped"]
+    assert [(a["after_point"], a["expected_point"]) for a in dropped] == [(sc.ETH1, sc.VETH)]
