@@ -421,10 +421,19 @@ def run_status(args: argparse.Namespace, env: Env) -> int:
         table.add_row(rec.point, "recording" if rec.alive else "dead", files, size,
                       _when(rec.oldest_ns), _when(rec.newest_ns), drops, left)  # fmt: skip
     env.console().print(table)
-    for d in done:
-        for s in d.listing.swept if d.listing else ():
-            env.warn(f"{d.outcome.node}: removed the leftovers of a dead recorder: {s}")
+    _warn_swept(env, done)
     return code
+
+
+def _warn_swept(env: Env, done: Sequence[Any]) -> None:
+    """Say which dead recorders' files the listing removed (their supervisor was gone)."""
+    for d in done:
+        for directory in d.listing.swept if d.listing else ():
+            base = directory.rsplit("/", 1)[-1].removeprefix("netdiag-rec-")
+            env.warn(
+                f"{d.outcome.node}: removed the leftovers of recorder {base.split('.', 1)[0]!r} "
+                f"(its supervisor was gone: node rebooted or process killed): {directory}"
+            )
 
 
 def run_list(args: argparse.Namespace, env: Env) -> int:
@@ -432,6 +441,7 @@ def run_list(args: argparse.Namespace, env: Env) -> int:
 
     done = _survey(args, env, "", counts=False)
     _warn_outcomes(env, [d.outcome for d in done])
+    _warn_swept(env, done)
     by_name: dict[str, dict[str, Any]] = {}
     for d in done:
         for rec in d.listing.recorders if d.listing else ():

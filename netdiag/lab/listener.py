@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from netdiag.errors import LabError
@@ -97,12 +98,13 @@ def _read(path: str) -> str:
         return ""
 
 
-def start(spec: LabSpec) -> Listeners:
-    """Start a server in every pod that has ``listen`` ports (namespaces must exist)."""
+def start(spec: LabSpec, only: Collection[str] | None = None) -> Listeners:
+    """Start a server in every pod (or the pods named in ``only``) that has ``listen`` ports
+    (namespaces must exist)."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), LAB_MARK: spec.state_dir}
     pids = {}
     for pod in spec.pods:
-        if pod.listen:
+        if pod.listen and (only is None or pod.name in only):
             with open(log_path(spec, pod), "wb") as log:
                 proc = subprocess.Popen(
                     argv(spec, pod),

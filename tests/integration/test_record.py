@@ -1,8 +1,9 @@
 """The flight recorder on the lab: rings that rotate under load, snapshots that find a drop,
 watch, and nothing left behind — after stop, after netdiag is SIGKILLed, after a reboot.
 
-The suite has its own lab (``nr<pid>``): it reboots a node (every process of it killed, sshd
-started again; its disk, the node's /tmp, stays). Leases are seconds long here.
+The suite has its own lab (``nr<pid>``): it reboots a node (``netdiag.lab.reboot``: every
+process of the node killed at once, its network namespace deleted and made again, sshd started;
+its disk, the node's /tmp, stays). Leases are seconds long here.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import io
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -26,7 +26,7 @@ import pytest
 from netdiag.cli import main
 from netdiag.cli._env import Env, ExitCode
 from netdiag.lab import LabState, default_spec, down, up
-from netdiag.lab import sshd as lab_sshd
+from netdiag.lab.reboot import reboot_node
 from netdiag.record.ring import RingSpec
 from tests.integration.conftest import lab_leftovers, lab_skip_reason, session_lab
 
@@ -293,19 +293,6 @@ def test_watch_snapshots_a_failing_tcp_probe(lab: LabState, plan: Path, tmp_path
     assert traces(lab, "watch") == []
 
 
-def _reboot(lab: LabState, node: str) -> None:
-    """Every process of the node dies (sshd, sessions, recorders), then sshd starts again; the
-    node's disk (its /tmp) stays, as on a real reboot without tmpfs."""
-    pids = subprocess.run(["ip", "netns", "pids", lab.node(node).netns],
-                          capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(int(pid), signal.SIGKILL)
-    spec = default_spec(lab.name, session_lab("r")[1])
-    wanted = next(n for n in spec.nodes if n.name == node)
-    lab_sshd.wait_ready(spec, {node: lab_sshd.start_sshd(spec, wanted)})
-
-
 def test_sigkill_during_start_and_a_reboot_leave_no_orphan_after_the_lease(
     lab: LabState, plan: Path
 ) -> None:
@@ -317,34 +304,44 @@ def test_sigkill_during_start_and_a_reboot_leave_no_orphan_after_the_lease(
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
 
-    # netdiag dies mid-start, as soon as a recorder exists on a node that is not rebooted
-    def some() -> bool:
-        return any(f"/nodes/{WORKER}/" not in str(d) for d in rec_dirs(lab, "killed"))
+    def on_worker() -> list[Path]:
+        return [d for d in rec_dirs(lab, "killed") if f"/nodes/{WORKER}/" in str(d)]
 
-    assert wait_until(lambda: some() or proc.poll() is not None, 30)
+    def elsewhere() -> list[Path]:
+        return [d for d in rec_dirs(lab, "killed") if f"/nodes/{WORKER}/" not in str(d)]
+
+    # netdiag dies mid-start, as soon as recorders exist on the worker and on another node
+    assert wait_until(lambda: (on_worker() and elsewhere()) or proc.poll() is not None, 30)
     assert proc.poll() is None, "netdiag finished before it could be killed mid-start"
     proc.kill()
     proc.wait()
     started = time.monotonic()
-    # the worker reboots while its recorder runs (or while it was being started)
-    time.sleep(0.5)
-    _reboot(lab, WORKER)
-    # what netdiag had started before it died goes on recording without it...
-    survivors = [d for d in rec_dirs(lab, "killed") if f"/nodes/{WORKER}/" not in str(d)]
+    # the worker reboots while its recorder runs: every process of it dies, its namespace is
+    # deleted and made again, sshd starts; its disk (/tmp, the capture_dir) stays
+    worker_files = on_worker()
+    assert worker_files
+    reboot_node(default_spec(lab.name, session_lab("r")[1]), WORKER)
+    worker_ip = lab.node(WORKER).uplink_ip
+    in_node(lab, CLIENT, "ping", "-c", "1", "-W", "5", worker_ip)  # booted again, reachable
+    assert all(d.exists() for d in worker_files)  # the files survive the reboot
+    # what netdiag had started elsewhere goes on recording without it...
+    survivors = elsewhere()
     assert survivors, rec_dirs(lab, "killed")
     assert rec_processes("killed")
     time.sleep(max(0.0, lease - 2 - (time.monotonic() - started)))
     assert all(d.exists() for d in survivors)  # ...until its lease ends
-    # a lost SSH session (netdiag killed) stops nothing: what started records until its lease
+    # a lost SSH session (netdiag killed) stops nothing: what started records until its lease,
+    # and nothing of any node's recorder outlives it (the worker's died with the reboot)
     assert wait_until(lambda: not rec_processes("killed"), lease + 15) is True, rec_processes(
         "killed"
     )
     assert time.monotonic() - started < lease + 15
-    # the healthy nodes removed their files at the lease's end; the rebooted node's are swept
-    # by the next netdiag command that looks at it (its supervisor died with the node)
-    left = [d for d in rec_dirs(lab, "killed") if f"/nodes/{WORKER}/" not in str(d)]
-    assert wait_until(lambda: not [d for d in left if d.exists()], 5)
+    # the healthy nodes removed their files at the lease's end; the rebooted node's stay (their
+    # supervisor died with it) until the next netdiag command that looks at the node
+    assert wait_until(lambda: not [d for d in survivors if d.exists()], 5)
+    assert all(d.exists() for d in worker_files)
     code, out, err = record(lab, "list")
     assert code == ExitCode.OK, err
     assert "killed" not in out
+    assert f"{WORKER}: removed the leftovers of recorder 'killed'" in err, err
     assert traces(lab, "killed") == []
