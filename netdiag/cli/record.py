@@ -18,6 +18,9 @@ from netdiag.cli._env import Env, ExitCode
 __all__ = ["register"]
 
 DEFAULT_NAME = "default"
+#: a listed recorder without a live supervisor that the listing did not sweep: one that has
+#: not written its PID yet, or one that ended between the listing's two passes
+NOT_RUNNING = "not running"
 
 
 def register(subparsers: Any) -> None:
@@ -332,9 +335,11 @@ def run_start(args: argparse.Namespace, env: Env) -> int:
         for la in d.launches:
             mark = "recording" if la.status == "started" else la.status
             print(f"{d.outcome.node}/{la.item.label}: {mark}", file=env.stdout)
+    ends = time.strftime("%Y-%m-%d %H:%M", time.localtime(time.time() + lease))
     print(
         f"recorder {name!r}: {len(started)} of {len(launches)} recording, ring {ring} per point "
-        f"(at most {bound / 1e6:.1f} MB on disk each), lease {args.max_duration}; "
+        f"(at most {bound / 1e6:.1f} MB on disk each), lease {args.max_duration} (stops and "
+        f"removes itself at {ends}); "
         f"`netdiag record status --inventory {args.inventory} --name {name}`",
         file=env.stdout,
     )
@@ -404,23 +409,27 @@ def run_status(args: argparse.Namespace, env: Env) -> int:
     from rich.table import Table
 
     table = Table(title=f"recorder {name!r}", title_justify="left")
-    for col in ("point", "state", "files", "bytes", "oldest", "newest", "drops", "lease left"):
-        table.add_column(col, justify="right" if col in ("files", "bytes", "drops") else "left")
+    numbers = ("files", "bytes", "kernel drops")
+    for col in ("point", "state", "files", "bytes", "oldest", "newest", "kernel drops",
+                "lease left"):  # fmt: skip
+        table.add_column(col, justify="right" if col in numbers else "left")
     for rec, now in rows:
         j = _recorder_json(rec, now)
         left = "-" if j["lease_left_s"] is None else human_seconds(j["lease_left_s"])
         if rec.kind == "probe":
             last = rec.last_probe.split(" ", 3)
-            state = "probing" if rec.alive else "dead"
+            state = "probing" if rec.alive else NOT_RUNNING
             result = f"exit {last[2]}" if len(last) >= 3 else "no result yet"
             table.add_row(rec.point + " (probe)", state, "-", "-", "-", result, "-", left)
             continue
         files = f"{j['files']}/{j['max_files']}"
         size = f"{rec.bytes / 1e6:.1f}/{j['bound_bytes'] / 1e6:.1f} MB"
         drops = "-" if j["kernel_dropped"] is None else str(j["kernel_dropped"])
-        table.add_row(rec.point, "recording" if rec.alive else "dead", files, size,
+        table.add_row(rec.point, "recording" if rec.alive else NOT_RUNNING, files, size,
                       _when(rec.oldest_ns), _when(rec.newest_ns), drops, left)  # fmt: skip
     env.console().print(table)
+    if any(not rec.alive for rec, _ in rows):
+        env.warn(f"{NOT_RUNNING}: a recorder still starting, or whose lease just ended")
     _warn_swept(env, done)
     return code
 
@@ -562,8 +571,9 @@ def report_snapshot(
         packets = sum(p.packets for p in snap.points)
         files = sum(len(p.files_fetched) for p in snap.points)
         print(
-            f"snapshot: {out} ({len(snap.points)} point(s), {packets} packets, {files} ring "
-            f"file(s), {snap.bytes_fetched / 1e6:.1f} MB fetched in {snap.seconds:.1f} s)",
+            f"snapshot: {out} (window {_when(snap.window.from_ns)} .. {_when(snap.window.to_ns)}"
+            f"; {len(snap.points)} point(s), {packets} packets, {files} ring file(s), "
+            f"{snap.bytes_fetched / 1e6:.1f} MB fetched in {snap.seconds:.1f} s)",
             file=env.stdout,
         )
         if outcome.json_path is not None:

@@ -404,9 +404,10 @@ def _cut_point(
     started_ns = (rec.started_s or 0) * 1_000_000_000
     wrapped = len(rec.files) >= int(rec.meta.get("files", "0") or 0) > 0
     if wrapped and rec.oldest_ns is not None and rec.oldest_ns > lo and started_ns < lo:
+        oldest = time.strftime("%H:%M:%S", time.localtime(rec.oldest_ns / 1e9))
         snap.problems.append(
-            "the ring's oldest packet is later than the window's start: the ring does not "
-            "reach back that far (give a larger --ring)"
+            f"the ring reaches back only to {oldest} (its oldest packet, the node's clock), "
+            "after the window's start: earlier packets were overwritten (give a larger --ring)"
         )
     res.detail = "; ".join([*([res.detail] if res.detail else []), *snap.problems])
     return res, snap

@@ -182,7 +182,7 @@ def run_watch(args: argparse.Namespace, env: Env, name: str, inventory: Any) -> 
     except KeyboardInterrupt:
         code = ExitCode.INTERRUPTED
     except TransportError as exc:
-        env.error(f"{exc}; the probe cannot run from {args.source}")
+        env.error(f"{exc}; the probe cannot run from {args.source or 'this machine'}")
         code = ExitCode.FAILURE
     if any(s["exit_code"] not in (0,) for s in state.snapshots) and code == ExitCode.OK:
         code = ExitCode.PARTIAL
@@ -226,12 +226,23 @@ async def _watch(
             results = _local_probes(spec, every, timeout)
         pending: list[asyncio.Task[None]] = []
         await stack.enter_async_context(contextlib.aclosing(results))
+        in_a_row = 0
         async for r in results:
             state.probes += 1
             if r.ok:
+                if in_a_row:
+                    when = time.strftime("%H:%M:%S", time.localtime(r.at))
+                    progress.say(f"{spec} answers again at {when}, after {in_a_row} failed "
+                                 "probe(s)")  # fmt: skip
+                in_a_row = 0
                 continue
             state.failures += 1
+            in_a_row += 1
             if not trigger.fire(r.at):
+                if in_a_row == 1:  # a new failure, within --min-gap of the last snapshot
+                    when = time.strftime("%H:%M:%S", time.localtime(r.at))
+                    progress.say(f"{spec} failed at {when} ({r.detail}); no new snapshot: "
+                                 f"within --min-gap {gap:g} s of the last one")  # fmt: skip
                 continue
             when = time.strftime("%H:%M:%S", time.localtime(r.at))
             progress.say(f"{spec} failed at {when} ({r.detail}); snapshot in {after:g} s")
@@ -251,8 +262,15 @@ async def _watch(
                 state.snapshots.append(doc)
                 if not args.json:
                     shown = time.strftime("%H:%M:%S", time.localtime(at))
-                    print(f"snapshot: {out} (failure at {shown}: {detail})", file=env.stdout,
-                          flush=True)  # fmt: skip
+                    packets = sum(p["packets"] for p in doc["points"])
+                    report = doc["report"] or doc["analysis"]
+                    what = f"{packets} packets from {len(doc['points'])} point(s)" + (
+                        f"; report: {report}" if report else ""
+                    )
+                    if doc["exit_code"] != 0:
+                        what += "; incomplete, see the warnings above"
+                    print(f"snapshot: {out} (failure at {shown}: {detail}; {what})",
+                          file=env.stdout, flush=True)  # fmt: skip
 
             pending.append(asyncio.create_task(snap()))
             if args.max_snapshots and len(pending) >= args.max_snapshots:
