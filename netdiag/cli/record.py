@@ -228,6 +228,11 @@ def _code(statuses: Sequence[str]) -> int:
     return ExitCode.FAILURE if len(bad) == len(statuses) else ExitCode.PARTIAL
 
 
+def _size(n: int) -> str:
+    """Bytes as a person reads them: 41 kB, 3.2 MB (M = 1,000,000, as --ring counts)."""
+    return f"{n / 1e3:.0f} kB" if n < 1e6 else f"{n / 1e6:.1f} MB"
+
+
 def _when(ns: int | None) -> str:
     if ns is None:
         return "-"
@@ -479,7 +484,7 @@ def run_list(args: argparse.Namespace, env: Env) -> int:
         left = "-" if e["lease_left_s"] is None else human_seconds(e["lease_left_s"])
         print(
             f"{e['name']}: {e['points']} point(s), {e['probes']} probe(s) on "
-            f"{', '.join(e['nodes'])}; {e['bytes'] / 1e6:.1f} MB; lease left {left}",
+            f"{', '.join(e['nodes'])}; {_size(e['bytes'])}; lease left {left}",
             file=env.stdout,
         )
     return code
@@ -573,7 +578,7 @@ def report_snapshot(
         print(
             f"snapshot: {out} (window {_when(snap.window.from_ns)} .. {_when(snap.window.to_ns)}"
             f"; {len(snap.points)} point(s), {packets} packets, {files} ring file(s), "
-            f"{snap.bytes_fetched / 1e6:.1f} MB fetched in {snap.seconds:.1f} s)",
+            f"{_size(snap.bytes_fetched)} fetched in {snap.seconds:.1f} s)",
             file=env.stdout,
         )
         if outcome.json_path is not None:

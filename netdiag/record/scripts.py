@@ -137,8 +137,11 @@ reap() {
 # record header, i.e. its first packet's time), "@stat LINE", "@probe LINE" (last probe
 # result); orphans (supervisor gone, or never written and the directory older than a minute)
 # are removed: "@swept DIR". Last line: "@now NS". A handful of processes per directory,
-# whatever the number of ring files (on a loaded node each costs milliseconds).
+# whatever the number of ring files (on a loaded node each costs milliseconds). "usr1" waits
+# until every tcpdump asked has written to its stderr (at most 3 s: a loaded node may not run
+# it at once), then 50 ms for the rest of its three lines.
 _LISTING = r"""listing() {
+asked=
 for d in "$capdir"/netdiag-rec-*.*; do
   [ -d "$d" ] || continue
   case $d in "$capdir/netdiag-rec-$name".*) ;; *) [ -z "$name" ] || continue ;; esac
@@ -156,11 +159,27 @@ for d in "$capdir"/netdiag-rec-*.*; do
   if [ -n "$usr1" ]; then
     c=; read -r c 2>/dev/null <"$d/timeout.pid"
     for t in $(pgrep -P "$c" 2>/dev/null); do
-      grep -qaF -- "$d" "/proc/$t/cmdline" 2>/dev/null && kill -USR1 "$t" 2>/dev/null
+      grep -qaF -- "$d" "/proc/$t/cmdline" 2>/dev/null || continue
+      asked="$asked$(wc -c 2>/dev/null <"$d/tcpdump.err" || echo 0) $d
+"
+      kill -USR1 "$t" 2>/dev/null
     done
   fi
 done
-[ "$usr1" = usr1 ] && sleep 0.3
+if [ "$usr1" = usr1 ] && [ -n "$asked" ]; then
+  n=0
+  while [ "$n" -lt 30 ]; do
+    sleep 0.1; n=$((n + 1)); left=
+    while read -r was dd; do
+      [ -n "$dd" ] || continue
+      [ "$(wc -c 2>/dev/null <"$dd/tcpdump.err" || echo 0)" -gt "$was" ] || left=1
+    done <<EOF
+$asked
+EOF
+    [ -z "$left" ] && break
+  done
+  sleep 0.05
+fi
 for d in "$capdir"/netdiag-rec-*.*; do
   [ -d "$d" ] || continue
   case $d in "$capdir/netdiag-rec-$name".*) ;; *) [ -z "$name" ] || continue ;; esac
