@@ -261,6 +261,9 @@ class ParamikoTransport(Transport):
         self._client: paramiko.SSHClient | None = None
         self._sftp: paramiko.SFTPClient | None = None
         self._sftp_lock = asyncio.Lock()  # one SFTP channel, however many transfers wait for it
+        # paramiko's SFTPClient must not serve two threads at once (each would read the other's
+        # responses and both wait forever): its transfers take turns
+        self._sftp_turn = asyncio.Lock()
         self._jump: ParamikoTransport | None = None
 
     async def connect(self) -> None:
@@ -387,7 +390,8 @@ class ParamikoTransport(Transport):
 
     async def _sftp_op(self, op: Callable[..., Any], src: str, dst: str, *, what: str) -> None:
         try:
-            await _off_loop(op, src, dst)
+            async with self._sftp_turn:
+                await _off_loop(op, src, dst)
         except OSError as exc:
             raise CommandError(f"{self.name}: cannot {what}: {exc}; check the path") from exc
         except (paramiko.SSHException, EOFError) as exc:
