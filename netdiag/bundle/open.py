@@ -7,7 +7,6 @@ here, never inside a widget.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +51,11 @@ class OpenedRun:
         """The analysis document as JSON text."""
         if self.document_path is not None:
             return self.document_path.read_text(encoding="utf-8")
-        return json.dumps(self.document, indent=1) + "\n"
+        from netdiag.report.json import dumps
+
+        if self.document is None:
+            raise ValueError("an OpenedRun holds an analysis document or its path")
+        return dumps(dict(self.document)) + "\n"  # the text `analyze --json` writes
 
     def probe_output(self, relative: str, limit: int = 20_000) -> str:
         """The text a probe printed (``ProbeRun.output``), cut at ``limit`` characters."""

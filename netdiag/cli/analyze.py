@@ -46,8 +46,7 @@ def register(subparsers: Any) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--reference-node", metavar="NAME",
-        help="clock offsets are relative to this node (default: the node of the first input "
-        "that holds IP packets)",
+        help="clock offsets are relative to this node (default: first input with IP packets)",
     )  # fmt: skip
     parser.add_argument(
         "--max-journeys", type=int, default=10_000, metavar="N",

@@ -60,7 +60,8 @@ class Analysis:
     - ``anomalies``: kind, journey (-1 when none), point, expected_point, detail, cause,
       points, count.
     - ``clocks``: node, offset_ns, error_ns, source, samples.
-    - ``traceroutes``: probe, answer (journeys), ttl, src, dst, hop, reached.
+    - ``traceroutes``: probe, answer (journeys), ttl, src, dst, sport, dport (-1: none), hop,
+      reached.
     """
 
     points: pd.DataFrame

@@ -1,7 +1,8 @@
 """Short human texts shared by every view: a change, a duration, a flow's one-line row.
 
-The TUI, the HTML report and the pcapng comments say the same thing the same way, so an engineer
-who reads one recognises it in the other.
+The ``analyze`` summary, the TUI, the HTML and Markdown reports, the pcapng comments and the
+trace verdict say the same thing the same way (:func:`describe_change` is the one wording of a
+change), so an engineer who reads one recognises it in the others.
 """
 
 from __future__ import annotations
