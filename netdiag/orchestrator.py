@@ -1,6 +1,6 @@
 """The coordinated run: connect, preflight, start every capture, probe, stop, fetch, clean up.
 
-Order matters and is the point of this module (issue 5, CAPTURE_RULES):
+Order matters and is the point of this module:
 
 1. connect + preflight every node concurrently (a semaphore bounds the handshakes);
 2. start every capture (its supervisor first sweeps what dead runs left) and wait for
@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from netdiag.bundle.layout import Layout
 from netdiag.capture.locate import Unplaced, locate
 from netdiag.capture.preflight import assess, preflight_commands
 from netdiag.capture.probes import probe_result, run_probe
@@ -80,7 +81,7 @@ class RunOptions:
     grace_s: float = 600.0  # ...and then keeps the files this long for `capture --recover`
     step_s: float = STEP_TIMEOUT  # one step's wait for a node's answer before it is lost
     poll_s: float | None = None  # live packet counts (SIGUSR1) every poll_s; None: off
-    min_linger: float = 2.0  # CAPTURE_RULES 5: stopping sooner loses the last packets
+    min_linger: float = 2.0  # stopping sooner loses the last packets (replies still in flight)
     factory: Factory = open_transport
     run_id: str = ""  # "" -> a fresh make_run_id()
 
@@ -379,8 +380,7 @@ class _Run:
         for node in self.record.nodes.values():
             off = node.simulated_clock_offset_ns
             if off and node.clock is not None:
-                c = node.clock
-                node.clock = type(c)(c.offset_ns + off, c.error_ns, c.rtt_ns, c.samples)
+                node.clock = node.clock.shifted(off)
             if off:
                 self.record.notes.append(
                     f"{node.name}: clock skew of {off} ns is SIMULATED (lab): its pcap timestamps "
@@ -417,7 +417,7 @@ async def run_capture(
     """Run ``plan`` on ``inventory``; the bundle lands in ``opts.out``. Never raises for a node."""
     resolved = resolve(plan, inventory)
     prepare_out(opts.out)
-    with keep_run_log(opts.out / "run.log"):
+    with keep_run_log(Layout(opts.out).run_log):
         log.info(
             "run %s: plan %s, inventory %s, into %s",
             opts.run_id, plan.name or "(unnamed)", inventory.path, opts.out,

@@ -1,7 +1,7 @@
 """Is a fetched capture whole? The frames in the file against tcpdump's own count.
 
 tcpdump says nothing when the disk fills: it exits as usual, prints its usual counts, and the
-file simply holds fewer frames than "captured" says (CAPTURE_RULES 14; measured: 30 captured,
+file simply holds fewer frames than "captured" says (measured: 30 captured,
 19 in a 20 KiB file). With ``-C MB -W 1`` a file that reaches the cap is started over, which
 also leaves fewer frames than counted. Either way the capture must not be reported as ``ok``.
 """

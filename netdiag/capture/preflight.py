@@ -16,13 +16,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from netdiag.clock import Clock
 from netdiag.errors import AuthError, CommandError, HostKeyError, TransportError
 from netdiag.inventory import Inventory, NodeSpec
 from netdiag.transport import Transport, open_transport
 
 __all__ = [
     "READY",
-    "ClockSample",
     "NodeCheck",
     "assess",
     "best_sample",
@@ -54,23 +54,6 @@ CMD_TIMEOUT = 20.0
 
 
 @dataclass(frozen=True)
-class ClockSample:
-    """Remote clock minus local clock, from the round trip with the smallest RTT.
-
-    The remote reading happened somewhere inside [sent, received], so taking the midpoint is
-    off by at most RTT/2: ``error_ns``.
-    """
-
-    offset_ns: int
-    rtt_ns: int
-    rounds: int
-
-    @property
-    def error_ns(self) -> int:
-        return self.rtt_ns // 2
-
-
-@dataclass(frozen=True)
 class NodeCheck:
     node: str
     host: str
@@ -81,10 +64,11 @@ class NodeCheck:
     tcpdump: str | None = None  # version, None when missing
     privileges: Literal["root", "sudo", "none"] | None = None
     interfaces: tuple[str, ...] = ()
-    links: tuple[dict[str, Any], ...] = ()  # `ip -j link` as is: ifindex -> name (CAPTURE_RULES 9)
+    # `ip -j link` as is: names the ifindexes of an all-device (LINUX_SLL2) capture
+    links: tuple[dict[str, Any], ...] = ()
     kernel: str | None = None
     free_bytes: int | None = None
-    clock: ClockSample | None = None
+    clock: Clock | None = None
     problems: tuple[str, ...] = field(default=())
 
     def to_json(self) -> dict[str, object]:
@@ -92,8 +76,10 @@ class NodeCheck:
         out["interfaces"] = list(self.interfaces)
         out["links"] = list(self.links)
         out["problems"] = list(self.problems)
-        if self.clock is not None:
-            out["clock"] = {**asdict(self.clock), "error_ns": self.clock.error_ns}
+        if self.clock is not None:  # the keys `inventory check --json` has always written
+            c = self.clock
+            out["clock"] = {"offset_ns": c.offset_ns, "rtt_ns": c.rtt_ns, "rounds": c.samples,
+                            "error_ns": c.error_ns}  # fmt: skip
         return out
 
 
@@ -117,7 +103,7 @@ def parse_df_free(text: str) -> int:
     return int(lines[-1].split()[3]) * 1024
 
 
-async def sample_clock(transport: Transport, rounds: int = 5) -> ClockSample:
+async def sample_clock(transport: Transport, rounds: int = 5) -> Clock:
     """Several round trips to one ``date +%s%N`` loop; keep the one with the smallest RTT.
 
     One remote process answers every sample: a new command per sample would put the channel
@@ -200,17 +186,16 @@ def preflight_commands(node: NodeSpec) -> list[list[str]]:
     return commands
 
 
-def best_sample(rounds: Sequence[tuple[int, int, int]]) -> ClockSample:
+def best_sample(rounds: Sequence[tuple[int, int, int]]) -> Clock:
     """(sent, remote, received) round trips -> the one with the smallest RTT (Cristian)."""
-    sent, remote, received = min(rounds, key=lambda r: r[2] - r[0])
-    return ClockSample(remote - (sent + received) // 2, received - sent, len(rounds))
+    return Clock.from_round_trips(rounds)
 
 
 async def _inspect(transport: Transport, node: NodeSpec, clock_rounds: int) -> NodeCheck:
     # One session for all checks: each session costs the node a login shell (batch.py).
     commands = preflight_commands(node)
     results = [(r.exit_status, r.stdout, r.stderr) for r in await transport.run_batch(commands)]
-    clock: ClockSample | None = None
+    clock: Clock | None = None
     clock_error = ""
     try:
         clock = await sample_clock(transport, clock_rounds)
@@ -222,7 +207,7 @@ async def _inspect(transport: Transport, node: NodeSpec, clock_rounds: int) -> N
 def assess(
     node: NodeSpec,
     results: Sequence[tuple[int, str, str]],
-    clock: ClockSample | None,
+    clock: Clock | None,
     clock_error: str = "",
 ) -> NodeCheck:
     """The verdict from the results of :func:`preflight_commands` (exit, stdout, stderr each)."""

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from netdiag.capture.complete import count_frames, incomplete
-from netdiag.capture.preflight import ClockSample, best_sample
+from netdiag.capture.preflight import best_sample
 from netdiag.capture.results import CaptureResult
 from netdiag.capture.sweep import SWEEP
 from netdiag.capture.tcpdump import (
@@ -33,6 +33,7 @@ from netdiag.capture.tcpdump import (
     tcpdump_argv,
 )
 from netdiag.capture.watch import log
+from netdiag.clock import Clock
 from netdiag.errors import CommandError, TransportError
 from netdiag.plan import CapturePoint, CaptureSpec
 from netdiag.transport import RemoteProcess, Transport
@@ -154,7 +155,7 @@ class RemoteCapture:
             )
         return self.proc
 
-    async def preflight(self) -> tuple[list[tuple[int, str, str]], ClockSample | None, str]:
+    async def preflight(self) -> tuple[list[tuple[int, str, str]], Clock | None, str]:
         """Open the session and read the node's checks and clock samples (a preflight host).
 
         Returns (exit, stdout, stderr) per check, the lowest-RTT clock sample (or None and why).

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from netdiag.capture.preflight import NodeCheck, check_node, connect_node, sample_clock
-from netdiag.capture.results import ClockInfo, NodeResult
+from netdiag.capture.results import NodeResult
 from netdiag.errors import CommandError, TransportError
 from netdiag.transport import Transport
 from netdiag.transport.aio import bounded
@@ -118,8 +118,7 @@ class NodeSession:
         if check.message:
             r.detail = check.message  # warnings only: the capture goes ahead
         if check.clock is not None:
-            c = check.clock
-            r.clock = ClockInfo(c.offset_ns, c.error_ns, c.rtt_ns, c.rounds)
+            r.clock = check.clock
         r.kernel = check.kernel
         r.interfaces = [dict(link) for link in check.links]
         r.status = "ok"
@@ -151,8 +150,8 @@ class NodeSession:
         except (TransportError, CommandError, TimeoutError, ValueError):
             return
         old = self.result.clock
-        if old is None or c.rtt_ns <= old.rtt_ns:
-            self.result.clock = ClockInfo(c.offset_ns, c.error_ns, c.rtt_ns, c.rounds)
+        if old is None or (c.rtt_ns or 0) <= (old.rtt_ns or 0):
+            self.result.clock = c
 
     async def close(self) -> None:
         try:

@@ -236,9 +236,11 @@ def capture_document(
     code: int,
 ) -> dict[str, Any]:
     """``capture --json`` (schema ``netdiag.capture/1``): what a script needs to go on."""
+    from netdiag.bundle import Layout
     from netdiag.capture.results import manifest
 
-    man = manifest(record)
+    man = manifest(record).to_json()
+    layout = Layout(out)
     return {
         "schema": "netdiag.capture/1",
         "run_id": record.run_id,
@@ -246,8 +248,8 @@ def capture_document(
         "exit_code": int(code),
         "messages": list(messages),
         "bundle": str(out),
-        "manifest": str(out / "manifest.json"),
-        "run_log": str(out / "run.log"),
+        "manifest": str(layout.manifest),
+        "run_log": str(layout.run_log),
         "analysis": None if outcome.json_path is None else str(outcome.json_path),
         "report": None if outcome.html_path is None else str(outcome.html_path),
         "started_ns": man["started_ns"],
@@ -276,7 +278,7 @@ def print_summary(outcome: Any, env: Env) -> None:
 
     for warning in outcome.warnings:
         env.warn(warning)
-    render(outcome.analysis, env.console())
+    render(outcome.analysis.parsed, env.console())
 
 
 async def _run(

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from netdiag.cli._env import Env, ExitCode, write_text_file
+from netdiag.errors import AnalysisInputError
 
 if TYPE_CHECKING:
+    from netdiag.bundle import Manifest, ProbeRun
     from netdiag.inventory import Inventory
     from netdiag.trace.model import Endpoint, TracePlan
 
@@ -161,16 +162,15 @@ def _capture(
     run_id: str, doc: dict[str, Any],
 ) -> int:  # fmt: skip
     from netdiag.cli.capture import execute
-    from netdiag.report.json import to_dict
     from netdiag.trace.verdict import trace_verdict
 
     title = f"{traced.source.text} -> {traced.dest.text} ({traced.proto})"
 
     def headline(outcome: Any) -> None:
-        analysis = to_dict(outcome.analysis)
         verdict = trace_verdict(
-            analysis, title=title, target=traced.target, port=traced.port, proto=traced.proto,
-            dest_points=traced.dest_points, probes=_manifest(out).get("probes") or (),
+            outcome.analysis.document, title=title, target=traced.target, port=traced.port,
+            proto=traced.proto, dest_points=traced.dest_points,
+            probes=[p.to_json() for p in _probes(out)],
         )  # fmt: skip
         doc["verdict"] = verdict.facts
         if not args.json:
@@ -241,22 +241,29 @@ def _plan_doc(traced: TracePlan, plan_path: Path, *, dry_run: bool) -> dict[str,
     }
 
 
-def _manifest(out: Path) -> dict[str, Any]:
+def _manifest(out: Path) -> Manifest | None:
+    """The run's manifest as far as it was written; None when there is none to read."""
+    from netdiag.bundle import Layout, read_manifest
+
     try:
-        found = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return found if isinstance(found, dict) else {}
+        return read_manifest(Layout(out).manifest)
+    except AnalysisInputError:
+        return None
+
+
+def _probes(out: Path) -> tuple[ProbeRun, ...]:
+    manifest = _manifest(out)
+    return manifest.probes if manifest is not None else ()
 
 
 def _run_doc(out: Path, code: int) -> dict[str, Any]:
     """The run in the capture's JSON shape when it ended before the capture could say (a second
     Ctrl-C): where its files are and how each point ended, as far as the manifest tells."""
-    captures: list[dict[str, Any]] = []
     manifest = _manifest(out)
-    for c in manifest.get("captures") or []:
-        if isinstance(c, dict):
-            captures.append({k: c.get(k) for k in ("point", "status", "detail")})
+    captures = [
+        {"point": c.point, "status": c.status, "detail": c.detail}
+        for c in (manifest.captures if manifest is not None else ())
+    ]
     return {
         "schema": "netdiag.capture/1",
         "outcome": "interrupted",

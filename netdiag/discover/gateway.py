@@ -1,6 +1,6 @@
 """OVN's logical routers and where their gateway is: ``ovn-nbctl show``, ``ovn-nbctl find NAT``,
 ``ovn-sbctl show`` and each node's OVS ``system-id``, to answer "through which node does a FIP or
-SNAT of this IP enter and leave the cluster?" (SCENARIOS.md S1, seed 001).
+SNAT of this IP enter and leave the cluster?" (kube-ovn floating IPs are NATed there).
 
 A router with a distributed gateway port (``gateway chassis: [A B]``) handles centralized NAT
 on the highest-priority chassis that is alive (``ovn-sbctl show`` lists ``Port_Binding

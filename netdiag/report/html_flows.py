@@ -20,7 +20,7 @@ from netdiag.report.describe import (
     latency_text,
     node_iface,
 )
-from netdiag.report.document import Analysis, Journey, Transform
+from netdiag.report.document import AnalysisDocument, Journey, Transform
 from netdiag.report.groups import FlowGroup, flow_groups, members
 from netdiag.report.markup import Markup, el, join
 from netdiag.report.svg import CHANGE_CLASS, flow_svg
@@ -69,7 +69,7 @@ def section(anchor: str, title: str, *body: object, open_: bool = True) -> Marku
     )
 
 
-def _latency_cell(analysis: Analysis, t: Transform, others: Sequence[int]) -> str:
+def _latency_cell(analysis: AnalysisDocument, t: Transform, others: Sequence[int]) -> str:
     """The hop's latency with the clocks' error, and the range over the group's other flows."""
     text = latency_text(analysis, t)
     if others and t.latency_ns is not None:
@@ -81,7 +81,7 @@ def _latency_cell(analysis: Analysis, t: Transform, others: Sequence[int]) -> st
 
 
 def _hop_table(
-    analysis: Analysis, journey: Journey, t0: int, siblings: Sequence[Journey] = ()
+    analysis: AnalysisDocument, journey: Journey, t0: int, siblings: Sequence[Journey] = ()
 ) -> Markup:
     arriving = arrivals(journey)
     rows: list[tuple[object, ...]] = []
@@ -141,7 +141,7 @@ def _hop_table(
     )
 
 
-def _not_seen(analysis: Analysis, journeys: Sequence[Journey]) -> Markup | None:
+def _not_seen(analysis: AnalysisDocument, journeys: Sequence[Journey]) -> Markup | None:
     """Negative evidence: the capture points that saw none of these packets (or only copies)."""
     on_path = {s.point for j in journeys for s in j.path}
     copies = {s.point for j in journeys for s in j.copies}
@@ -158,7 +158,7 @@ def _not_seen(analysis: Analysis, journeys: Sequence[Journey]) -> Markup | None:
     return el("ul", {"class": "unseen"}, [el("li", None, line) for line in lines])
 
 
-def _flow(analysis: Analysis, group: FlowGroup) -> Markup:
+def _flow(analysis: AnalysisDocument, group: FlowGroup) -> Markup:
     row = group.first
     found = members(analysis, group)
     ids = [r.id for r in group.rows]
@@ -214,7 +214,7 @@ def _flow(analysis: Analysis, group: FlowGroup) -> Markup:
 
 
 def flows_section(
-    analysis: Analysis, shown: Collection[str] | None
+    analysis: AnalysisDocument, shown: Collection[str] | None
 ) -> tuple[Markup, dict[str, str], int]:
     """The flows section, journey id -> flow id (for anomaly links), and the flow count."""
     rows = [r for r in flow_rows(analysis) if shown is None or r.id in shown]

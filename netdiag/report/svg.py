@@ -15,7 +15,7 @@ from netdiag.report.describe import (
     latency_text,
     node_iface,
 )
-from netdiag.report.document import Analysis, Change, Journey, Transform
+from netdiag.report.document import AnalysisDocument, Change, Journey, Transform
 from netdiag.report.markup import Markup, el, join
 
 # Drawn at its own size, never scaled down (the page scrolls it sideways instead), so its text
@@ -50,7 +50,7 @@ def _edge_text(change: Change) -> str:
     return describe_change(change)
 
 
-def _edge(analysis: Analysis, x1: int, y: int, transform: Transform | None) -> list[Markup]:
+def _edge(analysis: AnalysisDocument, x1: int, y: int, transform: Transform | None) -> list[Markup]:
     x2 = x1 + GAP
     parts = [
         el("line", {"x1": x1, "y1": y, "x2": x2 - 8, "y2": y, "class": "edge"}),
@@ -90,7 +90,9 @@ def _edge(analysis: Analysis, x1: int, y: int, transform: Transform | None) -> l
     return parts
 
 
-def _row(analysis: Analysis, journey: Journey, y0: int, t0: int, label: str) -> list[Markup]:
+def _row(
+    analysis: AnalysisDocument, journey: Journey, y0: int, t0: int, label: str
+) -> list[Markup]:
     parts = [el("text", {"x": 4, "y": y0 - 8, "class": "rowlabel"}, f"{label}: {journey.summary}")]
     arriving = arrivals(journey)
     path = journey.path
@@ -133,7 +135,7 @@ def _row(analysis: Analysis, journey: Journey, y0: int, t0: int, label: str) -> 
     return parts
 
 
-def flow_svg(analysis: Analysis, request: Journey, reply: Journey | None) -> Markup:
+def flow_svg(analysis: AnalysisDocument, request: Journey, reply: Journey | None) -> Markup:
     """The diagram of one flow: the request row, then the reply row (times since the request)."""
     rows = [(request, "request")] + ([(reply, "reply")] if reply is not None else [])
     first = request.sightings[0] if request.sightings else None
