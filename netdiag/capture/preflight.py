@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from netdiag.capture.protocol import CLOCK_LOOP
 from netdiag.errors import AuthError, CommandError, HostKeyError, TransportError
 from netdiag.inventory import Inventory, NodeSpec
 from netdiag.transport import Transport, open_transport
@@ -124,9 +125,7 @@ async def sample_clock(transport: Transport, rounds: int = 5) -> ClockSample:
     open and shell start (tens of ms, mostly *before* ``date`` runs) inside each round trip,
     making it long and lopsided; here a round trip is one line each way.
     """
-    proc = await transport.start(
-        ["sh", "-c", "while read -r _; do date +%s%N; done"], sudo=False, keep_stdin=True
-    )
+    proc = await transport.start(["sh", "-c", CLOCK_LOOP], sudo=False, keep_stdin=True)
     samples: list[tuple[int, int, int]] = []
     try:
         for _ in range(rounds):

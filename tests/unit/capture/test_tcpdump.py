@@ -8,16 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from netdiag.capture.protocol import FILE_PLACEHOLDER, SUPERVISOR, capture_exit, supervisor_argv
 from netdiag.capture.skew import shift_pcap, simulated_offset
 from netdiag.capture.tcpdump import (
-    FILE_PLACEHOLDER,
-    SUPERVISOR,
     CaptureStats,
     classify_failure,
-    exit_status_of,
     parse_live_count,
     parse_stats,
-    supervisor_argv,
     tcpdump_argv,
 )
 from netdiag.errors import CaptureFormatError
@@ -71,8 +68,8 @@ def test_final_counts_are_the_last_complete_set() -> None:
     assert parse_stats(lines[:2]) == CaptureStats(6, 12, 0)  # SIGUSR1's one-line form
     assert parse_stats(lines[:1]) is None  # SIGKILL: no counts at all
     assert parse_live_count(lines[1]) == 6
-    assert exit_status_of(lines) == 0
-    assert exit_status_of(lines[:5]) is None
+    assert capture_exit(lines) == 0
+    assert capture_exit(lines[:5]) is None
 
 
 @pytest.mark.parametrize(
