@@ -11,15 +11,13 @@ import asyncio
 import contextlib
 import re
 import secrets
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from netdiag.capture.complete import count_frames, incomplete
-from netdiag.capture.preflight import ClockSample, best_sample
+from netdiag.capture.preflight import ClockSample, clock_dialog
 from netdiag.capture.protocol import (
     ARM,
-    CLOCK_REQUEST,
     EXITED,
     GO,
     HEARTBEAT,
@@ -183,18 +181,8 @@ class RemoteCapture:
             raise CommandError(
                 "the preflight checks printed no complete result; check the node's shell"
             )
-        samples: list[tuple[int, int, int]] = []
-        why = ""
-        for _ in range(self.clock_rounds):
-            sent = time.time_ns()
-            await proc.write(CLOCK_REQUEST)
-            line = await proc.next_line(timeout=self.step_s)
-            received = time.time_ns()
-            try:
-                samples.append((sent, int(line.strip()), received))
-            except ValueError:
-                why = f"`date +%s%N` answered {line.strip()[:40]!r}"
-        return results, best_sample(samples) if samples else None, why
+        clock, why = await clock_dialog(proc, self.clock_rounds, timeout=self.step_s)
+        return results, clock, why
 
     async def release(self) -> None:
         """A preflight host on an unfit node: EOF, the supervisor exits having made nothing."""

@@ -35,6 +35,9 @@ class _Borrowed(Transport):
         super().__init__(inner.node)
         self.inner = inner
 
+    def node_time_ns(self, reading: int) -> int:
+        return self.inner.node_time_ns(reading)
+
     async def connect(self) -> None:
         await self.inner.connect()
 

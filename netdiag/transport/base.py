@@ -57,6 +57,14 @@ class Transport(abc.ABC):
     def name(self) -> str:
         return self.node.name
 
+    def node_time_ns(self, reading: int) -> int:
+        """A reading of the node's clock (ns since the epoch) as netdiag should take it: as is.
+
+        Wrappers pass it on to the transport they wrap; the lab's nodes share our clock, and
+        :class:`netdiag.lab.skew.SimulatedSkew` shifts their readings to simulate a skew.
+        """
+        return reading
+
     async def __aenter__(self) -> Self:
         await self.connect()
         return self
