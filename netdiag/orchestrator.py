@@ -31,7 +31,14 @@ from netdiag.capture.locate import Unplaced, locate
 from netdiag.capture.preflight import assess, preflight_commands
 from netdiag.capture.probes import probe_result, run_probe
 from netdiag.capture.remote import STEP_TIMEOUT, RemoteCapture
-from netdiag.capture.results import CaptureResult, NodeResult, RunRecord, plan_json, write_manifest
+from netdiag.capture.results import (
+    CaptureResult,
+    NodeResult,
+    RunRecord,
+    node_status_of,
+    plan_json,
+    write_manifest,
+)
 from netdiag.capture.run_steps import (
     capture_file,
     involved,
@@ -246,7 +253,7 @@ class _Run:
             if swept := c.swept():
                 self.record.notes.append(f"{node.name}: removed leftovers of dead runs: {swept}")
             if c.result.status != "listening":
-                node.fail(c.result.status, point_failure(c.result))
+                node.fail(node_status_of(c.result.status), point_failure(c.result))
         for r in self.record.captures:
             if r.status == "no-interface":
                 self.record.nodes[r.node].fail(r.status, point_failure(r))

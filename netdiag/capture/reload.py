@@ -19,6 +19,8 @@ from netdiag.capture.results import (
     NodeResult,
     ProbeResult,
     RunRecord,
+    capture_status,
+    node_status,
 )
 from netdiag.capture.tcpdump import CaptureStats
 from netdiag.errors import InputError
@@ -73,7 +75,7 @@ def _node(name: str, raw: Mapping[str, Any], versions: Mapping[str, Any]) -> Nod
     clock = raw.get("clock")
     node = NodeResult(
         name,
-        status=str(raw["status"]),
+        status=node_status(raw["status"]),
         detail=str(raw.get("detail") or ""),
         commands=[list(c) for c in raw.get("commands") or []],
         interfaces=list(raw.get("interfaces") or []),
@@ -96,7 +98,7 @@ def _capture(raw: Mapping[str, Any]) -> CaptureResult:
         iface,
         raw.get("netns"),
         str(raw.get("file") or ""),
-        status=str(raw["status"]),
+        status=capture_status(raw["status"]),
         detail=str(raw.get("detail") or ""),
         stats=CaptureStats(**stats) if isinstance(stats, dict) else None,
         stderr=str(raw.get("stderr") or ""),

@@ -9,8 +9,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from netdiag.capture.protocol import FILE_PLACEHOLDER, own_line
+
+if TYPE_CHECKING:
+    from netdiag.capture.results import CaptureStatus
 
 __all__ = [
     "CaptureStats",
@@ -111,7 +115,7 @@ def parse_live_count(line: str) -> int | None:
 
 
 # (status, what it means, what to do) keyed by a piece of tcpdump / shell error output.
-_FAILURES: tuple[tuple[str, str, str], ...] = (
+_FAILURES: tuple[tuple[str, CaptureStatus, str], ...] = (
     ("No such device", "no-interface", "check the interface name (ip link) or the plan"),
     ("doesn't exist", "no-interface", "check the interface name (ip link) or the plan"),
     ("You don't have permission", "no-permission", "log in as root or set sudo: true"),
@@ -125,7 +129,7 @@ _FAILURES: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def classify_failure(stderr: str, exit_status: int | None) -> tuple[str, str]:
+def classify_failure(stderr: str, exit_status: int | None) -> tuple[CaptureStatus, str]:
     """A capture that failed -> (status, one-line message saying what to do)."""
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
     lines = [ln for ln in lines if not own_line(ln)]  # the supervisor's own
