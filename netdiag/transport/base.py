@@ -11,13 +11,15 @@ requests are unreliable (CAPTURE_RULES 3). Backends supply connect/close/get/put
 from __future__ import annotations
 
 import abc
+import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
-from netdiag.errors import CommandError
+from netdiag.errors import CommandError, TransportError
+from netdiag.transport.aio import bounded
 from netdiag.transport.process import PID_WRAPPER, Channel, RemoteProcess, wrap_argv
 
 if TYPE_CHECKING:
@@ -105,13 +107,15 @@ class Transport(abc.ABC):
         """Run to completion. On timeout the remote process is killed and CommandTimeout raised.
 
         ``sudo`` None means the node's setting. ``check`` raises CommandError on a non-zero exit.
+        A caller cancelled at any point (also while the session opens) leaves nothing behind:
+        the remote process is killed by PID and no task reads its output once this returns.
         """
         started = time.monotonic()
         proc = await self.start(argv, netns=netns, sudo=sudo, input=input)
         try:
             status = await proc.wait(timeout=timeout, kill_on_timeout=True)
         except BaseException:  # cancelled by our caller, above all: nothing may run on
-            await proc.abandon()
+            await _unless_cancelled_again(proc.abandon())
             raise
         out, err, took = proc.stdout_text(), proc.stderr_text(), time.monotonic() - started
         result = CommandResult(self.name, tuple(argv), status, out, err, took)
@@ -143,14 +147,31 @@ class Transport(abc.ABC):
         full = [*PID_WRAPPER, *wrap_argv(argv, netns=netns, sudo=False)]
         if use_sudo:
             full = ["sudo", "-n", *full]
-        channel = await self._spawn(full)
+        spawning = asyncio.ensure_future(self._spawn(full))
+        try:
+            channel = await asyncio.shield(spawning)
+        except asyncio.CancelledError:
+            # A backend may go on opening the channel (paramiko does, in a thread): wait for
+            # it and stop what it started, or the command would run on with nobody reading.
+            await _unless_cancelled_again(self._stop_late(spawning, argv, use_sudo))
+            raise
         proc = RemoteProcess(self, tuple(argv), channel, sudo=use_sudo, on_line=on_line)
         try:
             await proc.begin(input, keep_stdin=keep_stdin)
         except BaseException:
-            await proc.abandon()
+            await _unless_cancelled_again(proc.abandon())
             raise
         return proc
+
+    async def _stop_late(
+        self, spawning: asyncio.Future[Channel], argv: Sequence[str], sudo: bool
+    ) -> None:
+        """The channel a cancelled start was still opening: kill its process, if it has one."""
+        try:
+            channel = await bounded(spawning, max(10.0, self.node.connect_timeout * 3))
+        except (TransportError, TimeoutError):
+            return
+        await RemoteProcess(self, tuple(argv), channel, sudo=sudo, on_line=None).abandon()
 
     async def run_batch(
         self, commands: Sequence[Sequence[str]], *, timeout: float = 60.0
@@ -159,3 +180,13 @@ class Transport(abc.ABC):
         from netdiag.transport.batch import run_batch
 
         return await run_batch(self, commands, timeout=timeout)
+
+
+async def _unless_cancelled_again(cleanup: Coroutine[Any, Any, None]) -> None:
+    """Run ``cleanup`` to its end even if our caller is cancelled once more meanwhile.
+
+    Clean-up runs while a cancellation propagates; a second cancel (a second Ctrl-C) must not
+    cut it short and leave a remote process running: it goes on in its own task, bounded by
+    its own timeouts.
+    """
+    await asyncio.shield(asyncio.ensure_future(cleanup))
