@@ -4,7 +4,8 @@ Commands are argv lists. SSH backends join them with ``shlex.join`` for the remo
 interface name, a BPF filter or a path arrives verbatim and never as shell syntax. Long-running
 processes are started as ``sh -c 'echo $$; exec "$@"' sh ARGV...``: the first stdout line is the
 remote PID, which we signal with ``kill -INT PID`` over a second channel because SSH "signal"
-requests are unreliable (CAPTURE_RULES 3). Backends supply connect/close/get/put and ``_spawn``
+requests are unreliable (OpenSSH < 10.0 refuses them for root logins, asyncssh gets no reply,
+paramiko has no API for them). Backends supply connect/close/get/put and ``_spawn``
 (a :class:`Channel` of bytes); pumping, timeouts and signals live in ``process.py``.
 """
 
@@ -29,6 +30,10 @@ __all__ = ["CommandResult", "LineCallback", "Transport", "wrap_argv"]
 
 # Called with ("stdout" | "stderr", line without its newline) for every line of a started process.
 LineCallback = Callable[[str, str], None]
+
+
+# Clean-ups of cancelled starts still running (a task nobody holds may be collected mid-way).
+_LATE: set[asyncio.Future[None]] = set()
 
 
 @dataclass(frozen=True)
@@ -107,8 +112,9 @@ class Transport(abc.ABC):
         """Run to completion. On timeout the remote process is killed and CommandTimeout raised.
 
         ``sudo`` None means the node's setting. ``check`` raises CommandError on a non-zero exit.
-        A caller cancelled at any point (also while the session opens) leaves nothing behind:
-        the remote process is killed by PID and no task reads its output once this returns.
+        A cancelled caller leaves nothing behind: the remote process is killed by PID and no
+        task reads its output once this returns; cancelled while the session was still
+        opening, what the session starts is killed as soon as it has started.
         """
         started = time.monotonic()
         proc = await self.start(argv, netns=netns, sudo=sudo, input=input)
@@ -138,7 +144,8 @@ class Transport(abc.ABC):
         on_line: LineCallback | None = None,
         keep_stdin: bool = False,
     ) -> RemoteProcess:
-        """Start a long-running process; its output is read continuously (CAPTURE_RULES 11).
+        """Start a long-running process; its output is read continuously (a full SSH window
+        would stall the remote writer: a stalled tcpdump makes the kernel drop packets).
 
         ``keep_stdin`` leaves stdin open for :meth:`RemoteProcess.write` (a dialog), else it is
         closed after ``input`` so commands reading stdin do not wait forever.
@@ -151,9 +158,12 @@ class Transport(abc.ABC):
         try:
             channel = await asyncio.shield(spawning)
         except asyncio.CancelledError:
-            # A backend may go on opening the channel (paramiko does, in a thread): wait for
-            # it and stop what it started, or the command would run on with nobody reading.
-            await _unless_cancelled_again(self._stop_late(spawning, argv, use_sudo))
+            # A backend may go on opening the channel (paramiko does, in a thread): stop what
+            # it starts, or the command would run on with nobody reading. In the background:
+            # on a dead link the channel never opens, and a cancel must not wait for it.
+            late = asyncio.ensure_future(self._stop_late(spawning, argv, use_sudo))
+            _LATE.add(late)
+            late.add_done_callback(_LATE.discard)
             raise
         proc = RemoteProcess(self, tuple(argv), channel, sudo=use_sudo, on_line=on_line)
         try:
