@@ -1,6 +1,6 @@
 """The coordinated run: connect, preflight, start every capture, probe, stop, fetch, clean up.
 
-Order matters and is the point of this module (issue 5, CAPTURE_RULES):
+Order matters and is the point of this module:
 
 1. connect + preflight every node concurrently (a semaphore bounds the handshakes);
 2. start every capture (its supervisor first sweeps what dead runs left) and wait for
@@ -87,7 +87,8 @@ class RunOptions:
     grace_s: float = 600.0  # ...and then keeps the files this long for `capture --recover`
     step_s: float = STEP_TIMEOUT  # one step's wait for a node's answer before it is lost
     poll_s: float | None = None  # live packet counts (SIGUSR1) every poll_s; None: off
-    min_linger: float = 2.0  # CAPTURE_RULES 5: stopping sooner loses the last packets
+    # libpcap delivers in blocks: a SIGINT sooner after the last packet can lose it
+    min_linger: float = 2.0
     factory: Factory = open_transport
     run_id: str = ""  # "" -> a fresh make_run_id()
 

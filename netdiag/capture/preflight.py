@@ -83,7 +83,9 @@ class NodeCheck:
     tcpdump: str | None = None  # version, None when missing
     privileges: Literal["root", "sudo", "none"] | None = None
     interfaces: tuple[str, ...] = ()
-    links: tuple[dict[str, Any], ...] = ()  # `ip -j link` as is: ifindex -> name (CAPTURE_RULES 9)
+    # `ip -j link` as is: `-i any` pcaps (LINUX_SLL2) carry only the capturing namespace's
+    # ifindex, so the analysis maps ifindex -> name from this record
+    links: tuple[dict[str, Any], ...] = ()
     kernel: str | None = None
     free_bytes: int | None = None
     clock: ClockSample | None = None

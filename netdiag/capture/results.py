@@ -140,7 +140,7 @@ class CaptureResult:
     stderr: str = ""
     packets: int | None = None
     remote_dir: str | None = None
-    resolved_from: str = "inventory"  # inventory | discovery | name (issue 7)
+    resolved_from: str = "inventory"  # inventory | discovery (a role or a pod) | name
     role: str | None = None
     pod: str | None = None
     discovery: list[str] = field(default_factory=list)  # the commands that placed it
@@ -241,7 +241,7 @@ def _tool_versions(nodes: Mapping[str, NodeResult]) -> dict[str, Any]:
 
 
 def manifest(record: RunRecord) -> dict[str, Any]:
-    """The manifest JSON document (see DESIGN.md "Run bundle")."""
+    """The run bundle's ``manifest.json`` document (schema ``netdiag.run/1``)."""
     return {
         "schema": SCHEMA,
         "run_id": record.run_id,

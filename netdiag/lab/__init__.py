@@ -1,7 +1,7 @@
 """The network-namespace lab: a kube-ovn-like cluster in a box (`netdiag lab up|down|status`).
 
-It reproduces the packet paths of SCENARIOS.md S1 (FIP DNAT/SNAT, pod egress SNAT) and S2
-(cross-node overlay) with seed 001's addresses, device names and MACs, so that netdiag's own
+It reproduces the packet paths of a kube-ovn cluster (FIP DNAT/SNAT, pod egress SNAT, the
+cross-node overlay) with a real cluster's addresses, device names and MACs, so that netdiag's own
 tests — and users without a cluster — run real OpenSSH, real tcpdump and real iptables NAT.
 
 Topology (every namespace is named ``<lab>-...``, so ``down`` finds a lab by prefix alone)::
@@ -50,9 +50,9 @@ from netdiag.lab.state import LabState, NodeState, PodState
 from netdiag.lab.status import LabStatus, NodeStatus, status
 from netdiag.lab.topology import (
     DEFAULT_NAME,
+    LabNode,
+    LabPod,
     LabSpec,
-    NodeSpec,
-    PodSpec,
     PortForward,
     default_spec,
 )
@@ -60,13 +60,13 @@ from netdiag.lab.topology import (
 __all__ = [
     "DEFAULT_NAME",
     "DownReport",
+    "LabNode",
+    "LabPod",
     "LabSpec",
     "LabState",
     "LabStatus",
-    "NodeSpec",
     "NodeState",
     "NodeStatus",
-    "PodSpec",
     "PodState",
     "PortForward",
     "default_spec",

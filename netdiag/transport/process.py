@@ -2,7 +2,8 @@
 
 Output is pumped continuously from the moment the process starts, whether or not anyone looks,
 because a full SSH window stalls the remote writer and makes the kernel drop packets
-(CAPTURE_RULES 11). Signals go by PID over a second channel (CAPTURE_RULES 3).
+(measured with tcpdump). Signals go by PID over a second channel: SSH "signal" requests are
+refused by OpenSSH < 10.0 for root logins and go unanswered in asyncssh.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["KILL_ONE", "KILL_TREE", "PID_WRAPPER", "Channel", "RemoteProcess", "wrap_argv"]
 
 # Run as `sh -c SCRIPT SIG PID`: the signal and PID are arguments, never spliced into the script.
-# Prints the shell's PID, then becomes the command: that PID is the command's (CAPTURE_RULES 3).
+# Prints the shell's PID, then becomes the command (exec): that PID is the command's.
 PID_WRAPPER = ("sh", "-c", 'echo $$; exec "$@"', "sh")
 KILL_ONE = 'kill -s "$0" "$1"'
 # The parent is stopped first, so that it starts no child between pkill and kill.
