@@ -82,24 +82,27 @@ STARTED = re.compile(r"listening on |^netdiag: capture exit \d+$")
 
 
 @dataclass(frozen=True)
-class DirMade:
+class _About:
+    """An event about one directory (``path``) or one line of output (``line``)."""
+
+    path: str = ""
+    line: str = ""
+
+
+class DirMade(_About):
     """The private capture directory exists (``dir DIR``); the supervisor waits for GO."""
 
-    path: str
 
-
-@dataclass(frozen=True)
-class DirRemoved:
+class DirRemoved(_About):
     """The supervisor removed its directory (``removed DIR``, its last line)."""
 
-    path: str
 
-
-@dataclass(frozen=True)
-class Listening:
+class Listening(_About):
     """tcpdump opened its device (its ``listening on IF, link-type ...`` line)."""
 
-    line: str
+
+class Swept(_About):
+    """The supervisor's sweep removed what a dead run left (``swept DIR ...``)."""
 
 
 @dataclass(frozen=True)
@@ -124,13 +127,6 @@ class Keeping:
     seconds: float
 
 
-@dataclass(frozen=True)
-class Swept:
-    """The supervisor's sweep removed what a dead run left (``swept DIR ...``)."""
-
-    line: str
-
-
 Event = DirMade | DirRemoved | Listening | CaptureExit | FreeSpace | Keeping | Swept
 Stream = Literal["stdout", "stderr"]
 
@@ -140,14 +136,14 @@ def parse(stream: Stream, line: str) -> Event | None:
     the preflight checks' output, a login shell's chatter)."""
     if stream == "stdout":
         if line.startswith(_DIR):
-            return DirMade(line[len(_DIR) :])
+            return DirMade(path=line[len(_DIR) :])
         if line.startswith(_REMOVED):
-            return DirRemoved(line[len(_REMOVED) :])
+            return DirRemoved(path=line[len(_REMOVED) :])
         return None
     if line.startswith("swept "):
-        return Swept(line)
+        return Swept(line=line)
     if not line.startswith(_OWN):
-        return Listening(line) if "listening on " in line else None
+        return Listening(line=line) if "listening on " in line else None
     if m := EXITED.match(line):
         return CaptureExit(int(m.group(1)))
     if m := _DF.match(line + " "):
