@@ -36,6 +36,11 @@ LineCallback = Callable[[str, str], None]
 _LATE: set[asyncio.Future[None]] = set()
 
 
+def cleanups_pending() -> int:
+    """Cancelled starts whose channel may still open and is then stopped in the background."""
+    return len(_LATE)
+
+
 @dataclass(frozen=True)
 class CommandResult:
     """A finished command. Output is text (UTF-8, bad bytes replaced); files move by get()."""
