@@ -13,7 +13,7 @@ Order matters and is the point of this module:
 5. SIGINT every capture by PID, fetch the files concurrently, let each supervisor remove its
    directory, sweep our own run marker as a last check, close the connections;
 6. write the bundle's manifest (also after every phase, so a run that dies half-way leaves
-   one) and shift simulated lab clock skew into the pcaps.
+   one), noting a lab node's simulated clock skew (its transport applied it).
 
 A failing node is a status, not an exception; ``stop`` (Ctrl-C, SIGTERM) skips to step 5.
 """
@@ -32,7 +32,14 @@ from netdiag.capture.locate import Unplaced, locate
 from netdiag.capture.preflight import assess, preflight_commands
 from netdiag.capture.probes import probe_result, run_probe
 from netdiag.capture.remote import STEP_TIMEOUT, RemoteCapture
-from netdiag.capture.results import CaptureResult, NodeResult, RunRecord, plan_json, write_manifest
+from netdiag.capture.results import (
+    CaptureResult,
+    NodeResult,
+    RunRecord,
+    node_status_of,
+    plan_json,
+    write_manifest,
+)
 from netdiag.capture.run_steps import (
     capture_file,
     involved,
@@ -46,11 +53,11 @@ from netdiag.capture.run_steps import (
     shown,
 )
 from netdiag.capture.session import NodeSession
-from netdiag.capture.skew import shift_pcap, simulated_offset
 from netdiag.capture.sweep import sweep
 from netdiag.capture.watch import WatchedTransport, keep_run_log, log
 from netdiag.errors import TransportError
 from netdiag.inventory import Inventory, NodeSpec, pod_record
+from netdiag.lab.skew import simulated_offset, skew_note, with_simulated_skew
 from netdiag.plan import (
     CapturePoint,
     Plan,
@@ -116,9 +123,11 @@ class _Run:
             heartbeat_s=opts.heartbeat_s,
             grace_s=opts.grace_s,
         )
+        # A lab node with a simulated clock skew is seen through its transport as skewed.
         self.sessions = {
             n.name: NodeSession(
-                WatchedTransport(opts.factory(n, opts.transport)), self.record.nodes[n.name]
+                WatchedTransport(with_simulated_skew(opts.factory(n, opts.transport))),
+                self.record.nodes[n.name],
             )
             for n in nodes
         }
@@ -245,7 +254,7 @@ class _Run:
             if swept := c.swept():
                 self.record.notes.append(f"{node.name}: removed leftovers of dead runs: {swept}")
             if c.result.status != "listening":
-                node.fail(c.result.status, point_failure(c.result))
+                node.fail(node_status_of(c.result.status), point_failure(c.result))
         for r in self.record.captures:
             if r.status == "no-interface":
                 self.record.nodes[r.node].fail(r.status, point_failure(r))
@@ -371,21 +380,10 @@ class _Run:
         await s.close()
         s.result.enter(s.result.status)
 
-    def apply_simulated_skew(self) -> None:
-        for r in self.record.captures:
-            node = self.record.nodes.get(r.node)  # None: a pod placed on no node, no file
-            path = self.opts.out / r.file
-            if node is not None and node.simulated_clock_offset_ns and path.is_file():
-                shift_pcap(path, node.simulated_clock_offset_ns)
+    def note_simulated_skew(self) -> None:
         for node in self.record.nodes.values():
-            off = node.simulated_clock_offset_ns
-            if off and node.clock is not None:
-                node.clock = node.clock.shifted(off)
-            if off:
-                self.record.notes.append(
-                    f"{node.name}: clock skew of {off} ns is SIMULATED (lab): its pcap timestamps "
-                    "and clock offset were shifted by netdiag after the fetch"
-                )
+            if node.simulated_clock_offset_ns:
+                self.record.notes.append(skew_note(node.name, node.simulated_clock_offset_ns))
 
     def finalize(self, *, abandoned: bool = False) -> None:
         for r in self.record.captures:
@@ -458,7 +456,7 @@ async def _wind_down(run: _Run) -> None:
     phase = "done"
     try:
         await run.stop_fetch_clean()
-        run.apply_simulated_skew()
+        run.note_simulated_skew()
     except asyncio.CancelledError:  # a second Ctrl-C: the manifest says what was left undone
         phase = "abandoned"
         raise

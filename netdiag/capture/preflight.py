@@ -16,10 +16,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from netdiag.capture.protocol import CLOCK_LOOP, CLOCK_REQUEST
 from netdiag.clock import Clock
 from netdiag.errors import AuthError, CommandError, HostKeyError, TransportError
 from netdiag.inventory import Inventory, NodeSpec
-from netdiag.transport import Transport, open_transport
+from netdiag.transport import RemoteProcess, Transport, open_transport
 
 __all__ = [
     "READY",
@@ -28,6 +29,7 @@ __all__ = [
     "best_sample",
     "check_inventory",
     "check_node",
+    "clock_dialog",
     "connect_node",
     "inspect_node",
     "parse_df_free",
@@ -64,7 +66,8 @@ class NodeCheck:
     tcpdump: str | None = None  # version, None when missing
     privileges: Literal["root", "sudo", "none"] | None = None
     interfaces: tuple[str, ...] = ()
-    # `ip -j link` as is: names the ifindexes of an all-device (LINUX_SLL2) capture
+    # `ip -j link` as is: `-i any` pcaps (LINUX_SLL2) carry only the capturing namespace's
+    # ifindex, so the analysis maps ifindex -> name from this record
     links: tuple[dict[str, Any], ...] = ()
     kernel: str | None = None
     free_bytes: int | None = None
@@ -108,26 +111,46 @@ async def sample_clock(transport: Transport, rounds: int = 5) -> Clock:
 
     One remote process answers every sample: a new command per sample would put the channel
     open and shell start (tens of ms, mostly *before* ``date`` runs) inside each round trip,
-    making it long and lopsided; here a round trip is one line each way.
+    making it long and lopsided; here a round trip is one line each way. ValueError when the
+    node gave no usable sample.
     """
-    proc = await transport.start(
-        ["sh", "-c", "while read -r _; do date +%s%N; done"], sudo=False, keep_stdin=True
-    )
-    samples: list[tuple[int, int, int]] = []
+    proc = await transport.start(["sh", "-c", CLOCK_LOOP], sudo=False, keep_stdin=True)
     try:
-        for _ in range(rounds):
-            sent = time.time_ns()
-            await proc.write(b"\n")
-            line = await proc.next_line(timeout=CMD_TIMEOUT)
-            received = time.time_ns()
-            samples.append((sent, int(line.strip()), received))
+        sample, why = await clock_dialog(proc, rounds, timeout=CMD_TIMEOUT)
     finally:
         await proc.close_stdin()
         try:
             await proc.wait(timeout=CMD_TIMEOUT, kill_on_timeout=True)
         except TransportError:
             proc.close()
-    return best_sample(samples)
+    if sample is None:
+        raise ValueError(why or "no clock samples")
+    return sample
+
+
+async def clock_dialog(
+    proc: RemoteProcess, rounds: int, *, timeout: float
+) -> tuple[Clock | None, str]:
+    """``rounds`` clock samples from a process that answers each line with ``date +%s%N``
+    (:data:`~netdiag.capture.protocol.CLOCK_LOOP`, or a supervisor hosting preflight).
+
+    Returns the lowest-RTT sample, or None and why. A node that prints no number (a ``date``
+    without ``%N``) gives no sample; the capture goes on with causality alone.
+    """
+    samples: list[tuple[int, int, int]] = []
+    why = ""
+    for _ in range(rounds):
+        sent = time.time_ns()
+        await proc.write(CLOCK_REQUEST)
+        line = await proc.next_line(timeout=timeout)
+        received = time.time_ns()
+        try:
+            reading = int(line.strip())
+        except ValueError:
+            why = f"`date +%s%N` answered {line.strip()[:40]!r}"
+            continue
+        samples.append((sent, proc.transport.node_time_ns(reading), received))
+    return (best_sample(samples) if samples else None), why
 
 
 async def connect_node(transport: Transport) -> NodeCheck | None:

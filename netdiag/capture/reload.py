@@ -17,7 +17,9 @@ from netdiag.capture.results import (
     NodeResult,
     ProbeResult,
     RunRecord,
+    capture_status,
     copy_fields,
+    node_status,
 )
 from netdiag.capture.tcpdump import CaptureStats
 from netdiag.errors import AnalysisInputError, InputError
@@ -42,6 +44,8 @@ def load_record(out: Path) -> RunRecord:
         return _record(Manifest.from_json(doc, str(path)), out)
     except AnalysisInputError as exc:
         raise InputError(f"{exc}; it cannot be continued") from exc
+    except ValueError as exc:  # a status no run can have
+        raise InputError(f"{path}: damaged run manifest ({exc}); it cannot be continued") from exc
 
 
 def _record(manifest: Manifest, out: Path) -> RunRecord:
@@ -64,7 +68,7 @@ def _record(manifest: Manifest, out: Path) -> RunRecord:
 
 def _node(run: NodeRun) -> NodeResult:
     node = copy_fields(
-        run, NodeResult, commands=[list(c) for c in run.commands],
+        run, NodeResult, status=node_status(run.status), commands=[list(c) for c in run.commands],
         interfaces=list(run.interfaces),
     )  # fmt: skip
     node.enter(node.status)
@@ -79,6 +83,7 @@ def _capture(run: CaptureRun) -> CaptureResult:
     return copy_fields(
         run,
         CaptureResult,
+        status=capture_status(run.status),
         file=run.file or "",
         stats=stats,
         resolved_from=run.resolved_from or "inventory",

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, cast, get_args
 
 from netdiag.bundle import layout
 from netdiag.bundle.manifest import CaptureRun, Manifest, NodeRun, ProbeRun
@@ -22,15 +22,54 @@ from netdiag.clock import Clock
 
 __all__ = [
     "CaptureResult",
+    "CaptureStatus",
     "NodeResult",
+    "NodeStatus",
     "ProbeResult",
     "RunRecord",
+    "capture_status",
     "copy_fields",
     "manifest",
+    "node_status",
+    "node_status_of",
     "write_manifest",
 ]
 
 Record = TypeVar("Record")
+
+# A capture point's status in the manifest (the README's capture section names each).
+CaptureStatus = Literal[
+    "pending", "armed", "listening",  # on the way
+    "ok", "incomplete", "recovered",  # a file to analyse (incomplete: fewer frames than counted)
+    "not-started", "no-device", "no-interface", "no-tcpdump", "no-permission", "bad-filter",
+    "disk-full", "not-listening", "lost", "fetch-failed", "failed",
+]  # fmt: skip
+# A node's status: its preflight verdict, or the first failure of one of its captures.
+NodeStatus = Literal[
+    "pending", "ok", "recovered",
+    "unreachable", "auth-failed", "hostkey-rejected", "no-tcpdump", "no-permission",
+    "no-interface", "bad-filter", "disk-full", "not-listening", "not-started", "lost",
+    "interrupted", "failed",
+]  # fmt: skip
+
+
+def node_status(text: object) -> NodeStatus:
+    """``text`` (a manifest's word) as a node status; ValueError for any other word."""
+    if text not in get_args(NodeStatus):
+        raise ValueError(f"unknown node status {text!r}")
+    return cast(NodeStatus, text)
+
+
+def capture_status(text: object) -> CaptureStatus:
+    """``text`` (a manifest's word) as a capture status; ValueError for any other word."""
+    if text not in get_args(CaptureStatus):
+        raise ValueError(f"unknown capture status {text!r}")
+    return cast(CaptureStatus, text)
+
+
+def node_status_of(status: CaptureStatus) -> NodeStatus:
+    """A failed capture's status as its node's ("failed" for one no node can have)."""
+    return cast(NodeStatus, status) if status in get_args(NodeStatus) else "failed"
 
 
 def copy_fields(source: object, target: type[Record], **given: Any) -> Record:
@@ -45,7 +84,7 @@ class NodeResult:
     """One node: its final status, and ``state`` (what it is doing now) for the progress view."""
 
     name: str
-    status: str = "pending"
+    status: NodeStatus = "pending"
     detail: str = ""
     state: str = "waiting"
     commands: list[list[str]] = field(default_factory=list)
@@ -61,7 +100,7 @@ class NodeResult:
         """Move to ``state`` (what the progress display shows), optionally with its time bound."""
         self.state, self.state_since, self.state_limit = state, time.monotonic(), limit
 
-    def fail(self, status: str, detail: str) -> None:
+    def fail(self, status: NodeStatus, detail: str) -> None:
         """Record the first failure; later ones (often consequences) do not overwrite it."""
         if self.status in ("pending", "ok"):
             self.status, self.detail = status, detail
@@ -82,7 +121,7 @@ class CaptureResult:
     iface: str
     netns: str | None
     file: str  # relative to the run directory: bundle.layout.pcap_name()
-    status: str = "pending"
+    status: CaptureStatus = "pending"
     detail: str = ""
     stats: CaptureStats | None = None
     stderr: str = ""

@@ -287,7 +287,7 @@ async def _run(
     """The run under our own SIGINT/SIGTERM handling (first: clean stop, second: abandon)."""
     from rich.live import Live
 
-    from netdiag.capture.progress import RunView
+    from netdiag.capture.progress import ProgressTable
     from netdiag.orchestrator import run_capture
     from netdiag.transport.aio import cancel_and_wait
 
@@ -308,7 +308,7 @@ async def _run(
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig.name)
-    views: list[RunView] = []
+    views: list[ProgressTable] = []
     waiter: asyncio.Task[None] | None = None
     live = Live(console=console, refresh_per_second=4, transient=True)
     try:
@@ -316,7 +316,7 @@ async def _run(
 
             def on_start(record: Any) -> None:
                 nonlocal waiter
-                views.append(RunView(record))
+                views.append(ProgressTable(record))
                 live.update(views[0])
                 if console.is_terminal:  # the live table shows phases and waits
                     console.print(f"run {record.run_id} -> {record.out}")

@@ -24,14 +24,9 @@ from netdiag.discover.iproute import (
 )
 from netdiag.discover.match import attach_host_peers, find_pod, host_iface_from_route, pod_netns
 from netdiag.discover.model import Discovery, Link, PathDevice, PodNetns
-from netdiag.discover.ovn_live import (
-    OVN_DB,
-    OVS_IDS,
-    Factory,
-    OvnView,
-    ovs_ids,
-    with_gateways,
-)
+from netdiag.discover.ovn.live import Factory, with_gateways
+from netdiag.discover.ovn.model import OvnView
+from netdiag.discover.ovn.parse import OVN_DB, OVS_IDS, ovn_view, ovs_ids
 from netdiag.discover.ovs import (
     OvsBridge,
     iface_ids,
@@ -108,7 +103,7 @@ class NodeView:
             self.bridges = parse_vsctl_show(show.stdout)
         if ids is not None and ids.ok:
             self.ovs_ids = ovs_ids(ids.stdout)
-        self.ovn = OvnView.of(by_argv)
+        self.ovn: OvnView = ovn_view(by_argv)
         up = ovs_uplink(self.links, self.routes, self.bridges, self.ovs_ids.get("ovn-encap-ip"))
         self.path: tuple[PathDevice, ...] = path_devices(self.links, self.routes, node.devices, up)
         # OVS fallback (kube-ovn / ovn-kubernetes): the pod's port by its external_ids iface-id

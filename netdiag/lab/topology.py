@@ -1,4 +1,4 @@
-"""The lab's topology as plain data, and the default one that mirrors seed 001 (a kube-ovn FIP).
+"""The lab's topology as plain data, and the default one that mirrors a real kube-ovn cluster.
 
 Nothing here touches the system: the spec is validated and every name, address and MAC the lab
 will create can be computed from it (the unit tests read them, the builder applies them).
