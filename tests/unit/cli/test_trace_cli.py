@@ -96,7 +96,7 @@ def test_a_run_directory_in_use_is_refused_before_any_node_is_asked(tmp_path: Pa
 
 
 def test_a_port_with_ping_is_refused_before_any_node_is_asked() -> None:
-    code, _out, err = run_cli("client", "172.19.0.11:80", "--proto", "icmp", "--dry-run")
+    code, out, err = run_cli("client", "172.19.0.11:80", "--proto", "icmp", "--dry-run")
     assert code == ExitCode.INPUT
     assert err == (
         "netdiag: error: a port (80) with --proto icmp: ping has no ports; use --proto tcp or "
