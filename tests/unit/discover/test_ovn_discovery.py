@@ -128,7 +128,7 @@ async def test_nodes_without_ovs_are_left_alone(monkeypatch: pytest.MonkeyPatch)
 
     monkeypatch.setattr(ovn_live, "_ask", never)
     found = [Discovery("10.0.0.5", "n1", ip="10.0.0.5")]
-    plain = NodeView(
+    plain = NodeView.parse(
         INVENTORY.node("client"),
         [
             CommandResult("client", a, 0, out, "", 0.0)
