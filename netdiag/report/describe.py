@@ -97,11 +97,16 @@ def format_ns(ns: int | None) -> str:
     return f"{sign}{ns / 1_000_000_000:.3g} s"
 
 
+def format_signed_ns(ns: int) -> str:
+    """A time relative to another, with its sign: ``+41 µs``, ``-3.2 µs`` (never ``+-``)."""
+    text = format_ns(ns)
+    return text if text.startswith("-") else "+" + text
+
+
 def format_offset(offset_ns: int, error_ns: int | None) -> str:
     """A clock offset with its sign and its error bound, both with their unit:
     ``+9.5 µs ± 12.5 µs``."""
-    text = format_ns(offset_ns)
-    text = text if text.startswith("-") else "+" + text
+    text = format_signed_ns(offset_ns)
     return text if error_ns is None else f"{text} ± {format_ns(error_ns)}"
 
 
@@ -118,11 +123,12 @@ def latency_error_ns(analysis: AnalysisDocument, transform: Transform) -> int | 
     return a.clock_error_ns + b.clock_error_ns
 
 
-def latency_text(analysis: AnalysisDocument, transform: Transform) -> str:
-    """``52 µs ± 33 µs`` between nodes (the clocks' error), ``41 µs`` on one node."""
+def latency_text(analysis: AnalysisDocument, transform: Transform, *, signed: bool = False) -> str:
+    """``52 µs ± 33 µs`` between nodes (the clocks' error), ``41 µs`` on one node; ``signed``:
+    ``+52 µs ± 33 µs`` (a latency within the clocks' error may be negative: ``-3 µs ± 1 ms``)."""
     if transform.latency_ns is None:
         return "-"
-    text = format_ns(transform.latency_ns)
+    text = (format_signed_ns if signed else format_ns)(transform.latency_ns)
     error = latency_error_ns(analysis, transform)
     if error is None:
         return f"{text} ± ?"

@@ -17,6 +17,7 @@ from netdiag.report.describe import (
     describe_change,
     flow_rows,
     format_ns,
+    format_signed_ns,
     latency_text,
     node_iface,
 )
@@ -108,7 +109,7 @@ def _hop_table(
                 el("span", {"class": "nowrap"}, node),
                 el("span", {"class": "nowrap"}, device),
                 s.direction if s.direction in ("in", "out") else "",
-                f"+{format_ns(corrected_ts(analysis, s) - t0)}",
+                format_signed_ns(corrected_ts(analysis, s) - t0),
                 latency,
                 f"{s.src} > {s.dst}",
                 f"{s.eth_src} > {s.eth_dst}",

@@ -11,7 +11,7 @@ from netdiag.report.describe import (
     change_label,
     corrected_ts,
     describe_change,
-    format_ns,
+    format_signed_ns,
     latency_text,
     node_iface,
 )
@@ -62,7 +62,8 @@ def _edge(analysis: AnalysisDocument, x1: int, y: int, transform: Transform | No
         el(
             "text",
             {"x": x1 + GAP // 2, "y": y - 8, "class": "lat", "text-anchor": "middle"},
-            f"+{latency_text(analysis, transform)}" + (" (order?)" if transform.uncertain else ""),
+            latency_text(analysis, transform, signed=True)
+            + (" (order?)" if transform.uncertain else ""),
         )
     )
     for n, change in enumerate(transform.changes):
@@ -118,7 +119,9 @@ def _row(
                     {"x": x + 8, "y": y0 + 35, "class": "dev"},
                     _fit(f"{iface} ({s.direction})" if known else iface),
                 ),
-                el("text", {"x": x + 8, "y": y0 + 53, "class": "ts"}, f"t+{format_ns(since)}"),
+                el(
+                    "text", {"x": x + 8, "y": y0 + 53, "class": "ts"}, f"t{format_signed_ns(since)}"
+                ),
             )
         )
         if i + 1 < len(path):
