@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from netdiag.cli._env import Env, ExitCode, write_text_file
+from netdiag.cli.capture import add_run_options
 from netdiag.errors import AnalysisInputError
 
 if TYPE_CHECKING:
@@ -64,41 +65,23 @@ def register(subparsers: Any) -> None:
         help="ask the nodes and show the plan, capture nothing and write nothing",
     )  # fmt: skip
     parser.add_argument(
-        "--out", type=Path, metavar="DIR",
-        help="run directory to create (default: ./netdiag-run-<run id>)",
-    )  # fmt: skip
-    parser.add_argument(
         "--json", action="store_true",
         help="print one JSON document (schema netdiag.trace/1) on stdout instead of text; "
         "progress and warnings stay on stderr",
     )  # fmt: skip
-    parser.add_argument(
-        "--transport", default="asyncssh", choices=("asyncssh", "paramiko", "local"),
-        help="how to reach the nodes (default asyncssh)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--concurrency", type=int, default=32, metavar="N",
-        help="SSH handshakes at the same time (default 32)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--grace", type=float, default=600.0, metavar="SECONDS",
-        help="how long a node keeps files netdiag could not fetch, for `netdiag capture "
-        "--recover` (default 600)",
-    )  # fmt: skip
+    add_run_options(parser)
     parser.set_defaults(func=run)
 
 
 def _check(args: argparse.Namespace) -> None:
+    from netdiag.cli.capture import check_run_options
     from netdiag.errors import InputError
 
     if args.port is not None and not 1 <= args.port <= 65535:
         raise InputError(f"--port {args.port}: give a port from 1 to 65535")
     if args.count is not None and args.count < 1:
         raise InputError(f"--count {args.count}: must be 1 or more")
-    if args.concurrency < 1:
-        raise InputError(f"--concurrency {args.concurrency}: must be 1 or more")
-    if not 0 <= args.grace <= 7 * 86400:
-        raise InputError(f"--grace {args.grace:g}: give seconds from 0 to 604800 (a week)")
+    check_run_options(args)
     if args.out is not None and args.out.exists() and any(args.out.iterdir()):
         raise InputError(f"{args.out}: exists and is not empty; choose a new --out directory")
 
