@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEB_PACKAGES := tcpdump tshark openssh-server openssh-client iptables iproute2 iputils-ping \
+DEB_PACKAGES := tcpdump tshark shellcheck openssh-server openssh-client iptables iproute2 iputils-ping \
 	traceroute chromium python3-venv python3-dev gcc libc6-dev procps psmisc util-linux kmod \
 	openvswitch-switch ovn-central zsh fish
 PYTEST_ARGS ?=

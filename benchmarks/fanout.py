@@ -35,6 +35,7 @@ from typing import Any
 
 import asyncssh
 
+from netdiag.capture.remote import RemoteCapture
 from netdiag.inventory import load_inventory
 from netdiag.orchestrator import RunOptions, _Run
 from netdiag.plan import parse_plan, resolve
@@ -149,11 +150,23 @@ async def netdiag_start(inv: Path, kind: str, out: Path) -> tuple[_Run, dict[str
     opts = RunOptions(out=out / kind, transport=kind, concurrency=1000)
     (out / kind / "pcaps").mkdir(parents=True)
     run = _Run(inventory, resolve(plan, inventory), opts, asyncio.Event())
+    moments: list[float] = []  # when each capture's "listening on" arrived
+    go = RemoteCapture.go
+
+    async def timed_go(self: RemoteCapture, listen_timeout: float) -> bool:
+        listening = await go(self, listen_timeout)
+        if listening:
+            moments.append(time.monotonic())
+        return listening
+
+    RemoteCapture.go = timed_go  # type: ignore[method-assign]
     c0, t0 = cpu(), time.monotonic()
-    await run.connect_all()
-    await run.start_all()
+    try:
+        await run.connect_all()
+        await run.start_all()
+    finally:
+        RemoteCapture.go = go  # type: ignore[method-assign]
     took, used = time.monotonic() - t0, cpu() - c0
-    moments = [c.listening_at for c in run.captures if c.listening_at is not None]
     bad = [
         f"{r.point}: {r.status} {r.detail}" for r in run.record.captures if r.status != "listening"
     ]

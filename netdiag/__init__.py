@@ -7,8 +7,7 @@ pure core never drags in SSH or UI libraries.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from netdiag.errors import (
     AnalysisInputError,
@@ -20,6 +19,7 @@ from netdiag.errors import (
     PlanError,
     TransportError,
 )
+from netdiag.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from netdiag.correlate import Analysis, Options, analyze
@@ -83,13 +83,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'netdiag' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 
 def __dir__() -> list[str]:

@@ -1,6 +1,6 @@
 """The coordinated run: connect, preflight, start every capture, probe, stop, fetch, clean up.
 
-Order matters and is the point of this module (issue 5, CAPTURE_RULES):
+Order matters and is the point of this module:
 
 1. connect + preflight every node concurrently (a semaphore bounds the handshakes);
 2. start every capture (its supervisor first sweeps what dead runs left) and wait for
@@ -13,7 +13,7 @@ Order matters and is the point of this module (issue 5, CAPTURE_RULES):
 5. SIGINT every capture by PID, fetch the files concurrently, let each supervisor remove its
    directory, sweep our own run marker as a last check, close the connections;
 6. write the bundle's manifest (also after every phase, so a run that dies half-way leaves
-   one) and shift simulated lab clock skew into the pcaps.
+   one), noting a lab node's simulated clock skew (its transport applied it).
 
 A failing node is a status, not an exception; ``stop`` (Ctrl-C, SIGTERM) skips to step 5.
 """
@@ -27,11 +27,19 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from netdiag.bundle.layout import Layout
 from netdiag.capture.locate import Unplaced, locate
 from netdiag.capture.preflight import assess, preflight_commands
 from netdiag.capture.probes import probe_result, run_probe
 from netdiag.capture.remote import STEP_TIMEOUT, RemoteCapture
-from netdiag.capture.results import CaptureResult, NodeResult, RunRecord, plan_json, write_manifest
+from netdiag.capture.results import (
+    CaptureResult,
+    NodeResult,
+    RunRecord,
+    node_status_of,
+    plan_json,
+    write_manifest,
+)
 from netdiag.capture.run_steps import (
     capture_file,
     involved,
@@ -45,11 +53,11 @@ from netdiag.capture.run_steps import (
     shown,
 )
 from netdiag.capture.session import NodeSession
-from netdiag.capture.skew import shift_pcap, simulated_offset
 from netdiag.capture.sweep import sweep
 from netdiag.capture.watch import WatchedTransport, keep_run_log, log
 from netdiag.errors import TransportError
 from netdiag.inventory import Inventory, NodeSpec, pod_record
+from netdiag.lab.skew import simulated_offset, skew_note, with_simulated_skew
 from netdiag.plan import (
     CapturePoint,
     Plan,
@@ -80,7 +88,7 @@ class RunOptions:
     grace_s: float = 600.0  # ...and then keeps the files this long for `capture --recover`
     step_s: float = STEP_TIMEOUT  # one step's wait for a node's answer before it is lost
     poll_s: float | None = None  # live packet counts (SIGUSR1) every poll_s; None: off
-    min_linger: float = 2.0  # CAPTURE_RULES 5: stopping sooner loses the last packets
+    min_linger: float = 2.0  # stopping sooner loses the last packets (replies still in flight)
     factory: Factory = open_transport
     run_id: str = ""  # "" -> a fresh make_run_id()
 
@@ -115,9 +123,11 @@ class _Run:
             heartbeat_s=opts.heartbeat_s,
             grace_s=opts.grace_s,
         )
+        # A lab node with a simulated clock skew is seen through its transport as skewed.
         self.sessions = {
             n.name: NodeSession(
-                WatchedTransport(opts.factory(n, opts.transport)), self.record.nodes[n.name]
+                WatchedTransport(with_simulated_skew(opts.factory(n, opts.transport))),
+                self.record.nodes[n.name],
             )
             for n in nodes
         }
@@ -244,7 +254,7 @@ class _Run:
             if swept := c.swept():
                 self.record.notes.append(f"{node.name}: removed leftovers of dead runs: {swept}")
             if c.result.status != "listening":
-                node.fail(c.result.status, point_failure(c.result))
+                node.fail(node_status_of(c.result.status), point_failure(c.result))
         for r in self.record.captures:
             if r.status == "no-interface":
                 self.record.nodes[r.node].fail(r.status, point_failure(r))
@@ -370,22 +380,10 @@ class _Run:
         await s.close()
         s.result.enter(s.result.status)
 
-    def apply_simulated_skew(self) -> None:
-        for r in self.record.captures:
-            node = self.record.nodes.get(r.node)  # None: a pod placed on no node, no file
-            path = self.opts.out / r.file
-            if node is not None and node.simulated_clock_offset_ns and path.is_file():
-                shift_pcap(path, node.simulated_clock_offset_ns)
+    def note_simulated_skew(self) -> None:
         for node in self.record.nodes.values():
-            off = node.simulated_clock_offset_ns
-            if off and node.clock is not None:
-                c = node.clock
-                node.clock = type(c)(c.offset_ns + off, c.error_ns, c.rtt_ns, c.samples)
-            if off:
-                self.record.notes.append(
-                    f"{node.name}: clock skew of {off} ns is SIMULATED (lab): its pcap timestamps "
-                    "and clock offset were shifted by netdiag after the fetch"
-                )
+            if node.simulated_clock_offset_ns:
+                self.record.notes.append(skew_note(node.name, node.simulated_clock_offset_ns))
 
     def finalize(self, *, abandoned: bool = False) -> None:
         for r in self.record.captures:
@@ -417,7 +415,7 @@ async def run_capture(
     """Run ``plan`` on ``inventory``; the bundle lands in ``opts.out``. Never raises for a node."""
     resolved = resolve(plan, inventory)
     prepare_out(opts.out)
-    with keep_run_log(opts.out / "run.log"):
+    with keep_run_log(Layout(opts.out).run_log):
         log.info(
             "run %s: plan %s, inventory %s, into %s",
             opts.run_id, plan.name or "(unnamed)", inventory.path, opts.out,
@@ -458,7 +456,7 @@ async def _wind_down(run: _Run) -> None:
     phase = "done"
     try:
         await run.stop_fetch_clean()
-        run.apply_simulated_skew()
+        run.note_simulated_skew()
     except asyncio.CancelledError:  # a second Ctrl-C: the manifest says what was left undone
         phase = "abandoned"
         raise

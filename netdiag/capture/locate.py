@@ -1,4 +1,4 @@
-"""Run-time resolution of capture points by role and by pod (issue 7), over the open sessions.
+"""Run-time resolution of capture points by role and by pod, over the open sessions.
 
 A plan may name ``{node: "*", devices: [uplink, tunnel]}`` or a pod the inventory does not
 place; :func:`netdiag.plan.resolve` leaves those as unresolved points. Here every node that must

@@ -16,18 +16,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from netdiag.capture.protocol import CLOCK_LOOP, CLOCK_REQUEST
+from netdiag.clock import Clock
 from netdiag.errors import AuthError, CommandError, HostKeyError, TransportError
 from netdiag.inventory import Inventory, NodeSpec
-from netdiag.transport import Transport, open_transport
+from netdiag.transport import RemoteProcess, Transport, open_transport
 
 __all__ = [
     "READY",
-    "ClockSample",
     "NodeCheck",
     "assess",
     "best_sample",
     "check_inventory",
     "check_node",
+    "clock_dialog",
     "connect_node",
     "inspect_node",
     "parse_df_free",
@@ -54,23 +56,6 @@ CMD_TIMEOUT = 20.0
 
 
 @dataclass(frozen=True)
-class ClockSample:
-    """Remote clock minus local clock, from the round trip with the smallest RTT.
-
-    The remote reading happened somewhere inside [sent, received], so taking the midpoint is
-    off by at most RTT/2: ``error_ns``.
-    """
-
-    offset_ns: int
-    rtt_ns: int
-    rounds: int
-
-    @property
-    def error_ns(self) -> int:
-        return self.rtt_ns // 2
-
-
-@dataclass(frozen=True)
 class NodeCheck:
     node: str
     host: str
@@ -81,10 +66,12 @@ class NodeCheck:
     tcpdump: str | None = None  # version, None when missing
     privileges: Literal["root", "sudo", "none"] | None = None
     interfaces: tuple[str, ...] = ()
-    links: tuple[dict[str, Any], ...] = ()  # `ip -j link` as is: ifindex -> name (CAPTURE_RULES 9)
+    # `ip -j link` as is: `-i any` pcaps (LINUX_SLL2) carry only the capturing namespace's
+    # ifindex, so the analysis maps ifindex -> name from this record
+    links: tuple[dict[str, Any], ...] = ()
     kernel: str | None = None
     free_bytes: int | None = None
-    clock: ClockSample | None = None
+    clock: Clock | None = None
     problems: tuple[str, ...] = field(default=())
 
     def to_json(self) -> dict[str, object]:
@@ -92,8 +79,10 @@ class NodeCheck:
         out["interfaces"] = list(self.interfaces)
         out["links"] = list(self.links)
         out["problems"] = list(self.problems)
-        if self.clock is not None:
-            out["clock"] = {**asdict(self.clock), "error_ns": self.clock.error_ns}
+        if self.clock is not None:  # the keys `inventory check --json` has always written
+            c = self.clock
+            out["clock"] = {"offset_ns": c.offset_ns, "rtt_ns": c.rtt_ns, "rounds": c.samples,
+                            "error_ns": c.error_ns}  # fmt: skip
         return out
 
 
@@ -117,31 +106,51 @@ def parse_df_free(text: str) -> int:
     return int(lines[-1].split()[3]) * 1024
 
 
-async def sample_clock(transport: Transport, rounds: int = 5) -> ClockSample:
+async def sample_clock(transport: Transport, rounds: int = 5) -> Clock:
     """Several round trips to one ``date +%s%N`` loop; keep the one with the smallest RTT.
 
     One remote process answers every sample: a new command per sample would put the channel
     open and shell start (tens of ms, mostly *before* ``date`` runs) inside each round trip,
-    making it long and lopsided; here a round trip is one line each way.
+    making it long and lopsided; here a round trip is one line each way. ValueError when the
+    node gave no usable sample.
     """
-    proc = await transport.start(
-        ["sh", "-c", "while read -r _; do date +%s%N; done"], sudo=False, keep_stdin=True
-    )
-    samples: list[tuple[int, int, int]] = []
+    proc = await transport.start(["sh", "-c", CLOCK_LOOP], sudo=False, keep_stdin=True)
     try:
-        for _ in range(rounds):
-            sent = time.time_ns()
-            await proc.write(b"\n")
-            line = await proc.next_line(timeout=CMD_TIMEOUT)
-            received = time.time_ns()
-            samples.append((sent, int(line.strip()), received))
+        sample, why = await clock_dialog(proc, rounds, timeout=CMD_TIMEOUT)
     finally:
         await proc.close_stdin()
         try:
             await proc.wait(timeout=CMD_TIMEOUT, kill_on_timeout=True)
         except TransportError:
             proc.close()
-    return best_sample(samples)
+    if sample is None:
+        raise ValueError(why or "no clock samples")
+    return sample
+
+
+async def clock_dialog(
+    proc: RemoteProcess, rounds: int, *, timeout: float
+) -> tuple[Clock | None, str]:
+    """``rounds`` clock samples from a process that answers each line with ``date +%s%N``
+    (:data:`~netdiag.capture.protocol.CLOCK_LOOP`, or a supervisor hosting preflight).
+
+    Returns the lowest-RTT sample, or None and why. A node that prints no number (a ``date``
+    without ``%N``) gives no sample; the capture goes on with causality alone.
+    """
+    samples: list[tuple[int, int, int]] = []
+    why = ""
+    for _ in range(rounds):
+        sent = time.time_ns()
+        await proc.write(CLOCK_REQUEST)
+        line = await proc.next_line(timeout=timeout)
+        received = time.time_ns()
+        try:
+            reading = int(line.strip())
+        except ValueError:
+            why = f"`date +%s%N` answered {line.strip()[:40]!r}"
+            continue
+        samples.append((sent, proc.transport.node_time_ns(reading), received))
+    return (best_sample(samples) if samples else None), why
 
 
 async def connect_node(transport: Transport) -> NodeCheck | None:
@@ -200,17 +209,16 @@ def preflight_commands(node: NodeSpec) -> list[list[str]]:
     return commands
 
 
-def best_sample(rounds: Sequence[tuple[int, int, int]]) -> ClockSample:
+def best_sample(rounds: Sequence[tuple[int, int, int]]) -> Clock:
     """(sent, remote, received) round trips -> the one with the smallest RTT (Cristian)."""
-    sent, remote, received = min(rounds, key=lambda r: r[2] - r[0])
-    return ClockSample(remote - (sent + received) // 2, received - sent, len(rounds))
+    return Clock.from_round_trips(rounds)
 
 
 async def _inspect(transport: Transport, node: NodeSpec, clock_rounds: int) -> NodeCheck:
     # One session for all checks: each session costs the node a login shell (batch.py).
     commands = preflight_commands(node)
     results = [(r.exit_status, r.stdout, r.stderr) for r in await transport.run_batch(commands)]
-    clock: ClockSample | None = None
+    clock: Clock | None = None
     clock_error = ""
     try:
         clock = await sample_clock(transport, clock_rounds)
@@ -222,7 +230,7 @@ async def _inspect(transport: Transport, node: NodeSpec, clock_rounds: int) -> N
 def assess(
     node: NodeSpec,
     results: Sequence[tuple[int, str, str]],
-    clock: ClockSample | None,
+    clock: Clock | None,
     clock_error: str = "",
 ) -> NodeCheck:
     """The verdict from the results of :func:`preflight_commands` (exit, stdout, stderr each)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from netdiag.bundle.layout import probe_name
 from netdiag.capture.results import ProbeResult
 from netdiag.errors import TransportError
 from netdiag.plan import ResolvedProbe
@@ -26,7 +27,7 @@ def probe_result(probe: ResolvedProbe) -> ProbeResult:
         name=probe.name,
         kind=probe.kind,
         argv=list(probe.argv),
-        output=f"probes/{probe.node}__{probe.name}.txt",
+        output=probe_name(probe.node, probe.name),
         netns=probe.netns,
     )
 

@@ -1,6 +1,6 @@
 """What the user sees during and after a run: per-node state, packets so far, elapsed time.
 
-:class:`RunView` is a rich renderable over the live :class:`RunRecord` (``rich.live.Live``
+:class:`ProgressTable` is a rich renderable over the live :class:`RunRecord` (``rich.live.Live``
 re-renders it a few times a second; nothing is pushed). :func:`final_tables` is the summary
 printed once the run is over: every node's status with what to do, every capture's counts.
 """
@@ -16,7 +16,7 @@ from rich.text import Text
 from netdiag.capture.complete import FULL_BELOW
 from netdiag.capture.results import CaptureResult, RunRecord
 
-__all__ = ["RunView", "final_tables", "phase_line", "waiting_lines"]
+__all__ = ["ProgressTable", "final_tables", "phase_line", "waiting_lines"]
 
 _GOOD = {"ok", "listening", "ready", "connected", "probing", "lingering", "done"}
 # Steps that only wait for a node (each bounded by a timeout): worth naming when they drag on.
@@ -75,7 +75,7 @@ def _style(status: str) -> str:
     return "red"
 
 
-class RunView:
+class ProgressTable:
     """Live table: node, state, captures listening, packets so far."""
 
     def __init__(self, record: RunRecord) -> None:

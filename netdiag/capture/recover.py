@@ -19,11 +19,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from netdiag.bundle.layout import Layout
 from netdiag.capture.complete import FULL_BELOW, count_frames
 from netdiag.capture.preflight import connect_node
+from netdiag.capture.protocol import free_bytes
 from netdiag.capture.results import CaptureResult, RunRecord, write_manifest
 from netdiag.capture.sweep import sweep
-from netdiag.capture.tcpdump import free_bytes_of
 from netdiag.capture.watch import WatchedTransport, keep_run_log, log
 from netdiag.errors import TransportError
 from netdiag.inventory import Inventory, NodeSpec
@@ -79,7 +80,7 @@ async def recover(
     record: RunRecord, inventory: Inventory, *, kind: str, factory: Factory = open_transport
 ) -> Recovered:
     """Fetch what the nodes kept into ``record.out``, update the record and its manifest."""
-    with keep_run_log(record.out / "run.log"):
+    with keep_run_log(Layout(record.out).run_log):
         log.info("run %s: recovering what its nodes kept", record.run_id)
         return await _recover(record, inventory, kind=kind, factory=factory)
 
@@ -129,7 +130,7 @@ async def _node(
         return
     try:
         found = await _find(transport, record.run_id)
-        free = free_bytes_of(found)
+        free = free_bytes(found)
         paths = _files(found)
         left = False
         for c in caps:

@@ -8,27 +8,28 @@ writes the manifest again through the same :func:`write_manifest`.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
+from netdiag.bundle.layout import Layout
+from netdiag.bundle.manifest import RUN_SCHEMA, CaptureRun, Manifest, NodeRun
 from netdiag.capture.results import (
-    SCHEMA,
     CaptureResult,
-    ClockInfo,
     NodeResult,
     ProbeResult,
     RunRecord,
+    capture_status,
+    copy_fields,
+    node_status,
 )
 from netdiag.capture.tcpdump import CaptureStats
-from netdiag.errors import InputError
+from netdiag.errors import AnalysisInputError, InputError
 
 __all__ = ["load_record"]
 
 
 def load_record(out: Path) -> RunRecord:
     """Read ``out/manifest.json``; InputError (what is wrong, what to give) when unusable."""
-    path = out / "manifest.json"
+    path = Layout(out).manifest
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
@@ -37,90 +38,55 @@ def load_record(out: Path) -> RunRecord:
         ) from exc
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise InputError(f"{path}: unreadable ({exc}); it is not a run manifest") from exc
-    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA or not doc.get("run_id"):
-        raise InputError(f"{path}: not a netdiag run manifest (schema {SCHEMA} with a run_id)")
+    if not isinstance(doc, dict) or doc.get("schema") != RUN_SCHEMA or not doc.get("run_id"):
+        raise InputError(f"{path}: not a netdiag run manifest (schema {RUN_SCHEMA} with a run_id)")
     try:
-        return _record(doc, out)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise InputError(f"{path}: damaged run manifest ({exc!r}); it cannot be continued") from exc
+        return _record(Manifest.from_json(doc, str(path)), out)
+    except AnalysisInputError as exc:
+        raise InputError(f"{exc}; it cannot be continued") from exc
+    except ValueError as exc:  # a status no run can have
+        raise InputError(f"{path}: damaged run manifest ({exc}); it cannot be continued") from exc
 
 
-def _record(doc: Mapping[str, Any], out: Path) -> RunRecord:
-    versions = (doc.get("tool_versions") or {}).get("nodes") or {}
-    nodes = {name: _node(name, raw, versions.get(name) or {}) for name, raw in doc["nodes"].items()}
-    return RunRecord(
-        run_id=str(doc["run_id"]),
+def _record(manifest: Manifest, out: Path) -> RunRecord:
+    return copy_fields(
+        manifest,
+        RunRecord,
         out=out,
-        plan=dict(doc.get("plan") or {}),
-        inventory=dict(doc.get("inventory") or {}),
-        transport=str(doc.get("transport") or "asyncssh"),
-        nodes=nodes,
-        captures=[_capture(c) for c in doc.get("captures") or []],
-        probes=[_probe(p) for p in doc.get("probes") or []],
-        started_ns=int(doc.get("started_ns") or 0),
-        finished_ns=doc.get("finished_ns"),
-        phase=str(doc.get("phase") or ""),
-        interrupted=bool(doc.get("interrupted")),
-        notes=[str(n) for n in doc.get("notes") or []],
-        heartbeat_s=float(doc.get("heartbeat_s") or 0),
-        grace_s=float(doc.get("grace_s") or 0),
+        plan=dict(manifest.plan),
+        inventory=dict(manifest.inventory),
+        transport=manifest.transport or "asyncssh",
+        nodes={name: _node(node) for name, node in manifest.nodes.items()},
+        captures=[_capture(c) for c in manifest.captures],
+        probes=[copy_fields(p, ProbeResult, argv=list(p.argv)) for p in manifest.probes],
+        started_ns=manifest.started_ns or 0,
+        notes=list(manifest.notes),
         # a recovered run keeps the zone it was captured in (an older run: none recorded)
-        timezone=dict(doc["timezone"]) if isinstance(doc.get("timezone"), dict) else {},
+        timezone=dict(manifest.timezone),
     )
 
 
-def _node(name: str, raw: Mapping[str, Any], versions: Mapping[str, Any]) -> NodeResult:
-    clock = raw.get("clock")
-    node = NodeResult(
-        name,
-        status=str(raw["status"]),
-        detail=str(raw.get("detail") or ""),
-        commands=[list(c) for c in raw.get("commands") or []],
-        interfaces=list(raw.get("interfaces") or []),
-        clock=ClockInfo(**clock) if isinstance(clock, dict) else None,
-        simulated_clock_offset_ns=int(raw.get("simulated_clock_offset_ns") or 0),
-        tcpdump=versions.get("tcpdump"),
-        kernel=versions.get("kernel"),
-    )
+def _node(run: NodeRun) -> NodeResult:
+    node = copy_fields(
+        run, NodeResult, status=node_status(run.status), commands=[list(c) for c in run.commands],
+        interfaces=list(run.interfaces),
+    )  # fmt: skip
     node.enter(node.status)
     return node
 
 
-def _capture(raw: Mapping[str, Any]) -> CaptureResult:
-    stats = raw.get("stats")
-    node, iface = str(raw["node"]), str(raw["iface"])
-    point = str(raw.get("point") or "")
-    label = point.partition("/")[2] if node else point
-    return CaptureResult(
-        node,
-        iface,
-        raw.get("netns"),
-        str(raw.get("file") or ""),
-        status=str(raw["status"]),
-        detail=str(raw.get("detail") or ""),
-        stats=CaptureStats(**stats) if isinstance(stats, dict) else None,
-        stderr=str(raw.get("stderr") or ""),
-        remote_dir=raw.get("remote_dir"),
-        resolved_from=str(raw.get("resolved_from") or "inventory"),
-        role=raw.get("role"),
-        pod=raw.get("pod"),
-        discovery=[str(c) for c in raw.get("discovery") or []],
-        label=label if label != iface else "",
-        frames=raw.get("frames"),
-        free_bytes=raw.get("free_bytes"),
-        until_ns=raw.get("until_ns"),
-        kept=bool(raw.get("kept")),
-    )
-
-
-def _probe(raw: Mapping[str, Any]) -> ProbeResult:
-    return ProbeResult(
-        node=str(raw["node"]),
-        name=str(raw["name"]),
-        kind=str(raw["kind"]),
-        argv=[str(a) for a in raw.get("argv") or []],
-        output=str(raw.get("output") or ""),
-        netns=raw.get("netns"),
-        exit_status=raw.get("exit_status"),
-        detail=str(raw.get("detail") or ""),
+def _capture(run: CaptureRun) -> CaptureResult:
+    stats = None
+    if run.captured is not None and run.received is not None and run.dropped is not None:
+        stats = CaptureStats(run.captured, run.received, run.dropped)
+    label = run.point.partition("/")[2] if run.node else run.point
+    return copy_fields(
+        run,
+        CaptureResult,
+        status=capture_status(run.status),
+        file=run.file or "",
+        stats=stats,
+        resolved_from=run.resolved_from or "inventory",
+        discovery=list(run.discovery),
+        label=label if label != run.iface else "",
     )

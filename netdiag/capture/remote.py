@@ -11,33 +11,38 @@ import asyncio
 import contextlib
 import re
 import secrets
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from netdiag.capture.complete import count_frames, incomplete
-from netdiag.capture.preflight import ClockSample, best_sample
-from netdiag.capture.results import CaptureResult
-from netdiag.capture.sweep import SWEEP
-from netdiag.capture.tcpdump import (
-    EXIT_LINE,
+from netdiag.capture.preflight import clock_dialog
+from netdiag.capture.protocol import (
+    ARM,
+    EXITED,
+    GO,
     HEARTBEAT,
     RELEASE,
     STARTED,
-    classify_failure,
-    exit_status_of,
-    free_bytes_of,
-    parse_live_count,
-    parse_stats,
+    CaptureExit,
+    DirMade,
+    DirRemoved,
+    FreeSpace,
+    Swept,
+    capture_exit,
+    free_bytes,
+    parse,
     supervisor_argv,
-    tcpdump_argv,
 )
+from netdiag.capture.results import CaptureResult
+from netdiag.capture.sweep import SWEEP
+from netdiag.capture.tcpdump import classify_failure, parse_live_count, parse_stats, tcpdump_argv
 from netdiag.capture.watch import log
+from netdiag.clock import Clock
 from netdiag.errors import CommandError, TransportError
 from netdiag.plan import CapturePoint, CaptureSpec
 from netdiag.transport import RemoteProcess, Transport
 from netdiag.transport.aio import bounded, cancel_and_wait
-from netdiag.transport.batch import batch_script
+from netdiag.transport.batch import batch_script, end_marker, is_status_line, parse_batch_output
 
 __all__ = ["RemoteCapture"]
 
@@ -54,7 +59,7 @@ def _why(exc: BaseException, waited: float) -> str:
 
 
 class RemoteCapture:
-    """One tcpdump on one node, under the watchdog supervisor of :mod:`netdiag.capture.tcpdump`."""
+    """One tcpdump on one node, under the supervisor of :mod:`netdiag.capture.protocol`."""
 
     def __init__(
         self,
@@ -106,7 +111,7 @@ class RemoteCapture:
         self.clock_rounds = clock_rounds if preflight else 0
         self.heartbeat_s = heartbeat_s
         self.proc: RemoteProcess | None = None
-        self.listening_at: float | None = None  # time.monotonic() of "listening on"
+        self.listened = False  # tcpdump said "listening on": there is a file to fetch
         self._beats: asyncio.Task[None] | None = None
 
     @property
@@ -116,19 +121,21 @@ class RemoteCapture:
 
     def swept(self) -> list[str]:
         """What the supervisor's sweep of dead runs removed before this capture started."""
-        return [ln for ln in self._err_lines() if ln.startswith("swept ")]
+        return [ln for ln in self._err_lines() if isinstance(parse("stderr", ln), Swept)]
 
     @property
     def removed(self) -> bool:
         """The supervisor said it removed its directory (its last line, ``removed DIR``)."""
         p, d = self.proc, self.result.remote_dir
-        return p is not None and d is not None and f"removed {d}" in p.lines("stdout")
+        if p is None or d is None:
+            return False
+        return DirRemoved(d) in (parse("stdout", ln) for ln in p.lines("stdout"))
 
     @property
     def ended(self) -> bool:
         """tcpdump has exited (the supervisor said so) or the whole process is gone."""
         p = self.proc
-        return p is None or not p.running or exit_status_of(self._err_lines()) is not None
+        return p is None or not p.running or capture_exit(self._err_lines()) is not None
 
     def _err_lines(self) -> list[str]:
         return self.proc.lines("stderr")[self._skip_err :] if self.proc else []
@@ -137,12 +144,14 @@ class RemoteCapture:
         return "".join(f"{ln}\n" for ln in self._err_lines())
 
     def _on_line(self, stream: str, line: str) -> None:
-        if stream == "stderr" and line.startswith("tcpdump:") and "captured," in line:
+        if stream != "stderr":
+            return
+        if line.startswith("tcpdump:") and "captured," in line:  # tcpdump's SIGUSR1 line
             count = parse_live_count(line)
             if count is not None:
                 self.result.packets = count
-        elif stream == "stderr" and line.startswith("netdiag: df "):
-            self.result.free_bytes = free_bytes_of([line])  # live, with each count (SIGUSR1)
+        elif isinstance(event := parse("stderr", line), FreeSpace):
+            self.result.free_bytes = event.free_bytes  # live, with each count (SIGUSR1)
 
     async def _open(self) -> RemoteProcess:
         if self.proc is None:
@@ -154,7 +163,7 @@ class RemoteCapture:
             )
         return self.proc
 
-    async def preflight(self) -> tuple[list[tuple[int, str, str]], ClockSample | None, str]:
+    async def preflight(self) -> tuple[list[tuple[int, str, str]], Clock | None, str]:
         """Open the session and read the node's checks and clock samples (a preflight host).
 
         Returns (exit, stdout, stderr) per check, the lowest-RTT clock sample (or None and why).
@@ -162,26 +171,19 @@ class RemoteCapture:
         Raises TransportError / TimeoutError when the session fails.
         """
         proc = await self._open()
-        last = f"@{self._token}:{self.checks - 1}:"
+        last = self.checks - 1
         out: list[str] = []
-        while not (out and out[-1].startswith(last) and out[-1][len(last) :].isdigit()):
+        while not (out and is_status_line(self._token, last, out[-1])):
             out.append(await proc.next_line(timeout=self.step_s))
-        end = await proc.expect(re.escape(f"{last}end") + "$", timeout=self.step_s)
+        end = await proc.expect(re.escape(end_marker(self._token, last)) + "$", timeout=self.step_s)
         self._skip_err = proc.lines("stderr").index(end) + 1  # the capture's lines follow
-        err = proc.lines("stderr")[: self._skip_err]
-        results = _batch_results(self._token, self.checks, out, err)
-        samples: list[tuple[int, int, int]] = []
-        why = ""
-        for _ in range(self.clock_rounds):
-            sent = time.time_ns()
-            await proc.write(b"\n")
-            line = await proc.next_line(timeout=self.step_s)
-            received = time.time_ns()
-            try:
-                samples.append((sent, int(line.strip()), received))
-            except ValueError:
-                why = f"`date +%s%N` answered {line.strip()[:40]!r}"
-        return results, best_sample(samples) if samples else None, why
+        results = parse_batch_output(self._token, out, proc.lines("stderr")[: self._skip_err])
+        if len(results) != self.checks:
+            raise CommandError(
+                "the preflight checks printed no complete result; check the node's shell"
+            )
+        clock, why = await clock_dialog(proc, self.clock_rounds, timeout=self.step_s)
+        return results, clock, why
 
     async def release(self) -> None:
         """A preflight host on an unfit node: EOF, the supervisor exits having made nothing."""
@@ -203,11 +205,12 @@ class RemoteCapture:
         try:
             proc = await self._open()
             if self.checks:  # a preflight host: its checks were read, now let it go on
-                await bounded(proc.write(b"arm\n"), self.step_s)
+                await bounded(proc.write(ARM), self.step_s)
             line = await proc.next_line(timeout=self.step_s)
-            if not line.startswith("dir /"):
+            made = parse("stdout", line)
+            if not (isinstance(made, DirMade) and made.path.startswith("/")):
                 raise CommandError(f"{self.transport.name}: unexpected output {line!r}")
-            r.remote_dir = line[4:]
+            r.remote_dir = made.path
         except (TransportError, TimeoutError) as exc:
             await self._record_start_failure(exc, listen_timeout)
             return False
@@ -222,7 +225,7 @@ class RemoteCapture:
             return False
         try:
             log.info("%s go: start tcpdump on %s", self.transport.name, r.point)
-            await bounded(proc.write(b"go\n"), self.step_s)
+            await bounded(proc.write(GO), self.step_s)
             self._beats = asyncio.create_task(self._heartbeat())
             # A tcpdump that cannot open its device (no CAP_NET_RAW, no such interface) exits
             # right after it started, and the supervisor says so: that ends the wait at once.
@@ -230,10 +233,10 @@ class RemoteCapture:
         except (TransportError, TimeoutError) as exc:
             await self._record_start_failure(exc, listen_timeout)
             return False
-        if EXIT_LINE.match(line):
+        if isinstance(parse("stderr", line), CaptureExit):
             await self._record_start_failure(None, listen_timeout)
             return False
-        self.listening_at = time.monotonic()
+        self.listened = True
         r.status = "listening"
         return True
 
@@ -249,11 +252,11 @@ class RemoteCapture:
             why = _why(exc, self.step_s) if exc is not None else "no session"
             r.status, r.detail = "lost", f"{why}; the node stopped answering"
             return
-        if exit_status_of(self._err_lines()) is None:
+        if capture_exit(self._err_lines()) is None:
             with contextlib.suppress(TransportError, TimeoutError):
                 await proc.wait(timeout=2)  # a session that is ending: its exit status
         r.stderr = self._err_text()
-        status = exit_status_of(self._err_lines())
+        status = capture_exit(self._err_lines())
         if status is None and proc.running:
             r.status = "not-listening"
             r.detail = (
@@ -294,7 +297,7 @@ class RemoteCapture:
             if not self.ended:
                 log.info("%s stop %s: SIGINT to tcpdump", self.transport.name, r.point)
                 await bounded(proc.signal("INT"), self.step_s)
-            await proc.expect(EXIT_LINE, timeout=self.step_s)
+            await proc.expect(EXITED, timeout=self.step_s)
         except (TransportError, TimeoutError) as exc:
             r.status, r.detail = (
                 "lost",
@@ -303,11 +306,11 @@ class RemoteCapture:
         lines = self._err_lines()
         r.stderr = self._err_text()
         r.stats = parse_stats(lines)
-        r.free_bytes = free_bytes_of(lines)
+        r.free_bytes = free_bytes(lines)
         if r.stats is not None:
             r.packets = r.stats.captured
         if r.status == "listening":
-            status = exit_status_of(lines)
+            status = capture_exit(lines)
             # 0: stopped by us or by -c; 124: the remote `timeout` hit the plan's duration.
             if status in (0, 124):
                 r.status = "ok"
@@ -320,7 +323,7 @@ class RemoteCapture:
         """Copy the capture file home (SFTP); a missing or failed copy marks the point."""
         r = self.result
         remote = self.remote_file
-        if remote is None or self.listening_at is None or r.status == "lost":
+        if remote is None or not self.listened or r.status == "lost":
             return  # a tcpdump that never listened wrote nothing
         try:
             await self.transport.get(remote, local)
@@ -355,7 +358,7 @@ class RemoteCapture:
         if proc is None:
             return
         r = self.result
-        ran = self.listening_at is not None
+        ran = self.listened
         if r.status == "lost" or (ran and r.status == "fetch-failed"):
             self.kept = ran and self.grace_s > 0
             if self.kept:
@@ -375,38 +378,3 @@ class RemoteCapture:
             # The watchdog still stops everything once our heartbeats stop (and keeps the
             # files for the grace period: we cannot tell whether the release byte arrived).
             proc.close()
-
-
-def _batch_results(
-    token: str, n: int, out: Sequence[str], err: Sequence[str]
-) -> list[tuple[int, str, str]]:
-    """Each check's (exit, stdout, stderr) from the marker-delimited batch lines (batch.py).
-
-    Plain string work, not batch.py's regexes: those are compiled anew for every token, and
-    with one token per node that was most of the client's CPU per node here.
-    """
-    outs: dict[int, tuple[int, str]] = {}
-    body: list[str] = []
-    for line in out:
-        head, _, rest = line.rpartition(":")
-        if not line.startswith(f"@{token}:"):
-            body.append(line)
-        elif head.count(":") == 1 and rest.isdigit():  # @token:i:rc ends command i
-            outs[int(head.split(":")[1])] = (int(rest), "\n".join(body))
-        else:  # @token:i starts it (whatever a login shell printed before is not ours)
-            body = []
-    errs: dict[int, str] = {}
-    text = ""
-    for line in err:
-        for i in range(n):
-            if line.endswith(f"@{token}:{i}:end"):
-                errs[i] = text + line[: -len(f"@{token}:{i}:end")]
-                text = ""
-                break
-        else:
-            text = "" if line == f"@{token}:{len(errs)}" else text + line + "\n"
-    if len(outs) != n or len(errs) != n:
-        raise CommandError(
-            "the preflight checks printed no complete result; check the node's shell"
-        )
-    return [(outs[i][0], outs[i][1], errs[i]) for i in range(n)]

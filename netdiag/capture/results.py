@@ -1,53 +1,82 @@
-"""What a run found, node by node, and its on-disk form: the run bundle's ``manifest.json``.
+"""What a run found, node by node, as it goes; its on-disk form is the run's manifest.
 
 These are mutable records filled in as the run advances (the progress display reads them
-live); :func:`manifest` turns them into the versioned JSON (schema ``netdiag.run/1``) that
-``analyze``, ``report`` and ``tui`` read. The manifest is rewritten after every phase, so a run
-that fails half-way still leaves one in which every node has a status.
+live); :func:`manifest` freezes them into :class:`netdiag.bundle.Manifest`, the one shape of
+``manifest.json`` that ``analyze``, ``report`` and ``tui`` read. The manifest is rewritten after
+every phase, so a run that fails half-way still leaves one in which every node has a status.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar, cast, get_args
 
+from netdiag.bundle import layout
+from netdiag.bundle.manifest import CaptureRun, Manifest, NodeRun, ProbeRun
+from netdiag.bundle.manifest import write_manifest as write_manifest_file
 from netdiag.capture.tcpdump import CaptureStats
+from netdiag.clock import Clock
 
 __all__ = [
-    "SCHEMA",
     "CaptureResult",
-    "ClockInfo",
+    "CaptureStatus",
     "NodeResult",
+    "NodeStatus",
     "ProbeResult",
     "RunRecord",
+    "capture_status",
+    "copy_fields",
     "manifest",
+    "node_status",
+    "node_status_of",
     "write_manifest",
 ]
 
-SCHEMA = "netdiag.run/1"
+Record = TypeVar("Record")
+
+# A capture point's status in the manifest (the README's capture section names each).
+CaptureStatus = Literal[
+    "pending", "armed", "listening",  # on the way
+    "ok", "incomplete", "recovered",  # a file to analyse (incomplete: fewer frames than counted)
+    "not-started", "no-device", "no-interface", "no-tcpdump", "no-permission", "bad-filter",
+    "disk-full", "not-listening", "lost", "fetch-failed", "failed",
+]  # fmt: skip
+# A node's status: its preflight verdict, or the first failure of one of its captures.
+NodeStatus = Literal[
+    "pending", "ok", "recovered",
+    "unreachable", "auth-failed", "hostkey-rejected", "no-tcpdump", "no-permission",
+    "no-interface", "bad-filter", "disk-full", "not-listening", "not-started", "lost",
+    "interrupted", "failed",
+]  # fmt: skip
 
 
-@dataclass(frozen=True)
-class ClockInfo:
-    """Node clock minus the orchestrator's clock (corrected_ts = ts_ns - offset_ns)."""
+def node_status(text: object) -> NodeStatus:
+    """``text`` (a manifest's word) as a node status; ValueError for any other word."""
+    if text not in get_args(NodeStatus):
+        raise ValueError(f"unknown node status {text!r}")
+    return cast(NodeStatus, text)
 
-    offset_ns: int
-    error_ns: int
-    rtt_ns: int
-    samples: int
 
-    def to_json(self) -> dict[str, int]:
-        return {
-            "offset_ns": self.offset_ns,
-            "error_ns": self.error_ns,
-            "rtt_ns": self.rtt_ns,
-            "samples": self.samples,
-        }
+def capture_status(text: object) -> CaptureStatus:
+    """``text`` (a manifest's word) as a capture status; ValueError for any other word."""
+    if text not in get_args(CaptureStatus):
+        raise ValueError(f"unknown capture status {text!r}")
+    return cast(CaptureStatus, text)
+
+
+def node_status_of(status: CaptureStatus) -> NodeStatus:
+    """A failed capture's status as its node's ("failed" for one no node can have)."""
+    return cast(NodeStatus, status) if status in get_args(NodeStatus) else "failed"
+
+
+def copy_fields(source: object, target: type[Record], **given: Any) -> Record:
+    """A ``target`` made of the fields of ``source`` it has by name, ``given`` overriding them:
+    these mutable records and the manifest's frozen ones share their field names."""
+    names = {f.name for f in fields(target) if f.init} - given.keys()  # type: ignore[arg-type]
+    return target(**{n: getattr(source, n) for n in names if hasattr(source, n)}, **given)
 
 
 @dataclass
@@ -55,12 +84,12 @@ class NodeResult:
     """One node: its final status, and ``state`` (what it is doing now) for the progress view."""
 
     name: str
-    status: str = "pending"
+    status: NodeStatus = "pending"
     detail: str = ""
     state: str = "waiting"
     commands: list[list[str]] = field(default_factory=list)
     interfaces: list[Any] = field(default_factory=list)
-    clock: ClockInfo | None = None
+    clock: Clock | None = None  # the node's clock vs this host's
     simulated_clock_offset_ns: int = 0
     tcpdump: str | None = None
     kernel: str | None = None
@@ -71,20 +100,17 @@ class NodeResult:
         """Move to ``state`` (what the progress display shows), optionally with its time bound."""
         self.state, self.state_since, self.state_limit = state, time.monotonic(), limit
 
-    def fail(self, status: str, detail: str) -> None:
+    def fail(self, status: NodeStatus, detail: str) -> None:
         """Record the first failure; later ones (often consequences) do not overwrite it."""
         if self.status in ("pending", "ok"):
             self.status, self.detail = status, detail
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "detail": self.detail,
-            "commands": [list(c) for c in self.commands],
-            "interfaces": self.interfaces,
-            "clock": self.clock.to_json() if self.clock else None,
-            "simulated_clock_offset_ns": self.simulated_clock_offset_ns,
-        }
+    def record(self) -> NodeRun:
+        """The node as the manifest records it now."""
+        return copy_fields(
+            self, NodeRun, commands=tuple(map(tuple, self.commands)),
+            interfaces=tuple(self.interfaces),
+        )  # fmt: skip
 
 
 @dataclass
@@ -94,14 +120,14 @@ class CaptureResult:
     node: str
     iface: str
     netns: str | None
-    file: str  # relative to the bundle: pcaps/<node>__<iface>.pcap
-    status: str = "pending"
+    file: str  # relative to the run directory: bundle.layout.pcap_name()
+    status: CaptureStatus = "pending"
     detail: str = ""
     stats: CaptureStats | None = None
     stderr: str = ""
     packets: int | None = None
     remote_dir: str | None = None
-    resolved_from: str = "inventory"  # inventory | discovery | name (issue 7)
+    resolved_from: str = "inventory"  # inventory | discovery (found on the node) | name
     role: str | None = None
     pod: str | None = None
     discovery: list[str] = field(default_factory=list)  # the commands that placed it
@@ -119,27 +145,10 @@ class CaptureResult:
         label = self.label or self.iface
         return f"{self.node}/{label}" if self.node else label
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "point": self.point,
-            "node": self.node,
-            "iface": self.iface,
-            "netns": self.netns,
-            "file": self.file,
-            "status": self.status,
-            "detail": self.detail,
-            "stats": self.stats.to_json() if self.stats else None,
-            "frames": self.frames,
-            "free_bytes": self.free_bytes,
-            "remote_dir": self.remote_dir,
-            "kept": self.kept,
-            "until_ns": self.until_ns,
-            "stderr": self.stderr,
-            "resolved_from": self.resolved_from,
-            "role": self.role,
-            "pod": self.pod,
-            "discovery": list(self.discovery),
-        }
+    def record(self) -> CaptureRun:
+        """The capture point as the manifest records it now."""
+        stats = self.stats.to_json() if self.stats else {}
+        return copy_fields(self, CaptureRun, discovery=tuple(self.discovery), **stats)
 
 
 @dataclass
@@ -153,17 +162,9 @@ class ProbeResult:
     exit_status: int | None = None
     detail: str = ""
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "node": self.node,
-            "name": self.name,
-            "kind": self.kind,
-            "netns": self.netns,
-            "argv": list(self.argv),
-            "output": self.output,
-            "exit_status": self.exit_status,
-            "detail": self.detail,
-        }
+    def record(self) -> ProbeRun:
+        """The probe as the manifest records it now."""
+        return copy_fields(self, ProbeRun, argv=tuple(self.argv))
 
 
 def local_timezone() -> dict[str, Any]:
@@ -196,45 +197,24 @@ class RunRecord:
     timezone: dict[str, Any] = field(default_factory=local_timezone)
 
 
-def _tool_versions(nodes: Mapping[str, NodeResult]) -> dict[str, Any]:
+def manifest(record: RunRecord) -> Manifest:
+    """The run as its manifest records it now."""
     from netdiag import __version__
 
-    return {
-        "netdiag": __version__,
-        "nodes": {n.name: {"tcpdump": n.tcpdump, "kernel": n.kernel} for n in nodes.values()},
-    }
-
-
-def manifest(record: RunRecord) -> dict[str, Any]:
-    """The manifest JSON document (see DESIGN.md "Run bundle")."""
-    return {
-        "schema": SCHEMA,
-        "run_id": record.run_id,
-        "started_ns": record.started_ns,
-        "finished_ns": record.finished_ns,
-        "timezone": record.timezone,
-        "phase": record.phase,
-        "interrupted": record.interrupted,
-        "heartbeat_s": record.heartbeat_s,
-        "grace_s": record.grace_s,
-        "transport": record.transport,
-        "plan": record.plan,
-        "inventory": record.inventory,
-        "tool_versions": _tool_versions(record.nodes),
-        "nodes": {name: n.to_json() for name, n in record.nodes.items()},
-        "captures": [c.to_json() for c in record.captures],
-        "probes": [p.to_json() for p in record.probes],
-        "notes": list(record.notes),
-    }
+    return copy_fields(
+        record,
+        Manifest,
+        netdiag_version=__version__,
+        nodes={name: n.record() for name, n in record.nodes.items()},
+        captures=tuple(c.record() for c in record.captures),
+        probes=tuple(p.record() for p in record.probes),
+        notes=tuple(record.notes),
+    )
 
 
 def write_manifest(record: RunRecord) -> Path:
     """Write DIR/manifest.json atomically (a reader never sees half a file)."""
-    path = record.out / "manifest.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest(record), indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_manifest_file(layout.Layout(record.out).manifest, manifest(record))
 
 
 def plan_json(plan: Any, points: Sequence[Any], bpf: str) -> dict[str, Any]:

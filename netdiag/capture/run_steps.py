@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from netdiag.bundle.layout import Layout, pcap_name
 from netdiag.capture.locate import Unplaced
 from netdiag.capture.preflight import NodeCheck
 from netdiag.capture.remote import RemoteCapture
@@ -54,8 +55,8 @@ def prepare_out(out: Path) -> None:
     if out.exists() and any(out.iterdir()):
         raise InputError(f"{out}: exists and is not empty; choose a new --out directory")
     try:
-        (out / "pcaps").mkdir(parents=True, exist_ok=True)
-        (out / "probes").mkdir(exist_ok=True)
+        Layout(out).pcaps.mkdir(parents=True, exist_ok=True)
+        Layout(out).probes.mkdir(exist_ok=True)
     except OSError as exc:
         raise InputError(f"{out}: cannot create the run directory ({exc.strerror})") from exc
 
@@ -122,9 +123,9 @@ def point_labels(points: Sequence[CapturePoint]) -> dict[CapturePoint, str]:
 
 
 def capture_file(node: str, label: str) -> str:
-    """The point's file in the run bundle, ``pcaps/<node>__<label>.pcap`` in safe characters."""
+    """The point's file in the run directory (:func:`pcap_name`), in safe characters."""
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", label.replace("*", "STAR").replace("?", "Q"))
-    return f"pcaps/{node}__{safe}.pcap"
+    return pcap_name(node, safe)
 
 
 def point_failure(r: CaptureResult) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from netdiag.capture.preflight import NodeCheck, check_node, connect_node, sample_clock
-from netdiag.capture.results import ClockInfo, NodeResult
+from netdiag.capture.results import NodeResult, NodeStatus
 from netdiag.errors import CommandError, TransportError
 from netdiag.transport import Transport
 from netdiag.transport.aio import bounded
@@ -35,6 +35,9 @@ class _Borrowed(Transport):
         super().__init__(inner.node)
         self.inner = inner
 
+    def node_time_ns(self, reading: int) -> int:
+        return self.inner.node_time_ns(reading)
+
     async def connect(self) -> None:
         await self.inner.connect()
 
@@ -51,13 +54,13 @@ class _Borrowed(Transport):
         await self.inner.put(local, remote)
 
 
-def preflight_status(check: NodeCheck) -> str:
+def preflight_status(check: NodeCheck) -> NodeStatus:
     """A preflight verdict -> the manifest's node status ("ok" when a capture may start).
 
     Preflight already speaks the manifest's words (unreachable, auth-failed, hostkey-rejected,
     no-tcpdump, no-permission, failed); only its "warning" (ready, with a remark) becomes "ok".
     """
-    return "ok" if check.status in ("ok", "warning") else str(check.status)
+    return "ok" if check.status == "warning" else check.status
 
 
 class NodeSession:
@@ -118,8 +121,7 @@ class NodeSession:
         if check.message:
             r.detail = check.message  # warnings only: the capture goes ahead
         if check.clock is not None:
-            c = check.clock
-            r.clock = ClockInfo(c.offset_ns, c.error_ns, c.rtt_ns, c.rounds)
+            r.clock = check.clock
         r.kernel = check.kernel
         r.interfaces = [dict(link) for link in check.links]
         r.status = "ok"
@@ -151,8 +153,8 @@ class NodeSession:
         except (TransportError, CommandError, TimeoutError, ValueError):
             return
         old = self.result.clock
-        if old is None or c.rtt_ns <= old.rtt_ns:
-            self.result.clock = ClockInfo(c.offset_ns, c.error_ns, c.rtt_ns, c.rounds)
+        if old is None or (c.rtt_ns or 0) <= (old.rtt_ns or 0):
+            self.result.clock = c
 
     async def close(self) -> None:
         try:

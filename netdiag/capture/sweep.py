@@ -1,4 +1,4 @@
-"""Find and remove what earlier runs left on a node (CAPTURE_RULES 12).
+"""Find and remove what earlier runs left on a node (a killed netdiag, a lost link).
 
 Every capture directory is ``<capture_dir>/netdiag-cap-<run_id>.XXXXXX`` and holds the PID of
 its supervisor, and every process of a capture carries that directory in its command line. A

@@ -137,6 +137,9 @@ class WatchedTransport(Transport):
         if whole and whole != detail:
             log.debug("%s %s (whole) %s", self.name, action, whole)
 
+    def node_time_ns(self, reading: int) -> int:
+        return self.inner.node_time_ns(reading)
+
     async def connect(self) -> None:
         node = self.node
         where = f"{node.user + '@' if node.user else ''}{node.host}:{node.port or 22}"

@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from netdiag.bundle.layout import Layout
 from netdiag.cli._env import Env, ExitCode, write_text_file
 from netdiag.cli._ifmap import add_ifmap_option, parse_ifmaps
 from netdiag.errors import InputError
@@ -45,7 +46,7 @@ def register(subparsers: Any) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--reference-node", metavar="NAME",
-        help="clock offsets are relative to this node (default: the node of the first input)",
+        help="clock offsets are relative to this node (default: first input with IP packets)",
     )  # fmt: skip
     parser.add_argument(
         "--max-journeys", type=int, default=10_000, metavar="N",
@@ -60,43 +61,40 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, env: Env) -> int:
-    """Load, analyse, print the summary and/or write the JSON."""
-    from netdiag.bundle import load_input
-    from netdiag.correlate import analyze
-    from netdiag.report.json import dumps
+    """Analyse, print the summary and/or write the JSON."""
+    from netdiag.bundle import analyse
+    from netdiag.correlate import Options
     from netdiag.report.text import render
 
     if not args.window > 0:
         raise InputError(f"--window {args.window}: must be a positive number of seconds")
     if args.max_journeys < 0:
         raise InputError(f"--max-journeys {args.max_journeys}: must be 0 or more")
-    progress = env.progress()
-    with progress.step(f"reading {len(args.input)} input(s)"):
-        data = load_input(args.input, parse_ifmaps(args.ifmap))
-    for warning in data.warnings:  # on stderr: also seen when the JSON goes to stdout
+    options = Options(window_ns=round(args.window * 1e9), reference_node=args.reference_node)
+    with env.progress().step(f"analysing {len(args.input)} input(s)"):
+        analysed = analyse(
+            args.input, options, ifmaps=parse_ifmaps(args.ifmap), max_journeys=args.max_journeys
+        )
+    for warning in analysed.input.warnings:  # on stderr: also seen when the JSON goes to stdout
         env.warn(warning)
-    options = data.options(window_ns=round(args.window * 1e9), reference_node=args.reference_node)
-    with progress.step(f"correlating {len(data.table):,} packets"):
-        analysis = analyze(data.table, options)
-    document = None
-    if args.json or args.save:
-        document = dumps(analysis, max_journeys=args.max_journeys)
+    document = analysed.json_text() if args.json or args.save else ""
     if args.json == "-":
-        assert document is not None
         env.stdout.write(document + "\n")
     else:
         if args.json:
-            write_text_file(Path(args.json), document or "")
-        render(analysis, env.console())
+            write_text_file(Path(args.json), document)
+        render(analysed.parsed, env.console())
         if args.json:
             print(f"wrote {args.json}", file=env.stdout)
     if args.save:
-        if data.root is None:
+        root = analysed.input.root
+        if root is None:
             raise InputError("--save needs a run directory as INPUT (it writes into it)")
-        write_text_file(data.root / "analysis.json", document or "")
+        layout = Layout(root)
+        write_text_file(layout.analysis, document)
         try:
-            data.table.to_parquet(data.root / "packets.parquet")
+            analysed.input.table.to_parquet(layout.packets)
         except OSError as exc:
-            raise InputError(f"{data.root}: cannot write packets.parquet ({exc})") from exc
-        print(f"wrote {data.root / 'analysis.json'} and packets.parquet", file=env.stderr)
+            raise InputError(f"{root}: cannot write {layout.packets.name} ({exc})") from exc
+        print(f"wrote {layout.analysis} and {layout.packets.name}", file=env.stderr)
     return ExitCode.OK

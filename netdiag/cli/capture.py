@@ -20,7 +20,7 @@ from netdiag.cli._env import Env, ExitCode
 
 WAIT_FIRST = 3.0  # seconds of a silent wait before the user is told what it is waiting for
 
-__all__ = ["execute", "print_summary", "register"]
+__all__ = ["add_run_options", "check_run_options", "execute", "print_summary", "register"]
 
 
 def register(subparsers: Any) -> None:
@@ -52,6 +52,21 @@ def register(subparsers: Any) -> None:
         help="continue a run that did not finish (netdiag killed, a node's link or sshd lost): "
         "fetch what its nodes kept for the grace period into RUN_DIR and analyse it",
     )  # fmt: skip
+    add_run_options(parser)
+    parser.add_argument(
+        "--no-analysis", action="store_true", help="only capture; run `netdiag analyze` later"
+    )
+    parser.add_argument(
+        "--json", action="store_true",
+        help="print one JSON document (schema netdiag.capture/1) on stdout: the run's outcome, "
+        "every node, capture and probe, and where the bundle and report are",
+    )  # fmt: skip
+    parser.set_defaults(func=run)
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """``--out``, ``--transport``, ``--concurrency``, ``--grace``: how a run is made, the same
+    for ``capture`` and ``trace`` (checked by :func:`check_run_options`)."""
     parser.add_argument(
         "--out", type=Path, metavar="DIR",
         help="run directory to create (default: ./netdiag-run-<run id>)",
@@ -67,17 +82,19 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--grace", type=float, default=600.0, metavar="SECONDS",
         help="how long a node keeps the files netdiag could not fetch (it was killed, the "
-        "link or sshd died) for `--recover`; 0 removes them at once (default 600)",
+        "link or sshd died) for `netdiag capture --recover`; 0 removes them at once "
+        "(default 600)",
     )  # fmt: skip
-    parser.add_argument(
-        "--no-analysis", action="store_true", help="only capture; run `netdiag analyze` later"
-    )
-    parser.add_argument(
-        "--json", action="store_true",
-        help="print one JSON document (schema netdiag.capture/1) on stdout: the run's outcome, "
-        "every node, capture and probe, and where the bundle and report are",
-    )  # fmt: skip
-    parser.set_defaults(func=run)
+
+
+def check_run_options(args: argparse.Namespace) -> None:
+    """InputError for a ``--concurrency`` or ``--grace`` no run can use."""
+    from netdiag.errors import InputError
+
+    if args.concurrency < 1:
+        raise InputError(f"--concurrency {args.concurrency}: must be 1 or more")
+    if not 0 <= args.grace <= 7 * 86400:
+        raise InputError(f"--grace {args.grace:g}: give seconds from 0 to 604800 (a week)")
 
 
 def run(args: argparse.Namespace, env: Env) -> int:
@@ -99,10 +116,7 @@ def run(args: argparse.Namespace, env: Env) -> int:
             "capture needs --inventory FILE and --plan FILE (or --recover RUN_DIR to continue "
             "a run that did not finish)"
         )
-    if args.concurrency < 1:
-        raise InputError(f"--concurrency {args.concurrency}: must be 1 or more")
-    if not 0 <= args.grace <= 7 * 86400:
-        raise InputError(f"--grace {args.grace:g}: give seconds from 0 to 604800 (a week)")
+    check_run_options(args)
     inventory = load_inventory(args.inventory)
     plan = load_plan(args.plan)
     return execute(
@@ -236,9 +250,11 @@ def capture_document(
     code: int,
 ) -> dict[str, Any]:
     """``capture --json`` (schema ``netdiag.capture/1``): what a script needs to go on."""
+    from netdiag.bundle import Layout
     from netdiag.capture.results import manifest
 
-    man = manifest(record)
+    man = manifest(record).to_json()
+    layout = Layout(out)
     return {
         "schema": "netdiag.capture/1",
         "run_id": record.run_id,
@@ -246,8 +262,8 @@ def capture_document(
         "exit_code": int(code),
         "messages": list(messages),
         "bundle": str(out),
-        "manifest": str(out / "manifest.json"),
-        "run_log": str(out / "run.log"),
+        "manifest": str(layout.manifest),
+        "run_log": str(layout.run_log),
         "analysis": None if outcome.json_path is None else str(outcome.json_path),
         "report": None if outcome.html_path is None else str(outcome.html_path),
         "started_ns": man["started_ns"],
@@ -276,7 +292,7 @@ def print_summary(outcome: Any, env: Env) -> None:
 
     for warning in outcome.warnings:
         env.warn(warning)
-    render(outcome.analysis, env.console())
+    render(outcome.analysis.parsed, env.console())
 
 
 async def _run(
@@ -285,7 +301,7 @@ async def _run(
     """The run under our own SIGINT/SIGTERM handling (first: clean stop, second: abandon)."""
     from rich.live import Live
 
-    from netdiag.capture.progress import RunView
+    from netdiag.capture.progress import ProgressTable
     from netdiag.orchestrator import run_capture
     from netdiag.transport.aio import cancel_and_wait
 
@@ -306,7 +322,7 @@ async def _run(
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig.name)
-    views: list[RunView] = []
+    views: list[ProgressTable] = []
     waiter: asyncio.Task[None] | None = None
     live = Live(console=console, refresh_per_second=4, transient=True)
     try:
@@ -314,7 +330,7 @@ async def _run(
 
             def on_start(record: Any) -> None:
                 nonlocal waiter
-                views.append(RunView(record))
+                views.append(ProgressTable(record))
                 live.update(views[0])
                 if console.is_terminal:  # the live table shows phases and waits
                     console.print(f"run {record.run_id} -> {record.out}")

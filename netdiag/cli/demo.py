@@ -1,7 +1,7 @@
 """``netdiag demo``: the whole product in one command, live on the lab or on a recorded run.
 
 As root (and with the lab's tools) it brings the network-namespace lab up, runs the FIP plan
-(SCENARIOS.md S1: the client pings the floating IP) through ``netdiag capture`` and shows the
+(the client pings the floating IP) through ``netdiag capture`` and shows the
 analysis and the HTML report. The lab is left up so the user can explore it (``netdiag lab
 status``, ssh into nodes) and is taken down by ``netdiag lab down`` (or ``--down``).
 Without root — or with ``--recorded`` — it analyses the capture set recorded from the lab that

@@ -38,12 +38,12 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace, env: Env) -> int:
     """Open the run, write the merged capture, say what was written."""
-    from netdiag.report.bundle import open_input
+    from netdiag.bundle import open_run
     from netdiag.report.pcapng import export_pcapng
 
     progress = env.progress()
     with progress.step(f"opening {args.input[0]}"):
-        view = open_input(args.input, ifmaps=parse_ifmaps(args.ifmap))
+        view = open_run(args.input, ifmaps=parse_ifmaps(args.ifmap))
     for warning in view.warnings:
         env.warn(warning)
     with progress.step(f"writing {args.pcapng}"):

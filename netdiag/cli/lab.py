@@ -191,20 +191,22 @@ def _inventory_targets(
 ) -> tuple[tuple[str, ...], list[str]]:
     """Where ``lab up`` also writes the inventory, and the default files it leaves alone.
 
-    ``--inventory PATH`` is written as asked. Without it, ``inventory/lab.yaml`` (or
-    ``inventory/lab-NAME.yaml``) is written only when absent or already the same text: the
-    committed file describes the default lab, and a lab on another management network or with
-    simulated clock offsets must not rewrite it.
+    ``--inventory PATH`` is written as asked. Without it, only the two built-in labs (``netdiag``
+    and ``ndovs``, the ovs-geneve one) write ``inventory/lab.yaml`` / ``inventory/lab-ndovs.yaml``,
+    and only when absent or already the same text: the committed files describe those labs, and
+    a lab on another management network or with simulated clock offsets must not rewrite them.
+    A lab of another name keeps its inventory in its state directory only, so a checkout does
+    not fill with files of labs that come and go.
     """
     from netdiag import lab
     from netdiag.lab.inventory import inventory_text
 
     if args.inventory:
         return (args.inventory,), []
-    if not os.path.isdir("inventory"):
+    builtin = lab.topology.OVS_DEFAULT_NAME if ovs else lab.DEFAULT_NAME
+    if args.name != builtin or not os.path.isdir("inventory"):
         return (), []
-    default = args.name == lab.DEFAULT_NAME and not ovs
-    path = os.path.join("inventory", "lab.yaml" if default else f"lab-{args.name}.yaml")
+    path = os.path.join("inventory", "lab.yaml" if not ovs else f"lab-{args.name}.yaml")
     try:
         with open(path, encoding="utf-8") as fh:
             current: str | None = fh.read()

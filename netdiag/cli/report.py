@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from netdiag.bundle.layout import Layout
 from netdiag.cli._env import Env, ExitCode, write_text_file
 from netdiag.cli._ifmap import add_ifmap_option, parse_ifmaps
 from netdiag.errors import InputError
@@ -52,7 +53,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace, env: Env) -> int:
     """Open the input once, write the requested files, print where they are."""
-    from netdiag.report.bundle import open_input
+    from netdiag.bundle import open_run
     from netdiag.report.html import render_html
 
     html_path: Path | None = args.html
@@ -60,14 +61,14 @@ def run(args: argparse.Namespace, env: Env) -> int:
         raise InputError("--json - and --markdown -: only one of them can go to stdout")
     if html_path is None and args.json is None and args.markdown is None:
         if len(args.input) == 1 and is_directory(args.input[0]):
-            html_path = args.input[0] / "report.html"
+            html_path = Layout(args.input[0]).report
         else:
             raise InputError(
                 "nothing to write; give --html PATH, --markdown PATH and/or --json PATH"
             )
     progress = env.progress()
     with progress.step(f"opening {args.input[0]}"):
-        view = open_input(args.input, ifmaps=parse_ifmaps(args.ifmap))
+        view = open_run(args.input, ifmaps=parse_ifmaps(args.ifmap))
     for warning in view.warnings:
         env.warn(warning)
     # with a document on stdout, the sentences saying what was written go to stderr

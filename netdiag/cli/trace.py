@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from netdiag.cli._env import Env, ExitCode, write_text_file
+from netdiag.cli.capture import add_run_options
+from netdiag.errors import AnalysisInputError
 
 if TYPE_CHECKING:
+    from netdiag.bundle import Manifest, ProbeRun
     from netdiag.inventory import Inventory
     from netdiag.trace.model import Endpoint, TracePlan
 
@@ -63,41 +65,23 @@ def register(subparsers: Any) -> None:
         help="ask the nodes and show the plan, capture nothing and write nothing",
     )  # fmt: skip
     parser.add_argument(
-        "--out", type=Path, metavar="DIR",
-        help="run directory to create (default: ./netdiag-run-<run id>)",
-    )  # fmt: skip
-    parser.add_argument(
         "--json", action="store_true",
         help="print one JSON document (schema netdiag.trace/1) on stdout instead of text; "
         "progress and warnings stay on stderr",
     )  # fmt: skip
-    parser.add_argument(
-        "--transport", default="asyncssh", choices=("asyncssh", "paramiko", "local"),
-        help="how to reach the nodes (default asyncssh)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--concurrency", type=int, default=32, metavar="N",
-        help="SSH handshakes at the same time (default 32)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--grace", type=float, default=600.0, metavar="SECONDS",
-        help="how long a node keeps files netdiag could not fetch, for `netdiag capture "
-        "--recover` (default 600)",
-    )  # fmt: skip
+    add_run_options(parser)
     parser.set_defaults(func=run)
 
 
 def _check(args: argparse.Namespace) -> None:
+    from netdiag.cli.capture import check_run_options
     from netdiag.errors import InputError
 
     if args.port is not None and not 1 <= args.port <= 65535:
         raise InputError(f"--port {args.port}: give a port from 1 to 65535")
     if args.count is not None and args.count < 1:
         raise InputError(f"--count {args.count}: must be 1 or more")
-    if args.concurrency < 1:
-        raise InputError(f"--concurrency {args.concurrency}: must be 1 or more")
-    if not 0 <= args.grace <= 7 * 86400:
-        raise InputError(f"--grace {args.grace:g}: give seconds from 0 to 604800 (a week)")
+    check_run_options(args)
     if args.out is not None and args.out.exists() and any(args.out.iterdir()):
         raise InputError(f"{args.out}: exists and is not empty; choose a new --out directory")
 
@@ -161,16 +145,15 @@ def _capture(
     run_id: str, doc: dict[str, Any],
 ) -> int:  # fmt: skip
     from netdiag.cli.capture import execute
-    from netdiag.report.json import to_dict
     from netdiag.trace.verdict import trace_verdict
 
     title = f"{traced.source.text} -> {traced.dest.text} ({traced.proto})"
 
     def headline(outcome: Any) -> None:
-        analysis = to_dict(outcome.analysis)
         verdict = trace_verdict(
-            analysis, title=title, target=traced.target, port=traced.port, proto=traced.proto,
-            dest_points=traced.dest_points, probes=_manifest(out).get("probes") or (),
+            outcome.analysis.document, title=title, target=traced.target, port=traced.port,
+            proto=traced.proto, dest_points=traced.dest_points,
+            probes=[p.to_json() for p in _probes(out)],
         )  # fmt: skip
         doc["verdict"] = verdict.facts
         if not args.json:
@@ -241,22 +224,29 @@ def _plan_doc(traced: TracePlan, plan_path: Path, *, dry_run: bool) -> dict[str,
     }
 
 
-def _manifest(out: Path) -> dict[str, Any]:
+def _manifest(out: Path) -> Manifest | None:
+    """The run's manifest as far as it was written; None when there is none to read."""
+    from netdiag.bundle import Layout, read_manifest
+
     try:
-        found = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return found if isinstance(found, dict) else {}
+        return read_manifest(Layout(out).manifest)
+    except AnalysisInputError:
+        return None
+
+
+def _probes(out: Path) -> tuple[ProbeRun, ...]:
+    manifest = _manifest(out)
+    return manifest.probes if manifest is not None else ()
 
 
 def _run_doc(out: Path, code: int) -> dict[str, Any]:
     """The run in the capture's JSON shape when it ended before the capture could say (a second
     Ctrl-C): where its files are and how each point ended, as far as the manifest tells."""
-    captures: list[dict[str, Any]] = []
     manifest = _manifest(out)
-    for c in manifest.get("captures") or []:
-        if isinstance(c, dict):
-            captures.append({k: c.get(k) for k in ("point", "status", "detail")})
+    captures = [
+        {"point": c.point, "status": c.status, "detail": c.detail}
+        for c in (manifest.captures if manifest is not None else ())
+    ]
     return {
         "schema": "netdiag.capture/1",
         "outcome": "interrupted",

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from netdiag.correlate.model import ClockSample
+from netdiag.clock import Clock
 
 _COARSE_ROWS = 200_000  # above this, coarse estimation looks at 1/64 of the keys
 
@@ -124,23 +124,21 @@ def bounds_to_edges(samples: pd.DataFrame) -> list[Edge]:
     return edges
 
 
-def bundle_edges(
-    samples: Mapping[str, ClockSample], domains: Sequence[str], ref: int
-) -> list[Edge]:
-    """Round-trip samples re-expressed relative to the reference domain."""
+def bundle_edges(clocks: Mapping[str, Clock], domains: Sequence[str], ref: int) -> list[Edge]:
+    """Measured clocks re-expressed relative to the reference domain (an unknown error: 0)."""
     ref_name = domains[ref]
-    base = samples.get(ref_name, ClockSample(0, 0))
+    base = clocks.get(ref_name, Clock(0, 0))
     return [
         Edge(
             ref,
             i,
             s.offset_ns - base.offset_ns,
-            s.error_ns + base.error_ns,
+            (s.error_ns or 0) + (base.error_ns or 0),
             "bundle",
             1,
         )
         for i, name in enumerate(domains)
-        if i != ref and (s := samples.get(name)) is not None
+        if i != ref and (s := clocks.get(name)) is not None
     ]
 
 

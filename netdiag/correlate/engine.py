@@ -20,10 +20,8 @@ partition; the others join across partitions (flows pair two fingerprints).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -133,9 +131,9 @@ def coarse_clocks(work: Work) -> None:
     names, w, options = work.names, work.w, work.options
     ndom = len(names.domains)
     pre = np.zeros(ndom, dtype="int64")
-    base = options.clock_samples.get(names.domains[work.ref])
+    base = options.clocks.get(names.domains[work.ref])
     for d, name in enumerate(names.domains):
-        sample = options.clock_samples.get(name)
+        sample = options.clocks.get(name)
         if sample is not None:
             pre[d] = sample.offset_ns - (base.offset_ns if base else 0)
     dom, ts = w["dom"].to_numpy(), w["ts"].to_numpy()
@@ -178,7 +176,7 @@ def refine_clocks(work: Work) -> None:
         ignore_index=True,
     )
     edges = merge_edges(
-        bounds_to_edges(samples), bundle_edges(options.clock_samples, names.domains, work.ref)
+        bounds_to_edges(samples), bundle_edges(options.clocks, names.domains, work.ref)
     )
     best = solve(edges, len(names.domains), work.ref)
     rows: list[tuple[str, int, int | None, str, int]] = []
@@ -334,25 +332,10 @@ def _given_homes(work: Work) -> dict[int, int]:
     return _keyed_addresses(work.options.point_addresses, work.names.points, drops.address_key)
 
 
-def analyze(table: pd.DataFrame | Sequence[str | Path], options: Options | None = None) -> Analysis:
-    """Correlate every capture point of ``table``; raises AnalysisInputError on unusable input.
-
-    ``table`` may also be a run directory or ``[POINT=]PATH`` files: they are read with
-    :func:`netdiag.bundle.load_input` (the bundle's clock samples and drop counts are used).
-    """
-    if not isinstance(table, pd.DataFrame):
-        from netdiag.bundle import load_input
-
-        data = load_input(list(table))
-        given = options or Options()
-        implied = data.options(window_ns=given.window_ns, reference_node=given.reference_node)
-        options = dataclasses.replace(
-            implied,
-            clock_samples={**implied.clock_samples, **given.clock_samples},
-            kernel_dropped={**implied.kernel_dropped, **given.kernel_dropped},
-            capture_until={**implied.capture_until, **given.capture_until},
-        )
-        table = data.table
+def analyze(table: pd.DataFrame, options: Options | None = None) -> Analysis:
+    """Correlate every capture point of the packet table ``table`` (:mod:`netdiag.pcap`);
+    raises AnalysisInputError on unusable input. Run directories and capture files are read
+    by :func:`netdiag.bundle.analyse`, which then calls this."""
     work = prepare(table, options or Options())
     coarse_clocks(work)
     group_journeys(work)

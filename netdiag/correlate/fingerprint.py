@@ -3,8 +3,9 @@
 Kept: IP version, protocol, IPv4 ID, total length, fragment offset + MF, TCP seq/ack/flags,
 ICMP type/code/seq, L4 payload length and payload hash. Left out on purpose: addresses, ports
 and the ICMP echo id (NAT rewrites them), TTL (routing decrements it), the L4 checksum (wrong
-on the sending host with checksum offload, DESIGN.md "Performance facts"), and the payload of
-ICMP errors (it quotes the offending header, which conntrack un-NATs along with the packet).
+on the sending host with checksum offload: the NIC fills it in after tcpdump saw the packet),
+and the payload of ICMP errors (it quotes the offending header, which conntrack un-NATs along
+with the packet).
 """
 
 from __future__ import annotations

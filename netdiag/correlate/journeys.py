@@ -7,14 +7,14 @@ A packet may pass one capture point more than once: an underlay NIC carries it i
 again encapsulated, a hairpinned packet leaves its pod's veth and comes back routed, a router
 on a stick receives and sends it on one device. Such *visits* differ in what the path changes:
 encapsulation, TTL or direction. Two sightings at one point that agree on all of those are
-- the same frame recorded twice (identical headers within ``DUPLICATE_NS``): a duplicate, kept
-  in the journey but never a hop; or
+- the same frame recorded twice (identical headers within ``DUPLICATE_NS``, and no other point
+  saw as many of them): a duplicate, kept in the journey but never a hop; or
 - two packets with one fingerprint (an IP ID reused, identical IPv6 segments, a stranger that
   collided). Only then is the candidate split: the (point, visit) cell seen most often gives one
   anchor per packet, and every other sighting joins the anchor that shares an address with it
   (NAT rewrites one side at a time; a colliding stranger shares neither), nearest in time.
-  Packets whose anchors are closer than ``AMBIGUOUS_NS`` could still be mixed up: they are
-  flagged ambiguous.
+  Packets whose anchor is closer than ``AMBIGUOUS_NS`` to another's could still be mixed up:
+  they (and only they) are flagged ambiguous.
 """
 
 from __future__ import annotations
@@ -68,6 +68,8 @@ def _cell_ranks(
     first = _runs(c)
     dup = np.zeros(m, dtype=bool)
     dup[1:] = ~first[1:] & (h[1:] == h[:-1]) & ((ts[1:] - ts[:-1]) <= DUPLICATE_NS)
+    if dup.any():
+        _packets_seen_elsewhere(dup, first, group[by_cell])
     counted = (~dup).astype("int64")
     csum = np.cumsum(counted)
     starts = np.flatnonzero(first)
@@ -75,6 +77,41 @@ def _cell_ranks(
     duplicate[by_cell] = dup
     rank[by_cell] = csum - base - 1
     return duplicate, rank
+
+
+def _packets_seen_elsewhere(dup: np.ndarray, first: np.ndarray, group: np.ndarray) -> None:
+    """Clear, in place, the duplicate flags that another cell of the candidate contradicts.
+
+    Two identical frames close together at one point are one frame recorded twice only if no
+    other point saw more than one of them: a sender that emits the same segment twice in a row
+    (a retransmitted SYN-ACK, both with IP ID 0) is seen twice everywhere on its way. A cell
+    keeps as many packets as the most any other cell of its candidate saw (its rows in time
+    order: the earliest duplicates become packets first). Arrays are per row of the repeating
+    cells, sorted by cell; ``first`` marks each cell's first row."""
+    starts = np.flatnonzero(first)
+    size = np.diff(np.r_[starts, len(dup)])
+    run = np.repeat(np.arange(len(starts)), size)
+    kept = np.bincount(run, weights=~dup, minlength=len(starts)).astype("int64")
+    grp = group[starts]
+    # the most rows any other cell of the same candidate holds: the group's largest, or for
+    # the cell that is that largest, the second largest
+    order = np.lexsort((-size, grp))
+    g_sorted, s_sorted = grp[order], size[order]
+    lead = _runs(g_sorted)
+    lead_idx = np.flatnonzero(lead)
+    largest = np.repeat(s_sorted[lead_idx], np.diff(np.r_[lead_idx, len(order)]))
+    second = np.zeros(len(order), dtype="int64")
+    has_second = np.r_[~lead[1:], False] & lead
+    second[has_second] = s_sorted[np.flatnonzero(has_second) + 1]
+    second = np.repeat(second[lead_idx], np.diff(np.r_[lead_idx, len(order)]))
+    other = np.where(lead, second, largest)
+    elsewhere = np.empty(len(order), dtype="int64")
+    elsewhere[order] = other
+    quota = np.minimum(size, elsewhere) - kept  # duplicates that are packets after all
+    if not (quota > 0).any():
+        return
+    nth = np.cumsum(dup) - np.repeat(np.cumsum(dup)[starts] - dup[starts], size) - 1
+    dup &= ~(nth < quota[run])
 
 
 def visit_keys(w: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -135,25 +172,23 @@ def group(  # noqa: PLR0917 - the engine's one call, arrays of the work frame
     several = np.flatnonzero(rank > 0)
     np.maximum.at(packets, grp[several], rank[several] + 1)
     sub = np.zeros(n, dtype="int64")
-    ambiguous_grp = np.zeros(ngroups, dtype=bool)
     split = np.flatnonzero(packets[grp] > 1)
-    if len(split):
-        sub_split, amb = _split(
-            grp[split], point[order][split], visit[order][split], rank[split],
-            duplicate[split], t[split], src[order][split], dst[order][split], window_ns,
-        )  # fmt: skip
-        sub[split] = sub_split
-        ambiguous_grp[np.unique(grp[split][amb])] = True
     journey = np.empty(n, dtype="int64")
     dup_out = np.empty(n, dtype=bool)
     dup_out[order] = duplicate
     if not len(split):  # the common case: every candidate is one packet
         journey[order] = grp
-        return Grouping(journey, dup_out, ambiguous_grp, ngroups)
+        return Grouping(journey, dup_out, np.zeros(ngroups, dtype=bool), ngroups)
+    sub_split, amb = _split(
+        grp[split], point[order][split], visit[order][split], rank[split],
+        duplicate[split], t[split], src[order][split], dst[order][split], window_ns,
+    )  # fmt: skip
+    sub[split] = sub_split
     width = int(packets.max())
     codes, uniques = pd.factorize(grp * width + sub, sort=True)
     journey[order] = codes
-    ambiguous = np.asarray(ambiguous_grp[uniques // width], dtype=bool)
+    ambiguous = np.zeros(len(uniques), dtype=bool)
+    ambiguous[codes[split][amb]] = True
     return Grouping(journey, dup_out, ambiguous, len(uniques))
 
 
@@ -203,9 +238,17 @@ def _split(  # noqa: PLR0917 - one step of group(), on the rows of split candida
         best = c.drop_duplicates("row")
         sub[best["row"].to_numpy()] = best["r_a"].to_numpy()
         _fix_collisions(df, sub, c)
-    spacing = anchors.sort_values(["g", "t"]).groupby("g")["t"].diff()
-    close_groups = anchors.loc[spacing.to_numpy() < AMBIGUOUS_NS, "g"].unique()
-    return sub, np.isin(grp, close_groups)
+    # A packet whose anchor is close to another packet's anchor could have been mixed up with
+    # it; packets of the candidate far from every other are not.
+    a = anchors.sort_values(["g", "t"], kind="stable")
+    g_a, t_a = a["g"].to_numpy(), a["t"].to_numpy()
+    same = g_a[1:] == g_a[:-1]
+    near = same & ((t_a[1:] - t_a[:-1]) < AMBIGUOUS_NS)
+    close = np.zeros(len(a), dtype=bool)
+    close[1:] |= near
+    close[:-1] |= near
+    close_keys = g_a[close] * (int(df["r"].max()) + 2) + a["r"].to_numpy()[close]
+    return sub, np.isin(grp * (int(df["r"].max()) + 2) + sub, close_keys)
 
 
 def _fix_collisions(df: pd.DataFrame, sub: np.ndarray, costs: pd.DataFrame) -> None:

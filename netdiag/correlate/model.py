@@ -1,7 +1,8 @@
 """The values the correlation engine takes and returns: `Options` in, a frozen `Analysis` out.
 
 Everything is a DataFrame of integer codes and numbers so that large runs stay vectorized; text
-forms (addresses, MACs, summaries) are produced only by the report layer, for the rows it writes.
+forms (addresses, MACs, summaries) are produced only by the report layer, for the rows it writes
+(:mod:`netdiag.report.json` turns an :class:`Analysis` into the analysis document).
 """
 
 from __future__ import annotations
@@ -11,16 +12,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-
-@dataclass(frozen=True)
-class ClockSample:
-    """An external clock measurement of one node (the run bundle's round-trip samples).
-
-    ``offset_ns`` = node clock minus the orchestrator clock (corrected = ts - offset).
-    """
-
-    offset_ns: int
-    error_ns: int
+from netdiag.clock import Clock
 
 
 @dataclass(frozen=True)
@@ -28,9 +20,11 @@ class Options:
     """Knobs of one analysis; the defaults suit a handful of nodes and a few seconds of capture."""
 
     window_ns: int = 2_000_000_000
+    #: The node whose clock every corrected time is on. None: the node of the first input row
+    #: that holds an IP packet (what the user named first, when that capture saw any traffic).
     reference_node: str | None = None
-    #: Known clock samples per node (from a run bundle's manifest), relative to the orchestrator.
-    clock_samples: Mapping[str, ClockSample] = field(default_factory=dict)
+    #: Clocks measured per node (a run manifest's round trips), all against one host's clock.
+    clocks: Mapping[str, Clock] = field(default_factory=dict)
     #: Kernel drop counts per point, from tcpdump's "dropped by kernel" statistics.
     kernel_dropped: Mapping[str, int] = field(default_factory=dict)
     #: Addresses owned by each node (text), used to tell a tunnel's sending node from the receiver.
@@ -70,7 +64,8 @@ class Analysis:
     - ``anomalies``: kind, journey (-1 when none), point, expected_point, detail, cause,
       points, count.
     - ``clocks``: node, offset_ns, error_ns, source, samples.
-    - ``traceroutes``: probe, answer (journeys), ttl, src, dst, hop, reached.
+    - ``traceroutes``: probe, answer (journeys), ttl, src, dst, sport, dport (-1: none), hop,
+      reached.
     """
 
     points: pd.DataFrame
@@ -89,9 +84,3 @@ class Analysis:
     #: the window sightings were grouped in: ``window_ns`` plus the coarse clock margin
     #: (at most ``window_ns`` again); 0 when unknown
     window_used_ns: int = 0
-
-    def to_json(self, *, max_journeys: int = 10_000) -> str:
-        """The analysis JSON (``netdiag.analysis/1``); see :mod:`netdiag.report.json`."""
-        from netdiag.report.json import dumps
-
-        return dumps(self, max_journeys=max_journeys)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 from netdiag.discover.cni import fdb_port, neigh_mac
 from netdiag.discover.iproute import (
@@ -23,15 +23,10 @@ from netdiag.discover.iproute import (
     parse_route_json,
 )
 from netdiag.discover.match import attach_host_peers, find_pod, host_iface_from_route, pod_netns
-from netdiag.discover.model import Discovery, Link, PathDevice, PodNetns
-from netdiag.discover.ovn_live import (
-    OVN_DB,
-    OVS_IDS,
-    Factory,
-    OvnView,
-    ovs_ids,
-    with_gateways,
-)
+from netdiag.discover.model import Discovery, Link, PathDevice, PodNetns, Route
+from netdiag.discover.ovn.live import Factory, with_gateways
+from netdiag.discover.ovn.model import OvnView
+from netdiag.discover.ovn.parse import OVN_DB, OVS_IDS, ovn_view, ovs_ids
 from netdiag.discover.ovs import (
     OvsBridge,
     iface_ids,
@@ -61,16 +56,36 @@ OVS_SHOW: Argv = ("ovs-vsctl", "--timeout=5", "show")
 LSNS: Argv = ("lsns", "-J", "-t", "net", "-o", "NS,PID,NETNSID")
 
 
+@dataclass
 class NodeView:
-    """What one node showed: host links and routes, pod namespaces, route lookups, commands."""
+    """What one node showed: host links and routes, pod namespaces, route lookups, commands.
 
-    def __init__(self, node: NodeSpec, results: Sequence[CommandResult], ips: Sequence[str]):
-        self.node = node
+    Made by :meth:`parse` from the node's command results; the fields are plain values."""
+
+    node: NodeSpec
+    commands: tuple[str, ...]
+    links: tuple[Link, ...]
+    routes: tuple[Route, ...]
+    route_get: dict[str, Route | None]
+    pids: dict[int, int]  # unnamed peer namespaces: nsid -> PID inside
+    namespaces: tuple[PodNetns, ...]
+    bridge_port: dict[str, str] = field(default_factory=dict)  # pod IP -> bridge port
+    bridges: tuple[OvsBridge, ...] = ()
+    ovs_ids: dict[str, str] = field(default_factory=dict)  # Open_vSwitch external_ids
+    ovn: OvnView = field(default_factory=OvnView)
+    path: tuple[PathDevice, ...] = ()
+    ovs_port: dict[str, str] = field(default_factory=dict)  # namespace/name -> OVS interface
+
+    @classmethod
+    def parse(
+        cls, node: NodeSpec, results: Sequence[CommandResult], ips: Sequence[str]
+    ) -> NodeView:
+        """The view of ``node`` from what its commands answered (``ips``: the targets asked
+        about); NetdiagError when a command every view needs failed."""
         by_argv = {_unsudo(r.argv): r for r in results}
-        self.commands = tuple(f"{node.name}: {shlex.join(r.argv)}" for r in results)
-        self.links = parse_ip_json_links(_out(by_argv, HOST_COMMANDS[0]))
-        self.routes = parse_route_json(_out(by_argv, HOST_COMMANDS[1]))
-        self.route_get = {
+        links = parse_ip_json_links(_out(by_argv, HOST_COMMANDS[0]))
+        routes = parse_route_json(_out(by_argv, HOST_COMMANDS[1]))
+        route_get = {
             ip: parse_route_get(by_argv[_route_get(ip)].stdout)
             for ip in ips
             if by_argv.get(_route_get(ip)) and by_argv[_route_get(ip)].ok
@@ -81,43 +96,43 @@ class NodeView:
             res = by_argv.get(_ns_addr(name))
             if res is not None and res.ok:
                 ns = pod_netns(name, nsid, parse_ip_json_links(res.stdout))
-                spaces.append(attach_host_peers(ns, self.links))
+                spaces.append(attach_host_peers(ns, links))
         lsns = by_argv.get(LSNS)
-        self.pids: dict[int, int] = {}  # unnamed peer namespaces: nsid -> PID inside
+        pids: dict[int, int] = {}
         if lsns is not None and lsns.ok:
-            peers = unnamed_peers(self.links, names)
-            self.pids = {i: p for i, p in parse_lsns_net(lsns.stdout).items() if i in peers}
-        for nsid, pid in sorted(self.pids.items()):
+            peers = unnamed_peers(links, names)
+            pids = {i: p for i, p in parse_lsns_net(lsns.stdout).items() if i in peers}
+        for nsid, pid in sorted(pids.items()):
             res = by_argv.get(_pid_addr(pid))
             if res is not None and res.ok:
                 ns = pod_netns(pid_netns(pid), nsid, parse_ip_json_links(res.stdout))
-                spaces.append(attach_host_peers(ns, self.links))
-        self.namespaces: tuple[PodNetns, ...] = tuple(spaces)
+                spaces.append(attach_host_peers(ns, links))
+        view = cls(
+            node, tuple(f"{node.name}: {shlex.join(r.argv)}" for r in results), links, routes,
+            route_get, pids, tuple(spaces),
+        )  # fmt: skip
         # flannel-style fallback: a pod behind a Linux bridge, its namespace unnamed on the node
-        self.bridge_port: dict[str, str] = {}
-        for ip, (bridge, neigh, fdb) in self.bridge_lookups(ips).items():
+        for ip, (bridge, neigh, fdb) in view.bridge_lookups(ips).items():
             n, f = by_argv.get(neigh), by_argv.get(fdb)
             mac = neigh_mac(n.stdout, ip) if n is not None and n.ok else None
             port = fdb_port(f.stdout, mac, bridge) if mac and f is not None and f.ok else None
             if port is not None:
-                self.bridge_port[ip] = port
-        self.bridges: tuple[OvsBridge, ...] = ()
-        self.ovs_ids: dict[str, str] = {}  # Open_vSwitch external_ids: system-id, ovn-encap-ip
+                view.bridge_port[ip] = port
         show, ids = by_argv.get(OVS_SHOW), by_argv.get(OVS_IDS)
         if show is not None and show.ok:
-            self.bridges = parse_vsctl_show(show.stdout)
+            view.bridges = parse_vsctl_show(show.stdout)
         if ids is not None and ids.ok:
-            self.ovs_ids = ovs_ids(ids.stdout)
-        self.ovn = OvnView.of(by_argv)
-        up = ovs_uplink(self.links, self.routes, self.bridges, self.ovs_ids.get("ovn-encap-ip"))
-        self.path: tuple[PathDevice, ...] = path_devices(self.links, self.routes, node.devices, up)
+            view.ovs_ids = ovs_ids(ids.stdout)
+        view.ovn = ovn_view(by_argv)
+        up = ovs_uplink(links, routes, view.bridges, view.ovs_ids.get("ovn-encap-ip"))
+        view.path = path_devices(links, routes, node.devices, up)
         # OVS fallback (kube-ovn / ovn-kubernetes): the pod's port by its external_ids iface-id
-        self.ovs_port: dict[str, str] = {}  # namespace/name -> OVS interface
         for r in results:
             if r.argv[: len(OVS_FIND)] == OVS_FIND and r.ok and r.stdout.startswith("{"):
                 for pp in pod_ports(parse_vsctl_find(r.stdout)):
                     if pp.namespace and pp.pod and pp.iface:
-                        self.ovs_port.setdefault(f"{pp.namespace}/{pp.pod}", pp.iface)
+                        view.ovs_port.setdefault(f"{pp.namespace}/{pp.pod}", pp.iface)
+        return view
 
     def explains(self, ip: str) -> bool:
         """Whether a namespace, a veth route or the bridge fdb already place ``ip``."""
@@ -233,12 +248,12 @@ async def inspect_node(
         second += [(*pre, *a) for a in (OVS_SHOW, OVS_IDS, *(OVN_DB if ovn else ()))]
     if second:
         results += await transport.run_batch(second, timeout=timeout)
-    view = NodeView(transport.node, results, ips)
+    view = NodeView.parse(transport.node, results, ips)
     if view.pids and not all(find_pod(ip, view.namespaces) for ip in ips):
         results += await transport.run_batch(
             [(*pre, *_pid_addr(pid)) for pid in view.pids.values()], timeout=timeout
         )
-        view = NodeView(transport.node, results, ips)
+        view = NodeView.parse(transport.node, results, ips)
     lookups = view.bridge_lookups(ips)
     more = [argv for _, neigh, fdb in lookups.values() for argv in (neigh, fdb)]
     missing = [p for p, pips in (pods or {}).items() if not any(view.explains(i) for i in pips)]
@@ -246,7 +261,7 @@ async def inspect_node(
     if not more:
         return view
     results += await transport.run_batch(more, timeout=timeout)
-    return NodeView(transport.node, results, ips)
+    return NodeView.parse(transport.node, results, ips)
 
 
 def resolve(target: Target, view: NodeView) -> Discovery | None:

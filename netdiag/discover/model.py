@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from netdiag.discover.gateway import Gateway
+from netdiag.discover.ovn.model import Gateway
 
 __all__ = ["Discovery", "Link", "PathDevice", "PodInterface", "PodNetns", "Route"]
 

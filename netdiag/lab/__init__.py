@@ -1,7 +1,7 @@
 """The network-namespace lab: a kube-ovn-like cluster in a box (`netdiag lab up|down|status`).
 
-It reproduces the packet paths of SCENARIOS.md S1 (FIP DNAT/SNAT, pod egress SNAT) and S2
-(cross-node overlay) with seed 001's addresses, device names and MACs, so that netdiag's own
+It reproduces the packet paths of a kube-ovn cluster (FIP DNAT/SNAT, pod egress SNAT, the
+cross-node overlay) with a real cluster's addresses, device names and MACs, so that netdiag's own
 tests — and users without a cluster — run real OpenSSH, real tcpdump and real iptables NAT.
 
 Topology (every namespace is named ``<lab>-...``, so ``down`` finds a lab by prefix alone)::
@@ -35,9 +35,10 @@ hostname, ``/run`` and ``/tmp`` (directories of the state dir bound over them), 
 namespace files under ``/run/netns`` so ``ip netns exec <pod>`` works in an SSH session.
 
 Clock skew is *simulated*: all namespaces share the host's clock, so each node carries a
-``clock_offset_ns`` (state, inventory label ``simulated_clock_offset_ns``). The capture side
-shifts that node's pcap timestamps by it after capture and must label the shift as simulated in
-the run manifest; the lab itself never changes a clock.
+``clock_offset_ns`` (state, inventory label ``simulated_clock_offset_ns``).
+:mod:`netdiag.lab.skew` wraps that node's transport so that its clock readings and fetched pcap
+timestamps arrive shifted by it, and the run manifest labels the shift as simulated; the lab
+itself never changes a clock.
 Processes: sshd is a child of the process that ran ``up``; in one process (tests, ``demo``)
 ``down`` reaps it. After a CLI ``up`` it is re-parented to init, which reaps it on real systems.
 """
@@ -49,9 +50,9 @@ from netdiag.lab.state import LabState, NodeState, PodState
 from netdiag.lab.status import LabStatus, NodeStatus, status
 from netdiag.lab.topology import (
     DEFAULT_NAME,
+    LabNode,
+    LabPod,
     LabSpec,
-    NodeSpec,
-    PodSpec,
     PortForward,
     default_spec,
 )
@@ -59,13 +60,13 @@ from netdiag.lab.topology import (
 __all__ = [
     "DEFAULT_NAME",
     "DownReport",
+    "LabNode",
+    "LabPod",
     "LabSpec",
     "LabState",
     "LabStatus",
-    "NodeSpec",
     "NodeState",
     "NodeStatus",
-    "PodSpec",
     "PodState",
     "PortForward",
     "default_spec",

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from netdiag.lab.topology import LabSpec, NodeSpec, PodSpec
+from netdiag.lab.topology import LabNode, LabPod, LabSpec
 
 __all__ = ["inventory_dict", "inventory_text", "key_path", "known_hosts_path"]
 
@@ -45,7 +45,7 @@ _Dumper.add_representer(
 )
 
 
-def _devices(spec: LabSpec, node: NodeSpec) -> dict[str, str]:
+def _devices(spec: LabSpec, node: LabNode) -> dict[str, str]:
     if not node.is_node:
         return {"uplink": node.uplink, "mgmt": spec.mgmt_iface}
     if spec.dataplane == "ovs":  # no tunnel device: OVS userspace tunnels (netdiag.lab.ovs)
@@ -59,7 +59,7 @@ def _devices(spec: LabSpec, node: NodeSpec) -> dict[str, str]:
     }
 
 
-def _labels(spec: LabSpec, node: NodeSpec) -> dict[str, str]:
+def _labels(spec: LabSpec, node: LabNode) -> dict[str, str]:
     labels = {"role": node.role, "lab": spec.name}
     if node.is_node:
         labels["cni"] = "kube-ovn"
@@ -70,7 +70,7 @@ def _labels(spec: LabSpec, node: NodeSpec) -> dict[str, str]:
     return labels
 
 
-def _pod(pod: PodSpec) -> dict[str, Any]:
+def _pod(pod: LabPod) -> dict[str, Any]:
     """A named pod with all the lab knows; an unnamed one only as `inventory from-kubectl`
     would list it (name, node, IPs), so discovery must find its device and namespace."""
     out: dict[str, Any] = {"name": pod.name, "node": pod.node, "ips": _FlowList([pod.ip])}

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from netdiag.errors import LabError
 from netdiag.lab import sshd
 from netdiag.lab.system import LAB_MARK, alive
-from netdiag.lab.topology import LabSpec, PodSpec
+from netdiag.lab.topology import LabPod, LabSpec
 
 __all__ = ["SCRIPT", "Listeners", "argv", "log_path", "start"]
 
@@ -51,14 +51,14 @@ while True:
 """
 
 
-def argv(spec: LabSpec, pod: PodSpec) -> list[str]:
+def argv(spec: LabSpec, pod: LabPod) -> list[str]:
     """The command that runs the pod's server inside its namespace."""
     ports = [str(p) for p in pod.listen]
     inside = ["ip", "netns", "exec", spec.pod_netns(pod)]
     return [*inside, sys.executable, "-I", "-S", "-c", SCRIPT, *ports]
 
 
-def log_path(spec: LabSpec, pod: PodSpec) -> str:
+def log_path(spec: LabSpec, pod: LabPod) -> str:
     """Where the pod's server writes "ready" (and, if it fails, why)."""
     return f"{spec.state_dir}/listener-{pod.netns}.log"
 

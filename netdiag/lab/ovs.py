@@ -63,7 +63,7 @@ import uuid
 from netdiag.errors import LabError
 from netdiag.lab import render, sshd
 from netdiag.lab.system import LAB_MARK, alive, ip_batch, netns_ids, pids_in_netns, run
-from netdiag.lab.topology import LabSpec, NodeSpec
+from netdiag.lab.topology import LabNode, LabSpec
 
 __all__ = [
     "OVS_TOOLS",
@@ -183,11 +183,11 @@ def _start_daemons(spec: LabSpec, node: str) -> None:
     )
 
 
-def _ovs_nodes(spec: LabSpec) -> tuple[NodeSpec, ...]:
+def _ovs_nodes(spec: LabSpec) -> tuple[LabNode, ...]:
     return tuple(n for n in spec.nodes if n.is_node)
 
 
-def _bridges(spec: LabSpec, node: NodeSpec) -> None:
+def _bridges(spec: LabSpec, node: LabNode) -> None:
     n = node.name
     args = [
         "set", "open_vswitch", ".", f"external_ids:system-id={chassis_id(spec, n)}",
@@ -342,7 +342,7 @@ def ovn_dir(spec: LabSpec, node: str) -> str:
     return f"{render.node_paths(spec, node).run}/ovn"
 
 
-def _ovn_central(spec: LabSpec, central: NodeSpec) -> None:
+def _ovn_central(spec: LabSpec, central: LabNode) -> None:
     """OVN's northbound and southbound databases on the first node, as in kube-ovn's
     ovn-central, holding what `discover` asks: the cluster router, its gateway port with
     gateway chassis (every node, first node highest priority), the FIP NAT, the pod switch,

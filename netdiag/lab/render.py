@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
-from netdiag.lab.topology import LabSpec, NodeSpec
+from netdiag.lab.topology import LabNode, LabSpec
 
 __all__ = [
     "NodePaths",
@@ -60,7 +60,7 @@ def run_mirror(spec: LabSpec, node: str) -> str:
     return node_paths(spec, node).run + spec.state_dir.removeprefix("/run")
 
 
-def _switch_ports(spec: LabSpec) -> list[tuple[NodeSpec, str, str]]:
+def _switch_ports(spec: LabSpec) -> list[tuple[LabNode, str, str]]:
     """(node, external-bridge port, management-bridge port) names inside the switch namespace."""
     return [(n, f"ext-{i}", f"mg-{i}") for i, n in enumerate(spec.nodes)]
 
@@ -143,7 +143,7 @@ def netns_batches(spec: LabSpec) -> dict[str, list[str]]:
     return out
 
 
-def _node_lines(spec: LabSpec, node: NodeSpec) -> list[str]:
+def _node_lines(spec: LabSpec, node: LabNode) -> list[str]:
     lines = [
         "link set lo up",
         f"addr add {node.mgmt_ip}/{spec.mgmt_prefixlen} dev {spec.mgmt_iface}",
@@ -187,7 +187,7 @@ def _node_lines(spec: LabSpec, node: NodeSpec) -> list[str]:
     return lines
 
 
-def _ovs_ports(spec: LabSpec, node: NodeSpec) -> list[str]:
+def _ovs_ports(spec: LabSpec, node: LabNode) -> list[str]:
     """The node's devices that are OVS bridge ports (uplink, pods' host veths)."""
     return [node.uplink, *(p.host_iface for p in spec.pods_on(node.name))]
 
@@ -220,7 +220,7 @@ def bridge_batches(spec: LabSpec) -> dict[str, list[str]]:
 MASQ_MARK = "0x4000/0x4000"
 
 
-def iptables_rules(spec: LabSpec, node: NodeSpec) -> str:
+def iptables_rules(spec: LabSpec, node: LabNode) -> str:
     """iptables-restore input for one node: FIP DNAT+SNAT for its pods, load-balancer and
     service DNAT (with kube-proxy's masquerade mark), MASQUERADE for the rest of the pod subnet."""
     up = spec.l3_uplink(node)
@@ -267,7 +267,7 @@ def iptables_rules(spec: LabSpec, node: NodeSpec) -> str:
     return "\n".join(lines) + "\n"
 
 
-def sshd_config(spec: LabSpec, node: NodeSpec) -> str:
+def sshd_config(spec: LabSpec, node: LabNode) -> str:
     """An sshd that listens only on the management address and accepts only the lab's key."""
     paths = node_paths(spec, node.name)
     return "\n".join(
@@ -295,7 +295,7 @@ def sshd_config(spec: LabSpec, node: NodeSpec) -> str:
     )
 
 
-def launch_script(spec: LabSpec, node: NodeSpec) -> str:
+def launch_script(spec: LabSpec, node: LabNode) -> str:
     """Shell run in the node's new mount+UTS namespace: hostname, private /run and /tmp, sshd.
 
     The node's /run is a directory of the state dir bound over /run, carrying (1) the state dir

@@ -16,7 +16,7 @@ from netdiag.errors import LabError
 from netdiag.lab import render
 from netdiag.lab.inventory import key_path, known_hosts_path
 from netdiag.lab.system import alive, port_open
-from netdiag.lab.topology import LabSpec, NodeSpec
+from netdiag.lab.topology import LabNode, LabSpec
 
 __all__ = [
     "KeyJob",
@@ -100,7 +100,7 @@ def write_ssh_files(spec: LabSpec) -> None:
             fh.write(render.sshd_config(spec, node))
 
 
-def start_sshd(spec: LabSpec, node: NodeSpec) -> int:
+def start_sshd(spec: LabSpec, node: LabNode) -> int:
     """Start the node's sshd inside its namespaces; returns its pid (readiness: wait_ready)."""
     paths = render.node_paths(spec, node.name)
     argv = [
@@ -124,7 +124,7 @@ def start_sshd(spec: LabSpec, node: NodeSpec) -> int:
     return track(proc)
 
 
-def _failure(spec: LabSpec, node: NodeSpec) -> str:
+def _failure(spec: LabSpec, node: LabNode) -> str:
     paths = render.node_paths(spec, node.name)
     text = ""
     for path in (f"{paths.root}/launch.log", paths.sshd_log):

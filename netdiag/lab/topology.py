@@ -1,4 +1,4 @@
-"""The lab's topology as plain data, and the default one that mirrors seed 001 (SCENARIOS.md S1/S2).
+"""The lab's topology as plain data, and the default one that mirrors a real kube-ovn cluster.
 
 Nothing here touches the system: the spec is validated and every name, address and MAC the lab
 will create can be computed from it (the unit tests read them, the builder applies them).
@@ -18,9 +18,9 @@ __all__ = [
     "DEFAULT_NAME",
     "OVS_DEFAULT_NAME",
     "STATE_ROOT",
+    "LabNode",
+    "LabPod",
     "LabSpec",
-    "NodeSpec",
-    "PodSpec",
     "PortForward",
     "default_spec",
     "ovs_spec",
@@ -48,7 +48,7 @@ def validate_name(name: str) -> str:
 
 
 @dataclass(frozen=True)
-class PodSpec:
+class LabPod:
     """A pod: its own network namespace behind a veth whose host side sits on a node's bridge."""
 
     name: str  # namespace/name as kubectl shows it
@@ -96,7 +96,7 @@ class PortForward:
 
 
 @dataclass(frozen=True)
-class NodeSpec:
+class LabNode:
     """A node (or the external client): one namespace with sshd on the management network."""
 
     name: str
@@ -136,8 +136,8 @@ class LabSpec:
     # "kernel": Linux bridge + VXLAN + iptables (S1/S2); "ovs": Open vSwitch userspace datapath
     # with br-int, Geneve and an ovn0 internal port (see netdiag.lab.ovs)
     dataplane: Dataplane = "kernel"
-    nodes: tuple[NodeSpec, ...] = ()
-    pods: tuple[PodSpec, ...] = ()
+    nodes: tuple[LabNode, ...] = ()
+    pods: tuple[LabPod, ...] = ()
     port_forwards: tuple[PortForward, ...] = ()
     state_root: str = STATE_ROOT
 
@@ -163,10 +163,10 @@ class LabSpec:
     def node_netns(self, node: str) -> str:
         return f"{self.name}-{node}"
 
-    def pod_netns(self, pod: PodSpec) -> str:
+    def pod_netns(self, pod: LabPod) -> str:
         return f"{self.name}-pod-{pod.netns}"
 
-    def l3_uplink(self, node: NodeSpec) -> str:
+    def l3_uplink(self, node: LabNode) -> str:
         """The device holding the node's underlay IP: the uplink itself, or OVS's ``br-phy``
         (the userspace datapath sends tunnel packets only out of a bridge's internal port)."""
         return "br-phy" if self.dataplane == "ovs" and node.is_node else node.uplink
@@ -192,7 +192,7 @@ class LabSpec:
     def pod_prefixlen(self) -> int:
         return ipaddress.ip_network(self.pod_subnet).prefixlen
 
-    def node(self, name: str) -> NodeSpec:
+    def node(self, name: str) -> LabNode:
         for node in self.nodes:
             if node.name == name:
                 return node
@@ -202,7 +202,7 @@ class LabSpec:
     def node_names(self) -> tuple[str, ...]:
         return tuple(n.name for n in self.nodes)
 
-    def pods_on(self, node: str) -> tuple[PodSpec, ...]:
+    def pods_on(self, node: str) -> tuple[LabPod, ...]:
         return tuple(p for p in self.pods if p.node == node)
 
     def all_netns(self) -> tuple[str, ...]:
@@ -274,8 +274,8 @@ def default_spec(name: str = DEFAULT_NAME, mgmt_net: str = "10.250.0.0/24") -> L
     mgmt = _mgmt_addresses(mgmt_net)
 
     nodes = (
-        NodeSpec("client", "external", mgmt(10), "eth0", "172.19.0.1", d.client_mac),
-        NodeSpec(
+        LabNode("client", "external", mgmt(10), "eth0", "172.19.0.1", d.client_mac),
+        LabNode(
             "kube-ovn-control-plane",
             "node",
             mgmt(11),
@@ -288,7 +288,7 @@ def default_spec(name: str = DEFAULT_NAME, mgmt_net: str = "10.250.0.0/24") -> L
             join_ip="100.64.0.2",
             join_mac=d.cp_join_mac,
         ),
-        NodeSpec(
+        LabNode(
             "kube-ovn-worker",
             "node",
             mgmt(12),
@@ -301,7 +301,7 @@ def default_spec(name: str = DEFAULT_NAME, mgmt_net: str = "10.250.0.0/24") -> L
         ),
     )
     pods = (
-        PodSpec(
+        LabPod(
             "default/fip-busybox01",
             "kube-ovn-control-plane",
             "192.168.0.6",
@@ -313,7 +313,7 @@ def default_spec(name: str = DEFAULT_NAME, mgmt_net: str = "10.250.0.0/24") -> L
             host_ifindex=23,
             listen=(80,),  # backend of the ClusterIP below: calls it, reaches itself
         ),
-        PodSpec(
+        LabPod(
             "default/lb-backend",  # behind the router load balancer 172.19.0.10:8080
             "kube-ovn-control-plane",
             "192.168.0.3",
@@ -322,7 +322,7 @@ def default_spec(name: str = DEFAULT_NAME, mgmt_net: str = "10.250.0.0/24") -> L
             "lb-backend",
             listen=(80,),  # a connect to the load balancer is a whole handshake
         ),
-        PodSpec(
+        LabPod(
             "default/fip-busybox02",
             "kube-ovn-worker",
             "192.168.0.7",
@@ -363,8 +363,8 @@ def ovs_spec(name: str = OVS_DEFAULT_NAME, mgmt_net: str = "10.249.0.0/24") -> L
     mgmt = _mgmt_addresses(mgmt_net)
 
     nodes = (
-        NodeSpec("client", "external", mgmt(10), "eth0", "172.19.0.1", d.client_mac),
-        NodeSpec(
+        LabNode("client", "external", mgmt(10), "eth0", "172.19.0.1", d.client_mac),
+        LabNode(
             "ovs-node1",
             "node",
             mgmt(11),
@@ -374,7 +374,7 @@ def ovs_spec(name: str = OVS_DEFAULT_NAME, mgmt_net: str = "10.249.0.0/24") -> L
             extra_uplink_ips=("172.19.0.11", "172.19.0.10"),  # FIP, load-balancer VIP
             bridge_mac=d.router_pod_mac,
         ),
-        NodeSpec(
+        LabNode(
             "ovs-node2",
             "node",
             mgmt(12),
@@ -385,7 +385,7 @@ def ovs_spec(name: str = OVS_DEFAULT_NAME, mgmt_net: str = "10.249.0.0/24") -> L
         ),
     )
     pods = (
-        PodSpec(
+        LabPod(
             "default/pod-a",
             "ovs-node1",
             "192.168.0.6",
@@ -396,7 +396,7 @@ def ovs_spec(name: str = OVS_DEFAULT_NAME, mgmt_net: str = "10.249.0.0/24") -> L
             named=False,
             listen=(80,),
         ),
-        PodSpec(
+        LabPod(
             "default/pod-b",
             "ovs-node2",
             "192.168.0.7",

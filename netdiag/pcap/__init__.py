@@ -5,7 +5,7 @@ fixed byte windows (see decode.py). Entry points:
 
 - :func:`read_capture` / :func:`iter_capture` / :func:`read_captures`: the packet table;
 - :func:`parse_point_spec`, :func:`load_ifmap`: naming capture points, SLL2 interface names;
-- :func:`walk_frames`, :func:`read_frame`: raw frames without decoding (export, detail views);
+- :func:`walk_frames`: where each raw frame is, without decoding (export, detail views);
 - :func:`netdiag.pcap.format.display_frame`: the text form for csv / json / terminals.
 
 Conventions worth knowing (details in the module named):
@@ -24,7 +24,7 @@ Conventions worth knowing (details in the module named):
 
 from __future__ import annotations
 
-from netdiag.pcap.frames import FrameIndex, RawFrame, read_frame, walk_frames
+from netdiag.pcap.frames import FrameIndex, walk_frames
 from netdiag.pcap.info import CaptureInfo, Interface, ReadWarning
 from netdiag.pcap.points import (
     PointSpec,
@@ -42,7 +42,6 @@ __all__ = [
     "FrameIndex",
     "Interface",
     "PointSpec",
-    "RawFrame",
     "ReadWarning",
     "check_ifmap_nodes",
     "concat_tables",
@@ -53,6 +52,5 @@ __all__ = [
     "parse_point_spec",
     "read_capture",
     "read_captures",
-    "read_frame",
     "walk_frames",
 ]

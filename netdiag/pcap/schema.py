@@ -1,4 +1,4 @@
-"""The packet table: one row per frame per capture point (DESIGN.md, "Packet table").
+"""The packet table: one row per frame per capture point, the reader's output.
 
 Numeric columns use pandas' nullable dtypes so that "absent" (a RAW frame has no MAC, a UDP
 packet has no TCP seq) is a real missing value, written as an empty csv cell / JSON null.
@@ -88,7 +88,8 @@ COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
 COLUMN_NAMES: Final[tuple[str, ...]] = tuple(name for name, _, _ in COLUMNS)
 DTYPES: Final[dict[str, str]] = {name: dtype for name, dtype, _ in COLUMNS}
 
-#: Columns of the display/export form (csv, json, terminal table), in order: the DESIGN.md names.
+#: Columns of the display/export form (csv, json, terminal table), in order: the names the
+#: README documents for ``netdiag packets``.
 DISPLAY_COLUMNS: Final[tuple[str, ...]] = (
     "point", "node", "iface", "frame", "ts_ns", "caplen", "wirelen", "direction", "ifindex",
     "eth_src", "eth_dst", "vlan", "vlan_inner", "ethertype", "ip_version", "src", "dst", "ip_id",

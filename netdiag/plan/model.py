@@ -35,7 +35,8 @@ GLOB_CHARS = set("*?[")
 ROLES = ("uplink", "join", "br-int", "tunnel", "tun0", "bridge")
 IFACE_RE = re.compile(r"^[A-Za-z0-9._*?\[\]@:-]+$")
 DEFAULT_PATTERN = "6e6574646961"  # "netdia": marks our ICMP payloads in every capture
-# Tunnels must pass the filter or encapsulated probes vanish on the underlay (SCENARIOS.md):
+# Tunnels must pass the filter or encapsulated probes vanish on the underlay (a cross-node
+# packet crosses it inside the tunnel, so a filter on the inner addresses alone misses it):
 # VXLAN 4789, flannel 8472, Geneve 6081, IP-in-IP (proto 4), GRE (proto 47); ARP for the FIP story.
 ALWAYS_FILTER = (
     "arp",

@@ -23,16 +23,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from netdiag.capture.preflight import ClockSample, best_sample
+from netdiag.capture.preflight import clock_dialog
 from netdiag.capture.results import (
     CaptureResult,
-    ClockInfo,
     NodeResult,
+    NodeStatus,
     ProbeResult,
     RunRecord,
+    node_status,
     write_manifest,
 )
 from netdiag.capture.run_steps import capture_file, make_run_id, prepare_out
+from netdiag.clock import Clock
 from netdiag.errors import CommandError, TransportError
 from netdiag.inventory import Inventory, NodeSpec
 from netdiag.record.cut import FileScan, merge_scans, scan_file
@@ -151,7 +153,7 @@ async def take_snapshot(
     for w in works:
         if not w.found and w.outcome.status == "ok":
             continue  # no recorder of that name on this node: not part of the snapshot
-        w.result.status = w.outcome.status
+        w.result.status = _node_status(w.outcome.status)
         w.result.detail = w.outcome.detail
         record.nodes[w.node.name] = w.result
         record.captures.extend(w.captures)
@@ -194,20 +196,25 @@ class _Dialog:
             lines.append(line)
         return lines
 
-    async def clock(self, rounds: int = 5) -> ClockSample:
-        samples: list[tuple[int, int, int]] = []
-        for _ in range(rounds):
-            sent = time.time_ns()
-            await self.proc.write(b"\n")
-            line = await self.proc.next_line(timeout=STEP)
-            samples.append((sent, int(line.strip()), time.time_ns()))
-        return best_sample(samples)
+    async def clock(self, rounds: int = 5) -> Clock:
+        sample, why = await clock_dialog(self.proc, rounds, timeout=STEP)
+        if sample is None:
+            raise ValueError(why or "no clock samples")
+        return sample
 
     async def close(self) -> None:
         with contextlib.suppress(TransportError, TimeoutError):
             await self.proc.close_stdin()
             await self.proc.wait(timeout=10, kill_on_timeout=True)
         self.proc.close()
+
+
+def _node_status(word: str) -> NodeStatus:
+    """A record command's word for a node as a manifest node status ("failed" for the others)."""
+    try:
+        return node_status(word)
+    except ValueError:
+        return "failed"
 
 
 async def _node_snapshot(
@@ -261,15 +268,14 @@ async def _with_dialog(
     with contextlib.suppress(ValueError):
         work.result.interfaces = json.loads(extra.get("@iplink") or "[]")
     work.result.kernel = extra.get("@uname", "").strip() or None
-    clock: ClockSample | None = None
+    clock: Clock | None = None
     try:
         clock = await bounded(dialog.clock(5), STEP)
     except (TransportError, CommandError, TimeoutError, ValueError) as exc:
         work.result.detail = f"clock not sampled ({exc}); the window is cut on the node's clock"
     offset = clock.offset_ns if clock else 0
-    slack = clock.error_ns + 1_000_000 if clock else 1_000_000_000
-    if clock is not None:
-        work.result.clock = ClockInfo(clock.offset_ns, clock.error_ns, clock.rtt_ns, clock.rounds)
+    slack = (clock.error_ns or 0) + 1_000_000 if clock else 1_000_000_000
+    work.result.clock = clock
     lo, hi = window.from_ns + offset, window.to_ns + offset  # the node's clock
     fetch_dir.mkdir(parents=True, exist_ok=True)
     jobs = [(rec, select_files(rec.files, lo, hi, slack_ns=slack))

@@ -1,7 +1,8 @@
 """Short human texts shared by every view: a change, a duration, a flow's one-line row.
 
-The TUI, the HTML report and the pcapng comments say the same thing the same way, so an engineer
-who reads one recognises it in the other.
+The ``analyze`` summary, the TUI, the HTML and Markdown reports, the pcapng comments and the
+trace verdict say the same thing the same way (:func:`describe_change` is the one wording of a
+change), so an engineer who reads one recognises it in the others.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from netdiag.report.document import Analysis, Change, Flow, Journey, Sighting, Transform
+from netdiag.report.document import AnalysisDocument, Change, Flow, Journey, Sighting, Transform
 
 _FIELD_NAMES = {"eth_src": "src MAC", "eth_dst": "dst MAC", "src": "src", "dst": "dst"}
 
@@ -96,15 +97,20 @@ def format_ns(ns: int | None) -> str:
     return f"{sign}{ns / 1_000_000_000:.3g} s"
 
 
+def format_signed_ns(ns: int) -> str:
+    """A time relative to another, with its sign: ``+41 µs``, ``-3.2 µs`` (never ``+-``)."""
+    text = format_ns(ns)
+    return text if text.startswith("-") else "+" + text
+
+
 def format_offset(offset_ns: int, error_ns: int | None) -> str:
     """A clock offset with its sign and its error bound, both with their unit:
     ``+9.5 µs ± 12.5 µs``."""
-    text = format_ns(offset_ns)
-    text = text if text.startswith("-") else "+" + text
+    text = format_signed_ns(offset_ns)
     return text if error_ns is None else f"{text} ± {format_ns(error_ns)}"
 
 
-def latency_error_ns(analysis: Analysis, transform: Transform) -> int | None:
+def latency_error_ns(analysis: AnalysisDocument, transform: Transform) -> int | None:
     """How far a hop's latency may be off: 0 on one node (one clock), else the two nodes'
     clock errors added; None when one of them is unknown."""
     a, b = analysis.point(transform.from_point), analysis.point(transform.to_point)
@@ -117,11 +123,12 @@ def latency_error_ns(analysis: Analysis, transform: Transform) -> int | None:
     return a.clock_error_ns + b.clock_error_ns
 
 
-def latency_text(analysis: Analysis, transform: Transform) -> str:
-    """``52 µs ± 33 µs`` between nodes (the clocks' error), ``41 µs`` on one node."""
+def latency_text(analysis: AnalysisDocument, transform: Transform, *, signed: bool = False) -> str:
+    """``52 µs ± 33 µs`` between nodes (the clocks' error), ``41 µs`` on one node; ``signed``:
+    ``+52 µs ± 33 µs`` (a latency within the clocks' error may be negative: ``-3 µs ± 1 ms``)."""
     if transform.latency_ns is None:
         return "-"
-    text = format_ns(transform.latency_ns)
+    text = (format_signed_ns if signed else format_ns)(transform.latency_ns)
     error = latency_error_ns(analysis, transform)
     if error is None:
         return f"{text} ± ?"
@@ -137,13 +144,13 @@ def endpoint(ip: str | None, port: int | None) -> str:
     return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
-def node_iface(analysis: Analysis, sighting: Sighting) -> tuple[str, str]:
+def node_iface(analysis: AnalysisDocument, sighting: Sighting) -> tuple[str, str]:
     """(node, device) of a sighting, from the analysis' point list when it knows the point."""
     point = analysis.point(sighting.point)
     return (point.node, point.iface) if point is not None else (sighting.node, sighting.iface)
 
 
-def corrected_ts(analysis: Analysis, sighting: Sighting) -> int:
+def corrected_ts(analysis: AnalysisDocument, sighting: Sighting) -> int:
     """The sighting's timestamp on the reference clock (node clock minus its offset)."""
     if sighting.ts_corrected_ns is not None:
         return sighting.ts_corrected_ns
@@ -187,7 +194,9 @@ def _first(journey: Journey | None) -> Sighting | None:
     return journey.sightings[0] if journey is not None and journey.sightings else None
 
 
-def flow_row(analysis: Analysis, flow: Flow, anomaly_kinds: Mapping[str, list[str]]) -> FlowRow:
+def flow_row(
+    analysis: AnalysisDocument, flow: Flow, anomaly_kinds: Mapping[str, list[str]]
+) -> FlowRow:
     """The flows-list row of ``flow`` (``anomaly_kinds``: journey id -> anomaly kinds)."""
     request = analysis.journeys.get(flow.request)
     reply = analysis.journeys.get(flow.reply) if flow.reply else None
@@ -229,7 +238,7 @@ def flow_row(analysis: Analysis, flow: Flow, anomaly_kinds: Mapping[str, list[st
     )
 
 
-def anomaly_kinds(analysis: Analysis) -> dict[str, list[str]]:
+def anomaly_kinds(analysis: AnalysisDocument) -> dict[str, list[str]]:
     """Journey id -> kinds of the anomalies about it (each anomaly once)."""
     kinds: dict[str, list[str]] = {}
     for anomaly in analysis.all_anomalies:
@@ -238,7 +247,7 @@ def anomaly_kinds(analysis: Analysis) -> dict[str, list[str]]:
     return kinds
 
 
-def flow_rows(analysis: Analysis) -> list[FlowRow]:
+def flow_rows(analysis: AnalysisDocument) -> list[FlowRow]:
     """All flow rows; journeys that belong to no flow get a row of their own."""
     kinds = anomaly_kinds(analysis)
     flows = list(analysis.flows)

@@ -1,8 +1,9 @@
-"""The analysis JSON ("netdiag.analysis/1") as typed, read-only values for the views.
+"""The analysis document ("netdiag.analysis/1") as typed, read-only values for the views.
 
-The views (TUI, HTML, pcapng export) read the document the correlation stage wrote; they never
-recompute it. Parsing here is tolerant: unknown keys are kept in ``extra`` and optional keys may be
-absent, so a newer analysis still renders. A missing required key is an AnalysisInputError that
+Every view (the ``analyze`` summary, TUI, HTML, Markdown, pcapng export) reads the document
+:mod:`netdiag.report.json` wrote from the engine's result; none recomputes it. Parsing here
+is tolerant: unknown keys are kept in ``extra`` and optional keys may be absent, so a newer
+analysis still renders. A missing required key is an AnalysisInputError that
 names the key and the record it belongs to.
 """
 
@@ -13,30 +14,30 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from netdiag.bundle.manifest import split_point
 from netdiag.errors import AnalysisInputError
 
-SCHEMA = "netdiag.analysis/1"
+ANALYSIS_SCHEMA = "netdiag.analysis/1"
 
 Extra = tuple[tuple[str, Any], ...]
 
 
-_KNOWN: dict[type, frozenset[str]] = {}
+#: (record class, the keys of one raw record) -> the keys it does not model. Records of one
+#: document share a few key sets, so each is worked out once (bounded: a hostile file may
+#: have many).
+_UNMODELLED: dict[tuple[type, tuple[str, ...], tuple[str, ...]], tuple[str, ...]] = {}
 
 
 def _extra(raw: Mapping[str, Any], cls: type, *more: str) -> Extra:
     """Keys of ``raw`` that ``cls`` does not model, kept so a newer document loses nothing."""
-    known = _KNOWN.get(cls)
-    if known is None:
-        known = _KNOWN[cls] = frozenset((*getattr(cls, "__slots__", ()), *more))
-    if raw.keys() <= known:
-        return ()  # the common case, checked in C
-    return tuple((k, v) for k, v in raw.items() if k not in known)
-
-
-def split_point(name: str) -> tuple[str, str]:
-    """``node/iface`` -> (node, iface); interface names never contain "/", hostnames might."""
-    node, sep, iface = name.rpartition("/")
-    return (node, iface) if sep else (name, "")
+    keys = tuple(raw)
+    unmodelled = _UNMODELLED.get((cls, keys, more))
+    if unmodelled is None:
+        known = frozenset((*getattr(cls, "__slots__", ()), *more))
+        unmodelled = tuple(k for k in keys if k not in known)
+        if len(_UNMODELLED) < 4096:
+            _UNMODELLED[(cls, keys, more)] = unmodelled
+    return tuple((k, raw[k]) for k in unmodelled)
 
 
 def _req(raw: Mapping[str, Any], key: str, where: str) -> Any:
@@ -67,6 +68,7 @@ class Point:
     kernel_dropped: int | None = None
     clock_offset_ns: int = 0
     clock_error_ns: int | None = None
+    clock_source: str = ""  # what the offset rests on: packets, bundle, reference, ...
     extra: Extra = ()
 
     @classmethod
@@ -81,6 +83,7 @@ class Point:
             kernel_dropped=_opt_int(raw.get("kernel_dropped")),
             clock_offset_ns=int(raw.get("clock_offset_ns") or 0),
             clock_error_ns=_opt_int(raw.get("clock_error_ns")),
+            clock_source=str(raw.get("clock_source") or ""),
             extra=_extra(raw, cls),
         )
 
@@ -255,6 +258,11 @@ class Flow:
     request: str
     reply: str | None = None
     symmetric: bool | None = None
+    kind: str = ""  # icmp-echo, tcp, udp
+    enter_point: str | None = None  # where the request was first seen
+    leave_point: str | None = None  # where the reply was last seen
+    reverse_nat_point: str | None = None  # where the reply was translated back
+    request_from: str = ""  # "client", or "server" for a server's segments a client acked
     extra: Extra = ()
 
     @classmethod
@@ -265,6 +273,11 @@ class Flow:
             request=str(_req(raw, "request", f"flow {index + 1}")),
             reply=_opt_str(raw.get("reply")),
             symmetric=None if symmetric is None else bool(symmetric),
+            kind=str(raw.get("kind") or ""),
+            enter_point=_opt_str(raw.get("enter_point")),
+            leave_point=_opt_str(raw.get("leave_point")),
+            reverse_nat_point=_opt_str(raw.get("reverse_nat_point")),
+            request_from=str(raw.get("request_from") or ""),
             extra=_extra(raw, cls, "id"),
         )
 
@@ -301,8 +314,29 @@ class Translation:
         return self.node or "between " + " and ".join(self.between or ("?", "?"))
 
 
+@dataclass(frozen=True, slots=True)
+class Traceroute:
+    """One answer to a traceroute probe: the hop that answered at ``ttl``."""
+
+    src: str
+    dst: str
+    ttl: int
+    hop: str
+    reached: bool = False  # the answer came from the destination itself
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any]) -> Traceroute:
+        return cls(
+            src=str(raw.get("src") or ""),
+            dst=str(raw.get("dst") or ""),
+            ttl=int(_req(raw, "ttl", "a traceroute answer")),
+            hop=str(raw.get("hop") or ""),
+            reached=bool(raw.get("reached")),
+        )
+
+
 @dataclass(frozen=True)
-class Analysis:
+class AnalysisDocument:
     """The whole analysis document; ``journeys`` is keyed by id, in document order."""
 
     points: tuple[Point, ...] = ()
@@ -343,6 +377,23 @@ class Analysis:
         """The node whose clock the offsets and corrected times are on ("" if not stated)."""
         return str(dict(self.extra).get("reference_node") or "")
 
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the analysis had to assume or leave out (e.g. payloads cut by the snaplen)."""
+        return tuple(str(n) for n in dict(self.extra).get("notes") or ())
+
+    @property
+    def journeys_total(self) -> int:
+        """Journeys the analysis found; the document may hold fewer (``--max-journeys``)."""
+        total = dict(self.extra).get("journeys_total")
+        return int(total) if isinstance(total, int) else len(self.journeys)
+
+    @cached_property
+    def traceroutes(self) -> tuple[Traceroute, ...]:
+        """The answers to traceroute probes, in document order."""
+        raw = dict(self.extra).get("traceroutes") or ()
+        return tuple(Traceroute.parse(r) for r in raw if isinstance(r, Mapping))
+
     def point(self, name: str) -> Point | None:
         """The capture point called ``name`` (``node/iface``), if the analysis lists it."""
         return self._points_by_name.get(name)
@@ -366,19 +417,19 @@ class Analysis:
 def check_schema(raw: Mapping[str, Any], source: str) -> None:
     """Refuse documents that are not a netdiag analysis (or a future major version)."""
     schema = raw.get("schema") if isinstance(raw, Mapping) else None
-    if schema != SCHEMA:
+    if schema != ANALYSIS_SCHEMA:
         raise AnalysisInputError(
-            f"{source}: schema is {schema!r}, expected {SCHEMA!r}; "
+            f"{source}: schema is {schema!r}, expected {ANALYSIS_SCHEMA!r}; "
             "give an analysis written by `netdiag analyze --json`"
         )
 
 
-def parse_analysis(raw: Mapping[str, Any], source: str = "analysis") -> Analysis:
-    """A decoded analysis document -> :class:`Analysis` (tolerating extra keys)."""
+def parse_analysis(raw: Mapping[str, Any], source: str = "analysis") -> AnalysisDocument:
+    """A decoded analysis document -> :class:`AnalysisDocument` (tolerating extra keys)."""
     check_schema(raw, source)
     journeys = [Journey.parse(j) for j in raw.get("journeys") or ()]
     known = {"schema", "points", "journeys", "flows", "translations", "anomalies"}
-    return Analysis(
+    return AnalysisDocument(
         points=tuple(Point.parse(p) for p in raw.get("points") or ()),
         journeys={j.id: j for j in journeys},
         flows=tuple(Flow.parse(f, i) for i, f in enumerate(raw.get("flows") or ())),

@@ -7,9 +7,9 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from netdiag.report.bundle import RunView
+from netdiag.bundle.manifest import Manifest
+from netdiag.bundle.open import OpenedRun
 from netdiag.report.describe import corrected_ts, format_ns
-from netdiag.report.manifest import Manifest
 from netdiag.report.probes import ProbeLine, probe_line
 
 __all__ = ["RunFacts", "run_facts", "utc_text"]
@@ -40,7 +40,7 @@ def _local_text(ns: int, offset_s: int, name: str) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", local) + f" {label}"
 
 
-def _when(view: RunView) -> tuple[str, int | None]:
+def _when(view: OpenedRun) -> tuple[str, int | None]:
     manifest = view.manifest
     if manifest is not None and manifest.started_ns:
         start = manifest.started_ns
@@ -72,8 +72,7 @@ def _status(manifest: Manifest | None) -> tuple[str, str]:
     recovered = [c for c in manifest.captures if c.status == "recovered"]
     total = len(manifest.captures)
     ok = total - len(bad_caps)
-    interrupted = bool(manifest.raw.get("interrupted"))
-    phase = str(manifest.raw.get("phase") or "")
+    interrupted, phase = manifest.interrupted, manifest.phase
     parts = []
     if bad_nodes:
         kinds = Counter(n.status for n in bad_nodes)
@@ -96,7 +95,7 @@ def _status(manifest: Manifest | None) -> tuple[str, str]:
     return f"{head}: {'; '.join(parts)}" if parts else head, level
 
 
-def run_facts(view: RunView) -> RunFacts:
+def run_facts(view: OpenedRun) -> RunFacts:
     manifest = view.manifest
     plan = manifest.plan if manifest is not None else {}
     name = str(plan.get("name") or "")
@@ -110,7 +109,7 @@ def run_facts(view: RunView) -> RunFacts:
         title = f"{points} capture point(s)" + (f", {stamp}" if stamp else "")
     status, level = _status(manifest)
     probes = tuple(
-        probe_line(p, _output(view, str(p.get("output") or "")))
+        probe_line(p, _output(view, p.output))
         for p in (manifest.probes if manifest is not None else ())
     )
     return RunFacts(
@@ -125,5 +124,5 @@ def run_facts(view: RunView) -> RunFacts:
     )
 
 
-def _output(view: RunView, relative: str) -> str:
+def _output(view: OpenedRun, relative: str) -> str:
     return view.probe_output(relative) if relative else ""

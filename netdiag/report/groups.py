@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from netdiag.report.describe import FlowRow, describe_change
-from netdiag.report.document import Analysis, Flow, Journey
+from netdiag.report.document import AnalysisDocument, Flow, Journey
 
 __all__ = ["FlowGroup", "flow_groups", "journey_signature", "members"]
 
@@ -41,7 +41,7 @@ class FlowGroup:
         return self.first.anomalies
 
 
-def flow_groups(analysis: Analysis, rows: Sequence[FlowRow]) -> list[FlowGroup]:
+def flow_groups(analysis: AnalysisDocument, rows: Sequence[FlowRow]) -> list[FlowGroup]:
     """``rows`` grouped by protocol, endpoints, reply, anomalies and both journeys' paths."""
     flows = {f.id: f for f in analysis.flows}
     groups: dict[tuple[object, ...], list[FlowRow]] = {}
@@ -57,7 +57,7 @@ def flow_groups(analysis: Analysis, rows: Sequence[FlowRow]) -> list[FlowGroup]:
     return [FlowGroup(tuple(members)) for members in groups.values()]
 
 
-def members(analysis: Analysis, group: FlowGroup) -> list[tuple[Journey, Journey | None]]:
+def members(analysis: AnalysisDocument, group: FlowGroup) -> list[tuple[Journey, Journey | None]]:
     """(request, reply) of each flow of ``group`` whose request journey is in the analysis."""
     flows = {f.id: f for f in analysis.flows}
     found = []

@@ -16,13 +16,13 @@ from dataclasses import replace
 from string import Template
 
 from netdiag import __version__
+from netdiag.bundle.manifest import CaptureRun, split_point
+from netdiag.bundle.open import OpenedRun
 from netdiag.report.assets import asset
-from netdiag.report.bundle import RunView
 from netdiag.report.describe import format_offset
-from netdiag.report.document import Analysis, split_point
+from netdiag.report.document import AnalysisDocument
 from netdiag.report.facts import RunFacts, run_facts
 from netdiag.report.html_flows import flows_section, section, table
-from netdiag.report.manifest import CaptureRun
 from netdiag.report.markup import Markup, el, esc, join, script_json
 from netdiag.report.verdict import verdicts
 
@@ -31,7 +31,7 @@ def _sha256(text: str) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
 
 
-def _header(view: RunView, facts: RunFacts) -> Markup:
+def _header(view: OpenedRun, facts: RunFacts) -> Markup:
     """Title, what and when: a colleague reads this before anything else."""
     rows: list[tuple[str, object]] = []
     if facts.when:
@@ -79,7 +79,7 @@ _CONTENTS = (
 )
 
 
-def _contents(view: RunView) -> Markup:
+def _contents(view: OpenedRun) -> Markup:
     entries = [(a, t) for a, t in _CONTENTS if a != "nodes" or view.manifest is not None]
     return el(
         "nav",
@@ -89,7 +89,7 @@ def _contents(view: RunView) -> Markup:
     )
 
 
-def _summary(view: RunView) -> Markup:
+def _summary(view: OpenedRun) -> Markup:
     analysis, manifest = view.analysis, view.manifest
     items = [el("li", {"class": v.level}, v.text) for v in verdicts(analysis, manifest)]
     nodes = sorted({p.node for p in analysis.points})
@@ -115,7 +115,7 @@ def _summary(view: RunView) -> Markup:
     )
 
 
-def _anomalies(analysis: Analysis, flow_ids: dict[str, str]) -> Markup:
+def _anomalies(analysis: AnalysisDocument, flow_ids: dict[str, str]) -> Markup:
     found = list(analysis.all_anomalies)
     if not found:
         return section("anomalies", "Anomalies (0)", el("p", None, "No anomaly found."))
@@ -139,7 +139,7 @@ def _anomalies(analysis: Analysis, flow_ids: dict[str, str]) -> Markup:
     return section("anomalies", f"Anomalies ({len(found)})", items, more)
 
 
-def _translations(analysis: Analysis) -> Markup:
+def _translations(analysis: AnalysisDocument) -> Markup:
     rows = [
         (t.kind, t.where, t.proto, t.before, "→", t.after, t.packets) for t in analysis.translations
     ]
@@ -151,7 +151,7 @@ def _translations(analysis: Analysis) -> Markup:
     return section("translations", f"Translations ({len(rows)})", body)
 
 
-def _points(view: RunView) -> Markup:
+def _points(view: OpenedRun) -> Markup:
     caps = {c.point: c for c in view.manifest.captures} if view.manifest else {}
     nodes = view.manifest.nodes if view.manifest else {}
     ref = view.analysis.reference_node or "the reference node"
@@ -204,20 +204,19 @@ def _found_by(cap: CaptureRun | None) -> Markup | str:
     return el("span", {"title": "\n".join(cap.discovery)}, cap.found_by)
 
 
-def _probes(view: RunView, node: str) -> list[Markup]:
+def _probes(view: OpenedRun, node: str) -> list[Markup]:
     """The probes run from ``node`` with their output as captured (capped for mail)."""
     parts = []
     for probe in view.manifest.probes if view.manifest else ():
-        if str(probe.get("node")) != node:
+        if probe.node != node:
             continue
-        argv = " ".join(str(a) for a in probe.get("argv") or ())
-        head = f"{probe.get('kind', 'probe')}: {argv} (exit status {probe.get('exit_status')})"
-        output = view.probe_output(str(probe.get("output") or ""))
+        head = f"{probe.kind}: {' '.join(probe.argv)} (exit status {probe.exit_status})"
+        output = view.probe_output(probe.output)
         parts.append(el("div", None, el("em", None, head), el("pre", None, output)))
     return parts
 
 
-def _nodes(view: RunView) -> Markup | None:
+def _nodes(view: OpenedRun) -> Markup | None:
     if view.manifest is None:
         return None
     parts = []
@@ -251,7 +250,7 @@ def _nodes(view: RunView) -> Markup | None:
     return section("nodes", "Nodes and commands run", parts, open_=False)
 
 
-def _versions(view: RunView) -> Markup:
+def _versions(view: OpenedRun) -> Markup:
     versions = view.manifest.tool_versions if view.manifest else {}
     rows: list[tuple[object, ...]] = [("netdiag (report)", "netdiag", __version__)]
     if versions.get("netdiag"):
@@ -266,7 +265,7 @@ def _versions(view: RunView) -> Markup:
 
 
 def render_html(
-    view: RunView, *, shown_flows: Collection[str] | None = None, title: str = ""
+    view: OpenedRun, *, shown_flows: Collection[str] | None = None, title: str = ""
 ) -> str:
     """The report as one HTML document; ``shown_flows`` limits it to those flow ids."""
     facts = run_facts(view)

@@ -17,10 +17,11 @@ from netdiag.report.describe import (
     describe_change,
     flow_rows,
     format_ns,
+    format_signed_ns,
     latency_text,
     node_iface,
 )
-from netdiag.report.document import Analysis, Journey, Transform
+from netdiag.report.document import AnalysisDocument, Journey, Transform
 from netdiag.report.groups import FlowGroup, flow_groups, members
 from netdiag.report.markup import Markup, el, join
 from netdiag.report.svg import CHANGE_CLASS, flow_svg
@@ -69,7 +70,7 @@ def section(anchor: str, title: str, *body: object, open_: bool = True) -> Marku
     )
 
 
-def _latency_cell(analysis: Analysis, t: Transform, others: Sequence[int]) -> str:
+def _latency_cell(analysis: AnalysisDocument, t: Transform, others: Sequence[int]) -> str:
     """The hop's latency with the clocks' error, and the range over the group's other flows."""
     text = latency_text(analysis, t)
     if others and t.latency_ns is not None:
@@ -81,7 +82,7 @@ def _latency_cell(analysis: Analysis, t: Transform, others: Sequence[int]) -> st
 
 
 def _hop_table(
-    analysis: Analysis, journey: Journey, t0: int, siblings: Sequence[Journey] = ()
+    analysis: AnalysisDocument, journey: Journey, t0: int, siblings: Sequence[Journey] = ()
 ) -> Markup:
     arriving = arrivals(journey)
     rows: list[tuple[object, ...]] = []
@@ -108,7 +109,7 @@ def _hop_table(
                 el("span", {"class": "nowrap"}, node),
                 el("span", {"class": "nowrap"}, device),
                 s.direction if s.direction in ("in", "out") else "",
-                f"+{format_ns(corrected_ts(analysis, s) - t0)}",
+                format_signed_ns(corrected_ts(analysis, s) - t0),
                 latency,
                 f"{s.src} > {s.dst}",
                 f"{s.eth_src} > {s.eth_dst}",
@@ -141,7 +142,7 @@ def _hop_table(
     )
 
 
-def _not_seen(analysis: Analysis, journeys: Sequence[Journey]) -> Markup | None:
+def _not_seen(analysis: AnalysisDocument, journeys: Sequence[Journey]) -> Markup | None:
     """Negative evidence: the capture points that saw none of these packets (or only copies)."""
     on_path = {s.point for j in journeys for s in j.path}
     copies = {s.point for j in journeys for s in j.copies}
@@ -158,7 +159,7 @@ def _not_seen(analysis: Analysis, journeys: Sequence[Journey]) -> Markup | None:
     return el("ul", {"class": "unseen"}, [el("li", None, line) for line in lines])
 
 
-def _flow(analysis: Analysis, group: FlowGroup) -> Markup:
+def _flow(analysis: AnalysisDocument, group: FlowGroup) -> Markup:
     row = group.first
     found = members(analysis, group)
     ids = [r.id for r in group.rows]
@@ -214,7 +215,7 @@ def _flow(analysis: Analysis, group: FlowGroup) -> Markup:
 
 
 def flows_section(
-    analysis: Analysis, shown: Collection[str] | None
+    analysis: AnalysisDocument, shown: Collection[str] | None
 ) -> tuple[Markup, dict[str, str], int]:
     """The flows section, journey id -> flow id (for anomaly links), and the flow count."""
     rows = [r for r in flow_rows(analysis) if shown is None or r.id in shown]

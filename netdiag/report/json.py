@@ -1,6 +1,8 @@
-"""The analysis as JSON (schema ``netdiag.analysis/1``, DESIGN.md "Analysis JSON").
+"""The engine's :class:`~netdiag.correlate.Analysis` as the analysis document
+(schema ``netdiag.analysis/1``, JSON Schema in ``analysis.schema.json`` next to this file).
 
-Key names follow DESIGN.md exactly; extra keys are additions. Large runs write at most
+Every view reads this document, never the engine's frames; keys are only ever added within the
+version. Large runs write at most
 ``max_journeys`` journeys (those with anomalies and flows first) and say so under
 ``truncated``; points, flows, translations and anomalies are always complete.
 Timestamps: ``ts_ns`` as recorded by the capture, ``ts_corrected_ns`` on the reference clock.
@@ -18,10 +20,10 @@ import pandas as pd
 
 from netdiag import __version__
 from netdiag.correlate import Analysis
-from netdiag.correlate import describe as d
 from netdiag.correlate.order import ORDER_KINDS
+from netdiag.report import rows as d
+from netdiag.report.document import ANALYSIS_SCHEMA
 
-SCHEMA = "netdiag.analysis/1"
 DEFAULT_MAX_JOURNEYS = 10_000
 
 
@@ -69,13 +71,18 @@ class _Rows:
         hop_a = a.hops["a"].to_numpy()
         mask = np.isin(hop_a, pos)
         self.hops = dict(zip(hop_a[mask].tolist(), d.records(a.hops.loc[mask]), strict=True))
+        #: the journeys' own columns, looked up once (a column lookup per journey was slow)
+        self.journey = {
+            name: a.journeys[name].to_numpy()
+            for name in ("first", "last", "key", "confidence", "ambiguous")
+        }
 
 
 def journey_dict(
     a: Analysis, j: int, anomalies: list[dict[str, Any]], cache: _Rows, points: tuple[str, ...]
 ) -> dict[str, Any]:
-    jt = a.journeys
-    first, last = int(jt["first"].to_numpy()[j]), int(jt["last"].to_numpy()[j])
+    jt = cache.journey
+    first, last = int(jt["first"][j]), int(jt["last"][j])
     pairs = [(pos, cache.rows[pos]) for pos in range(first, last + 1)]
     rows = [r for _, r in pairs]
     transforms = []
@@ -94,10 +101,10 @@ def journey_dict(
         )
     return {
         "id": jid(j),
-        "fingerprint": f"{int(jt['key'].to_numpy()[j]):016x}",
+        "fingerprint": f"{int(jt['key'][j]):016x}",
         "summary": d.summary(rows[0]),
-        "confidence": round(float(jt["confidence"].to_numpy()[j]), 3),
-        "ambiguous": bool(jt["ambiguous"].to_numpy()[j]),
+        "confidence": round(float(jt["confidence"][j]), 3),
+        "ambiguous": bool(jt["ambiguous"][j]),
         "sightings": [d.sighting(r, points) for r in rows],
         "transforms": transforms,
         "anomalies": anomalies,
@@ -140,7 +147,7 @@ def to_dict(a: Analysis, *, max_journeys: int = DEFAULT_MAX_JOURNEYS) -> dict[st
     points = tuple(str(p) for p in a.points["point"])
     total = len(a.journeys)
     return {
-        "schema": SCHEMA,
+        "schema": ANALYSIS_SCHEMA,
         "generator": f"netdiag {__version__}",
         "reference_node": a.reference_node,
         "window_ns": int(a.window_ns),
@@ -233,9 +240,9 @@ def to_dict(a: Analysis, *, max_journeys: int = DEFAULT_MAX_JOURNEYS) -> dict[st
     }
 
 
-def dumps(a: Analysis, *, max_journeys: int = DEFAULT_MAX_JOURNEYS) -> str:
-    """JSON text; indented for small analyses (people read those), compact for large ones."""
-    doc = to_dict(a, max_journeys=max_journeys)
+def dumps(doc: dict[str, Any]) -> str:
+    """The document as JSON text; indented for small analyses (people read those), compact
+    for large ones."""
     if len(doc["journeys"]) <= 1000 and len(doc["flows"]) <= 10_000:
         return json.dumps(doc, indent=1)
     return json.dumps(doc, separators=(",", ":"))

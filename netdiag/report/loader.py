@@ -17,7 +17,7 @@ from typing import Any
 from netdiag.errors import AnalysisInputError
 from netdiag.files import require_regular
 from netdiag.report.document import (
-    Analysis,
+    AnalysisDocument,
     Anomaly,
     Flow,
     Journey,
@@ -122,8 +122,8 @@ class _Cursor:
                 raise AnalysisInputError(f"{self.source}: invalid JSON at character {self.pos - 1}")
 
 
-def load_analysis(path: Path, progress: Progress | None = None) -> Analysis:
-    """Parse ``path`` (an analysis JSON document) into an :class:`Analysis`.
+def load_analysis(path: Path, progress: Progress | None = None) -> AnalysisDocument:
+    """Parse ``path`` (an analysis JSON document) into an :class:`AnalysisDocument`.
 
     ``progress(section, count)`` is called every few thousand journeys so a UI can show progress.
     """
@@ -136,7 +136,7 @@ def load_analysis(path: Path, progress: Progress | None = None) -> Analysis:
         raise
 
 
-def _load(path: Path, progress: Progress | None) -> Analysis:
+def _load(path: Path, progress: Progress | None) -> AnalysisDocument:
     cursor = _Cursor(_read_text(path), str(path))
     raw: dict[str, Any] = {}
     journeys: dict[str, Journey] = {}
@@ -153,7 +153,7 @@ def _load(path: Path, progress: Progress | None) -> Analysis:
             raw[key] = cursor.value()
     check_schema(raw, str(path))
     known = {"schema", "points", "journeys", "flows", "translations", "anomalies"}
-    return Analysis(
+    return AnalysisDocument(
         points=tuple(Point.parse(p) for p in raw.get("points") or ()),
         journeys=journeys,
         flows=tuple(Flow.parse(f, i) for i, f in enumerate(raw.get("flows") or ())),

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import re
 
-from netdiag.report.bundle import RunView
+from netdiag.bundle.open import OpenedRun
 from netdiag.report.describe import (
     change_label,
     describe_change,
     flow_rows,
     latency_text,
 )
-from netdiag.report.document import Analysis, Change, Journey
+from netdiag.report.document import AnalysisDocument, Change, Journey
 from netdiag.report.facts import run_facts
 from netdiag.report.groups import flow_groups, members
 from netdiag.report.verdict import verdicts
@@ -54,7 +54,7 @@ def _short(change: Change) -> str:
     return describe_change(change)
 
 
-def path_text(analysis: Analysis, journey: Journey) -> str:
+def path_text(analysis: AnalysisDocument, journey: Journey) -> str:
     """``a/eth0 -> b/eth1 [DNAT x -> y, TTL 64 -> 63] -> b/veth`` as the terminal prints a
     path; ``~>`` where only clocks closer than their error decided the order."""
     path = journey.path
@@ -73,7 +73,7 @@ def path_text(analysis: Analysis, journey: Journey) -> str:
     return "".join(parts)
 
 
-def _header(view: RunView) -> list[str]:
+def _header(view: OpenedRun) -> list[str]:
     facts = run_facts(view)
     lines = [f"## netdiag: {_text(facts.title)}", ""]
     if facts.description:
@@ -89,7 +89,7 @@ def _header(view: RunView) -> list[str]:
     return [*lines, ""]
 
 
-def _verdict(view: RunView) -> list[str]:
+def _verdict(view: OpenedRun) -> list[str]:
     lines = ["### Verdict", ""]
     for v in verdicts(view.analysis, view.manifest):
         text = _text(v.text)
@@ -99,7 +99,7 @@ def _verdict(view: RunView) -> list[str]:
     return [*lines, ""]
 
 
-def _translations(analysis: Analysis) -> list[str]:
+def _translations(analysis: AnalysisDocument) -> list[str]:
     if not analysis.translations:
         return ["### Translations", "", "No address translation seen.", ""]
     lines = [
@@ -114,7 +114,7 @@ def _translations(analysis: Analysis) -> list[str]:
     return [*lines, ""]
 
 
-def _anomalies(analysis: Analysis) -> list[str]:
+def _anomalies(analysis: AnalysisDocument) -> list[str]:
     found = list(analysis.all_anomalies)
     if not found:
         return ["### Anomalies", "", "No anomaly found.", ""]
@@ -132,7 +132,7 @@ def _anomalies(analysis: Analysis) -> list[str]:
     return [*lines, ""]
 
 
-def _paths(analysis: Analysis) -> list[str]:
+def _paths(analysis: AnalysisDocument) -> list[str]:
     groups = flow_groups(analysis, flow_rows(analysis))
     if not groups:
         return []
@@ -166,7 +166,7 @@ def _paths(analysis: Analysis) -> list[str]:
     return [*lines, ""]
 
 
-def render_markdown(view: RunView) -> str:
+def render_markdown(view: OpenedRun) -> str:
     """The whole Markdown report."""
     analysis = view.analysis
     lines = [

@@ -19,12 +19,12 @@ import numpy as np
 import numpy.typing as npt
 
 from netdiag import __version__
+from netdiag.bundle.manifest import split_point
+from netdiag.bundle.open import OpenedRun
 from netdiag.errors import AnalysisInputError
 from netdiag.files import is_regular
 from netdiag.pcap import device_name
-from netdiag.report.bundle import RunView
 from netdiag.report.describe import COPY_TEXT, arrivals, describe_change
-from netdiag.report.document import split_point
 from netdiag.report.frames import FrameTable, read_frames
 
 _OPT_COMMENT, _IF_NAME, _IF_DESCRIPTION, _IF_TSRESOL, _SHB_USERAPPL = 1, 2, 3, 9, 4
@@ -86,7 +86,7 @@ MATCH_TOLERANCE_NS = 1_000
 Located = tuple[int, int | None, str]  # (ts_ns, frame number if known, comment)
 
 
-def hop_comments(view: RunView) -> dict[str, list[Located]]:
+def hop_comments(view: OpenedRun) -> dict[str, list[Located]]:
     """Point -> [(ts_ns, frame, "journey j1 (flow f1) hop 3/3 out: DNAT a -> b; TTL 64 -> 63")]."""
     flow_of = view.analysis.flow_by_journey
     comments: dict[str, list[Located]] = {}
@@ -156,7 +156,7 @@ class ExportStats:
     commented: int
 
 
-def _offset(view: RunView, point: str) -> int:
+def _offset(view: OpenedRun, point: str) -> int:
     known = view.analysis.point(point)
     if known is not None:
         return known.clock_offset_ns
@@ -189,7 +189,7 @@ def _frame_points(table: FrameTable, own: str, ifmap: Mapping[int, str]) -> npt.
     return points
 
 
-def _sources(view: RunView) -> list[_Source]:
+def _sources(view: OpenedRun) -> list[_Source]:
     """Each file once: an all-device file (several points, or one ``node/any``) is split by
     device; the others belong to their one point."""
     by_file: dict[Path, list[str]] = {}
@@ -209,7 +209,7 @@ def _sources(view: RunView) -> list[_Source]:
     return sources
 
 
-def export_pcapng(view: RunView, out: Path) -> ExportStats:
+def export_pcapng(view: OpenedRun, out: Path) -> ExportStats:
     """Merge every capture point of ``view`` into the pcapng ``out``."""
     sources = _sources(view)
     if not sources:

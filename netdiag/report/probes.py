@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+
+from netdiag.bundle.manifest import ProbeRun
 
 __all__ = ["ProbeLine", "probe_line"]
 
@@ -59,15 +60,16 @@ def _traceroute(target: str, output: str, status: int | None) -> tuple[str, bool
     return (f"did not reach {target or 'the target'} ({last_no} hop(s) tried)", False)
 
 
-def probe_line(probe: Mapping[str, Any], output: str) -> ProbeLine:
-    """``probe`` is a manifest probe record; ``output`` what it printed (may be empty)."""
-    kind = str(probe.get("kind") or "probe")
-    argv = [str(a) for a in probe.get("argv") or ()]
-    node = str(probe.get("node") or "?")
+def probe_line(probe: ProbeRun, output: str) -> ProbeLine:
+    """``probe`` as the run manifest recorded it; ``output`` what it printed (may be empty)."""
+    kind, argv, node, status, detail = (
+        probe.kind,
+        list(probe.argv),
+        probe.node,
+        probe.exit_status,
+        probe.detail,
+    )
     target = argv[-1] if argv else ""
-    raw_status = probe.get("exit_status")
-    status = int(raw_status) if isinstance(raw_status, int) else None
-    detail = str(probe.get("detail") or "")
     if kind == "ping":
         what = f"ping ×{_count(argv)} {node} → {target}"
     elif kind == "tcp" and len(argv) >= 2:  # ... bash -c SCRIPT TARGET PORT

@@ -11,11 +11,11 @@ from netdiag.report.describe import (
     change_label,
     corrected_ts,
     describe_change,
-    format_ns,
+    format_signed_ns,
     latency_text,
     node_iface,
 )
-from netdiag.report.document import Analysis, Change, Journey, Transform
+from netdiag.report.document import AnalysisDocument, Change, Journey, Transform
 from netdiag.report.markup import Markup, el, join
 
 # Drawn at its own size, never scaled down (the page scrolls it sideways instead), so its text
@@ -50,7 +50,7 @@ def _edge_text(change: Change) -> str:
     return describe_change(change)
 
 
-def _edge(analysis: Analysis, x1: int, y: int, transform: Transform | None) -> list[Markup]:
+def _edge(analysis: AnalysisDocument, x1: int, y: int, transform: Transform | None) -> list[Markup]:
     x2 = x1 + GAP
     parts = [
         el("line", {"x1": x1, "y1": y, "x2": x2 - 8, "y2": y, "class": "edge"}),
@@ -62,7 +62,8 @@ def _edge(analysis: Analysis, x1: int, y: int, transform: Transform | None) -> l
         el(
             "text",
             {"x": x1 + GAP // 2, "y": y - 8, "class": "lat", "text-anchor": "middle"},
-            f"+{latency_text(analysis, transform)}" + (" (order?)" if transform.uncertain else ""),
+            latency_text(analysis, transform, signed=True)
+            + (" (order?)" if transform.uncertain else ""),
         )
     )
     for n, change in enumerate(transform.changes):
@@ -90,7 +91,9 @@ def _edge(analysis: Analysis, x1: int, y: int, transform: Transform | None) -> l
     return parts
 
 
-def _row(analysis: Analysis, journey: Journey, y0: int, t0: int, label: str) -> list[Markup]:
+def _row(
+    analysis: AnalysisDocument, journey: Journey, y0: int, t0: int, label: str
+) -> list[Markup]:
     parts = [el("text", {"x": 4, "y": y0 - 8, "class": "rowlabel"}, f"{label}: {journey.summary}")]
     arriving = arrivals(journey)
     path = journey.path
@@ -116,7 +119,9 @@ def _row(analysis: Analysis, journey: Journey, y0: int, t0: int, label: str) -> 
                     {"x": x + 8, "y": y0 + 35, "class": "dev"},
                     _fit(f"{iface} ({s.direction})" if known else iface),
                 ),
-                el("text", {"x": x + 8, "y": y0 + 53, "class": "ts"}, f"t+{format_ns(since)}"),
+                el(
+                    "text", {"x": x + 8, "y": y0 + 53, "class": "ts"}, f"t{format_signed_ns(since)}"
+                ),
             )
         )
         if i + 1 < len(path):
@@ -133,7 +138,7 @@ def _row(analysis: Analysis, journey: Journey, y0: int, t0: int, label: str) -> 
     return parts
 
 
-def flow_svg(analysis: Analysis, request: Journey, reply: Journey | None) -> Markup:
+def flow_svg(analysis: AnalysisDocument, request: Journey, reply: Journey | None) -> Markup:
     """The diagram of one flow: the request row, then the reply row (times since the request)."""
     rows = [(request, "request")] + ([(reply, "reply")] if reply is not None else [])
     first = request.sightings[0] if request.sightings else None

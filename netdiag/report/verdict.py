@@ -2,7 +2,8 @@
 
 Nothing here knows about a particular CNI or scenario: a DNAT translation becomes "X is DNATed to
 Y on NODE", and the flows that went through it say where their replies were un-NATed, which is
-the question "do replies leave through the same node?" of SCENARIOS.md S1.
+the first question about a floating IP or NodePort: do replies leave through the node the
+requests came in by (if not, a stateful firewall or the client drops them)?
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from netdiag.report.document import Analysis, Journey, split_point
-from netdiag.report.manifest import Manifest
+from netdiag.bundle.manifest import Manifest, split_point
+from netdiag.report.document import AnalysisDocument, Journey
 
 _REVERSE = {"dnat": ("un-dnat", "snat"), "snat": ("un-snat", "dnat")}
 
@@ -40,7 +41,7 @@ def _label(address: str) -> str:
     return f"FIP {address}" if bare else f"VIP {address}"
 
 
-def _nat_verdicts(analysis: Analysis) -> list[Verdict]:
+def _nat_verdicts(analysis: AnalysisDocument) -> list[Verdict]:
     verdicts: list[Verdict] = []
     seen: set[tuple[str, str, str, str]] = set()
     for tr in analysis.translations:
@@ -89,7 +90,7 @@ def _nat_verdicts(analysis: Analysis) -> list[Verdict]:
 _CAPTURED = ("ok", "recovered")
 
 
-def failures(analysis: Analysis, manifest: Manifest | None) -> list[Verdict]:
+def failures(analysis: AnalysisDocument, manifest: Manifest | None) -> list[Verdict]:
     """Nodes and capture points that did not capture everything, each with what happened."""
     if manifest is None:
         return []
@@ -121,7 +122,7 @@ def failures(analysis: Analysis, manifest: Manifest | None) -> list[Verdict]:
     return found
 
 
-def unseen(analysis: Analysis) -> list[Verdict]:
+def unseen(analysis: AnalysisDocument) -> list[Verdict]:
     """Negative evidence: capture points that saw none of the packets netdiag followed."""
     on_path: dict[str, int] = {}
     copies: dict[str, int] = {}
@@ -145,7 +146,7 @@ def unseen(analysis: Analysis) -> list[Verdict]:
     return found
 
 
-def verdicts(analysis: Analysis, manifest: Manifest | None = None) -> list[Verdict]:
+def verdicts(analysis: AnalysisDocument, manifest: Manifest | None = None) -> list[Verdict]:
     """Summary sentences: first what was not captured (it qualifies everything after), then
     the NAT story, anomalies, tunnels, and the points that saw none of the packets."""
     found = failures(analysis, manifest)

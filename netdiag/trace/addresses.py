@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import ipaddress
 
-from netdiag.discover.gateway import Gateway
 from netdiag.discover.nat import Dnat, matching
+from netdiag.discover.ovn.model import Gateway
 from netdiag.trace.context import PlanState
 from netdiag.trace.endpoints import Spec
 from netdiag.trace.model import Endpoint, NodeFacts, Proto

@@ -16,11 +16,11 @@ import contextlib
 import ipaddress
 from collections.abc import Callable, Sequence
 
-from netdiag.discover.gateway import Gateway
 from netdiag.discover.live import NodeView, inspect_node, resolve
 from netdiag.discover.model import Discovery
 from netdiag.discover.nat import IPTABLES_NAT, matching, parse_iptables_nat
-from netdiag.discover.ovn_live import with_gateways
+from netdiag.discover.ovn.live import with_gateways
+from netdiag.discover.ovn.model import Gateway
 from netdiag.discover.targets import Target
 from netdiag.errors import NetdiagError
 from netdiag.inventory import Inventory, NodeSpec

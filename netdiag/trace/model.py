@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from netdiag.discover.gateway import Gateway
 from netdiag.discover.model import PathDevice
 from netdiag.discover.nat import Dnat
+from netdiag.discover.ovn.model import Gateway
 from netdiag.plan import Plan
 
 __all__ = [

@@ -16,6 +16,8 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from netdiag.report.describe import describe_change
+from netdiag.report.document import Change
 from netdiag.trace.model import Proto
 
 __all__ = ["TraceVerdict", "trace_verdict"]
@@ -52,15 +54,10 @@ def is_request(journey: Doc, target: str, port: int | None, proto: Proto) -> boo
 
 
 def change_text(change: Doc) -> str | None:
-    """A NAT or tunnel change in the words of the analysis summary; None for the others."""
-    kind = str(change.get("kind"))
-    if kind in NAT_KINDS:
-        return f"{kind.upper()} {change.get('before')}->{change.get('after')}"
-    if kind in ("encap", "decap"):
-        vni = f" vni {change['vni']}" if change.get("vni") is not None else ""
-        ends = f"{change.get('outer_src')}->{change.get('outer_dst')}"
-        return f"{kind.upper()} {change.get('encap')} {ends}{vni}"
-    return None
+    """A NAT or tunnel change in the words of every view; None for the others."""
+    if change.get("kind") not in (*NAT_KINDS, "encap", "decap"):
+        return None
+    return describe_change(Change.parse(change, "a change"))
 
 
 def _hops(journey: Doc) -> list[tuple[str, list[str]]]:

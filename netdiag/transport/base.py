@@ -4,20 +4,23 @@ Commands are argv lists. SSH backends join them with ``shlex.join`` for the remo
 interface name, a BPF filter or a path arrives verbatim and never as shell syntax. Long-running
 processes are started as ``sh -c 'echo $$; exec "$@"' sh ARGV...``: the first stdout line is the
 remote PID, which we signal with ``kill -INT PID`` over a second channel because SSH "signal"
-requests are unreliable (CAPTURE_RULES 3). Backends supply connect/close/get/put and ``_spawn``
+requests are unreliable (OpenSSH < 10.0 refuses them for root logins, asyncssh gets no reply,
+paramiko has no API for them). Backends supply connect/close/get/put and ``_spawn``
 (a :class:`Channel` of bytes); pumping, timeouts and signals live in ``process.py``.
 """
 
 from __future__ import annotations
 
 import abc
+import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
-from netdiag.errors import CommandError
+from netdiag.errors import CommandError, TransportError
+from netdiag.transport.aio import bounded
 from netdiag.transport.process import PID_WRAPPER, Channel, RemoteProcess, wrap_argv
 
 if TYPE_CHECKING:
@@ -27,6 +30,15 @@ __all__ = ["CommandResult", "LineCallback", "Transport", "wrap_argv"]
 
 # Called with ("stdout" | "stderr", line without its newline) for every line of a started process.
 LineCallback = Callable[[str, str], None]
+
+
+# Clean-ups of cancelled starts still running (a task nobody holds may be collected mid-way).
+_LATE: set[asyncio.Future[None]] = set()
+
+
+def cleanups_pending() -> int:
+    """Cancelled starts whose channel may still open and is then stopped in the background."""
+    return len(_LATE)
 
 
 @dataclass(frozen=True)
@@ -56,6 +68,14 @@ class Transport(abc.ABC):
     @property
     def name(self) -> str:
         return self.node.name
+
+    def node_time_ns(self, reading: int) -> int:
+        """A reading of the node's clock (ns since the epoch) as netdiag should take it: as is.
+
+        Wrappers pass it on to the transport they wrap; the lab's nodes share our clock, and
+        :class:`netdiag.lab.skew.SimulatedSkew` shifts their readings to simulate a skew.
+        """
+        return reading
 
     async def __aenter__(self) -> Self:
         await self.connect()
@@ -101,13 +121,16 @@ class Transport(abc.ABC):
         """Run to completion. On timeout the remote process is killed and CommandTimeout raised.
 
         ``sudo`` None means the node's setting. ``check`` raises CommandError on a non-zero exit.
+        A cancelled caller leaves nothing behind: the remote process is killed by PID and no
+        task reads its output once this returns; cancelled while the session was still
+        opening, what the session starts is killed as soon as it has started.
         """
         started = time.monotonic()
         proc = await self.start(argv, netns=netns, sudo=sudo, input=input)
         try:
             status = await proc.wait(timeout=timeout, kill_on_timeout=True)
         except BaseException:  # cancelled by our caller, above all: nothing may run on
-            await proc.abandon()
+            await _unless_cancelled_again(proc.abandon())
             raise
         out, err, took = proc.stdout_text(), proc.stderr_text(), time.monotonic() - started
         result = CommandResult(self.name, tuple(argv), status, out, err, took)
@@ -130,7 +153,8 @@ class Transport(abc.ABC):
         on_line: LineCallback | None = None,
         keep_stdin: bool = False,
     ) -> RemoteProcess:
-        """Start a long-running process; its output is read continuously (CAPTURE_RULES 11).
+        """Start a long-running process; its output is read continuously (a full SSH window
+        would stall the remote writer: a stalled tcpdump makes the kernel drop packets).
 
         ``keep_stdin`` leaves stdin open for :meth:`RemoteProcess.write` (a dialog), else it is
         closed after ``input`` so commands reading stdin do not wait forever.
@@ -139,14 +163,34 @@ class Transport(abc.ABC):
         full = [*PID_WRAPPER, *wrap_argv(argv, netns=netns, sudo=False)]
         if use_sudo:
             full = ["sudo", "-n", *full]
-        channel = await self._spawn(full)
+        spawning = asyncio.ensure_future(self._spawn(full))
+        try:
+            channel = await asyncio.shield(spawning)
+        except asyncio.CancelledError:
+            # A backend may go on opening the channel (paramiko does, in a thread): stop what
+            # it starts, or the command would run on with nobody reading. In the background:
+            # on a dead link the channel never opens, and a cancel must not wait for it.
+            late = asyncio.ensure_future(self._stop_late(spawning, argv, use_sudo))
+            _LATE.add(late)
+            late.add_done_callback(_LATE.discard)
+            raise
         proc = RemoteProcess(self, tuple(argv), channel, sudo=use_sudo, on_line=on_line)
         try:
             await proc.begin(input, keep_stdin=keep_stdin)
         except BaseException:
-            await proc.abandon()
+            await _unless_cancelled_again(proc.abandon())
             raise
         return proc
+
+    async def _stop_late(
+        self, spawning: asyncio.Future[Channel], argv: Sequence[str], sudo: bool
+    ) -> None:
+        """The channel a cancelled start was still opening: kill its process, if it has one."""
+        try:
+            channel = await bounded(spawning, max(10.0, self.node.connect_timeout * 3))
+        except (TransportError, TimeoutError):
+            return
+        await RemoteProcess(self, tuple(argv), channel, sudo=sudo, on_line=None).abandon()
 
     async def run_batch(
         self, commands: Sequence[Sequence[str]], *, timeout: float = 60.0
@@ -155,3 +199,13 @@ class Transport(abc.ABC):
         from netdiag.transport.batch import run_batch
 
         return await run_batch(self, commands, timeout=timeout)
+
+
+async def _unless_cancelled_again(cleanup: Coroutine[Any, Any, None]) -> None:
+    """Run ``cleanup`` to its end even if our caller is cancelled once more meanwhile.
+
+    Clean-up runs while a cancellation propagates; a second cancel (a second Ctrl-C) must not
+    cut it short and leave a remote process running: it goes on in its own task, bounded by
+    its own timeouts.
+    """
+    await asyncio.shield(asyncio.ensure_future(cleanup))

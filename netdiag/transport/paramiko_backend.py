@@ -3,7 +3,8 @@
 paramiko blocks, so connect/SFTP run in a thread pool of our own (the default pool has only
 min(32, cores + 4) threads, 6 here, which would serialize a 100-node fan-out), and each started
 command gets two reader threads that push its stdout/stderr into the loop as they arrive, so a
-long capture never pins a pool thread and the SSH window never fills (CAPTURE_RULES 11).
+long capture never pins a pool thread and the SSH window never fills (a full window stalls
+tcpdump, and the kernel drops what it cannot deliver).
 
 Settings come from the node's :class:`~netdiag.transport.target.SshTarget`, as for asyncssh:
 jump hosts (one paramiko connection tunnelled through the one before), ProxyCommand, the keys in

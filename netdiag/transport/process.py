@@ -2,7 +2,8 @@
 
 Output is pumped continuously from the moment the process starts, whether or not anyone looks,
 because a full SSH window stalls the remote writer and makes the kernel drop packets
-(CAPTURE_RULES 11). Signals go by PID over a second channel (CAPTURE_RULES 3).
+(measured with tcpdump). Signals go by PID over a second channel: SSH "signal" requests are
+refused by OpenSSH < 10.0 for root logins and go unanswered in asyncssh.
 """
 
 from __future__ import annotations
@@ -22,10 +23,14 @@ if TYPE_CHECKING:
 __all__ = ["KILL_ONE", "KILL_TREE", "PID_WRAPPER", "Channel", "RemoteProcess", "wrap_argv"]
 
 # Run as `sh -c SCRIPT SIG PID`: the signal and PID are arguments, never spliced into the script.
-# Prints the shell's PID, then becomes the command: that PID is the command's (CAPTURE_RULES 3).
+# Prints the shell's PID, then becomes the command (exec): that PID is the command's.
 PID_WRAPPER = ("sh", "-c", 'echo $$; exec "$@"', "sh")
 KILL_ONE = 'kill -s "$0" "$1"'
-KILL_TREE = 'pkill --signal "$0" -P "$1" 2>/dev/null; kill -s "$0" "$1"'
+# The parent is stopped first, so that it starts no child between pkill and kill.
+KILL_TREE = (
+    'kill -s STOP "$1" 2>/dev/null; pkill --signal "$0" -P "$1" 2>/dev/null; '
+    'kill -s "$0" "$1"; r=$?; kill -s CONT "$1" 2>/dev/null; exit $r'
+)
 
 
 def wrap_argv(argv: Sequence[str], *, netns: str | None, sudo: bool) -> list[str]:
@@ -89,27 +94,29 @@ class RemoteProcess:
         self._eof: set[str] = set()
         self._changed = asyncio.Condition()
         self._pumps: list[asyncio.Task[None]] = []
-        self._error: TransportError | None = None
         self._closed = False
+
+    def _start_pumps(self) -> None:
+        if not self._pumps:
+            self._pumps = [
+                asyncio.create_task(self._pump("stdout", self._channel.read_stdout)),
+                asyncio.create_task(self._pump("stderr", self._channel.read_stderr)),
+            ]
+
+    async def _pid_line(self) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._pid_seen or "stdout" in self._eof)
 
     async def begin(self, data: str | bytes | None, *, keep_stdin: bool = False) -> None:
         """Start pumping, feed stdin, and read the PID line the wrapper prints first."""
-        self._pumps = [
-            asyncio.create_task(self._pump("stdout", self._channel.read_stdout)),
-            asyncio.create_task(self._pump("stderr", self._channel.read_stderr)),
-        ]
+        self._start_pumps()
         if data is not None:
             await self.write(data)
         if not keep_stdin:
             await self.close_stdin()
-
-        async def pid_line() -> None:
-            async with self._changed:
-                await self._changed.wait_for(lambda: self._pid_seen or "stdout" in self._eof)
-
         limit = max(10.0, self.transport.node.connect_timeout * 3)
         try:
-            await bounded(pid_line(), limit)
+            await bounded(self._pid_line(), limit)
         except TimeoutError as exc:
             self.close()
             raise CommandTimeout(
@@ -229,8 +236,6 @@ class RemoteProcess:
                 f"{self.transport.name}: `{' '.join(self.argv)}` was abandoned (channel closed)"
             )
         self.exit_status = await self._channel.wait()
-        if self._error is not None and self.exit_status is None:
-            raise self._error
 
     async def signal(self, sig: str = "INT", *, children: bool = False) -> bool:
         """Send ``sig`` by PID over a new channel; False when the process is already gone.
@@ -251,19 +256,31 @@ class RemoteProcess:
     async def abandon(self, timeout: float = 5.0) -> None:
         """Our caller gave up on it: SIGKILL it by PID if it still runs (bounded), stop reading.
 
-        Safe while the caller's task is being cancelled; a node that does not answer the kill
-        within ``timeout`` keeps the process (its own limits, like the capture watchdog, end it).
+        Safe while the caller's task is being cancelled: a process whose PID line has not come
+        yet gets ``timeout`` to send it, and the pumps have ended when this returns. A node
+        that does not answer within ``timeout`` keeps the process (its own limits, like the
+        capture watchdog, end it).
         """
-        if self.exit_status is None and not self._closed and self.pid is not None:
+        if self.exit_status is None and not self._closed:
+            self._start_pumps()
             with contextlib.suppress(TransportError, TimeoutError):
-                await bounded(self.signal("KILL", children=True), timeout)
-        self.close()
+                async with asyncio.timeout(timeout):
+                    await self._pid_line()
+                    if self.pid is not None:
+                        await self.signal("KILL", children=True)
+        await self._drop()
 
     async def kill(self) -> None:
         """SIGKILL by PID (best effort), then drop the channel."""
         with contextlib.suppress(TransportError):
             await self.signal("KILL", children=True)
+        await self._drop()
+
+    async def _drop(self) -> None:
+        """Drop the channel and wait until the pumps have stopped."""
         self.close()
+        if self._pumps:
+            await asyncio.wait(self._pumps)
 
     def close(self) -> None:
         """Stop reading and drop the channel (does not signal the remote process)."""
@@ -280,8 +297,7 @@ class RemoteProcess:
         while True:
             try:
                 chunk = await read()
-            except TransportError as exc:
-                self._error = exc
+            except TransportError:  # the connection is gone: the channel's wait() says so
                 chunk = b""
             async with self._changed:
                 self._add(stream, chunk, final=not chunk)

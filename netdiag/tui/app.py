@@ -17,8 +17,8 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
+from netdiag.bundle.open import OpenedRun, open_run
 from netdiag.errors import NetdiagError, internal_error
-from netdiag.report.bundle import RunView, open_input
 from netdiag.report.describe import FlowRow, flow_rows
 from netdiag.report.verdict import Verdict, verdicts
 from netdiag.tui.messages import LoadFailed, LoadProgress, RunLoaded
@@ -58,7 +58,7 @@ class NetdiagApp(App[None]):
         self,
         paths: Sequence[Path],
         *,
-        view: RunView | None = None,
+        view: OpenedRun | None = None,
         export_dir: Path | None = None,
         ifmaps: Mapping[str, Mapping[int, str]] | None = None,
         debug: bool = False,
@@ -66,7 +66,7 @@ class NetdiagApp(App[None]):
         super().__init__()
         self.paths = list(paths)
         self.ifmaps = ifmaps
-        self.run_view: RunView | None = None
+        self.run_view: OpenedRun | None = None
         self.flow_rows: list[FlowRow] = []
         self.verdicts: list[Verdict] = []
         self.t0 = 0
@@ -91,7 +91,7 @@ class NetdiagApp(App[None]):
         """
         gc.disable()
         try:
-            view = self._preloaded or open_input(self.paths, self._progress, self.ifmaps)
+            view = self._preloaded or open_run(self.paths, self._progress, self.ifmaps)
             rows = flow_rows(view.analysis)
             summary = verdicts(view.analysis, view.manifest)
             # Warm the lookups the screens use, here rather than on the UI thread.
@@ -186,14 +186,14 @@ class NetdiagApp(App[None]):
 def make_app(
     paths: Sequence[Path],
     *,
-    view: RunView | None = None,
+    view: OpenedRun | None = None,
     export_dir: Path | None = None,
     ifmaps: Mapping[str, Mapping[int, str]] | None = None,
     debug: bool = False,
 ) -> NetdiagApp:
     """The app for ``paths`` (or an already opened ``view``); used by the CLI and the tests.
 
-    ``ifmaps`` names the devices of all-device captures (``--ifmap``), see ``open_input``;
+    ``ifmaps`` names the devices of all-device captures (``--ifmap``), see ``open_run``;
     ``debug``: a bug while loading ends the app with its traceback instead of one line.
     """
     return NetdiagApp(paths, view=view, export_dir=export_dir, ifmaps=ifmaps, debug=debug)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from netdiag.report.bundle import RunView
+from netdiag.bundle.open import OpenedRun
 from netdiag.report.describe import FlowRow
 from netdiag.report.verdict import Verdict
 
@@ -15,7 +15,7 @@ from netdiag.report.verdict import Verdict
 class RunLoaded(Message):
     """The loader worker finished: the run and its precomputed flow rows."""
 
-    view: RunView
+    view: OpenedRun
     rows: list[FlowRow]
     verdicts: list[Verdict]
 

@@ -1,8 +1,8 @@
 """One contract, every real backend: asyncssh, paramiko and local, against a real OpenSSH sshd.
 
 The SSH-only cases (host keys, auth, closed port) run for the SSH backends; everything a caller
-relies on (exit status, quoting, timeouts, streaming, signalling by PID, binary-exact files)
-runs for all three.
+relies on (exit status, quoting, timeouts, cancellation, streaming, signalling by PID,
+binary-exact files) runs for all three.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from netdiag.errors import (
 )
 from netdiag.inventory import NodeSpec, parse_inventory
 from netdiag.transport import Transport, open_transport
+from netdiag.transport.base import cleanups_pending
 
 pytestmark = [
     pytest.mark.integration,
@@ -108,6 +109,42 @@ async def test_timeout_raises_and_kills_the_remote_process(transport: Transport)
     assert left.stdout == "", "the timed-out process must not survive"
     child = await transport.run(["pgrep", "-x", "-f", f"sleep {nap}"], check=False, timeout=10)
     assert child.stdout == "", "nor its child"
+
+
+@pytest.mark.parametrize("when", ["running", "starting"])
+async def test_a_cancelled_caller_leaves_no_process_and_no_pump(
+    transport: Transport, when: str
+) -> None:
+    nap = f"{40 + os.getpid() % 997 / 1000 + BACKENDS.index(transport.kind) / 1e5:.5f}{len(when)}"
+    script = f"sleep {nap}; : after"
+    run = asyncio.create_task(transport.run(["sh", "-c", script], timeout=60))
+    if when == "running":  # the command runs: its PID is known
+        deadline = time.monotonic() + 10
+        while not _running(script) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert _running(script)
+    else:  # cancelled while the session is still being opened
+        await asyncio.sleep(0)
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+
+    def pumps() -> list[asyncio.Task[object]]:
+        return [t for t in asyncio.all_tasks() if "RemoteProcess" in repr(t.get_coro())]
+
+    if when == "running":
+        assert pumps() == []
+    deadline = time.monotonic() + 20  # a session still opening is stopped once it has opened
+    while (cleanups_pending() or _running(script) or pumps()) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert pumps() == []
+    assert not _running(script), "the cancelled command must not survive"
+    assert not _running(f"sleep {nap}"), "nor its child"
+
+
+def _running(command: str) -> bool:
+    found = subprocess.run(["pgrep", "-f", command], capture_output=True, text=True, check=False)
+    return bool(found.stdout.strip())
 
 
 async def test_start_streams_lines_and_sigint_by_pid_stops_it(transport: Transport) -> None:

@@ -53,5 +53,11 @@ def test_pip_install_then_recorded_demo_outside_the_checkout(tmp_path: Path) -> 
         capture_output=True, text=True, cwd=work, check=True,
     )  # fmt: skip
     assert str(REPO) not in where.stdout
+    # the capture supervisor is package data: the installed package reads it
+    script = subprocess.run(
+        [str(python), "-c", "from netdiag.capture.protocol import SUPERVISOR; print(SUPERVISOR)"],
+        capture_output=True, text=True, cwd=work, check=True,
+    )  # fmt: skip
+    assert "netdiag: capture exit" in script.stdout
     assert str(env_dir) in where.stdout
     assert sys.prefix != str(env_dir)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from netdiag.report.bundle import open_input
+from netdiag.bundle.open import open_run
 from netdiag.report.html import render_html
 
 from .conftest import HOSTILE_IFACE, HOSTILE_NODE, HOSTILE_TEXT
@@ -58,7 +58,7 @@ def browser() -> Iterator[Any]:
 
 
 def open_report(browser: Any, run: Path, out: Path) -> Page:
-    out.write_text(render_html(open_input([run])), encoding="utf-8")
+    out.write_text(render_html(open_run([run])), encoding="utf-8")
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     loaded = Page(page, out.as_uri())
     page.on("console", lambda m: loaded.console.append((m.type, m.text)))
@@ -129,7 +129,7 @@ def test_at_1400_px_the_verdict_and_the_failures_are_above_the_fold(
     """What a colleague sees without scrolling: what was captured and when, how the run went,
     and every verdict line, the failed node first."""
     out = tmp_path / "report.html"
-    out.write_text(render_html(open_input([seed_dir])), encoding="utf-8")
+    out.write_text(render_html(open_run([seed_dir])), encoding="utf-8")
     fold = 900
     page = browser.new_page(viewport={"width": 1400, "height": fold})
     page.goto(out.as_uri(), wait_until="load")

@@ -43,7 +43,7 @@ async def test_a_bug_while_loading_ends_with_its_one_line_report(
     def broken(*args: object) -> None:
         raise KeyError("dst_kind")
 
-    monkeypatch.setattr("netdiag.tui.app.open_input", broken)
+    monkeypatch.setattr("netdiag.tui.app.open_run", broken)
     app = make_app([tmp_path])
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)

@@ -7,7 +7,8 @@ import json
 import shutil
 from pathlib import Path
 
-from netdiag.bundle import load_input
+from netdiag.bundle import analyse, load_input
+from netdiag.correlate import Options
 from tests.support import builder
 from tests.support import scenarios as sc
 
@@ -43,12 +44,19 @@ def _bundle(tmp_path: Path) -> Path:
     return run
 
 
-def test_manifest_facts_reach_the_analysis_options(tmp_path: Path) -> None:
+def test_manifest_facts_reach_the_analysis(tmp_path: Path) -> None:
     data = load_input([_bundle(tmp_path)])
-    options = data.options(window_ns=1_000_000_000)
-    assert options.window_ns == 1_000_000_000
-    assert options.node_macs == {sc.CP: ("00:00:00:21:44:fd",), "client": ()}
-    assert options.endpoint_nodes == frozenset({"client"})
-    assert options.point_addresses == {sc.VETH: ("192.168.0.6",)}
-    assert options.reference_node in {"client", sc.CP}
-    assert data.options(reference_node=sc.CP).reference_node == sc.CP
+    assert data.node_macs == {sc.CP: ("00:00:00:21:44:fd",), "client": ()}
+    assert data.endpoint_nodes == frozenset({"client"})
+    assert data.point_addresses == {sc.VETH: ("192.168.0.6",)}
+
+
+def test_the_reference_node_is_the_first_input_with_ip_packets_unless_asked(
+    tmp_path: Path,
+) -> None:
+    run = _bundle(tmp_path)
+    table = load_input([run]).table
+    first_ip_node = str(table.dropna(subset=["ip_version"])["node"].iloc[0])
+    assert analyse(run).document["reference_node"] == first_ip_node
+    asked = analyse(run, Options(window_ns=1_000_000_000, reference_node=sc.CP)).document
+    assert (asked["reference_node"], asked["window_ns"]) == (sc.CP, 1_000_000_000)

@@ -8,9 +8,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from netdiag.bundle import load_input
-from netdiag.correlate import analyze
-from netdiag.report.json import to_dict
+from netdiag.bundle import analyse, load_input
 from tests.support.lab_facts import CHECKS
 from tests.support.lab_runs import SCENARIOS, lab_run
 
@@ -28,7 +26,7 @@ def test_every_recorded_run_is_a_complete_bundle(name: str) -> None:
         assert (path / probe["output"]).is_file()
     data = load_input([path])
     assert len(data.table) == sum(c["stats"]["captured"] for c in manifest["captures"])
-    assert set(data.clock_samples) == set(manifest["nodes"])
+    assert set(data.clocks) == set(manifest["nodes"])
 
 
 def test_an_unknown_run_is_named_with_the_known_ones() -> None:
@@ -37,8 +35,8 @@ def test_an_unknown_run_is_named_with_the_known_ones() -> None:
 
 
 def _analyse(name: str) -> tuple[dict[str, Any], pd.DataFrame]:
-    data = load_input([lab_run(name)])
-    return to_dict(analyze(data.table, data.options())), data.table
+    analysed = analyse(lab_run(name))
+    return analysed.document, analysed.input.table
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))

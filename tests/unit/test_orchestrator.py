@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from netdiag.capture.protocol import SUPERVISOR
 from netdiag.capture.results import RunRecord
 from netdiag.capture.sweep import SWEEP
-from netdiag.capture.tcpdump import SUPERVISOR
 from netdiag.errors import AuthError, InputError
 from netdiag.orchestrator import RunOptions, run_capture
 from netdiag.transport.process import KILL_ONE

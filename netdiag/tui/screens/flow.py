@@ -22,6 +22,7 @@ from netdiag.report.describe import (
     encap_text,
     endpoint,
     format_ns,
+    format_signed_ns,
     node_iface,
 )
 from netdiag.report.document import Journey, Sighting
@@ -99,7 +100,7 @@ class FlowScreen(Screen[None]):
                         str(n + 1),
                         *node_iface(analysis, s),
                         s.direction,
-                        f"+{format_ns(corrected_ts(analysis, s) - t0)}",
+                        format_signed_ns(corrected_ts(analysis, s) - t0),
                         changes,
                         (format_ns(hop.latency_ns) + (" ?" if hop.uncertain else ""))
                         if hop

@@ -17,7 +17,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from netdiag.report.describe import FlowRow, format_ns
+from netdiag.report.describe import FlowRow, format_signed_ns
 from netdiag.tui.messages import FlowsFiltered
 from netdiag.tui.widgets.cells import cells
 from netdiag.tui.widgets.runinfo import netdiag_app
@@ -126,7 +126,7 @@ class FlowsScreen(Screen[None]):
             reply = Text(row.reply, style="green" if row.reply == "reply" else "yellow")
             table.add_row(
                 *cells(
-                    f"+{format_ns(row.first_ts - t0)}",
+                    format_signed_ns(row.first_ts - t0),
                     row.id,
                     row.proto,
                     row.client,

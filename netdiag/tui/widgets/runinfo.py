@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from textual.dom import DOMNode
 
-from netdiag.report.bundle import RunView
+from netdiag.bundle.open import OpenedRun
 
 if TYPE_CHECKING:
     from netdiag.tui.app import NetdiagApp
@@ -21,7 +21,7 @@ def netdiag_app(node: DOMNode) -> NetdiagApp:
     return app
 
 
-def run_view(node: DOMNode) -> RunView:
+def run_view(node: DOMNode) -> OpenedRun:
     """The loaded run; screens that need it are only reachable after loading."""
     view = netdiag_app(node).run_view
     assert view is not None, "screen shown before the run was loaded"

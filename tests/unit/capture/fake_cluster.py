@@ -17,9 +17,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from netdiag.capture.protocol import (
+    CLOCK_LOOP,
+    SUPERVISOR,
+    SupervisorArgs,
+    df_line,
+    dir_line,
+    exit_line,
+    removed_line,
+)
 from netdiag.capture.recover import FIND
 from netdiag.capture.sweep import SWEEP
-from netdiag.capture.tcpdump import SUPERVISOR
 from netdiag.errors import ConnectError, TransportError
 from netdiag.inventory import Inventory, NodeSpec, parse_inventory
 from netdiag.plan import Plan, parse_plan
@@ -127,7 +135,7 @@ class FakeNode(MockTransport):
             return _ok(
                 "Filesystem 1024-blocks Used Available Capacity Mounted\nx 1 1 9999999 1% /\n"
             )
-        if a[:2] == ("sh", "-c") and "while read" in a[2]:  # the clock loop: a stamp per line
+        if a == ("sh", "-c", CLOCK_LOOP):  # the clock dialog: a stamp per line
             return MockScript(respond=lambda _: str(time.time_ns()), until_eof=True)
         if a == ("sudo", "-n", "true"):
             return _ok("")
@@ -140,8 +148,8 @@ class FakeNode(MockTransport):
         if a[:3] == ("sh", "-c", SWEEP):
             self._event(f"sweep {a[5] or 'dead'}")
             return _ok("")
-        if a[:3] == ("sh", "-c", SUPERVISOR):
-            return self._capture(a)
+        if (sup := SupervisorArgs.of(a)) is not None:
+            return self._capture(sup)
         if a[0] == "ping":
             self._event("probe ping")
             return _ok("3 packets transmitted, 3 received\n")
@@ -163,30 +171,29 @@ class FakeNode(MockTransport):
         self._event("preflight")
         return out.split("\n")[:-1] + [str(time.time_ns()) for _ in range(rounds)]
 
-    def _capture(self, argv: Sequence[str]) -> MockScript:
+    def _capture(self, sup: SupervisorArgs) -> MockScript:
         b = self.behaviour
-        run_id, fname = argv[5], argv[6]
-        pre = self._preflight(argv[9], int(argv[10])) if argv[9] else []
-        iface = argv[argv.index("-i") + 1]
+        pre = self._preflight(sup.preflight, sup.clock_rounds) if sup.preflight else []
+        iface = sup.capture[sup.capture.index("-i") + 1]
         if pre and (b.tcpdump_missing or iface not in [str(x["ifname"]) for x in b.links]):
             return MockScript(stdout=pre)  # released: EOF instead of "arm", nothing made
-        rdir = f"/tmp/netdiag-cap-{run_id}.abc{len(self.files)}"
+        rdir = f"/tmp/netdiag-cap-{sup.run_id}.abc{len(self.files)}"
         self._event(f"start {iface}")
         if b.capture_stderr:
             # like the real supervisor: tcpdump is gone, it waits for the client to let go
             return MockScript(
-                stdout=[*pre, f"dir {rdir}"],
-                stderr=[*b.capture_stderr, "netdiag: capture exit 1"],
+                stdout=[*pre, dir_line(rdir)],
+                stderr=[*b.capture_stderr, exit_line(1)],
                 exit_status=0,
                 until_eof=True,
-                after_eof=[f"removed {rdir}"],
+                after_eof=[removed_line(rdir)],
             )
         if not b.file_missing:
-            self.files[f"{rdir}/{fname}"] = tiny_pcap()
+            self.files[f"{rdir}/{sup.file_name}"] = tiny_pcap()
         loop = asyncio.get_running_loop()
         loop.call_later(b.listen_delay, self._event, f"listening {iface}")
         return MockScript(
-            stdout=[*pre, f"dir {rdir}"],
+            stdout=[*pre, dir_line(rdir)],
             stderr=[f"tcpdump: listening on {iface}, link-type EN10MB (Ethernet)"],
             delay=b.listen_delay,
             until_signal=True,
@@ -194,11 +201,11 @@ class FakeNode(MockTransport):
                 f"{b.captured} packets captured",
                 f"{b.captured} packets received by filter",
                 "0 packets dropped by kernel",
-                f"netdiag: df tmpfs  9999999 1 {b.free_kb}  1% /tmp",
-                "netdiag: capture exit 0",
+                df_line(f"tmpfs  9999999 1 {b.free_kb}  1% /tmp"),
+                exit_line(0),
             ],
             until_eof=True,
-            after_eof=[f"removed {rdir}"],
+            after_eof=[removed_line(rdir)],
         )
 
 

@@ -25,7 +25,16 @@ async def captured(tmp_path: Path, cluster: Cluster) -> Path:
 async def test_the_manifest_reads_back_into_the_same_record(tmp_path: Path) -> None:
     out = await captured(tmp_path, Cluster(node1=NodeBehaviour(file_missing=True)))
     written = json.loads((out / "manifest.json").read_text())
-    assert manifest(load_record(out)) == written
+    assert manifest(load_record(out)).to_json() == written
+
+
+async def test_a_status_no_run_can_have_is_a_damaged_manifest(tmp_path: Path) -> None:
+    out = await captured(tmp_path, Cluster())
+    doc = json.loads((out / "manifest.json").read_text())
+    doc["captures"][0]["status"] = "fine-ish"
+    (out / "manifest.json").write_text(json.dumps(doc))
+    with pytest.raises(InputError, match=r"damaged run manifest.*unknown capture status"):
+        load_record(out)
 
 
 async def test_a_kept_file_is_fetched_and_the_run_says_so(tmp_path: Path) -> None:

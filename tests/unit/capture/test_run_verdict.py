@@ -77,11 +77,11 @@ def test_a_slow_node_is_named_with_how_long_it_may_still_take() -> None:
 def test_the_live_table_says_when_a_capture_dir_fills_up() -> None:
     from rich.console import Console
 
-    from netdiag.capture.progress import RunView
+    from netdiag.capture.progress import ProgressTable
 
     rec = record(("n1", "eth1", "listening"), ("n2", "eth1", "listening"))
     rec.captures[1].free_bytes = 0  # what the supervisor said with the last live count
     console = Console(width=200, record=True)
-    console.print(RunView(rec))
+    console.print(ProgressTable(rec))
     row = next(ln for ln in console.export_text().splitlines() if ln.startswith("│ n2"))
     assert "capture_dir is full" in row

@@ -1,27 +1,19 @@
-"""Pure parts of the capture lifecycle: argv, tcpdump's output, failure words, skew shifting."""
+"""Pure parts of the capture lifecycle: argv, tcpdump's output, failure words."""
 
 from __future__ import annotations
 
 import asyncio
-import struct
-from pathlib import Path
 
 import pytest
 
-from netdiag.capture.skew import shift_pcap, simulated_offset
+from netdiag.capture.protocol import FILE_PLACEHOLDER, SUPERVISOR, capture_exit, supervisor_argv
 from netdiag.capture.tcpdump import (
-    FILE_PLACEHOLDER,
-    SUPERVISOR,
     CaptureStats,
     classify_failure,
-    exit_status_of,
     parse_live_count,
     parse_stats,
-    supervisor_argv,
     tcpdump_argv,
 )
-from netdiag.errors import CaptureFormatError
-from tests.unit.capture.fake_cluster import tiny_pcap
 
 
 def argv(**kw: object) -> list[str]:
@@ -71,8 +63,8 @@ def test_final_counts_are_the_last_complete_set() -> None:
     assert parse_stats(lines[:2]) == CaptureStats(6, 12, 0)  # SIGUSR1's one-line form
     assert parse_stats(lines[:1]) is None  # SIGKILL: no counts at all
     assert parse_live_count(lines[1]) == 6
-    assert exit_status_of(lines) == 0
-    assert exit_status_of(lines[:5]) is None
+    assert capture_exit(lines) == 0
+    assert capture_exit(lines[:5]) is None
 
 
 @pytest.mark.parametrize(
@@ -95,32 +87,6 @@ def test_failures_are_named_with_what_to_do(
     got, message = classify_failure(stderr + "\nnetdiag: capture exit 1\n", status)
     assert got == expected
     assert advice in message
-
-
-def test_shift_moves_every_record_and_keeps_a_truncated_tail(tmp_path: Path) -> None:
-    path = tmp_path / "a.pcap"
-    path.write_bytes(tiny_pcap(count=3)[:-10])  # last record cut short, as after SIGKILL
-    assert shift_pcap(path, -300_000_000) == 3
-    data = path.read_bytes()
-    assert struct.unpack_from("<II", data, 24) == (1_699_999_999, 950_000)
-    assert struct.unpack_from("<II", data, 24 + 16 + 60) == (1_700_000_000, 950_000)
-    assert len(data) == len(tiny_pcap(count=3)) - 10
-
-
-def test_shift_refuses_what_it_cannot_rewrite(tmp_path: Path) -> None:
-    path = tmp_path / "a.pcapng"
-    path.write_bytes(b"\x0a\x0d\x0d\x0a" + bytes(40))
-    with pytest.raises(CaptureFormatError, match="not a classic pcap"):
-        shift_pcap(path, 1)
-    empty = tmp_path / "empty.pcap"
-    empty.write_bytes(b"")
-    assert shift_pcap(empty, 1) == 0
-
-
-def test_simulated_offset_comes_from_labels_only_when_numeric() -> None:
-    assert simulated_offset({"simulated_clock_offset_ns": "-2500"}) == -2500
-    assert simulated_offset({"simulated_clock_offset_ns": "soon"}) == 0
-    assert simulated_offset({}) == 0
 
 
 async def test_cancel_and_wait_cancels_again_a_task_that_swallowed_the_cancel() -> None:

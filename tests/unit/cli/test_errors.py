@@ -26,7 +26,7 @@ def _broken_loader(*inputs: object) -> None:
 def test_a_bug_is_one_line_that_says_internal_error_and_where(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("netdiag.bundle.load_input", _broken_loader)
+    monkeypatch.setattr("netdiag.bundle.pipeline.load_input", _broken_loader)
     code, out, err = run_cli("analyze", str(tmp_path / "a.pcap"))
     assert code == ExitCode.INTERNAL == 70
     assert out == ""
@@ -44,7 +44,7 @@ def test_a_bug_is_one_line_that_says_internal_error_and_where(
 def test_debug_shows_the_traceback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str], environ: dict[str, str]
 ) -> None:
-    monkeypatch.setattr("netdiag.bundle.load_input", _broken_loader)
+    monkeypatch.setattr("netdiag.bundle.pipeline.load_input", _broken_loader)
     with pytest.raises(KeyError, match="dst_kind"):
         run_cli(*argv, "analyze", str(tmp_path / "a.pcap"), environ=environ)
 
@@ -55,7 +55,7 @@ def test_out_of_memory_is_a_failure_not_a_bug(
     def exhausted(*inputs: object) -> None:
         raise MemoryError
 
-    monkeypatch.setattr("netdiag.bundle.load_input", exhausted)
+    monkeypatch.setattr("netdiag.bundle.pipeline.load_input", exhausted)
     code, _, err = run_cli("analyze", str(tmp_path / "a.pcap"))
     assert code == ExitCode.FAILURE
     assert err.startswith("netdiag: error: out of memory;")

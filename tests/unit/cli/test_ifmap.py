@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from netdiag.bundle import load_input
+from netdiag.bundle.open import open_run
 from netdiag.cli import Env, ExitCode, main
 from netdiag.pcap import read_capture
-from netdiag.report.bundle import open_input
 from tests.support.lab_runs import lab_run
 
 CP = "kube-ovn-control-plane"
@@ -111,10 +111,10 @@ def test_export_of_a_bundle_splits_the_any_file_by_device(bundle: Path, tmp_path
 
 
 def test_views_open_a_device_point_in_its_any_file(bundle: Path, links: Path) -> None:
-    view = open_input([Path(f) for f in files(bundle)])
+    view = open_run([Path(f) for f in files(bundle)])
     assert view.pcap_of(f"{CP}/if81") == bundle / "pcaps" / ANY_FILE
     assert any("--ifmap" in w for w in view.warnings)
-    named = open_input([bundle])
+    named = open_run([bundle])
     assert named.pcap_of(f"{CP}/eth1") == bundle / "pcaps" / ANY_FILE
     assert named.ifmaps[CP][6] == "ovn0"
     assert named.warnings == ()

@@ -10,7 +10,8 @@ import jsonschema
 import pytest
 
 from netdiag.correlate import analyze
-from netdiag.report.json import SCHEMA, to_dict
+from netdiag.report.document import ANALYSIS_SCHEMA as SCHEMA
+from netdiag.report.json import to_dict
 from tests.support import builder
 from tests.support import scenarios as sc
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from netdiag.correlate import ClockSample, Options, analyze
+from netdiag.clock import Clock
+from netdiag.correlate import Options, analyze
 from tests.support import builder
 from tests.support import scenarios as sc
 
@@ -26,10 +27,10 @@ def test_one_way_traffic_gives_no_packet_estimate() -> None:
 
 def test_bundle_samples_fill_in_and_are_rereferenced() -> None:
     samples = {
-        "client": ClockSample(-100_000_000, 1_000),
-        sc.CP: ClockSample(1_900_000_000, 20_000),
+        "client": Clock(-100_000_000, 1_000),
+        sc.CP: Clock(1_900_000_000, 20_000),
     }
-    a = analyze(builder.table(_one_way(2.0)), Options(clock_samples=samples))
+    a = analyze(builder.table(_one_way(2.0)), Options(clocks=samples))
     clock = a.clocks.set_index("node").loc[sc.CP]
     assert clock["source"] == "bundle"
     assert int(clock["offset_ns"]) == 2_000_000_000  # relative to client, the reference
@@ -41,10 +42,8 @@ def test_bundle_samples_fill_in_and_are_rereferenced() -> None:
 
 
 def test_packets_and_bundle_intervals_are_intersected() -> None:
-    samples = {sc.CP: ClockSample(-1_000_040_000, 50_000)}
-    a = analyze(
-        builder.table(sc.fip_ingress(count=2, skew={sc.CP: -1.0})), Options(clock_samples=samples)
-    )
+    samples = {sc.CP: Clock(-1_000_040_000, 50_000)}
+    a = analyze(builder.table(sc.fip_ingress(count=2, skew={sc.CP: -1.0})), Options(clocks=samples))
     clock = a.clocks.set_index("node").loc[sc.CP]
     assert clock["source"] == "packets+bundle"
     assert int(clock["error_ns"]) <= 60_000

@@ -173,6 +173,22 @@ def test_frame_recorded_twice_at_one_point_changes_nothing(run: Run) -> None:
     assert doc["anomalies"] == clean["anomalies"] == []
 
 
+def test_one_frame_sent_twice_is_two_packets_wherever_every_point_saw_two(run: Run) -> None:
+    """A sender that emits the same frame twice in a row (a retransmitted SYN-ACK: IP ID 0, same
+    segment) is seen twice at every point: two packets, neither a duplicate nor dropped, even
+    where the two are closer together than a double recording."""
+    cap = sc.fip_ingress(count=1)
+    first = [s for s in cap.sightings if s.packet.ip_id == 28471]
+    cap.sightings.extend(dataclasses.replace(s, ts_ns=s.ts_ns + 40_000) for s in first)
+    doc = run(cap)
+    twins = [j for j in doc["journeys"] if j["sightings"][0]["ip_id"] == 28471]
+    assert len(twins) == 2
+    for j in twins:
+        assert [(s["point"], s["copy"]) for s in j["sightings"]] == [(s.point, None) for s in first]
+        assert j["ambiguous"]  # two identical packets 40 us apart could be mixed up
+    assert not [a for a in doc["anomalies"] if a["kind"] == "dropped"]
+
+
 def test_arp_flood_copy_seen_after_the_answer_is_answered(run: Run) -> None:
     """The request flooded to a neighbour's NIC arrives there after the target answered."""
     cap = sc.fip_ingress()

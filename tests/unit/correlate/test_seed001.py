@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from netdiag.correlate import ClockSample, analyze
+from netdiag.clock import Clock
+from netdiag.correlate import analyze
 from netdiag.report.json import to_dict
 from tests.support import scenarios as sc
 from tests.support.builder import write_any_pcap, write_pcaps
@@ -116,8 +117,8 @@ def test_flooded_copy_on_a_neighbour_is_not_a_hop(run: Run) -> None:
     cap.points[worker] = "sll2"
     for s in [s for s in cap.sightings if s.point == sc.ETH1 and s.packet.icmp_type == 8]:
         cap.sightings.append(dataclasses.replace(s, point=worker, ts_ns=s.ts_ns + 15_000))
-    clocks = {"client": ClockSample(0, 1_000), "kube-ovn-worker": ClockSample(0, 1_000)}
-    doc = run(cap, clock_samples=clocks)
+    clocks = {"client": Clock(0, 1_000), "kube-ovn-worker": Clock(0, 1_000)}
+    doc = run(cap, clocks=clocks)
     req = doc["journeys"][0]
     assert path_of(req) == [sc.CLIENT, sc.ETH1, sc.VETH, worker]
     assert [s["copy"] for s in req["sightings"]] == [None, None, None, "side"]

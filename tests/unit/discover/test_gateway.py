@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from netdiag.discover.gateway import (
-    gateway_for,
+from netdiag.discover.ovn.gateway import gateway_for
+from netdiag.discover.ovn.parse import (
     parse_gateway_chassis,
     parse_nat_records,
     parse_nbctl_show,

@@ -58,7 +58,7 @@ def _view() -> NodeView:
         res(("ip", "-n", "fip-busybox01", "-j", "-d", "addr"), "lab_pod_fip01_addr.txt"),
         res(("ip", "-n", "lb-backend", "-j", "-d", "addr"), "lab_pod_lb_addr.txt"),
     ]
-    return NodeView(INV.node("kube-ovn-control-plane"), results, ["192.168.0.6"])
+    return NodeView.parse(INV.node("kube-ovn-control-plane"), results, ["192.168.0.6"])
 
 
 def test_resolve_pod_on_recorded_node() -> None:
@@ -78,7 +78,7 @@ def test_resolve_pod_on_recorded_node() -> None:
 def test_failed_host_command_is_a_clear_error() -> None:
     bad = CommandResult("n", HOST_COMMANDS[0], 1, "", 'Option "-j" is unknown', 0.1)
     with pytest.raises(NetdiagError, match=r"ip -j -d addr` failed: Option \"-j\" is unknown"):
-        NodeView(INV.node("kube-ovn-worker"), [bad], [])
+        NodeView.parse(INV.node("kube-ovn-worker"), [bad], [])
 
 
 def test_unnamed_netns_behind_a_bridge_is_found_through_neigh_and_fdb() -> None:
@@ -92,12 +92,12 @@ def test_unnamed_netns_behind_a_bridge_is_found_through_neigh_and_fdb() -> None:
         res(("ip", "-j", "route", "get", "192.168.0.6"), "lab_cp_route_get.txt"),
     ]
     node = INV.node("kube-ovn-control-plane")
-    view = NodeView(node, first, ["192.168.0.6"])
+    view = NodeView.parse(node, first, ["192.168.0.6"])
     (lookup,) = view.bridge_lookups(["192.168.0.6"]).values()
     bridge, neigh, fdb = lookup
     assert (bridge, fdb) == ("br-pods", ("bridge", "-j", "fdb", "show", "br", "br-pods"))
     # the recorded `ip -j neigh` is the whole table, a superset of `show to IP dev br-pods`
-    view = NodeView(
+    view = NodeView.parse(
         node, [*first, res(neigh, "lab_cp_neigh.txt"), res(fdb, "lab_cp_fdb.txt")], ["192.168.0.6"]
     )
     found = resolve(parse_target("192.168.0.6", INV), view)

@@ -90,10 +90,12 @@ def test_lab_up_never_rewrites_a_default_inventory_that_says_something_else(
     assert lab_cli._inventory_targets(args, other, False) == ((), ["inventory/lab.yaml"])
     skewed = same.with_clock_offsets({"kube-ovn-worker": 3_000_000})
     assert lab_cli._inventory_targets(args, skewed, False) == ((), ["inventory/lab.yaml"])
-    # an explicit --inventory is written as asked; another lab's file is its own
+    # an explicit --inventory is written as asked; a lab of another name writes none here
     args.inventory = "mine.yaml"
     assert lab_cli._inventory_targets(args, other, False) == (("mine.yaml",), [])
     args.inventory, args.name = None, "cu"
     cu = lab.default_spec("cu", "10.247.0.0/24")
-    assert lab_cli._inventory_targets(args, cu, False) == (("inventory/lab-cu.yaml",), [])
+    assert lab_cli._inventory_targets(args, cu, False) == ((), [])
+    assert lab_cli._inventory_targets(args, cu, True) == ((), [])
+    assert not (tmp_path / "inventory" / "lab-cu.yaml").exists()
     assert (tmp_path / "inventory" / "lab.yaml").read_text() == committed

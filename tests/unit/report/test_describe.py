@@ -51,3 +51,13 @@ def test_flow_rows_and_hairpin_arrivals(seed_doc: dict[str, Any]) -> None:
                              "latency_ns": 5, "changes": []})  # fmt: skip
     found = arrivals(parse_analysis(seed_doc).journeys["j1"])
     assert [t.latency_ns if t else None for t in found] == [None, 120_000, 41_000, 5]
+
+
+def test_a_time_before_the_first_sighting_has_one_sign() -> None:
+    """Between nodes a hop may land before the first within the clocks' error: ``-40.6 µs``,
+    never ``+-40.6 µs``."""
+    from netdiag.report.describe import format_signed_ns
+
+    assert format_signed_ns(-40_600) == "-40.6 µs"
+    assert format_signed_ns(41_000) == "+41 µs"
+    assert format_signed_ns(0) == "+0 ns"

@@ -43,13 +43,15 @@ def test_extra_keys_are_kept_and_optional_keys_may_be_absent(seed_doc: dict[str,
     seed_doc["journeys"][0]["sightings"][0]["frame"] = 7
     seed_doc["journeys"][0]["sightings"][0]["ts_corr_ns"] = 5
     seed_doc["flows"][0]["kind"] = "icmp-echo"
+    seed_doc["flows"][0]["shape"] = "new"
     del seed_doc["journeys"][1]["sightings"][0]["eth_src"]
     del seed_doc["translations"]
     analysis = parse_analysis(seed_doc)
     first = analysis.journeys["j1"].sightings[0]
     assert first.frame == 7
     assert dict(first.extra) == {"ts_corr_ns": 5}
-    assert dict(analysis.flows[0].extra) == {"kind": "icmp-echo"}
+    assert analysis.flows[0].kind == "icmp-echo"
+    assert dict(analysis.flows[0].extra) == {"shape": "new"}
     assert analysis.journeys["j2"].sightings[0].eth_src is None
     assert analysis.translations == ()
     assert dict(analysis.extra) == {"engine": {"version": 2}}

@@ -10,7 +10,7 @@ from pathlib import Path
 import make_seed001
 import pytest
 
-from netdiag.report.bundle import open_input
+from netdiag.bundle.open import open_run
 from netdiag.report.html import render_html
 from netdiag.report.markup import Markup, el, esc, script_json
 
@@ -42,7 +42,7 @@ def _sha(text: str) -> str:
 
 
 def test_csp_allows_exactly_the_inlined_style_and_script(seed_dir: Path) -> None:
-    html = render_html(open_input([seed_dir]))
+    html = render_html(open_run([seed_dir]))
     csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html)
     assert csp is not None
     policy = csp.group(1)
@@ -59,7 +59,7 @@ def test_csp_allows_exactly_the_inlined_style_and_script(seed_dir: Path) -> None
 
 
 def test_report_content(seed_dir: Path) -> None:
-    html = render_html(open_input([seed_dir]))
+    html = render_html(open_run([seed_dir]))
     assert html.count('<details class="flow') == 2
     assert "FIP 172.19.0.11 is DNATed to 192.168.0.6 on kube-ovn-control-plane" in html
     assert "timeout 120 tcpdump -i eth1 -U" in html  # commands run
@@ -67,13 +67,13 @@ def test_report_content(seed_dir: Path) -> None:
     assert "ping: ping -c 2 172.19.0.11 (exit status 1)" in html  # probes and their output
     assert "2 packets transmitted, 1 received" in html
     assert '<a href="#flow-f2">flow f2</a>' in html  # anomaly links to its flow
-    only = render_html(open_input([seed_dir]), shown_flows={"f1"})
+    only = render_html(open_run([seed_dir]), shown_flows={"f1"})
     assert only.count('<details class="flow') == 1
 
 
 def test_hostile_strings_are_escaped_everywhere(tmp_path: Path) -> None:
     doc, man = make_seed001.hostile_docs()
-    html = render_html(open_input([make_seed001.build(tmp_path / "run", doc, man)]))
+    html = render_html(open_run([make_seed001.build(tmp_path / "run", doc, man)]))
     assert html.count("<script") == 2
     assert "<img" not in html
     assert "window.__pwned" in html  # present, but only as escaped text
@@ -94,7 +94,7 @@ def test_points_say_how_they_were_found_with_discoverys_commands_on_hover(
         "discovery": ["kube-ovn-control-plane: ip -j -d addr", "kube-ovn-control-plane: lsns <x>"],
     }
     uplink |= {"resolved_from": "inventory", "role": "uplink", "discovery": []}
-    html = render_html(open_input([make_seed001.build(tmp_path / "run", doc, man)]))
+    html = render_html(open_run([make_seed001.build(tmp_path / "run", doc, man)]))
     table = html[html.index("found by</th>") : html.index('id="nodes"')]
     cells = re.findall(r"<tr><td>([^<]+)</td>.*?<td>((?:(?!<td>).)*?)</td></tr>", table, re.S)
     rows = dict(cells)

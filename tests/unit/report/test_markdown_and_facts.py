@@ -11,8 +11,9 @@ from typing import Any
 import make_seed001
 import pytest
 
+from netdiag.bundle.manifest import ProbeRun
+from netdiag.bundle.open import open_run
 from netdiag.cli.demo import demo_data
-from netdiag.report.bundle import open_input
 from netdiag.report.facts import run_facts
 from netdiag.report.html import render_html
 from netdiag.report.markdown import render_markdown
@@ -44,7 +45,7 @@ PING = ["ping", "-n", "-c", "3", "-i", "0.2", "-W", "3", "172.19.0.11"]
 def test_each_probe_says_what_came_of_it(
     probe: dict[str, Any], output: str, text: str, ok: bool
 ) -> None:
-    line = probe_line(probe, output)
+    line = probe_line(ProbeRun.from_json(probe), output)
     assert (line.text, line.ok) == (text, ok)
 
 
@@ -54,7 +55,7 @@ def test_the_title_is_the_plan_and_the_time_with_the_capturers_zone(tmp_path: Pa
     man["timezone"] = {"name": "CET", "utc_offset_s": 3600}
     man["started_ns"] = 1_795_275_095_000_000_000  # 2026-11-21 15:31:35 UTC
     man["finished_ns"] = man["started_ns"] + 5_000_000_000
-    facts = run_facts(open_input([make_seed001.build(tmp_path / "run", doc, man)]))
+    facts = run_facts(open_run([make_seed001.build(tmp_path / "run", doc, man)]))
     assert facts.title == "fip, 2026-11-21 15:31 UTC"
     assert facts.when == (
         "2026-11-21 15:31:35 UTC (2026-11-21 16:31:35 CET, UTC+01:00 on the capturing host), "
@@ -71,7 +72,7 @@ def test_html_starts_with_what_and_when_and_never_titles_itself_with_a_path(
     tmp_path: Path,
 ) -> None:
     run = Path(shutil.copytree(demo_data(), tmp_path / "run"))
-    html = render_html(open_input([run]))
+    html = render_html(open_run([run]))
     assert "<title>netdiag: fip-ingress, 2026-11-21 15:31 UTC</title>" in html
     assert str(tmp_path) not in html[: html.index('id="summary"')]
     head = html[: html.index('id="summary"')]
@@ -85,7 +86,7 @@ def test_identical_flows_are_drawn_once_with_the_clock_error_by_each_latency(
     tmp_path: Path,
 ) -> None:
     run = Path(shutil.copytree(demo_data(), tmp_path / "run"))
-    html = render_html(open_input([run]))
+    html = render_html(open_run([run]))
     # f1 (a copy was seen off the path) and f2 = f3 (the same path, the same changes)
     assert html.count('<details class="flow') == 2
     assert "2 flows, same path: " in html
@@ -98,7 +99,7 @@ def test_identical_flows_are_drawn_once_with_the_clock_error_by_each_latency(
 
 
 def test_markdown_has_the_verdict_translations_anomalies_and_paths(seed_dir: Path) -> None:
-    text = render_markdown(open_input([seed_dir]))
+    text = render_markdown(open_run([seed_dir]))
     verdict = text[text.index("### Verdict") : text.index("### Translations")]
     lines = [line for line in verdict.splitlines() if line.startswith("- ")]
     assert lines[0].startswith("- ✖ **kube\\-ovn") or lines[0].startswith("- ✖ **kube-ovn")
@@ -111,7 +112,7 @@ def test_markdown_has_the_verdict_translations_anomalies_and_paths(seed_dir: Pat
 
 
 def test_markdown_escapes_what_nodes_and_packets_say(hostile_dir: Path) -> None:
-    text = render_markdown(open_input([hostile_dir]))
+    text = render_markdown(open_run([hostile_dir]))
     outside_code = re.sub(r"(?s)(`{3,}).*?\1|`[^`\n]*`", "", text)
     assert not re.search(r"(?<!\\)[<>\[\]]", outside_code)  # no tag, no link: all escaped
     assert "\\<script\\>" in outside_code  # shown as text

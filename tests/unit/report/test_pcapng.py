@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from netdiag.bundle.open import open_run
 from netdiag.cli import Env, main
-from netdiag.report.bundle import open_input
 from netdiag.report.frames import read_frames
 from netdiag.report.pcapng import export_pcapng, interface_block, packet_block
 from tests.support import scenarios as sc
@@ -46,7 +46,7 @@ def test_blocks_are_padded_and_framed() -> None:
 @needs_tshark
 def test_export_reads_back_in_tshark(seed_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "merged.pcapng"
-    stats = export_pcapng(open_input([seed_dir]), out)
+    stats = export_pcapng(open_run([seed_dir]), out)
     assert (stats.interfaces, stats.packets, stats.commented) == (3, 8, 8)
     rows = tshark_fields(
         out,
@@ -89,7 +89,7 @@ def test_export_reads_back_in_tshark(seed_dir: Path, tmp_path: Path) -> None:
 
 def test_frames_reader_reads_the_export_and_classic_pcaps(seed_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "merged.pcapng"
-    export_pcapng(open_input([seed_dir]), out)
+    export_pcapng(open_run([seed_dir]), out)
     merged = read_frames(out)
     assert len(merged) == 8
     assert merged.ts_ns.tolist() == sorted(merged.ts_ns.tolist())

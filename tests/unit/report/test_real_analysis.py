@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from netdiag.report.bundle import open_input
+from netdiag.bundle.open import open_run
 from netdiag.report.html import render_html
 from netdiag.report.pcapng import export_pcapng
 from netdiag.report.verdict import verdicts
@@ -16,7 +16,7 @@ from netdiag.report.verdict import verdicts
 def test_bundle_without_analysis_is_analysed_once(seed_dir: Path, tmp_path: Path) -> None:
     run = Path(shutil.copytree(seed_dir, tmp_path / "run"))
     (run / "analysis.json").unlink()
-    view = open_input([run])
+    view = open_run([run])
     assert view.document is not None
     assert view.document["schema"] == "netdiag.analysis/1"
     texts = [v.text for v in verdicts(view.analysis, view.manifest)]
@@ -33,7 +33,7 @@ def test_bundle_without_analysis_is_analysed_once(seed_dir: Path, tmp_path: Path
 
 def test_plain_pcaps_with_point_names(seed_dir: Path) -> None:
     pcaps = seed_dir / "pcaps"
-    view = open_input(
+    view = open_run(
         [
             Path(f"client/eth0={pcaps / 'client__eth0.pcap'}"),
             pcaps / "kube-ovn-control-plane__eth1.pcap",
@@ -57,7 +57,7 @@ def test_saved_packet_table_gives_exact_frames(seed_dir: Path, tmp_path: Path) -
     run = Path(shutil.copytree(seed_dir, tmp_path / "run"))
     (run / "analysis.json").unlink()
     assert main(["analyze", str(run), "--save"], Env(io.StringIO(), io.StringIO())) == 0
-    view = open_input([run])
+    view = open_run([run])
     j1 = view.analysis.journeys["j1"]
     assert [view.frame_of(s) for s in j1.sightings] == [1, 1, 1]  # first frame of each file
     j2 = view.analysis.journeys["j2"]

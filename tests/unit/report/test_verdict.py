@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from netdiag.bundle.manifest import Manifest
 from netdiag.report.document import parse_analysis
-from netdiag.report.manifest import parse_manifest
 from netdiag.report.verdict import verdicts
 
 
 def texts(doc: dict[str, Any], manifest: dict[str, Any] | None = None) -> list[str]:
-    parsed = parse_manifest(manifest) if manifest else None
+    parsed = Manifest.from_json(manifest) if manifest else None
     return [v.text for v in verdicts(parse_analysis(doc), parsed)]
 
 

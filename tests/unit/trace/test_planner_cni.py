@@ -12,13 +12,14 @@ import textwrap
 from pathlib import Path
 
 from netdiag.discover.cni import calico_host_iface
-from netdiag.discover.gateway import gateway_for, parse_nbctl_show
 from netdiag.discover.iproute import (
     parse_ip_addr_text,
     parse_ip_route_text,
     parse_route_n,
 )
 from netdiag.discover.model import Link, Route
+from netdiag.discover.ovn.gateway import gateway_for
+from netdiag.discover.ovn.parse import parse_nbctl_show
 from netdiag.discover.roles import path_devices
 from netdiag.inventory import Inventory, load_inventory, parse_inventory
 from netdiag.trace.model import NodeFacts, PlacedPod, Survey, TracePlan, TraceRequest

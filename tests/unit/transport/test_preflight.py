@@ -71,7 +71,9 @@ def test_parsers() -> None:
 async def test_clock_keeps_the_min_rtt_sample_and_bounds_the_error() -> None:
     async with MockTransport(healthy) as t:
         sample = await sample_clock(t, rounds=5)
-    assert sample.rounds == 5
+    assert sample.samples == 5
+    assert sample.error_ns is not None
+    assert sample.rtt_ns is not None
     assert abs(sample.offset_ns - OFFSET_NS) <= sample.error_ns + 1_000_000
     assert sample.error_ns == sample.rtt_ns // 2
 

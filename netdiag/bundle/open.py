@@ -1,13 +1,12 @@
-"""Open what the user points a view at: a run bundle, an analysis file, or plain pcaps.
+"""Open what the user points a view at: a run directory, an analysis file, or plain pcaps.
 
 Every view (tui, report, export) starts here, so they all accept the same inputs and give the
-same error for a bad one. When no analysis exists yet, the correlation stage is called once here,
-never inside a widget.
+same error for a bad one. When no analysis exists yet, :func:`netdiag.bundle.analyse` runs once
+here, never inside a widget.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,20 +15,24 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from netdiag.bundle.inputs import IfMaps
+from netdiag.bundle.layout import MANIFEST, Layout, is_capture_name
+from netdiag.bundle.manifest import Manifest, read_manifest, split_point
+from netdiag.bundle.pipeline import analyse
 from netdiag.errors import AnalysisInputError
 from netdiag.files import is_directory, is_regular, require_regular, stat_mode
-from netdiag.report.document import Analysis, Sighting, parse_analysis, split_point
+from netdiag.report.document import AnalysisDocument, Sighting
 from netdiag.report.loader import Progress, load_analysis
-from netdiag.report.manifest import Manifest, load_manifest
 
-_PCAP_SUFFIXES = (".pcap", ".pcapng", ".cap")
+__all__ = ["OpenedRun", "open_run"]
 
 
 @dataclass(frozen=True)
-class RunView:
-    """Everything the views show: the analysis, the manifest (if any), and where pcaps are."""
+class OpenedRun:
+    """Everything the views show: the analysis document, the manifest (if any), and where the
+    capture files are."""
 
-    analysis: Analysis
+    analysis: AnalysisDocument
     manifest: Manifest | None = None
     root: Path | None = None
     pcaps: dict[str, Path] = field(default_factory=dict)
@@ -48,10 +51,14 @@ class RunView:
         """The analysis document as JSON text."""
         if self.document_path is not None:
             return self.document_path.read_text(encoding="utf-8")
-        return json.dumps(self.document, indent=1) + "\n"
+        from netdiag.report.json import dumps
+
+        if self.document is None:
+            raise ValueError("an OpenedRun holds an analysis document or its path")
+        return dumps(dict(self.document)) + "\n"  # the text `analyze --json` writes
 
     def probe_output(self, relative: str, limit: int = 20_000) -> str:
-        """The text a probe printed (``probes/node__name.txt``), cut at ``limit`` characters."""
+        """The text a probe printed (``ProbeRun.output``), cut at ``limit`` characters."""
         if self.root is None or not relative:
             return "(no output recorded)"
         try:
@@ -79,7 +86,7 @@ class RunView:
         cache = self._cache
         if "frames" not in cache:
             cache["frames"] = None
-            parquet = self.root / "packets.parquet" if self.root is not None else None
+            parquet = Layout(self.root).packets if self.root is not None else None
             if parquet is not None and is_regular(parquet):
                 import pandas as pd
 
@@ -97,15 +104,12 @@ class RunView:
         return path if path is not None and is_regular(path) else None
 
 
-IfMaps = Mapping[str, Mapping[int, str]]
-
-
 def _node_wide(point: str) -> bool:
     """A point that stands for a whole node's capture (``node/any``, or a bare node name)."""
     return split_point(point)[1] in ("", "any")
 
 
-def _by_device(found: dict[str, Path], analysis: Analysis) -> None:
+def _by_device(found: dict[str, Path], analysis: AnalysisDocument) -> None:
     """Points split from an all-device file (``node/eth1`` of ``node__any.pcap``) read that file."""
     wide = {split_point(p)[0]: path for p, path in found.items() if _node_wide(p)}
     for point in analysis.points:
@@ -113,18 +117,18 @@ def _by_device(found: dict[str, Path], analysis: Analysis) -> None:
             found[point.name] = wide[point.node]
 
 
-def _pcaps_of(root: Path, manifest: Manifest | None, analysis: Analysis) -> dict[str, Path]:
+def _pcaps_of(root: Path, manifest: Manifest | None, analysis: AnalysisDocument) -> dict[str, Path]:
     found: dict[str, Path] = {}
     if manifest is not None:
         for cap in manifest.captures:
             if cap.file:
                 found[cap.point] = root / cap.file
+    layout = Layout(root)
     for point in analysis.points:
         if point.name not in found:
-            stem = f"{point.node}__{point.iface}"
-            for suffix in _PCAP_SUFFIXES:
-                if is_regular(root / "pcaps" / f"{stem}{suffix}"):
-                    found[point.name] = root / "pcaps" / f"{stem}{suffix}"
+            for candidate in layout.pcap_candidates(point.node, point.iface):
+                if is_regular(candidate):
+                    found[point.name] = candidate
                     break
     _by_device(found, analysis)
     return found
@@ -135,44 +139,17 @@ def _manifest_ifmaps(manifest: Manifest | None, given: IfMaps | None) -> dict[st
     from netdiag.pcap import ifmap_from_links
 
     maps: dict[str, dict[int, str]] = {}
-    nodes = (manifest.raw.get("nodes") if manifest is not None else None) or {}
-    for node, info in nodes.items() if isinstance(nodes, dict) else ():
-        if isinstance(info, dict) and (links := ifmap_from_links(info.get("interfaces"))):
-            maps[str(node)] = links
+    for node in manifest.nodes.values() if manifest is not None else ():
+        if links := ifmap_from_links(list(node.interfaces)):
+            maps[node.name] = links
     maps.update({node: dict(m) for node, m in (given or {}).items()})
     return maps
 
 
-@dataclass(frozen=True)
-class Fresh:
-    """A correlation run by a view: the analysis, its document, and what loading it noted."""
-
-    analysis: Analysis
-    document: Mapping[str, Any]
-    ifmaps: IfMaps
-    warnings: tuple[str, ...]
-
-
-def run_analysis(paths: Sequence[Path | str], ifmaps: IfMaps | None = None) -> Fresh:
-    """Correlate a bundle without ``analysis.json``, or ``[POINT=]PATH`` capture files.
-
-    The one place the views call the correlation stage (as ``netdiag analyze`` does), so a
-    widget never has to; the document is the same one ``analyze --json`` writes.
-    """
-    from netdiag.bundle import load_input
-    from netdiag.correlate import analyze
-    from netdiag.report.json import to_dict
-
-    data = load_input([str(p) for p in paths], ifmaps)
-    document = to_dict(analyze(data.table, data.options()))
-    analysis = parse_analysis(document, str(paths[0]))
-    return Fresh(analysis, document, data.ifmaps, data.warnings)
-
-
-def open_input(
+def open_run(
     paths: Sequence[Path], progress: Progress | None = None, ifmaps: IfMaps | None = None
-) -> RunView:
-    """A bundle dir, an analysis/manifest JSON file, or pcap files -> :class:`RunView`.
+) -> OpenedRun:
+    """A run directory, an analysis/manifest JSON file, or pcap files -> :class:`OpenedRun`.
 
     ``ifmaps`` (node -> {ifindex: name}, as ``--ifmap``) names the devices of all-device
     captures; a bundle brings its own, which these override.
@@ -187,58 +164,55 @@ def open_input(
         return _open_dir(first, progress, ifmaps)
     if len(paths) == 1 and first.suffix == ".json":
         require_regular(first, "analysis or manifest JSON", AnalysisInputError)
-        if first.name == "manifest.json":
+        if first.name == MANIFEST:
             return _open_dir(first.parent, progress, ifmaps)
         analysis = load_analysis(first, progress)
         root = first.parent
-        manifest = (
-            load_manifest(root / "manifest.json") if is_regular(root / "manifest.json") else None
-        )
+        layout = Layout(root)
+        manifest = read_manifest(layout.manifest) if is_regular(layout.manifest) else None
         pcaps = _pcaps_of(root, manifest, analysis)
         maps = _manifest_ifmaps(manifest, ifmaps)
-        return RunView(
+        return OpenedRun(
             analysis, manifest, root, pcaps, str(first), document_path=first, ifmaps=maps
         )
     from netdiag.pcap import parse_point_spec
 
     specs = [parse_point_spec(str(p)) for p in paths]
-    bad = [
-        s.path for s in specs if is_directory(s.path) or Path(s.path).suffix not in _PCAP_SUFFIXES
-    ]
+    bad = [s.path for s in specs if is_directory(s.path) or not is_capture_name(s.path)]
     if bad:
         raise AnalysisInputError(
             f"{bad[0]}: not a run directory, an analysis .json or a .pcap/.pcapng file"
         )
-    fresh = run_analysis(paths, ifmaps)
+    fresh = analyse(paths, ifmaps=ifmaps)
     pcaps = {s.point: Path(s.path) for s in specs}
-    _by_device(pcaps, fresh.analysis)
+    _by_device(pcaps, fresh.parsed)
     source = ", ".join(str(p) for p in paths)
-    return RunView(
-        fresh.analysis, None, first.parent, pcaps, source,
-        document=fresh.document, ifmaps=fresh.ifmaps, warnings=fresh.warnings,
+    return OpenedRun(
+        fresh.parsed, None, first.parent, pcaps, source,
+        document=fresh.document, ifmaps=fresh.input.ifmaps, warnings=fresh.input.warnings,
     )  # fmt: skip
 
 
-def _open_dir(root: Path, progress: Progress | None, ifmaps: IfMaps | None) -> RunView:
-    manifest_path = root / "manifest.json"
-    analysis_path = root / "analysis.json"
+def _open_dir(root: Path, progress: Progress | None, ifmaps: IfMaps | None) -> OpenedRun:
+    layout = Layout(root)
+    manifest_path, analysis_path = layout.manifest, layout.analysis
     if not is_regular(manifest_path) and not is_regular(analysis_path):
         raise AnalysisInputError(
             f"{root}: not a run directory (no manifest.json or analysis.json); "
             "give the directory written by `netdiag capture --out DIR`"
         )
-    manifest = load_manifest(manifest_path) if manifest_path.is_file() else None
+    manifest = read_manifest(manifest_path) if manifest_path.is_file() else None
     # A saved analysis is shown as it is, unless new interface maps ask for a fresh one.
     if analysis_path.is_file() and not ifmaps:
         analysis = load_analysis(analysis_path, progress)
         pcaps = _pcaps_of(root, manifest, analysis)
-        return RunView(
+        return OpenedRun(
             analysis, manifest, root, pcaps, str(root), document_path=analysis_path,
             ifmaps=_manifest_ifmaps(manifest, None),
         )  # fmt: skip
-    fresh = run_analysis([root], ifmaps)
-    pcaps = _pcaps_of(root, manifest, fresh.analysis)
-    return RunView(
-        fresh.analysis, manifest, root, pcaps, str(root),
-        document=fresh.document, ifmaps=fresh.ifmaps, warnings=fresh.warnings,
+    fresh = analyse(root, ifmaps=ifmaps)
+    pcaps = _pcaps_of(root, manifest, fresh.parsed)
+    return OpenedRun(
+        fresh.parsed, manifest, root, pcaps, str(root),
+        document=fresh.document, ifmaps=fresh.input.ifmaps, warnings=fresh.input.warnings,
     )  # fmt: skip

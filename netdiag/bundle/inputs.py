@@ -1,14 +1,15 @@
-"""Reading what ``analyze`` is given: a run bundle directory or ``[POINT=]PATH`` capture files.
+"""Reading what an analysis is given: a run directory or ``[POINT=]PATH`` capture files.
 
-A bundle (``netdiag capture --out DIR``) holds ``manifest.json`` and ``pcaps/<node>__<iface>.pcap``.
-The manifest adds what pcaps cannot say: which node each file belongs to, interface maps for
-LINUX_SLL2 captures, tcpdump's kernel drop counts and the orchestrator's clock samples. A bundle
-without a manifest (copied by hand, half-written run) is read from its pcap file names alone.
+A run directory (``netdiag capture --out DIR``) holds ``manifest.json`` and
+``pcaps/<node>__<iface>.pcap``. The manifest adds what capture files cannot say: which node each
+file belongs to, interface maps for all-device (LINUX_SLL2) captures, tcpdump's kernel drop
+counts, the nodes' clocks, their MAC addresses, which nodes are end hosts and where each pod's
+addresses live. A directory without a usable manifest (copied by hand, half-written) is read
+from its capture file names alone.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,56 +17,43 @@ from pathlib import Path
 
 import pandas as pd
 
-from netdiag.correlate.model import ClockSample, Options
+from netdiag.bundle.layout import Layout, is_capture_name
+from netdiag.bundle.manifest import Manifest, read_manifest
+from netdiag.clock import Clock
 from netdiag.errors import AnalysisInputError, InputError
 from netdiag.files import is_directory, is_regular, require_regular
 from netdiag.pcap.points import ifmap_from_links
 
-PCAP_SUFFIXES = (".pcap", ".pcapng", ".cap")
+__all__ = ["BundleInput", "load_input"]
+
+IfMaps = Mapping[str, Mapping[int, str]]
 
 
 @dataclass(frozen=True)
-class Input:
-    """The packet table plus the bundle's side information."""
+class BundleInput:
+    """The packet table plus what the run directory says about it."""
 
     table: pd.DataFrame
-    reference_node: str | None
-    clock_samples: Mapping[str, ClockSample] = field(default_factory=dict)
+    clocks: Mapping[str, Clock] = field(default_factory=dict)
     kernel_dropped: Mapping[str, int] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
-    root: Path | None = None
+    root: Path | None = None  # the run directory; None for capture files
     #: node -> {ifindex: device}: what named the devices of all-device captures
-    ifmaps: Mapping[str, Mapping[int, str]] = field(default_factory=dict)
+    ifmaps: IfMaps = field(default_factory=dict)
     node_macs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     endpoint_nodes: frozenset[str] = frozenset()
     point_addresses: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     #: point -> until when (its node's clock) its capture is known to have run
     capture_until: Mapping[str, int] = field(default_factory=dict)
 
-    def options(
-        self, *, window_ns: int | None = None, reference_node: str | None = None
-    ) -> Options:
-        """The analysis options this input implies; the one rule for the reference node: the
-        one asked for, else the bundle's (or first file's) node when it holds packets."""
-        nodes = set(self.table["node"].astype(str)) | set(self.table["point"].astype(str))
-        default_ref = self.reference_node if self.reference_node in nodes else None
-        return Options(
-            window_ns=window_ns if window_ns is not None else Options.window_ns,
-            reference_node=reference_node or default_ref,
-            clock_samples=self.clock_samples,
-            kernel_dropped=self.kernel_dropped,
-            node_macs=self.node_macs,
-            endpoint_nodes=self.endpoint_nodes,
-            point_addresses=self.point_addresses,
-            capture_until=self.capture_until,
-        )
-
 
 @dataclass
 class _Plan:
+    """What to read and what is known about it, gathered before reading."""
+
     specs: list[str] = field(default_factory=list)
     ifmaps: dict[str, dict[int, str]] = field(default_factory=dict)
-    clocks: dict[str, ClockSample] = field(default_factory=dict)
+    clocks: dict[str, Clock] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     macs: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -77,56 +65,43 @@ class _Plan:
     statuses: list[str] = field(default_factory=list)  # of the captures the manifest lists
 
 
-def _read_manifest(root: Path, plan: _Plan) -> bool:
-    path = root / "manifest.json"
-    if not is_regular(path):
+def _read_manifest(layout: Layout, plan: _Plan) -> bool:
+    if not is_regular(layout.manifest):
         return False
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError) as exc:
-        plan.warnings.append(f"{path}: unreadable ({exc}); reading the pcaps by file name")
+        manifest = read_manifest(layout.manifest)
+    except AnalysisInputError as exc:
+        plan.warnings.append(f"{exc}; reading the pcaps by file name")
         return False
-    if not isinstance(manifest, dict):
-        plan.warnings.append(f"{path}: not a JSON object; reading the pcaps by file name")
-        return False
-    for node, info in (manifest.get("nodes") or {}).items():
-        if not isinstance(info, dict):
-            continue
-        plan.ifmaps[node] = ifmap_from_links(info.get("interfaces"))
-        plan.macs[node] = _macs(info.get("interfaces"))
-        clock = info.get("clock")
-        if isinstance(clock, dict) and isinstance(clock.get("offset_ns"), int):
-            plan.clocks[node] = ClockSample(
-                int(clock["offset_ns"]), int(clock.get("error_ns") or 0)
-            )
+    for node in manifest.nodes.values():
+        plan.ifmaps[node.name] = ifmap_from_links(list(node.interfaces))
+        plan.macs[node.name] = _macs(node.interfaces)
+        if node.clock is not None:
+            plan.clocks[node.name] = node.clock
     _inventory_facts(manifest, plan)
-    phase = str(manifest.get("phase") or "")
-    if phase not in ("done", "recovered"):
-        plan.unfinished = phase or "unknown"
-        grace = manifest.get("grace_s")
-        plan.grace_s = float(grace) if isinstance(grace, int | float) else 0.0
+    if manifest.phase not in ("done", "recovered"):
+        plan.unfinished = manifest.phase or "unknown"
+        plan.grace_s = manifest.grace_s
+    root = layout.root
     listed = set()
-    for cap in manifest.get("captures") or []:
-        if not isinstance(cap, dict) or not cap.get("file") or not cap.get("point"):
+    for cap in manifest.captures:
+        if not cap.file or not cap.point:
             continue
-        file = root / str(cap["file"])
+        file = root / cap.file
         listed.add(file)
-        plan.statuses.append(str(cap.get("status", "?")))
+        plan.statuses.append(cap.status)
         if not is_regular(file) or file.stat().st_size == 0:
-            plan.warnings.append(
-                f"{cap['point']}: no capture file ({cap.get('status', '?')}); left out"
-            )
+            plan.warnings.append(f"{cap.point}: no capture file ({cap.status}); left out")
             continue
-        plan.specs.append(f"{cap['point']}={file}")
-        stats = cap.get("stats")
-        if isinstance(stats, dict) and isinstance(stats.get("dropped"), int):
-            plan.dropped[str(cap["point"])] = int(stats["dropped"])
-        if isinstance(cap.get("until_ns"), int):
-            plan.until[str(cap["point"])] = int(cap["until_ns"])
+        plan.specs.append(f"{cap.point}={file}")
+        if cap.dropped is not None:
+            plan.dropped[cap.point] = cap.dropped
+        if cap.until_ns is not None:
+            plan.until[cap.point] = cap.until_ns
     # files the manifest does not list (copied in by hand): named by their file names
-    if (root / "pcaps").is_dir():
-        for extra in sorted((root / "pcaps").iterdir()):
-            if extra.suffix in PCAP_SUFFIXES and extra not in listed and extra.stat().st_size:
+    if layout.pcaps.is_dir():
+        for extra in sorted(layout.pcaps.iterdir()):
+            if is_capture_name(extra) and extra not in listed and extra.stat().st_size:
                 plan.specs.append(str(extra))
     if plan.unfinished and plan.specs:
         plan.warnings.append(
@@ -136,10 +111,8 @@ def _read_manifest(root: Path, plan: _Plan) -> bool:
     return True
 
 
-def _macs(links: object) -> tuple[str, ...]:
+def _macs(links: Sequence[object]) -> tuple[str, ...]:
     """The unicast MAC addresses of an ``ip -j link`` list (loopback and all-zero left out)."""
-    if not isinstance(links, list):
-        return ()
     found = []
     for link in links:
         if isinstance(link, dict) and link.get("link_type") == "ether":
@@ -149,12 +122,10 @@ def _macs(links: object) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
-def _inventory_facts(manifest: Mapping[str, object], plan: _Plan) -> None:
+def _inventory_facts(manifest: Manifest, plan: _Plan) -> None:
     """External clients (role=external: end hosts that never rewrite a packet) and, for each
     capture point that belongs to a pod, the pod's addresses."""
-    inventory = manifest.get("inventory")
-    if not isinstance(inventory, dict):
-        return
+    inventory = manifest.inventory
     for node in inventory.get("nodes") or []:
         labels = node.get("labels") if isinstance(node, dict) else None
         if isinstance(labels, dict) and labels.get("role") == "external":
@@ -166,25 +137,23 @@ def _inventory_facts(manifest: Mapping[str, object], plan: _Plan) -> None:
     # Where each pod's address lives: its own interface (a capture inside its namespace), else
     # the host side of its veth.
     home: dict[str, tuple[bool, str]] = {}
-    captures = manifest.get("captures")
-    for cap in captures if isinstance(captures, list) else []:
-        if isinstance(cap, dict) and cap.get("pod") in ips and cap.get("point"):
-            inside = bool(cap.get("netns"))
-            pod = str(cap["pod"])
+    for cap in manifest.captures:
+        if cap.pod in ips and cap.point:
+            inside = bool(cap.netns)
+            pod = cap.pod
             if pod not in home or (inside and not home[pod][0]):
-                home[pod] = (inside, str(cap["point"]))
+                home[pod] = (inside, cap.point)
     plan.addresses = {point: ips[pod] for pod, (_, point) in home.items()}
 
 
 def _bundle_plan(root: Path) -> _Plan:
     plan = _Plan()
-    manifest = _read_manifest(root, plan)
+    layout = Layout(root)
+    manifest = _read_manifest(layout, plan)
     if not manifest:
-        base = root / "pcaps" if is_directory(root / "pcaps") else root
+        base = layout.pcaps if is_directory(layout.pcaps) else root
         files = sorted(
-            p
-            for p in base.iterdir()
-            if p.suffix in PCAP_SUFFIXES and is_regular(p) and p.stat().st_size
+            p for p in base.iterdir() if is_capture_name(p) and is_regular(p) and p.stat().st_size
         )
         plan.specs = [str(p) for p in files]
     if not plan.specs and plan.unfinished:
@@ -209,14 +178,12 @@ def _bundle_plan(root: Path) -> _Plan:
     return plan
 
 
-def load_input(
-    inputs: Sequence[str | Path], ifmaps: Mapping[str, Mapping[int, str]] | None = None
-) -> Input:
-    """Read a bundle directory, or ``[POINT=]PATH`` files, into one packet table.
+def load_input(inputs: Sequence[str | Path], ifmaps: IfMaps | None = None) -> BundleInput:
+    """Read a run directory, or ``[POINT=]PATH`` files, into one packet table.
 
     ``ifmaps`` (node -> {ifindex: name}, as ``--ifmap``) names the devices of all-device
-    (``tcpdump -i any``) captures; for a bundle it overrides the ``ip -j link`` its manifest
-    recorded per node. Such a capture becomes one point per device.
+    (``tcpdump -i any``) captures; for a run directory it overrides the ``ip -j link`` its
+    manifest recorded per node. Such a capture becomes one point per device.
     """
     from netdiag.pcap import check_ifmap_nodes, parse_point_spec, read_captures
 
@@ -259,9 +226,8 @@ def load_input(
         raise AnalysisInputError(
             "the capture files hold no packets; check the capture filter and that traffic was sent"
         )
-    reference = parse_point_spec(plan.specs[0]).node or None
-    return Input(
-        table, reference, plan.clocks, plan.dropped, tuple(warnings), root, plan.ifmaps,
+    return BundleInput(
+        table, plan.clocks, plan.dropped, tuple(warnings), root, plan.ifmaps,
         node_macs=plan.macs, endpoint_nodes=frozenset(plan.endpoints),
         point_addresses=plan.addresses, capture_until=plan.until,
     )  # fmt: skip

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from netdiag.discover import ovn_live
-from netdiag.discover.gateway import GW_LIST, NAT_FIND, NB_SHOW, SB_SHOW
 from netdiag.discover.live import NodeView, inspect_node, resolve
 from netdiag.discover.model import Discovery
-from netdiag.discover.ovn_live import OVS_IDS, OvnView, with_gateways
+from netdiag.discover.ovn import live as ovn_live
+from netdiag.discover.ovn.live import with_gateways
+from netdiag.discover.ovn.model import OvnView
+from netdiag.discover.ovn.parse import GW_LIST, NAT_FIND, NB_SHOW, OVS_IDS, SB_SHOW, ovn_view
 from netdiag.discover.targets import Target
 from netdiag.inventory import NodeSpec, parse_inventory
 from netdiag.transport import CommandResult
@@ -100,7 +101,7 @@ async def test_other_nodes_are_asked_when_no_asked_node_reaches_the_database(
             argv: CommandResult(node.name, argv, 0, fixture(name), "", 0.0)
             for argv, name in OVN.items()
         }
-        return node.name, OvnView.of(by_argv), {"system-id": NODE2}
+        return node.name, ovn_view(by_argv), {"system-id": NODE2}
 
     monkeypatch.setattr(ovn_live, "_ask", ask)
     pod = Target("192.168.0.6", "ip", ("ovs-node1",), ("192.168.0.6",))
@@ -127,7 +128,7 @@ async def test_nodes_without_ovs_are_left_alone(monkeypatch: pytest.MonkeyPatch)
 
     monkeypatch.setattr(ovn_live, "_ask", never)
     found = [Discovery("10.0.0.5", "n1", ip="10.0.0.5")]
-    plain = NodeView(
+    plain = NodeView.parse(
         INVENTORY.node("client"),
         [
             CommandResult("client", a, 0, out, "", 0.0)

@@ -1,6 +1,7 @@
-"""Text for the rows a report actually prints: sightings, changes, journey summaries.
+"""The engine's rows as the analysis document writes them: sightings, changes, summaries.
 
-Kept out of the engine so that large analyses never build strings for rows nobody reads.
+Kept out of the engine so that large analyses never build strings for rows nobody reads; only
+:mod:`netdiag.report.json` calls these, for the journeys it writes.
 """
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, cast
 
-import numpy as np
 import pandas as pd
 
 from netdiag.correlate.frame import ENCAP_NAMES
@@ -33,16 +33,6 @@ Row = pd.Series | Mapping[str, Any]
 def records(df: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows as plain dicts (typed loosely on purpose: the frames' columns are known)."""
     return cast(list[dict[str, Any]], df.to_dict("records"))
-
-
-def journey_rows(sightings: pd.DataFrame, first: int, last: int) -> list[tuple[int, pd.Series]]:
-    """(position, row) of the sightings of one journey, in order."""
-    return [(pos, sightings.iloc[pos]) for pos in range(first, last + 1)]
-
-
-def hop_at(hops: pd.DataFrame, pos: int) -> pd.Series:
-    """The hop that starts at sighting position ``pos`` (hops are sorted by ``a``)."""
-    return hops.iloc[int(np.searchsorted(hops["a"].to_numpy(), pos))]
 
 
 def _int(v: Any) -> int | None:
@@ -114,7 +104,8 @@ def sighting(r: Row, points: tuple[str, ...]) -> dict[str, Any]:
 
 
 def changes(h: Row, a: Row, b: Row) -> list[dict[str, Any]]:
-    """JSON ``changes`` of one hop (DESIGN.md "Analysis JSON")."""
+    """The ``changes`` of one hop in the document: what differs between sightings ``a`` and
+    ``b``, as flagged in hop ``h``."""
     out: list[dict[str, Any]] = []
     dst_kind = {1: "dnat", 2: "un-snat"}.get(int(h["dst_kind"]))
     if dst_kind:
@@ -134,16 +125,3 @@ def changes(h: Row, a: Row, b: Row) -> list[dict[str, Any]]:
             assert enc is not None
             out.append({"kind": kind, "encap": enc.pop("kind"), **enc})
     return out
-
-
-def change_text(c: dict[str, Any]) -> str:
-    """``DNAT 172.19.0.11->192.168.0.6``, ``src MAC ->00:00:00:91:cc:aa``, ``TTL 64->63``."""
-    kind = c["kind"]
-    if kind == "mac-rewrite":
-        return f"{c['field'].removeprefix('eth_')} MAC ->{c['after']}"
-    if kind == "ttl":
-        return f"TTL {c['before']}->{c['after']}"
-    if kind in ("encap", "decap"):
-        vni = f" vni {c['vni']}" if c.get("vni") is not None else ""
-        return f"{kind.upper()} {c['encap']} {c['outer_src']}->{c['outer_dst']}{vni}"
-    return f"{kind.upper()} {c['before']}->{c['after']}"
