@@ -18,9 +18,10 @@ import contextlib
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -117,21 +118,26 @@ def lab() -> Iterator[LabState]:
         down(name)
 
 
-@pytest.fixture(scope="session")
-def ovs_lab() -> Iterator[LabState]:
-    """The session's ovs-geneve lab (`no<pid>`), shared by the modules that need Open vSwitch."""
+def own_lab(kind: str, make_spec: Callable[[str, str], Any] = default_spec) -> Iterator[LabState]:
+    """A lab of this session's ``kind`` (see :func:`session_lab`) for one fixture: skipped with
+    the reason when it cannot run, built fresh, and removed to the last trace afterwards."""
     reason = lab_skip_reason()
     if reason:
         pytest.skip(reason)
-    name, mgmt = session_lab("o")
+    name, mgmt = session_lab(kind)
     down(name)
-    state = up(spec=ovs_spec(name, mgmt))
-    print(f"ovs lab built in {state.build_seconds:.2f} s")
+    state = up(spec=make_spec(name, mgmt))
     try:
         yield state
     finally:
         down(name)
         assert lab_leftovers(name) == []
+
+
+@pytest.fixture(scope="session")
+def ovs_lab() -> Iterator[LabState]:
+    """The session's ovs-geneve lab (`no<pid>`), shared by the modules that need Open vSwitch."""
+    yield from own_lab("o", ovs_spec)
 
 
 @dataclass(frozen=True)

@@ -33,11 +33,11 @@ from netdiag.cli import main
 from netdiag.cli._env import Env, ExitCode
 from netdiag.cli.capture import conclude
 from netdiag.inventory import load_inventory
-from netdiag.lab import LabState, default_spec, down, up
+from netdiag.lab import LabState, default_spec
 from netdiag.lab import sshd as lab_sshd
 from netdiag.orchestrator import RunOptions, run_capture
 from netdiag.plan import load_plan
-from tests.integration.conftest import lab_leftovers, lab_skip_reason, session_lab
+from tests.integration.conftest import own_lab, session_lab
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]  # no fault may hang a run
 
@@ -58,17 +58,7 @@ linger: LINGER
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[LabState]:
-    reason = lab_skip_reason()
-    if reason:
-        pytest.skip(reason)
-    name, mgmt = session_lab("f")
-    down(name)
-    state = up(spec=default_spec(name, mgmt))
-    try:
-        yield state
-    finally:
-        down(name)
-        assert lab_leftovers(name) == []
+    yield from own_lab("f")
 
 
 # -- what a run leaves behind ---------------------------------------------------------------

@@ -25,10 +25,10 @@ import pytest
 
 from netdiag.cli import main
 from netdiag.cli._env import Env, ExitCode
-from netdiag.lab import LabState, default_spec, down, up
+from netdiag.lab import LabState, default_spec
 from netdiag.lab.reboot import reboot_node
 from netdiag.record.ring import RingSpec
-from tests.integration.conftest import lab_leftovers, lab_skip_reason, session_lab
+from tests.integration.conftest import own_lab, session_lab
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -49,17 +49,7 @@ probes:
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[LabState]:
-    reason = lab_skip_reason()
-    if reason:
-        pytest.skip(reason)
-    name, mgmt = session_lab("r")
-    down(name)
-    state = up(spec=default_spec(name, mgmt))
-    try:
-        yield state
-    finally:
-        down(name)
-        assert lab_leftovers(name) == []
+    yield from own_lab("r")
 
 
 @pytest.fixture
