@@ -194,6 +194,10 @@ def _make_dirs(spec: LabSpec) -> None:
         os.chmod(f"{p.run}/sshd", 0o755)  # sshd's privilege-separation dir: root, not writable
         os.makedirs(p.tmp)
         os.chmod(p.tmp, 0o1777)
+        os.makedirs(p.home, mode=0o700)
+        for rc in (".bashrc", ".profile"):
+            with contextlib.suppress(OSError):  # no /etc/skel: an empty home
+                shutil.copy(f"/etc/skel/{rc}", f"{p.home}/{rc}")
         if spec.dataplane == "ovs":
             os.makedirs(f"{p.run}/openvswitch", mode=0o755)  # the node's /run/openvswitch
         for pod in spec.pods_on(node.name):

@@ -7,6 +7,7 @@ batching is what keeps `lab up` well under 2 seconds.
 
 from __future__ import annotations
 
+import pwd
 import shlex
 from dataclasses import dataclass
 
@@ -36,10 +37,14 @@ class NodePaths:
     root: str  # <state>/nodes/<node>
     run: str  # bound over the node's /run
     tmp: str  # bound over the node's /tmp
+    home: str  # bound over root's home directory: the node's own, from /etc/skel
     sshd_config: str
     sshd_log: str
     host_key: str
     pid_file: str  # as the host sees it (the node writes /run/sshd.pid)
+
+
+ROOT_HOME = pwd.getpwuid(0).pw_dir  # the lab logs in as root
 
 
 def node_paths(spec: LabSpec, node: str) -> NodePaths:
@@ -48,6 +53,7 @@ def node_paths(spec: LabSpec, node: str) -> NodePaths:
         root=root,
         run=f"{root}/run",
         tmp=f"{root}/tmp",
+        home=f"{root}/home",
         sshd_config=f"{root}/sshd_config",
         sshd_log=f"{root}/sshd.log",
         host_key=f"{spec.state_dir}/ssh/{node}_host_ed25519_key",
@@ -296,7 +302,11 @@ def sshd_config(spec: LabSpec, node: LabNode) -> str:
 
 
 def launch_script(spec: LabSpec, node: LabNode) -> str:
-    """Shell run in the node's new mount+UTS namespace: hostname, private /run and /tmp, sshd.
+    """Shell run in the node's new mount+UTS namespace: hostname, private /run, /tmp and root's
+    home, sshd.
+
+    The home is the node's own, made from /etc/skel as on a fresh machine: a real node does not
+    run this host's ``~/.bashrc`` (a developer's pyenv or cargo set-up) at every SSH session.
 
     The node's /run is a directory of the state dir bound over /run, carrying (1) the state dir
     itself at its usual path, so sshd finds its config and keys, and (2) bind mounts of the node's
@@ -315,6 +325,7 @@ def launch_script(spec: LabSpec, node: LabNode) -> str:
     lines += [
         f"mount --rbind {q(p.run)} /run",
         f"mount --bind {q(p.tmp)} /tmp",
+        f"mount --bind {q(p.home)} {q(ROOT_HOME)}",
         f"exec {SSHD} -D -f {q(p.sshd_config)} -E {q(p.sshd_log)}",
     ]
     return "\n".join(lines) + "\n"
