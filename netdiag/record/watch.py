@@ -18,12 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from netdiag.capture.preflight import sample_clock
 from netdiag.cli._env import Env, ExitCode
-from netdiag.errors import InputError, TransportError
+from netdiag.clock import Clock
+from netdiag.errors import CommandError, InputError, TransportError
 from netdiag.plan.model import TARGET_RE
 from netdiag.record.ring import parse_duration
+from netdiag.transport import Transport
 
-__all__ = ["ProbeSpec", "Trigger", "parse_probe", "run_watch"]
+__all__ = ["ProbeSpec", "Trigger", "parse_probe", "probe_started", "run_watch"]
 
 # $1 seconds between probes; then the probe. One line per probe: "@ START_NS STATUS".
 REMOTE_LOOP = r"""every=$1
@@ -130,8 +133,15 @@ async def _local_once(spec: ProbeSpec, timeout: float) -> tuple[bool, str]:
 
 
 async def _remote_probes(
-    transport: Any, spec: ProbeSpec, every: float, timeout: float
+    transport: Transport, spec: ProbeSpec, every: float, timeout: float
 ) -> AsyncGenerator[_Result, None]:
+    """The node's probes, each placed on this machine's clock by when the node started it:
+    the node's clock is measured once, before the loop starts (if it cannot be, a failure is
+    placed by when its line arrived, up to ``timeout`` after the probe started, and says so)."""
+    try:
+        clock: Clock | None = await sample_clock(transport)
+    except (CommandError, TransportError, TimeoutError, ValueError):
+        clock = None
     argv = ["sh", "-c", REMOTE_LOOP, "netdiag-watch", f"{every:g}", *spec.argv(timeout)]
     proc = await transport.start(argv, sudo=False)
     try:
@@ -141,11 +151,19 @@ async def _remote_probes(
             if len(parts) != 3 or parts[0] != "@":
                 continue
             ok = parts[2] == "0"
-            # the node says when it started the probe; we place it on our clock by arrival
-            yield _Result(time.time(), ok, "" if ok else f"exit status {parts[2]} on the node")
+            detail = "" if ok else f"exit status {parts[2]} on the node"
+            yield _Result(probe_started(transport, clock, parts[1]), ok, detail)
     finally:
         with contextlib.suppress(TransportError, TimeoutError, OSError):
             await proc.abandon()
+
+
+def probe_started(transport: Transport, clock: Clock | None, stamp: str) -> float:
+    """A node's ``date +%s%N`` when it started a probe -> this machine's clock (seconds);
+    without a clock or a stamp, now (the line's arrival)."""
+    if clock is None or not stamp.isdigit():
+        return time.time()
+    return (transport.node_time_ns(int(stamp)) - clock.offset_ns) / 1e9
 
 
 @dataclass
