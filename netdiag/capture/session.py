@@ -19,7 +19,7 @@ from typing import Any
 from netdiag.capture.preflight import NodeCheck, check_node, connect_node, sample_clock
 from netdiag.capture.results import NodeResult, NodeStatus
 from netdiag.errors import CommandError, TransportError
-from netdiag.transport import Transport
+from netdiag.transport import RemoteEntry, Transport
 from netdiag.transport.aio import bounded
 from netdiag.transport.process import Channel
 
@@ -52,6 +52,12 @@ class _Borrowed(Transport):
 
     async def put(self, local: str | Path, remote: str) -> None:
         await self.inner.put(local, remote)
+
+    async def listdir(self, path: str) -> list[RemoteEntry] | None:
+        return await self.inner.listdir(path)
+
+    async def read(self, remote: str, size: int = -1) -> bytes:
+        return await self.inner.read(remote, size)
 
 
 def preflight_status(check: NodeCheck) -> NodeStatus:

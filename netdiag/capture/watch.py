@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from netdiag.transport import CommandResult, Transport
+from netdiag.transport import CommandResult, RemoteEntry, Transport
 from netdiag.transport.base import LineCallback
 from netdiag.transport.process import Channel, RemoteProcess
 
@@ -163,6 +163,15 @@ class WatchedTransport(Transport):
     async def put(self, local: str | Path, remote: str) -> None:
         self._log("put", f"{local} -> {remote}")
         await self.inner.put(local, remote)
+
+    async def listdir(self, path: str) -> list[RemoteEntry] | None:
+        self._log("list", path)
+        return await self.inner.listdir(path)
+
+    async def read(self, remote: str, size: int = -1) -> bytes:
+        self._log("read", remote if size < 0 else f"{remote} ({size} bytes)")
+        with self.activity.waiting(self, f"reading {remote}", None):
+            return await self.inner.read(remote, size)
 
     async def run(
         self,

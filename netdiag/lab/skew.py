@@ -13,16 +13,26 @@ nanosecond resolution, either byte order; a truncated last record is kept.
 from __future__ import annotations
 
 import os
+import re
 import struct
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from netdiag.errors import CaptureFormatError
-from netdiag.transport import Transport
+from netdiag.transport import RemoteEntry, Transport
 from netdiag.transport.process import Channel
 
-__all__ = ["SimulatedSkew", "shift_pcap", "simulated_offset", "skew_note", "with_simulated_skew"]
+__all__ = [
+    "SimulatedSkew",
+    "shift_pcap",
+    "shift_pcap_bytes",
+    "simulated_offset",
+    "skew_note",
+    "with_simulated_skew",
+]
 
+NS = 1_000_000_000
 _MAGICS = {
     b"\xd4\xc3\xb2\xa1": ("<", 1_000),  # little endian, microseconds
     b"\xa1\xb2\xc3\xd4": (">", 1_000),
@@ -45,11 +55,28 @@ def shift_pcap(path: Path, offset_ns: int) -> int:
     data = bytearray(path.read_bytes())
     if len(data) < 24:
         return 0  # empty capture (tcpdump stopped before writing its header)
+    count = _shift_records(data, offset_ns, str(path))
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(bytes(data))
+    os.replace(tmp, path)
+    return count
+
+
+def shift_pcap_bytes(data: bytes, offset_ns: int) -> bytes:
+    """:func:`shift_pcap` on bytes in memory (a whole file, or its first bytes)."""
+    if len(data) < 24:
+        return data
+    out = bytearray(data)
+    _shift_records(out, offset_ns, "a capture file")
+    return bytes(out)
+
+
+def _shift_records(data: bytearray, offset_ns: int, what: str) -> int:
     try:
         order, ns_per_unit = _MAGICS[bytes(data[:4])]
     except KeyError:
         raise CaptureFormatError(
-            f"{path}: not a classic pcap file; cannot apply the simulated clock offset"
+            f"{what}: not a classic pcap file; cannot apply the simulated clock offset"
         ) from None
     units_per_s = 1_000_000_000 // ns_per_unit
     rec = struct.Struct(order + "IIII")
@@ -61,10 +88,12 @@ def shift_pcap(path: Path, offset_ns: int) -> int:
         rec.pack_into(data, pos, total // units_per_s, total % units_per_s, incl, orig)
         pos += rec.size + incl
         count += 1
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(bytes(data))
-    os.replace(tmp, path)
     return count
+
+
+def _is_capture(remote: str) -> bool:
+    """A capture file: ``*.pcap`` (a capture's) or ``ring.pcapN`` (a recorder's ring)."""
+    return re.search(r"\.pcap\d*$", remote) is not None
 
 
 def skew_note(node: str, offset_ns: int) -> str:
@@ -104,8 +133,18 @@ class SimulatedSkew(Transport):
 
     async def get(self, remote: str, local: str | Path) -> None:
         await self.inner.get(remote, local)
-        if remote.endswith(".pcap"):  # the captures (tcpdump -w) name their files so
+        if _is_capture(remote):
             shift_pcap(Path(local), self.offset_ns)
 
     async def put(self, local: str | Path, remote: str) -> None:
         await self.inner.put(local, remote)
+
+    async def listdir(self, path: str) -> list[RemoteEntry] | None:
+        entries = await self.inner.listdir(path)
+        if entries is None:
+            return None
+        return [replace(e, mtime_s=(e.mtime_s * NS + self.offset_ns) // NS) for e in entries]
+
+    async def read(self, remote: str, size: int = -1) -> bytes:
+        data = await self.inner.read(remote, size)
+        return shift_pcap_bytes(data, self.offset_ns) if _is_capture(remote) else data

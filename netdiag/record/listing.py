@@ -10,6 +10,7 @@ anything is fetched.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import struct
 from collections.abc import Sequence
@@ -21,12 +22,18 @@ from netdiag.pcap.blocks import PCAP_MAGIC
 #: file mtimes come from the kernel's coarse clock (one tick behind, 4 ms at HZ=250): a file's
 #: last packet may be stamped a little after its mtime
 MTIME_SLACK_NS = 50_000_000
+HEAD = 40  # a pcap file's header (24 bytes) and its first record's header (16)
+NS = 1_000_000_000
+LAG_NS = NS  # a captured packet is in its ring file well within this (-U, immediate mode)
 
 __all__ = [
+    "HEAD",
     "Listing",
     "Recorder",
     "RingFile",
     "first_packet_ns",
+    "next_file",
+    "parse_counts",
     "parse_listing",
     "select_files",
     "split_heads",
@@ -35,16 +42,19 @@ __all__ = [
 
 @dataclass(frozen=True)
 class RingFile:
-    """One ``ring.pcapN`` as listed: size, mtime (ns) and its first packet's time (ns)."""
+    """One ``ring.pcapN`` as listed: size, mtime (ns: a bound on its last packet's time) and
+    its first packet's time (ns), when its first bytes were read (``head_read``)."""
 
     name: str
     size: int
     mtime_ns: int
-    first_ns: int | None  # None: no complete first record yet (a file just opened)
+    first_ns: int | None  # None: no complete first record yet, or its first bytes not read
+    head_read: bool = True
 
     @property
     def has_packets(self) -> bool:
-        return self.first_ns is not None
+        """A whole first record: as read, or as the size shows when it was not read."""
+        return self.first_ns is not None or (not self.head_read and self.size >= HEAD)
 
 
 @dataclass(frozen=True)
@@ -118,7 +128,7 @@ class Listing:
 def first_packet_ns(head: bytes) -> int | None:
     """The first packet's time from a pcap file's first 40 bytes; None without a whole record
     header (or for anything but pcap)."""
-    if len(head) < 40:
+    if len(head) < HEAD:
         return None
     (magic,) = struct.unpack_from("<I", head)
     if magic not in PCAP_MAGIC:
@@ -235,15 +245,68 @@ def parse_listing(node: str, text: str) -> Listing:
     return Listing(node, tuple(recorders), tuple(swept), now_ns)
 
 
+def parse_counts(node: str, text: str) -> Listing:
+    """The snapshot dialog's "stats" answer (``@alive 0|1 DIR``, ``@err DIR/tcpdump.err:LINE``,
+    ``@now NS``) -> a Listing of recorders without files: liveness and tcpdump's counts."""
+    alive: dict[str, bool] = {}
+    lines: dict[str, list[str]] = {}
+    now_ns: int | None = None
+    for line in text.splitlines():
+        tag, _, rest = line.partition(" ")
+        if tag == "@alive":
+            flag, _, directory = rest.partition(" ")
+            alive[directory] = flag == "1"
+        elif tag == "@err":
+            path, sep, said = rest.partition("/tcpdump.err:")
+            if sep:
+                lines.setdefault(path, []).append(said)
+        elif tag == "@now":
+            now_ns = int(rest) if rest.strip().isdigit() else None
+    recorders = tuple(
+        Recorder(node, d, up, stats=parse_stats(lines.get(d, []))) for d, up in alive.items()
+    )
+    return Listing(node, recorders, (), now_ns)
+
+
 def select_files(
     files: Sequence[RingFile], from_ns: int, to_ns: int, *, slack_ns: int = 0
 ) -> list[RingFile]:
-    """The files holding packets in [from_ns - slack, to_ns + slack] (node clock), oldest
-    first. A file holds [its first packet, its mtime]: known from the listing alone."""
+    """The files that may hold packets in [from_ns - slack, to_ns + slack] (node clock), oldest
+    first. A file holds [its first packet, its mtime]: known from the listing alone.
+
+    A file whose first packet was not read (listed over SFTP) starts after the last packet of
+    the file written before it, i.e. no earlier than that file's mtime (less ``LAG_NS``, what
+    tcpdump may take to write a packet): it is kept unless that is after the window. So of the
+    files after the window at most the first is kept (with files closed within one second of
+    each other, mtimes in whole seconds, the few closed in that second).
+    """
     lo, hi = from_ns - slack_ns, to_ns + slack_ns
+    by_mtime = sorted(f.mtime_ns for f in files if f.has_packets)
+
+    def may_start_by_hi(f: RingFile) -> bool:
+        if f.first_ns is not None:
+            return f.first_ns <= hi
+        i = bisect.bisect_left(by_mtime, f.mtime_ns)
+        return i == 0 or by_mtime[i - 1] - NS - LAG_NS <= hi  # previous mtime, whole seconds
+
     chosen = [
         f
         for f in files
-        if f.first_ns is not None and f.first_ns <= hi and f.mtime_ns + MTIME_SLACK_NS >= lo
+        if f.has_packets and f.mtime_ns + MTIME_SLACK_NS >= lo and may_start_by_hi(f)
     ]
-    return sorted(chosen, key=lambda f: (f.first_ns or 0, f.mtime_ns, f.name))
+    return sorted(chosen, key=lambda f: (f.first_ns or f.mtime_ns, f.mtime_ns, f.name))
+
+
+def next_file(files: Sequence[RingFile], f: RingFile, lo: int) -> RingFile | None:
+    """For a file listed without its first packet whose mtime (whole seconds) may be before
+    ``lo``: the file written right after it, whose first packet bounds ``f``'s last (tcpdump
+    writes a ring in order) and so tells whether ``f`` reaches ``lo`` at all. None when there
+    is nothing to ask: ``f``'s first packet is known, its mtime is surely after ``lo``, or no
+    single file follows it (several closed in the same second)."""
+    if f.first_ns is not None or f.mtime_ns - NS >= lo:
+        return None
+    later = sorted((g for g in files if g.has_packets and g.mtime_ns > f.mtime_ns),
+                   key=lambda g: g.mtime_ns)  # fmt: skip
+    if not later or (len(later) > 1 and later[1].mtime_ns == later[0].mtime_ns):
+        return None
+    return later[0]

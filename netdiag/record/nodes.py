@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from netdiag.capture.preflight import connect_node, parse_df_free
-from netdiag.errors import TransportError
+from netdiag.capture.preflight import connect_node, parse_df_free, sample_clock
+from netdiag.clock import Clock
+from netdiag.errors import CommandError, TransportError
 from netdiag.inventory import NodeSpec
 from netdiag.record.listing import Listing, parse_listing
 from netdiag.record.ring import check_space
-from netdiag.record.scripts import launch_argv, list_argv, stop_argv
+from netdiag.record.scripts import launch_argv, list_argv, meta_text, stop_argv
 from netdiag.transport import Transport
 from netdiag.transport.aio import bounded
 
@@ -27,9 +30,11 @@ __all__ = [
     "Launch",
     "NodeOutcome",
     "StartItem",
+    "clock_items",
     "connected",
     "for_each_node",
     "list_node",
+    "start_clock",
     "start_node",
     "stop_node",
 ]
@@ -151,6 +156,9 @@ async def start_node(
     """Check space and existing recorders, then launch ``items`` (one batch)."""
     node = transport.node
     launches = [Launch(item) for item in items]
+    # the node's clock, sampled alongside the checks and kept in each recorder's meta: a later
+    # snapshot from this machine starts fetching on it while it measures the clock again
+    clocking = asyncio.ensure_future(bounded(sample_clock(transport), STEP))
     try:
         pre = await bounded(
             transport.run_batch(
@@ -162,9 +170,14 @@ async def start_node(
             STEP,
         )
     except (TransportError, TimeoutError) as exc:
+        clocking.cancel()
         _failed(outcome, exc, "checking the node")
         _not_started(launches, outcome.detail)
         return launches
+    try:
+        clock_meta = clock_items(await clocking)
+    except (TransportError, CommandError, TimeoutError, ValueError):
+        clock_meta = ""  # a snapshot then waits for its own measurement
     listing = parse_listing(node.name, pre[0].stdout)
     if listing.recorders:
         outcome.status = "exists"
@@ -196,8 +209,8 @@ async def start_node(
         return launches
     commands = [
         launch_argv(
-            directory=i.directory, meta=i.meta, ready=i.ready, wait_s=15, lease_s=_lease(i),
-            command=i.command,
+            directory=i.directory, meta=i.meta + clock_meta, ready=i.ready, wait_s=15,
+            lease_s=_lease(i), command=i.command,
         )
         for i in items
     ]  # fmt: skip
@@ -215,6 +228,32 @@ async def start_node(
         outcome.status = "partial" if len(bad) < len(launches) else "failed"
         outcome.detail = "; ".join(la.detail for la in bad)
     return launches
+
+
+def clock_items(clock: Clock) -> str:
+    """Meta lines for a clock measured now from this machine (:func:`start_clock` reads them)."""
+    return "\n" + meta_text({
+        "clock_offset_ns": clock.offset_ns,
+        "clock_error_ns": clock.error_ns if clock.error_ns is not None else "",
+        "clock_at_ns": time.time_ns(),
+        "clock_host": socket.gethostname(),
+    })  # fmt: skip
+
+
+def start_clock(meta: Mapping[str, str], *, now_ns: int) -> tuple[Clock, int] | None:
+    """The clock ``record start`` measured from this machine, and how far it may have moved
+    since (ns): its error, 50 ms, and 200 ppm of the time since (an unsynchronised quartz
+    clock drifts up to about 100 ppm). None when it was measured from another machine, or
+    not at all (then only a new measurement will do)."""
+    try:
+        offset = int(meta["clock_offset_ns"])
+        at = int(meta["clock_at_ns"])
+        error = int(meta.get("clock_error_ns") or 0)
+    except (KeyError, ValueError):
+        return None
+    if meta.get("clock_host") != socket.gethostname():
+        return None
+    return Clock(offset, error), error + 50_000_000 + max(0, now_ns - at) // 5_000
 
 
 def _lease(item: StartItem) -> float:

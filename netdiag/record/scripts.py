@@ -204,27 +204,74 @@ echo "@now $(date +%s%N)"
 # $1 capture_dir  $2 name ("" = every recorder)  $3 "usr1" to ask tcpdump for its counts.
 LIST = _OURS + _LISTING + "capdir=$1 name=$2 usr1=$3\nlisting\n"
 
-# The snapshot's one session per node, a dialog on stdin: "list" -> the listing (counts asked,
-# not waited for), "@iplink JSON", "@uname RELEASE", "@end"; "relist" -> the listing again
-# (after the fetch: a file whose first packet changed was overwritten meanwhile; the counts
-# asked for are there by then), "@end"; any other line -> the time, `date +%s%N` (the clock
-# dialog of preflight.sample_clock). $1 capture_dir  $2 name.
-DIALOG = (
-    _OURS
-    + _LISTING
-    + r"""capdir=$1 name=$2
+# The snapshot's one session per node (the listing itself is read over SFTP, record/browse.py),
+# a dialog on stdin: "counts" -> ask each of the recorder's live tcpdumps for its counts
+# (SIGUSR1), then "@iplink JSON", "@uname RELEASE", "@end"; "stats" -> once tcpdump wrote them
+# (its stderr grew, at most 1 s), per capture directory "@alive 0|1 DIR" (its supervisor
+# runs), then "@err DIR/tcpdump.err:LINE" for the count lines, "@now NS", "@end"; any other
+# line -> the time, `date +%s%N` (preflight.clock_dialog). A constant number of processes
+# however many points the node records (each costs a loaded node milliseconds).
+# $1 capture_dir  $2 name.
+DIALOG = r"""capdir=$1 name=$2
+counts() {
+  cs=
+  for d in "$capdir/netdiag-rec-$name".cap-*; do
+    c=; read -r c 2>/dev/null <"$d/timeout.pid" && cs="$cs${cs:+,}$c"
+  done
+  was=$(sizes)
+  [ -n "$cs" ] || return 0
+  ps=
+  for t in $(pgrep -P "$cs" 2>/dev/null); do ps="$ps /proc/$t/cmdline"; done
+  [ -n "$ps" ] || return 0
+  # only a process whose command line writes into one of our rings: a PID reused by another
+  # process since timeout.pid was written is never signalled (SIGUSR1 would end it)
+  # shellcheck disable=SC2086,SC2013
+  for f in $(grep -laF -- "$capdir/netdiag-rec-$name.cap-" $ps 2>/dev/null); do
+    t=${f#/proc/}; kill -USR1 "${t%/cmdline}" 2>/dev/null
+  done
+}
+sizes() {
+  stat -c '%s %n' -- "$capdir/netdiag-rec-$name".cap-*/tcpdump.err 2>/dev/null
+}
+stats() {
+  # each tcpdump asked by "counts" writes them at once; a loaded node may run it later: wait
+  # (at most a second) until every stderr that was there has grown
+  n=0
+  while [ -n "$was" ] && [ "$n" -lt 50 ]; do
+    now=$(sizes) left=
+    while read -r size file; do
+      case "
+$now
+" in *"
+$size $file
+"*) left=1 ;; esac
+    done <<EOF
+$was
+EOF
+    [ -z "$left" ] && break
+    sleep 0.02; n=$((n + 1))
+  done
+  was=
+  for d in "$capdir/netdiag-rec-$name".cap-*; do
+    [ -d "$d" ] || continue
+    s=; read -r s 2>/dev/null <"$d/supervisor.pid"
+    if [ -n "$s" ] && kill -0 "$s" 2>/dev/null; then echo "@alive 1 $d"; else echo "@alive 0 $d"; fi
+  done
+  grep -H -e captured -e 'received by filter' -e 'dropped by kernel' -- \
+    "$capdir/netdiag-rec-$name".cap-*/tcpdump.err 2>/dev/null | sed 's/^/@err /'
+  echo "@now $(date +%s%N)"
+}
 while IFS= read -r line; do
   case $line in
-    list)
-      usr1=usr1-later; listing
+    counts)
+      counts
       printf '@iplink '; ip -j link 2>/dev/null | tr -d '\n'; echo
       echo "@uname $(uname -r 2>/dev/null)"; echo @end ;;
-    relist) usr1=; listing; echo @end ;;
+    stats) stats; echo @end ;;
     *) date +%s%N ;;
   esac
 done
 """
-)
 
 # $1 capture_dir  $2 name ("" = every recorder). SIGINT to each supervisor (it stops tcpdump,
 # which flushes, and removes its directory); whatever is still there after 5 s is reaped.

@@ -16,10 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +36,21 @@ from netdiag.capture.run_steps import capture_file, make_run_id, prepare_out
 from netdiag.clock import Clock
 from netdiag.errors import CommandError, TransportError
 from netdiag.inventory import Inventory, NodeSpec
+from netdiag.record.browse import first_packets, list_by_transfer
 from netdiag.record.cut import FileScan, merge_scans, scan_file
-from netdiag.record.listing import Listing, Recorder, RingFile, parse_listing, select_files
-from netdiag.record.nodes import Factory, NodeOutcome, connected, for_each_node
+from netdiag.record.listing import (
+    HEAD,
+    LAG_NS,
+    MTIME_SLACK_NS,
+    Listing,
+    Recorder,
+    RingFile,
+    first_packet_ns,
+    next_file,
+    parse_counts,
+    select_files,
+)
+from netdiag.record.nodes import Factory, NodeOutcome, connected, for_each_node, start_clock
 from netdiag.record.scripts import dialog_argv
 from netdiag.transport import Transport, open_transport
 from netdiag.transport.aio import bounded
@@ -48,7 +59,6 @@ from netdiag.transport.process import RemoteProcess
 __all__ = ["PointSnapshot", "Snapshot", "Window", "take_snapshot"]
 
 STEP = 30.0
-LAG_NS = 1_000_000_000  # a packet reaches its ring file well within this (-U, immediate mode)
 
 
 @dataclass(frozen=True)
@@ -136,19 +146,15 @@ async def take_snapshot(
 
     record.inventory["pods"] = [pod_record(p) for p in inventory.pods]
     record.started_ns = window.from_ns
-    fetch_dir = out / ".fetch"
 
     async def one(node: NodeSpec) -> _NodeWork:
         work = _NodeWork(node, NodeOutcome(node.name), NodeResult(node.name))
         async with connected(node, transport, factory, work.outcome) as t:
             if t is not None:
-                await _node_snapshot(
-                    t, work, name=name, window=window, out=out, fetch_dir=fetch_dir / node.name
-                )
+                await _node_snapshot(t, work, name=name, window=window, out=out)
         return work
 
     works = await for_each_node(nodes, one, concurrency)
-    shutil.rmtree(fetch_dir, ignore_errors=True)
     snap = Snapshot(out, window, record, [w.outcome for w in works])
     for w in works:
         if not w.found and w.outcome.status == "ok":
@@ -184,7 +190,8 @@ def _iso(ns: int) -> str:
 
 class _Dialog:
     """The node's one shell session of a snapshot (:data:`~netdiag.record.scripts.DIALOG`):
-    listing, clock samples, and the listing again after the fetch."""
+    the clock, then the tcpdump counts asked for (with the interfaces and the kernel), then,
+    after the fetch, the counts and the recorders' liveness."""
 
     def __init__(self, proc: RemoteProcess) -> None:
         self.proc = proc
@@ -217,141 +224,259 @@ def _node_status(word: str) -> NodeStatus:
         return "failed"
 
 
-async def _node_snapshot(
-    t: Transport, work: _NodeWork, *, name: str, window: Window, out: Path, fetch_dir: Path
-) -> None:
-    """One node: one shell dialog (listing, clock, re-listing) while SFTP opens alongside;
-    each file is walked and windowed as soon as it has arrived; the cut points are written
-    while the re-listing runs."""
-    node = work.node
-    transfers = asyncio.ensure_future(t.open_transfers())
+@dataclass
+class _Measured:
+    """What the node's shell dialog gave before the fetch ended: the clock (or why not)."""
+
+    dialog: _Dialog | None = None
+    clock: Clock | None = None
+    why: str = ""
+    counting: asyncio.Future[None] | None = None  # "counts" then "stats", after the clock
+    stats: Listing | None = None  # what "stats" answered: liveness, tcpdump's counts
+
+
+async def _measure(t: Transport, node: NodeSpec, name: str, work: _NodeWork) -> _Measured:
+    """Open the dialog, sample the clock, ask tcpdump for its counts; never raises."""
+    got = _Measured()
     try:
         proc = await bounded(t.start(dialog_argv(node.capture_dir, name), keep_stdin=True), STEP)
-        dialog = _Dialog(proc)
     except (TransportError, TimeoutError) as exc:
-        transfers.cancel()
-        work.outcome.status, work.outcome.detail = "failed", f"{node.name}: listing failed: {exc}"
-        work.found = True
-        return
+        got.why = f"no shell session ({exc})"
+        return got
+    got.dialog = _Dialog(proc)
     try:
-        await _with_dialog(t, dialog, transfers, work, name=name, window=window, out=out,
-                           fetch_dir=fetch_dir)  # fmt: skip
+        await _converse(got.dialog, got, work)
+    except asyncio.CancelledError:
+        await asyncio.shield(got.dialog.close())  # not needed after all (no recorder here)
+        raise
+    return got
+
+
+async def _converse(dialog: _Dialog, got: _Measured, work: _NodeWork) -> None:
+    try:
+        got.clock = await bounded(dialog.clock(5), STEP)
+    except (TransportError, CommandError, TimeoutError, ValueError) as exc:
+        got.why = str(exc) or "no answer"
+    got.counting = asyncio.ensure_future(_counts_and_stats(dialog, got, work))
+
+
+async def _counts_and_stats(dialog: _Dialog, got: _Measured, work: _NodeWork) -> None:
+    await _counts(dialog, work)
+    try:
+        answer = await bounded(dialog.ask("stats"), STEP)
+    except (TransportError, TimeoutError):
+        return
+    got.stats = parse_counts(work.node.name, "\n".join(answer))
+
+
+async def _counts(dialog: _Dialog, work: _NodeWork) -> None:
+    """Ask tcpdump for its counts, with the interfaces and the kernel; then read the counts
+    (the node waits until tcpdump has written them) and which recorders run."""
+    try:
+        extra = await bounded(dialog.ask("counts"), STEP)
+    except (TransportError, TimeoutError):
+        return
+    tagged = {ln.split(" ", 1)[0]: ln.partition(" ")[2] for ln in extra if ln[:2] in ("@i", "@u")}
+    with contextlib.suppress(ValueError):
+        work.result.interfaces = json.loads(tagged.get("@iplink") or "[]")
+    work.result.kernel = tagged.get("@uname", "").strip() or None
+
+
+async def _node_snapshot(
+    t: Transport, work: _NodeWork, *, name: str, window: Window, out: Path
+) -> None:
+    """One node. The rings are listed over SFTP (no shell: :mod:`netdiag.record.browse`) and
+    the files the window surely needs start coming at once, judged on the clock ``record start``
+    measured from this machine widened by how far it may have drifted; meanwhile one shell
+    dialog measures the clock again and asks tcpdump for its counts. The new measurement
+    decides the rest: the files it adds are fetched then, and the cut uses it. Each file is
+    walked and windowed as it arrives; the first packets are read again after the fetch (a
+    ring that wrapped onto a file meanwhile is caught); the counts are read last."""
+    node = work.node
+    transfers = asyncio.ensure_future(t.open_transfers())
+    measuring = asyncio.ensure_future(_measure(t, node, name, work))
+    try:
+        await _with_listing(t, work, transfers, measuring, name=name, window=window, out=out)
     finally:
         transfers.cancel()
-        await dialog.close()
+        if not measuring.done():
+            measuring.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            got = await measuring
+            if got.counting is not None:
+                got.counting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await got.counting
+            if got.dialog is not None:
+                await got.dialog.close()
 
 
-async def _with_dialog(
+def _fail(work: _NodeWork, what: str, exc: BaseException | str) -> None:
+    work.outcome.status = "failed"
+    work.outcome.detail = f"{work.node.name}: {what} failed: {exc or 'no answer'}"
+    work.found = True
+
+
+async def _with_listing(
     t: Transport,
-    dialog: _Dialog,
-    transfers: asyncio.Future[None],
     work: _NodeWork,
+    transfers: asyncio.Future[None],
+    measuring: asyncio.Future[_Measured],
     *,
     name: str,
     window: Window,
     out: Path,
-    fetch_dir: Path,
 ) -> None:
     node = work.node
     try:
-        first = await bounded(dialog.ask("list"), STEP + 5)
-    except (TransportError, TimeoutError) as exc:
-        work.outcome.status, work.outcome.detail = "failed", f"{node.name}: listing failed: {exc}"
-        work.found = True
+        await transfers
+        listing = await bounded(list_by_transfer(t, node.capture_dir, name), STEP)
+    except (TransportError, CommandError, TimeoutError) as exc:
+        _fail(work, "listing", exc)
         return
-    listing = parse_listing(node.name, "\n".join(first))
-    recorders = [r for r in listing.recorders if r.alive]
+    if listing is None:
+        _fail(
+            work, "listing", f"the {t.kind} transport cannot list files; use asyncssh or paramiko"
+        )
+        return
+    recorders = list(listing.recorders)  # alive or not: the dialog's "stats" tells
     if not recorders:
         return
     work.found = True
-    extra = {ln.split(" ", 1)[0]: ln.partition(" ")[2] for ln in first if ln[:2] in ("@i", "@u")}
-    with contextlib.suppress(ValueError):
-        work.result.interfaces = json.loads(extra.get("@iplink") or "[]")
-    work.result.kernel = extra.get("@uname", "").strip() or None
-    clock: Clock | None = None
+    caps = [r for r in recorders if r.kind == "cap"]
+    fetch = _Fetch(t)
+    early = start_clock(recorders[0].meta, now_ns=time.time_ns())
+    sure: dict[str, list[RingFile]] = {r.directory: [] for r in caps}
+    tasks: dict[str, asyncio.Future[None]] = {}
+    if early is not None:
+        # the files needed whatever the clock did within its drift: fetched at once
+        clock0, drift = early
+        earliest = window.from_ns + clock0.offset_ns - drift
+        for rec in caps:
+            sure[rec.directory] = select_files(
+                rec.files, earliest + 2 * drift, window.to_ns + clock0.offset_ns - drift
+            )
+            for f in sure[rec.directory]:
+                path = f"{rec.directory}/{f.name}"
+                tasks[path] = asyncio.ensure_future(fetch.get(rec, f, earliest))
     try:
-        clock = await bounded(dialog.clock(5), STEP)
-    except (TransportError, CommandError, TimeoutError, ValueError) as exc:
-        work.result.detail = f"clock not sampled ({exc}); the window is cut on the node's clock"
-    offset = clock.offset_ns if clock else 0
-    slack = (clock.error_ns or 0) + 1_000_000 if clock else 1_000_000_000
-    work.result.clock = clock
-    lo, hi = window.from_ns + offset, window.to_ns + offset  # the node's clock
-    fetch_dir.mkdir(parents=True, exist_ok=True)
-    jobs = [(rec, select_files(rec.files, lo, hi, slack_ns=slack))
-            for rec in recorders if rec.kind == "cap"]  # fmt: skip
-    # every selected file of the node at once (SFTP requests pipeline over one channel);
-    # each is walked and cut to the window as soon as it is in, while the others arrive
-    scans: dict[tuple[str, str], FileScan] = {}
-    failures: dict[tuple[str, str], str] = {}
+        got = await measuring
+        clock = got.clock
+        if clock is not None:
+            slack = (clock.error_ns or 0) + 1_000_000
+        elif early is not None:
+            clock = replace(early[0], error_ns=early[1])  # what it may have drifted, its error
+            slack = early[1] + 1_000_000
+            work.result.detail = (
+                f"clock not measured again ({got.why}); the window is cut on the clock measured "
+                "at `record start`, its error widened by how far it may have drifted since"
+            )
+        else:
+            slack = 1_000_000_000
+            work.result.detail = (
+                f"clock not sampled ({got.why}); the window is cut on the node's clock"
+            )
+        work.result.clock = clock
+        offset = clock.offset_ns if clock else 0
+        lo, hi = window.from_ns + offset, window.to_ns + offset  # the node's clock
+        fetch.bounds.set_result((lo - slack, hi + slack))
+        jobs = [(rec, select_files(rec.files, lo, hi, slack_ns=slack)) for rec in caps]
+        for rec, files in jobs:
+            for f in files:
+                path = f"{rec.directory}/{f.name}"
+                if path not in tasks:
+                    tasks[path] = asyncio.ensure_future(fetch.get(rec, f, lo - slack))
 
-    async def get(rec: Recorder, f: RingFile) -> None:
-        local = fetch_dir / f"{Path(rec.directory).name}__{f.name}"
-        try:
-            await t.get(f"{rec.directory}/{f.name}", local)
-        except TransportError as exc:
-            failures[(rec.directory, f.name)] = str(exc)
-            return
-        scans[(rec.directory, f.name)] = scan_file(f.name, local.read_bytes(), lo - slack,
-                                                   hi + slack)  # fmt: skip
+        async def point(
+            rec: Recorder, files: Sequence[RingFile]
+        ) -> tuple[CaptureResult, PointSnapshot]:
+            """The point's files in, read their first packets again, cut and write it (while
+            the other points' files are still coming)."""
+            paths = [f"{rec.directory}/{f.name}" for f in files]
+            await asyncio.gather(*(tasks[p] for p in paths))
+            now_first = await first_packets(t, [p for p in paths if p in fetch.firsts])
+            return await asyncio.to_thread(
+                _cut_point, work, rec, files=files, fetch=fetch, now_first=now_first, out=out,
+                lo=lo - slack,
+            )  # fmt: skip
 
-    with contextlib.suppress(TransportError):
-        await transfers  # a failure here is each get's failure, said per file below
-    await asyncio.gather(*(get(rec, f) for rec, files in jobs for f in files))
-    # the re-listing (a file whose first packet changed was overwritten while we read it)
-    # runs while the points are merged and written; a point with such a file is redone
-    relist = asyncio.ensure_future(_relist(dialog, node.name)) if scans else None
-    results = await asyncio.to_thread(
-        lambda: [_cut_point(work, rec, files=files, scans=scans, failures=failures,
-                            now_first=None, out=out, lo=lo - slack) for rec, files in jobs]
-    )  # fmt: skip
-    recheck = await relist if relist is not None else None
+        results, stats, _ = await asyncio.gather(
+            asyncio.gather(*(point(rec, files) for rec, files in jobs)),
+            _read_stats(got),
+            asyncio.gather(*tasks.values()),
+        )
+    finally:
+        for task in tasks.values():
+            task.cancel()
     # the rings ran at least until the last listing that found them alive (less tcpdump's
     # lag in writing what it captured, LAG_NS): the analysis may call a packet missing at a
     # quiet point before then dropped (its last frame alone would end the point earlier)
-    listed_ns = (recheck or listing).now_ns
-    until = None if listed_ns is None else min(hi, listed_ns - LAG_NS)
-    for (rec, files), first_cut in zip(jobs, results, strict=True):
-        res, snap = first_cut
-        now_first = _first_packets(recheck, rec)
-        if now_first is not None and any(
-            now_first.get(f.name, f.first_ns) != f.first_ns for f in files
-        ):
-            res, snap = _cut_point(work, rec, files=files, scans=scans, failures=failures,
-                                   now_first=now_first, out=out, lo=lo - slack)  # fmt: skip
-        fresh = _same_recorder(recheck, rec)
+    until = None if stats is None or stats.now_ns is None else min(hi, stats.now_ns - LAG_NS)
+    for (rec, files_of), (res, snap) in zip(jobs, results, strict=True):
+        fresh = _same_recorder(stats, rec)
         if fresh is not None and fresh.stats is not None:
-            res.stats = fresh.stats  # the counts asked for at the first listing
-        if until is not None and (recheck is None or (fresh is not None and fresh.alive)):
+            res.stats = fresh.stats  # the counts asked for before the fetch
+        if until is not None and fresh is not None and fresh.alive:
             res.until_ns = until
+        if fresh is not None and not fresh.alive:
+            snap.problems.append("its recorder is no longer running (its supervisor is gone)")
+            res.detail = "; ".join(x for x in (res.detail, snap.problems[-1]) if x)
+        # files the first guess fetched that the measured window does not need (the clock
+        # moved more than it may drift): fetched for nothing, counted, not cut
+        for f in sure[rec.directory]:
+            scan = fetch.scans.get(f"{rec.directory}/{f.name}")
+            if scan is not None and f not in files_of:
+                snap.files_fetched.append(f.name)
+                snap.bytes_fetched += len(scan.data)
         work.captures.append(res)
         work.points.append(snap)
     for rec in recorders:
         if rec.kind == "probe":
-            await _probe_log(
-                t, work, rec=rec, lo=lo - slack, hi=hi + slack, out=out, fetch_dir=fetch_dir
-            )
+            await _probe_log(t, work, rec=rec, lo=lo - slack, hi=hi + slack, out=out)
 
 
-async def _relist(dialog: _Dialog, node: str) -> Listing | None:
-    try:
-        return parse_listing(node, "\n".join(await bounded(dialog.ask("relist"), STEP)))
-    except (TransportError, TimeoutError):
+class _Fetch:
+    """A node's ring files coming in: each read whole over SFTP (requests in parallel), then
+    walked and windowed as soon as the window's bounds on the node's clock are known."""
+
+    def __init__(self, t: Transport) -> None:
+        self.t = t
+        self.bounds: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
+        self.scans: dict[str, FileScan] = {}
+        self.firsts: dict[str, int | None] = {}  # first packet of the bytes fetched
+        self.failures: dict[str, str] = {}
+
+    async def get(self, rec: Recorder, f: RingFile, lo: int) -> None:
+        """Fetch ``f``, unless the file written after it started before ``lo`` (node clock):
+        then ``f`` ended before it (asked only when ``f``'s mtime, in whole seconds, cannot
+        tell)."""
+        path = f"{rec.directory}/{f.name}"
+        after = next_file(rec.files, f, lo)
+        try:
+            if after is not None:
+                first = first_packet_ns(await self.t.read(f"{rec.directory}/{after.name}", HEAD))
+                if first is not None and first + MTIME_SLACK_NS < lo:
+                    return
+            data = await self.t.read(path)
+        except (TransportError, CommandError) as exc:
+            self.failures[path] = str(exc)
+            return
+        self.firsts[path] = first_packet_ns(data[:HEAD])
+        lo, hi = await self.bounds
+        self.scans[path] = scan_file(f.name, data, lo, hi)
+
+
+async def _read_stats(got: _Measured) -> Listing | None:
+    """The counts asked for before the fetch, and which recorders are still alive."""
+    if got.counting is not None:
+        await got.counting
+    return got.stats
+
+
+def _same_recorder(listing: Listing | None, rec: Recorder) -> Recorder | None:
+    if listing is None:
         return None
-
-
-def _same_recorder(recheck: Listing | None, rec: Recorder) -> Recorder | None:
-    if recheck is None:
-        return None
-    return next((r for r in recheck.recorders if r.directory == rec.directory), None)
-
-
-def _first_packets(recheck: Listing | None, rec: Recorder) -> dict[str, int | None] | None:
-    """Each ring file's first packet at the re-listing (None: no re-listing)."""
-    if recheck is None:
-        return None
-    fresh = _same_recorder(recheck, rec)
-    return {} if fresh is None else {f.name: f.first_ns for f in fresh.files}
+    return next((r for r in listing.recorders if r.directory == rec.directory), None)
 
 
 def _cut_point(
@@ -359,15 +484,14 @@ def _cut_point(
     rec: Recorder,
     *,
     files: Sequence[RingFile],
-    scans: dict[tuple[str, str], FileScan],
-    failures: dict[tuple[str, str], str],
-    now_first: dict[str, int | None] | None,
+    fetch: _Fetch,
+    now_first: dict[str, int | None],
     out: Path,
     lo: int,
 ) -> tuple[CaptureResult, PointSnapshot]:
     """Merge one point's scanned files into ``pcaps/<node>__<point>.pcap``, leaving out the
-    files the ring wrapped onto while they were fetched (``now_first``: first packets at the
-    re-listing)."""
+    files the ring wrapped onto while they were fetched (their first packet read again after
+    the fetch, ``now_first``, is not the first packet of the bytes fetched)."""
     label = rec.label
     iface = rec.meta.get("iface", label)
     res = CaptureResult(work.node.name, iface, rec.meta.get("netns") or None,
@@ -379,22 +503,26 @@ def _cut_point(
     res.remote_dir = rec.directory
     snap = PointSnapshot(res.point, files_listed=len(rec.files))
     kept: list[FileScan] = []
+    firsts: list[int] = []
     for f in files:
-        key = (rec.directory, f.name)
-        if key in failures:
-            snap.problems.append(f"{f.name}: fetch failed: {failures[key]}")
+        path = f"{rec.directory}/{f.name}"
+        if path in fetch.failures:
+            snap.problems.append(f"{f.name}: fetch failed: {fetch.failures[path]}")
             continue
-        scan = scans.get(key)
+        scan = fetch.scans.get(path)
         if scan is None:
             continue
         snap.bytes_fetched += len(scan.data)
         snap.files_fetched.append(f.name)
-        if now_first is not None and now_first.get(f.name, f.first_ns) != f.first_ns:
+        was = fetch.firsts.get(path)
+        if now_first.get(path, was) != was:
             snap.problems.append(
                 f"{f.name}: the ring wrapped onto it while it was fetched; its packets are "
                 "left out (give a larger --ring)"
             )
             continue
+        if was is not None:
+            firsts.append(was)
         kept.append(scan)
     cut = merge_scans(kept)
     snap.problems.extend(cut.problems)
@@ -405,12 +533,15 @@ def _cut_point(
     snap.packets = cut.packets
     res.frames = cut.packets
     res.status = "ok"
-    if not files:
+    if not kept:
         res.detail = "the ring holds no packets in the window"
+    # the oldest packet fetched is the ring's oldest unless a file before it overlaps the
+    # window too, and that file would have been fetched: so when it is after the window's
+    # start in a ring that has wrapped, the packets before it were overwritten
     started_ns = (rec.started_s or 0) * 1_000_000_000
     wrapped = len(rec.files) >= int(rec.meta.get("files", "0") or 0) > 0
-    if wrapped and rec.oldest_ns is not None and rec.oldest_ns > lo and started_ns < lo:
-        oldest = time.strftime("%H:%M:%S", time.localtime(rec.oldest_ns / 1e9))
+    if wrapped and firsts and min(firsts) > lo and started_ns < lo:
+        oldest = time.strftime("%H:%M:%S", time.localtime(min(firsts) / 1e9))
         snap.problems.append(
             f"the ring reaches back only to {oldest} (its oldest packet, the node's clock), "
             "after the window's start: earlier packets were overwritten (give a larger --ring)"
@@ -435,7 +566,6 @@ async def _probe_log(
     lo: int,
     hi: int,
     out: Path,
-    fetch_dir: Path,
 ) -> None:
     """A continuous probe's results in the window: ``start_ns end_ns exit output`` lines."""
     label = rec.label
@@ -446,12 +576,11 @@ async def _probe_log(
     )  # fmt: skip
     lines: list[str] = []
     for log in ("probe.log.1", "probe.log"):
-        local = fetch_dir / f"{Path(rec.directory).name}__{log}"
         try:
-            await t.get(f"{rec.directory}/{log}", local)
-        except TransportError:
+            data = await t.read(f"{rec.directory}/{log}")
+        except (TransportError, CommandError):
             continue
-        lines += local.read_text(encoding="utf-8", errors="replace").splitlines()
+        lines += data.decode("utf-8", errors="replace").splitlines()
     kept = []
     failures = 0
     for line in lines:

@@ -13,7 +13,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 from netdiag.errors import InputError
-from netdiag.transport.base import CommandResult, LineCallback, Transport
+from netdiag.transport.base import CommandResult, LineCallback, RemoteEntry, Transport
 from netdiag.transport.process import RemoteProcess, wrap_argv
 
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ __all__ = [
     "BACKENDS",
     "CommandResult",
     "LineCallback",
+    "RemoteEntry",
     "RemoteProcess",
     "Transport",
     "open_transport",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shlex
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from netdiag.errors import (
     TransportError,
 )
 from netdiag.inventory import NodeSpec
-from netdiag.transport.base import Transport
+from netdiag.transport.base import RemoteEntry, Transport
 from netdiag.transport.credentials import Agent, KeyFile, auth_failed, order_keys, public_blob
 from netdiag.transport.hostkeys import KnownHosts
 from netdiag.transport.target import SshTarget, resolve, through_jump
@@ -272,9 +273,31 @@ class AsyncsshTransport(Transport):
         sftp = await self._sftp_client()
         await self._sftp_op(sftp.put, str(local), str(remote), what=f"upload to {remote}")
 
-    async def _sftp_op(self, op: Any, src: str, dst: str, *, what: str) -> None:
+    async def listdir(self, path: str) -> list[RemoteEntry]:
+        sftp = await self._sftp_client()
+        names = await self._sftp_op(sftp.readdir, path, what=f"list {path}")
+        return [
+            RemoteEntry(
+                n.filename, n.attrs.size or 0, int(n.attrs.mtime or 0),
+                stat.S_ISDIR(n.attrs.permissions or 0),
+            )
+            for n in names
+            if n.filename not in (".", "..")
+        ]  # fmt: skip
+
+    async def read(self, remote: str, size: int = -1) -> bytes:
+        sftp = await self._sftp_client()
+
+        async def whole() -> bytes:
+            async with sftp.open(remote, "rb") as fh:
+                return bytes(await fh.read(size))
+
+        data: bytes = await self._sftp_op(whole, what=f"read {remote}")
+        return data
+
+    async def _sftp_op(self, op: Any, *args: str, what: str) -> Any:
         try:
-            await op(src, dst)
+            return await op(*args)
         except asyncssh.SFTPError as exc:
             raise CommandError(f"{self.name}: cannot {what}: {exc.reason}; check the path") from exc
         except OSError as exc:

@@ -26,10 +26,21 @@ from netdiag.transport.process import PID_WRAPPER, Channel, RemoteProcess, wrap_
 if TYPE_CHECKING:
     from netdiag.inventory import NodeSpec
 
-__all__ = ["CommandResult", "LineCallback", "Transport", "wrap_argv"]
+__all__ = ["CommandResult", "LineCallback", "RemoteEntry", "Transport", "wrap_argv"]
 
 # Called with ("stdout" | "stderr", line without its newline) for every line of a started process.
 LineCallback = Callable[[str, str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteEntry:
+    """One name in a remote directory, as the file-transfer channel lists it (no shell):
+    size in bytes, mtime in whole seconds (SFTP version 3 has no finer time)."""
+
+    name: str
+    size: int
+    mtime_s: int
+    is_dir: bool
 
 
 # Clean-ups of cancelled starts still running (a task nobody holds may be collected mid-way).
@@ -107,6 +118,27 @@ class Transport(abc.ABC):
     async def open_transfers(self) -> None:  # noqa: B027 - optional hook, nothing by default
         """Open the file-transfer channel now, alongside other work (else the first get/put
         opens it); SSH backends open their SFTP channel here."""
+
+    async def listdir(self, path: str) -> list[RemoteEntry] | None:
+        """The entries of a remote directory over the file-transfer channel, without starting
+        a shell on the node; None when this transport has no such channel (the caller then
+        lists with a command). CommandError when the directory cannot be read."""
+        return None
+
+    async def read(self, remote: str, size: int = -1) -> bytes:
+        """Up to ``size`` bytes from the start of a remote file, into memory; -1: as many as
+        its size when opened (a ``/proc`` file says 0: give a size).
+
+        SSH backends read over SFTP with requests in flight in parallel; this default goes
+        through :meth:`get` and a temporary file. CommandError when the file cannot be read.
+        """
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="netdiag-read-") as tmp:
+            local = Path(tmp) / "file"
+            await self.get(remote, local)
+            with open(local, "rb") as fh:
+                return fh.read() if size < 0 else fh.read(size)
 
     async def run(
         self,

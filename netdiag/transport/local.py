@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
 from netdiag.errors import CommandError, ConnectError
-from netdiag.transport.base import Transport
+from netdiag.transport.base import RemoteEntry, Transport
 
 __all__ = ["LocalTransport"]
 
@@ -85,6 +86,30 @@ class LocalTransport(Transport):
 
     async def put(self, local: str | Path, remote: str) -> None:
         await self._copy(str(local), remote)
+
+    async def listdir(self, path: str) -> list[RemoteEntry]:
+        def scan() -> list[RemoteEntry]:
+            with os.scandir(path) as it:
+                out = []
+                for e in it:
+                    st = e.stat(follow_symlinks=False)
+                    out.append(RemoteEntry(e.name, st.st_size, int(st.st_mtime), e.is_dir()))
+                return out
+
+        try:
+            return await asyncio.to_thread(scan)
+        except OSError as exc:
+            raise CommandError(f"{self.name}: cannot list {path}: {exc.strerror}") from exc
+
+    async def read(self, remote: str, size: int = -1) -> bytes:
+        def whole() -> bytes:
+            with open(remote, "rb") as fh:
+                return fh.read(size)
+
+        try:
+            return await asyncio.to_thread(whole)
+        except OSError as exc:
+            raise CommandError(f"{self.name}: cannot read {remote}: {exc.strerror}") from exc
 
     async def _copy(self, src: str, dst: str) -> None:
         try:

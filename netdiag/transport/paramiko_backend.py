@@ -22,6 +22,7 @@ import os
 import select
 import shlex
 import socket
+import stat
 import subprocess
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -37,7 +38,7 @@ from paramiko.pkey import UnknownKeyType
 
 from netdiag.errors import AuthError, CommandError, ConnectError, HostKeyError, TransportError
 from netdiag.inventory import NodeSpec
-from netdiag.transport.base import Transport
+from netdiag.transport.base import RemoteEntry, Transport
 from netdiag.transport.credentials import Agent, KeyFile, auth_failed, order_keys, public_blob
 from netdiag.transport.hostkeys import KnownHosts
 from netdiag.transport.target import SshTarget, resolve, through_jump
@@ -389,10 +390,33 @@ class ParamikoTransport(Transport):
         sftp = await self._sftp_client()
         await self._sftp_op(sftp.put, str(local), str(remote), what=f"upload to {remote}")
 
-    async def _sftp_op(self, op: Callable[..., Any], src: str, dst: str, *, what: str) -> None:
+    async def listdir(self, path: str) -> list[RemoteEntry]:
+        sftp = await self._sftp_client()
+        attrs: list[paramiko.SFTPAttributes] = await self._sftp_op(
+            sftp.listdir_attr, path, what=f"list {path}"
+        )
+        return [
+            RemoteEntry(a.filename, a.st_size or 0, int(a.st_mtime or 0),
+                        stat.S_ISDIR(a.st_mode or 0))
+            for a in attrs
+        ]  # fmt: skip
+
+    async def read(self, remote: str, size: int = -1) -> bytes:
+        sftp = await self._sftp_client()
+
+        def whole() -> bytes:
+            with sftp.open(remote, "rb") as fh:
+                if size < 0:
+                    fh.prefetch()  # requests in flight in parallel, as get() does
+                return bytes(fh.read(None if size < 0 else size))
+
+        data: bytes = await self._sftp_op(whole, what=f"read {remote}")
+        return data
+
+    async def _sftp_op(self, op: Callable[..., Any], *args: str, what: str) -> Any:
         try:
             async with self._sftp_turn:
-                await _off_loop(op, src, dst)
+                return await _off_loop(op, *args)
         except OSError as exc:
             raise CommandError(f"{self.name}: cannot {what}: {exc}; check the path") from exc
         except (paramiko.SSHException, EOFError) as exc:

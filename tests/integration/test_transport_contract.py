@@ -180,6 +180,36 @@ async def test_get_put_round_trip_is_binary_exact(transport: Transport, tmp_path
         await transport.run(["rm", "-rf", remote], timeout=10)
 
 
+async def test_listdir_and_read_need_no_shell_and_match_the_files(
+    transport: Transport, tmp_path: Path
+) -> None:
+    blob = bytes(range(256)) * 4096
+    remote = (await transport.run(["mktemp", "-d"], timeout=10)).stdout.strip()
+    try:
+        await transport.run(["mkdir", f"{remote}/sub"], timeout=10)
+        src = tmp_path / "ring.pcap0"
+        src.write_bytes(blob)
+        await transport.put(src, f"{remote}/ring.pcap0")
+        await transport.run(["touch", "-d", "@1800000000", f"{remote}/ring.pcap0"], timeout=10)
+        entries = {e.name: e for e in await transport.listdir(remote) or []}
+        assert set(entries) == {"ring.pcap0", "sub"}
+        assert entries["sub"].is_dir
+        assert not entries["ring.pcap0"].is_dir
+        assert (entries["ring.pcap0"].size, entries["ring.pcap0"].mtime_s) == (
+            len(blob), 1800000000,
+        )  # fmt: skip
+        assert await transport.read(f"{remote}/ring.pcap0") == blob
+        assert await transport.read(f"{remote}/ring.pcap0", 40) == blob[:40]
+        # /proc files say size 0 and are read all the same
+        assert (await transport.read("/proc/self/status", 4096)).startswith(b"Name:")
+        with pytest.raises(CommandError):
+            await transport.read(f"{remote}/missing")
+        with pytest.raises(CommandError):
+            await transport.listdir(f"{remote}/missing")
+    finally:
+        await transport.run(["rm", "-rf", remote], timeout=10)
+
+
 async def test_netns_runs_inside_the_namespace(transport: Transport) -> None:
     ns = f"netdiag-ct-{os.getpid()}-{transport.kind}"
     await transport.run(["ip", "netns", "add", ns], timeout=10)

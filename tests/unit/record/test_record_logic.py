@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 import itertools
+import os
 import shlex
 import struct
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netdiag.errors import InputError
+from netdiag.capture.protocol import CLOCK_LOOP
+from netdiag.clock import Clock
+from netdiag.errors import CommandError, InputError
+from netdiag.inventory import NodeSpec
+from netdiag.record.browse import list_by_transfer, ring_files
 from netdiag.record.cut import cut_to_window
-from netdiag.record.listing import RingFile, first_packet_ns, parse_listing, select_files
+from netdiag.record.listing import (
+    RingFile,
+    first_packet_ns,
+    next_file,
+    parse_counts,
+    parse_listing,
+    select_files,
+)
+from netdiag.record.nodes import clock_items, start_clock
 from netdiag.record.ring import (
     MB,
     RingSpec,
@@ -26,6 +40,10 @@ from netdiag.record.ring import (
     validate_name,
 )
 from netdiag.record.scripts import capture_argv, launch_argv, recorder_dir
+from netdiag.record.watch import REMOTE_LOOP, _remote_probes, parse_probe, probe_started
+from netdiag.transport import RemoteEntry
+from netdiag.transport.local import LocalTransport
+from netdiag.transport.mock import MockCall, MockScript, MockTransport
 
 S = 1_000_000_000
 
@@ -307,3 +325,116 @@ def test_listing_reads_every_files_first_packet_from_one_head(tmp_path: Path) ->
         ("ring.pcap0", t0), ("ring.pcap1", None), ("ring.pcap2", t0 + 2 * S),
     ]  # fmt: skip
     assert [f.size for f in rec.files] == [len(Path(f).read_bytes()) for f in files]
+
+
+# -- the snapshot's listing over SFTP -----------------------------------------------------------
+
+
+def listed(name: str, size: int, mtime_s: int) -> RingFile:
+    """A ring file as the SFTP listing gives it: first packet not read, mtime in seconds."""
+    (f,) = ring_files([RemoteEntry(name, size, mtime_s, False)])
+    return f
+
+
+def test_files_listed_without_their_first_packet_are_chosen_by_the_mtimes() -> None:
+    # a ring rotating every 2 s: files end at 10, 12, 14, 16 s (mtimes in whole seconds)
+    files = [listed(f"ring.pcap{i}", 5000, 10 + 2 * i) for i in range(4)] + [
+        listed("ring.pcap4", 24, 17)  # just opened: header only, no packet
+    ]
+    assert all(f.mtime_ns == (10 + 2 * i + 1) * S - 1 for i, f in enumerate(files[:4]))
+    names = [f.name for f in select_files(files, int(12.5 * S), int(12.9 * S))]
+    # pcap1 may hold packets up to 13 s (mtime 12.x); pcap2 starts after pcap1's last packet,
+    # 11 s at the earliest (12 s, less what tcpdump may take to write a packet); pcap3 no
+    # earlier than 13 s: after the window
+    assert names == ["ring.pcap1", "ring.pcap2"]
+    # a window in the past: of the files after it, only the first may start inside it
+    assert [f.name for f in select_files(files, 0, int(10.2 * S))] == [
+        "ring.pcap0", "ring.pcap1",
+    ]  # fmt: skip
+    assert select_files(files, 30 * S, 40 * S) == []
+
+
+def test_the_next_files_first_packet_settles_a_file_that_may_end_before_the_window() -> None:
+    files = [listed(f"ring.pcap{i}", 5000, 10 + 2 * i) for i in range(3)]
+    lo = int(12.5 * S)  # pcap1's mtime (12 s) may be before or after it
+    assert next_file(files, files[1], lo) == files[2]
+    assert next_file(files, files[2], lo) is None  # surely after lo
+    assert next_file(files, files[2], 20 * S) is None  # nothing follows it
+    same_second = [*files, listed("ring.pcap3", 5000, 14)]  # two closed in one second
+    assert next_file(same_second, files[1], lo) is None
+
+
+def test_counts_answer_gives_liveness_and_the_last_counts() -> None:
+    text = (
+        "@alive 1 /tmp/netdiag-rec-x.cap-eth0\n@alive 0 /tmp/netdiag-rec-x.cap-any\n"
+        "@err /tmp/netdiag-rec-x.cap-eth0/tcpdump.err:5 packets captured, 6 packets received"
+        " by filter, 0 packets dropped by kernel\n"
+        "@err /tmp/netdiag-rec-x.cap-eth0/tcpdump.err:9 packets captured, 12 packets received"
+        " by filter, 3 packets dropped by kernel\n@now 1800000000000000000\n"
+    )
+    listing = parse_counts("n1", text)
+    eth0, any_ = listing.recorders
+    assert (eth0.alive, any_.alive) == (True, False)
+    assert eth0.stats is not None
+    assert (eth0.stats.captured, eth0.stats.dropped) == (9, 3)
+    assert any_.stats is None
+    assert listing.now_ns == 1800000000000000000
+
+
+def test_start_clock_is_used_only_from_the_machine_that_measured_it() -> None:
+    meta = dict(line.split("=", 1) for line in clock_items(Clock(5_000, 200)).split())
+    at = int(meta["clock_at_ns"])
+    got = start_clock(meta, now_ns=at + 3600 * S)
+    assert got is not None
+    clock, drift = got
+    assert clock.offset_ns == 5_000
+    assert drift == 200 + 50_000_000 + 3600 * S // 5_000  # 200 ppm of an hour: 0.72 s
+    assert start_clock({**meta, "clock_host": "elsewhere"}, now_ns=at) is None
+    assert start_clock({"clock_offset_ns": "x"}, now_ns=at) is None
+
+
+async def test_sftp_listing_reads_rings_and_meta(tmp_path: Path) -> None:
+    base = tmp_path / "cap"
+    d = base / "netdiag-rec-x.cap-eth0"
+    d.mkdir(parents=True)
+    (base / "netdiag-rec-other.cap-eth0").mkdir()  # another recorder's name
+    (d / "meta").write_text("name=x\nlabel=eth0\nfiles=3\n")
+    (d / "ring.pcap0").write_bytes(pcap([(S, frame(1))]))
+    (d / "ring.pcap1").write_bytes(pcap([]))
+    (d / "tcpdump.err").write_text("listening on eth0\n")
+    os.utime(d / "ring.pcap0", (1000, 1000))
+    node = NodeSpec(name="n1", host="localhost")
+    listing = await list_by_transfer(LocalTransport(node), str(base), "x")
+    assert listing is not None
+    (rec,) = listing.recorders
+    assert rec.label == "eth0"
+    assert rec.meta["files"] == "3"
+    by_name = {f.name: f for f in rec.files}
+    assert set(by_name) == {"ring.pcap0", "ring.pcap1"}
+    assert by_name["ring.pcap0"].mtime_ns == 1001 * S - 1
+    assert by_name["ring.pcap0"].has_packets
+    assert not by_name["ring.pcap1"].has_packets  # 24 bytes: no record yet
+    nothing = await list_by_transfer(LocalTransport(node), str(base), "nothing")
+    assert nothing is not None
+    assert nothing.recorders == ()
+    with pytest.raises(CommandError):
+        await list_by_transfer(LocalTransport(node), str(tmp_path / "missing"), "x")
+
+
+async def test_a_remote_probes_failure_is_placed_by_when_the_node_started_it() -> None:
+    ahead = 5 * S  # the node's clock runs 5 s ahead of ours
+    started_here = time.time_ns() - 3 * S  # it started the probe 3 s ago, by our clock
+
+    def node(call: MockCall) -> MockScript:
+        if call.argv == ("sh", "-c", CLOCK_LOOP):
+            return MockScript(respond=lambda _: str(time.time_ns() + ahead), until_eof=True)
+        assert call.argv[:3] == ("sh", "-c", REMOTE_LOOP)
+        return MockScript(stdout=[f"@ {started_here + ahead} 1"], until_signal=True)
+
+    async with MockTransport(node) as transport:
+        probes = _remote_probes(transport, parse_probe("ping:10.0.0.5"), 1.0, 1.0)
+        result = await anext(probes)
+        await probes.aclose()
+    assert not result.ok
+    assert abs(result.at - started_here / S) < 0.05  # not its arrival, 3 s later
+    assert probe_started(MockTransport(node), None, "123") == pytest.approx(time.time(), abs=1)
