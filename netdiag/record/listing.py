@@ -27,10 +27,14 @@ NS = 1_000_000_000
 LAG_NS = NS  # a captured packet is in its ring file well within this (-U, immediate mode)
 
 __all__ = [
+    "COUNTS_MARK",
     "HEAD",
     "Listing",
     "Recorder",
     "RingFile",
+    "WindowCounts",
+    "count_samples",
+    "counts_in_window",
     "first_packet_ns",
     "next_file",
     "parse_counts",
@@ -310,3 +314,58 @@ def next_file(files: Sequence[RingFile], f: RingFile, lo: int) -> RingFile | Non
     if not later or (len(later) > 1 and later[1].mtime_ns == later[0].mtime_ns):
         return None
     return later[0]
+
+
+COUNTS_MARK = "netdiag-counts "  # the supervisor's and the snapshot's sample marker
+
+
+def count_samples(text: str) -> list[tuple[int, CaptureStats]]:
+    """A recorder's ``tcpdump.err`` -> (node time ns, tcpdump's counts) per sample: each counts
+    line tcpdump printed after a ``netdiag-counts NS`` line (its SIGUSR1 answer), timed by
+    the last such line before it; oldest first. Lines cut in half (the file is trimmed to its
+    end when it grows) are skipped."""
+    out: list[tuple[int, CaptureStats]] = []
+    at: int | None = None
+    for line in text.splitlines():
+        if line.startswith(COUNTS_MARK):
+            stamp = line[len(COUNTS_MARK) :].strip()
+            at = int(stamp) if stamp.isdigit() else None
+            continue
+        if at is not None:
+            counts = parse_stats([line])
+            if counts is not None:
+                out.append((at, counts))
+                at = None
+    return sorted(out, key=lambda s: s[0])
+
+
+@dataclass(frozen=True)
+class WindowCounts:
+    """tcpdump's counts between two samples around a window (node clock): ``from_ns`` None
+    when no sample precedes the window (the counts are then from the recorder's start)."""
+
+    stats: CaptureStats
+    from_ns: int | None
+    to_ns: int
+
+
+def counts_in_window(
+    samples: Sequence[tuple[int, CaptureStats]], lo: int, hi: int
+) -> WindowCounts | None:
+    """The counts from the last sample at or before ``lo`` to the first at or after ``hi`` (the
+    latest, when none is that late); None without samples."""
+    if not samples:
+        return None
+    before = [s for s in samples if s[0] <= lo]
+    after = [s for s in samples if s[0] >= hi]
+    end = after[0] if after else samples[-1]
+    if not before:
+        return WindowCounts(end[1], None, end[0])
+    start = before[-1]
+    a, b = start[1], end[1]
+    delta = CaptureStats(
+        max(0, b.captured - a.captured),
+        max(0, b.received - a.received),
+        max(0, b.dropped - a.dropped),
+    )
+    return WindowCounts(delta, start[0], end[0])

@@ -40,6 +40,7 @@ __all__ = [
 ]
 
 STEP = 30.0  # one script on a healthy node takes well under a second
+COUNTS_EVERY_S = 10  # tcpdump's counts sampled on the node (a snapshot's drops in its window)
 T = TypeVar("T")
 Factory = Callable[[NodeSpec, str], Transport]
 
@@ -211,6 +212,7 @@ async def start_node(
         launch_argv(
             directory=i.directory, meta=i.meta + clock_meta, ready=i.ready, wait_s=15,
             lease_s=_lease(i), command=i.command,
+            counts_every_s=COUNTS_EVERY_S if i.kind == "cap" else 0,
         )
         for i in items
     ]  # fmt: skip

@@ -48,11 +48,16 @@ DIR_PREFIX = "netdiag-rec-"
 PROBE_LOG_MAX = 1_000_000  # bytes before probe.log rotates to probe.log.1 (2 files kept)
 
 # $1 dir  $2 meta (key=value lines)  $3 ready: a stderr text to wait for ("" = none)
-# $4 seconds to wait for it  $5 lease seconds; then the command (timeout ... tcpdump ...).
+# $4 seconds to wait for it  $5 lease seconds  $6 seconds between tcpdump's counts (0: none);
+# then the command (timeout ... tcpdump ...).
 # Prints one line on stdout, "ok PID" / "exists DIR" / "failed WHY", then detaches from it.
+# Every $6 seconds it appends "netdiag-counts NS" (the node's time) to tcpdump.err and asks
+# tcpdump for its counts (SIGUSR1: one line, appended after it): a snapshot takes the kernel's
+# drops inside its window from the samples around it. tcpdump.err is cut to its last 32 KiB
+# when it passes 64 KiB (hours of samples). A stop (INT/TERM) ends the sampling at once.
 SUPERVISOR = r"""trap '' HUP PIPE
-d=$1 meta=$2 ready=$3 wait=$4 lease=$5
-shift 5
+d=$1 meta=$2 ready=$3 wait=$4 lease=$5 every=$6
+shift 6
 umask 077
 if ! mkdir -- "$d" 2>/dev/null; then
   if [ -e "$d" ]; then echo "exists $d"; else echo "failed cannot create $d: check capture_dir"; fi
@@ -65,10 +70,11 @@ for a; do
   shift
   if [ "$a" = @NETDIAG_RING@ ]; then set -- "$@" "$d/ring.pcap"; else set -- "$@" "$a"; fi
 done
-"$@" </dev/null >/dev/null 2>"$d/tcpdump.err" &
+"$@" </dev/null >/dev/null 2>>"$d/tcpdump.err" &
 c=$!
 echo "$c" >"$d/timeout.pid"
-trap 'kill -INT "$c" 2>/dev/null' INT TERM
+stopping=
+trap 'stopping=1; kill -INT "$c" 2>/dev/null' INT TERM
 n=0
 while :; do
   if [ -z "$ready" ] || grep -qF -- "$ready" "$d/tcpdump.err" 2>/dev/null; then
@@ -83,6 +89,21 @@ while :; do
   n=$((n + 1))
 done
 exec >/dev/null 2>&1
+t=
+if [ "$every" -gt 0 ] && [ -z "$stopping" ]; then t=$(pgrep -P "$c" | head -n 1); fi
+while [ -n "$t" ] && [ -z "$stopping" ] && grep -qaF -- "$d/" "/proc/$t/cmdline"; do
+  sleep "$every" &
+  s=$!
+  wait "$s"
+  kill "$s" 2>/dev/null
+  if [ -n "$stopping" ] || ! grep -qaF -- "$d/" "/proc/$t/cmdline"; then break; fi
+  if [ "$(wc -c <"$d/tcpdump.err")" -gt 65536 ]; then
+    tail -c 32768 "$d/tcpdump.err" >"$d/err.tmp" && cat "$d/err.tmp" >"$d/tcpdump.err"
+    rm -f -- "$d/err.tmp"
+  fi
+  printf 'netdiag-counts %s\n' "$(date +%s%N)" >>"$d/tcpdump.err"
+  kill -USR1 "$t"
+done
 while :; do
   wait "$c"; r=$?
   if [ "$r" -gt 128 ] && kill -0 "$c" 2>/dev/null; then continue; fi
@@ -223,6 +244,10 @@ counts() {
   ps=
   for t in $(pgrep -P "$cs" 2>/dev/null); do ps="$ps /proc/$t/cmdline"; done
   [ -n "$ps" ] || return 0
+  at=$(date +%s%N)
+  for d in "$capdir/netdiag-rec-$name".cap-*; do
+    [ -f "$d/tcpdump.err" ] && printf 'netdiag-counts %s\n' "$at" >>"$d/tcpdump.err"
+  done
   # only a process whose command line writes into one of our rings: a PID reused by another
   # process since timeout.pid was written is never signalled (SIGUSR1 would end it)
   # shellcheck disable=SC2086,SC2013
@@ -358,13 +383,23 @@ def probe_argv(
 
 
 def launch_argv(
-    *, directory: str, meta: str, ready: str, wait_s: int, lease_s: float, command: Sequence[str]
+    *,
+    directory: str,
+    meta: str,
+    ready: str,
+    wait_s: int,
+    lease_s: float,
+    command: Sequence[str],
+    counts_every_s: int = 0,
 ) -> list[str]:
-    """``sh -c LAUNCH netdiag-launch sh -c SUPERVISOR netdiag-recorder DIR META ... COMMAND``."""
+    """``sh -c LAUNCH netdiag-launch sh -c SUPERVISOR netdiag-recorder DIR META ... COMMAND``;
+    ``counts_every_s`` > 0 for a tcpdump (its counts sampled that often), 0 for a probe loop
+    (SIGUSR1 would end it)."""
     return [
         "sh", "-c", LAUNCH, "netdiag-launch",
         "sh", "-c", SUPERVISOR, "netdiag-recorder",
-        directory, meta, ready, str(int(wait_s)), f"{max(lease_s, 1):.0f}", *command,
+        directory, meta, ready, str(int(wait_s)), f"{max(lease_s, 1):.0f}",
+        str(max(int(counts_every_s), 0)), *command,
     ]  # fmt: skip
 
 

@@ -45,6 +45,8 @@ from netdiag.record.listing import (
     Listing,
     Recorder,
     RingFile,
+    count_samples,
+    counts_in_window,
     first_packet_ns,
     next_file,
     parse_counts,
@@ -395,10 +397,13 @@ async def _with_listing(
             paths = [f"{rec.directory}/{f.name}" for f in files]
             await asyncio.gather(*(tasks[p] for p in paths))
             now_first = await first_packets(t, [p for p in paths if p in fetch.firsts])
-            return await asyncio.to_thread(
+            res, snap = await asyncio.to_thread(
                 _cut_point, work, rec, files=files, fetch=fetch, now_first=now_first, out=out,
                 lo=lo - slack,
             )  # fmt: skip
+            await _read_stats(got)  # the counts asked for at the snapshot are written by then
+            await _window_counts(t, rec, res, lo=lo, hi=hi)
+            return res, snap
 
         results, stats, _ = await asyncio.gather(
             asyncio.gather(*(point(rec, files) for rec, files in jobs)),
@@ -414,8 +419,8 @@ async def _with_listing(
     until = None if stats is None or stats.now_ns is None else min(hi, stats.now_ns - LAG_NS)
     for (rec, files_of), (res, snap) in zip(jobs, results, strict=True):
         fresh = _same_recorder(stats, rec)
-        if fresh is not None and fresh.stats is not None:
-            res.stats = fresh.stats  # the counts asked for before the fetch
+        if res.stats is None and fresh is not None and fresh.stats is not None:
+            res.stats = fresh.stats  # no samples kept: the counts of the recorder's whole life
         if until is not None and fresh is not None and fresh.alive:
             res.until_ns = until
         if fresh is not None and not fresh.alive:
@@ -471,6 +476,31 @@ async def _read_stats(got: _Measured) -> Listing | None:
     if got.counting is not None:
         await got.counting
     return got.stats
+
+
+async def _window_counts(
+    t: Transport, rec: Recorder, res: CaptureResult, *, lo: int, hi: int
+) -> None:
+    """tcpdump's counts inside the window (node clock), from the samples the recorder keeps
+    in its ``tcpdump.err`` (every 10 s, and one at the snapshot): the kernel's drops of the
+    incident, not of the recorder's whole life. A window that the samples do not enclose says
+    how far they reach."""
+    try:
+        text = (await t.read(f"{rec.directory}/tcpdump.err", 1 << 17)).decode("utf-8", "replace")
+    except (TransportError, CommandError):
+        return
+    counts = counts_in_window(count_samples(text), lo, hi)
+    if counts is None:
+        return
+    res.stats = counts.stats
+    notes = []
+    started = (rec.started_s or 0) * 1_000_000_000
+    if counts.from_ns is None and started < lo:
+        notes.append("tcpdump's counts are from the recorder's start (no sample before the window)")
+    if counts.to_ns < hi:
+        notes.append(f"tcpdump's counts reach only {_iso(counts.to_ns)} UTC (node clock)")
+    if notes:
+        res.detail = "; ".join([*([res.detail] if res.detail else []), *notes])
 
 
 def _same_recorder(listing: Listing | None, rec: Recorder) -> Recorder | None:

@@ -27,6 +27,7 @@ from netdiag.cli import main
 from netdiag.cli._env import Env, ExitCode
 from netdiag.lab import LabState, default_spec
 from netdiag.lab.reboot import reboot_node
+from netdiag.record.listing import count_samples
 from netdiag.record.ring import RingSpec
 from tests.integration.conftest import own_lab, session_lab
 
@@ -102,6 +103,19 @@ def traces(lab: LabState, name: str) -> list[str]:
     return rec_processes(name) + [f"dir {d}" for d in rec_dirs(lab, name)]
 
 
+def sampled_since(lab: LabState, name: str, since_ns: int) -> bool:
+    """Has every recorder sampled tcpdump's counts since ``since_ns``?"""
+    dirs = [d for d in rec_dirs(lab, name) if ".cap-" in d.name]
+    for d in dirs:
+        try:
+            text = (d / "tcpdump.err").read_text(errors="replace")
+        except OSError:
+            return False
+        if not any(at > since_ns for at, _ in count_samples(text)):
+            return False
+    return bool(dirs)
+
+
 def wait_until(check: Callable[[], Any], seconds: float) -> Any:
     deadline = time.monotonic() + seconds
     while not (value := check()) and time.monotonic() < deadline:
@@ -175,6 +189,10 @@ def test_snapshot_of_a_rotating_ring_locates_a_drop(
         with DiskWatch(lab, "drop") as disk, quiet_pod(lab, "fip-busybox01") as pod_point:
             # ~270 bytes a record: 3 MB of ring per point hold ~11k packets; send 4x that
             flood(lab, 22000)
+            flooded = time.time_ns()
+            # every recorder samples tcpdump's counts after the flood (every 10 s): the
+            # snapshot's counts then start there, not at the recorder's start
+            assert wait_until(lambda: sampled_since(lab, "drop", flooded), 15)
             time.sleep(2)  # quiet, so the window below starts after the flood
             # the incident: the control plane drops what the FIP forwards to the pod
             rule = ["FORWARD", "-p", "icmp", "-d", POD_IP, "-j", "DROP"]
@@ -237,6 +255,11 @@ def test_snapshot_of_a_rotating_ring_locates_a_drop(
         manifest = json.loads((snap / "manifest.json").read_text())
         assert manifest["schema"] == "netdiag.run/1"
         assert all(n["clock"] is not None for n in manifest["nodes"].values())
+        # tcpdump's counts are the window's (around it: from the sample after the flood to
+        # the snapshot's), not the recorder's whole life, whose 22000+ flood pings they leave out
+        window_counts = {c["point"]: c["stats"] for c in manifest["captures"]}
+        assert all(st is not None for st in window_counts.values()), window_counts
+        assert window_counts[f"{CP}/eth1"]["captured"] < 1000 < cp_eth1["captured"]
         until = {c["point"]: c["until_ns"] for c in manifest["captures"]}
         assert all(u is not None and u > incident_to * 1e9 - 1e9 for u in until.values()), until
     finally:

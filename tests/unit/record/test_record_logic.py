@@ -22,6 +22,8 @@ from netdiag.record.browse import list_by_transfer, ring_files
 from netdiag.record.cut import cut_to_window
 from netdiag.record.listing import (
     RingFile,
+    count_samples,
+    counts_in_window,
     first_packet_ns,
     next_file,
     parse_counts,
@@ -438,3 +440,33 @@ async def test_a_remote_probes_failure_is_placed_by_when_the_node_started_it() -
     assert not result.ok
     assert abs(result.at - started_here / S) < 0.05  # not its arrival, 3 s later
     assert probe_started(MockTransport(node), None, "123") == pytest.approx(time.time(), abs=1)
+
+
+def test_kernel_drops_are_counted_inside_the_window_from_the_samples_around_it() -> None:
+    def line(captured: int, dropped: int) -> str:
+        return (f"tcpdump: {captured} packets captured, {captured + dropped} packets received "
+                f"by filter, {dropped} packets dropped by kernel")  # fmt: skip
+
+    err = "\n".join([
+        "tcpdump: listening on eth0, link-type EN10MB (Ethernet), snapshot length 512 bytes",
+        f"netdiag-counts {10 * S}", line(100, 7),  # 7 drops long before the incident
+        f"netdiag-counts {20 * S}", line(200, 7),
+        f"netdiag-counts {30 * S}", f"netdiag-counts {30 * S + 1}", line(300, 9),  # two markers
+        "ets dropped by kernel",  # a line cut in half when the file was trimmed
+        f"netdiag-counts {40 * S}", line(400, 12),
+    ])  # fmt: skip
+    samples = count_samples(err)
+    assert [at for at, _ in samples] == [10 * S, 20 * S, 30 * S + 1, 40 * S]
+    window = counts_in_window(samples, 22 * S, 35 * S)
+    assert window is not None
+    assert (window.from_ns, window.to_ns) == (20 * S, 40 * S)
+    assert (window.stats.captured, window.stats.dropped) == (200, 5)
+    early = counts_in_window(samples, 5 * S, 15 * S)  # no sample before: from the start
+    assert early is not None
+    assert (early.from_ns, early.stats.dropped) == (None, 7)
+    late = counts_in_window(samples, 38 * S, 50 * S)  # beyond the last sample: up to it
+    assert late is not None
+    assert (late.to_ns, late.stats.dropped) == (40 * S, 3)
+    assert counts_in_window([], 0, S) is None
+    assert count_samples("tcpdump: 5 packets captured, 5 packets received by filter, 0 packets"
+                         " dropped by kernel") == []  # fmt: skip  # not asked for by netdiag
