@@ -37,6 +37,10 @@ from netdiag.record.scripts import (
 )
 from netdiag.transport import open_transport
 
+# beside its ring, a point's directory holds tcpdump.err (trimmed to 32 KiB past 64 KiB, with
+# a 32 KiB copy while it is trimmed), meta and two PID files: the free-space check counts them
+RECORDER_FILES_MAX = 128 * 1024
+
 __all__ = ["NodeLaunches", "NodeListing", "NodeStopped", "start", "start_items", "stop", "survey"]
 
 
@@ -79,7 +83,14 @@ def start_items(
             bpf=bpf, netns=p.netns,
         )  # fmt: skip
         items.setdefault(p.node, []).append(
-            StartItem(label, "cap", directory, meta, tuple(command), ring.bound_bytes(snaplen))
+            StartItem(
+                label,
+                "cap",
+                directory,
+                meta,
+                tuple(command),
+                ring.bound_bytes(snaplen) + RECORDER_FILES_MAX,
+            )
         )
     if probe_every is not None:
         for pr in resolved.probes:

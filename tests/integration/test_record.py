@@ -27,6 +27,7 @@ from netdiag.cli import main
 from netdiag.cli._env import Env, ExitCode
 from netdiag.lab import LabState, default_spec
 from netdiag.lab.reboot import reboot_node
+from netdiag.record.control import RECORDER_FILES_MAX
 from netdiag.record.listing import count_samples
 from netdiag.record.ring import RingSpec
 from tests.integration.conftest import own_lab, session_lab
@@ -128,18 +129,26 @@ class DiskWatch:
 
     def __init__(self, lab: LabState, name: str) -> None:
         self.lab, self.name = lab, name
-        self.max: dict[str, int] = {}
+        self.max: dict[str, int] = {}  # the ring's files
+        self.max_all: dict[str, int] = {}  # everything in the recorder's directory
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             for d in rec_dirs(self.lab, self.name):
-                size = 0
-                for f in d.glob("ring.pcap*"):
+                size = everything = 0
+                try:
+                    entries = list(d.iterdir())
+                except OSError:  # the recorder ended meanwhile
+                    continue
+                for f in entries:
                     with contextlib.suppress(OSError):
-                        size += f.stat().st_size
+                        n = f.stat().st_size
+                        everything += n
+                        size += n if f.name.startswith("ring.pcap") else 0
                 self.max[str(d)] = max(self.max.get(str(d), 0), size)
+                self.max_all[str(d)] = max(self.max_all.get(str(d), 0), everything)
             time.sleep(0.05)
 
     def __enter__(self) -> DiskWatch:
@@ -219,6 +228,7 @@ def test_snapshot_of_a_rotating_ring_locates_a_drop(
         # the disk bound held throughout, and the rings really rotated several times
         assert len(disk.max) == 4
         assert all(0 < used <= bound for used in disk.max.values()), (disk.max, bound)
+        assert all(used <= bound + RECORDER_FILES_MAX for used in disk.max_all.values())
         assert code == ExitCode.OK, err
         doc = json.loads(status)
         assert doc["schema"] == "netdiag.record.status/1"
