@@ -560,7 +560,8 @@ def report_snapshot(
             env.warn(problem)
     document = {
         "schema": "netdiag.record.snapshot/1", "name": name, "exit_code": int(code),
-        "bundle": str(out), "manifest": str(out / "manifest.json"),
+        "bundle": str(out) if snap.points else None,
+        "manifest": str(out / "manifest.json") if snap.points else None,
         "window": {"from_ns": snap.window.from_ns, "to_ns": snap.window.to_ns},
         "seconds": round(snap.seconds, 3), "bytes_fetched": snap.bytes_fetched,
         "analysis": None if outcome.json_path is None else str(outcome.json_path),

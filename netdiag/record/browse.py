@@ -23,7 +23,7 @@ import asyncio
 import re
 from collections.abc import Sequence
 
-from netdiag.errors import CommandError
+from netdiag.errors import CommandError, TransportError
 from netdiag.record.listing import HEAD, Listing, Recorder, RingFile, first_packet_ns
 from netdiag.record.scripts import DIR_PREFIX
 from netdiag.transport import RemoteEntry, Transport
@@ -88,8 +88,8 @@ async def _text(transport: Transport, path: str) -> str:
 async def _head(transport: Transport, path: str) -> bytes | None:
     try:
         return await transport.read(path, HEAD)
-    except CommandError:
-        return None  # rotated away or not yet written
+    except (CommandError, TransportError):
+        return None  # rotated away, not yet written, or the connection is gone
 
 
 async def first_packets(transport: Transport, paths: list[str]) -> dict[str, int | None]:

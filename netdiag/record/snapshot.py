@@ -16,12 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from netdiag.bundle.layout import Layout
 from netdiag.capture.preflight import clock_dialog
 from netdiag.capture.results import (
     CaptureResult,
@@ -132,6 +134,7 @@ async def take_snapshot(
 ) -> Snapshot:
     """Fetch, cut and write the bundle; node failures are statuses in the manifest."""
     started = time.monotonic()
+    fresh = not out.exists()
     prepare_out(out)
     nodes = list(inventory.nodes)
     record = RunRecord(
@@ -181,6 +184,15 @@ async def take_snapshot(
     )
     for p in snap.points:
         record.notes.extend(f"{p.point}: {problem}" for problem in p.problems)
+    if not snap.points:  # no recorder answered: no bundle, not an empty one left behind
+        if fresh:
+            shutil.rmtree(out, ignore_errors=True)
+        else:
+            for empty in (Layout(out).pcaps, Layout(out).probes):
+                with contextlib.suppress(OSError):
+                    empty.rmdir()
+        snap.seconds = time.monotonic() - started
+        return snap
     write_manifest(record)
     snap.seconds = time.monotonic() - started
     return snap
@@ -413,6 +425,12 @@ async def _with_listing(
     finally:
         for task in tasks.values():
             task.cancel()
+    if fetch.lost is not None and work.outcome.status == "ok":
+        work.outcome.status = "lost"
+        work.outcome.detail = (
+            f"{fetch.lost}; what was fetched before is in the bundle, the points it cut short "
+            "say which files are missing"
+        )
     # the rings ran at least until the last listing that found them alive (less tcpdump's
     # lag in writing what it captured, LAG_NS): the analysis may call a packet missing at a
     # quiet point before then dropped (its last frame alone would end the point earlier)
@@ -450,6 +468,7 @@ class _Fetch:
         self.scans: dict[str, FileScan] = {}
         self.firsts: dict[str, int | None] = {}  # first packet of the bytes fetched
         self.failures: dict[str, str] = {}
+        self.lost: str | None = None  # the connection was lost during the fetch: why
 
     async def get(self, rec: Recorder, f: RingFile, lo: int) -> None:
         """Fetch ``f``, unless the file written after it started before ``lo`` (node clock):
@@ -463,7 +482,11 @@ class _Fetch:
                 if first is not None and first + MTIME_SLACK_NS < lo:
                     return
             data = await self.t.read(path)
-        except (TransportError, CommandError) as exc:
+        except TransportError as exc:
+            self.lost = self.lost or str(exc)
+            self.failures[path] = "the connection was lost"
+            return
+        except CommandError as exc:
             self.failures[path] = str(exc)
             return
         self.firsts[path] = first_packet_ns(data[:HEAD])
@@ -534,10 +557,11 @@ def _cut_point(
     snap = PointSnapshot(res.point, files_listed=len(rec.files))
     kept: list[FileScan] = []
     firsts: list[int] = []
+    failed: dict[str, list[str]] = {}  # why -> files (a lost connection fails them all)
     for f in files:
         path = f"{rec.directory}/{f.name}"
         if path in fetch.failures:
-            snap.problems.append(f"{f.name}: fetch failed: {fetch.failures[path]}")
+            failed.setdefault(fetch.failures[path], []).append(f.name)
             continue
         scan = fetch.scans.get(path)
         if scan is None:
@@ -554,6 +578,8 @@ def _cut_point(
         if was is not None:
             firsts.append(was)
         kept.append(scan)
+    for why, names in failed.items():
+        snap.problems.append(f"{', '.join(names)}: not fetched: {why}")
     cut = merge_scans(kept)
     snap.problems.extend(cut.problems)
     if cut.head:

@@ -298,6 +298,11 @@ class AsyncsshTransport(Transport):
     async def _sftp_op(self, op: Any, *args: str, what: str) -> Any:
         try:
             return await op(*args)
+        except (asyncssh.SFTPConnectionLost, asyncssh.SFTPNoConnection) as exc:
+            raise TransportError(
+                f"{self.name}: connection lost during {what} ({exc.reason}); the node stopped "
+                "answering or dropped the connection"
+            ) from exc
         except asyncssh.SFTPError as exc:
             raise CommandError(f"{self.name}: cannot {what}: {exc.reason}; check the path") from exc
         except OSError as exc:
