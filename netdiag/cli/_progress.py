@@ -54,10 +54,15 @@ class Progress:
         timer.start()
         try:
             yield
-        finally:
+        except BaseException as exc:
             timer.cancel()
             if shown.is_set():
-                self.say(f"{text}: done in {time.monotonic() - started:.1f} s")
+                how = "interrupted" if isinstance(exc, KeyboardInterrupt) else "stopped"
+                self.say(f"{text}: {how} after {time.monotonic() - started:.1f} s")
+            raise
+        timer.cancel()
+        if shown.is_set():
+            self.say(f"{text}: done in {time.monotonic() - started:.1f} s")
 
 
 async def say_waits(

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from netdiag.bundle.layout import Layout
 from netdiag.capture.preflight import clock_dialog
 from netdiag.capture.results import (
     CaptureResult,
@@ -159,7 +158,11 @@ async def take_snapshot(
                 await _node_snapshot(t, work, name=name, window=window, out=out)
         return work
 
-    works = await for_each_node(nodes, one, concurrency)
+    try:
+        works = await for_each_node(nodes, one, concurrency)
+    except BaseException:  # interrupted: no half-written bundle stays behind
+        _clear(out, fresh)
+        raise
     snap = Snapshot(out, window, record, [w.outcome for w in works])
     for w in works:
         if not w.found and w.outcome.status == "ok":
@@ -185,17 +188,25 @@ async def take_snapshot(
     for p in snap.points:
         record.notes.extend(f"{p.point}: {problem}" for problem in p.problems)
     if not snap.points:  # no recorder answered: no bundle, not an empty one left behind
-        if fresh:
-            shutil.rmtree(out, ignore_errors=True)
-        else:
-            for empty in (Layout(out).pcaps, Layout(out).probes):
-                with contextlib.suppress(OSError):
-                    empty.rmdir()
+        _clear(out, fresh)
         snap.seconds = time.monotonic() - started
         return snap
     write_manifest(record)
     snap.seconds = time.monotonic() - started
     return snap
+
+
+def _clear(out: Path, fresh: bool) -> None:
+    """Undo :func:`prepare_out` and what was written since: the directory was new, or empty."""
+    if fresh:
+        shutil.rmtree(out, ignore_errors=True)
+        return
+    for child in list(out.iterdir()) if out.is_dir() else []:
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                child.unlink()
 
 
 def _iso(ns: int) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import shlex
 import stat
 from collections.abc import Sequence
@@ -33,6 +34,8 @@ from netdiag.transport.base import RemoteEntry, Transport
 from netdiag.transport.credentials import Agent, KeyFile, auth_failed, order_keys, public_blob
 from netdiag.transport.hostkeys import KnownHosts
 from netdiag.transport.target import SshTarget, resolve, through_jump
+
+log = logging.getLogger(__name__)
 
 __all__ = ["AsyncsshTransport"]
 
@@ -178,6 +181,7 @@ class AsyncsshTransport(Transport):
             raise
 
     async def _connect(self) -> None:
+        _quiet_orphaned_sftp_io(asyncio.get_running_loop())
         target = self._target or await resolve(self.node)
         tunnel: Any = None
         if target.jump is not None:
@@ -309,3 +313,29 @@ class AsyncsshTransport(Transport):
             raise CommandError(f"{self.name}: cannot {what}: {exc}; check the local path") from exc
         except (asyncssh.Error, asyncio.IncompleteReadError) as exc:
             raise TransportError(f"{self.name}: connection lost during {what} ({exc})") from exc
+
+
+def _quiet_orphaned_sftp_io(loop: asyncio.AbstractEventLoop) -> None:
+    """asyncssh reads and copies a file with tasks of its own (``_SFTPParallelIO``) and leaves
+    them running when the caller is cancelled (Ctrl-C during a fetch); once the connection
+    closes they fail with nobody to hear it, and asyncio prints each one's traceback. Those
+    are logged at debug level; anything else goes to the loop's usual handler."""
+    previous = loop.get_exception_handler()
+    if getattr(previous, "netdiag_quiets_sftp_io", False):
+        return
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        task = context.get("future")
+        coro = getattr(task, "get_coro", lambda: None)()
+        where = getattr(coro, "__qualname__", "")
+        if isinstance(exc, (asyncssh.Error, OSError)) and where.startswith("_SFTPParallelIO"):
+            log.debug("an SFTP transfer abandoned when its caller was cancelled: %s", exc)
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    handler.netdiag_quiets_sftp_io = True  # type: ignore[attr-defined]
+    loop.set_exception_handler(handler)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import json
 import os
 import shlex
 import struct
@@ -10,6 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import asyncssh
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,7 +20,7 @@ from hypothesis import strategies as st
 from netdiag.capture.protocol import CLOCK_LOOP
 from netdiag.clock import Clock
 from netdiag.errors import CommandError, InputError
-from netdiag.inventory import NodeSpec
+from netdiag.inventory import Inventory, NodeSpec
 from netdiag.record.browse import list_by_transfer, ring_files
 from netdiag.record.cut import cut_to_window
 from netdiag.record.listing import (
@@ -42,8 +45,10 @@ from netdiag.record.ring import (
     validate_name,
 )
 from netdiag.record.scripts import capture_argv, launch_argv, recorder_dir
+from netdiag.record.snapshot import Window, take_snapshot
 from netdiag.record.watch import REMOTE_LOOP, _remote_probes, parse_probe, probe_started
 from netdiag.transport import RemoteEntry
+from netdiag.transport.asyncssh_backend import _quiet_orphaned_sftp_io
 from netdiag.transport.local import LocalTransport
 from netdiag.transport.mock import MockCall, MockScript, MockTransport
 
@@ -470,3 +475,83 @@ def test_kernel_drops_are_counted_inside_the_window_from_the_samples_around_it()
     assert counts_in_window([], 0, S) is None
     assert count_samples("tcpdump: 5 packets captured, 5 packets received by filter, 0 packets"
                          " dropped by kernel") == []  # fmt: skip  # not asked for by netdiag
+
+
+# -- a whole snapshot, on this machine (LocalTransport: no SSH, the same code paths) ------------
+
+
+def recorder_on_disk(capdir: Path, name: str, label: str, rings: list[bytes]) -> Path:
+    """What a recorder leaves in its directory: meta, ring files, tcpdump.err with samples."""
+    d = capdir / f"netdiag-rec-{name}.cap-{label}"
+    d.mkdir(parents=True)
+    (d / "meta").write_text(f"name={name}\nkind=cap\nlabel={label}\niface={label}\nfiles=3\n"
+                            "snaplen=512\nstarted=1000\n")  # fmt: skip
+    for i, data in enumerate(rings):
+        (d / f"ring.pcap{i}").write_bytes(data)
+    return d
+
+
+async def test_a_snapshot_cuts_the_window_and_counts_its_drops(tmp_path: Path) -> None:
+    capdir = tmp_path / "cap"
+    t0 = 1_800_000_000 * S
+    old = pcap([(t0 + i * S, frame(i)) for i in range(10)])  # 0..9 s
+    new = pcap([(t0 + i * S, frame(i)) for i in range(10, 20)])  # 10..19 s
+    d = recorder_on_disk(capdir, "x", "eth0", [old, new])
+    os.utime(d / "ring.pcap0", (t0 // S + 9, t0 // S + 9))
+    os.utime(d / "ring.pcap1", (t0 // S + 19, t0 // S + 19))
+
+    def line(captured: int, dropped: int) -> str:
+        return (f"tcpdump: {captured} packets captured, {captured} packets received by filter,"
+                f" {dropped} packets dropped by kernel")  # fmt: skip
+
+    (d / "tcpdump.err").write_text("\n".join([
+        "tcpdump: listening on eth0", f"netdiag-counts {t0 + 5 * S}", line(5, 40),
+        f"netdiag-counts {t0 + 15 * S}", line(15, 42), f"netdiag-counts {t0 + 25 * S}",
+        line(20, 42), "",
+    ]))  # fmt: skip
+    node = NodeSpec(name="n1", host="localhost", capture_dir=str(capdir))
+    inventory = Inventory(tmp_path / "inv.yaml", (node,))
+    out = tmp_path / "snap"
+    window = Window(t0 + 12 * S, t0 + 14 * S)  # this machine's clock is the node's here
+    snap = await take_snapshot(inventory, name="x", window=window, out=out,
+                               factory=lambda n, kind: LocalTransport(n))  # fmt: skip
+    (point,) = snap.points
+    assert point.files_fetched == ["ring.pcap1"]  # pcap0 ended at 9 s: the next one says so
+    assert point.packets == 3  # 12, 13, 14 s
+    manifest = json.loads((out / "manifest.json").read_text())
+    (capture,) = manifest["captures"]
+    # counts between the samples around the window (5 s .. 15 s): 2 drops, not the 42 of its life
+    assert capture["stats"] == {"captured": 10, "received": 10, "dropped": 2}
+    cut = (out / capture["file"]).read_bytes()
+    assert first_packet_ns(cut[:40]) == t0 + 12 * S
+    # the same snapshot of a recorder that is not there leaves no bundle behind
+    gone = tmp_path / "nothing"
+    none = await take_snapshot(inventory, name="y", window=window, out=gone,
+                               factory=lambda n, kind: LocalTransport(n))  # fmt: skip
+    assert none.points == []
+    assert not gone.exists()
+
+
+def test_orphaned_sftp_io_errors_are_quiet_and_others_are_not() -> None:
+    loop = asyncio.new_event_loop()
+    seen: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _loop, context: seen.append(context))
+    try:
+        _quiet_orphaned_sftp_io(loop)
+        _quiet_orphaned_sftp_io(loop)  # once only
+
+        async def _start_task() -> None:
+            return None
+
+        _start_task.__qualname__ = "_SFTPParallelIO._start_task"
+        orphan = loop.create_task(_start_task())
+        loop.run_until_complete(orphan)
+        handler = loop.get_exception_handler()
+        assert handler is not None
+        handler(loop, {"exception": asyncssh.SFTPConnectionLost("gone"), "future": orphan})
+        assert seen == []
+        other = {"exception": ValueError("mine"), "message": "x"}
+        handler(loop, other)
+        assert seen == [other]
+    finally:
+        loop.close()
