@@ -46,8 +46,15 @@ def reboot_node(spec: LabSpec, node: str) -> LabState:
         if state is None or state.phase != "up":
             raise LabError(f"lab {spec.name} is not up; `netdiag lab up --name {spec.name}`")
         macs = {ns: _macs(ns) for ns in namespaces}  # a NIC keeps its MAC over a reboot
-        # the power cut: every process in the node's and its pods' namespaces
-        left = kill_and_wait(pids_in_netns(netns_ids(namespaces)))
+        # the power cut: every process in the node's and its pods' namespaces, again until none
+        # is left (a process forked while the others were being killed is one of them too)
+        ids = netns_ids(namespaces)
+        left: list[int] = []
+        for _ in range(20):
+            found = pids_in_netns(ids)
+            if not found:
+                break
+            left = kill_and_wait(found)
         sshd.reap_children()
         if left:
             raise LabError(f"lab {spec.name}: processes {left} of {node} survived SIGKILL")

@@ -151,16 +151,15 @@ reap() {
 }
 """
 
-# listing: with $capdir, $name ("" = every recorder) and $usr1 ("usr1": ask each tcpdump for
-# its counts, SIGUSR1, and wait 0.3 s for them; "usr1-later": ask, the counts are read by a
-# later listing). Per directory: "@rec ALIVE DIR", "@meta K=V", "@fstat SIZE MTIME PATH" per
-# ring file, "@heads HEX" (`head -v -c 40` of its ring files: each file's pcap header and first
-# record header, i.e. its first packet's time), "@stat LINE", "@probe LINE" (last probe
-# result); orphans (supervisor gone, or never written and the directory older than a minute)
-# are removed: "@swept DIR". Last line: "@now NS". A handful of processes per directory,
-# whatever the number of ring files (on a loaded node each costs milliseconds). "usr1" waits
-# until every tcpdump asked has written to its stderr (at most 3 s: a loaded node may not run
-# it at once), then 50 ms for the rest of its three lines.
+# listing: with $capdir, $name ("" = every recorder) and $usr1 ("usr1": ask each tcpdump for its
+# counts, SIGUSR1, and wait for them; "": don't). Per directory: "@rec ALIVE DIR", "@meta K=V",
+# "@fstat SIZE MTIME PATH" per ring file, "@heads HEX" (`head -v -c 40` of its ring files: each
+# file's pcap header and first record header, i.e. its first packet's time), "@stat LINE", "@probe
+# LINE" (last probe result); orphans (supervisor gone, or never written and the directory older than
+# a minute) are removed: "@swept DIR". Last line: "@now NS". A handful of processes per directory,
+# whatever the number of ring files (on a loaded node each costs milliseconds). "usr1" waits until
+# every tcpdump asked has written to its stderr (at most 3 s: a loaded node may not run it at once),
+# then 50 ms for the rest of its three lines.
 _LISTING = r"""listing() {
 asked=
 for d in "$capdir"/netdiag-rec-*.*; do

@@ -1,14 +1,15 @@
 """``record snapshot``: the ring files that overlap a window, from every node at once, cut to
 the window and written as an ordinary run bundle (``manifest.json`` + ``pcaps/``).
 
-Per node (all nodes concurrently): one batch lists the recorders (and asks each tcpdump for
-its counts, SIGUSR1), the interfaces and the kernel; one dialog samples the clock (minimum
-RTT, as a capture does); then only the files whose [first packet, mtime] overlaps the window
-(converted to the node's clock, widened by the clock error) are fetched over SFTP, all at
-once. tcpdump is never paused: a fetch reads what is on disk; the file being written may end
-inside a record, and the cut keeps whole records only. A ring that wrapped onto a file while
-it was being fetched is caught by a second listing (its first packet changed) and that file
-is left out, saying so. The recorder keeps running.
+Per node (all nodes concurrently): the recorders are listed over SFTP
+(:mod:`netdiag.record.browse`); the files the window needs whatever the clock did since
+``record start`` measured it are fetched at once, while one shell dialog measures the clock
+again (minimum RTT, as a capture does) and asks each tcpdump for its counts; the new
+measurement decides the other files and the cut. tcpdump is never paused: a fetch reads what
+is on disk; the file being written may end inside a record, and the cut keeps whole records
+only. A ring that wrapped onto a file while it was being fetched is caught by reading the
+file's first packet again (it changed) and that file is left out, saying so. tcpdump's counts
+are the window's, from the samples around it. The recorder keeps running.
 """
 
 from __future__ import annotations
