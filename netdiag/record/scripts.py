@@ -238,7 +238,6 @@ counts() {
   for d in "$capdir/netdiag-rec-$name".cap-*; do
     c=; read -r c 2>/dev/null <"$d/timeout.pid" && cs="$cs${cs:+,}$c"
   done
-  was=$(sizes)
   [ -n "$cs" ] || return 0
   ps=
   for t in $(pgrep -P "$cs" 2>/dev/null); do ps="$ps /proc/$t/cmdline"; done
@@ -247,6 +246,7 @@ counts() {
   for d in "$capdir/netdiag-rec-$name".cap-*; do
     [ -f "$d/tcpdump.err" ] && printf 'netdiag-counts %s\n' "$at" >>"$d/tcpdump.err"
   done
+  was=$(sizes)  # after the markers: "stats" waits for tcpdump's own line
   # only a process whose command line writes into one of our rings: a PID reused by another
   # process since timeout.pid was written is never signalled (SIGUSR1 would end it)
   # shellcheck disable=SC2086,SC2013
