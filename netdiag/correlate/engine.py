@@ -39,7 +39,7 @@ from netdiag.correlate.clocks import (
 from netdiag.correlate.fingerprint import base_confidence, combine, fingerprint, payload_cut
 from netdiag.correlate.flows import describe, pair
 from netdiag.correlate.frame import Names, effective_points, point_names, work_frame
-from netdiag.correlate.journeys import Grouping, group, hop_index, visit_keys
+from netdiag.correlate.journeys import Grouping, group, hop_index, twin_keys, visit_keys
 from netdiag.correlate.model import Analysis, Options
 from netdiag.correlate.order import Evidence, Ordering, order_rows
 from netdiag.correlate.transforms import (
@@ -155,7 +155,16 @@ def group_journeys(work: Work) -> None:
         dst = w["dst_lo"].to_numpy() ^ (w["dst_hi"].to_numpy() * _GOLDEN)
     ts = w["ts"].to_numpy() - work.coarse[w["dom"].to_numpy()]
     work.grouping = group(
-        w["key"].to_numpy(), ts, w["point"].to_numpy(), work.window, visit, header, src, dst
+        w["key"].to_numpy(),
+        ts,
+        w["point"].to_numpy(),
+        work.window,
+        visit,
+        header,
+        src,
+        dst,
+        twin_keys(w),
+        w["eth_dst"].to_numpy() > 0,  # a frame with its destination MAC: the one to keep
     )
 
 

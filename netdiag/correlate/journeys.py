@@ -138,6 +138,24 @@ def visit_keys(w: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return visit, header
 
 
+def twin_keys(w: pd.DataFrame) -> np.ndarray:
+    """Per row, what two captures of one device agree on when they record the same frame:
+    the visit without its direction (an all-device capture knows it, a one-device capture does
+    not) and the header without the link layer (an all-device capture has no destination
+    MAC). With the point and the exact timestamp (one skb, one kernel timestamp) it tells such
+    twins apart from a packet that passed the device twice."""
+    u = {c: w[c].to_numpy().astype("uint64") for c in ("encap", "vni", "ttl", "sport", "dport",
+                                                       "icmp_id")}  # fmt: skip
+    with np.errstate(over="ignore"):
+        small = (u["encap"] & _M4) | (u["ttl"] & _M9) << _U(4) | (u["vni"] & _M25) << _U(17)
+        ports = (
+            (u["sport"] & _M17) | (u["dport"] & _M17) << _U(17) | (u["icmp_id"] & _M17) << _U(34)
+        )
+        src = w["src_lo"].to_numpy() ^ (w["src_hi"].to_numpy() * _GOLDEN)
+        dst = w["dst_lo"].to_numpy() ^ (w["dst_hi"].to_numpy() * _GOLDEN)
+    return combine(small, w["outer_dst_lo"].to_numpy(), src, dst, ports, seed=24)
+
+
 _U = np.uint64
 _M4, _M9, _M17, _M25 = (_U((1 << n) - 1) for n in (4, 9, 17, 25))
 _GOLDEN = _U(0x9E3779B97F4A7C15)
@@ -152,9 +170,15 @@ def group(  # noqa: PLR0917 - the engine's one call, arrays of the work frame
     header: np.ndarray,
     src: np.ndarray,
     dst: np.ndarray,
+    twin: np.ndarray | None = None,
+    fuller: np.ndarray | None = None,
 ) -> Grouping:
     """Journeys for rows with the given key, roughly corrected time, point code and visit /
-    header hashes (:func:`visit_keys`); ``src`` / ``dst`` address keys break ties in splits."""
+    header hashes (:func:`visit_keys`); ``src`` / ``dst`` address keys break ties in splits.
+    ``twin`` (:func:`twin_keys`): rows at one point with the same time to the nanosecond and
+    the same twin key are one frame recorded by two captures of that device (``-i any`` beside
+    ``-i eth0``): all but one are duplicates, the one kept being a ``fuller`` row (its
+    destination MAC known) where there is one."""
     n = len(key)
     if n == 0:
         return Grouping(np.zeros(0, "int64"), np.zeros(0, bool), np.zeros(0, bool), 0)
@@ -165,9 +189,18 @@ def group(  # noqa: PLR0917 - the engine's one call, arrays of the work frame
     grp = np.cumsum(new) - 1
     ngroups = int(grp[-1]) + 1
     # Cells (group, point, visit): repeats inside one are duplicates or several packets.
-    cell = combine(grp.astype("uint64") << _U(16) ^ point[order].astype("uint64"),
-                   visit[order], seed=23).astype("int64")  # fmt: skip
+    cell = combine(cell_point(grp, point[order]), visit[order], seed=23).astype("int64")
+    twins = np.zeros(n, dtype=bool)
+    if twin is not None:
+        same = combine(cell_point(grp, point[order]), t.astype("uint64"), twin[order], seed=25)
+        full = np.ones(n, dtype=bool) if fuller is None else fuller[order]
+        pick = np.lexsort((~full, same))  # per twin set, a fuller row first
+        twins = np.empty(n, dtype=bool)
+        twins[pick] = pd.Series(same[pick]).duplicated().to_numpy()
+        # a twin is no packet of its cell: give it a cell of its own there
+        cell = np.where(twins, combine(cell.astype("uint64"), np.arange(n), seed=26), cell)
     duplicate, rank = _cell_ranks(grp, cell, header[order], t)
+    duplicate |= twins
     packets = np.ones(ngroups, dtype="int64")
     several = np.flatnonzero(rank > 0)
     np.maximum.at(packets, grp[several], rank[several] + 1)
@@ -190,6 +223,12 @@ def group(  # noqa: PLR0917 - the engine's one call, arrays of the work frame
     ambiguous = np.zeros(len(uniques), dtype=bool)
     ambiguous[codes[split][amb]] = True
     return Grouping(journey, dup_out, ambiguous, len(uniques))
+
+
+def cell_point(grp: np.ndarray, point: np.ndarray) -> np.ndarray:
+    """A candidate and a point code as one word (points fit in 16 bits)."""
+    out: np.ndarray = grp.astype("uint64") << _U(16) ^ point.astype("uint64")
+    return out
 
 
 def _split(  # noqa: PLR0917 - one step of group(), on the rows of split candidates
