@@ -304,12 +304,18 @@ def _side_copies(
     if not use.any():
         return side
     # Runs of one header inside a segment: the first run has nothing before it, the last run
-    # nothing after it.
-    run_start = np.r_[True, (seg_of_row[1:] != seg_of_row[:-1]) | (header[1:] != header[:-1])]
-    run = np.cumsum(run_start) - 1
-    first_run = run[seg.start][seg_of_row]
-    last_run = run[seg.stop - 1][seg_of_row]
-    pure_seg = run[seg.start] == run[seg.stop - 1]
+    # nothing after it. A duplicate recording (the same frame from a second capture of the
+    # device) is no run of its own: counted, it would put the frame after itself.
+    kept = np.flatnonzero(~ev.duplicate[rows])
+    ks, kh = seg_of_row[kept], header[kept]
+    run = np.full(n, -1, dtype="int64")
+    run[kept] = np.cumsum(np.r_[True, (ks[1:] != ks[:-1]) | (kh[1:] != kh[:-1])]) - 1
+    at = np.arange(n)
+    first_kept = np.minimum.reduceat(np.where(run >= 0, at, n - 1), seg.start)
+    last_kept = np.maximum.reduceat(np.where(run >= 0, at, 0), seg.start)
+    first_run = run[first_kept][seg_of_row]
+    last_run = run[last_kept][seg_of_row]
+    pure_seg = run[first_kept] == run[last_kept]
     eth_src = w["eth_src"].to_numpy()[rows]
     eth_dst = w["eth_dst"].to_numpy()[rows]
     known = owners.known_mac_domains
