@@ -24,13 +24,12 @@ import re
 from collections.abc import Sequence
 
 from netdiag.errors import CommandError, TransportError
-from netdiag.record.listing import HEAD, Listing, Recorder, RingFile, first_packet_ns
+from netdiag.record.listing import HEAD, NS, Listing, Recorder, RingFile, first_packet_ns
 from netdiag.record.scripts import DIR_PREFIX
 from netdiag.transport import RemoteEntry, Transport
 
 __all__ = ["first_packets", "list_by_transfer", "ring_files"]
 
-NS = 1_000_000_000
 _RING = re.compile(r"ring\.pcap\d+$")
 META_MAX = 65536
 

@@ -58,6 +58,23 @@ def sweep_dead_sessions() -> list[str]:
 _TOOLS = ("ip", "bridge", "unshare", "ssh", "ssh-keygen", "tcpdump", "iptables-restore")
 
 
+def processes_naming(marker: str, *, width: int = 100) -> list[str]:
+    """``PID: command line`` (cut to ``width``) of every process whose command line carries
+    ``marker`` (a run id, a recorder's directory prefix): what a test must not leave behind."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in cmd and "pytest" not in cmd:
+            found.append(f"{pid}: {cmd[:width]}")
+    return found
+
+
 def lab_skip_reason() -> str | None:
     """None when the lab can be built here, else why not (the tests then skip, saying so)."""
     if os.geteuid() != 0:

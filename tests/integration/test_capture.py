@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ import pytest
 from netdiag.cli import main
 from netdiag.cli._env import Env, ExitCode
 from netdiag.lab import LabState
+from tests.integration.conftest import processes_naming
 
 pytestmark = pytest.mark.integration
 
@@ -33,16 +33,7 @@ FIP_PLAN = REPO / "probes" / "fip-ingress.yaml"
 def leftovers(lab: LabState, run_id: str) -> list[str]:
     """Processes and capture directories of run ``run_id`` still present anywhere."""
     marker = f"netdiag-cap-{run_id}"
-    found = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                    cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if marker in cmd:
-                found.append(f"process {pid}: {cmd[:100]}")
+    found = [f"process {p}" for p in processes_naming(marker)]
     tmps = [Path(lab.state_dir) / "nodes" / n / "tmp" for n in lab.node_names] + [Path("/tmp")]
     for tmp in tmps:
         found += [f"dir {p}" for p in tmp.glob(f"{marker}.*")]

@@ -37,7 +37,7 @@ from netdiag.lab import LabState, default_spec
 from netdiag.lab import sshd as lab_sshd
 from netdiag.orchestrator import RunOptions, run_capture
 from netdiag.plan import load_plan
-from tests.integration.conftest import own_lab, session_lab
+from tests.integration.conftest import own_lab, processes_naming, session_lab
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]  # no fault may hang a run
 
@@ -67,16 +67,7 @@ def lab() -> Iterator[LabState]:
 def traces(lab: LabState, run_id: str) -> list[str]:
     """Processes whose command line carries the run id (tcpdump, timeout, supervisors) and
     capture directories of the run in any node's /tmp."""
-    found = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                    cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if run_id in cmd:
-                found.append(f"process {pid}: {cmd[:80]}")
+    found = [f"process {p}" for p in processes_naming(run_id, width=80)]
     found += [f"dir {d}" for d in _dirs(lab, run_id)]
     return found
 

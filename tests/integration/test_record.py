@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import re
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from netdiag.lab.reboot import reboot_node
 from netdiag.record.control import RECORDER_FILES_MAX
 from netdiag.record.listing import count_samples
 from netdiag.record.ring import RingSpec
-from tests.integration.conftest import own_lab, session_lab
+from tests.integration.conftest import own_lab, processes_naming, session_lab
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -87,17 +86,7 @@ def rec_dirs(lab: LabState, name: str) -> list[Path]:
 
 
 def rec_processes(name: str) -> list[str]:
-    found = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                    cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if f"netdiag-rec-{name}." in cmd and "pytest" not in cmd:
-                found.append(f"{pid}: {cmd[:100]}")
-    return found
+    return processes_naming(f"netdiag-rec-{name}.")
 
 
 def traces(lab: LabState, name: str) -> list[str]:
