@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEB_PACKAGES := tcpdump tshark shellcheck openssh-server openssh-client iptables iproute2 iputils-ping \
 	traceroute chromium python3-venv python3-dev gcc libc6-dev procps psmisc util-linux kmod \
-	openvswitch-switch ovn-central zsh fish
+	openvswitch-switch ovn-central zsh fish gawk busybox
 PYTEST_ARGS ?=
 
 .PHONY: demo test deps venv lint typecheck unit integration bench fuzz clean

@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from netdiag.errors import CommandError, TransportError
 from netdiag.record.listing import HEAD, NS, Listing, Recorder, RingFile, first_packet_ns
 from netdiag.record.scripts import DIR_PREFIX
 from netdiag.transport import RemoteEntry, Transport
 
-__all__ = ["first_packets", "list_by_transfer", "ring_files"]
+__all__ = ["first_packets_again", "list_by_transfer", "ring_files"]
 
 _RING = re.compile(r"ring\.pcap\d+$")
 META_MAX = 65536
@@ -84,14 +84,27 @@ async def _text(transport: Transport, path: str) -> str:
         return ""
 
 
-async def _head(transport: Transport, path: str) -> bytes | None:
+async def _head(transport: Transport, path: str) -> bytes | bytearray | None:
     try:
         return await transport.read(path, HEAD)
     except (CommandError, TransportError):
         return None  # rotated away, not yet written, or the connection is gone
 
 
-async def first_packets(transport: Transport, paths: list[str]) -> dict[str, int | None]:
-    """Each path's first packet time now (a file that cannot be read is left out)."""
-    heads = await asyncio.gather(*(_head(transport, p) for p in paths))
-    return {p: first_packet_ns(h) for p, h in zip(paths, heads, strict=True) if h is not None}
+async def first_packets_again(
+    transport: Transport, fetched: Mapping[str, int | None]
+) -> dict[str, int | None]:
+    """The first packet now of ring files fetched (path -> first packet of the bytes fetched,
+    all of one ring): a file the ring wrapped onto meanwhile has another. A ring overwrites
+    its files oldest first, so they are read again oldest first, one at a time, until one has
+    not changed: the files after it were not reopened either. The files not read again, or
+    that cannot be read, keep the first packet they had."""
+    now = dict(fetched)
+    for path in sorted(fetched, key=lambda p: (fetched[p] is None, fetched[p] or 0, p)):
+        head = await _head(transport, path)
+        if head is None:
+            continue  # not there now: the next file tells
+        now[path] = first_packet_ns(head)
+        if now[path] == fetched[path]:
+            break
+    return now

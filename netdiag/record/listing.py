@@ -72,6 +72,9 @@ class Recorder:
     files: tuple[RingFile, ...] = ()
     stats: CaptureStats | None = None
     last_probe: str = ""
+    samples: tuple[
+        tuple[int, CaptureStats], ...
+    ] = ()  # tcpdump's counts sampled: (node ns, counts)
 
     @property
     def name(self) -> str:
@@ -129,7 +132,7 @@ class Listing:
     now_ns: int | None
 
 
-def first_packet_ns(head: bytes) -> int | None:
+def first_packet_ns(head: bytes | bytearray) -> int | None:
     """The first packet's time from a pcap file's first 40 bytes; None without a whole record
     header (or for anything but pcap)."""
     if len(head) < HEAD:
@@ -251,7 +254,8 @@ def parse_listing(node: str, text: str) -> Listing:
 
 def parse_counts(node: str, text: str) -> Listing:
     """The snapshot dialog's "stats" answer (``@alive 0|1 DIR``, ``@err DIR/tcpdump.err:LINE``,
-    ``@now NS``) -> a Listing of recorders without files: liveness and tcpdump's counts."""
+    ``@now NS``) -> a Listing of recorders without files: liveness, tcpdump's last counts and
+    the samples of its counts that were sent (:func:`count_samples`)."""
     alive: dict[str, bool] = {}
     lines: dict[str, list[str]] = {}
     now_ns: int | None = None
@@ -267,8 +271,10 @@ def parse_counts(node: str, text: str) -> Listing:
         elif tag == "@now":
             now_ns = int(rest) if rest.strip().isdigit() else None
     recorders = tuple(
-        Recorder(node, d, up, stats=parse_stats(lines.get(d, []))) for d, up in alive.items()
-    )
+        Recorder(node, d, up, stats=parse_stats(lines.get(d, [])),
+                 samples=tuple(count_samples("\n".join(lines.get(d, [])))))
+        for d, up in alive.items()
+    )  # fmt: skip
     return Listing(node, recorders, (), now_ns)
 
 

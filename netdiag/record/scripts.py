@@ -224,15 +224,44 @@ echo "@now $(date +%s%N)"
 # $1 capture_dir  $2 name ("" = every recorder)  $3 "usr1" to ask tcpdump for its counts.
 LIST = _OURS + _LISTING + "capdir=$1 name=$2 usr1=$3\nlisting\n"
 
+# Per tcpdump.err: the last sample at or before lo, the first at or after hi (else the last one)
+# and the counts printed after the last sample (tcpdump's own, when it ended): each as
+# ``@err FILE:LINE`` lines. A sample is a ``netdiag-counts NS`` line and the counts line that
+# follows it. (awk compares in doubles: ~256 ns off at today's epoch, a tenth of a sample's
+# own uncertainty.)
+COUNTS_AWK = r"""
+function emit(s,   n, i, part) {
+  n = split(s, part, "\n")
+  for (i = 1; i <= n; i++) print "@err " file ":" part[i]
+}
+function flush() {
+  if (file == "") return
+  if (before != "") emit(before)
+  if (after != "") emit(after); else if (last != "" && last != before) emit(last)
+  if (tail != "") emit(tail)
+}
+FNR == 1 { flush(); file = FILENAME; mark = ""; before = ""; after = ""; last = ""; tail = "" }
+/^netdiag-counts [0-9]+$/ { mark = $0; at = $2; next }
+/packets (captured|received by filter|dropped by kernel)/ {
+  if (mark == "") { tail = (tail == "" ? $0 : tail "\n" $0); next }
+  s = mark "\n" $0; mark = ""; last = s; tail = ""
+  if (at + 0 <= lo + 0) before = s
+  else if (after == "" && at + 0 >= hi + 0) after = s
+}
+END { flush() }
+"""
+
 # The snapshot's one session per node (the listing itself is read over SFTP, record/browse.py),
 # a dialog on stdin: "counts" -> ask each of the recorder's live tcpdumps for its counts
-# (SIGUSR1), then "@iplink JSON", "@uname RELEASE", "@end"; "stats" -> once tcpdump wrote them
-# (its stderr grew, at most 1 s), per capture directory "@alive 0|1 DIR" (its supervisor
-# runs), then "@err DIR/tcpdump.err:LINE" for the count lines, "@now NS", "@end"; any other
-# line -> the time, `date +%s%N` (preflight.clock_dialog). A constant number of processes
-# however many points the node records (each costs a loaded node milliseconds).
-# $1 capture_dir  $2 name.
-DIALOG = r"""capdir=$1 name=$2
+# (SIGUSR1), then "@iplink JSON", "@uname RELEASE", "@end"; "stats LO HI" -> once tcpdump
+# wrote them (its stderr grew, at most 1 s), per capture directory "@alive 0|1 DIR" (its
+# supervisor runs), then "@err DIR/tcpdump.err:LINE" for the samples the window LO..HI (node
+# clock, ns) needs (COUNTS_AWK), "@now NS", "@end"; any other line -> the time,
+# `date +%s%N` (preflight.clock_dialog). A constant number of processes however many points
+# the node records (each costs a loaded node milliseconds), and a few lines per point however
+# long it has recorded.
+# $1 capture_dir  $2 name  $3 COUNTS_AWK.
+DIALOG = r"""capdir=$1 name=$2 COUNTS_AWK=$3
 counts() {
   cs=
   for d in "$capdir/netdiag-rec-$name".cap-*; do
@@ -281,8 +310,10 @@ EOF
     s=; read -r s 2>/dev/null <"$d/supervisor.pid"
     if [ -n "$s" ] && kill -0 "$s" 2>/dev/null; then echo "@alive 1 $d"; else echo "@alive 0 $d"; fi
   done
-  grep -H -e captured -e 'received by filter' -e 'dropped by kernel' -- \
-    "$capdir/netdiag-rec-$name".cap-*/tcpdump.err 2>/dev/null | sed 's/^/@err /'
+  # tcpdump's counts: of each recorder only the samples the window [$1, $2] (node clock)
+  # needs and the counts it printed when it ended (the files hold up to 64 KiB of samples)
+  awk -v lo="$1" -v hi="$2" "$COUNTS_AWK" "$capdir/netdiag-rec-$name".cap-*/tcpdump.err \
+    2>/dev/null
   echo "@now $(date +%s%N)"
 }
 while IFS= read -r line; do
@@ -291,7 +322,11 @@ while IFS= read -r line; do
       counts
       printf '@iplink '; ip -j link 2>/dev/null | tr -d '\n'; echo
       echo "@uname $(uname -r 2>/dev/null)"; echo @end ;;
-    stats) stats; echo @end ;;
+    stats\ *)
+      # shellcheck disable=SC2086  # "stats LO HI", digits only (netdiag's own words)
+      set -- $line
+      case "$2$3" in "" | *[!0-9]*) set -- stats 0 0 ;; esac
+      stats "$2" "$3"; echo @end ;;
     *) date +%s%N ;;
   esac
 done
@@ -407,7 +442,7 @@ def list_argv(capture_dir: str, name: str, *, counts: bool) -> list[str]:
 
 
 def dialog_argv(capture_dir: str, name: str) -> list[str]:
-    return ["sh", "-c", DIALOG, "netdiag-rec-snap", capture_dir, name]
+    return ["sh", "-c", DIALOG, "netdiag-rec-snap", capture_dir, name, COUNTS_AWK]
 
 
 def stop_argv(capture_dir: str, name: str) -> list[str]:

@@ -38,7 +38,7 @@ from netdiag.capture.run_steps import capture_file, make_run_id, prepare_out
 from netdiag.clock import Clock
 from netdiag.errors import CommandError, TransportError
 from netdiag.inventory import Inventory, NodeSpec
-from netdiag.record.browse import first_packets, list_by_transfer
+from netdiag.record.browse import first_packets_again, list_by_transfer
 from netdiag.record.cut import FileScan, merge_scans, scan_file
 from netdiag.record.listing import (
     HEAD,
@@ -47,7 +47,6 @@ from netdiag.record.listing import (
     Listing,
     Recorder,
     RingFile,
-    count_samples,
     counts_in_window,
     first_packet_ns,
     next_file,
@@ -259,6 +258,11 @@ class _Measured:
     why: str = ""
     counting: asyncio.Future[None] | None = None  # "counts" then "stats", after the clock
     stats: Listing | None = None  # what "stats" answered: liveness, tcpdump's counts
+    # the window on the node's clock, once the clock is settled: "stats" sends the samples
+    # of tcpdump's counts it needs
+    window: asyncio.Future[tuple[int, int]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
 
 
 async def _measure(t: Transport, node: NodeSpec, name: str, work: _NodeWork) -> _Measured:
@@ -288,8 +292,9 @@ async def _converse(dialog: _Dialog, got: _Measured, work: _NodeWork) -> None:
 
 async def _counts_and_stats(dialog: _Dialog, got: _Measured, work: _NodeWork) -> None:
     await _counts(dialog, work)
+    lo, hi = await got.window
     try:
-        answer = await bounded(dialog.ask("stats"), STEP)
+        answer = await bounded(dialog.ask(f"stats {max(0, lo)} {max(0, hi)}"), STEP)
     except (TransportError, TimeoutError):
         return
     got.stats = parse_counts(work.node.name, "\n".join(answer))
@@ -406,6 +411,7 @@ async def _with_listing(
         offset = clock.offset_ns if clock else 0
         lo, hi = window.from_ns + offset, window.to_ns + offset  # the node's clock
         fetch.bounds.set_result((lo - slack, hi + slack))
+        got.window.set_result((lo, hi))
         jobs = [(rec, select_files(rec.files, lo, hi, slack_ns=slack)) for rec in caps]
         for rec, files in jobs:
             for f in files:
@@ -420,14 +426,13 @@ async def _with_listing(
             the other points' files are still coming)."""
             paths = [f"{rec.directory}/{f.name}" for f in files]
             await asyncio.gather(*(tasks[p] for p in paths))
-            now_first = await first_packets(t, [p for p in paths if p in fetch.firsts])
-            res, snap = await asyncio.to_thread(
+            now_first = await first_packets_again(
+                t, {p: fetch.firsts[p] for p in paths if p in fetch.firsts}
+            )
+            return await asyncio.to_thread(
                 _cut_point, work, rec, files=files, fetch=fetch, now_first=now_first, out=out,
                 lo=lo - slack,
             )  # fmt: skip
-            await _read_stats(got)  # the counts asked for at the snapshot are written by then
-            await _window_counts(t, rec, res, lo=lo, hi=hi)
-            return res, snap
 
         results, stats, _ = await asyncio.gather(
             asyncio.gather(*(point(rec, files) for rec, files in jobs)),
@@ -449,8 +454,8 @@ async def _with_listing(
     until = None if stats is None or stats.now_ns is None else min(hi, stats.now_ns - LAG_NS)
     for (rec, files_of), (res, snap) in zip(jobs, results, strict=True):
         fresh = _same_recorder(stats, rec)
-        if res.stats is None and fresh is not None and fresh.stats is not None:
-            res.stats = fresh.stats  # no samples kept: the counts of the recorder's whole life
+        if fresh is not None:
+            _window_counts(rec, res, fresh, lo=lo, hi=hi)
         if until is not None and fresh is not None and fresh.alive:
             res.until_ns = until
         if fresh is not None and not fresh.alive:
@@ -513,19 +518,14 @@ async def _read_stats(got: _Measured) -> Listing | None:
     return got.stats
 
 
-async def _window_counts(
-    t: Transport, rec: Recorder, res: CaptureResult, *, lo: int, hi: int
-) -> None:
+def _window_counts(rec: Recorder, res: CaptureResult, fresh: Recorder, *, lo: int, hi: int) -> None:
     """tcpdump's counts inside the window (node clock), from the samples the recorder keeps
-    in its ``tcpdump.err`` (every 10 s, and one at the snapshot): the kernel's drops of the
-    incident, not of the recorder's whole life. A window that the samples do not enclose says
-    how far they reach."""
-    try:
-        text = (await t.read(f"{rec.directory}/tcpdump.err", 1 << 17)).decode("utf-8", "replace")
-    except (TransportError, CommandError):
-        return
-    counts = counts_in_window(count_samples(text), lo, hi)
+    in its ``tcpdump.err`` (every 10 s, and one at the snapshot) that the dialog sent: the
+    kernel's drops of the incident, not of the recorder's whole life (those only when it kept
+    no samples). A window that the samples do not enclose says how far they reach."""
+    counts = counts_in_window(fresh.samples, lo, hi)
     if counts is None:
+        res.stats = res.stats or fresh.stats
         return
     res.stats = counts.stats
     notes = []

@@ -289,14 +289,22 @@ class AsyncsshTransport(Transport):
             if n.filename not in (".", "..")
         ]  # fmt: skip
 
-    async def read(self, remote: str, size: int = -1) -> bytes:
+    async def read(self, remote: str, size: int = -1) -> bytes | bytearray:
+        """Small reads are one request; larger ones are :data:`READS_IN_FLIGHT` requests of the
+        server's largest read at a time, each answer put in place in one buffer of the
+        file's size (asyncssh's own reader joins the answers and copies the result: two more
+        copies of every byte, a tenth of a snapshot's time)."""
         sftp = await self._sftp_client()
+        block = sftp.limits.max_read_len or 32768
 
-        async def whole() -> bytes:
-            async with sftp.open(remote, "rb") as fh:
-                return bytes(await fh.read(size))
+        async def whole() -> bytes | bytearray:
+            async with sftp.open(remote, "rb", block_size=0) as fh:
+                if 0 <= size <= block:
+                    return await _read_at(fh, 0, size)
+                end = (await fh.stat()).size or 0
+                return await _read_parallel(fh, min(end, size) if size >= 0 else end, block)
 
-        data: bytes = await self._sftp_op(whole, what=f"read {remote}")
+        data: bytes | bytearray = await self._sftp_op(whole, what=f"read {remote}")
         return data
 
     async def _sftp_op(self, op: Any, *args: str, what: str) -> Any:
@@ -313,6 +321,48 @@ class AsyncsshTransport(Transport):
             raise CommandError(f"{self.name}: cannot {what}: {exc}; check the local path") from exc
         except (asyncssh.Error, asyncio.IncompleteReadError) as exc:
             raise TransportError(f"{self.name}: connection lost during {what} ({exc})") from exc
+
+
+READS_IN_FLIGHT = 16  # per file, as asyncssh's own reader with the server's largest reads
+
+
+async def _read_at(fh: asyncssh.SFTPClientFile, offset: int, size: int) -> bytes:
+    """One read request; b"" at the end of the file."""
+    try:
+        data: bytes = await fh.read(size, offset)
+    except asyncssh.SFTPEOFError:
+        return b""
+    return data
+
+
+async def _read_parallel(fh: asyncssh.SFTPClientFile, size: int, block: int) -> bytearray:
+    """The first ``size`` bytes of an open file, ``block`` bytes per request, the requests in
+    flight in parallel, each answer written into place. A server may answer with less than
+    asked (the rest is asked for again); a file that ends sooner (truncated meanwhile) gives
+    what there was up to where it ended."""
+    buf = bytearray(size)
+    end = size  # lowered when a read finds the end of the file
+
+    async def span(offset: int, stop: int) -> None:
+        nonlocal end
+        while offset < min(stop, end):
+            data = await _read_at(fh, offset, min(stop, end) - offset)
+            if not data:
+                end = min(end, offset)
+                return
+            buf[offset : offset + len(data)] = data
+            offset += len(data)
+
+    starts = iter(range(0, size, block))
+
+    async def reader() -> None:
+        for offset in starts:  # shared: each reader takes the next block
+            await span(offset, min(offset + block, size))
+
+    await asyncio.gather(*(reader() for _ in range(min(READS_IN_FLIGHT, -(-size // block)))))
+    if end < size:
+        del buf[end:]
+    return buf
 
 
 def _quiet_orphaned_sftp_io(loop: asyncio.AbstractEventLoop) -> None:

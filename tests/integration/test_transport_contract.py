@@ -200,6 +200,12 @@ async def test_listdir_and_read_need_no_shell_and_match_the_files(
         )  # fmt: skip
         assert await transport.read(f"{remote}/ring.pcap0") == blob
         assert await transport.read(f"{remote}/ring.pcap0", 40) == blob[:40]
+        # several requests' worth (the server reads at most 255 KiB per request): in place
+        assert await transport.read(f"{remote}/ring.pcap0", 600_001) == blob[:600_001]
+        assert await transport.read(f"{remote}/ring.pcap0", len(blob) + 70_000) == blob
+        await transport.run(["truncate", "-s", "0", f"{remote}/ring.pcap0"], timeout=10)
+        assert await transport.read(f"{remote}/ring.pcap0") == b""
+        assert await transport.read(f"{remote}/ring.pcap0", 40) == b""
         # /proc files say size 0 and are read all the same
         assert (await transport.read("/proc/self/status", 4096)).startswith(b"Name:")
         with pytest.raises(CommandError):

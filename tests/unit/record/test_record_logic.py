@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import shlex
+import shutil
 import struct
 import subprocess
 import time
@@ -18,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from netdiag.capture.protocol import CLOCK_LOOP
+from netdiag.capture.tcpdump import parse_stats
 from netdiag.clock import Clock
 from netdiag.errors import CommandError, InputError
 from netdiag.inventory import Inventory, NodeSpec
@@ -44,7 +46,7 @@ from netdiag.record.ring import (
     parse_size,
     validate_name,
 )
-from netdiag.record.scripts import capture_argv, launch_argv, recorder_dir
+from netdiag.record.scripts import COUNTS_AWK, capture_argv, launch_argv, recorder_dir
 from netdiag.record.snapshot import Window, take_snapshot
 from netdiag.record.watch import REMOTE_LOOP, _remote_probes, parse_probe, probe_started
 from netdiag.transport import RemoteEntry
@@ -477,6 +479,57 @@ def test_kernel_drops_are_counted_inside_the_window_from_the_samples_around_it()
                          " dropped by kernel") == []  # fmt: skip  # not asked for by netdiag
 
 
+AWKS = [
+    argv
+    for argv in (["mawk"], ["gawk"], ["gawk", "--posix"], ["busybox", "awk"])
+    if shutil.which(argv[0])
+]
+
+
+@pytest.mark.parametrize("awk", AWKS, ids=" ".join)
+def test_the_dialog_sends_the_samples_a_window_needs_and_they_count_as_all_would(
+    tmp_path: Path, awk: list[str]
+) -> None:
+    """The node's awk (mawk on Debian, gawk on RHEL, busybox's on small images) keeps a few
+    lines of each tcpdump.err; the window's counts from them are the counts from the whole
+    file, for windows before, between, across and after the samples."""
+    t0 = 1_800_000_000 * S
+
+    def line(captured: int, dropped: int) -> str:
+        return (f"tcpdump: {captured} packets captured, {captured + dropped} packets received "
+                f"by filter, {dropped} packets dropped by kernel")  # fmt: skip
+
+    live = [
+        "ets dropped by kernel",  # the first line cut in half when the file was trimmed
+        f"netdiag-counts {t0 + 10 * S}", line(100, 7),
+        f"netdiag-counts {t0 + 20 * S}", line(200, 7),
+        f"netdiag-counts {t0 + 30 * S}", f"netdiag-counts {t0 + 30 * S + 1}", line(300, 9),
+        "tcpdump: pcap_loop: something the kernel said",
+        f"netdiag-counts {t0 + 40 * S}", line(400, 12),
+    ]  # fmt: skip
+    ended = [*live[1:5], "410 packets captured", "422 packets received by filter",
+             "12 packets dropped by kernel"]  # fmt: skip  # tcpdump's last words, on exit
+    old = ["tcpdump: listening on eth0", *ended[-3:]]  # a recorder that never sampled
+    texts = {"live": live, "ended": ended, "old": old}
+    for name, lines in texts.items():
+        (tmp_path / f"netdiag-rec-x.cap-{name}").mkdir()
+        (tmp_path / f"netdiag-rec-x.cap-{name}" / "tcpdump.err").write_text("\n".join(lines))
+    files = sorted(str(f) for f in tmp_path.glob("netdiag-rec-x.cap-*/tcpdump.err"))
+    alive = "".join(f"@alive 1 {Path(f).parent}\n" for f in files)
+    times = [t0 + k * S // 2 for k in range(0, 100, 7)]  # 0 .. 49.5 s, never on a sample
+    for lo, hi in itertools.combinations(times, 2):
+        out = subprocess.run([*awk, "-v", f"lo={lo}", "-v", f"hi={hi}", COUNTS_AWK, *files],
+                             capture_output=True, text=True, check=True).stdout  # fmt: skip
+        sent = {r.directory.rsplit("-", 1)[1]: r for r in parse_counts("n1", alive + out).recorders}
+        for name, lines in texts.items():
+            whole = count_samples("\n".join(lines))
+            rec = sent[name]
+            assert counts_in_window(rec.samples, lo, hi) == counts_in_window(whole, lo, hi)
+            if name != "live":  # its last words: the counts of its whole life
+                assert rec.stats == parse_stats(lines[-3:])
+            assert len(out.splitlines()) <= 3 * 2 * 3  # a few lines per file, not the file
+
+
 # -- a whole snapshot, on this machine (LocalTransport: no SSH, the same code paths) ------------
 
 
@@ -530,6 +583,52 @@ async def test_a_snapshot_cuts_the_window_and_counts_its_drops(tmp_path: Path) -
                                factory=lambda n, kind: LocalTransport(n))  # fmt: skip
     assert none.points == []
     assert not gone.exists()
+
+
+class WrappingTransport(LocalTransport):
+    """A node whose tcpdump wraps onto ring files right after the snapshot has fetched them
+    (``rewrite``: file name -> its new bytes); notes which files' first packets are read
+    again."""
+
+    def __init__(self, node: NodeSpec, rewrite: dict[str, bytes]) -> None:
+        super().__init__(node)
+        self.rewrite = dict(rewrite)
+        self.heads: list[str] = []
+
+    async def read(self, remote: str, size: int = -1) -> bytes:
+        data = await super().read(remote, size)
+        name = Path(remote).name
+        if size < 0 and name in self.rewrite:
+            Path(remote).write_bytes(self.rewrite.pop(name))  # tcpdump reopened it
+        elif 0 < size < 100 and name.startswith("ring.pcap"):
+            self.heads.append(name)
+        return data
+
+
+@pytest.mark.parametrize("wrapped", [["ring.pcap0"], ["ring.pcap0", "ring.pcap1"], []])
+async def test_files_the_ring_wraps_onto_during_the_fetch_are_left_out(
+    tmp_path: Path, wrapped: list[str]
+) -> None:
+    capdir = tmp_path / "cap"
+    t0 = 1_800_000_000 * S
+    rings = [pcap([(t0 + (10 * k + i) * S, frame(i)) for i in range(10)]) for k in range(3)]
+    d = recorder_on_disk(capdir, "x", "eth0", rings)  # 0..9 s, 10..19 s, 20..29 s
+    for k in range(3):
+        os.utime(d / f"ring.pcap{k}", (t0 // S + 10 * k + 9,) * 2)
+    later = {n: pcap([(t0 + (30 + i) * S, frame(i)) for i in range(3)]) for n in wrapped}
+    node = NodeSpec(name="n1", host="localhost", capture_dir=str(capdir))
+    transport = WrappingTransport(node, later)
+    snap = await take_snapshot(Inventory(tmp_path / "inv.yaml", (node,)), name="x",
+                               window=Window(t0 + 5 * S, t0 + 25 * S), out=tmp_path / "snap",
+                               factory=lambda n, kind: transport)  # fmt: skip
+    (point,) = snap.points
+    assert point.files_fetched == ["ring.pcap0", "ring.pcap1", "ring.pcap2"]
+    in_window = {"ring.pcap0": 5, "ring.pcap1": 10, "ring.pcap2": 6}  # 5..9, 10..19, 20..25 s
+    assert point.packets == sum(n for f, n in in_window.items() if f not in wrapped)
+    said = [p.partition(":")[0] for p in point.problems if "the ring wrapped onto it" in p]
+    assert said == wrapped
+    # oldest first, until one has not changed: the newer files are not read again
+    assert transport.heads == [f"ring.pcap{k}" for k in range(len(wrapped) + 1)]
 
 
 def test_orphaned_sftp_io_errors_are_quiet_and_others_are_not() -> None:
