@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import shlex
+import socket
 import stat
 from collections.abc import Sequence
 from pathlib import Path
@@ -92,11 +93,15 @@ class _SshChannel:
 
 
 class _Client(asyncssh.SSHClient):
-    """Asked by asyncssh about a host key known_hosts does not list: the policy decides."""
+    """Asked by asyncssh about a host key known_hosts does not list: the policy decides.
+    Told first of the connection, before its handshake: acknowledgements go at once."""
 
     def __init__(self, known: KnownHosts) -> None:
         self._known = known
         self.refusal: HostKeyError | None = None
+
+    def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
+        _ack_at_once(conn)
 
     def validate_host_public_key(self, host: str, addr: str, port: int, key: Any) -> bool:
         try:
@@ -321,6 +326,31 @@ class AsyncsshTransport(Transport):
             raise CommandError(f"{self.name}: cannot {what}: {exc}; check the local path") from exc
         except (asyncssh.Error, asyncio.IncompleteReadError) as exc:
             raise TransportError(f"{self.name}: connection lost during {what} ({exc})") from exc
+
+
+def _ack_at_once(conn: Any) -> None:
+    """Have the kernel acknowledge what the node sends at once (``TCP_QUICKACK``, Linux),
+    again after every read: it falls back to delaying acknowledgements by itself.
+
+    sshd sets ``TCP_NODELAY`` only on a connection with a terminal. Without one (all that
+    netdiag runs, and SFTP) it holds a small packet until the one before is acknowledged
+    (Nagle), and Linux delays that acknowledgement up to 40 ms when it has nothing to send
+    back: opening a channel (a command, the SFTP session) and request-answer exchanges waited
+    40 ms for nothing. On the lab the SFTP session opened in 47 ms, in 4 ms with this.
+    Connections through a jump host or a proxy command have no socket of their own here:
+    left as they are."""
+    option = getattr(socket, "TCP_QUICKACK", None)
+    sock = conn.get_extra_info("socket")
+    if option is None or sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    received = conn.data_received
+
+    def data_received(data: bytes, datatype: Any = None) -> None:
+        received(data, datatype)
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, option, 1)
+
+    conn.data_received = data_received  # asyncio's transport looks it up at every read
 
 
 READS_IN_FLIGHT = 16  # per file, as asyncssh's own reader with the server's largest reads
