@@ -56,7 +56,7 @@ class _Borrowed(Transport):
     async def listdir(self, path: str) -> list[RemoteEntry] | None:
         return await self.inner.listdir(path)
 
-    async def read(self, remote: str, size: int = -1) -> bytes | bytearray:
+    async def read(self, remote: str, size: int = -1) -> bytes:
         return await self.inner.read(remote, size)
 
 

@@ -168,7 +168,7 @@ class WatchedTransport(Transport):
         self._log("list", path)
         return await self.inner.listdir(path)
 
-    async def read(self, remote: str, size: int = -1) -> bytes | bytearray:
+    async def read(self, remote: str, size: int = -1) -> bytes:
         self._log("read", remote if size < 0 else f"{remote} ({size} bytes)")
         with self.activity.waiting(self, f"reading {remote}", None):
             return await self.inner.read(remote, size)

@@ -62,10 +62,10 @@ def shift_pcap(path: Path, offset_ns: int) -> int:
     return count
 
 
-def shift_pcap_bytes(data: bytes | bytearray, offset_ns: int) -> bytes:
+def shift_pcap_bytes(data: bytes, offset_ns: int) -> bytes:
     """:func:`shift_pcap` on bytes in memory (a whole file, or its first bytes)."""
     if len(data) < 24:
-        return bytes(data)
+        return data
     out = bytearray(data)
     _shift_records(out, offset_ns, "a capture file")
     return bytes(out)
@@ -145,6 +145,6 @@ class SimulatedSkew(Transport):
             return None
         return [replace(e, mtime_s=(e.mtime_s * NS + self.offset_ns) // NS) for e in entries]
 
-    async def read(self, remote: str, size: int = -1) -> bytes | bytearray:
+    async def read(self, remote: str, size: int = -1) -> bytes:
         data = await self.inner.read(remote, size)
         return shift_pcap_bytes(data, self.offset_ns) if _is_capture(remote) else data

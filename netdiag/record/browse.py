@@ -84,7 +84,7 @@ async def _text(transport: Transport, path: str) -> str:
         return ""
 
 
-async def _head(transport: Transport, path: str) -> bytes | bytearray | None:
+async def _head(transport: Transport, path: str) -> bytes | None:
     try:
         return await transport.read(path, HEAD)
     except (CommandError, TransportError):

@@ -40,7 +40,7 @@ class FileScan:
     """One ring file, walked: the header it declares and its records inside the window."""
 
     name: str
-    data: bytes | bytearray | memoryview
+    data: bytes | memoryview
     header: tuple[bool, int, int] | None  # (big endian, units per second, link type)
     times: Int64s  # ns, of the records kept (in file order)
     starts: Int64s  # byte offset of each kept record's header
@@ -81,7 +81,7 @@ class Cut:
             fh.writelines(self.chunks)
 
 
-def _header(buf: bytes | bytearray | memoryview) -> tuple[bool, int, int] | None:
+def _header(buf: bytes | memoryview) -> tuple[bool, int, int] | None:
     """(big_endian, units per second, linktype) of a pcap file, or None."""
     if len(buf) < 24:
         return None
@@ -96,9 +96,7 @@ def _header(buf: bytes | bytearray | memoryview) -> tuple[bool, int, int] | None
 _EMPTY = np.zeros(0, dtype=np.int64)
 
 
-def scan_file(
-    name: str, data: bytes | bytearray | memoryview, from_ns: int, to_ns: int
-) -> FileScan:
+def scan_file(name: str, data: bytes | memoryview, from_ns: int, to_ns: int) -> FileScan:
     """Walk one file and keep the records with from_ns <= time <= to_ns (vectorised)."""
     hdr = _header(data)
     if hdr is None:

@@ -132,7 +132,7 @@ class Listing:
     now_ns: int | None
 
 
-def first_packet_ns(head: bytes | bytearray) -> int | None:
+def first_packet_ns(head: bytes) -> int | None:
     """The first packet's time from a pcap file's first 40 bytes; None without a whole record
     header (or for anything but pcap)."""
     if len(head) < HEAD:

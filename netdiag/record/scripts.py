@@ -252,8 +252,9 @@ END { flush() }
 """
 
 # The snapshot's one session per node (the listing itself is read over SFTP, record/browse.py),
-# a dialog on stdin: "counts" -> ask each of the recorder's live tcpdumps for its counts
-# (SIGUSR1), then "@iplink JSON", "@uname RELEASE", "@end"; "stats LO HI" -> once tcpdump
+# a dialog on stdin: "counts [NS]" -> ask each of the recorder's live tcpdumps for its counts
+# (SIGUSR1; the sample is marked NS, the node's time as netdiag reckons it, else `date`'s),
+# then "@iplink JSON", "@uname RELEASE", "@end"; "stats LO HI" -> once tcpdump
 # wrote them (its stderr grew, at most 1 s), per capture directory "@alive 0|1 DIR" (its
 # supervisor runs), then "@err DIR/tcpdump.err:LINE" for the samples the window LO..HI (node
 # clock, ns) needs (COUNTS_AWK), "@now NS", "@end"; any other line -> the time,
@@ -263,15 +264,24 @@ END { flush() }
 # $1 capture_dir  $2 name  $3 COUNTS_AWK.
 DIALOG = r"""capdir=$1 name=$2 COUNTS_AWK=$3
 counts() {
-  cs=
+  # tcpdump runs under timeout(1): its PID is a child of the one in timeout.pid, read from
+  # /proc (no process started), or asked of pgrep where the kernel does not list children
+  kids='' asks=''
   for d in "$capdir/netdiag-rec-$name".cap-*; do
-    c=; read -r c 2>/dev/null <"$d/timeout.pid" && cs="$cs${cs:+,}$c"
+    c=; read -r c 2>/dev/null <"$d/timeout.pid" || continue
+    case $c in "" | *[!0-9]*) continue ;; esac
+    if [ -r "/proc/$c/task/$c/children" ]; then
+      k=; read -r k <"/proc/$c/task/$c/children" || :; kids="$kids $k"
+    else
+      asks="$asks${asks:+,}$c"
+    fi
   done
-  [ -n "$cs" ] || return 0
+  [ -z "$asks" ] || kids="$kids $(pgrep -P "$asks" 2>/dev/null)"
   ps=
-  for t in $(pgrep -P "$cs" 2>/dev/null); do ps="$ps /proc/$t/cmdline"; done
+  for t in $kids; do ps="$ps /proc/$t/cmdline"; done
   [ -n "$ps" ] || return 0
-  at=$(date +%s%N)
+  at=$1  # the node's time as netdiag reckons it from the clock it just measured
+  case $at in "" | *[!0-9]*) at=$(date +%s%N) ;; esac
   for d in "$capdir/netdiag-rec-$name".cap-*; do
     [ -f "$d/tcpdump.err" ] && printf 'netdiag-counts %s\n' "$at" >>"$d/tcpdump.err"
   done
@@ -318,10 +328,13 @@ EOF
 }
 while IFS= read -r line; do
   case $line in
-    counts)
-      counts
+    counts | counts\ *)
+      # shellcheck disable=SC2086  # "counts [NS]", digits only (netdiag's own words)
+      set -- $line
+      counts "${2-}"
       printf '@iplink '; ip -j link 2>/dev/null | tr -d '\n'; echo
-      echo "@uname $(uname -r 2>/dev/null)"; echo @end ;;
+      rel=; read -r rel 2>/dev/null </proc/sys/kernel/osrelease || rel=$(uname -r 2>/dev/null)
+      echo "@uname $rel"; echo @end ;;
     stats\ *)
       # shellcheck disable=SC2086  # "stats LO HI", digits only (netdiag's own words)
       set -- $line

@@ -291,7 +291,7 @@ async def _converse(dialog: _Dialog, got: _Measured, work: _NodeWork) -> None:
 
 
 async def _counts_and_stats(dialog: _Dialog, got: _Measured, work: _NodeWork) -> None:
-    await _counts(dialog, work)
+    await _counts(dialog, work, got.clock)
     lo, hi = await got.window
     try:
         answer = await bounded(dialog.ask(f"stats {max(0, lo)} {max(0, hi)}"), STEP)
@@ -300,11 +300,12 @@ async def _counts_and_stats(dialog: _Dialog, got: _Measured, work: _NodeWork) ->
     got.stats = parse_counts(work.node.name, "\n".join(answer))
 
 
-async def _counts(dialog: _Dialog, work: _NodeWork) -> None:
-    """Ask tcpdump for its counts, with the interfaces and the kernel; then read the counts
-    (the node waits until tcpdump has written them) and which recorders run."""
+async def _counts(dialog: _Dialog, work: _NodeWork, clock: Clock | None) -> None:
+    """Ask tcpdump for its counts (the sample marked with the node's time by ``clock``, just
+    measured; by the node's ``date`` without one), with the interfaces and the kernel."""
+    now = "" if clock is None else f" {time.time_ns() + clock.offset_ns}"
     try:
-        extra = await bounded(dialog.ask("counts"), STEP)
+        extra = await bounded(dialog.ask(f"counts{now}"), STEP)
     except (TransportError, TimeoutError):
         return
     tagged = {ln.split(" ", 1)[0]: ln.partition(" ")[2] for ln in extra if ln[:2] in ("@i", "@u")}

@@ -294,22 +294,22 @@ class AsyncsshTransport(Transport):
             if n.filename not in (".", "..")
         ]  # fmt: skip
 
-    async def read(self, remote: str, size: int = -1) -> bytes | bytearray:
+    async def read(self, remote: str, size: int = -1) -> bytes:
         """Small reads are one request; larger ones are :data:`READS_IN_FLIGHT` requests of the
-        server's largest read at a time, each answer put in place in one buffer of the
-        file's size (asyncssh's own reader joins the answers and copies the result: two more
-        copies of every byte, a tenth of a snapshot's time)."""
+        server's largest read at a time, the answers joined once (asyncssh's own reader puts
+        them in a growing buffer, padding it where an answer comes early, then copies it:
+        more copies of every byte, a tenth of a snapshot's time)."""
         sftp = await self._sftp_client()
         block = sftp.limits.max_read_len or 32768
 
-        async def whole() -> bytes | bytearray:
+        async def whole() -> bytes:
             async with sftp.open(remote, "rb", block_size=0) as fh:
                 if 0 <= size <= block:
                     return await _read_at(fh, 0, size)
                 end = (await fh.stat()).size or 0
                 return await _read_parallel(fh, min(end, size) if size >= 0 else end, block)
 
-        data: bytes | bytearray = await self._sftp_op(whole, what=f"read {remote}")
+        data: bytes = await self._sftp_op(whole, what=f"read {remote}")
         return data
 
     async def _sftp_op(self, op: Any, *args: str, what: str) -> Any:
@@ -365,12 +365,13 @@ async def _read_at(fh: asyncssh.SFTPClientFile, offset: int, size: int) -> bytes
     return data
 
 
-async def _read_parallel(fh: asyncssh.SFTPClientFile, size: int, block: int) -> bytearray:
+async def _read_parallel(fh: asyncssh.SFTPClientFile, size: int, block: int) -> bytes:
     """The first ``size`` bytes of an open file, ``block`` bytes per request, the requests in
-    flight in parallel, each answer written into place. A server may answer with less than
-    asked (the rest is asked for again); a file that ends sooner (truncated meanwhile) gives
-    what there was up to where it ended."""
-    buf = bytearray(size)
+    flight in parallel, the answers joined once at the end (one copy of each byte, into
+    memory no one has zeroed first). A server may answer with less than asked (the rest is
+    asked for again); a file that ends sooner (truncated meanwhile) gives what there was up
+    to where it ended."""
+    parts: dict[int, bytes] = {}
     end = size  # lowered when a read finds the end of the file
 
     async def span(offset: int, stop: int) -> None:
@@ -380,7 +381,7 @@ async def _read_parallel(fh: asyncssh.SFTPClientFile, size: int, block: int) -> 
             if not data:
                 end = min(end, offset)
                 return
-            buf[offset : offset + len(data)] = data
+            parts[offset] = data
             offset += len(data)
 
     starts = iter(range(0, size, block))
@@ -390,9 +391,8 @@ async def _read_parallel(fh: asyncssh.SFTPClientFile, size: int, block: int) -> 
             await span(offset, min(offset + block, size))
 
     await asyncio.gather(*(reader() for _ in range(min(READS_IN_FLIGHT, -(-size // block)))))
-    if end < size:
-        del buf[end:]
-    return buf
+    data = b"".join(parts[offset] for offset in sorted(parts) if offset < end)
+    return data if len(data) <= end else data[:end]
 
 
 def _quiet_orphaned_sftp_io(loop: asyncio.AbstractEventLoop) -> None:

@@ -125,7 +125,7 @@ class Transport(abc.ABC):
         lists with a command). CommandError when the directory cannot be read."""
         return None
 
-    async def read(self, remote: str, size: int = -1) -> bytes | bytearray:
+    async def read(self, remote: str, size: int = -1) -> bytes:
         """Up to ``size`` bytes from the start of a remote file, into memory; -1: as many as
         its size when opened (a ``/proc`` file says 0: give a size).
 
