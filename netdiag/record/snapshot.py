@@ -494,12 +494,15 @@ class _Fetch:
         tell)."""
         path = f"{rec.directory}/{f.name}"
         after = next_file(rec.files, f, lo)
+        # a file closed before the newest was written is as long as listed (unless the ring
+        # wraps onto it meanwhile: its first packet read again says so); the newest may grow
+        closed = f.mtime_ns < max(g.mtime_ns for g in rec.files)
         try:
             if after is not None:
                 first = first_packet_ns(await self.t.read(f"{rec.directory}/{after.name}", HEAD))
                 if first is not None and first + MTIME_SLACK_NS < lo:
                     return
-            data = await self.t.read(path)
+            data = await self.t.read(path, f.size if closed else -1)
         except TransportError as exc:
             self.lost = self.lost or str(exc)
             self.failures[path] = "the connection was lost"

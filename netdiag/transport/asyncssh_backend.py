@@ -306,8 +306,8 @@ class AsyncsshTransport(Transport):
             async with sftp.open(remote, "rb", block_size=0) as fh:
                 if 0 <= size <= block:
                     return await _read_at(fh, 0, size)
-                end = (await fh.stat()).size or 0
-                return await _read_parallel(fh, min(end, size) if size >= 0 else end, block)
+                end = size if size >= 0 else (await fh.stat()).size or 0
+                return await _read_parallel(fh, end, block)
 
         data: bytes = await self._sftp_op(whole, what=f"read {remote}")
         return data

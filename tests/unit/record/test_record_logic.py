@@ -598,7 +598,7 @@ class WrappingTransport(LocalTransport):
     async def read(self, remote: str, size: int = -1) -> bytes:
         data = await super().read(remote, size)
         name = Path(remote).name
-        if size < 0 and name in self.rewrite:
+        if not 0 <= size < 100 and name in self.rewrite:  # the whole file was read
             Path(remote).write_bytes(self.rewrite.pop(name))  # tcpdump reopened it
         elif 0 < size < 100 and name.startswith("ring.pcap"):
             self.heads.append(name)
