@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import shlex
 import socket
@@ -221,6 +222,7 @@ class AsyncsshTransport(Transport):
             "client_keys": keys or None,
             "agent_path": None,  # its keys are in client_keys already, in their place
             "client_factory": lambda: client,
+            "encryption_algs": encryption_algs(),
         }
         try:
             self._conn = await asyncssh.connect(target.hostname, **options)
@@ -326,6 +328,36 @@ class AsyncsshTransport(Transport):
             raise CommandError(f"{self.name}: cannot {what}: {exc}; check the local path") from exc
         except (asyncssh.Error, asyncio.IncompleteReadError) as exc:
             raise TransportError(f"{self.name}: connection lost during {what} ({exc})") from exc
+
+
+AES_GCM = ("aes256-gcm@openssh.com", "aes128-gcm@openssh.com")
+
+
+def encryption_algs(cpuinfo: Path = Path("/proc/cpuinfo")) -> list[str]:
+    """The ciphers offered, AES-GCM first where the CPU has AES instructions (the ``aes``
+    flag on x86 and on ARM); asyncssh's own order otherwise. The node's sshd picks the first
+    it also has, as it would in any order.
+
+    asyncssh's ChaCha20-Poly1305 (its first choice, and OpenSSH's) makes new cipher objects
+    for every packet; with AES-GCM, one object does all. On the lab a 116 MB fetch took
+    0.48 s of which 0.41 s of this machine's CPU, with AES-GCM 0.33 s and 0.26 s."""
+    algs = [a.decode() for a in asyncssh.encryption.get_default_encryption_algs()]
+    if not _has_aes(str(cpuinfo)):
+        return algs
+    return [*[a for a in AES_GCM if a in algs], *[a for a in algs if a not in AES_GCM]]
+
+
+@functools.cache
+def _has_aes(cpuinfo: str) -> bool:
+    try:
+        with open(cpuinfo, encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                if key.strip() in ("flags", "Features"):
+                    return "aes" in value.split()
+    except OSError:
+        pass
+    return False
 
 
 def _ack_at_once(conn: Any) -> None:

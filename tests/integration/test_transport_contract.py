@@ -395,3 +395,14 @@ async def test_connection_lost_mid_command_is_a_transport_error(
             await proc.wait(timeout=10)
         with pytest.raises(TransportError):
             await t.run(["true"], timeout=10)
+
+
+async def test_asyncssh_negotiates_the_cipher_it_offers_first(sshd: SshdServer) -> None:
+    """OpenSSH takes the client's first cipher it has: AES-GCM where this CPU has AES."""
+    from netdiag.transport.asyncssh_backend import AsyncsshTransport, encryption_algs
+
+    async with open_transport(ssh_node(sshd), "asyncssh") as t:
+        assert isinstance(t, AsyncsshTransport)
+        conn = t._connection()
+        got = (conn.get_extra_info("send_cipher"), conn.get_extra_info("recv_cipher"))
+        assert got == (encryption_algs()[0],) * 2
