@@ -41,6 +41,7 @@ __all__ = [
     "parse_listing",
     "select_files",
     "split_heads",
+    "unanswered_mark",
 ]
 
 
@@ -72,9 +73,9 @@ class Recorder:
     files: tuple[RingFile, ...] = ()
     stats: CaptureStats | None = None
     last_probe: str = ""
-    samples: tuple[
-        tuple[int, CaptureStats], ...
-    ] = ()  # tcpdump's counts sampled: (node ns, counts)
+    # tcpdump's counts sampled, (node ns, counts); the last time it was asked for them in vain
+    samples: tuple[tuple[int, CaptureStats], ...] = ()
+    unanswered_ns: int | None = None
 
     @property
     def name(self) -> str:
@@ -272,7 +273,8 @@ def parse_counts(node: str, text: str) -> Listing:
             now_ns = int(rest) if rest.strip().isdigit() else None
     recorders = tuple(
         Recorder(node, d, up, stats=parse_stats(lines.get(d, [])),
-                 samples=tuple(count_samples("\n".join(lines.get(d, [])))))
+                 samples=tuple(count_samples("\n".join(lines.get(d, [])))),
+                 unanswered_ns=unanswered_mark(lines.get(d, [])))
         for d, up in alive.items()
     )  # fmt: skip
     return Listing(node, recorders, (), now_ns)
@@ -343,6 +345,19 @@ def count_samples(text: str) -> list[tuple[int, CaptureStats]]:
                 out.append((at, counts))
                 at = None
     return sorted(out, key=lambda s: s[0])
+
+
+def unanswered_mark(lines: Sequence[str]) -> int | None:
+    """The time of a last ``netdiag-counts NS`` marker that no counts line follows: tcpdump
+    was asked (SIGUSR1) and has not answered. None when it answered the last one."""
+    pending: int | None = None
+    for line in lines:
+        if line.startswith(COUNTS_MARK):
+            stamp = line[len(COUNTS_MARK) :].strip()
+            pending = int(stamp) if stamp.isdigit() else pending
+        elif pending is not None and parse_stats([line]) is not None:
+            pending = None
+    return pending
 
 
 @dataclass(frozen=True)

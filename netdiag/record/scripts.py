@@ -224,11 +224,11 @@ echo "@now $(date +%s%N)"
 # $1 capture_dir  $2 name ("" = every recorder)  $3 "usr1" to ask tcpdump for its counts.
 LIST = _OURS + _LISTING + "capdir=$1 name=$2 usr1=$3\nlisting\n"
 
-# Per tcpdump.err: the last sample at or before lo, the first at or after hi (else the last one)
-# and the counts printed after the last sample (tcpdump's own, when it ended): each as
-# ``@err FILE:LINE`` lines. A sample is a ``netdiag-counts NS`` line and the counts line that
-# follows it. (awk compares in doubles: ~256 ns off at today's epoch, a tenth of a sample's
-# own uncertainty.)
+# Per tcpdump.err: the last sample at or before lo, the first at or after hi (else the last one),
+# the counts printed after the last sample (tcpdump's own, when it ended) and a last marker
+# tcpdump has not answered: each as ``@err FILE:LINE`` lines. A sample is a
+# ``netdiag-counts NS`` line and the counts line that follows it. (awk compares in doubles:
+# ~256 ns off at today's epoch, a tenth of a sample's own uncertainty.)
 COUNTS_AWK = r"""
 function emit(s,   n, i, part) {
   n = split(s, part, "\n")
@@ -239,6 +239,7 @@ function flush() {
   if (before != "") emit(before)
   if (after != "") emit(after); else if (last != "" && last != before) emit(last)
   if (tail != "") emit(tail)
+  if (mark != "") emit(mark)  # asked for its counts and not (yet) answered
 }
 FNR == 1 { flush(); file = FILENAME; mark = ""; before = ""; after = ""; last = ""; tail = "" }
 /^netdiag-counts [0-9]+$/ { mark = $0; at = $2; next }

@@ -462,6 +462,21 @@ async def _with_listing(
         if fresh is not None and not fresh.alive:
             snap.problems.append("its recorder is no longer running (its supervisor is gone)")
             res.detail = "; ".join(x for x in (res.detail, snap.problems[-1]) if x)
+        last = None if fresh is None or not fresh.alive else _unanswered(fresh, hi)
+        if last is not None:
+            # its ring may have stopped growing: it covers no later than its last answer
+            res.until_ns = min(res.until_ns or hi, last) if last else None
+            snap.problems.append(
+                "its tcpdump did not answer when asked for its counts "
+                + (
+                    f"(its last answer: {_iso(last)} UTC, node clock): it may have stopped "
+                    "capturing then, so packets after that can be missing here"
+                    if last
+                    else "and never has: it may not be capturing, so packets can be missing here"
+                )
+                + " without having been dropped"
+            )
+            res.detail = "; ".join(x for x in (res.detail, snap.problems[-1]) if x)
         # files the first guess fetched that the measured window does not need (the clock
         # moved more than it may drift): fetched for nothing, counted, not cut
         for f in sure[rec.directory]:
@@ -540,6 +555,17 @@ def _window_counts(rec: Recorder, res: CaptureResult, fresh: Recorder, *, lo: in
         notes.append(f"tcpdump's counts reach only {_iso(counts.to_ns)} UTC (node clock)")
     if notes:
         res.detail = "; ".join([*([res.detail] if res.detail else []), *notes])
+
+
+def _unanswered(fresh: Recorder, hi: int) -> int | None:
+    """When tcpdump was asked for its counts after the window (SIGUSR1: the snapshot's own
+    sample) and has given none since the window ended: the time of its last counts (node
+    clock; 0 for none at all). None when it answered, or was not asked."""
+    if fresh.unanswered_ns is None or fresh.unanswered_ns < hi:
+        return None
+    if any(at >= hi for at, _ in fresh.samples):
+        return None  # it answered the supervisor after the window: alive, only slow for ours
+    return max((at for at, _ in fresh.samples), default=0)
 
 
 def _same_recorder(listing: Listing | None, rec: Recorder) -> Recorder | None:

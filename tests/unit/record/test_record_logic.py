@@ -510,7 +510,8 @@ def test_the_dialog_sends_the_samples_a_window_needs_and_they_count_as_all_would
     ended = [*live[1:5], "410 packets captured", "422 packets received by filter",
              "12 packets dropped by kernel"]  # fmt: skip  # tcpdump's last words, on exit
     old = ["tcpdump: listening on eth0", *ended[-3:]]  # a recorder that never sampled
-    texts = {"live": live, "ended": ended, "old": old}
+    asked = [*live, f"netdiag-counts {t0 + 50 * S}"]  # asked, not (yet) answered
+    texts = {"live": live, "ended": ended, "old": old, "asked": asked}
     for name, lines in texts.items():
         (tmp_path / f"netdiag-rec-x.cap-{name}").mkdir()
         (tmp_path / f"netdiag-rec-x.cap-{name}" / "tcpdump.err").write_text("\n".join(lines))
@@ -525,9 +526,10 @@ def test_the_dialog_sends_the_samples_a_window_needs_and_they_count_as_all_would
             whole = count_samples("\n".join(lines))
             rec = sent[name]
             assert counts_in_window(rec.samples, lo, hi) == counts_in_window(whole, lo, hi)
-            if name != "live":  # its last words: the counts of its whole life
+            if name in ("ended", "old"):  # its last words: the counts of its whole life
                 assert rec.stats == parse_stats(lines[-3:])
-            assert len(out.splitlines()) <= 3 * 2 * 3  # a few lines per file, not the file
+            assert rec.unanswered_ns == (t0 + 50 * S if name == "asked" else None)
+            assert len(out.splitlines()) <= 4 * 7  # a few lines per file, not the file
 
 
 # -- a whole snapshot, on this machine (LocalTransport: no SSH, the same code paths) ------------
@@ -629,6 +631,40 @@ async def test_files_the_ring_wraps_onto_during_the_fetch_are_left_out(
     assert said == wrapped
     # oldest first, until one has not changed: the newer files are not read again
     assert transport.heads == [f"ring.pcap{k}" for k in range(len(wrapped) + 1)]
+
+
+@pytest.mark.parametrize("answered", [True, False])
+async def test_a_tcpdump_that_does_not_answer_for_its_counts_is_named(
+    tmp_path: Path, answered: bool
+) -> None:
+    """Asked for its counts after the window (the snapshot's sample) and silent since its last
+    sample before the window ended: stuck or stopped. Its point says so, and covers no later
+    than that last answer (so a packet missing there is not taken for a drop)."""
+    capdir = tmp_path / "cap"
+    t0 = 1_700_000_000 * S  # in the past: the window has ended by now
+    d = recorder_on_disk(capdir, "x", "eth0", [pcap([(t0 + i * S, frame(i)) for i in range(12)])])
+    os.utime(d / "ring.pcap0", (t0 // S + 11,) * 2)
+    (d / "supervisor.pid").write_text(f"{os.getpid()}\n")  # a live supervisor
+    counts = (
+        "tcpdump: 9 packets captured, 9 packets received by filter, 0 packets dropped by kernel"
+    )
+    err = [f"netdiag-counts {t0 + 5 * S}", counts, f"netdiag-counts {t0 + 11 * S}", counts,
+           f"netdiag-counts {t0 + 20 * S}", *([counts] if answered else [])]  # fmt: skip
+    (d / "tcpdump.err").write_text("\n".join(err) + "\n")
+    node = NodeSpec(name="n1", host="localhost", capture_dir=str(capdir))
+    snap = await take_snapshot(Inventory(tmp_path / "inv.yaml", (node,)), name="x",
+                               window=Window(t0 + 8 * S, t0 + 14 * S), out=tmp_path / "snap",
+                               factory=lambda n, kind: LocalTransport(n))  # fmt: skip
+    (point,) = snap.points
+    said = [p for p in point.problems if "did not answer" in p]
+    capture = snap.record.captures[0]
+    if answered:
+        assert said == []
+        assert capture.until_ns == pytest.approx(t0 + 14 * S, abs=S // 1000)  # the window's end
+    else:
+        (problem,) = said
+        assert "its last answer: 2023-11-14T22:13:31.000 UTC" in problem
+        assert capture.until_ns == t0 + 11 * S
 
 
 def test_orphaned_sftp_io_errors_are_quiet_and_others_are_not() -> None:
