@@ -15,8 +15,9 @@ the client to the FIP for ``--traffic`` seconds, then, in one process, ``--round
    all at once — wall time. The connection is tuned as netdiag's transport tunes its own
    (AES-GCM offered first where the CPU has AES instructions, the node's packets
    acknowledged at once): the ratio is the snapshot's own work, not a better connection;
-3. the same plain fetch with asyncssh's defaults (ChaCha20-Poly1305, delayed ACKs), printed
-   for what someone fetching by hand would see.
+3. the same plain fetch with asyncssh's defaults (ChaCha20-Poly1305, delayed ACKs), and with
+   OpenSSH's ``sftp`` (``-b``: a batch of ``get`` per node, the nodes at once), printed for
+   what someone fetching by hand would see.
 
 The analysis that ``record snapshot`` runs afterwards (unless ``--no-analysis``) is not in the
 ratio: it is timed once on the last bundle and printed apart. So is the cost of one shell
@@ -127,12 +128,41 @@ async def session_cost(inventory: object) -> float:
     return max(await asyncio.gather(*(one(n) for n in inventory.nodes)))  # type: ignore[attr-defined]
 
 
-def stock(inventory: object, files: dict[str, list[str]], into: Path) -> float:
-    """The same fetch with asyncssh's defaults (into ``into``, emptied first)."""
-    for f in into.iterdir():
-        f.unlink()
-    os.sync()
-    return asyncio.run(plain_fetch(inventory, files, into, tuned=False))
+def stock(inventory: object, files: dict[str, list[str]], into: Path) -> tuple[float, float]:
+    """The same fetch with asyncssh's defaults, then with OpenSSH's ``sftp`` (one batch per
+    node, the nodes at once), each into ``into`` emptied first: (asyncssh s, sftp s)."""
+    times = []
+    for fetch in (lambda: asyncio.run(plain_fetch(inventory, files, into, tuned=False)),
+                  lambda: openssh_fetch(inventory, files, into)):  # fmt: skip
+        for f in into.iterdir():
+            f.unlink()
+        os.sync()
+        times.append(fetch())
+    return times[0], times[1]
+
+
+def openssh_fetch(inventory: object, files: dict[str, list[str]], into: Path) -> float:
+    """``sftp -b`` with a ``get`` per file, one process per node, all at once."""
+    started = time.perf_counter()
+    procs = []
+    for n in inventory.nodes:  # type: ignore[attr-defined]
+        batch = "".join(
+            f"get {p} {into}/{n.name}__{i}\n" for i, p in enumerate(files.get(n.name, []))
+        )
+        if not batch:
+            continue
+        argv = ["sftp", "-q", "-b", "-", "-i", str(n.identity_file), "-P", str(n.port or 22),
+                "-o", f"UserKnownHostsFile={n.known_hosts}", "-o", "StrictHostKeyChecking=yes",
+                "-o", "BatchMode=yes", f"{n.user}@{n.host}"]  # fmt: skip
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        assert proc.stdin is not None
+        proc.stdin.write(batch.encode())
+        proc.stdin.close()
+        procs.append(proc)
+    for proc in procs:
+        if proc.wait() != 0:
+            raise SystemExit(f"sftp failed ({proc.args})")
+    return time.perf_counter() - started
 
 
 def main_bench() -> int:
@@ -169,7 +199,7 @@ def main_bench() -> int:
             if plain_first:
                 os.sync()  # each run starts without the previous one's writes still pending
                 t_plain = asyncio.run(plain_fetch(inventory, files, plain_dir))
-                t_stock = stock(inventory, files, plain_dir)
+                t_stock, t_sftp = stock(inventory, files, plain_dir)
             os.sync()
             now = time.time_ns()
             window = Window(now - int(args.last * 1e9), now)
@@ -188,9 +218,11 @@ def main_bench() -> int:
             if not plain_first:
                 os.sync()
                 t_plain = asyncio.run(plain_fetch(inventory, files, plain_dir))
-                t_stock = stock(inventory, files, plain_dir)
+                t_stock, t_sftp = stock(inventory, files, plain_dir)
             plain_bytes = sum(f.stat().st_size for f in plain_dir.iterdir())
-            results.append((t_snap, t_plain, snap.bytes_fetched, plain_bytes, share, t_stock))
+            results.append(
+                (t_snap, t_plain, snap.bytes_fetched, plain_bytes, share, t_stock, t_sftp)
+            )
             shutil.rmtree(plain_dir)
             if r + 1 < args.rounds:
                 shutil.rmtree(out)
@@ -199,7 +231,8 @@ def main_bench() -> int:
                 f"{sum(len(p.files_fetched) for p in snap.points)} files from "
                 f"{len(snap.points)} recorders; plain SFTP of the same files {t_plain:.2f} s, "
                 f"{plain_bytes / MB:.1f} MB{' (first)' if plain_first else ''}; "
-                f"ratio {t_snap / t_plain:.2f}x (asyncssh's defaults: {t_stock:.2f} s)"
+                f"ratio {t_snap / t_plain:.2f}x (asyncssh's defaults: {t_stock:.2f} s, OpenSSH "
+                f"sftp: {t_sftp:.2f} s)"
             )
         from netdiag.capture.analysis import analyse_bundle
 
@@ -213,13 +246,16 @@ def main_bench() -> int:
         best_plain = min(r[1] for r in results)
         median = statistics.median(r[0] / r[1] for r in results)
         stock_median = statistics.median(r[0] / r[5] for r in results)
+        sftp_median = statistics.median(r[0] / r[6] for r in results)
         fetched, share = results[-1][2], results[-1][4]
         print(
             f"\nbest of {args.rounds}: snapshot {best_snap:.2f} s vs plain SFTP {best_plain:.2f} s "
             f"= {best_snap / best_plain:.2f}x (target <= 1.25x); median of the rounds' ratios "
             f"{median:.2f}x\n"
             f"against a plain fetch with asyncssh's defaults (ChaCha20-Poly1305, delayed ACKs): "
-            f"median {stock_median:.2f}x, best {min(r[5] for r in results):.2f} s\n"
+            f"median {stock_median:.2f}x, best {min(r[5] for r in results):.2f} s; against "
+            f"OpenSSH's sftp (a batch per node, files one after the other): median "
+            f"{sftp_median:.2f}x, best {min(r[6] for r in results):.2f} s\n"
             f"bytes: fetched {fetched / MB:.1f} MB; window share {share / MB:.1f} MB + one ring "
             f"file per point ({points} x {one_file / MB:.1f} MB) = "
             f"{(share + points * one_file) / MB:.1f} MB allowed -> "
