@@ -157,7 +157,11 @@ def _logging(args: argparse.Namespace, env: Env) -> Iterator[None]:
 def main(argv: Sequence[str] | None = None, env: Env | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     env = env or Env.from_process()
-    parser = build_parser()
+    try:
+        parser = build_parser()  # imports every sub-command: most of a start's half second
+    except KeyboardInterrupt:  # Ctrl-C right after Enter
+        env.error("interrupted")
+        return ExitCode.INTERRUPTED
     args = parser.parse_args(argv)
     env.no_color = env.no_color or args.no_color
     try:

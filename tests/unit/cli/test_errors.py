@@ -105,3 +105,18 @@ def test_a_file_name_with_a_newline_still_gives_one_line(tmp_path: Path) -> None
     assert code == ExitCode.INPUT
     assert err.count("\n") == 1
     assert "a\\nb\\r\\udcff.pcap: not a pcap or pcapng capture" in err
+
+
+def test_ctrl_c_while_the_commands_load_is_interrupted_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C right after Enter lands in the imports of the sub-commands (most of the first
+    half second)."""
+
+    def loading() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("netdiag.cli.build_parser", loading)
+    code, out, err = run_cli("record", "snapshot", "--last", "60s")
+    assert code == ExitCode.INTERRUPTED == 130
+    assert (out, err) == ("", "netdiag: error: interrupted\n")
