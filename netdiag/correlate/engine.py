@@ -272,6 +272,7 @@ def order_sightings(work: Work) -> None:
         domain_rank=_name_rank(work.names.domains),
         macs=given_macs,
         addresses=given_addrs,
+        homes=_given_homes(work),
     )
     ordering: Ordering = order_rows(w, ev)
     del ev

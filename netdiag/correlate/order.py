@@ -24,11 +24,12 @@ Duplicates (one frame recorded twice at a point) are kept the same way.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from netdiag.correlate.drops import address_key
 from netdiag.correlate.evidence import BROADCAST, addr_owners, gap_keys, mac_owners, outer_keys
 from netdiag.correlate.fingerprint import KeyTable, repeated_within
 
@@ -94,6 +95,7 @@ class Evidence:
     domain_rank: np.ndarray  # per domain code: rank of its name
     macs: Mapping[int, int]  # given by the run: MAC -> domain
     addresses: Mapping[int, int]  # given by the run: address key -> domain
+    homes: Mapping[int, int] = field(default_factory=dict)  # pod address key -> its point
 
 
 @dataclass(frozen=True)
@@ -125,8 +127,10 @@ def order_rows(w: pd.DataFrame, ev: Evidence) -> Ordering:
     # underlay device and on the tunnel device): the node that decapsulates saw the
     # encapsulated one first, the one that encapsulates saw it last.
     tie = _tunnel_tie_rank(w, rows, owners)
-    if tie is not None:
-        rows = _settle_ties(rows, jd, ts, (name_rank, tie, -ttl))
+    home = _home_tie_rank(w, rows, ev)
+    if tie is not None or home is not None:
+        none = np.ones(n, dtype="int64")
+        rows = _settle_ties(rows, jd, ts, (name_rank, _or(home, none), _or(tie, none), -ttl))
     seg = _segments(w, ev, rows, owners)
     side = _side_copies(w, ev, rows, seg, owners)
     rank, how = _rank_segments(seg, side, ev.domain_rank, lambda j: _fill_gaps(seg, ev, rows, j))
@@ -192,6 +196,37 @@ def _fill_gaps(seg: Segments, ev: Evidence, rows: np.ndarray, journeys: np.ndarr
     mine = np.flatnonzero(np.isin(seg.journey, journeys))
     seg.gap[mine] = row_gap[rows[seg.start[mine]]]
     seg.has_gap[mine] = row_has[rows[seg.start[mine]]]
+
+
+def _or(rank: np.ndarray | None, none: np.ndarray) -> np.ndarray:
+    return none if rank is None else rank
+
+
+def _home_tie_rank(w: pd.DataFrame, rows: np.ndarray, ev: Evidence) -> np.ndarray | None:
+    """Per work-frame row: 0 at the point an address of the packet's source lives behind (the
+    pod's own interface: the packet starts there), 2 at its destination's, 1 otherwise; None
+    when no two rows of a journey share a node and a timestamp, or no address has a home.
+
+    The two ends of a veth pair see one frame at the same microsecond (a pcap file's
+    precision), with the same TTL and MACs: only where the packet was sent from, or to,
+    tells which end saw it first. Point names decided it, so the host end of a pod's veth
+    could come before the pod's own interface."""
+    if not ev.homes:
+        return None
+    dom = w["dom"].to_numpy()[rows]
+    j, t = ev.journey[rows], w["ts"].to_numpy()[rows]
+    tied = np.flatnonzero((j[1:] == j[:-1]) & (dom[1:] == dom[:-1]) & (t[1:] == t[:-1]))
+    if not len(tied):
+        return None
+    e = np.unique(rows[np.r_[tied, tied + 1]])
+    point = w["point"].to_numpy()[e].astype("int64")
+    homes = KeyTable.of(dict(ev.homes))
+    src = homes.get(address_key(w["src_hi"].to_numpy()[e], w["src_lo"].to_numpy()[e]))
+    dst = homes.get(address_key(w["dst_hi"].to_numpy()[e], w["dst_lo"].to_numpy()[e]))
+    rank = np.ones(len(w), dtype="int64")
+    rank[e[dst == point]] = 2
+    rank[e[src == point]] = 0
+    return rank
 
 
 def _tunnel_tie_rank(w: pd.DataFrame, rows: np.ndarray, owners: _Owners) -> np.ndarray | None:

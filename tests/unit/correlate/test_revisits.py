@@ -179,3 +179,37 @@ def test_any_beside_per_device_captures_of_the_same_devices_gives_the_same_paths
     assert [s["point"] for s in twice] == [ps.N1_ETH1, ps.N1_ETH1]  # plain and encapsulated
     kept = [s for s in syn["sightings"] if s["copy"] is None and s["point"] == ps.N1_ETH1]
     assert all(s["eth_dst"] is not None for s in kept)
+
+
+@pytest.mark.parametrize("homed", [True, False])
+def test_the_two_ends_of_a_veth_at_one_microsecond_go_from_the_pod_outwards(
+    run: Run, homed: bool
+) -> None:
+    """A pod's eth0 and the host end of its veth see one frame at the same microsecond (a pcap
+    file's precision), same TTL, same MACs: where the pod's address lives (the run says: its
+    own interface) orders them, the request out of the pod and the reply into it. Point names
+    decided before, so the reply showed as leaving the pod."""
+    from tests.support.builder import Packet, step
+    from tests.support.common import T0, base
+
+    cap = base({ps.N1_POD: "ether", ps.N1_VETH: "ether", ps.N1_ETH1: "ether"}, None)
+    pod_mac, gw_mac = "0a:58:0a:f4:00:05", "0a:58:0a:f4:00:01"
+    for k in range(2):
+        t0 = T0 + k * 1_000_000_000
+        out = Packet("udp", "10.244.0.5", "172.19.0.1", ip_id=700 + k, sport=40000 + k,
+                     dport=53, eth_src=pod_mac, eth_dst=gw_mac)  # fmt: skip
+        cap.send(out, t0, [step(ps.N1_POD), step(ps.N1_VETH, 0),
+                           step(ps.N1_ETH1, 20, ttl=63, src="172.19.0.5")])  # fmt: skip
+        back = Packet("udp", "172.19.0.1", "172.19.0.5", ip_id=900 + k, sport=53,
+                      dport=40000 + k, eth_src=gw_mac, eth_dst=pod_mac)  # fmt: skip
+        cap.send(back, t0 + 300_000, [step(ps.N1_ETH1), step(ps.N1_VETH, 20, ttl=63,
+                                      dst="10.244.0.5"), step(ps.N1_POD, 0)])  # fmt: skip
+    homes = {ps.N1_POD: ("10.244.0.5",)} if homed else {}
+    doc = run(cap, point_addresses=homes)
+    request = _journey(doc, "udp 10.244.0.5:40000")
+    reply = _journey(doc, "udp 172.19.0.1:53")
+    assert _on_path(request) == [ps.N1_POD, ps.N1_VETH, ps.N1_ETH1]  # by name, too
+    if homed:
+        assert _on_path(reply) == [ps.N1_ETH1, ps.N1_VETH, ps.N1_POD]
+    else:  # without the run's facts, the names decide (as they always did)
+        assert _on_path(reply) == [ps.N1_ETH1, ps.N1_POD, ps.N1_VETH]
