@@ -132,7 +132,9 @@ async def test_a_cancelled_caller_leaves_no_process_and_no_pump(
     def pumps() -> list[asyncio.Task[object]]:
         return [t for t in asyncio.all_tasks() if "RemoteProcess" in repr(t.get_coro())]
 
-    if when == "running":
+    # the command running is seen here before paramiko's thread hands its channel over: a
+    # cancel in that gap is a cancelled start, stopped in the background (as "starting")
+    if when == "running" and not cleanups_pending():
         assert pumps() == []
     deadline = time.monotonic() + 20  # a session still opening is stopped once it has opened
     while (cleanups_pending() or _running(script) or pumps()) and time.monotonic() < deadline:
