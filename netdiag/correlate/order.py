@@ -126,11 +126,11 @@ def order_rows(w: pd.DataFrame, ev: Evidence) -> Ordering:
     # Two sightings stamped at the same instant on one node (one skb seen on a tunnel's
     # underlay device and on the tunnel device): the node that decapsulates saw the
     # encapsulated one first, the one that encapsulates saw it last.
-    tie = _tunnel_tie_rank(w, rows, owners)
-    home = _home_tie_rank(w, rows, ev)
-    if tie is not None or home is not None:
-        none = np.ones(n, dtype="int64")
-        rows = _settle_ties(rows, jd, ts, (name_rank, _or(home, none), _or(tie, none), -ttl))
+    tied = _tied_rows(rows, jd, ts)
+    if len(tied):
+        tunnel = _tunnel_tie_rank(w, tied, owners)
+        home = _home_tie_rank(w, tied, ev.homes)
+        rows = _settle_ties(rows, jd, ts, (name_rank, home, tunnel, -ttl))
     seg = _segments(w, ev, rows, owners)
     side = _side_copies(w, ev, rows, seg, owners)
     rank, how = _rank_segments(seg, side, ev.domain_rank, lambda j: _fill_gaps(seg, ev, rows, j))
@@ -198,51 +198,42 @@ def _fill_gaps(seg: Segments, ev: Evidence, rows: np.ndarray, journeys: np.ndarr
     seg.has_gap[mine] = row_has[rows[seg.start[mine]]]
 
 
-def _or(rank: np.ndarray | None, none: np.ndarray) -> np.ndarray:
-    return none if rank is None else rank
+def _tied_rows(rows: np.ndarray, jd: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """The work-frame rows that share journey, node and timestamp with another."""
+    a, t = jd[rows], ts[rows]
+    tied = np.flatnonzero((a[1:] == a[:-1]) & (t[1:] == t[:-1]))
+    return np.unique(rows[np.r_[tied, tied + 1]])
 
 
-def _home_tie_rank(w: pd.DataFrame, rows: np.ndarray, ev: Evidence) -> np.ndarray | None:
-    """Per work-frame row: 0 at the point an address of the packet's source lives behind (the
-    pod's own interface: the packet starts there), 2 at its destination's, 1 otherwise; None
-    when no two rows of a journey share a node and a timestamp, or no address has a home.
+def _home_tie_rank(w: pd.DataFrame, tied: np.ndarray, homes: Mapping[int, int]) -> np.ndarray:
+    """Per work-frame row (ranked at ``tied`` rows only): 0 at the point an address of the
+    packet's source lives behind (the pod's own interface: the packet starts there), 2 at its
+    destination's, 1 otherwise.
 
     The two ends of a veth pair see one frame at the same microsecond (a pcap file's
     precision), with the same TTL and MACs: only where the packet was sent from, or to,
     tells which end saw it first. Point names decided it, so the host end of a pod's veth
     could come before the pod's own interface."""
-    if not ev.homes:
-        return None
-    dom = w["dom"].to_numpy()[rows]
-    j, t = ev.journey[rows], w["ts"].to_numpy()[rows]
-    tied = np.flatnonzero((j[1:] == j[:-1]) & (dom[1:] == dom[:-1]) & (t[1:] == t[:-1]))
-    if not len(tied):
-        return None
-    e = np.unique(rows[np.r_[tied, tied + 1]])
-    point = w["point"].to_numpy()[e].astype("int64")
-    homes = KeyTable.of(dict(ev.homes))
-    src = homes.get(address_key(w["src_hi"].to_numpy()[e], w["src_lo"].to_numpy()[e]))
-    dst = homes.get(address_key(w["dst_hi"].to_numpy()[e], w["dst_lo"].to_numpy()[e]))
     rank = np.ones(len(w), dtype="int64")
-    rank[e[dst == point]] = 2
-    rank[e[src == point]] = 0
+    if not homes:
+        return rank
+    point = w["point"].to_numpy()[tied].astype("int64")
+    table = KeyTable.of(dict(homes))
+    src = table.get(address_key(w["src_hi"].to_numpy()[tied], w["src_lo"].to_numpy()[tied]))
+    dst = table.get(address_key(w["dst_hi"].to_numpy()[tied], w["dst_lo"].to_numpy()[tied]))
+    rank[tied[dst == point]] = 2
+    rank[tied[src == point]] = 0
     return rank
 
 
-def _tunnel_tie_rank(w: pd.DataFrame, rows: np.ndarray, owners: _Owners) -> np.ndarray | None:
-    """Per work-frame row: 0 for an encapsulated sighting on the node that owns its outer
-    destination, 2 on the node that owns its outer source, 1 otherwise; None when no row of
-    ``rows`` shares its journey, node and timestamp with another (nothing to break)."""
-    enc = w["encap"].to_numpy() >= 0
-    if not enc.any():
-        return None
-    ts = w["ts"].to_numpy()[rows]
-    dom = w["dom"].to_numpy()[rows]
-    same = (ts[1:] == ts[:-1]) & (dom[1:] == dom[:-1])
-    if not same.any():
-        return None
-    rank = np.ones(len(w), dtype="int8")
-    e = np.flatnonzero(enc)
+def _tunnel_tie_rank(w: pd.DataFrame, tied: np.ndarray, owners: _Owners) -> np.ndarray:
+    """Per work-frame row (ranked at ``tied`` rows only): 0 for an encapsulated sighting on the
+    node that owns its outer destination, 2 on the node that owns its outer source, 1
+    otherwise."""
+    rank = np.ones(len(w), dtype="int64")
+    e = tied[w["encap"].to_numpy()[tied] >= 0]
+    if not len(e):
+        return rank
     d = w["dom"].to_numpy()[e]
     rank[e[owners.addresses.get(outer_keys(w, e, "dst")) == d]] = 0
     rank[e[owners.addresses.get(outer_keys(w, e, "src")) == d]] = 2
