@@ -19,6 +19,7 @@ encapsulation, TTL or direction. Two sightings at one point that agree on all of
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -291,25 +292,132 @@ def _split(  # noqa: PLR0917 - one step of group(), on the rows of split candida
 
 
 def _fix_collisions(df: pd.DataFrame, sub: np.ndarray, costs: pd.DataFrame) -> None:
-    """Two non-duplicate rows of one cell are two packets: when both chose the same anchor,
-    give them distinct anchors, cheapest first in time order (the rare case; a small loop)."""
-    live = df.loc[~df["dup"].to_numpy(), ["g", "p", "v", "t"]].assign(s=sub[~df["dup"].to_numpy()])
+    """Two non-duplicate rows of one cell are two packets: when several chose the same anchor,
+    the cell's rows get distinct anchors at the least total cost (:func:`min_cost_assignment`).
+    The cost is the square of a row's cost to an anchor (time distance, plus the penalty for
+    sharing no address): strictly convex, so between packets of one sender it keeps their
+    order at the point (the first one there is the first packet), where plain distance often
+    ties (two rows later than both anchors cost the same either way). Handing out nearest
+    anchors in time order swapped a fast packet right behind a slow one. Duplicate rows then
+    follow the row they repeat (:func:`_follow_originals`)."""
+    dup = df["dup"].to_numpy()
+    live = df.loc[~dup, ["g", "p", "v", "t"]].assign(s=sub[~dup])
     clash = live.duplicated(["g", "p", "v", "s"], keep=False).to_numpy()
-    if not clash.any():
+    if clash.any():
+        cells = live.loc[clash, ["g", "p", "v"]].drop_duplicates()
+        rows = live.reset_index().merge(cells, on=["g", "p", "v"])
+        rows = rows.sort_values(["g", "p", "v", "t", "index"], kind="stable")
+        mine = costs.loc[costs["row"].isin(rows["index"]), ["row", "r_a", "cost"]]
+        mine = mine.sort_values(["row", "r_a"], kind="stable")
+        row_of, anchor, cost = (mine[c].to_numpy() for c in ("row", "r_a", "cost"))
+        start = dict(zip(*np.unique(row_of, return_index=True), strict=True))
+        width = dict(zip(*np.unique(row_of, return_counts=True), strict=True))
+        new_cell = np.zeros(len(rows) + 1, dtype=bool)
+        new_cell[0] = new_cell[-1] = True
+        for col in ("g", "p", "v"):
+            x = rows[col].to_numpy()
+            new_cell[1:-1] |= x[1:] != x[:-1]
+        ids = rows["index"].to_numpy()
+        for lo, hi in itertools.pairwise(np.flatnonzero(new_cell)):
+            cell_rows = ids[lo:hi]
+            k, m = start[cell_rows[0]], width[cell_rows[0]]  # one candidate: the same anchors
+            matrix = np.stack([cost[start[r] : start[r] + m] for r in cell_rows])
+            convex = np.square(matrix.astype("float64"))
+            sub[cell_rows] = anchor[k : k + m][min_cost_assignment(convex)]
+    _follow_originals(df, sub)
+
+
+def _follow_originals(df: pd.DataFrame, sub: np.ndarray) -> None:
+    """A duplicate row (the same frame recorded again) joins the packet of the row it repeats:
+    the latest non-duplicate row of its cell at or before it in time."""
+    dup = df["dup"].to_numpy()
+    if not dup.any():
         return
-    cells = live.loc[clash, ["g", "p", "v"]].drop_duplicates()
-    rows = live.reset_index().merge(cells, on=["g", "p", "v"]).sort_values("t", kind="stable")
-    options = costs.loc[costs["row"].isin(rows["index"])].sort_values(["row", "cost"])
-    by_row: dict[int, list[int]] = {}
-    for row, anchor in zip(options["row"].tolist(), options["r_a"].tolist(), strict=True):
-        by_row.setdefault(row, []).append(anchor)
-    for _, cell_rows in rows.groupby(["g", "p", "v"], sort=False)["index"]:
-        taken: set[int] = set()
-        for row in cell_rows.to_numpy():
-            free = [int(r) for r in by_row.get(int(row), [int(sub[row])]) if int(r) not in taken]
-            if free:
-                sub[row] = free[0]
-                taken.add(free[0])
+    keyed = df[["g", "p", "v", "t", "dup"]].assign(s=np.where(dup, np.nan, sub.astype("float64")))
+    keyed = keyed.sort_values(["g", "p", "v", "t", "dup"], kind="stable")
+    found = keyed.groupby(["g", "p", "v"], sort=False)["s"].ffill().to_numpy()
+    rows = keyed.index.to_numpy()
+    take = keyed["dup"].to_numpy() & ~np.isnan(found)
+    sub[rows[take]] = found[take].astype("int64")
+
+
+#: Above this many cells (rows x anchors), a cell is matched in time order (see below).
+_EXACT_CELLS = 4096
+
+
+def min_cost_assignment(cost: np.ndarray) -> np.ndarray:
+    """For an ``n x m`` cost matrix (``n <= m``), the column of each row in an assignment of
+    distinct columns with the least total cost. Rows and columns come in time order; every
+    cost is finite.
+
+    Small matrices are solved exactly (the Hungarian method, O(n^2 m)). Larger ones, a
+    candidate holding very many copies of one packet, are matched without crossing (row i
+    before row j gets an earlier column), by dynamic programming in O(n m): exact when the
+    cost is a convex function of a time distance, since two crossing pairs are then never
+    cheaper than the same pairs uncrossed."""
+    n, m = cost.shape
+    if n * m <= _EXACT_CELLS:
+        return _hungarian(cost)
+    return _in_order(cost)
+
+
+def _hungarian(cost: np.ndarray) -> np.ndarray:
+    n, m = cost.shape
+    c = cost.tolist()
+    inf = float("inf")
+    u, v = [0.0] * (n + 1), [0.0] * (m + 1)
+    owner, way = [0] * (m + 1), [0] * (m + 1)  # owner[j]: the row holding column j (1-based)
+    for i in range(1, n + 1):
+        owner[0], j0 = i, 0
+        minv, used = [inf] * (m + 1), [False] * (m + 1)
+        while True:
+            used[j0] = True
+            i0, delta, j1 = owner[j0], inf, 0
+            row = c[i0 - 1]
+            for j in range(1, m + 1):
+                if not used[j]:
+                    cur = row[j - 1] - u[i0] - v[j]
+                    if cur < minv[j]:
+                        minv[j], way[j] = cur, j0
+                    if minv[j] < delta:
+                        delta, j1 = minv[j], j
+            for j in range(m + 1):
+                if used[j]:
+                    u[owner[j]] += delta
+                    v[j] -= delta
+                else:
+                    minv[j] -= delta
+            j0 = j1
+            if owner[j0] == 0:
+                break
+        while j0:
+            j1 = way[j0]
+            owner[j0] = owner[j1]
+            j0 = j1
+    out = np.full(n, -1, dtype="int64")
+    for j in range(1, m + 1):
+        if owner[j]:
+            out[owner[j] - 1] = j - 1
+    return out
+
+
+def _in_order(cost: np.ndarray) -> np.ndarray:
+    n, m = cost.shape
+    best = np.zeros(m + 1)  # best[j]: least cost of the rows so far using columns < j
+    arg = np.zeros((n, m), dtype="int64")
+    cols = np.arange(m)
+    for i in range(n):
+        take = best[:-1] + cost[i]  # row i on column j, the rows before on columns < j
+        take[:i] = np.inf
+        run = np.minimum.accumulate(take)
+        arg[i] = np.maximum.accumulate(np.where(take == run, cols, 0))
+        best = np.r_[np.inf, run]
+    out = np.empty(n, dtype="int64")
+    limit = m
+    for i in range(n - 1, -1, -1):
+        out[i] = arg[i, limit - 1]
+        limit = int(out[i])
+    return out
 
 
 def path_rows(s: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
