@@ -126,8 +126,13 @@ class PodSpec:
 
 
 def pod_record(pod: PodSpec) -> dict[str, object]:
-    """What a run manifest keeps of a pod: who it is, where it runs, its addresses."""
-    return {"name": pod.name, "node": pod.node, "ips": list(pod.ips), "fip": pod.fip}
+    """What a run manifest keeps of a pod: who it is, where it runs, its addresses, the host
+    end of its veth when the inventory names it."""
+    record: dict[str, object] = {"name": pod.name, "node": pod.node, "ips": list(pod.ips),
+                                 "fip": pod.fip}  # fmt: skip
+    if pod.host_iface:
+        record["host_iface"] = pod.host_iface
+    return record
 
 
 @dataclass(frozen=True)

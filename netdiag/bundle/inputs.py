@@ -43,6 +43,8 @@ class BundleInput:
     node_macs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     endpoint_nodes: frozenset[str] = frozenset()
     point_addresses: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: per pod point, the captured points further out on its node (``Options.outward``)
+    outward: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     #: point -> until when (its node's clock) its capture is known to have run
     capture_until: Mapping[str, int] = field(default_factory=dict)
 
@@ -59,6 +61,7 @@ class _Plan:
     macs: dict[str, tuple[str, ...]] = field(default_factory=dict)
     endpoints: set[str] = field(default_factory=set)
     addresses: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    outward: dict[str, tuple[str, ...]] = field(default_factory=dict)
     until: dict[str, int] = field(default_factory=dict)
     unfinished: str = ""  # the phase of a run that never finished (netdiag killed), else ""
     grace_s: float = 0.0
@@ -144,6 +147,44 @@ def _inventory_facts(manifest: Manifest, plan: _Plan) -> None:
             if pod not in home or (inside and not home[pod][0]):
                 home[pod] = (inside, cap.point)
     plan.addresses = {point: ips[pod] for pod, (_, point) in home.items()}
+    plan.outward = _outward(manifest, {pod: point for pod, (_, point) in home.items()})
+
+
+def _outward(manifest: Manifest, home: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+    """Per pod home point, the captured points further out on its node, nearest first: the
+    host end of its veth (when the home is inside the pod), then the bridge that veth is a
+    port of, and that bridge's own master (``ip -j link``'s ``master``)."""
+    host: dict[str, tuple[str, str]] = {}  # pod -> (node, host end of its veth)
+    for pod in manifest.inventory.get("pods") or []:
+        if isinstance(pod, dict) and pod.get("host_iface") and pod.get("node"):
+            host[str(pod.get("name"))] = (str(pod["node"]), str(pod["host_iface"]))
+    captured: dict[tuple[str, str], str] = {}  # (node, device) -> point, host side only
+    for cap in manifest.captures:
+        if cap.point and not cap.netns:
+            captured[(cap.node, cap.iface)] = cap.point
+            if cap.pod:
+                host[cap.pod] = (cap.node, cap.iface)
+    out: dict[str, tuple[str, ...]] = {}
+    for pod, point in home.items():
+        if pod not in host:
+            continue
+        node, device = host[pod]
+        masters = {
+            str(link.get("ifname")): str(link["master"])
+            for link in (manifest.nodes[node].interfaces if node in manifest.nodes else ())
+            if isinstance(link, dict) and link.get("master")
+        }
+        chain: list[str] = []
+        for _ in range(4):  # veth -> bridge -> its master: never a long chain
+            found = captured.get((node, device))
+            if found and found != point and found not in chain:
+                chain.append(found)
+            if device not in masters:
+                break
+            device = masters[device]
+        if chain:
+            out[point] = tuple(chain)
+    return out
 
 
 def _bundle_plan(root: Path) -> _Plan:
@@ -229,5 +270,5 @@ def load_input(inputs: Sequence[str | Path], ifmaps: IfMaps | None = None) -> Bu
     return BundleInput(
         table, plan.clocks, plan.dropped, tuple(warnings), root, plan.ifmaps,
         node_macs=plan.macs, endpoint_nodes=frozenset(plan.endpoints),
-        point_addresses=plan.addresses, capture_until=plan.until,
+        point_addresses=plan.addresses, outward=plan.outward, capture_until=plan.until,
     )  # fmt: skip

@@ -69,6 +69,7 @@ def _options(data: BundleInput, given: Options | None) -> Options:
         node_macs={**data.node_macs, **given.node_macs},
         endpoint_nodes=data.endpoint_nodes | given.endpoint_nodes,
         point_addresses={**data.point_addresses, **given.point_addresses},
+        outward={**data.outward, **given.outward},
         capture_until={**data.capture_until, **given.capture_until},
     )
 

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from netdiag.correlate import anomalies as an
-from netdiag.correlate import drops, icmp
+from netdiag.correlate import drops, icmp, order
 from netdiag.correlate.causality import flow_samples, journey_samples, learn_owners
 from netdiag.correlate.clocks import (
     bounds_to_edges,
@@ -272,7 +272,7 @@ def order_sightings(work: Work) -> None:
         domain_rank=_name_rank(work.names.domains),
         macs=given_macs,
         addresses=given_addrs,
-        homes=_given_homes(work),
+        paths=_given_paths(work),
     )
     ordering: Ordering = order_rows(w, ev)
     del ev
@@ -340,6 +340,26 @@ def find_anomalies(work: Work) -> tuple[pd.DataFrame, pd.DataFrame]:
 def _given_homes(work: Work) -> dict[int, int]:
     """Address key -> point code for the addresses the run placed behind capture points."""
     return _keyed_addresses(work.options.point_addresses, work.names.points, drops.address_key)
+
+
+def _given_paths(work: Work) -> dict[int, int]:
+    """``order.path_key(address, point)`` -> how many steps out from where the address lives
+    the point is (0: its home, then the home's ``Options.outward`` points in order), for the
+    points the analysis knows; an address that does not parse is left out."""
+    lookup = {name: i for i, name in enumerate(work.names.points)}
+    packed: list[tuple[int, int, int, int]] = []
+    for home, texts in work.options.point_addresses.items():
+        chain = dict.fromkeys([home, *work.options.outward.get(home, ())])
+        known = [(lookup[p], d) for d, p in enumerate(chain) if p in lookup]
+        for text in texts if known else ():
+            with contextlib.suppress(InputError):
+                hi, lo = ip_pack(text)
+                packed.extend((hi, lo, code, d) for code, d in known)
+    if not packed:
+        return {}
+    hi_a, lo_a, code_a, d_a = (np.array(c, dtype="uint64") for c in zip(*packed, strict=True))
+    keys = order.path_key(drops.address_key(hi_a, lo_a), code_a.astype("int64"))
+    return dict(zip(keys.tolist(), d_a.astype("int64").tolist(), strict=True))
 
 
 def analyze(table: pd.DataFrame, options: Options | None = None) -> Analysis:

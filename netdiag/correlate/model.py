@@ -35,6 +35,11 @@ class Options:
     endpoint_nodes: frozenset[str] = frozenset()
     #: Addresses that live behind a capture point (a pod's IPs behind its veth), by point name.
     point_addresses: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Per point of ``point_addresses``, the capture points further out on the same node,
+    #: nearest first (a pod's own interface -> the host end of its veth -> the bridge that is
+    #: a port of): one frame seen at two of them at the same instant went outwards when it came
+    #: from there, inwards when it went there.
+    outward: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     #: Per point, until when (its node's clock, ns) its capture is known to have run, even if
     #: its last frame came earlier (a flight recorder's snapshot window): a packet missing
     #: there before then was dropped, not merely after the capture's end.

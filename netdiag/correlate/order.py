@@ -31,7 +31,7 @@ import pandas as pd
 
 from netdiag.correlate.drops import address_key
 from netdiag.correlate.evidence import BROADCAST, addr_owners, gap_keys, mac_owners, outer_keys
-from netdiag.correlate.fingerprint import KeyTable, repeated_within
+from netdiag.correlate.fingerprint import KeyTable, combine, repeated_within
 
 #: Why a hop's two sightings are in this order (``hops["order"]``, ``sightings["how"]``).
 ORDER_KINDS = ("clock", "ttl", "tunnel", "reply-gap", "link", "time", "time-uncertain")
@@ -95,7 +95,8 @@ class Evidence:
     domain_rank: np.ndarray  # per domain code: rank of its name
     macs: Mapping[int, int]  # given by the run: MAC -> domain
     addresses: Mapping[int, int]  # given by the run: address key -> domain
-    homes: Mapping[int, int] = field(default_factory=dict)  # pod address key -> its point
+    #: given by the run: ``path_key(address, point)`` -> steps out from where it lives
+    paths: Mapping[int, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ def order_rows(w: pd.DataFrame, ev: Evidence) -> Ordering:
     tied = _tied_rows(rows, jd, ts)
     if len(tied):
         tunnel = _tunnel_tie_rank(w, tied, owners)
-        home = _home_tie_rank(w, tied, ev.homes)
+        home = _home_tie_rank(w, tied, ev.paths)
         rows = _settle_ties(rows, jd, ts, (name_rank, home, tunnel, -ttl))
     seg = _segments(w, ev, rows, owners)
     side = _side_copies(w, ev, rows, seg, owners)
@@ -205,24 +206,38 @@ def _tied_rows(rows: np.ndarray, jd: np.ndarray, ts: np.ndarray) -> np.ndarray:
     return np.unique(rows[np.r_[tied, tied + 1]])
 
 
-def _home_tie_rank(w: pd.DataFrame, tied: np.ndarray, homes: Mapping[int, int]) -> np.ndarray:
-    """Per work-frame row (ranked at ``tied`` rows only): 0 at the point an address of the
-    packet's source lives behind (the pod's own interface: the packet starts there), 2 at its
-    destination's, 1 otherwise.
+def path_key(address: np.ndarray, point: np.ndarray) -> np.ndarray:
+    """The key of an address (``drops.address_key``) at a point code, in ``Evidence.paths``."""
+    return combine(address, point, seed=47).astype("int64")
 
-    The two ends of a veth pair see one frame at the same microsecond (a pcap file's
-    precision), with the same TTL and MACs: only where the packet was sent from, or to,
-    tells which end saw it first. Point names decided it, so the host end of a pod's veth
-    could come before the pod's own interface."""
-    rank = np.ones(len(w), dtype="int64")
-    if not homes:
+
+#: Longer than any chain of points out from where an address lives.
+_FAR = 64
+
+
+def _home_tie_rank(w: pd.DataFrame, tied: np.ndarray, paths: Mapping[int, int]) -> np.ndarray:
+    """Per work-frame row (ranked at ``tied`` rows only): lowest at the point the packet's
+    source lives behind (the pod's own interface: the packet starts there), then the points
+    further out from it (the host end of its veth, then its bridge), highest at the point
+    its destination lives behind, after the points further out from that; 0 elsewhere.
+
+    The two ends of a veth pair, or a veth and the bridge it is a port of, see one frame at
+    the same microsecond (a pcap file's precision), with the same TTL and MACs: only where
+    the packet was sent from, or to, tells which saw it first. Point names decided it, so the
+    host end of a pod's veth could come before the pod's own interface, and a bridge before
+    the veth a reply came out of."""
+    rank = np.zeros(len(w), dtype="int64")
+    if not paths:
         return rank
     point = w["point"].to_numpy()[tied].astype("int64")
-    table = KeyTable.of(dict(homes))
-    src = table.get(address_key(w["src_hi"].to_numpy()[tied], w["src_lo"].to_numpy()[tied]))
-    dst = table.get(address_key(w["dst_hi"].to_numpy()[tied], w["dst_lo"].to_numpy()[tied]))
-    rank[tied[dst == point]] = 2
-    rank[tied[src == point]] = 0
+    table = KeyTable.of(dict(paths))
+    src = address_key(w["src_hi"].to_numpy()[tied], w["src_lo"].to_numpy()[tied])
+    dst = address_key(w["dst_hi"].to_numpy()[tied], w["dst_lo"].to_numpy()[tied])
+    out_of_src = table.get(path_key(src, point))
+    out_of_dst = table.get(path_key(dst, point))
+    rank[tied] = np.where(
+        out_of_src >= 0, out_of_src - _FAR, np.where(out_of_dst >= 0, _FAR - out_of_dst, 0)
+    )
     return rank
 
 

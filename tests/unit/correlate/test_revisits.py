@@ -213,3 +213,45 @@ def test_the_two_ends_of_a_veth_at_one_microsecond_go_from_the_pod_outwards(
         assert _on_path(reply) == [ps.N1_ETH1, ps.N1_VETH, ps.N1_POD]
     else:  # without the run's facts, the names decide (as they always did)
         assert _on_path(reply) == [ps.N1_ETH1, ps.N1_POD, ps.N1_VETH]
+
+
+@pytest.mark.parametrize("inside", [True, False])
+def test_a_veth_and_its_bridge_at_one_microsecond_go_from_the_pod_outwards(
+    run: Run, inside: bool
+) -> None:
+    """The host end of a pod's veth and the bridge it is a port of (``cni0``, a name before
+    the veth's) see one frame at the same microsecond: the run says which points lie further
+    out from the pod (``outward``), so the request leaves by the veth then the bridge and the
+    reply comes in by the bridge then the veth, whether the pod's own interface is captured
+    too or its home is the veth. Names decided before: the bridge came first both ways."""
+    from tests.support.builder import Packet, step
+    from tests.support.common import T0, base
+
+    bridge = "node1/cni0"
+    pod_points = [ps.N1_POD, ps.N1_VETH] if inside else [ps.N1_VETH]
+    cap = base(dict.fromkeys([*pod_points, bridge, ps.N1_ETH1], "ether"), None)
+    pod_mac, gw_mac, up_mac = "0a:58:0a:f4:00:05", "0a:58:0a:f4:00:01", "02:00:00:00:00:09"
+    for k in range(2):
+        t0 = T0 + k * 1_000_000_000
+        out = Packet("udp", "10.244.0.5", "172.19.0.1", ip_id=700 + k, sport=40000 + k,
+                     dport=53, eth_src=pod_mac, eth_dst=gw_mac)  # fmt: skip
+        cap.send(out, t0, [*(step(p, 0) for p in pod_points), step(bridge, 0),
+                           step(ps.N1_ETH1, 20, ttl=63, src="172.19.0.5")])  # fmt: skip
+        back = Packet("udp", "172.19.0.1", "172.19.0.5", ip_id=900 + k, sport=53,
+                      dport=40000 + k, eth_src=up_mac, eth_dst="02:00:00:00:00:0a")  # fmt: skip
+        cap.send(back, t0 + 300_000, [step(ps.N1_ETH1), step(bridge, 20, ttl=63,
+                 dst="10.244.0.5", eth_src=gw_mac, eth_dst=pod_mac),
+                 *(step(p, 0) for p in reversed(pod_points))])  # fmt: skip
+    home = pod_points[0]
+    outward = {home: (*pod_points[1:], bridge)}
+    doc = run(cap, point_addresses={home: ("10.244.0.5",)}, outward=outward)
+    request = _journey(doc, "udp 10.244.0.5:40000")
+    reply = _journey(doc, "udp 172.19.0.1:53")
+    assert _on_path(request) == [*pod_points, bridge, ps.N1_ETH1]
+    assert _on_path(reply) == [ps.N1_ETH1, bridge, *reversed(pod_points)]
+    assert doc["anomalies"] == []
+    if inside:  # without it, only the pod's own interface is placed: the gap this closes
+        plain = run(cap, point_addresses={home: ("10.244.0.5",)})
+        assert _on_path(_journey(plain, "udp 10.244.0.5:40000")) == [
+            ps.N1_POD, bridge, ps.N1_VETH, ps.N1_ETH1
+        ]  # fmt: skip
