@@ -70,7 +70,9 @@ def _cell_ranks(
     dup = np.zeros(m, dtype=bool)
     dup[1:] = ~first[1:] & (h[1:] == h[:-1]) & ((ts[1:] - ts[:-1]) <= DUPLICATE_NS)
     if dup.any():
-        _packets_seen_elsewhere(dup, first, group[by_cell])
+        gap = np.zeros(m, dtype="int64")
+        gap[1:] = ts[1:] - ts[:-1]
+        _packets_seen_elsewhere(dup, first, group[by_cell], gap)
     counted = (~dup).astype("int64")
     csum = np.cumsum(counted)
     starts = np.flatnonzero(first)
@@ -80,15 +82,20 @@ def _cell_ranks(
     return duplicate, rank
 
 
-def _packets_seen_elsewhere(dup: np.ndarray, first: np.ndarray, group: np.ndarray) -> None:
+def _packets_seen_elsewhere(
+    dup: np.ndarray, first: np.ndarray, group: np.ndarray, gap: np.ndarray
+) -> None:
     """Clear, in place, the duplicate flags that another cell of the candidate contradicts.
 
     Two identical frames close together at one point are one frame recorded twice only if no
     other point saw more than one of them: a sender that emits the same segment twice in a row
     (a retransmitted SYN-ACK, both with IP ID 0) is seen twice everywhere on its way. A cell
-    keeps as many packets as the most any other cell of its candidate saw (its rows in time
-    order: the earliest duplicates become packets first). Arrays are per row of the repeating
-    cells, sorted by cell; ``first`` marks each cell's first row."""
+    keeps as many packets as the most any other cell of its candidate saw; the duplicates
+    furthest in time from the row before them become packets first (a frame recorded twice
+    is recorded again within microseconds; the next packet comes later, and taking the
+    earliest instead made the copy a packet and the packet a copy). Arrays are per row of the
+    repeating cells, sorted by cell, rows in time order; ``first`` marks each cell's first
+    row, ``gap`` is each row's time after the row before it."""
     starts = np.flatnonzero(first)
     size = np.diff(np.r_[starts, len(dup)])
     run = np.repeat(np.arange(len(starts)), size)
@@ -111,8 +118,12 @@ def _packets_seen_elsewhere(dup: np.ndarray, first: np.ndarray, group: np.ndarra
     quota = np.minimum(size, elsewhere) - kept  # duplicates that are packets after all
     if not (quota > 0).any():
         return
-    nth = np.cumsum(dup) - np.repeat(np.cumsum(dup)[starts] - dup[starts], size) - 1
-    dup &= ~(nth < quota[run])
+    cand = np.flatnonzero(dup & (quota[run] > 0))
+    by_gap = cand[np.lexsort((cand, -gap[cand], run[cand]))]  # per cell, widest gap first
+    r = run[by_gap]
+    lead = np.flatnonzero(_runs(r))
+    nth = np.arange(len(by_gap)) - np.repeat(lead, np.diff(np.r_[lead, len(by_gap)]))
+    dup[by_gap[nth < quota[r]]] = False
 
 
 def visit_keys(w: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

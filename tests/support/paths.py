@@ -10,6 +10,7 @@ node; pass ``link="sll2"`` for the ``-i any`` flavour with directions. Knobs: ``
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 
 from tests.support.builder import Capture, Packet, Tunnel, step
@@ -428,4 +429,34 @@ def udp_partly_answered(answered: tuple[int, ...] = (0, 2, 4), count: int = 5) -
                 payload=bytes([k]) * 60,
             )
             cap.send(a, t0 + 5_000_000, [step(eth0), step(veth, 30, dst="10.16.0.5", ttl=63)])
+    return cap
+
+
+N2_OVN0 = "node2/ovn0"
+#: The direct route of a pod on node 2 to the client, and back.
+DIRECT = (N2_VETH, N2_OVN0, N2_ETH1, CLIENT)
+ROUTER_MAC = "0a:58:0a:f4:01:01"
+
+
+def same_synack(times: list[list[int]], skew: Mapping[str, float] | None = None) -> Capture:
+    """The client's SYN to the web pod (client -> node2's eth1 -> ovn0 -> the pod's veth), then
+    the pod's SYN-ACK sent once per row of ``times``, identical (IP ID 0, one sequence number:
+    a retransmission), back along the same points: ``times[k][i]`` is when copy ``k`` passed
+    ``DIRECT[i]`` (ns after the SYN left the client). Rows in one order at every point make
+    the packets keep their order; their delays between points are free."""
+    cap = base(dict.fromkeys(DIRECT, "ether"), skew)
+    syn = Packet("tcp", "172.19.0.1", WEB, ip_id=4000, sport=40000, dport=80, tcp_seq=7_000,
+                 tcp_flags="S", eth_src=CLIENT_MAC, eth_dst=N2_MAC)  # fmt: skip
+    cap.send(syn, T0, [step(CLIENT), step(N2_ETH1, 40), step(N2_OVN0, 30, ttl=63,
+                       eth_src=ROUTER_MAC, eth_dst=WEB_MAC), step(N2_VETH, 20)])  # fmt: skip
+    synack = Packet("tcp", WEB, "172.19.0.1", ip_id=0, sport=80, dport=40000, tcp_seq=9_000,
+                    tcp_ack=7_001, tcp_flags="SA", eth_src=WEB_MAC, eth_dst=ROUTER_MAC)  # fmt: skip
+    start = 200_000  # after the SYN reached the pod
+    for at in times:
+        gaps = [0, *(b - a for a, b in itertools.pairwise(at))]
+        changes: list[dict[str, object]] = [
+            {}, {}, {"ttl": 63, "eth_src": N2_MAC, "eth_dst": CLIENT_MAC}, {}
+        ]  # fmt: skip
+        steps = [step(p, g / 1000, **c) for p, g, c in zip(DIRECT, gaps, changes, strict=True)]
+        cap.send(synack, T0 + start + at[0], steps)
     return cap

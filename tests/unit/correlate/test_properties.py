@@ -30,6 +30,10 @@ SCENARIOS: dict[str, Callable[[], builder.Capture]] = {
     "drop-after-decap": lambda: paths.overlay_ping(count=3, drop={1: 5}),
     "masquerade": lambda: paths.masqueraded_tcp(mid_connection=True),
     "udp": paths.udp_partly_answered,
+    # one SYN-ACK sent twice, the first slow between ovn0 and eth1, the second right behind it
+    "same-synack": lambda: paths.same_synack(
+        [[0, 110_000, 678_000, 701_000], [626_000, 721_000, 763_000, 766_000]]
+    ),
 }
 TABLES = {name: builder.table(make()) for name, make in SCENARIOS.items()}
 

@@ -16,41 +16,28 @@ from netdiag.correlate.journeys import _hungarian, _in_order, min_cost_assignmen
 from netdiag.report.json import to_dict
 from tests.support import builder
 from tests.support import paths as ps
-from tests.support.builder import Packet, step
-from tests.support.common import T0, base
+from tests.support.common import T0
 from tests.unit.correlate.conftest import Run
 
-N2_OVN0 = "node2/ovn0"
-ROUTE = (ps.N2_VETH, N2_OVN0, ps.N2_ETH1, ps.CLIENT)
-POD_MAC, ROUTER_MAC, CLIENT_MAC = "0a:58:0a:f4:01:07", "0a:58:0a:f4:01:01", "02:42:ac:13:00:01"
-
-
-def _synack() -> Packet:
-    return Packet("tcp", ps.WEB, "172.19.0.1", ip_id=0, sport=80, dport=40000, tcp_seq=9_000,
-                  tcp_ack=7_001, tcp_flags="SA", eth_src=POD_MAC, eth_dst=ROUTER_MAC)  # fmt: skip
+START = 200_000  # the SYN-ACKs' times are after this (paths.same_synack)
 
 
 def _sent(times: list[list[int]]) -> builder.Capture:
-    """The same SYN-ACK sent once per row of ``times`` (ns since T0 at each point of ROUTE)."""
-    cap = base(dict.fromkeys(ROUTE, "ether"), None)
-    for at in times:
-        gaps = [0, *(b - a for a, b in itertools.pairwise(at))]
-        changes = [{}, {}, {"ttl": 63, "eth_src": "02:00:00:00:02:01", "eth_dst": CLIENT_MAC},
-                   {}]  # fmt: skip
-        steps = [step(p, g / 1000, **c) for p, g, c in zip(ROUTE, gaps, changes, strict=True)]
-        cap.send(_synack(), T0 + at[0], steps)
-    return cap
+    return ps.same_synack(times)
 
 
 def _journeys(doc: dict[str, object]) -> set[tuple[tuple[str, int], ...]]:
+    """The SYN-ACKs' journeys: (point, time after START) per on-path sighting."""
     out = set()
     for j in doc["journeys"]:  # type: ignore[attr-defined]
-        out.add(tuple((s["point"], s["ts_ns"] - T0) for s in j["sightings"] if s["copy"] is None))
+        if j["summary"].startswith("tcp SYN/ACK"):
+            out.add(tuple((s["point"], s["ts_ns"] - T0 - START) for s in j["sightings"]
+                          if s["copy"] is None))  # fmt: skip
     return out
 
 
 def _expected(times: list[list[int]]) -> set[tuple[tuple[str, int], ...]]:
-    return {tuple(zip(ROUTE, at, strict=True)) for at in times}
+    return {tuple(zip(ps.DIRECT, at, strict=True)) for at in times}
 
 
 def test_a_slow_packet_and_a_fast_one_behind_it_keep_their_order(run: Run) -> None:
@@ -78,7 +65,7 @@ def _fifo_times(draw: st.DrawFn) -> list[list[int]]:
     times: list[list[int]] = []
     for k in range(count):
         at = [draw(st.integers(1_000, 800_000)) + (times[-1][0] if times else 0)]
-        for p in range(1, len(ROUTE)):
+        for p in range(1, len(ps.DIRECT)):
             hop = draw(st.integers(1_000, 1_500_000))
             behind = times[-1][p] + 1_000 if times else 0  # FIFO: after the one before
             at.append(max(at[-1] + hop, behind))
@@ -122,3 +109,24 @@ def test_the_in_order_matching_is_exact_for_a_convex_time_cost() -> None:
         assert list(fast) == sorted(fast)
         assert len(set(fast.tolist())) == n
         assert cost[np.arange(n), fast].sum() == cost[np.arange(n), exact].sum()
+
+
+def test_a_copy_recorded_right_after_the_slow_one_is_the_copy_not_the_fast_one() -> None:
+    """The slow SYN-ACK's frame at eth1 recorded twice, 3 us apart: three identical rows there,
+    82 us and 3 us apart, where every other point saw two. The copy is the one 3 us after its
+    frame; the fast SYN-ACK, 82 us later, is a packet. Taking the earliest close row as the
+    packet made the copy a hop, and the fast SYN-ACK 'dropped' after ovn0."""
+    import pandas as pd
+
+    times = [[0, 110_000, 678_000, 701_000], [626_000, 721_000, 763_000, 766_000]]
+    table = builder.table(_sent(times))
+    slow_at_eth1 = T0 + START + 678_000
+    row = int(np.flatnonzero((table["ts_ns"] == slow_at_eth1).to_numpy())[0])
+    twice = pd.concat([table, table.iloc[[row]]], ignore_index=True)
+    twice.loc[len(twice) - 1, "ts_ns"] = slow_at_eth1 + 3_000
+    doc = to_dict(analyze(twice, Options()))
+    assert _journeys(doc) == _expected(times)
+    copies = [(s["point"], s["ts_ns"] - T0 - START, s["copy"]) for j in doc["journeys"]
+              for s in j["sightings"] if s["copy"]]  # fmt: skip
+    assert copies == [(ps.N2_ETH1, 681_000, "duplicate")]
+    assert {a["kind"] for a in doc["anomalies"]} <= {"tcp-retransmission", "ambiguous"}
