@@ -276,6 +276,11 @@ def _split(  # noqa: PLR0917 - one step of group(), on the rows of split candida
     # Every other row: cost to each anchor of its candidate = time distance, plus a penalty
     # when it shares no address with the anchor's sighting.
     rest = df.loc[~is_anchor_row].reset_index().rename(columns={"index": "row"})
+    # Candidates of very many packets (a flood of one frame, IP ID 0): every row against every
+    # anchor would be quadratic in time and memory, so they are matched in time order instead.
+    many = rest["g"].map(df.assign(n=packets).groupby("g")["n"].first())
+    in_order = rest.loc[many.to_numpy() > _MANY_PACKETS]
+    rest = rest.loc[many.to_numpy() <= _MANY_PACKETS]
     if len(rest):
         c = rest.merge(anchors, on="g", suffixes=("", "_a"))
         shares = (
@@ -289,6 +294,9 @@ def _split(  # noqa: PLR0917 - one step of group(), on the rows of split candida
         best = c.drop_duplicates("row")
         sub[best["row"].to_numpy()] = best["r_a"].to_numpy()
         _fix_collisions(df, sub, c)
+    if len(in_order):
+        _match_in_time_order(in_order, anchors, sub)
+    _follow_originals(df, sub)
     # A packet whose anchor is close to another packet's anchor could have been mixed up with
     # it; packets of the candidate far from every other are not.
     a = anchors.sort_values(["g", "t"], kind="stable")
@@ -309,8 +317,7 @@ def _fix_collisions(df: pd.DataFrame, sub: np.ndarray, costs: pd.DataFrame) -> N
     sharing no address): strictly convex, so between packets of one sender it keeps their
     order at the point (the first one there is the first packet), where plain distance often
     ties (two rows later than both anchors cost the same either way). Handing out nearest
-    anchors in time order swapped a fast packet right behind a slow one. Duplicate rows then
-    follow the row they repeat (:func:`_follow_originals`)."""
+    anchors in time order swapped a fast packet right behind a slow one."""
     dup = df["dup"].to_numpy()
     live = df.loc[~dup, ["g", "p", "v", "t"]].assign(s=sub[~dup])
     clash = live.duplicated(["g", "p", "v", "s"], keep=False).to_numpy()
@@ -335,7 +342,40 @@ def _fix_collisions(df: pd.DataFrame, sub: np.ndarray, costs: pd.DataFrame) -> N
             matrix = np.stack([cost[start[r] : start[r] + m] for r in cell_rows])
             convex = np.square(matrix.astype("float64"))
             sub[cell_rows] = anchor[k : k + m][min_cost_assignment(convex)]
-    _follow_originals(df, sub)
+
+
+#: Candidates holding more packets than this are matched in time order (no cost matrix).
+_MANY_PACKETS = 64
+
+
+def _match_in_time_order(rows: pd.DataFrame, anchors: pd.DataFrame, sub: np.ndarray) -> None:
+    """Rows (``row``, ``g``, ``p``, ``v``, ``t``, ``dup``) of candidates with very many packets:
+    each cell's rows go to its candidate's anchors in time order, each to the anchor nearest
+    in time that keeps them in order (a cell that saw every packet: the first row to the first
+    anchor, and so on). Duplicate rows are left to :func:`_follow_originals`, which gives
+    them the packet of the row they repeat; one without such a row takes its nearest anchor."""
+    a = anchors.sort_values(["g", "t"], kind="stable")
+    a_g, a_t, a_r = a["g"].to_numpy(), a["t"].to_numpy(), a["r"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, a_g[1:] != a_g[:-1]])
+    ends = np.r_[starts[1:], len(a_g)]
+    bounds = dict(zip(a_g[starts].tolist(), zip(starts.tolist(), ends.tolist(), strict=True),
+                      strict=True))  # fmt: skip
+    rows = rows.sort_values(["g", "p", "v", "t", "row"], kind="stable")
+    for _, cell in rows.groupby(["g", "p", "v"], sort=False):
+        lo, hi = bounds[int(cell["g"].iloc[0])]
+        times, ranks = a_t[lo:hi], a_r[lo:hi]
+        t = cell["t"].to_numpy()
+        pos = np.clip(np.searchsorted(times, t), 1, len(times) - 1)
+        nearest = np.where(np.abs(t - times[pos - 1]) <= np.abs(times[pos] - t), pos - 1, pos)
+        live = ~cell["dup"].to_numpy()
+        ids = cell["row"].to_numpy()
+        sub[ids[~live]] = ranks[nearest[~live]]
+        n, m = int(live.sum()), len(times)
+        if n:
+            step = np.arange(n)
+            at = np.maximum.accumulate(nearest[live] - step) + step  # strictly increasing
+            at = np.minimum(at, m - n + step)  # and room left for the rows after
+            sub[ids[live]] = ranks[at]
 
 
 def _follow_originals(df: pd.DataFrame, sub: np.ndarray) -> None:
