@@ -164,24 +164,27 @@ def _outward(manifest: Manifest, home: Mapping[str, str]) -> dict[str, tuple[str
             captured[(cap.node, cap.iface)] = cap.point
             if cap.pod:
                 host[cap.pod] = (cap.node, cap.iface)
+    masters = {  # node -> device -> the device it is a port of
+        node.name: {
+            str(link.get("ifname")): str(link["master"])
+            for link in node.interfaces
+            if isinstance(link, dict) and link.get("master")
+        }
+        for node in manifest.nodes.values()
+    }
     out: dict[str, tuple[str, ...]] = {}
     for pod, point in home.items():
         if pod not in host:
             continue
         node, device = host[pod]
-        masters = {
-            str(link.get("ifname")): str(link["master"])
-            for link in (manifest.nodes[node].interfaces if node in manifest.nodes else ())
-            if isinstance(link, dict) and link.get("master")
-        }
         chain: list[str] = []
         for _ in range(4):  # veth -> bridge -> its master: never a long chain
             found = captured.get((node, device))
             if found and found != point and found not in chain:
                 chain.append(found)
-            if device not in masters:
+            if device not in masters.get(node, {}):
                 break
-            device = masters[device]
+            device = masters[node][device]
         if chain:
             out[point] = tuple(chain)
     return out

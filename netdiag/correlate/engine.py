@@ -346,20 +346,19 @@ def _given_paths(work: Work) -> dict[int, int]:
     """``order.path_key(address, point)`` -> how many steps out from where the address lives
     the point is (0: its home, then the home's ``Options.outward`` points in order), for the
     points the analysis knows; an address that does not parse is left out."""
-    lookup = {name: i for i, name in enumerate(work.names.points)}
-    packed: list[tuple[int, int, int, int]] = []
+    by_step: dict[int, dict[str, tuple[str, ...]]] = {}  # steps out -> point -> addresses
     for home, texts in work.options.point_addresses.items():
         chain = dict.fromkeys([home, *work.options.outward.get(home, ())])
-        known = [(lookup[p], d) for d, p in enumerate(chain) if p in lookup]
-        for text in texts if known else ():
-            with contextlib.suppress(InputError):
-                hi, lo = ip_pack(text)
-                packed.extend((hi, lo, code, d) for code, d in known)
-    if not packed:
-        return {}
-    hi_a, lo_a, code_a, d_a = (np.array(c, dtype="uint64") for c in zip(*packed, strict=True))
-    keys = order.path_key(drops.address_key(hi_a, lo_a), code_a.astype("int64"))
-    return dict(zip(keys.tolist(), d_a.astype("int64").tolist(), strict=True))
+        for step, point in enumerate(chain):  # a bridge is further out from many pods
+            at = by_step.setdefault(step, {})
+            at[point] = (*at.get(point, ()), *texts)
+    out: dict[int, int] = {}
+    for step, texts_at in by_step.items():
+        keyed = _keyed_addresses(texts_at, work.names.points, drops.address_key)
+        if keyed:
+            keys = order.path_key(np.fromiter(keyed, "int64"), np.fromiter(keyed.values(), "int64"))
+            out.update(dict.fromkeys(keys.tolist(), step))
+    return out
 
 
 def analyze(table: pd.DataFrame, options: Options | None = None) -> Analysis:
