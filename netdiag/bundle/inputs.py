@@ -267,6 +267,11 @@ def load_input(inputs: Sequence[str | Path], ifmaps: IfMaps | None = None) -> Bu
         if info.kernel_dropped and point not in plan.dropped:
             plan.dropped[point] = info.kernel_dropped
     if table.empty:
+        if warnings:  # damaged or cut short before the first packet: say so first
+            raise AnalysisInputError(
+                f"the capture files hold no usable packet ({'; '.join(warnings)}); if they are "
+                "whole, check the capture filter and that traffic was sent"
+            )
         raise AnalysisInputError(
             "the capture files hold no packets; check the capture filter and that traffic was sent"
         )

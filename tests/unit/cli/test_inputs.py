@@ -131,3 +131,23 @@ def test_inventory_show_of_a_large_inventory_lists_every_node_as_plain_lines(
     assert lines[1].split() == ["node", "ssh", "sudo", "labels", "devices"]
     assert lines[-1].split() == ["n2499", "10.0.9.195", "no"]
     assert len(lines) == 2 + 2500
+
+
+@pytest.mark.parametrize("damage", ["cut", "impossible length"])
+@pytest.mark.parametrize("name", TARGETS)
+def test_a_capture_damaged_before_its_first_packet_says_so(
+    tmp_path: Path, fip: list[Path], name: str, damage: str
+) -> None:
+    """Not "check the capture filter": the file's own damage, with where it is."""
+    whole = fip[0].read_bytes()
+    broken = tmp_path / "n1__eth0.pcap"
+    if damage == "cut":
+        broken.write_bytes(whole[:30])  # inside the first record's header
+    else:
+        broken.write_bytes(whole[:24] + bytes.fromhex("ffffff7f00000000ffffff7fffffff7f"))
+    code, _, err = run_cli(*command(name, tmp_path, str(broken)))
+    assert code == ExitCode.INPUT
+    assert err.count("\n") == 1, err
+    assert "hold no usable packet" in err
+    assert ("cut short" if damage == "cut" else "impossible record length") in err
+    assert "at byte 24" in err
