@@ -93,6 +93,7 @@ def inventory_dict(spec: LabSpec) -> dict[str, Any]:
             "agent": False,
             "known_hosts": known_hosts_path(spec),
             "host_key_policy": "strict",
+            "ssh_config": "none",  # the lab's own key and known_hosts; never your ssh config
             "sudo": False,
             "capture_dir": "/tmp",
             "tcpdump": "tcpdump",

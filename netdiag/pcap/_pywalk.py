@@ -116,3 +116,39 @@ def walk(
             count += 1
         pos += blen
     return bytes(out), pos, stop, detail
+
+
+def span(  # noqa: PLR0917 - the C function's signature
+    buf: Buffer, start: int, big_endian: bool, lo_ns: int, hi_ns: int, units: int
+) -> tuple[int, int, int, int, int, int, int]:
+    """See ``span`` in _walk.c: pcap records from ``start`` walked as :func:`walk` walks them,
+    counted, and those with lo_ns <= time <= hi_ns counted with their earliest and latest."""
+    b = memoryview(buf).cast("B")
+    n = len(b)
+    if start < 0 or start > n or units not in (1_000_000, 1_000_000_000):
+        raise ValueError("span: start or units out of range")
+    step = 1_000_000_000 // units
+    e = ">" if big_endian else "<"
+    pos, stop, detail, count, inside, first, last = start, STOP_END, 0, 0, 0, 0, 0
+    while True:
+        if pos == n:
+            stop = STOP_END
+            break
+        if n - pos < 16:
+            stop, detail = STOP_MORE, 16
+            break
+        sec, frac, caplen = struct.unpack_from(e + "III", b, pos)
+        if caplen > MAX_RECORD:
+            stop, detail = STOP_CORRUPT, caplen
+            break
+        if n - pos < 16 + caplen:
+            stop, detail = STOP_MORE, 16 + caplen
+            break
+        t = sec * 1_000_000_000 + frac * step
+        if lo_ns <= t <= hi_ns:
+            first = t if not inside else min(first, t)
+            last = t if not inside else max(last, t)
+            inside += 1
+        count += 1
+        pos += 16 + caplen
+    return pos, stop, detail, count, inside, first, last

@@ -14,6 +14,13 @@
  *                detail = bytes it needs or 0), 2 CORRUPT (impossible length, detail = it),
  *                3 BLOCK (pcapng SHB/IDB/ISB at stop_offset for Python, detail = block type),
  *                4 LIMIT (max_records reached)
+ *
+ * span(buf, start, big_endian, lo_ns, hi_ns, units) -> (stop_offset, stop, detail, records,
+ *                                                      inside, first_ns, last_ns)
+ *   The pcap records from start, walked as walk() walks them (same stop, stop_offset, detail)
+ *   without listing them: how many, how many have lo_ns <= time <= hi_ns (time: seconds * 1e9
+ *   + fraction * 1e9 / units), and the earliest and latest of those times (0 when none). When
+ *   all are inside, [start, stop_offset) is them all, as they lie.
  * Every read is bounds-checked against the buffer: random bytes must never crash the process.
  */
 #define PY_SSIZE_T_CLEAN
@@ -187,9 +194,68 @@ static PyObject *walk(PyObject *self, PyObject *args) {
     return Py_BuildValue("(NniK)", out, st.pos, st.stop, (unsigned long long)st.detail);
 }
 
+typedef struct {
+    Py_ssize_t n, inside;
+    int64_t first, last;
+} span_state;
+
+static void span_pcap(const uint8_t *b, Py_ssize_t len, int be, int64_t lo, int64_t hi,
+                      int64_t step, walk_state *st, span_state *sp) {
+    Py_ssize_t pos = st->pos, fetched = pos;
+    while (1) {
+        prefetch_to(b, len, &fetched, pos);
+        if (pos == len) { st->stop = STOP_END; break; }
+        if (len - pos < 16) { st->stop = STOP_MORE; st->detail = 16; break; }
+        const uint8_t *h = b + pos;
+        uint32_t caplen = rd32(h + 8, be);
+        if (caplen > MAX_RECORD) { st->stop = STOP_CORRUPT; st->detail = caplen; break; }
+        if ((uint64_t)(len - pos) < 16u + (uint64_t)caplen) {
+            st->stop = STOP_MORE; st->detail = 16u + (uint64_t)caplen; break;
+        }
+        /* seconds < 2^32 and fraction * step < 2^32 * 1000: no overflow in int64 */
+        int64_t t = (int64_t)rd32(h, be) * 1000000000LL + (int64_t)rd32(h + 4, be) * step;
+        if (t >= lo && t <= hi) {
+            if (sp->inside == 0 || t < sp->first) sp->first = t;
+            if (sp->inside == 0 || t > sp->last) sp->last = t;
+            sp->inside++;
+        }
+        sp->n++;
+        pos += 16 + (Py_ssize_t)caplen;
+    }
+    st->pos = pos;
+}
+
+static PyObject *span(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer view;
+    Py_ssize_t start;
+    int be;
+    long long lo, hi, units;
+    if (!PyArg_ParseTuple(args, "y*npLLL", &view, &start, &be, &lo, &hi, &units))
+        return NULL;
+    if (start < 0 || start > view.len || (units != 1000000 && units != 1000000000)) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "span: start or units out of range");
+        return NULL;
+    }
+    walk_state st = {start, 0, STOP_END, 0};
+    span_state sp = {0, 0, 0, 0};
+    const uint8_t *b = (const uint8_t *)view.buf;
+    Py_BEGIN_ALLOW_THREADS
+    span_pcap(b, view.len, be, (int64_t)lo, (int64_t)hi, (int64_t)(1000000000LL / units), &st,
+              &sp);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    return Py_BuildValue("(niKnnLL)", st.pos, st.stop, (unsigned long long)st.detail, sp.n,
+                         sp.inside, (long long)sp.first, (long long)sp.last);
+}
+
 static PyMethodDef methods[] = {
     {"walk", walk, METH_VARARGS,
      "walk(buf, start, fmt, big_endian, max_records) -> (records, stop_offset, stop, detail)"},
+    {"span", span, METH_VARARGS,
+     "span(buf, start, big_endian, lo_ns, hi_ns, units) -> (stop_offset, stop, detail, records, "
+     "inside, first_ns, last_ns)"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from typing_extensions import Buffer
 
     WalkFn = Callable[[Buffer, int, int, bool, int], tuple[bytes, int, int, int]]
+    SpanFn = Callable[[Buffer, int, bool, int, int, int], tuple[int, int, int, int, int, int, int]]
 
 RECORD_DTYPE: Final = np.dtype(
     [
@@ -48,10 +49,12 @@ MISC_COMMENT: Final = 1
 MISC_NO_TIMESTAMP: Final = 2
 
 _c_walk: WalkFn | None
+_c_span: SpanFn | None
 try:
+    from netdiag.pcap._walk import span as _c_span
     from netdiag.pcap._walk import walk as _c_walk
 except ImportError:  # pragma: no cover - exercised only on a broken install
-    _c_walk = None
+    _c_walk = _c_span = None
 C_WALKER: Final = _c_walk is not None
 
 
@@ -98,3 +101,37 @@ def walk(
     )
     records = np.frombuffer(raw, dtype=RECORD_DTYPE)
     return WalkResult(records, stop_offset, stop, detail)
+
+
+@dataclass(frozen=True)
+class SpanResult:
+    """pcap records walked without listing them (:func:`span`)."""
+
+    stop_offset: int
+    stop: int
+    detail: int
+    records: int
+    inside: int  # of them, with lo_ns <= time <= hi_ns
+    first_ns: int  # the earliest and latest time of those inside (0 when none)
+    last_ns: int
+
+
+def span(
+    buf: Buffer,
+    start: int,
+    big_endian: bool,
+    *,
+    lo_ns: int,
+    hi_ns: int,
+    units: int,
+    fn: SpanFn | None = None,
+) -> SpanResult:
+    """Walk pcap records of ``buf`` from ``start`` as :func:`walk` does (the same stop), only
+    counting them and those inside [lo_ns, hi_ns] (``units``: of the stamps' fraction, a
+    second). When all are inside, ``buf[start:stop_offset]`` is all of them, as they lie: no
+    record needs listing. Python's twin (with the warning) without the C extension."""
+    if fn is None:
+        if _c_span is None:
+            walk_function()  # the one-time warning
+        fn = _c_span or _pywalk.span
+    return SpanResult(*fn(buf, start, big_endian, lo_ns, hi_ns, units))

@@ -39,7 +39,7 @@ from netdiag.clock import Clock
 from netdiag.errors import CommandError, TransportError
 from netdiag.inventory import Inventory, NodeSpec
 from netdiag.record.browse import first_packets_again, list_by_transfer
-from netdiag.record.cut import FileScan, merge_scans, scan_file
+from netdiag.record.cut import StreamCut
 from netdiag.record.listing import (
     HEAD,
     LAG_NS,
@@ -376,7 +376,7 @@ async def _with_listing(
         return
     work.found = True
     caps = [r for r in recorders if r.kind == "cap"]
-    fetch = _Fetch(t)
+    fetch = _Fetch(t, node.name, out)
     early = start_clock(recorders[0].meta, now_ns=time.time_ns())
     sure: dict[str, list[RingFile]] = {r.directory: [] for r in caps}
     tasks: dict[str, asyncio.Future[None]] = {}
@@ -411,7 +411,7 @@ async def _with_listing(
         work.result.clock = clock
         offset = clock.offset_ns if clock else 0
         lo, hi = window.from_ns + offset, window.to_ns + offset  # the node's clock
-        fetch.bounds.set_result((lo - slack, hi + slack))
+        fetch.window(lo - slack, hi + slack)
         got.window.set_result((lo, hi))
         jobs = [(rec, select_files(rec.files, lo, hi, slack_ns=slack)) for rec in caps]
         for rec, files in jobs:
@@ -423,9 +423,9 @@ async def _with_listing(
         async def point(
             rec: Recorder, files: Sequence[RingFile]
         ) -> tuple[CaptureResult, PointSnapshot]:
-            """The point's files in, read their first packets again, cut and write it (while
-            the other points' files are still coming)."""
-            paths = [f"{rec.directory}/{f.name}" for f in files]
+            """The point's files in (cut as they came), their first packets read again, its cut
+            finished (while the other points' files are still coming)."""
+            paths = [p for p in tasks if p.startswith(f"{rec.directory}/")]  # every one asked
             await asyncio.gather(*(tasks[p] for p in paths))
             now_first = await first_packets_again(
                 t, {p: fetch.firsts[p] for p in paths if p in fetch.firsts}
@@ -443,6 +443,7 @@ async def _with_listing(
     finally:
         for task in tasks.values():
             task.cancel()
+        fetch.close()
     if fetch.lost is not None and work.outcome.status == "ok":
         work.outcome.status = "lost"
         work.outcome.detail = (
@@ -453,7 +454,7 @@ async def _with_listing(
     # lag in writing what it captured, LAG_NS): the analysis may call a packet missing at a
     # quiet point before then dropped (its last frame alone would end the point earlier)
     until = None if stats is None or stats.now_ns is None else min(hi, stats.now_ns - LAG_NS)
-    for (rec, files_of), (res, snap) in zip(jobs, results, strict=True):
+    for (rec, _), (res, snap) in zip(jobs, results, strict=True):
         fresh = _same_recorder(stats, rec)
         if fresh is not None:
             _window_counts(rec, res, fresh, lo=lo, hi=hi)
@@ -477,13 +478,6 @@ async def _with_listing(
                 + " without having been dropped"
             )
             res.detail = "; ".join(x for x in (res.detail, snap.problems[-1]) if x)
-        # files the first guess fetched that the measured window does not need (the clock
-        # moved more than it may drift): fetched for nothing, counted, not cut
-        for f in sure[rec.directory]:
-            scan = fetch.scans.get(f"{rec.directory}/{f.name}")
-            if scan is not None and f not in files_of:
-                snap.files_fetched.append(f.name)
-                snap.bytes_fetched += len(scan.data)
         work.captures.append(res)
         work.points.append(snap)
     for rec in recorders:
@@ -492,42 +486,77 @@ async def _with_listing(
 
 
 class _Fetch:
-    """A node's ring files coming in: each read whole over SFTP (requests in parallel), then
-    walked and windowed as soon as the window's bounds on the node's clock are known."""
+    """A node's ring files coming in over SFTP (requests in parallel), each point's files one
+    after the other, oldest first, straight into the point's :class:`StreamCut`: each piece
+    is walked and its records in the window written as soon as it comes, so no file is held
+    in memory. Pieces that come before the window's bounds on the node's clock are known
+    (:meth:`window`) wait for them."""
 
-    def __init__(self, t: Transport) -> None:
+    def __init__(self, t: Transport, node: str, out: Path) -> None:
         self.t = t
-        self.bounds: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
-        self.scans: dict[str, FileScan] = {}
+        self.node = node
+        self.out = out
+        self.bounds: tuple[int, int] | None = None
+        self.cuts: dict[str, StreamCut] = {}  # recorder directory -> its point's cut
+        self._turns: dict[str, asyncio.Lock] = {}  # one file of a point at a time, in order
         self.firsts: dict[str, int | None] = {}  # first packet of the bytes fetched
         self.failures: dict[str, str] = {}
         self.lost: str | None = None  # the connection was lost during the fetch: why
 
+    def cut(self, rec: Recorder) -> StreamCut:
+        cut = self.cuts.get(rec.directory)
+        if cut is None:
+            cut = self.cuts[rec.directory] = StreamCut(
+                self.out / capture_file(self.node, rec.label)
+            )
+            self._turns[rec.directory] = asyncio.Lock()
+            if self.bounds is not None:
+                cut.window(*self.bounds)
+        return cut
+
+    def window(self, lo: int, hi: int) -> None:
+        """The window on the node's clock, with its slack: what waited is cut now."""
+        self.bounds = (lo, hi)
+        for cut in self.cuts.values():
+            cut.window(lo, hi)
+
+    def close(self) -> None:
+        for cut in self.cuts.values():
+            cut.close()
+
     async def get(self, rec: Recorder, f: RingFile, lo: int) -> None:
-        """Fetch ``f``, unless the file written after it started before ``lo`` (node clock):
-        then ``f`` ended before it (asked only when ``f``'s mtime, in whole seconds, cannot
-        tell)."""
+        """Fetch ``f`` into its point's cut, unless the file written after it started before
+        ``lo`` (node clock): then ``f`` ended before it (asked only when ``f``'s mtime, in
+        whole seconds, cannot tell). The point's files are fetched in the order asked."""
         path = f"{rec.directory}/{f.name}"
-        after = next_file(rec.files, f, lo)
-        # a file closed before the newest was written is as long as listed (unless the ring
-        # wraps onto it meanwhile: its first packet read again says so); the newest may grow
-        closed = f.mtime_ns < max(g.mtime_ns for g in rec.files)
-        try:
-            if after is not None:
-                first = first_packet_ns(await self.t.read(f"{rec.directory}/{after.name}", HEAD))
-                if first is not None and first + MTIME_SLACK_NS < lo:
-                    return
-            data = await self.t.read(path, f.size if closed else -1)
-        except TransportError as exc:
-            self.lost = self.lost or str(exc)
-            self.failures[path] = "the connection was lost"
-            return
-        except CommandError as exc:
-            self.failures[path] = str(exc)
-            return
-        self.firsts[path] = first_packet_ns(data[:HEAD])
-        lo, hi = await self.bounds
-        self.scans[path] = scan_file(f.name, data, lo, hi)
+        cut = self.cut(rec)
+        async with self._turns[rec.directory]:
+            after = next_file(rec.files, f, lo)
+            # a file closed before the newest was written is as long as listed (unless the
+            # ring wraps onto it meanwhile: its first packet read again says so); the newest
+            # may grow
+            closed = f.mtime_ns < max(g.mtime_ns for g in rec.files)
+            try:
+                if after is not None:
+                    head = await self.t.read(f"{rec.directory}/{after.name}", HEAD)
+                    first = first_packet_ns(head)
+                    if first is not None and first + MTIME_SLACK_NS < lo:
+                        return
+                cut.begin(f.name)
+                try:
+                    await self.t.read_into(path, cut.feed, f.size if closed else -1)
+                finally:
+                    cut.end()
+            except TransportError as exc:
+                self.lost = self.lost or str(exc)
+                self.failures[path] = "the connection was lost"
+                cut.leave_out(f.name)
+                return
+            except CommandError as exc:
+                self.failures[path] = str(exc)
+                cut.leave_out(f.name)
+                return
+            self.firsts[path] = cut.files[f.name].first_ns
 
 
 async def _read_stats(got: _Measured) -> Listing | None:
@@ -584,9 +613,11 @@ def _cut_point(
     out: Path,
     lo: int,
 ) -> tuple[CaptureResult, PointSnapshot]:
-    """Merge one point's scanned files into ``pcaps/<node>__<point>.pcap``, leaving out the
-    files the ring wrapped onto while they were fetched (their first packet read again after
-    the fetch, ``now_first``, is not the first packet of the bytes fetched)."""
+    """Finish one point's cut, ``pcaps/<node>__<point>.pcap``, leaving out the files the ring
+    wrapped onto while they were fetched (their first packet read again after the fetch,
+    ``now_first``, is not the first packet of the bytes fetched). ``files``: those the
+    window needs; the cut may hold more (fetched on the clock measured at ``record start``,
+    before the new measurement said they were not needed), all counted as fetched."""
     label = rec.label
     iface = rec.meta.get("iface", label)
     res = CaptureResult(work.node.name, iface, rec.meta.get("netns") or None,
@@ -597,39 +628,43 @@ def _cut_point(
     res.stats = rec.stats
     res.remote_dir = rec.directory
     snap = PointSnapshot(res.point, files_listed=len(rec.files))
-    kept: list[FileScan] = []
+    cut = fetch.cuts.get(rec.directory)
     firsts: list[int] = []
     failed: dict[str, list[str]] = {}  # why -> files (a lost connection fails them all)
-    for f in files:
-        path = f"{rec.directory}/{f.name}"
+    kept = 0
+    names = [f.name for f in files]
+    names += [n for n in (cut.files if cut else {}) if n not in names]
+    for name in names:
+        path = f"{rec.directory}/{name}"
         if path in fetch.failures:
-            failed.setdefault(fetch.failures[path], []).append(f.name)
+            failed.setdefault(fetch.failures[path], []).append(name)
             continue
-        scan = fetch.scans.get(path)
-        if scan is None:
-            continue
-        snap.bytes_fetched += len(scan.data)
-        snap.files_fetched.append(f.name)
+        got = cut.files.get(name) if cut else None
+        if got is None:
+            continue  # the file after it started before the window: not fetched
+        snap.bytes_fetched += got.size
+        snap.files_fetched.append(name)
         was = fetch.firsts.get(path)
         if now_first.get(path, was) != was:
             snap.problems.append(
-                f"{f.name}: the ring wrapped onto it while it was fetched; its packets are "
+                f"{name}: the ring wrapped onto it while it was fetched; its packets are "
                 "left out (give a larger --ring)"
             )
+            if cut is not None:
+                cut.leave_out(name)
             continue
         if was is not None:
             firsts.append(was)
-        kept.append(scan)
-    for why, names in failed.items():
-        snap.problems.append(f"{', '.join(names)}: not fetched: {why}")
-    cut = merge_scans(kept)
-    snap.problems.extend(cut.problems)
-    if cut.head:
-        cut.write(out / res.file)
-    else:
+        kept += 1
+    for why, failed_names in failed.items():
+        snap.problems.append(f"{', '.join(failed_names)}: not fetched: {why}")
+    done = cut.finish() if cut is not None else None
+    if done is not None:
+        snap.problems.extend(done.problems)
+    if done is None or not done.head:
         (out / res.file).write_bytes(_empty_pcap(rec))
-    snap.packets = cut.packets
-    res.frames = cut.packets
+    snap.packets = done.packets if done is not None else 0
+    res.frames = snap.packets
     res.status = "ok"
     if not kept:
         res.detail = "the ring holds no packets in the window"

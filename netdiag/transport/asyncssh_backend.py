@@ -17,7 +17,7 @@ import logging
 import shlex
 import socket
 import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -297,22 +297,28 @@ class AsyncsshTransport(Transport):
         ]  # fmt: skip
 
     async def read(self, remote: str, size: int = -1) -> bytes:
+        """The answers of :meth:`read_into`, joined (one copy of each byte, into memory no one
+        has zeroed first: asyncssh's own reader puts the answers in a growing buffer, padding
+        it where an answer comes early, then copies it)."""
+        pieces: list[bytes] = []
+        await self.read_into(remote, pieces.append, size)
+        return b"".join(pieces)
+
+    async def read_into(self, remote: str, sink: Callable[[bytes], None], size: int = -1) -> None:
         """Small reads are one request; larger ones are :data:`READS_IN_FLIGHT` requests of the
-        server's largest read at a time, the answers joined once (asyncssh's own reader puts
-        them in a growing buffer, padding it where an answer comes early, then copies it:
-        more copies of every byte, a tenth of a snapshot's time)."""
+        server's largest read at a time, each answer handed on in file order."""
         sftp = await self._sftp_client()
         block = sftp.limits.max_read_len or 32768
 
-        async def whole() -> bytes:
+        async def whole() -> None:
             async with sftp.open(remote, "rb", block_size=0) as fh:
                 if 0 <= size <= block:
-                    return await _read_at(fh, 0, size)
+                    sink(await _read_at(fh, 0, size))
+                    return
                 end = size if size >= 0 else (await fh.stat()).size or 0
-                return await _read_parallel(fh, end, block)
+                await _read_parallel(fh, end, block, sink)
 
-        data: bytes = await self._sftp_op(whole, what=f"read {remote}")
-        return data
+        await self._sftp_op(whole, what=f"read {remote}")
 
     async def _sftp_op(self, op: Any, *args: str, what: str) -> Any:
         try:
@@ -397,14 +403,31 @@ async def _read_at(fh: asyncssh.SFTPClientFile, offset: int, size: int) -> bytes
     return data
 
 
-async def _read_parallel(fh: asyncssh.SFTPClientFile, size: int, block: int) -> bytes:
+async def _read_parallel(
+    fh: asyncssh.SFTPClientFile, size: int, block: int, sink: Callable[[bytes], None]
+) -> None:
     """The first ``size`` bytes of an open file, ``block`` bytes per request, the requests in
-    flight in parallel, the answers joined once at the end (one copy of each byte, into
-    memory no one has zeroed first). A server may answer with less than asked (the rest is
-    asked for again); a file that ends sooner (truncated meanwhile) gives what there was up
-    to where it ended."""
-    parts: dict[int, bytes] = {}
+    flight in parallel; each answer goes to ``sink`` as soon as the ones before it have come.
+    A server may answer with less than asked (the rest is asked for again); a file that ends
+    sooner (truncated meanwhile) gives what there was up to where it ended. An exception
+    from ``sink`` stops the requests and is raised."""
+    parts: dict[int, bytes] = {}  # answers that came before the ones before them
     end = size  # lowered when a read finds the end of the file
+    given = 0  # bytes handed to sink
+    failed: list[BaseException] = []
+
+    def hand_on() -> None:
+        nonlocal given, end
+        while given in parts and given < end:
+            piece = parts.pop(given)
+            piece = piece if given + len(piece) <= end else piece[: end - given]
+            try:
+                sink(piece)
+            except Exception as exc:  # raised below, once the readers stop
+                failed.append(exc)
+                end = given  # every reader stops
+                return
+            given += len(piece)
 
     async def span(offset: int, stop: int) -> None:
         nonlocal end
@@ -415,6 +438,7 @@ async def _read_parallel(fh: asyncssh.SFTPClientFile, size: int, block: int) -> 
                 return
             parts[offset] = data
             offset += len(data)
+            hand_on()
 
     starts = iter(range(0, size, block))
 
@@ -423,8 +447,8 @@ async def _read_parallel(fh: asyncssh.SFTPClientFile, size: int, block: int) -> 
             await span(offset, min(offset + block, size))
 
     await asyncio.gather(*(reader() for _ in range(min(READS_IN_FLIGHT, -(-size // block)))))
-    data = b"".join(parts[offset] for offset in sorted(parts) if offset < end)
-    return data if len(data) <= end else data[:end]
+    if failed:
+        raise failed[0]
 
 
 def _quiet_orphaned_sftp_io(loop: asyncio.AbstractEventLoop) -> None:

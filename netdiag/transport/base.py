@@ -125,6 +125,13 @@ class Transport(abc.ABC):
         lists with a command). CommandError when the directory cannot be read."""
         return None
 
+    async def read_into(self, remote: str, sink: Callable[[bytes], None], size: int = -1) -> None:
+        """:meth:`read`, its bytes handed to ``sink`` in order, piece by piece as they come
+        (SSH backends: each answer to their requests in flight, once the ones before it have
+        come), for a caller that uses each piece at once instead of holding the whole file.
+        By default one piece. An exception from ``sink`` stops the read and is raised."""
+        sink(await self.read(remote, size))
+
     async def read(self, remote: str, size: int = -1) -> bytes:
         """Up to ``size`` bytes from the start of a remote file, into memory; -1: as many as
         its size when opened (a ``/proc`` file says 0: give a size).

@@ -65,7 +65,7 @@ async def ssh_settings(
             "inventory (or remove it to read ~/.ssh/config)"
         )
     ssh = shutil.which("ssh")
-    if ssh is None:
+    if ssh is None or config == "none":  # no config to read: OpenSSH's defaults, no process
         return _without_ssh(host, user, port, config)
     argv = [ssh, "-G", *(["-F", config] if config else [])]
     argv += [*(["-l", user] if user else []), *(["-p", str(port)] if port else []), "--", host]

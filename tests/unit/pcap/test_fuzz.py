@@ -17,6 +17,7 @@ from scapy.layers.vxlan import VXLAN
 
 from netdiag.errors import CaptureFormatError
 from netdiag.pcap import read_capture, walker
+from netdiag.pcap._pywalk import span as py_span
 from netdiag.pcap._pywalk import walk as py_walk
 from tests.fuzz.profile import fuzz_settings
 from tests.unit.pcap.pcap_builders import epb, idb, isb, pcap_bytes, shb, spb
@@ -110,6 +111,36 @@ def test_c_walker_matches_python_walker(
     py = walker.walk(data, start, fmt, big_endian, max_records=max_records, fn=py_walk)
     assert (c.stop_offset, c.stop, c.detail) == (py.stop_offset, py.stop, py.detail)
     assert c.records.tobytes() == py.records.tobytes()
+
+
+@FUZZ
+@given(
+    data=st.one_of(st.binary(max_size=4096), mutated()),
+    start=st.integers(0, 64),
+    big_endian=st.booleans(),
+    lo=st.integers(-(2**40), 2**40),
+    width=st.integers(0, 2**34),
+    nano=st.booleans(),
+)
+def test_c_span_matches_python_span_and_the_walk(
+    *, data: bytes, start: int, big_endian: bool, lo: int, width: int, nano: bool
+) -> None:
+    start = min(start, len(data))
+    units = 10**9 if nano else 10**6
+    lo = lo * 1000 + 10**18 if lo % 3 else 0  # around stamps of today, or everything
+    hi = lo + width * 10**6 if lo else 2**62
+    c = walker.span(data, start, big_endian, lo_ns=lo, hi_ns=hi, units=units)
+    assert c == walker.span(data, start, big_endian, lo_ns=lo, hi_ns=hi, units=units, fn=py_span)
+    walked = walker.walk(data, start, 0, big_endian, max_records=1 << 30)
+    assert (c.stop_offset, c.stop, c.detail) == (
+        walked.stop_offset, walked.stop, walked.detail)  # fmt: skip
+    raw = walked.records["ts"]
+    times = (raw >> 32).astype(object) * 10**9 + (raw & 0xFFFFFFFF).astype(object) * (
+        10**9 // units
+    )
+    inside = [t for t in times if lo <= t <= hi]
+    assert (c.records, c.inside) == (len(raw), len(inside))
+    assert (c.first_ns, c.last_ns) == ((min(inside), max(inside)) if inside else (0, 0))
 
 
 def _walk_all(content: bytes, fn: walker.WalkFn) -> tuple[bytes, int, int]:

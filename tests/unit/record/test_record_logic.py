@@ -24,7 +24,7 @@ from netdiag.clock import Clock
 from netdiag.errors import CommandError, InputError
 from netdiag.inventory import Inventory, NodeSpec
 from netdiag.record.browse import list_by_transfer, ring_files
-from netdiag.record.cut import cut_to_window
+from netdiag.record.cut import Cut, StreamCut
 from netdiag.record.listing import (
     RingFile,
     count_samples,
@@ -228,66 +228,209 @@ def test_window_selects_only_overlapping_files() -> None:
 # -- cutting --------------------------------------------------------------------------------
 
 
-def test_cut_keeps_the_window_and_drops_a_torn_tail() -> None:
+def stream(
+    path: Path,
+    files: list[bytes],
+    lo: int,
+    hi: int,
+    *,
+    piece: int = 1 << 20,
+    window_after: int = 0,
+    leave_out: tuple[int, ...] = (),
+) -> tuple[bytes, Cut]:
+    """``files`` through a StreamCut in ``piece``-byte pieces, the window given after
+    ``window_after`` pieces (0: at the end): (the output's bytes, b"" if none; the cut)."""
+    cut = StreamCut(path)
+    fed = 0
+    for i, data in enumerate(files):
+        cut.begin(f"ring.pcap{i}")
+        for at in range(0, len(data), piece):
+            cut.feed(data[at : at + piece])
+            fed += 1
+            if fed == window_after:
+                cut.window(lo, hi)
+        cut.end()
+    if not 0 < window_after <= fed:
+        cut.window(lo, hi)
+    for i in leave_out:
+        cut.leave_out(f"ring.pcap{i}")
+    done = cut.finish()
+    return (path.read_bytes() if path.exists() else b""), done
+
+
+def test_cut_keeps_the_window_and_drops_a_torn_tail(tmp_path: Path) -> None:
     a = pcap([(i * S, frame(i)) for i in range(10)])
     b = pcap([(i * S, frame(i)) for i in range(10, 20)])
     torn = b[:-30]  # tcpdump was writing the last record when it was fetched
-    cut = cut_to_window([torn, a], 5 * S, 15 * S)
-    assert cut.packets == 11
-    assert cut.first_ns == 5 * S
-    assert cut.last_ns == 15 * S
+    data, cut = stream(tmp_path / "out.pcap", [torn, a], 5 * S, 15 * S, piece=97)
+    assert data == pcap([(i * S, frame(i)) for i in range(5, 16)])
+    assert (cut.packets, cut.first_ns, cut.last_ns) == (11, 5 * S, 15 * S)
     assert cut.cut_tails == 1
-    assert cut.data == pcap([(i * S, frame(i)) for i in range(5, 16)])
+    assert cut.rewritten  # given newest first: put in ring order again
 
 
-def test_cut_of_nothing_and_of_strangers() -> None:
-    assert cut_to_window([], 0, S).data == b""
+def test_cut_of_nothing_and_of_strangers(tmp_path: Path) -> None:
+    data, cut = stream(tmp_path / "none.pcap", [], 0, S)
+    assert (data, cut.head) == (b"", b"")  # nothing written: the caller writes what it knows
     other = pcap([(S, frame(1))])
     other = other[:20] + struct.pack("<I", 113) + other[24:]  # LINUX_SLL
-    cut = cut_to_window([pcap([(S, frame(2))]), other, b"garbage" * 5], 0, 2 * S)
-    assert cut.packets == 1
-    assert any("another link type" in p for p in cut.problems)
-    assert any("not a pcap" in p for p in cut.problems)
+    files = [pcap([(S, frame(2))]), other, b"garbage" * 5, b"", pcap([])[:30]]
+    data, cut = stream(tmp_path / "some.pcap", files, 0, 2 * S, piece=7)
+    assert data == pcap([(S, frame(2))])
+    assert cut.problems == (
+        "ring.pcap1: another link type or time precision; left out",
+        "ring.pcap2: not a pcap file; left out",
+    )
+    quiet, cut = stream(tmp_path / "quiet.pcap", [pcap([(5 * S, frame(5))])], 0, S)
+    assert (quiet, cut.packets) == (pcap([]), 0)  # a point with nothing in the window
 
 
-@settings(max_examples=60, deadline=None)
+def test_cut_of_a_damaged_file_keeps_the_records_before(tmp_path: Path) -> None:
+    damaged = pcap([(6 * S, frame(6)), (7 * S, frame(7)), (8 * S, frame(8))])
+    at = 24 + 16 + 60  # the second record's header: an impossible length
+    damaged = damaged[: at + 8] + struct.pack("<I", 1 << 30) + damaged[at + 12 :]
+    for piece in (1, 5, 50, 10_000):
+        data, cut = stream(tmp_path / f"{piece}.pcap", [damaged], 0, 10 * S, piece=piece)
+        assert data == pcap([(6 * S, frame(6))])
+        assert cut.problems == (f"ring.pcap0: damaged at byte {at}; records before kept",)
+
+
+def ring_of(
+    sizes: list[int], gaps: list[int], jitter: list[int], cuts: list[int]
+) -> tuple[list[tuple[int, bytes]], list[list[tuple[int, bytes]]]]:
+    """One tcpdump's stream (record i: ``sizes[i]`` bytes), rotated into files at ``cuts``:
+    stamps in steps of ``gaps`` (tenths of a second), each but a file's first moved by its
+    ``jitter`` (stamps a little out of order across CPUs); files start at distinct times.
+    (the records, the files' records)"""
+    n = len(gaps)
+    base = list(itertools.accumulate(gaps))
+    rotations = sorted({c for c in cuts if 0 < c < n and base[c] != base[c - 1]})
+    starts = {0, *rotations}
+    times = [10 + base[i] * 10 + (0 if i in starts else jitter[i]) for i in range(n)]
+    recs = [(t * S // 100, bytes([i % 256]) * sizes[i]) for i, t in enumerate(times)]
+    bounds = [0, *rotations, n]
+    return recs, [recs[x:y] for x, y in itertools.pairwise(bounds)]
+
+
+@settings(max_examples=150, deadline=None)
 @given(
     gaps=st.lists(st.integers(0, 3), min_size=1, max_size=40),
-    cuts=st.lists(st.integers(1, 39), max_size=4),
-    window=st.tuples(st.integers(0, 80), st.integers(0, 80)),
+    sizes=st.lists(st.integers(0, 120), min_size=40, max_size=40),
+    jitter=st.lists(st.integers(-4, 4), min_size=40, max_size=40),
+    cuts=st.lists(st.integers(1, 39), min_size=1, max_size=4),
+    window=st.tuples(st.integers(0, 1300), st.integers(0, 1300)),
+    piece=st.integers(1, 700),
+    window_after=st.integers(0, 30),
+    leave=st.lists(st.integers(0, 4), max_size=2),
+    shuffle=st.booleans(),
     perm=st.randoms(use_true_random=False),
 )
-def test_cut_of_a_rotated_ring_does_not_depend_on_file_order(
-    gaps: list[int], cuts: list[int], window: tuple[int, int], perm: object
+def test_a_ring_cut_as_its_files_arrive_is_its_stream_in_the_window(
+    tmp_path_factory: pytest.TempPathFactory,
+    *,
+    gaps: list[int],
+    sizes: list[int],
+    jitter: list[int],
+    cuts: list[int],
+    window: tuple[int, int],
+    piece: int,
+    window_after: int,
+    leave: list[int],
+    shuffle: bool,
+    perm: object,
 ) -> None:
-    # one tcpdump's stream (times never go back; equal times happen), rotated into files
-    times = [sum(gaps[: i + 1]) for i in range(len(gaps))]
-    recs = [(t * S // 10, frame(i)) for i, t in enumerate(times)]
-    # (tcpdump rotates between packets; two files never start in the same microsecond)
-    rotations = {c for c in cuts if c < len(recs) and times[c] != times[c - 1]}
-    bounds = sorted({0, len(recs), *rotations})
-    files = [pcap(recs[a:b]) for a, b in itertools.pairwise(bounds)]
-    shuffled = list(files)
-    perm.shuffle(shuffled)  # type: ignore[attr-defined]
-    lo, hi = sorted(window)
-    one = cut_to_window([pcap(recs)], lo * S // 10, hi * S // 10)
-    many = cut_to_window(shuffled, lo * S // 10, hi * S // 10)
-    kept = [(t, f) for t, f in recs if lo * S // 10 <= t <= hi * S // 10]
-    assert one.data == many.data == pcap(kept)
-    assert many.packets == len(kept)
-    assert many.ranges <= len(files)  # whole byte ranges, at most one per file
+    # the files in ring order or any other, in pieces of any size (a record's header or data
+    # split, a piece inside one record), the window known early or late, files left out
+    # after they came: the cut is tcpdump's stream, less those files, inside the window
+    _, files = ring_of(sizes, gaps, jitter, cuts)
+    order = list(range(len(files)))
+    if shuffle:
+        perm.shuffle(order)  # type: ignore[attr-defined]
+    left = {i for i in leave if i < len(files)}
+    lo, hi = (w * S // 100 for w in sorted(window))
+    path = tmp_path_factory.mktemp("cut") / "out.pcap"
+    data, cut = stream(
+        path, [pcap(files[i]) for i in order], lo, hi, piece=piece,
+        window_after=window_after, leave_out=tuple(order.index(i) for i in left),
+    )  # fmt: skip
+    kept = [r for i, f in enumerate(files) if i not in left for r in f if lo <= r[0] <= hi]
+    assert data == (pcap(kept) if len(left) < len(files) else b"")
+    assert cut.packets == len(kept)
+    assert (cut.first_ns, cut.last_ns) == (
+        min((t for t, _ in kept), default=None),
+        max((t for t, _ in kept), default=None),
+    )
 
 
-def test_cut_merges_interleaved_files_by_time() -> None:
-    # two files whose packets interleave, and one record stamped out of order in a file
+@settings(max_examples=150, deadline=None)
+@given(
+    sizes=st.lists(st.integers(0, 300), min_size=1, max_size=30),
+    splits=st.lists(st.tuples(st.integers(0, 29), st.integers(0, 40)), max_size=12),
+    torn=st.integers(0, 40),
+    damage=st.one_of(st.none(), st.integers(0, 29)),
+)
+def test_a_file_in_pieces_cuts_as_the_whole_file(
+    tmp_path_factory: pytest.TempPathFactory,
+    sizes: list[int],
+    splits: list[tuple[int, int]],
+    torn: int,
+    damage: int | None,
+) -> None:
+    # pieces split near record starts (a record header split, a piece inside one record),
+    # a torn tail, an impossible length: the same records, damage and tail as one piece
+    whole = pcap([(i * S, bytes([i]) * n) for i, n in enumerate(sizes)])
+    whole = whole[: max(24, len(whole) - torn)]
+    starts = list(itertools.accumulate((16 + n for n in sizes), initial=24))  # of each record
+    at = starts[min(damage or 0, len(sizes) - 1)]
+    if damage is not None and at + 12 <= len(whole):  # its length made impossible
+        whole = whole[: at + 8] + struct.pack("<I", 1 << 30) + whole[at + 12 :]
+    cuts = (starts[min(i, len(sizes) - 1)] + d for i, d in splits)
+    bounds = sorted({0, len(whole), *(c for c in cuts if c < len(whole))})
+    tmp = tmp_path_factory.mktemp("pieces")
+    cut = StreamCut(tmp / "pieces.pcap")
+    cut.begin("ring.pcap0")
+    for x, y in itertools.pairwise(bounds):
+        cut.feed(whole[x:y])
+    cut.window(0, 100 * S)
+    many = cut.finish()
+    one_data, one = stream(tmp / "one.pcap", [whole], 0, 100 * S)
+    assert (tmp / "pieces.pcap").read_bytes() == one_data
+    assert (many.packets, many.cut_tails, many.problems) == (one.packets, one.cut_tails,
+                                                            one.problems)  # fmt: skip
+    whole_records = [r for r in range(len(sizes)) if starts[r + 1] <= len(whole)]
+    assert one.packets == (len(whole_records) if damage is None or at + 12 > len(whole)
+                           else min(damage, len(sizes) - 1))  # fmt: skip
+
+
+def test_a_cut_keeps_each_file_as_tcpdump_wrote_it(tmp_path: Path) -> None:
+    # stamps out of order inside a file (CPUs) stay as they are; the files go in ring order
     a = pcap([(1 * S, frame(1)), (3 * S, frame(3)), (2 * S + 5000, frame(9)), (5 * S, frame(5))])
-    b = pcap([(2 * S, frame(2)), (4 * S, frame(4))])
-    cut = cut_to_window([b, a], 0, 10 * S)
-    order = [1 * S, 2 * S, 2 * S + 5000, 3 * S, 4 * S, 5 * S]
-    frames = {1 * S: 1, 2 * S: 2, 2 * S + 5000: 9, 3 * S: 3, 4 * S: 4, 5 * S: 5}
-    assert cut.data == pcap([(t, frame(frames[t])) for t in order])
-    assert (cut.first_ns, cut.last_ns, cut.packets) == (1 * S, 5 * S, 6)
-    assert cut_to_window([a, b], 0, 10 * S).data == cut.data
+    b = pcap([(6 * S, frame(6)), (5 * S + 9, frame(4))])
+    for files in ([a, b], [b, a]):
+        data, cut = stream(tmp_path / "out.pcap", files, 0, 10 * S, piece=33)
+        assert data == a + b[24:]
+        assert (cut.first_ns, cut.last_ns, cut.packets) == (1 * S, 6 * S, 6)
+        assert cut.rewritten == (files[0] is b)
+
+
+def test_a_stamp_with_an_impossible_fraction_is_cut_by_its_time(tmp_path: Path) -> None:
+    # fractions of 1.5 s in microseconds (a broken writer): 1 s + 1.5 s is 2.5 s, inside
+    # [1 s, 3 s]; 2 s + 1.5 s is 3.5 s, outside (though "2 s and a bit" looks inside)
+    good = pcap([(1 * S, frame(1)), (2 * S, frame(2))])
+    bad = good[:24] + struct.pack("<II", 1, 1_500_000) + good[32:100] + struct.pack(
+        "<II", 2, 1_500_000
+    ) + good[108:]  # fmt: skip
+    data, cut = stream(tmp_path / "out.pcap", [bad], 1 * S, 3 * S)
+    assert (cut.packets, cut.first_ns, cut.last_ns) == (1, 2 * S + S // 2, 2 * S + S // 2)
+    assert data == bad[:100]
+
+
+def test_a_cut_that_cannot_be_written_says_where_and_what_to_do(tmp_path: Path) -> None:
+    cut = StreamCut(tmp_path / "missing" / "out.pcap")
+    cut.begin("ring.pcap0")
+    cut.window(0, 10 * S)
+    with pytest.raises(InputError, match=r"out.pcap: cannot write .*give another output"):
+        cut.feed(pcap([(1 * S, frame(1))]))
 
 
 # -- watch --------------------------------------------------------------------------------

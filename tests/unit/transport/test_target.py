@@ -167,6 +167,16 @@ async def test_proxy_jump_chain_and_jump_precedence(tmp_path: Path) -> None:
     assert proxied.proxy_command == "nc other 2222"
 
 
+async def test_ssh_config_none_starts_no_ssh(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_process(*argv: object, **kwargs: object) -> object:
+        raise AssertionError(f"a process was started: {argv}")
+
+    monkeypatch.setattr(sshconfig.asyncio, "create_subprocess_exec", no_process)
+    target = await resolve(NodeSpec(name="n", host="h", user="u", port=2222, ssh_config="none"))
+    assert (target.hostname, target.port, target.user) == ("h", 2222, "u")
+    assert target.known_hosts.policy == "ask"
+
+
 async def test_without_ssh_openssh_defaults_or_a_clear_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
