@@ -264,6 +264,15 @@ END { flush() }
 # long it has recorded.
 # $1 capture_dir  $2 name  $3 COUNTS_AWK.
 DIALOG = r"""capdir=$1 name=$2 COUNTS_AWK=$3
+now() {
+  # the node's time in ns: bash's $EPOCHREALTIME (microseconds, no process: the clock's
+  # round trip is not a fork longer), else date
+  # shellcheck disable=SC3028  # unset in a POSIX sh: then date
+  case ${EPOCHREALTIME-} in
+    *[.,]??????) t=$EPOCHREALTIME; echo "${t%[.,]*}${t#*[.,]}000" ;;
+    *) date +%s%N ;;
+  esac
+}
 counts() {
   # tcpdump runs under timeout(1): its PID is a child of the one in timeout.pid, read from
   # /proc (no process started), or asked of pgrep where the kernel does not list children
@@ -282,7 +291,7 @@ counts() {
   for t in $kids; do ps="$ps /proc/$t/cmdline"; done
   [ -n "$ps" ] || return 0
   at=$1  # the node's time as netdiag reckons it from the clock it just measured
-  case $at in "" | *[!0-9]*) at=$(date +%s%N) ;; esac
+  case $at in "" | *[!0-9]*) at=$(now) ;; esac
   for d in "$capdir/netdiag-rec-$name".cap-*; do
     [ -f "$d/tcpdump.err" ] && printf 'netdiag-counts %s\n' "$at" >>"$d/tcpdump.err"
   done
@@ -325,7 +334,7 @@ EOF
   # needs and the counts it printed when it ended (the files hold up to 64 KiB of samples)
   awk -v lo="$1" -v hi="$2" "$COUNTS_AWK" "$capdir/netdiag-rec-$name".cap-*/tcpdump.err \
     2>/dev/null
-  echo "@now $(date +%s%N)"
+  echo "@now $(now)"
 }
 while IFS= read -r line; do
   case $line in
@@ -341,7 +350,7 @@ while IFS= read -r line; do
       set -- $line
       case "$2$3" in "" | *[!0-9]*) set -- stats 0 0 ;; esac
       stats "$2" "$3"; echo @end ;;
-    *) date +%s%N ;;
+    *) now ;;
   esac
 done
 """
@@ -455,8 +464,14 @@ def list_argv(capture_dir: str, name: str, *, counts: bool) -> list[str]:
     return ["sh", "-c", LIST, "netdiag-rec-list", capture_dir, name, "usr1" if counts else ""]
 
 
+# Runs "$@" (a script and its arguments) with bash where the node has it, else sh: a POSIX
+# script either way, bash only saves it processes ($EPOCHREALTIME for `date`).
+PREFER_BASH = 'if command -v bash >/dev/null 2>&1; then exec bash -c "$@"; fi; exec sh -c "$@"'
+
+
 def dialog_argv(capture_dir: str, name: str) -> list[str]:
-    return ["sh", "-c", DIALOG, "netdiag-rec-snap", capture_dir, name, COUNTS_AWK]
+    return ["sh", "-c", PREFER_BASH, "sh", DIALOG, "netdiag-rec-snap", capture_dir, name,
+            COUNTS_AWK]  # fmt: skip
 
 
 def stop_argv(capture_dir: str, name: str) -> list[str]:

@@ -46,7 +46,15 @@ from netdiag.record.ring import (
     parse_size,
     validate_name,
 )
-from netdiag.record.scripts import COUNTS_AWK, capture_argv, launch_argv, recorder_dir
+from netdiag.record.scripts import (
+    COUNTS_AWK,
+    DIALOG,
+    PREFER_BASH,
+    capture_argv,
+    dialog_argv,
+    launch_argv,
+    recorder_dir,
+)
 from netdiag.record.snapshot import Window, take_snapshot
 from netdiag.record.watch import REMOTE_LOOP, _remote_probes, parse_probe, probe_started
 from netdiag.transport import RemoteEntry
@@ -620,6 +628,51 @@ def test_kernel_drops_are_counted_inside_the_window_from_the_samples_around_it()
     assert counts_in_window([], 0, S) is None
     assert count_samples("tcpdump: 5 packets captured, 5 packets received by filter, 0 packets"
                          " dropped by kernel") == []  # fmt: skip  # not asked for by netdiag
+
+
+def test_the_dialog_is_shellcheck_clean() -> None:
+    for script in (DIALOG, PREFER_BASH):
+        done = subprocess.run(
+            ["shellcheck", "-s", "sh", "-"], input=script, capture_output=True, text=True,
+            timeout=60, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout
+
+
+@pytest.mark.parametrize("shell", ["bash", "dash", "busybox"])
+def test_the_dialog_tells_the_time_in_any_shell(shell: str) -> None:
+    # bash answers from $EPOCHREALTIME (no process), the others from date: the same clock
+    if shutil.which(shell) is None:
+        pytest.skip(f"{shell} is not installed")
+    launcher = [shell, "sh"] if shell == "busybox" else [shell]
+    argv = dialog_argv("/nonexistent", "nobody")
+    before = time.time_ns()
+    done = subprocess.run(
+        [*launcher, "-c", DIALOG, *argv[5:]], input="x\nx\n", capture_output=True,
+        text=True, timeout=30, check=True,
+    )  # fmt: skip
+    after = time.time_ns()
+    answers = [int(line) for line in done.stdout.split()]
+    assert len(answers) == 2
+    assert all(before - 1_000_000 <= t <= after + 1_000_000 for t in answers)
+    assert answers[0] <= answers[1]
+
+
+def test_the_dialog_runs_under_bash_where_the_node_has_it(tmp_path: Path) -> None:
+    argv = dialog_argv("/nonexistent", "nobody")
+    assert argv[:4] == ["sh", "-c", PREFER_BASH, "sh"]
+    which = 'echo "${BASH_VERSION:-none}"'
+    probe = subprocess.run(["sh", "-c", PREFER_BASH, "sh", which, "x"], capture_output=True,
+                           text=True, timeout=30, check=True)  # fmt: skip
+    assert probe.stdout.strip() != "none"  # bash is on this machine (Debian's sh is dash)
+    sh = shutil.which("dash") or shutil.which("sh")
+    assert sh is not None
+    (tmp_path / "sh").symlink_to(sh)  # a node with sh and no bash
+    without = subprocess.run(
+        [str(tmp_path / "sh"), "-c", PREFER_BASH, "sh", which, "x"], capture_output=True,
+        text=True, timeout=30, check=True, env={"PATH": str(tmp_path)},
+    )  # fmt: skip
+    assert without.stdout.strip() == "none"
 
 
 AWKS = [
