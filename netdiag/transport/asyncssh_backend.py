@@ -177,6 +177,7 @@ class AsyncsshTransport(Transport):
         self._conn: Any = None
         self._sftp: Any = None
         self._sftp_lock = asyncio.Lock()  # one SFTP channel, however many transfers wait for it
+        self._closing: set[asyncio.Future[None]] = set()  # remote files closed, not answered
         self._jump: AsyncsshTransport | None = None
 
     async def connect(self) -> None:
@@ -237,6 +238,8 @@ class AsyncsshTransport(Transport):
                 agent_client.close()
 
     async def close(self) -> None:
+        if self._closing:  # the files read are closed on the node before the session ends
+            await asyncio.wait(self._closing, timeout=5)
         if self._sftp is not None:
             self._sftp.exit()
             self._sftp = None
@@ -286,7 +289,7 @@ class AsyncsshTransport(Transport):
 
     async def listdir(self, path: str) -> list[RemoteEntry]:
         sftp = await self._sftp_client()
-        names = await self._sftp_op(sftp.readdir, path, what=f"list {path}")
+        names = await self._sftp_op(_readdir, sftp, path, what=f"list {path}")
         return [
             RemoteEntry(
                 n.filename, n.attrs.size or 0, int(n.attrs.mtime or 0),
@@ -311,14 +314,26 @@ class AsyncsshTransport(Transport):
         block = sftp.limits.max_read_len or 32768
 
         async def whole() -> None:
-            async with sftp.open(remote, "rb", block_size=0) as fh:
-                if 0 <= size <= block:
-                    sink(await _read_at(fh, 0, size))
+            fh = await sftp.open(remote, "rb", block_size=0)
+            try:
+                if 0 <= size <= block:  # the read and the close go out together
+                    data, _ = await asyncio.gather(_read_at(fh, 0, size), fh.close())
+                    sink(data)
                     return
                 end = size if size >= 0 else (await fh.stat()).size or 0
                 await _read_parallel(fh, end, block, sink)
+            finally:
+                self._close_later(fh)
 
         await self._sftp_op(whole, what=f"read {remote}")
+
+    def _close_later(self, fh: asyncssh.SFTPClientFile) -> None:
+        """Close a remote file without waiting for the answer: the next request goes out
+        behind the close (a point's next ring file is opened at once, not a round trip
+        later). Closed already: nothing is sent."""
+        task = asyncio.ensure_future(_close_quietly(fh))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def _sftp_op(self, op: Any, *args: str, what: str) -> Any:
         try:
@@ -392,6 +407,45 @@ def _ack_at_once(conn: Any) -> None:
 
 
 READS_IN_FLIGHT = 16  # per file, as asyncssh's own reader with the server's largest reads
+
+
+async def _close_quietly(fh: asyncssh.SFTPClientFile) -> None:
+    try:
+        await fh.close()
+    except (asyncssh.Error, OSError, ValueError) as exc:  # the session ended meanwhile
+        logging.getLogger(__name__).debug("closing a remote file: %s", exc)
+
+
+async def _readdir(sftp: Any, path: str) -> Sequence[Any]:
+    """A directory's entries in two round trips where asyncssh lets us: open it, then ask for
+    its entries twice and close it at once (the server answers in order: the second answer
+    says the end when the first held them all, as it does for up to ~100 entries). A longer
+    directory, or an asyncssh without the handler used here, is read the usual way (open,
+    read until the end, close: four round trips or more)."""
+    handler: Any = getattr(sftp, "_handler", None)
+    if not all(callable(getattr(handler, m, None)) for m in ("opendir", "readdir", "close")):
+        return list(await sftp.readdir(path))
+    handle = await handler.opendir(sftp.compose_path(path))
+    answers: tuple[Any, ...] = await asyncio.gather(
+        handler.readdir(handle), handler.readdir(handle), handler.close(handle),
+        return_exceptions=True,
+    )  # fmt: skip
+    first, second = answers[0], answers[1]
+    if isinstance(first, asyncssh.SFTPEOFError):
+        return []
+    if isinstance(first, BaseException):
+        raise first
+    names = list(first[0])
+    if not isinstance(second, asyncssh.SFTPEOFError):
+        if isinstance(second, BaseException):
+            raise second
+        if not second[1]:  # more than two answers' worth: read it all the usual way
+            return list(await sftp.readdir(path))
+        names += second[0]
+    for entry in names:
+        if isinstance(entry.filename, bytes):
+            entry.filename = sftp.decode(entry.filename)
+    return names
 
 
 async def _read_at(fh: asyncssh.SFTPClientFile, offset: int, size: int) -> bytes:

@@ -8,7 +8,7 @@ import random
 import asyncssh
 import pytest
 
-from netdiag.transport.asyncssh_backend import READS_IN_FLIGHT, _read_parallel
+from netdiag.transport.asyncssh_backend import READS_IN_FLIGHT, _read_parallel, _readdir
 
 
 class FakeFile:
@@ -75,3 +75,72 @@ async def test_a_sink_that_fails_stops_the_read_and_its_error_is_raised() -> Non
     reads = fh.reads
     await asyncio.sleep(0.01)
     assert fh.reads == reads  # and none asked for after
+
+
+class FakeHandler:
+    """An SFTP server's answers to a directory: ``batches`` of names per READDIR, then EOF;
+    notes the requests in the order they were sent."""
+
+    def __init__(self, batches: list[list[str]]) -> None:
+        self.batches = batches
+        self.sent: list[str] = []
+        self.read = 0
+
+    async def opendir(self, path: bytes) -> bytes:
+        self.sent.append(f"opendir {path.decode()}")
+        await asyncio.sleep(0)
+        return b"h1"
+
+    async def readdir(self, handle: bytes) -> tuple[list[asyncssh.SFTPName], bool]:
+        self.sent.append("readdir")
+        await asyncio.sleep(0)
+        if self.read >= len(self.batches):
+            raise asyncssh.SFTPEOFError("end")
+        self.read += 1
+        return [asyncssh.SFTPName(n.encode()) for n in self.batches[self.read - 1]], False
+
+    async def close(self, handle: bytes) -> None:
+        self.sent.append("close")
+
+
+class FakeSftp:
+    def __init__(self, batches: list[list[str]]) -> None:
+        self._handler = FakeHandler(batches)
+        self.batches = batches
+        self.plain_reads = 0
+
+    def compose_path(self, path: str) -> bytes:
+        return path.encode()
+
+    def decode(self, name: bytes) -> str:
+        return name.decode()
+
+    async def readdir(self, path: str) -> list[asyncssh.SFTPName]:
+        self.plain_reads += 1
+        return [asyncssh.SFTPName(n) for batch in self.batches for n in batch]
+
+
+@pytest.mark.parametrize(
+    ("batches", "usual"),
+    [
+        ([["a", "b"]], False),  # one answer holds them all: two round trips
+        ([], False),  # nothing at all
+        ([["a"], ["b"]], True),  # more than one answer: read again the usual way
+    ],
+)
+async def test_a_directory_is_listed_in_two_round_trips(
+    batches: list[list[str]], usual: bool
+) -> None:
+    sftp = FakeSftp(batches)
+    names = await _readdir(sftp, "/d")
+    assert [n.filename for n in names] == [n for batch in batches for n in batch]
+    assert sftp.plain_reads == usual
+    # the second ask and the close go out without waiting for the first answer
+    assert sftp._handler.sent[:4] == ["opendir /d", "readdir", "readdir", "close"]
+
+
+async def test_without_the_handler_a_directory_is_listed_the_usual_way() -> None:
+    sftp = FakeSftp([["a"]])
+    sftp._handler = None  # type: ignore[assignment]
+    assert [n.filename for n in await _readdir(sftp, "/d")] == ["a"]
+    assert sftp.plain_reads == 1
