@@ -433,6 +433,31 @@ def test_a_stamp_with_an_impossible_fraction_is_cut_by_its_time(tmp_path: Path) 
     assert data == bad[:100]
 
 
+def test_a_short_write_goes_on_where_it_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # writev may write less than asked (a signal, a pipe); more than IOV_MAX buffers too
+    from netdiag.record import cut as cut_module
+
+    real = os.writev
+    calls: list[int] = []
+
+    def short(fd: int, buffers: list[memoryview]) -> int:
+        assert len(buffers) <= cut_module.IOV_MAX
+        calls.append(len(buffers))
+        return real(fd, [b"".join(buffers)[:7]])
+
+    monkeypatch.setattr(cut_module.os, "writev", short)
+    pieces = [bytes([i % 256]) * (i % 5) for i in range(3000)]
+    fd = os.open(tmp_path / "out", os.O_WRONLY | os.O_CREAT)
+    try:
+        cut_module._write_all(fd, pieces)
+    finally:
+        os.close(fd)
+    assert (tmp_path / "out").read_bytes() == b"".join(pieces)
+    assert len(calls) == -(-len(b"".join(pieces)) // 7)
+
+
 def test_a_cut_that_cannot_be_written_says_where_and_what_to_do(tmp_path: Path) -> None:
     cut = StreamCut(tmp_path / "missing" / "out.pcap")
     cut.begin("ring.pcap0")
