@@ -430,10 +430,12 @@ async def _with_listing(
             now_first = await first_packets_again(
                 t, {p: fetch.firsts[p] for p in paths if p in fetch.firsts}
             )
-            return await asyncio.to_thread(
-                _cut_point, work, rec, files=files, fetch=fetch, now_first=now_first, out=out,
-                lo=lo - slack,
-            )  # fmt: skip
+            # finished here, not in a thread: fetch.close() may run on an interruption, and
+            # a point's cut is only ever touched from this loop (finishing is a close; moving
+            # byte ranges only when files came out of ring order or one is left out)
+            return _cut_point(
+                work, rec, files=files, fetch=fetch, now_first=now_first, out=out, lo=lo - slack
+            )
 
         results, stats, _ = await asyncio.gather(
             asyncio.gather(*(point(rec, files) for rec, files in jobs)),
