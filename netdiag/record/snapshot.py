@@ -5,11 +5,14 @@ Per node (all nodes concurrently): the recorders are listed over SFTP
 (:mod:`netdiag.record.browse`); the files the window needs whatever the clock did since
 ``record start`` measured it are fetched at once, while one shell dialog measures the clock
 again (minimum RTT, as a capture does) and asks each tcpdump for its counts; the new
-measurement decides the other files and the cut. tcpdump is never paused: a fetch reads what
-is on disk; the file being written may end inside a record, and the cut keeps whole records
-only. A ring that wrapped onto a file while it was being fetched is caught by reading the
-file's first packet again (it changed) and that file is left out, saying so. tcpdump's counts
-are the window's, from the samples around it. The recorder keeps running.
+measurement decides the other files and the cut. Each point's files come one after the
+other, oldest first, into its :class:`~netdiag.record.cut.StreamCut`, which writes the
+records inside the window as the bytes arrive (no file is held whole). tcpdump is never
+paused: a fetch reads what is on disk; the file being written may end inside a record, and
+the cut keeps whole records only. A ring that wrapped onto a file while it was being
+fetched is caught by reading the file's first packet again (it changed) and that file is
+left out, saying so. tcpdump's counts are the window's, from the samples around it. The
+recorder keeps running.
 """
 
 from __future__ import annotations
