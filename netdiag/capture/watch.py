@@ -14,7 +14,7 @@ import itertools
 import logging
 import shlex
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,10 +168,18 @@ class WatchedTransport(Transport):
         self._log("list", path)
         return await self.inner.listdir(path)
 
+    async def open_transfers(self) -> None:
+        await self.inner.open_transfers()
+
     async def read(self, remote: str, size: int = -1) -> bytes:
         self._log("read", remote if size < 0 else f"{remote} ({size} bytes)")
         with self.activity.waiting(self, f"reading {remote}", None):
             return await self.inner.read(remote, size)
+
+    async def read_into(self, remote: str, sink: Callable[[bytes], None], size: int = -1) -> None:
+        self._log("read", remote if size < 0 else f"{remote} ({size} bytes)")
+        with self.activity.waiting(self, f"reading {remote}", None):
+            await self.inner.read_into(remote, sink, size)
 
     async def run(
         self,

@@ -519,13 +519,40 @@ def snapshot_and_report(
     doc: dict[str, Any] | None = None,
 ) -> int:
     """Take one snapshot, analyse it, print where it went; returns the exit code."""
-    from netdiag.record.snapshot import take_snapshot
-
     with env.progress().step(f"snapshot of recorder {name!r} into {out}"):
         snap = asyncio.run(
-            take_snapshot(inventory, name=name, window=window, out=out, transport=transport)
+            _snapshot_saying_waits(
+                inventory, name=name, window=window, out=out, transport=transport, env=env
+            )
         )
     return report_snapshot(snap, env, name=name, analysis=analysis, as_json=as_json, doc=doc)
+
+
+async def _snapshot_saying_waits(
+    inventory: Any, *, name: str, window: Any, out: Path, transport: str, env: Env
+) -> Any:
+    """The snapshot, saying every 5 s which node it has waited 3 s or more for, and for what
+    (a node that stopped answering mid-fetch: its file, how long)."""
+    from netdiag.capture.watch import Activity, WatchedTransport
+    from netdiag.cli._progress import say_waits
+    from netdiag.record.snapshot import take_snapshot
+    from netdiag.transport import Transport, open_transport
+    from netdiag.transport.aio import cancel_and_wait
+
+    activity = Activity()
+
+    def factory(node: Any, kind: str) -> Transport:
+        return WatchedTransport(open_transport(node, kind), activity)
+
+    waiter = asyncio.create_task(
+        say_waits(lambda now: activity.lines(now, after=3.0), env.progress())
+    )
+    try:
+        return await take_snapshot(
+            inventory, name=name, window=window, out=out, transport=transport, factory=factory
+        )
+    finally:
+        await cancel_and_wait(waiter)
 
 
 def report_snapshot(

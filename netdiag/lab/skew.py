@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -145,6 +145,15 @@ class SimulatedSkew(Transport):
             return None
         return [replace(e, mtime_s=(e.mtime_s * NS + self.offset_ns) // NS) for e in entries]
 
+    async def open_transfers(self) -> None:
+        await self.inner.open_transfers()
+
     async def read(self, remote: str, size: int = -1) -> bytes:
         data = await self.inner.read(remote, size)
         return shift_pcap_bytes(data, self.offset_ns) if _is_capture(remote) else data
+
+    async def read_into(self, remote: str, sink: Callable[[bytes], None], size: int = -1) -> None:
+        if _is_capture(remote):  # shifted whole, in one piece
+            sink(await self.read(remote, size))
+        else:
+            await self.inner.read_into(remote, sink, size)

@@ -238,8 +238,12 @@ class AsyncsshTransport(Transport):
                 agent_client.close()
 
     async def close(self) -> None:
-        if self._closing:  # the files read are closed on the node before the session ends
-            await asyncio.wait(self._closing, timeout=5)
+        if self._closing:  # files read and not yet closed: a moment for their answers (the
+            # node closes whatever is left when the session ends: a node that stopped answering
+            # is not waited for)
+            await asyncio.wait(self._closing, timeout=0.5)
+            for task in self._closing:
+                task.cancel()
         if self._sftp is not None:
             self._sftp.exit()
             self._sftp = None
