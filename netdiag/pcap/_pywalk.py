@@ -36,6 +36,21 @@ def _epb_options(b: memoryview, pos: int, end: int, e: str) -> tuple[int, int]:
     return flags, misc
 
 
+def _pcap_record(
+    b: memoryview, pos: int, e: str
+) -> tuple[int, int, tuple[int, int, int, int] | None]:
+    """The pcap record at ``pos`` (before the end): (END, 0, its header fields) when it lies
+    whole in ``b``, else the walk's stop (MORE or CORRUPT), its detail and None."""
+    if len(b) - pos < 16:
+        return STOP_MORE, 16, None
+    sec, frac, caplen, wirelen = struct.unpack_from(e + "IIII", b, pos)
+    if caplen > MAX_RECORD:
+        return STOP_CORRUPT, caplen, None
+    if len(b) - pos < 16 + caplen:
+        return STOP_MORE, 16 + caplen, None
+    return STOP_END, 0, (sec, frac, caplen, wirelen)
+
+
 def walk(
     buf: Buffer, start: int, fmt: int, big_endian: bool, max_records: int
 ) -> tuple[bytes, int, int, int]:
@@ -56,16 +71,10 @@ def walk(
             stop = STOP_LIMIT
             break
         if fmt == 0:
-            if n - pos < 16:
-                stop, detail = STOP_MORE, 16
+            stop, detail, record = _pcap_record(b, pos, e)
+            if record is None:
                 break
-            sec, frac, caplen, wirelen = struct.unpack_from(e + "IIII", b, pos)
-            if caplen > MAX_RECORD:
-                stop, detail = STOP_CORRUPT, caplen
-                break
-            if n - pos < 16 + caplen:
-                stop, detail = STOP_MORE, 16 + caplen
-                break
+            sec, frac, caplen, wirelen = record
             out += REC.pack(pos + 16, (sec << 32) | frac, caplen, wirelen, 0, 0, 0, 0)
             count += 1
             pos += 16 + caplen
@@ -134,16 +143,10 @@ def span(  # noqa: PLR0917 - the C function's signature
         if pos == n:
             stop = STOP_END
             break
-        if n - pos < 16:
-            stop, detail = STOP_MORE, 16
+        stop, detail, record = _pcap_record(b, pos, e)
+        if record is None:
             break
-        sec, frac, caplen = struct.unpack_from(e + "III", b, pos)
-        if caplen > MAX_RECORD:
-            stop, detail = STOP_CORRUPT, caplen
-            break
-        if n - pos < 16 + caplen:
-            stop, detail = STOP_MORE, 16 + caplen
-            break
+        sec, frac, caplen, _ = record
         t = sec * 1_000_000_000 + frac * step
         if lo_ns <= t <= hi_ns:
             first = t if not inside else min(first, t)

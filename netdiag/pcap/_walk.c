@@ -98,20 +98,29 @@ static void prefetch_to(const uint8_t *b, Py_ssize_t len, Py_ssize_t *done, Py_s
     while (*done < until) { PREFETCH(b + *done); *done += 64; }
 }
 
+/* The pcap record at pos (pos < len): 1 and its caplen when it lies whole in the buffer, else 0
+ * with the walk's stop (MORE or CORRUPT) and detail set. */
+static int pcap_record(const uint8_t *b, Py_ssize_t len, Py_ssize_t pos, int be, uint32_t *caplen,
+                       walk_state *st) {
+    if (len - pos < 16) { st->stop = STOP_MORE; st->detail = 16; return 0; }
+    *caplen = rd32(b + pos + 8, be);
+    if (*caplen > MAX_RECORD) { st->stop = STOP_CORRUPT; st->detail = *caplen; return 0; }
+    if ((uint64_t)(len - pos) < 16u + (uint64_t)*caplen) {
+        st->stop = STOP_MORE; st->detail = 16u + (uint64_t)*caplen; return 0;
+    }
+    return 1;
+}
+
 static void walk_pcap(const uint8_t *b, Py_ssize_t len, int be, Py_ssize_t max, uint8_t *out,
                       walk_state *st) {
     Py_ssize_t pos = st->pos, fetched = pos;
+    uint32_t caplen;
     while (1) {
         prefetch_to(b, len, &fetched, pos);
         if (pos == len) { st->stop = STOP_END; break; }
         if (st->n >= max) { st->stop = STOP_LIMIT; break; }
-        if (len - pos < 16) { st->stop = STOP_MORE; st->detail = 16; break; }
+        if (!pcap_record(b, len, pos, be, &caplen, st)) break;
         const uint8_t *h = b + pos;
-        uint32_t caplen = rd32(h + 8, be);
-        if (caplen > MAX_RECORD) { st->stop = STOP_CORRUPT; st->detail = caplen; break; }
-        if ((uint64_t)(len - pos) < 16u + (uint64_t)caplen) {
-            st->stop = STOP_MORE; st->detail = 16u + (uint64_t)caplen; break;
-        }
         uint64_t ts = ((uint64_t)rd32(h, be) << 32) | rd32(h + 4, be);
         put_rec(out + REC_SIZE * st->n, pos + 16, ts, caplen, rd32(h + 12, be), 0, 0, 0);
         st->n++;
@@ -202,16 +211,12 @@ typedef struct {
 static void span_pcap(const uint8_t *b, Py_ssize_t len, int be, int64_t lo, int64_t hi,
                       int64_t step, walk_state *st, span_state *sp) {
     Py_ssize_t pos = st->pos, fetched = pos;
+    uint32_t caplen;
     while (1) {
         prefetch_to(b, len, &fetched, pos);
         if (pos == len) { st->stop = STOP_END; break; }
-        if (len - pos < 16) { st->stop = STOP_MORE; st->detail = 16; break; }
+        if (!pcap_record(b, len, pos, be, &caplen, st)) break;
         const uint8_t *h = b + pos;
-        uint32_t caplen = rd32(h + 8, be);
-        if (caplen > MAX_RECORD) { st->stop = STOP_CORRUPT; st->detail = caplen; break; }
-        if ((uint64_t)(len - pos) < 16u + (uint64_t)caplen) {
-            st->stop = STOP_MORE; st->detail = 16u + (uint64_t)caplen; break;
-        }
         /* seconds < 2^32 and fraction * step < 2^32 * 1000: no overflow in int64 */
         int64_t t = (int64_t)rd32(h, be) * 1000000000LL + (int64_t)rd32(h + 4, be) * step;
         if (t >= lo && t <= hi) {
