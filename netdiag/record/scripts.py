@@ -465,8 +465,13 @@ def list_argv(capture_dir: str, name: str, *, counts: bool) -> list[str]:
 
 
 # Runs "$@" (a script and its arguments) with bash where the node has it, else sh: a POSIX
-# script either way, bash only saves it processes ($EPOCHREALTIME for `date`).
-PREFER_BASH = 'if command -v bash >/dev/null 2>&1; then exec bash -c "$@"; fi; exec sh -c "$@"'
+# script either way, bash only saves it processes ($EPOCHREALTIME for `date`). Without rc
+# files: a bash started under ssh by a shell that is not bash reads ~/.bashrc (Debian's
+# build), and $BASH_ENV always; either could print into the dialog.
+PREFER_BASH = (
+    "if command -v bash >/dev/null 2>&1; then BASH_ENV='' exec bash --norc -c \"$@\"; fi; "
+    'exec sh -c "$@"'
+)
 
 
 def dialog_argv(capture_dir: str, name: str) -> list[str]:

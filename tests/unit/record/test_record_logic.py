@@ -683,6 +683,20 @@ def test_the_dialog_tells_the_time_in_any_shell(shell: str) -> None:
     assert answers[0] <= answers[1]
 
 
+def test_the_dialog_under_bash_reads_no_rc_file(tmp_path: Path) -> None:
+    # a node whose login shell is not bash: a bash started under ssh reads ~/.bashrc (Debian's
+    # build), and $BASH_ENV always; what they print would be taken for the dialog's answers
+    (tmp_path / ".bashrc").write_text("echo from-bashrc\n")
+    (tmp_path / "env").write_text("echo from-bash-env\n")
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "SSH_CLIENT": "10.0.0.1 5555 22",
+           "BASH_ENV": str(tmp_path / "env")}  # fmt: skip
+    done = subprocess.run(
+        dialog_argv("/nonexistent", "nobody"), input="x\n", capture_output=True, text=True,
+        timeout=30, check=True, env=env,
+    )  # fmt: skip
+    assert done.stdout.strip().isdigit(), done.stdout
+
+
 def test_the_dialog_runs_under_bash_where_the_node_has_it(tmp_path: Path) -> None:
     argv = dialog_argv("/nonexistent", "nobody")
     assert argv[:4] == ["sh", "-c", PREFER_BASH, "sh"]
