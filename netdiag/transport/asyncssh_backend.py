@@ -439,6 +439,10 @@ async def _readdir(sftp: Any, path: str) -> Sequence[Any]:
         return []
     if isinstance(first, BaseException):
         raise first
+    if not (
+        _names_and_end(first) and (isinstance(second, BaseException) or _names_and_end(second))
+    ):
+        return list(await sftp.readdir(path))  # another asyncssh's answers: the usual way
     names = list(first[0])
     if not isinstance(second, asyncssh.SFTPEOFError):
         if isinstance(second, BaseException):
@@ -450,6 +454,11 @@ async def _readdir(sftp: Any, path: str) -> Sequence[Any]:
         if isinstance(entry.filename, bytes):
             entry.filename = sftp.decode(entry.filename)
     return names
+
+
+def _names_and_end(answer: Any) -> bool:
+    """A READDIR answer as asyncssh 2.x gives it: (names, at_end)."""
+    return isinstance(answer, tuple) and len(answer) == 2 and isinstance(answer[1], bool)
 
 
 async def _read_at(fh: asyncssh.SFTPClientFile, offset: int, size: int) -> bytes:

@@ -144,3 +144,15 @@ async def test_without_the_handler_a_directory_is_listed_the_usual_way() -> None
     sftp._handler = None  # type: ignore[assignment]
     assert [n.filename for n in await _readdir(sftp, "/d")] == ["a"]
     assert sftp.plain_reads == 1
+
+
+async def test_answers_of_another_shape_are_read_the_usual_way() -> None:
+    # an asyncssh whose handler answers READDIR otherwise: not guessed at, read the usual way
+    sftp = FakeSftp([["a", "b"]])
+
+    async def names_only(handle: bytes) -> list[asyncssh.SFTPName]:
+        return [asyncssh.SFTPName(b"a"), asyncssh.SFTPName(b"b")]
+
+    sftp._handler.readdir = names_only  # type: ignore[method-assign]
+    assert [n.filename for n in await _readdir(sftp, "/d")] == ["a", "b"]
+    assert sftp.plain_reads == 1
