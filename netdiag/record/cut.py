@@ -46,7 +46,6 @@ FILE_HEADER = 24  # pcap file header
 RECORD_HEADER = 16  # pcap record header: ts_sec, ts_frac, caplen, wirelen
 
 Buffer = bytes | memoryview
-Int64s = npt.NDArray[np.int64]
 Records = npt.NDArray[np.void]
 
 
