@@ -228,11 +228,13 @@ LIST = _OURS + _LISTING + "capdir=$1 name=$2 usr1=$3\nlisting\n"
 # the counts printed after the last sample (tcpdump's own, when it ended) and a last marker
 # tcpdump has not answered: each as ``@err FILE:LINE`` lines. A sample is a
 # ``netdiag-counts NS`` line and the counts line that follows it. (awk compares in doubles:
-# ~256 ns off at today's epoch, a tenth of a sample's own uncertainty.)
+# ~256 ns off at today's epoch, a tenth of a sample's own uncertainty.) With ``wait`` 1, it
+# prints nothing and exits 3 while a directory named in $NETDIAG_ASKED (one per line: the
+# dialog's "counts" asked its tcpdump) has no whole counts line after its last marker yet.
 COUNTS_AWK = r"""
 function emit(s,   n, i, part) {
   n = split(s, part, "\n")
-  for (i = 1; i <= n; i++) print "@err " file ":" part[i]
+  for (i = 1; i <= n; i++) out = out "@err " file ":" part[i] "\n"
 }
 function flush() {
   if (file == "") return
@@ -240,101 +242,110 @@ function flush() {
   if (after != "") emit(after); else if (last != "" && last != before) emit(last)
   if (tail != "") emit(tail)
   if (mark != "") emit(mark)  # asked for its counts and not (yet) answered
+  if (unanswered && (file in asked)) pending = 1
 }
-FNR == 1 { flush(); file = FILENAME; mark = ""; before = ""; after = ""; last = ""; tail = "" }
-/^netdiag-counts [0-9]+$/ { mark = $0; at = $2; next }
+BEGIN {
+  n = split(ENVIRON["NETDIAG_ASKED"], dirs, "\n")
+  for (i = 1; i <= n; i++) if (dirs[i] != "") asked[dirs[i] "/tcpdump.err"] = 1
+}
+FNR == 1 { flush(); file = FILENAME; mark = ""; before = ""; after = ""; last = ""; tail = ""
+           unanswered = 0 }
+/^netdiag-counts [0-9]+$/ { mark = $0; at = $2; unanswered = 1; next }
+/dropped by kernel/ { unanswered = 0 }  # the end of tcpdump's answer: its line is whole
 /packets (captured|received by filter|dropped by kernel)/ {
   if (mark == "") { tail = (tail == "" ? $0 : tail "\n" $0); next }
   s = mark "\n" $0; mark = ""; last = s; tail = ""
   if (at + 0 <= lo + 0) before = s
   else if (after == "" && at + 0 >= hi + 0) after = s
 }
-END { flush() }
+END { flush(); if (pending && wait) exit 3; printf "%s", out }
 """
 
 # The snapshot's one session per node (the listing itself is read over SFTP, record/browse.py),
 # a dialog on stdin: "counts [NS]" -> ask each of the recorder's live tcpdumps for its counts
-# (SIGUSR1; the sample is marked NS, the node's time as netdiag reckons it, else `date`'s),
-# then "@iplink JSON", "@uname RELEASE", "@end"; "stats LO HI" -> once tcpdump
-# wrote them (its stderr grew, at most 1 s), per capture directory "@alive 0|1 DIR" (its
-# supervisor runs), then "@err DIR/tcpdump.err:LINE" for the samples the window LO..HI (node
-# clock, ns) needs (COUNTS_AWK), "@now NS", "@end"; any other line -> the time,
-# `date +%s%N` (preflight.clock_dialog). A constant number of processes however many points
-# the node records (each costs a loaded node milliseconds), and a few lines per point however
-# long it has recorded.
+# (a "netdiag-counts NS" marker in its tcpdump.err, NS the node's time as netdiag reckons it,
+# else the node's own; then SIGUSR1: tcpdump's answer follows the marker), then
+# "@iplink JSON", "@uname RELEASE", "@end"; "stats LO HI" -> once the tcpdumps asked have
+# answered (at most 1 s), "@err DIR/tcpdump.err:LINE" for the samples the window LO..HI
+# (node clock, ns) needs (COUNTS_AWK), per capture directory "@alive 0|1 DIR" (its supervisor
+# runs), "@now NS", "@end"; any other line -> the time (preflight.clock_dialog). Every answer
+# is read from files and /proc by the shell itself: the session starts `ip` once and `awk`
+# once (again only while a tcpdump is slow to answer), however many points the node records
+# (each process costs a loaded node a millisecond, taken from the fetch running meanwhile),
+# and sends a few lines per point however long it has recorded.
 # $1 capture_dir  $2 name  $3 COUNTS_AWK.
 DIALOG = r"""capdir=$1 name=$2 COUNTS_AWK=$3
 now() {
-  # the node's time in ns: bash's $EPOCHREALTIME (microseconds, no process: the clock's
+  # ns= the node's time in ns: bash's $EPOCHREALTIME (microseconds, no process: the clock's
   # round trip is not a fork longer), else date
   # shellcheck disable=SC3028  # unset in a POSIX sh: then date
   case ${EPOCHREALTIME-} in
-    *[.,]??????) t=$EPOCHREALTIME; echo "${t%[.,]*}${t#*[.,]}000" ;;
-    *) date +%s%N ;;
+    *[.,]??????) t=$EPOCHREALTIME; ns="${t%[.,]*}${t#*[.,]}000" ;;
+    *) ns=$(date +%s%N) ;;
   esac
+}
+ask() {
+  # $1 a recorder's directory, then PIDs: the one whose command line writes its ring is
+  # marked and signalled. A PID reused by another process since timeout.pid was written is
+  # never signalled (SIGUSR1 would end it). read drops the NULs between the arguments.
+  d=$1
+  shift
+  for t; do
+    mine='' a=''
+    while IFS= read -r a || [ -n "$a" ]; do
+      case $a in *"$d/ring.pcap"*) mine=1; break ;; esac
+      a=
+    done 2>/dev/null <"/proc/$t/cmdline"
+    [ -n "$mine" ] || continue
+    [ -f "$d/tcpdump.err" ] && printf 'netdiag-counts %s\n' "$at" >>"$d/tcpdump.err" &&
+      kill -USR1 "$t" 2>/dev/null && asked="$asked$d
+"
+    return 0
+  done
 }
 counts() {
   # tcpdump runs under timeout(1): its PID is a child of the one in timeout.pid, read from
   # /proc (no process started), or asked of pgrep where the kernel does not list children
-  kids='' asks=''
+  asked='' asks=''
+  at=$1  # the node's time as netdiag reckons it from the clock it just measured
+  case $at in "" | *[!0-9]*) now; at=$ns ;; esac
   for d in "$capdir/netdiag-rec-$name".cap-*; do
     c=; read -r c 2>/dev/null <"$d/timeout.pid" || continue
     case $c in "" | *[!0-9]*) continue ;; esac
     if [ -r "/proc/$c/task/$c/children" ]; then
-      k=; read -r k <"/proc/$c/task/$c/children" || :; kids="$kids $k"
+      k=; read -r k <"/proc/$c/task/$c/children" || :
+      # shellcheck disable=SC2086  # PIDs, digits only
+      ask "$d" $k
     else
       asks="$asks${asks:+,}$c"
     fi
   done
-  [ -z "$asks" ] || kids="$kids $(pgrep -P "$asks" 2>/dev/null)"
-  ps=
-  for t in $kids; do ps="$ps /proc/$t/cmdline"; done
-  [ -n "$ps" ] || return 0
-  at=$1  # the node's time as netdiag reckons it from the clock it just measured
-  case $at in "" | *[!0-9]*) at=$(now) ;; esac
+  [ -n "$asks" ] || return 0
+  kids=$(pgrep -P "$asks" 2>/dev/null)
   for d in "$capdir/netdiag-rec-$name".cap-*; do
-    [ -f "$d/tcpdump.err" ] && printf 'netdiag-counts %s\n' "$at" >>"$d/tcpdump.err"
+    # shellcheck disable=SC2086  # PIDs, digits only
+    ask "$d" $kids
   done
-  was=$(sizes)  # after the markers: "stats" waits for tcpdump's own line
-  # only a process whose command line writes into one of our rings: a PID reused by another
-  # process since timeout.pid was written is never signalled (SIGUSR1 would end it)
-  # shellcheck disable=SC2086,SC2013
-  for f in $(grep -laF -- "$capdir/netdiag-rec-$name.cap-" $ps 2>/dev/null); do
-    t=${f#/proc/}; kill -USR1 "${t%/cmdline}" 2>/dev/null
-  done
-}
-sizes() {
-  stat -c '%s %n' -- "$capdir/netdiag-rec-$name".cap-*/tcpdump.err 2>/dev/null
 }
 stats() {
-  # each tcpdump asked by "counts" writes them at once; a loaded node may run it later: wait
-  # (at most a second) until every stderr that was there has grown
+  # each tcpdump asked by "counts" answers at once; a loaded node may run it later: awk is
+  # asked again (for at most a second) while one has not
   n=0
-  while [ -n "$was" ] && [ "$n" -lt 50 ]; do
-    now=$(sizes) left=
-    while read -r size file; do
-      case "
-$now
-" in *"
-$size $file
-"*) left=1 ;; esac
-    done <<EOF
-$was
-EOF
-    [ -z "$left" ] && break
-    sleep 0.02; n=$((n + 1))
+  while :; do
+    NETDIAG_ASKED=$asked awk -v lo="$1" -v hi="$2" -v wait="$((n < 50))" "$COUNTS_AWK" \
+      "$capdir/netdiag-rec-$name".cap-*/tcpdump.err 2>/dev/null
+    [ "$?" -eq 3 ] || break
+    sleep 0.02
+    n=$((n + 1))
   done
-  was=
+  asked=
   for d in "$capdir/netdiag-rec-$name".cap-*; do
     [ -d "$d" ] || continue
     s=; read -r s 2>/dev/null <"$d/supervisor.pid"
     if [ -n "$s" ] && kill -0 "$s" 2>/dev/null; then echo "@alive 1 $d"; else echo "@alive 0 $d"; fi
   done
-  # tcpdump's counts: of each recorder only the samples the window [$1, $2] (node clock)
-  # needs and the counts it printed when it ended (the files hold up to 64 KiB of samples)
-  awk -v lo="$1" -v hi="$2" "$COUNTS_AWK" "$capdir/netdiag-rec-$name".cap-*/tcpdump.err \
-    2>/dev/null
-  echo "@now $(now)"
+  now
+  echo "@now $ns"
 }
 while IFS= read -r line; do
   case $line in
@@ -342,7 +353,8 @@ while IFS= read -r line; do
       # shellcheck disable=SC2086  # "counts [NS]", digits only (netdiag's own words)
       set -- $line
       counts "${2-}"
-      printf '@iplink '; ip -j link 2>/dev/null | tr -d '\n'; echo
+      # one line of JSON (the lines of an ip that prints more are joined by netdiag)
+      printf '@iplink '; ip -j link 2>/dev/null; echo
       rel=; read -r rel 2>/dev/null </proc/sys/kernel/osrelease || rel=$(uname -r 2>/dev/null)
       echo "@uname $rel"; echo @end ;;
     stats\ *)
@@ -350,7 +362,7 @@ while IFS= read -r line; do
       set -- $line
       case "$2$3" in "" | *[!0-9]*) set -- stats 0 0 ;; esac
       stats "$2" "$3"; echo @end ;;
-    *) now ;;
+    *) now; echo "$ns" ;;
   esac
 done
 """

@@ -305,16 +305,33 @@ async def _counts_and_stats(dialog: _Dialog, got: _Measured, work: _NodeWork) ->
 
 async def _counts(dialog: _Dialog, work: _NodeWork, clock: Clock | None) -> None:
     """Ask tcpdump for its counts (the sample marked with the node's time by ``clock``, just
-    measured; by the node's ``date`` without one), with the interfaces and the kernel."""
+    measured; by the node's own clock without one), with the interfaces and the kernel."""
     now = "" if clock is None else f" {time.time_ns() + clock.offset_ns}"
     try:
         extra = await bounded(dialog.ask(f"counts{now}"), STEP)
     except (TransportError, TimeoutError):
         return
-    tagged = {ln.split(" ", 1)[0]: ln.partition(" ")[2] for ln in extra if ln[:2] in ("@i", "@u")}
+    iplink, kernel = _iplink_and_kernel(extra)
     with contextlib.suppress(ValueError):
-        work.result.interfaces = json.loads(tagged.get("@iplink") or "[]")
-    work.result.kernel = tagged.get("@uname", "").strip() or None
+        work.result.interfaces = json.loads(iplink or "[]")
+    work.result.kernel = kernel
+
+
+def _iplink_and_kernel(lines: Sequence[str]) -> tuple[str, str | None]:
+    """The "counts" answer's ``@iplink JSON`` (every line up to ``@uname``: an ``ip`` that
+    prints its JSON on several lines is read whole) and ``@uname RELEASE``."""
+    iplink: list[str] = []
+    kernel = None
+    inside = False
+    for line in lines:
+        tag, _, rest = line.partition(" ")
+        if tag == "@iplink":
+            iplink, inside = [rest], True
+        elif tag == "@uname":
+            kernel, inside = rest.strip() or None, False
+        elif inside:
+            iplink.append(line)
+    return "\n".join(iplink).strip(), kernel
 
 
 async def _node_snapshot(

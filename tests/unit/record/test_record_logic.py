@@ -8,6 +8,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import struct
 import subprocess
 import time
@@ -19,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from netdiag.capture.protocol import CLOCK_LOOP
-from netdiag.capture.tcpdump import parse_stats
+from netdiag.capture.tcpdump import CaptureStats, parse_stats
 from netdiag.clock import Clock
 from netdiag.errors import CommandError, InputError
 from netdiag.inventory import Inventory, NodeSpec
@@ -55,7 +56,7 @@ from netdiag.record.scripts import (
     launch_argv,
     recorder_dir,
 )
-from netdiag.record.snapshot import Window, take_snapshot
+from netdiag.record.snapshot import Window, _iplink_and_kernel, take_snapshot
 from netdiag.record.watch import REMOTE_LOOP, _remote_probes, parse_probe, probe_started
 from netdiag.transport import RemoteEntry
 from netdiag.transport.asyncssh_backend import _quiet_orphaned_sftp_io
@@ -714,11 +715,119 @@ def test_the_dialog_runs_under_bash_where_the_node_has_it(tmp_path: Path) -> Non
     assert without.stdout.strip() == "none"
 
 
+def test_the_interfaces_are_read_whole_however_ip_prints_its_json() -> None:
+    one = ['@iplink [{"ifname": "eth0"}]', "", "@uname 6.1.0", "@end"]
+    pretty = ["@iplink [ {", '    "ifname": "eth0"', "} ]", "@uname 6.1.0"]
+    for lines in (one, pretty):
+        iplink, kernel = _iplink_and_kernel(lines)
+        assert json.loads(iplink) == [{"ifname": "eth0"}]
+        assert kernel == "6.1.0"
+    assert _iplink_and_kernel(["@iplink ", "", "@uname "]) == ("", None)  # no ip, no release
+
+
 AWKS = [
     argv
     for argv in (["mawk"], ["gawk"], ["gawk", "--posix"], ["busybox", "awk"])
     if shutil.which(argv[0])
 ]
+SHELLS = [argv for argv in (["bash"], ["dash"], ["busybox", "sh"]) if shutil.which(argv[0])]
+
+FAKE_TCPDUMP = """trap 'printf "%s packets captured, " 7 >&2; sleep "$1";
+      printf "%s packets received by filter, %s packets dropped by kernel\\n" 9 2 >&2' USR1
+while :; do sleep 0.05; done"""
+
+
+def fake_recorder(
+    d: Path, *, answer_after: float, writes: str | None = None
+) -> subprocess.Popen[bytes]:
+    """A recorder directory whose "tcpdump" (a shell under timeout(1), as the supervisor
+    starts it) answers SIGUSR1 like tcpdump, in two writes ``answer_after`` s apart; with
+    ``writes`` its command line writes another ring (a PID reused since timeout.pid)."""
+    d.mkdir()
+    err = (d / "tcpdump.err").open("ab")
+    proc = subprocess.Popen(
+        ["timeout", "60", "sh", "-c", FAKE_TCPDUMP, "tcpdump", str(answer_after), "-w",
+         writes or f"{d}/ring.pcap"],
+        stderr=err, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    err.close()
+    (d / "timeout.pid").write_text(f"{proc.pid}\n")
+    (d / "supervisor.pid").write_text(f"{os.getpid()}\n")
+    deadline = time.monotonic() + 10
+    while not Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split():
+        assert time.monotonic() < deadline, "timeout(1) did not start its child"
+        time.sleep(0.01)
+    return proc
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=" ".join)
+def test_the_dialog_asks_each_tcpdump_for_its_counts_and_waits_for_whole_answers(
+    tmp_path: Path, shell: list[str]
+) -> None:
+    """ "counts" marks and signals each recorder's tcpdump (found from /proc, no process
+    started); "stats" waits until every one asked has printed its whole line (tcpdump writes
+    it in several pieces), and never signals a process that does not write the ring."""
+    t0 = time.time_ns()
+    procs = [
+        fake_recorder(tmp_path / "netdiag-rec-x.cap-eth0", answer_after=0),
+        fake_recorder(tmp_path / "netdiag-rec-x.cap-any", answer_after=0.3),  # a loaded node
+        fake_recorder(tmp_path / "netdiag-rec-x.cap-lo", answer_after=0, writes="/elsewhere"),
+    ]
+    try:
+        argv = dialog_argv(str(tmp_path), "x")
+        at = t0 + 5 * S
+        done = subprocess.run(
+            [*shell, "-c", DIALOG, *argv[5:]], input=f"counts {at}\nstats {t0} {at}\n",
+            capture_output=True, text=True, timeout=30, check=True,
+        )  # fmt: skip
+        stats = parse_counts("n1", done.stdout.partition("@end\n")[2])
+        by_label = {r.directory.rsplit("-", 1)[1]: r for r in stats.recorders}
+        for label in ("eth0", "any"):
+            rec = by_label[label]
+            assert rec.alive
+            assert rec.unanswered_ns is None
+            assert rec.samples == ((at, CaptureStats(captured=7, received=9, dropped=2)),)
+        # not its ring: neither marked nor signalled (SIGUSR1 would have ended it)
+        assert "netdiag-counts" not in (tmp_path / "netdiag-rec-x.cap-lo/tcpdump.err").read_text()
+        assert procs[2].poll() is None
+        assert "@iplink " in done.stdout
+    finally:
+        for p in procs:
+            os.killpg(p.pid, signal.SIGKILL)  # timeout(1) and its child
+            p.wait()
+
+
+@pytest.mark.parametrize("awk", AWKS, ids=" ".join)
+def test_the_samples_wait_only_for_the_tcpdumps_asked(tmp_path: Path, awk: list[str]) -> None:
+    answered = (
+        "tcpdump: 7 packets captured, 9 packets received by filter, 2 packets dropped by kernel"
+    )
+    texts = {
+        "whole": ["netdiag-counts 5", answered],
+        "half": ["netdiag-counts 5", "tcpdump: 7 packets captured, "],  # tcpdump still writing
+        "silent": ["netdiag-counts 5"],
+    }
+    for label, lines in texts.items():
+        (tmp_path / f"netdiag-rec-x.cap-{label}").mkdir()
+        (tmp_path / f"netdiag-rec-x.cap-{label}/tcpdump.err").write_text("\n".join(lines) + "\n")
+    files = sorted(str(f) for f in tmp_path.glob("*/tcpdump.err"))
+
+    def samples(asked: list[str], wait: int) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "NETDIAG_ASKED": "".join(f"{tmp_path}/netdiag-rec-x.cap-{a}\n"
+                                                       for a in asked)}  # fmt: skip
+        return subprocess.run([*awk, "-v", "lo=0", "-v", "hi=9", "-v", f"wait={wait}",
+                               COUNTS_AWK, *files], capture_output=True, text=True, env=env,
+                              check=False)  # fmt: skip
+
+    for asked in (["whole"], [], ["whole", "half"], ["silent"]):
+        waits = bool({"half", "silent"} & set(asked))
+        done = samples(asked, 1)
+        assert (done.returncode, done.stdout == "") == ((3, True) if waits else (0, False))
+        given_up = samples(asked, 0)  # waited long enough: what there is, the marker included
+        assert given_up.returncode == 0
+        assert (
+            f"{tmp_path}/netdiag-rec-x.cap-silent/tcpdump.err:netdiag-counts 5" in given_up.stdout
+        )
 
 
 @pytest.mark.parametrize("awk", AWKS, ids=" ".join)
