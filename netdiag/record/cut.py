@@ -22,6 +22,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -128,13 +129,15 @@ class StreamCut:
         if f is None:
             raise ValueError("bytes fed before any file began")
         f.size += len(piece)
-        with self._disk():
+        try:  # not self._disk(): a context manager for every piece costs more than the rest
             if f.decided:
                 self._pass(f, piece)
                 return
             f.first.append(piece)
             if f.size >= HEAD:
                 self._decide(f)
+        except OSError as exc:
+            raise self._cannot_write(exc) from exc
 
     def end(self) -> None:
         """The current file has no more bytes."""
@@ -190,11 +193,15 @@ class StreamCut:
         try:
             yield
         except OSError as exc:
-            self.close()
-            raise InputError(
-                f"{self.path}: cannot write ({exc.strerror or exc}); free space there, or give "
-                "another output directory"
-            ) from exc
+            raise self._cannot_write(exc) from exc
+
+    def _cannot_write(self, exc: OSError) -> InputError:
+        """The output closed; what to tell the user."""
+        self.close()
+        return InputError(
+            f"{self.path}: cannot write ({exc.strerror or exc}); free space there, or give "
+            "another output directory"
+        )
 
     def _decide(self, f: _File) -> None:
         """The file's first bytes are whole (or all it has): its header, its first packet."""
@@ -343,8 +350,7 @@ def _header(buf: Buffer) -> tuple[bool, int, int] | None:
     return big_endian, units, linktype
 
 
-@dataclass(frozen=True)
-class _Run:
+class _Run(NamedTuple):
     """Whole records walked in one buffer: ``segment[start:stop]``, which are ``parts`` as they
     lie in the pieces (a record completed across pieces: its bytes in each), counted."""
 
@@ -397,7 +403,7 @@ class _PieceWalker:
         if self.carried:
             # how long is the carried record? its header may itself be split
             header = b"".join([*self.carry, view[: max(0, RECORD_HEADER - self.carried)]])
-            probe = walk(header, 0, FMT_PCAP, self.big_endian, max_records=1)
+            probe = span(header, 0, self.big_endian, lo_ns=0, hi_ns=0, units=units)  # its length
             if probe.stop == STOP_CORRUPT:
                 self.corrupt_at, self.carry, self.carried = self.carry_at, [], 0
                 return runs
