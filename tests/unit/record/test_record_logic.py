@@ -760,13 +760,19 @@ def fake_recorder(
     return proc
 
 
+@pytest.mark.parametrize("children", [True, False], ids=["proc-children", "pgrep"])
 @pytest.mark.parametrize("shell", SHELLS, ids=" ".join)
 def test_the_dialog_asks_each_tcpdump_for_its_counts_and_waits_for_whole_answers(
-    tmp_path: Path, shell: list[str]
+    tmp_path: Path, shell: list[str], children: bool
 ) -> None:
-    """ "counts" marks and signals each recorder's tcpdump (found from /proc, no process
-    started); "stats" waits until every one asked has printed its whole line (tcpdump writes
-    it in several pieces), and never signals a process that does not write the ring."""
+    """The dialog's "counts" marks and signals each recorder's tcpdump (found from /proc, no
+    process started; on a kernel that does not list a process's children, by pgrep); "stats"
+    waits until every one asked has printed its whole line (tcpdump writes it in several
+    pieces), and never signals a process that does not write the ring."""
+    script = DIALOG
+    if not children:
+        script = DIALOG.replace('"/proc/$c/task/$c/children"', '"/nonexistent/$c"')
+        assert script.count("/nonexistent/") == 2
     t0 = time.time_ns()
     procs = [
         fake_recorder(tmp_path / "netdiag-rec-x.cap-eth0", answer_after=0),
@@ -777,7 +783,7 @@ def test_the_dialog_asks_each_tcpdump_for_its_counts_and_waits_for_whole_answers
         argv = dialog_argv(str(tmp_path), "x")
         at = t0 + 5 * S
         done = subprocess.run(
-            [*shell, "-c", DIALOG, *argv[5:]], input=f"counts {at}\nstats {t0} {at}\n",
+            [*shell, "-c", script, *argv[5:]], input=f"counts {at}\nstats {t0} {at}\n",
             capture_output=True, text=True, timeout=30, check=True,
         )  # fmt: skip
         stats = parse_counts("n1", done.stdout.partition("@end\n")[2])
