@@ -276,7 +276,7 @@ END { flush(); if (pending && wait) exit 3; printf "%s", out }
 # $1 capture_dir  $2 name  $3 COUNTS_AWK.
 DIALOG = r"""capdir=$1 name=$2 COUNTS_AWK=$3
 now() {
-  # ns= the node's time in ns: bash's $EPOCHREALTIME (microseconds, no process: the clock's
+  # sets ns, the node's time in ns: bash's $EPOCHREALTIME (microseconds, no process: the clock's
   # round trip is not a fork longer), else date
   # shellcheck disable=SC3028  # unset in a POSIX sh: then date
   case ${EPOCHREALTIME-} in
